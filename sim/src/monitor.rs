@@ -1,0 +1,428 @@
+//! Monitoring as a real system sees it: counters accumulate between scrapes; every
+//! `scrape_interval_s` a [`Snapshot`] is taken, and observers see it only after
+//! `scrape_delay_s`, optionally with multiplicative noise. SLOs are judged per scrape
+//! window on the true values; costs accrue per host-second.
+
+use crate::model::{HostId, HostState, ReplicaId, ReplicaState, ServiceCounters, ServiceId};
+use crate::rng::{Stream, StreamId};
+use crate::scenario::Scenario;
+use crate::sim::Simulation;
+use crate::time::SimTime;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// One service's metrics over one scrape window.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ServiceMetrics {
+    /// Requests (attempts) per second reaching the service.
+    pub request_rate: f64,
+    /// Latency percentiles of answered requests, milliseconds.
+    pub p50_ms: f64,
+    /// 95th percentile, ms.
+    pub p95_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Mean latency, ms.
+    pub mean_ms: f64,
+    /// Failed over answered requests.
+    pub error_rate: f64,
+    /// Busy worker-slot time over available slot time of serving replicas.
+    pub cpu_utilization: f64,
+    /// Replicas ready or degraded.
+    pub replicas_ready: u32,
+    /// Replicas booting or pending.
+    pub replicas_booting: u32,
+    /// Desired replicas.
+    pub replicas_desired: u32,
+    /// Requests queued at the service's replicas now.
+    pub queued: f64,
+    /// Whether the window broke one of the service's SLOs (true values, no noise).
+    pub slo_violated: bool,
+}
+
+/// One host at a scrape.
+#[derive(Clone, Debug, Serialize)]
+pub struct HostMetrics {
+    /// Host id.
+    pub host: HostId,
+    /// State.
+    pub state: HostState,
+    /// Cordoned.
+    pub cordoned: bool,
+    /// Requested over available cores.
+    pub cpu_allocation: f64,
+    /// Requested over available memory.
+    pub memory_allocation: f64,
+}
+
+/// One replica at a scrape (what probes and cAdvisor-style exporters show).
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplicaMetrics {
+    /// Replica id.
+    pub replica: ReplicaId,
+    /// Service.
+    pub service: ServiceId,
+    /// Host.
+    pub host: Option<HostId>,
+    /// State.
+    pub state: ReplicaState,
+    /// Whether the last probe passed.
+    pub probe_ok: bool,
+    /// Consecutive failed probes.
+    pub probe_failures: u32,
+    /// Restarts so far.
+    pub restarts: u32,
+    /// Memory in use, MiB.
+    pub memory_mib: f64,
+    /// Requests in service.
+    pub busy: u32,
+    /// Requests queued.
+    pub queued: u32,
+}
+
+/// Everything one scrape saw.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Snapshot {
+    /// When it was scraped.
+    pub time: SimTime,
+    /// Length of the window it covers, seconds.
+    pub window_s: f64,
+    /// Per service, in scenario order.
+    pub services: Vec<ServiceMetrics>,
+    /// Per host that is not removed.
+    pub hosts: Vec<HostMetrics>,
+    /// Per live replica.
+    pub replicas: Vec<ReplicaMetrics>,
+    /// Money spent on hosts up to the scrape.
+    pub cost: f64,
+}
+
+pub(crate) struct Monitor {
+    pub(crate) win: Vec<ServiceCounters>,
+    totals: Vec<ServiceCounters>,
+    hist: Vec<Histogram<u32>>,
+    /// Fluid latency moments per service: (weight, Σ w·mean, Σ w·E[L²]).
+    pub(crate) fluid_lat: Vec<(f64, f64, f64)>,
+    snapshots: VecDeque<Snapshot>,
+    last_scrape: SimTime,
+    noise: Stream,
+    pub(crate) slo_violation_s: Vec<f64>,
+}
+
+fn empty_histogram() -> Histogram<u32> {
+    // 1 µs to one hour with two significant digits (1 % resolution).
+    Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("constant bounds are valid")
+}
+
+impl Monitor {
+    pub(crate) fn new(sc: &Scenario, seed: u64) -> Monitor {
+        let n = sc.spec.services.len();
+        Monitor {
+            win: vec![ServiceCounters::default(); n],
+            totals: vec![ServiceCounters::default(); n],
+            hist: (0..n).map(|_| empty_histogram()).collect(),
+            fluid_lat: vec![(0.0, 0.0, 0.0); n],
+            snapshots: VecDeque::new(),
+            last_scrape: SimTime::ZERO,
+            noise: Stream::new(seed, StreamId::Monitoring),
+            slo_violation_s: vec![0.0; sc.spec.slos.len()],
+        }
+    }
+
+    #[inline]
+    pub(crate) fn record_latency(&mut self, s: ServiceId, latency: SimTime) {
+        self.hist[s].saturating_record(latency.as_micros().max(1));
+    }
+
+    pub(crate) fn totals(&self, s: ServiceId) -> ServiceCounters {
+        add(self.totals[s], &self.win[s])
+    }
+
+    pub(crate) fn reset_totals(&mut self) {
+        for t in &mut self.totals {
+            *t = ServiceCounters::default();
+        }
+        for w in &mut self.win {
+            *w = ServiceCounters::default();
+        }
+    }
+
+    fn percentiles(&self, s: ServiceId) -> [f64; 3] {
+        let h = &self.hist[s];
+        if !h.is_empty() {
+            return [50.0, 95.0, 99.0].map(|q| h.value_at_quantile(q / 100.0) as f64 / 1e3);
+        }
+        let (w, m1, m2) = self.fluid_lat[s];
+        if w <= 0.0 {
+            return [0.0; 3];
+        }
+        let mean = m1 / w;
+        let var = (m2 / w - mean * mean).max(0.0);
+        [0.5, 0.95, 0.99].map(|p| lognormal_quantile(mean, var, p) * 1e3)
+    }
+}
+
+fn add(mut a: ServiceCounters, b: &ServiceCounters) -> ServiceCounters {
+    a.arrivals += b.arrivals;
+    a.waited += b.waited;
+    a.started += b.started;
+    a.wait_s += b.wait_s;
+    a.completed += b.completed;
+    a.failed += b.failed;
+    a.rejected += b.rejected;
+    a.busy_s += b.busy_s;
+    a.latency_s += b.latency_s;
+    a
+}
+
+/// The `p` quantile of a log-normal with the given mean and variance (seconds).
+pub(crate) fn lognormal_quantile(mean: f64, var: f64, p: f64) -> f64 {
+    if mean <= 0.0 {
+        return 0.0;
+    }
+    let s2 = (1.0 + var / (mean * mean)).ln();
+    let mu = mean.ln() - s2 / 2.0;
+    (mu + s2.sqrt() * inverse_normal_cdf(p)).exp()
+}
+
+/// Acklam's rational approximation of the standard normal quantile (|error| < 1.2e-9).
+pub(crate) fn inverse_normal_cdf(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383577518672690e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
+    let p = p.clamp(1e-300, 1.0 - 1e-16);
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+impl Simulation {
+    pub(crate) fn scrape(&mut self) {
+        let now = self.now();
+        let window_s = now
+            .saturating_sub(self.mon.last_scrape)
+            .as_secs_f64()
+            .max(1e-9);
+        self.mon.last_scrape = now;
+        let mut services = Vec::with_capacity(self.services.len());
+        for (s, st) in self.services.iter().enumerate() {
+            let w = self.mon.win[s];
+            let [p50, p95, p99] = self.mon.percentiles(s);
+            let answered = w.completed + w.failed;
+            let (mut ready, mut booting, mut slots, mut queued) = (0u32, 0u32, 0.0, 0.0);
+            let conc = self.sc.spec.services[s].concurrency as f64;
+            for &r in &st.replicas {
+                let rep = &self.replicas[r];
+                match rep.state {
+                    ReplicaState::Ready | ReplicaState::Degraded => {
+                        ready += 1;
+                        slots += conc;
+                    }
+                    ReplicaState::Booting | ReplicaState::Pending => booting += 1,
+                    _ => {}
+                }
+                queued += rep.queue.len() as f64;
+            }
+            let mean_ms = if answered > 0.0 {
+                w.latency_s / answered * 1e3
+            } else {
+                let (fw, m1, _) = self.mon.fluid_lat[s];
+                if fw > 0.0 { m1 / fw * 1e3 } else { 0.0 }
+            };
+            queued += self.fluid.queued(s);
+            services.push(ServiceMetrics {
+                request_rate: w.arrivals / window_s,
+                p50_ms: p50,
+                p95_ms: p95,
+                p99_ms: p99,
+                mean_ms,
+                error_rate: if answered > 0.0 {
+                    w.failed / answered
+                } else {
+                    0.0
+                },
+                cpu_utilization: if slots > 0.0 {
+                    (w.busy_s / (slots * window_s)).min(1.0)
+                } else {
+                    0.0
+                },
+                replicas_ready: ready,
+                replicas_booting: booting,
+                replicas_desired: st.desired,
+                queued,
+                slo_violated: false,
+            });
+        }
+        for (i, slo) in self.sc.spec.slos.iter().enumerate() {
+            let s = self.sc.slo_service[i];
+            let m = &mut services[s];
+            let latency = self.mon.latency_quantile(s, slo.percentile);
+            let violated = latency * 1e3 > slo.latency_ms || m.error_rate > slo.max_error_rate;
+            if violated {
+                m.slo_violated = true;
+                self.mon.slo_violation_s[i] += window_s;
+            }
+        }
+        let noise = self.sc.spec.simulation.metric_noise;
+        if noise > 0.0 {
+            for m in &mut services {
+                for v in [
+                    &mut m.request_rate,
+                    &mut m.p50_ms,
+                    &mut m.p95_ms,
+                    &mut m.p99_ms,
+                    &mut m.mean_ms,
+                    &mut m.error_rate,
+                    &mut m.cpu_utilization,
+                ] {
+                    *v = (*v * (1.0 + noise * self.mon.noise.normal())).max(0.0);
+                }
+            }
+        }
+        let hosts = self
+            .hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.state != HostState::Removed)
+            .map(|(i, h)| HostMetrics {
+                host: i,
+                state: h.state,
+                cordoned: h.cordoned,
+                cpu_allocation: h.cpu_allocated / h.cpu,
+                memory_allocation: h.memory_allocated / h.memory_mib,
+            })
+            .collect();
+        let replicas = self
+            .services
+            .iter()
+            .flat_map(|st| st.replicas.iter().copied())
+            .map(|r| {
+                let rep = &self.replicas[r];
+                let request = self.sc.spec.services[rep.service].memory_mib;
+                ReplicaMetrics {
+                    replica: r,
+                    service: rep.service,
+                    host: rep.host,
+                    state: rep.state,
+                    probe_ok: rep.probe_failures == 0 && rep.state.is_serving(),
+                    probe_failures: rep.probe_failures,
+                    restarts: rep.restarts,
+                    memory_mib: rep.memory_mib(request, now),
+                    busy: rep.busy,
+                    queued: rep.queue.len() as u32,
+                }
+            })
+            .collect();
+        let cost = self.cost();
+        let snap = Snapshot {
+            time: now,
+            window_s,
+            services,
+            hosts,
+            replicas,
+            cost,
+        };
+        let mon = &mut self.mon;
+        for s in 0..mon.win.len() {
+            mon.totals[s] = add(mon.totals[s], &mon.win[s]);
+            mon.win[s] = ServiceCounters::default();
+            mon.hist[s].reset();
+            mon.fluid_lat[s] = (0.0, 0.0, 0.0);
+        }
+        // Keep what a delayed observer may still need, and one more.
+        let delay = SimTime::from_secs_f64(self.sc.spec.simulation.scrape_delay_s);
+        while mon.snapshots.len() > 1 && mon.snapshots[1].time + delay <= now {
+            mon.snapshots.pop_front();
+        }
+        mon.snapshots.push_back(snap);
+    }
+
+    /// The newest scrape an observer can see now (scraped at least
+    /// `scrape_delay_s` ago), if any.
+    pub fn observe(&self) -> Option<&Snapshot> {
+        let delay = SimTime::from_secs_f64(self.sc.spec.simulation.scrape_delay_s);
+        let now = self.now();
+        self.mon
+            .snapshots
+            .iter()
+            .rev()
+            .find(|s| s.time + delay <= now)
+    }
+
+    /// Seconds of SLO violation so far, per SLO of the scenario.
+    pub fn slo_violation_s(&self) -> &[f64] {
+        &self.mon.slo_violation_s
+    }
+}
+
+impl Monitor {
+    fn latency_quantile(&self, s: ServiceId, percentile: f64) -> f64 {
+        let h = &self.hist[s];
+        if !h.is_empty() {
+            return h.value_at_quantile(percentile / 100.0) as f64 / 1e6;
+        }
+        let (w, m1, m2) = self.fluid_lat[s];
+        if w <= 0.0 {
+            return 0.0;
+        }
+        let mean = m1 / w;
+        lognormal_quantile(mean, (m2 / w - mean * mean).max(0.0), percentile / 100.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inverse_normal_matches_known_quantiles() {
+        // Standard values: Φ⁻¹(0.5) = 0, Φ⁻¹(0.95) = 1.644854, Φ⁻¹(0.99) = 2.326348.
+        assert!(inverse_normal_cdf(0.5).abs() < 1e-9);
+        assert!((inverse_normal_cdf(0.95) - 1.644_853_627).abs() < 1e-6);
+        assert!((inverse_normal_cdf(0.99) - 2.326_347_874).abs() < 1e-6);
+        assert!((inverse_normal_cdf(0.01) + 2.326_347_874).abs() < 1e-6);
+    }
+
+    #[test]
+    fn lognormal_quantile_of_zero_variance_is_the_mean() {
+        assert!((lognormal_quantile(0.2, 0.0, 0.99) - 0.2).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,173 @@
+//! Seeded randomness: sequential streams and counter-based draws.
+//!
+//! Two kinds of randomness keep comparisons between policies paired (common random
+//! numbers):
+//!
+//! - [`Stream`]: a xoshiro256++ generator per purpose (workload arrivals, faults,
+//!   monitoring noise), each seeded from the run seed and its [`StreamId`]. Nothing a
+//!   policy does draws from these streams, so arrivals and fault times never shift.
+//! - [`key`] and [`unit`]: a draw that is a pure function of a key, such as a request's
+//!   identity and its hop. A request's service demand at each hop, its error draw and
+//!   its retry jitter are the same under every policy, whatever order the simulator
+//!   happens to reach them in.
+//!
+//! Both are written here rather than taken from `rand`: the counter-based draws are the
+//! heart of paired comparison, and a simulator whose output must stay bit-identical
+//! across releases should not change when a dependency changes its algorithms.
+
+/// Which purpose a sequential stream serves. The discriminant is part of the seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamId {
+    /// External arrivals and workload state switches.
+    Workload = 1,
+    /// Service demands (the per-request keys are derived from it).
+    Service = 2,
+    /// Fault times and fault targets.
+    Faults = 3,
+    /// Load-balancer choices.
+    Routing = 4,
+    /// Measurement noise of the monitoring system.
+    Monitoring = 5,
+    /// Left for policies (random baselines, exploration).
+    Policy = 6,
+}
+
+/// SplitMix64's finaliser: a bijective avalanche of 64 bits.
+#[inline]
+pub const fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Derives a child key from a parent key and a label; distinct labels give
+/// independent-looking keys.
+#[inline]
+pub const fn key(parent: u64, label: u64) -> u64 {
+    mix64(parent ^ mix64(label.wrapping_add(0x9e37_79b9_7f4a_7c15)))
+}
+
+/// A uniform draw in `[0, 1)` from the top 53 bits of a key.
+#[inline]
+pub fn unit(k: u64) -> f64 {
+    (k >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// An exponential draw with the given mean, from a key.
+#[inline]
+pub fn exp_from(k: u64, mean: f64) -> f64 {
+    -mean * (1.0 - unit(k)).ln()
+}
+
+/// A standard normal draw from a key (Box–Muller with two derived uniforms).
+#[inline]
+pub fn normal_from(k: u64) -> f64 {
+    let u1 = 1.0 - unit(key(k, 1));
+    let u2 = unit(key(k, 2));
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// A xoshiro256++ generator: one sequential stream of randomness.
+#[derive(Clone, Debug)]
+pub struct Stream {
+    s: [u64; 4],
+}
+
+impl Stream {
+    /// The stream `id` of a run with seed `seed`.
+    pub fn new(seed: u64, id: StreamId) -> Stream {
+        Stream::from_key(key(seed, id as u64))
+    }
+
+    /// A stream seeded from any 64-bit key.
+    pub fn from_key(k: u64) -> Stream {
+        let mut z = k;
+        let mut s = [0u64; 4];
+        for word in &mut s {
+            z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            *word = mix64(z);
+        }
+        Stream { s }
+    }
+
+    /// The next 64 random bits.
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        let s = &mut self.s;
+        let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+
+    /// A uniform draw in `[0, 1)`.
+    #[inline]
+    pub fn unit(&mut self) -> f64 {
+        unit(self.next_u64())
+    }
+
+    /// An exponential draw with the given mean.
+    #[inline]
+    pub fn exp(&mut self, mean: f64) -> f64 {
+        exp_from(self.next_u64(), mean)
+    }
+
+    /// A standard normal draw.
+    pub fn normal(&mut self) -> f64 {
+        normal_from(self.next_u64())
+    }
+
+    /// A uniform index in `0..n` (`n > 0`), by Lemire's multiply-shift.
+    #[inline]
+    pub fn below(&mut self, n: usize) -> usize {
+        ((self.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_reproducible_and_distinct() {
+        let mut a = Stream::new(7, StreamId::Workload);
+        let mut b = Stream::new(7, StreamId::Workload);
+        let mut c = Stream::new(7, StreamId::Faults);
+        let xs: Vec<u64> = (0..8).map(|_| a.next_u64()).collect();
+        let ys: Vec<u64> = (0..8).map(|_| b.next_u64()).collect();
+        let zs: Vec<u64> = (0..8).map(|_| c.next_u64()).collect();
+        assert_eq!(xs, ys);
+        assert_ne!(xs, zs);
+    }
+
+    #[test]
+    fn unit_and_exp_have_the_right_means() {
+        // Mean of U[0,1) is 1/2 and of Exp(mean 3) is 3; with n = 200 000 the standard
+        // errors are 0.00065 and 0.0067, so the bounds below are over 7 sigma.
+        let mut s = Stream::new(1, StreamId::Service);
+        let n = 200_000;
+        let u: f64 = (0..n).map(|_| s.unit()).sum::<f64>() / n as f64;
+        let e: f64 = (0..n).map(|_| s.exp(3.0)).sum::<f64>() / n as f64;
+        let z: Vec<f64> = (0..n).map(|_| s.normal()).collect();
+        let zm = z.iter().sum::<f64>() / n as f64;
+        let zv = z.iter().map(|x| (x - zm) * (x - zm)).sum::<f64>() / n as f64;
+        assert!((u - 0.5).abs() < 0.005, "{u}");
+        assert!((e - 3.0).abs() < 0.05, "{e}");
+        assert!(zm.abs() < 0.02 && (zv - 1.0).abs() < 0.02, "{zm} {zv}");
+    }
+
+    #[test]
+    fn below_stays_in_range() {
+        let mut s = Stream::new(3, StreamId::Routing);
+        let mut seen = [0u32; 5];
+        for _ in 0..10_000 {
+            seen[s.below(5)] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 1_800), "{seen:?}");
+    }
+}

@@ -1,0 +1,1231 @@
+//! The simulation: one event loop over the cloud model, its control plane (placement,
+//! actions, faults, probes) and one of the two traffic models.
+
+use crate::actions::{Action, ActionError, MAX_REPLICAS_PER_SERVICE};
+use crate::faults::{FaultRecord, FaultSubject};
+use crate::model::{
+    Host, HostId, HostState, Replica, ReplicaId, ReplicaState, RequestCounters, ServiceCounters,
+    ServiceId, ServiceState,
+};
+use crate::monitor::Monitor;
+use crate::queue::EventQueue;
+use crate::request::{CallId, JobId, RequestEngine};
+use crate::rng::{self, Stream, StreamId};
+use crate::scenario::{FaultSpec, FaultTarget, Fidelity, Placement, Scenario};
+use crate::time::SimTime;
+use crate::workload::Arrivals;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// Every kind of event. Kept small (16 bytes) because the heap moves it around.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Event {
+    Arrival { workload: u32 },
+    JobDone { job: JobId },
+    TimeoutCheck { edge: u32 },
+    Retry { call: CallId },
+    ReplicaReady { replica: u32, epoch: u32 },
+    HostReady { host: u32 },
+    HostRepair { host: u32, epoch: u32 },
+    TerminateDone { replica: u32, epoch: u32 },
+    ScheduledFault { index: u32 },
+    SampledFault { process: u32 },
+    FaultEnd { record: u32 },
+    Oom { replica: u32, epoch: u32 },
+    RollbackDone { service: u32, deploy: u32 },
+    ResizeDone { service: u32, deploy: u32 },
+    Scrape,
+    Probe,
+    FluidTick,
+}
+
+impl Event {
+    /// (kind, main id) folded into the event-log hash.
+    fn fingerprint(&self) -> (u64, u64) {
+        match *self {
+            Event::Arrival { workload } => (1, workload as u64),
+            Event::JobDone { job } => (2, job.raw()),
+            Event::TimeoutCheck { edge } => (3, edge as u64),
+            Event::Retry { call } => (4, call.raw()),
+            Event::ReplicaReady { replica, epoch } => (5, (replica as u64) << 32 | epoch as u64),
+            Event::HostReady { host } => (6, host as u64),
+            Event::HostRepair { host, epoch } => (7, (host as u64) << 32 | epoch as u64),
+            Event::TerminateDone { replica, epoch } => (8, (replica as u64) << 32 | epoch as u64),
+            Event::ScheduledFault { index } => (9, index as u64),
+            Event::SampledFault { process } => (10, process as u64),
+            Event::FaultEnd { record } => (11, record as u64),
+            Event::Oom { replica, epoch } => (12, (replica as u64) << 32 | epoch as u64),
+            Event::RollbackDone { service, deploy } => (13, (service as u64) << 32 | deploy as u64),
+            Event::ResizeDone { service, deploy } => (14, (service as u64) << 32 | deploy as u64),
+            Event::Scrape => (15, 0),
+            Event::Probe => (16, 0),
+            Event::FluidTick => (17, 0),
+        }
+    }
+}
+
+/// A running simulation of one scenario with one seed.
+///
+/// A run is a pure function of (scenario, seed, actions and the times they are
+/// applied): [`Simulation::event_log_hash`] is identical across runs that agree on all
+/// three. Exogenous randomness (arrivals, service demands, faults) comes from streams
+/// that no action touches, so two policies on one seed face the same world.
+pub struct Simulation {
+    pub(crate) sc: Arc<Scenario>,
+    pub(crate) seed: u64,
+    pub(crate) q: EventQueue<Event>,
+    pub(crate) hosts: Vec<Host>,
+    pub(crate) replicas: Vec<Replica>,
+    pub(crate) services: Vec<ServiceState>,
+    pub(crate) req: RequestEngine,
+    pub(crate) fluid: crate::fluid::FluidEngine,
+    pub(crate) arrivals: Vec<Arrivals>,
+    pub(crate) mon: Monitor,
+    pub(crate) faults: Vec<FaultRecord>,
+    pub(crate) faults_missed: u64,
+    pub(crate) counters: RequestCounters,
+    fault_streams: Vec<Stream>,
+    schedule_stream: Stream,
+    pending: VecDeque<ReplicaId>,
+    sched_index: BTreeSet<(u64, HostId)>,
+    cost_accrued: f64,
+    log_hash: u64,
+    events: u64,
+}
+
+const EPS: f64 = 1e-9;
+
+fn milli(x: f64) -> u64 {
+    (x * 1000.0).round().max(0.0) as u64
+}
+
+impl Simulation {
+    /// Starts a run at time zero: hosts up, initial replicas ready, first events queued.
+    pub fn new(scenario: Arc<Scenario>, seed: u64) -> Simulation {
+        let sc = scenario;
+        let spec = &sc.spec;
+        let n_services = spec.services.len();
+        let services = spec
+            .services
+            .iter()
+            .map(|s| ServiceState {
+                desired: s.replicas,
+                cpu: s.cpu,
+                extra_error_rate: 0.0,
+                deploys: 0,
+                bad_deploy: false,
+                down: false,
+                replicas: Vec::new(),
+                endpoints: Vec::new(),
+                rr: 0,
+                pending_resize: None,
+            })
+            .collect();
+        let arrivals = spec
+            .workload
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                Arrivals::new(
+                    &w.rate,
+                    w.limit,
+                    rng::key(rng::key(seed, StreamId::Workload as u64), i as u64),
+                )
+            })
+            .collect();
+        let fault_key = rng::key(seed, StreamId::Faults as u64);
+        let fault_streams = (0..spec.faults.mtbf.len())
+            .map(|i| Stream::from_key(rng::key(fault_key, i as u64 + 1)))
+            .collect();
+        let mut sim = Simulation {
+            seed,
+            q: EventQueue::default(),
+            hosts: Vec::new(),
+            replicas: Vec::new(),
+            services,
+            req: RequestEngine::new(&sc, seed),
+            fluid: crate::fluid::FluidEngine::new(&sc),
+            arrivals,
+            mon: Monitor::new(&sc, seed),
+            faults: Vec::new(),
+            faults_missed: 0,
+            counters: RequestCounters::default(),
+            fault_streams,
+            schedule_stream: Stream::from_key(rng::key(fault_key, 0)),
+            pending: VecDeque::new(),
+            sched_index: BTreeSet::new(),
+            cost_accrued: 0.0,
+            log_hash: rng::key(seed, 0x10c),
+            events: 0,
+            sc: sc.clone(),
+        };
+        for &(zone, t) in &sc.initial_hosts {
+            let h = sim.push_host(t, zone, HostState::Ready);
+            sim.index_insert(h);
+        }
+        for s in 0..n_services {
+            for _ in 0..sim.services[s].desired {
+                let r = sim.create_replica(s, None);
+                if sim.replicas[r].state == ReplicaState::Booting {
+                    // Initial replicas start ready: the run begins in steady state.
+                    sim.replicas[r].epoch += 1;
+                    sim.make_ready(r);
+                }
+            }
+        }
+        let s = &sc.spec.simulation;
+        match sc.spec.fidelity {
+            Fidelity::Request => {
+                for w in 0..sim.arrivals.len() {
+                    sim.schedule_next_arrival(w);
+                }
+            }
+            Fidelity::Fluid => sim.q.push(SimTime::ZERO, Event::FluidTick),
+        }
+        sim.q
+            .push(SimTime::from_secs_f64(s.scrape_interval_s), Event::Scrape);
+        sim.q
+            .push(SimTime::from_secs_f64(s.probe_period_s), Event::Probe);
+        for (i, f) in sc.spec.faults.schedule.iter().enumerate() {
+            sim.q.push(
+                SimTime::from_secs_f64(f.at_s),
+                Event::ScheduledFault { index: i as u32 },
+            );
+        }
+        for (i, p) in sc.spec.faults.mtbf.iter().enumerate() {
+            let dt = p.every.sample_s(sim.fault_streams[i].unit());
+            sim.q.push(
+                SimTime::from_secs_f64(dt),
+                Event::SampledFault { process: i as u32 },
+            );
+        }
+        let _ = n_services;
+        sim
+    }
+
+    // ----- running -------------------------------------------------------------------
+
+    /// Processes every event up to and including `t`, then sets now to `t`.
+    pub fn run_until(&mut self, t: SimTime) {
+        while let Some(next) = self.q.peek_time() {
+            if next > t {
+                break;
+            }
+            let Some((time, ev)) = self.q.pop() else {
+                break;
+            };
+            self.events += 1;
+            let (kind, id) = ev.fingerprint();
+            self.log_hash = rng::mix64(self.log_hash ^ time.0 ^ (kind << 58) ^ rng::mix64(id));
+            self.handle(ev);
+        }
+        self.q.advance_to(t);
+    }
+
+    /// Runs for `dt` more.
+    pub fn run_for(&mut self, dt: SimTime) {
+        let t = self.now() + dt;
+        self.run_until(t);
+    }
+
+    /// Runs until every workload has stopped (its `limit` reached) and no request is
+    /// in flight, or until `deadline`. Returns whether it drained.
+    pub fn run_until_drained(&mut self, deadline: SimTime) -> bool {
+        let step = SimTime::from_secs(1);
+        loop {
+            let done = self.arrivals.iter().all(Arrivals::exhausted) && self.req.calls_live() == 0;
+            if done {
+                return true;
+            }
+            if self.now() >= deadline {
+                return false;
+            }
+            let t = (self.now() + step).min(deadline);
+            self.run_until(t);
+        }
+    }
+
+    fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::Arrival { workload } => self.on_arrival(workload as usize),
+            Event::JobDone { job } => self.on_job_done(job),
+            Event::TimeoutCheck { edge } => self.on_timeout_check(edge as usize),
+            Event::Retry { call } => self.dispatch(call),
+            Event::ReplicaReady { replica, epoch } => {
+                let r = replica as usize;
+                if self.replicas[r].epoch == epoch
+                    && self.replicas[r].state == ReplicaState::Booting
+                {
+                    self.make_ready(r);
+                    self.resolve(|s| s == FaultSubject::Replica(r));
+                }
+            }
+            Event::HostReady { host } => {
+                let h = host as usize;
+                if self.hosts[h].state == HostState::Provisioning {
+                    self.hosts[h].state = HostState::Ready;
+                    self.index_insert(h);
+                    self.place_pending();
+                }
+            }
+            Event::HostRepair { host, epoch } => self.repair_host(host as usize, epoch),
+            Event::TerminateDone { replica, epoch } => {
+                let r = replica as usize;
+                if self.replicas[r].epoch == epoch
+                    && self.replicas[r].state == ReplicaState::Terminating
+                {
+                    self.finalize(r);
+                }
+            }
+            Event::ScheduledFault { index } => {
+                let i = index as usize;
+                let fault = self.sc.spec.faults.schedule[i].fault.clone();
+                let target = self.sc.scheduled_targets[i].clone();
+                let u = self.schedule_stream.unit();
+                self.inject(&fault, &target, u);
+            }
+            Event::SampledFault { process } => {
+                let i = process as usize;
+                let p = &self.sc.spec.faults.mtbf[i];
+                let (fault, target, every) = (
+                    p.fault.clone(),
+                    self.sc.process_targets[i].clone(),
+                    p.every.clone(),
+                );
+                let u = self.fault_streams[i].unit();
+                let dt = every.sample_s(self.fault_streams[i].unit());
+                self.inject(&fault, &target, u);
+                let at = self.now() + SimTime::from_secs_f64(dt);
+                self.q.push(at, Event::SampledFault { process });
+            }
+            Event::FaultEnd { record } => self.end_fault(record as usize),
+            Event::Oom { replica, epoch } => {
+                let r = replica as usize;
+                if self.replicas[r].epoch == epoch && self.replicas[r].leak_mib_per_s > 0.0 {
+                    self.crash_replica(r);
+                    self.replicas[r].restarts += 1;
+                }
+            }
+            Event::RollbackDone { service, deploy } => {
+                let s = service as usize;
+                if self.services[s].deploys == deploy && self.services[s].bad_deploy {
+                    let st = &mut self.services[s];
+                    st.bad_deploy = false;
+                    st.extra_error_rate = 0.0;
+                    st.deploys += 1;
+                    self.resolve(|x| x == FaultSubject::Service(s));
+                }
+            }
+            Event::ResizeDone { service, deploy } => self.finish_resize(service as usize, deploy),
+            Event::Scrape => {
+                self.scrape();
+                let at =
+                    self.now() + SimTime::from_secs_f64(self.sc.spec.simulation.scrape_interval_s);
+                self.q.push(at, Event::Scrape);
+            }
+            Event::Probe => {
+                self.probe();
+                let at =
+                    self.now() + SimTime::from_secs_f64(self.sc.spec.simulation.probe_period_s);
+                self.q.push(at, Event::Probe);
+            }
+            Event::FluidTick => {
+                let dt = self.sc.spec.simulation.fluid_tick_s;
+                self.fluid_tick(dt);
+                let at = self.now() + SimTime::from_secs_f64(dt);
+                self.q.push(at, Event::FluidTick);
+            }
+        }
+    }
+
+    // ----- read-only views ------------------------------------------------------------
+
+    /// Current simulated time.
+    pub fn now(&self) -> SimTime {
+        self.q.now()
+    }
+
+    /// The scenario.
+    pub fn scenario(&self) -> &Arc<Scenario> {
+        &self.sc
+    }
+
+    /// The seed of this run.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Hosts, by id (removed ones included).
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
+    /// Replicas, by id (terminated ones included).
+    pub fn replicas(&self) -> &[Replica] {
+        &self.replicas
+    }
+
+    /// Services, in scenario order.
+    pub fn services(&self) -> &[ServiceState] {
+        &self.services
+    }
+
+    /// Outcomes of external requests so far.
+    pub fn requests(&self) -> RequestCounters {
+        self.counters
+    }
+
+    /// External requests in flight now (request level: counted from live calls).
+    pub fn requests_in_flight(&self) -> u64 {
+        self.req.roots_live()
+    }
+
+    /// A service's counters since the start.
+    pub fn service_totals(&self, s: ServiceId) -> ServiceCounters {
+        self.mon.totals(s)
+    }
+
+    /// Clears every service's run totals (to drop a warm-up period).
+    pub fn reset_service_totals(&mut self) {
+        self.mon.reset_totals();
+    }
+
+    /// Money spent on hosts so far.
+    pub fn cost(&self) -> f64 {
+        let now = self.now();
+        self.cost_accrued
+            + self
+                .hosts
+                .iter()
+                .filter_map(|h| {
+                    h.billed_since
+                        .map(|t| h.price_per_hour * now.saturating_sub(t).as_secs_f64() / 3600.0)
+                })
+                .sum::<f64>()
+    }
+
+    /// Faults injected so far, with their resolution times.
+    pub fn faults(&self) -> &[FaultRecord] {
+        &self.faults
+    }
+
+    /// Faults whose target did not exist when they fired (e.g. no serving replica).
+    pub fn faults_missed(&self) -> u64 {
+        self.faults_missed
+    }
+
+    /// Events processed so far.
+    pub fn events_processed(&self) -> u64 {
+        self.events
+    }
+
+    /// A hash of every event processed (time, kind, id): equal for equal runs.
+    pub fn event_log_hash(&self) -> u64 {
+        self.log_hash
+    }
+
+    /// Pushes that asked for a time in the past (zero unless the simulator is wrong).
+    pub fn events_scheduled_in_past(&self) -> u64 {
+        self.q.scheduled_in_past()
+    }
+
+    /// Checks the model's invariants; returns the first one broken.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for (h, host) in self.hosts.iter().enumerate() {
+            if host.cpu_free() < -1e-6 || host.memory_free() < -1e-6 {
+                return Err(format!("host {h} over-committed: {host:?}"));
+            }
+            if host.cpu_allocated < -1e-6 || host.memory_allocated < -1e-6 {
+                return Err(format!("host {h} has negative allocation: {host:?}"));
+            }
+        }
+        for (s, st) in self.services.iter().enumerate() {
+            let conc = self.sc.spec.services[s].concurrency;
+            for &r in &st.endpoints {
+                if !self.replicas[r].in_lb || self.replicas[r].service != s {
+                    return Err(format!("endpoint {r} of service {s} is not marked in_lb"));
+                }
+            }
+            for &r in &st.replicas {
+                let rep = &self.replicas[r];
+                if rep.busy > conc {
+                    return Err(format!("replica {r} has {} busy slots of {conc}", rep.busy));
+                }
+                if rep.state == ReplicaState::Terminated {
+                    return Err(format!(
+                        "terminated replica {r} still listed by service {s}"
+                    ));
+                }
+            }
+        }
+        let c = &self.counters;
+        let in_flight = self.req.roots_live() as f64;
+        if self.sc.spec.fidelity == Fidelity::Request
+            && c.arrived != c.completed + c.failed + c.timed_out + in_flight
+        {
+            return Err(format!(
+                "requests not conserved: {c:?}, in flight {in_flight}"
+            ));
+        }
+        Ok(())
+    }
+
+    // ----- hosts and placement --------------------------------------------------------
+
+    fn push_host(&mut self, t: usize, zone: usize, state: HostState) -> HostId {
+        let ht = &self.sc.spec.host_types[t];
+        self.hosts.push(Host {
+            zone,
+            host_type: t,
+            cpu: ht.cpu,
+            memory_mib: ht.memory_mib,
+            price_per_hour: ht.price_per_hour,
+            lifecycle: ht.lifecycle,
+            state,
+            cordoned: false,
+            cpu_allocated: 0.0,
+            memory_allocated: 0.0,
+            replicas: 0,
+            billed_since: Some(self.now()),
+            repair_epoch: 0,
+        });
+        self.hosts.len() - 1
+    }
+
+    fn index_insert(&mut self, h: HostId) {
+        if self.hosts[h].schedulable() {
+            self.sched_index
+                .insert((milli(self.hosts[h].cpu_allocated), h));
+        }
+    }
+
+    fn index_remove(&mut self, h: HostId) {
+        self.sched_index
+            .remove(&(milli(self.hosts[h].cpu_allocated), h));
+    }
+
+    fn allocate(&mut self, h: HostId, cpu: f64, mem: f64) {
+        self.index_remove(h);
+        let host = &mut self.hosts[h];
+        host.cpu_allocated = (host.cpu_allocated + cpu).max(0.0);
+        host.memory_allocated = (host.memory_allocated + mem).max(0.0);
+        self.index_insert(h);
+    }
+
+    fn stop_billing(&mut self, h: HostId) {
+        if let Some(t) = self.hosts[h].billed_since.take() {
+            self.cost_accrued +=
+                self.hosts[h].price_per_hour * self.now().saturating_sub(t).as_secs_f64() / 3600.0;
+        }
+    }
+
+    fn find_host(&self, cpu: f64, mem: f64, avoid: Option<HostId>) -> Option<HostId> {
+        let fits = |&&(_, h): &&(u64, HostId)| {
+            let host = &self.hosts[h];
+            Some(h) != avoid && host.cpu_free() + EPS >= cpu && host.memory_free() + EPS >= mem
+        };
+        match self.sc.spec.cluster.placement {
+            Placement::Spread => self.sched_index.iter().find(fits).map(|&(_, h)| h),
+            Placement::Binpack => self.sched_index.iter().rev().find(fits).map(|&(_, h)| h),
+        }
+    }
+
+    fn live_hosts(&self) -> usize {
+        self.hosts
+            .iter()
+            .filter(|h| h.state != HostState::Removed)
+            .count()
+    }
+
+    fn provision_host(&mut self, t: usize, zone: usize) -> HostId {
+        let h = self.push_host(t, zone, HostState::Provisioning);
+        let at = self.now() + SimTime::from_secs_f64(self.sc.spec.cluster.provisioning_time_s);
+        self.q.push(at, Event::HostReady { host: h as u32 });
+        h
+    }
+
+    /// Provisions hosts (if the scenario allows) until pending replicas could fit.
+    fn maybe_provision(&mut self) {
+        let Some((t, zone)) = self.sc.provision else {
+            return;
+        };
+        let demand: f64 = self
+            .pending
+            .iter()
+            .map(|&r| self.services[self.replicas[r].service].cpu)
+            .sum();
+        let mut supply: f64 = self
+            .hosts
+            .iter()
+            .filter(|h| h.state == HostState::Provisioning)
+            .map(Host::cpu_free)
+            .sum();
+        let max = self.sc.spec.cluster.max_hosts as usize;
+        while demand > supply + EPS && self.live_hosts() < max {
+            let h = self.provision_host(t, zone);
+            supply += self.hosts[h].cpu;
+        }
+    }
+
+    fn place_pending(&mut self) {
+        let n = self.pending.len();
+        for _ in 0..n {
+            let Some(r) = self.pending.pop_front() else {
+                break;
+            };
+            if self.replicas[r].state == ReplicaState::Pending && !self.try_place(r) {
+                self.pending.push_back(r);
+            }
+        }
+    }
+
+    // ----- replica life ---------------------------------------------------------------
+
+    fn create_replica(&mut self, s: ServiceId, avoid: Option<HostId>) -> ReplicaId {
+        let r = self.replicas.len();
+        self.replicas.push(Replica {
+            service: s,
+            host: None,
+            state: ReplicaState::Pending,
+            in_lb: false,
+            probe_failures: 0,
+            restarts: 0,
+            cpu: self.services[s].cpu,
+            busy: 0,
+            leak_mib_per_s: 0.0,
+            slowdown: 1.0,
+            created: self.now(),
+            queue: VecDeque::new(),
+            epoch: 0,
+            leak_since: SimTime::ZERO,
+            avoid_host: avoid,
+        });
+        self.services[s].replicas.push(r);
+        if !self.try_place(r) {
+            self.pending.push_back(r);
+            self.maybe_provision();
+        }
+        r
+    }
+
+    /// Binds a pending replica to a host and starts booting it.
+    fn try_place(&mut self, r: ReplicaId) -> bool {
+        let s = self.replicas[r].service;
+        let cpu = self.services[s].cpu;
+        let mem = self.sc.spec.services[s].memory_mib;
+        let Some(h) = self.find_host(cpu, mem, self.replicas[r].avoid_host) else {
+            return false;
+        };
+        self.allocate(h, cpu, mem);
+        self.hosts[h].replicas += 1;
+        let rep = &mut self.replicas[r];
+        rep.host = Some(h);
+        rep.cpu = cpu;
+        rep.state = ReplicaState::Booting;
+        rep.epoch += 1;
+        let at = self.q.now() + SimTime::from_secs_f64(self.sc.spec.services[s].boot_time_s);
+        let epoch = rep.epoch;
+        self.q.push(
+            at,
+            Event::ReplicaReady {
+                replica: r as u32,
+                epoch,
+            },
+        );
+        true
+    }
+
+    fn make_ready(&mut self, r: ReplicaId) {
+        let rep = &mut self.replicas[r];
+        rep.state = if rep.slowdown > 1.0 || rep.leak_mib_per_s > 0.0 {
+            ReplicaState::Degraded
+        } else {
+            ReplicaState::Ready
+        };
+        rep.probe_failures = 0;
+        self.add_endpoint(r);
+    }
+
+    fn add_endpoint(&mut self, r: ReplicaId) {
+        if !self.replicas[r].in_lb {
+            self.replicas[r].in_lb = true;
+            let s = self.replicas[r].service;
+            self.services[s].endpoints.push(r);
+        }
+    }
+
+    fn remove_endpoint(&mut self, r: ReplicaId) {
+        if self.replicas[r].in_lb {
+            self.replicas[r].in_lb = false;
+            let s = self.replicas[r].service;
+            self.services[s].endpoints.retain(|&x| x != r);
+        }
+    }
+
+    /// Fails everything the replica holds (its callers see a reset connection).
+    fn drop_work(&mut self, r: ReplicaId) {
+        self.replicas[r].epoch += 1;
+        self.fail_jobs_at(r);
+    }
+
+    pub(crate) fn crash_replica(&mut self, r: ReplicaId) {
+        self.remove_endpoint(r);
+        self.replicas[r].state = ReplicaState::Crashed;
+        self.replicas[r].leak_mib_per_s = 0.0;
+        self.drop_work(r);
+    }
+
+    /// Takes a replica out of service; with `graceful`, it first finishes its work
+    /// (at most the termination grace period).
+    fn terminate(&mut self, r: ReplicaId, graceful: bool) {
+        self.remove_endpoint(r);
+        let rep = &self.replicas[r];
+        let busy = rep.busy > 0 || !rep.queue.is_empty();
+        if graceful && busy && rep.host.is_some() && rep.state.is_serving() {
+            let rep = &mut self.replicas[r];
+            rep.state = ReplicaState::Terminating;
+            let at =
+                self.q.now() + SimTime::from_secs_f64(self.sc.spec.simulation.termination_grace_s);
+            let epoch = rep.epoch;
+            self.q.push(
+                at,
+                Event::TerminateDone {
+                    replica: r as u32,
+                    epoch,
+                },
+            );
+        } else {
+            self.finalize(r);
+        }
+    }
+
+    /// Removes a replica for good and frees its host's capacity.
+    pub(crate) fn finalize(&mut self, r: ReplicaId) {
+        self.remove_endpoint(r);
+        self.drop_work(r);
+        let s = self.replicas[r].service;
+        let mem = self.sc.spec.services[s].memory_mib;
+        if let Some(h) = self.replicas[r].host {
+            let cpu = self.replicas[r].cpu;
+            self.allocate(h, -cpu, -mem);
+            self.hosts[h].replicas -= 1;
+        }
+        self.replicas[r].state = ReplicaState::Terminated;
+        self.replicas[r].leak_mib_per_s = 0.0;
+        self.services[s].replicas.retain(|&x| x != r);
+        self.pending.retain(|&x| x != r);
+        self.resolve(|x| x == FaultSubject::Replica(r));
+        if self.replicas[r].host.is_some() {
+            self.place_pending();
+        }
+    }
+
+    /// Brings the service's live replica count to its desired count.
+    fn reconcile(&mut self, s: ServiceId) {
+        let live: Vec<ReplicaId> = self.services[s]
+            .replicas
+            .iter()
+            .copied()
+            .filter(|&r| self.replicas[r].state.is_live())
+            .collect();
+        let desired = self.services[s].desired as usize;
+        for _ in live.len()..desired {
+            self.create_replica(s, None);
+        }
+        if live.len() > desired {
+            // The least useful go first: pending, crashed, hung, booting, degraded,
+            // ready; newest first among equals.
+            let rank = |st: ReplicaState| match st {
+                ReplicaState::Pending => 0,
+                ReplicaState::Crashed => 1,
+                ReplicaState::Hung => 2,
+                ReplicaState::Booting => 3,
+                ReplicaState::Degraded => 4,
+                _ => 5,
+            };
+            let mut victims = live;
+            victims.sort_by_key(|&r| (rank(self.replicas[r].state), std::cmp::Reverse(r)));
+            for &r in &victims[..victims.len() - desired] {
+                self.terminate(r, true);
+            }
+        }
+    }
+
+    // ----- actions --------------------------------------------------------------------
+
+    fn check_service(&self, s: ServiceId) -> Result<(), ActionError> {
+        if s < self.services.len() {
+            Ok(())
+        } else {
+            Err(ActionError::NoService(s, self.services.len()))
+        }
+    }
+
+    fn check_replica(&self, r: ReplicaId, action: &'static str) -> Result<(), ActionError> {
+        let Some(rep) = self.replicas.get(r) else {
+            return Err(ActionError::NoReplica(
+                r,
+                self.replicas.len().saturating_sub(1),
+            ));
+        };
+        if rep.state.is_live() && rep.state != ReplicaState::Pending {
+            Ok(())
+        } else {
+            Err(ActionError::ReplicaState {
+                replica: r,
+                state: rep.state,
+                action,
+            })
+        }
+    }
+
+    fn check_host(&self, h: HostId, action: &'static str) -> Result<(), ActionError> {
+        let Some(host) = self.hosts.get(h) else {
+            return Err(ActionError::NoHost(h, self.hosts.len().saturating_sub(1)));
+        };
+        if host.state == HostState::Removed {
+            Err(ActionError::HostState {
+                host: h,
+                state: host.state,
+                action,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Applies an action now. An invalid action changes nothing and says why.
+    pub fn apply(&mut self, action: &Action) -> Result<(), ActionError> {
+        match *action {
+            Action::Scale { service, replicas } => {
+                self.check_service(service)?;
+                if replicas > MAX_REPLICAS_PER_SERVICE {
+                    return Err(ActionError::OutOfRange {
+                        field: "replicas",
+                        value: replicas as f64,
+                        range: format!("0..={MAX_REPLICAS_PER_SERVICE}"),
+                    });
+                }
+                self.services[service].desired = replicas;
+                self.reconcile(service);
+            }
+            Action::Restart { replica: r } => {
+                self.check_replica(r, "restart")?;
+                if let Some(h) = self.replicas[r].host
+                    && self.hosts[h].state != HostState::Ready
+                {
+                    return Err(ActionError::HostState {
+                        host: h,
+                        state: self.hosts[h].state,
+                        action: "restart a replica on it",
+                    });
+                }
+                self.remove_endpoint(r);
+                self.drop_work(r);
+                let s = self.replicas[r].service;
+                let rep = &mut self.replicas[r];
+                rep.state = ReplicaState::Booting;
+                rep.slowdown = 1.0;
+                rep.leak_mib_per_s = 0.0;
+                rep.restarts += 1;
+                let at =
+                    self.q.now() + SimTime::from_secs_f64(self.sc.spec.services[s].restart_time_s);
+                let epoch = rep.epoch;
+                self.q.push(
+                    at,
+                    Event::ReplicaReady {
+                        replica: r as u32,
+                        epoch,
+                    },
+                );
+            }
+            Action::Kill { replica: r } | Action::Reschedule { replica: r } => {
+                let name = if matches!(action, Action::Kill { .. }) {
+                    "kill"
+                } else {
+                    "reschedule"
+                };
+                self.check_replica(r, name)?;
+                let avoid = if name == "kill" {
+                    None
+                } else {
+                    self.replicas[r].host
+                };
+                let s = self.replicas[r].service;
+                self.finalize(r);
+                self.create_replica(s, avoid);
+                self.reconcile(s);
+            }
+            Action::Rollback { service } => {
+                self.check_service(service)?;
+                let st = &self.services[service];
+                if !st.bad_deploy {
+                    return Err(ActionError::NothingToRollBack(service));
+                }
+                let at = self.now()
+                    + SimTime::from_secs_f64(self.sc.spec.services[service].rollback_time_s);
+                let deploy = st.deploys;
+                self.q.push(
+                    at,
+                    Event::RollbackDone {
+                        service: service as u32,
+                        deploy,
+                    },
+                );
+            }
+            Action::Cordon { host } => {
+                self.check_host(host, "cordon")?;
+                self.index_remove(host);
+                self.hosts[host].cordoned = true;
+            }
+            Action::Uncordon { host } => {
+                self.check_host(host, "uncordon")?;
+                self.hosts[host].cordoned = false;
+                self.index_insert(host);
+                self.place_pending();
+            }
+            Action::Drain { host } => {
+                self.check_host(host, "drain")?;
+                self.index_remove(host);
+                self.hosts[host].cordoned = true;
+                let on_host: Vec<ReplicaId> = (0..self.replicas.len())
+                    .filter(|&r| {
+                        self.replicas[r].host == Some(host) && self.replicas[r].state.is_live()
+                    })
+                    .collect();
+                for r in on_host {
+                    let s = self.replicas[r].service;
+                    self.terminate(r, true);
+                    self.create_replica(s, Some(host));
+                }
+            }
+            Action::Resize { service, cpu } => {
+                self.check_service(service)?;
+                let max = self
+                    .sc
+                    .spec
+                    .host_types
+                    .iter()
+                    .map(|t| t.cpu)
+                    .fold(0.0, f64::max);
+                if !(cpu.is_finite() && cpu > 0.0 && cpu <= max) {
+                    return Err(ActionError::OutOfRange {
+                        field: "cpu",
+                        value: cpu,
+                        range: format!("(0, {max}]"),
+                    });
+                }
+                for &r in &self.services[service].replicas {
+                    if let Some(h) = self.replicas[r].host
+                        && self.hosts[h].cpu_free() + EPS < cpu - self.replicas[r].cpu
+                    {
+                        return Err(ActionError::NoRoom {
+                            service,
+                            cpu,
+                            host: h,
+                        });
+                    }
+                }
+                self.services[service].pending_resize = Some(cpu);
+                self.services[service].deploys += 1;
+                let at = self.now()
+                    + SimTime::from_secs_f64(self.sc.spec.services[service].resize_time_s);
+                let deploy = self.services[service].deploys;
+                self.q.push(
+                    at,
+                    Event::ResizeDone {
+                        service: service as u32,
+                        deploy,
+                    },
+                );
+            }
+            Action::AddHost { host_type, zone } => {
+                if host_type >= self.sc.spec.host_types.len() {
+                    return Err(ActionError::NoSuch {
+                        what: "host type",
+                        index: host_type,
+                    });
+                }
+                if zone >= self.sc.spec.zones.len() {
+                    return Err(ActionError::NoSuch {
+                        what: "zone",
+                        index: zone,
+                    });
+                }
+                let max = self.sc.spec.cluster.max_hosts;
+                if self.live_hosts() >= max as usize {
+                    return Err(ActionError::HostLimit(max));
+                }
+                self.provision_host(host_type, zone);
+            }
+            Action::RemoveHost { host } => {
+                self.check_host(host, "remove")?;
+                if self.hosts[host].replicas > 0 {
+                    return Err(ActionError::HostNotEmpty {
+                        host,
+                        replicas: self.hosts[host].replicas,
+                    });
+                }
+                self.index_remove(host);
+                self.stop_billing(host);
+                self.hosts[host].state = HostState::Removed;
+                self.resolve(|x| x == FaultSubject::Host(host));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_resize(&mut self, s: ServiceId, deploy: u32) {
+        if self.services[s].deploys != deploy {
+            return;
+        }
+        let Some(cpu) = self.services[s].pending_resize.take() else {
+            return;
+        };
+        self.services[s].cpu = cpu;
+        for r in self.services[s].replicas.clone() {
+            if let Some(h) = self.replicas[r].host {
+                let delta = cpu - self.replicas[r].cpu;
+                // Replicas whose host filled up meanwhile keep their old size.
+                if self.hosts[h].cpu_free() + EPS >= delta {
+                    self.allocate(h, delta, 0.0);
+                    self.replicas[r].cpu = cpu;
+                }
+            }
+        }
+        if cpu
+            < self
+                .replicas
+                .iter()
+                .map(|r| r.cpu)
+                .fold(f64::INFINITY, f64::min)
+                + EPS
+        {
+            self.place_pending();
+        }
+    }
+
+    // ----- faults ---------------------------------------------------------------------
+
+    fn record_fault(
+        &mut self,
+        kind: &'static str,
+        subject: FaultSubject,
+        hosts: Vec<HostId>,
+    ) -> usize {
+        self.faults.push(FaultRecord {
+            kind,
+            at: self.now(),
+            subject,
+            resolved_at: None,
+            hosts,
+        });
+        self.faults.len() - 1
+    }
+
+    fn resolve(&mut self, pred: impl Fn(FaultSubject) -> bool) {
+        let now = self.now();
+        for f in self.faults.iter_mut().filter(|f| f.resolved_at.is_none()) {
+            if pred(f.subject) {
+                f.resolved_at = Some(now);
+            }
+        }
+    }
+
+    fn pick<T: Copy>(items: &[T], u: f64) -> Option<T> {
+        if items.is_empty() {
+            None
+        } else {
+            Some(items[((u * items.len() as f64) as usize).min(items.len() - 1)])
+        }
+    }
+
+    fn inject(&mut self, fault: &FaultSpec, target: &FaultTarget, u: f64) {
+        let kind = fault.kind_name();
+        match (fault, target) {
+            (
+                FaultSpec::Crash
+                | FaultSpec::Hang
+                | FaultSpec::MemoryLeak { .. }
+                | FaultSpec::Slow { .. },
+                &FaultTarget::Service(s),
+            ) => {
+                let serving: Vec<ReplicaId> = self.services[s]
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|&r| self.replicas[r].state.is_serving())
+                    .collect();
+                let Some(r) = Self::pick(&serving, u) else {
+                    self.faults_missed += 1;
+                    return;
+                };
+                self.record_fault(kind, FaultSubject::Replica(r), vec![]);
+                match *fault {
+                    FaultSpec::Crash => self.crash_replica(r),
+                    FaultSpec::Hang => {
+                        self.replicas[r].state = ReplicaState::Hung;
+                        self.replicas[r].epoch += 1;
+                    }
+                    FaultSpec::MemoryLeak { mib_per_s } => {
+                        let spec = &self.sc.spec.services[s];
+                        let limit = spec.memory_limit_mib.unwrap_or(2.0 * spec.memory_mib);
+                        let rep = &mut self.replicas[r];
+                        let headroom =
+                            (limit - rep.memory_mib(spec.memory_mib, self.q.now())).max(0.0);
+                        rep.leak_mib_per_s += mib_per_s;
+                        rep.leak_since = self.q.now();
+                        rep.state = ReplicaState::Degraded;
+                        let at =
+                            self.q.now() + SimTime::from_secs_f64(headroom / rep.leak_mib_per_s);
+                        let epoch = rep.epoch;
+                        self.q.push(
+                            at,
+                            Event::Oom {
+                                replica: r as u32,
+                                epoch,
+                            },
+                        );
+                    }
+                    FaultSpec::Slow { factor } => {
+                        self.replicas[r].slowdown = factor;
+                        self.replicas[r].state = ReplicaState::Degraded;
+                    }
+                    _ => unreachable!("matched above"),
+                }
+            }
+            (FaultSpec::HostFailure { repair_s }, t) => {
+                let up = |h: &Host| h.state == HostState::Ready;
+                let candidates: Vec<HostId> = match *t {
+                    FaultTarget::Host(h) => vec![h]
+                        .into_iter()
+                        .filter(|&h| up(&self.hosts[h]))
+                        .collect(),
+                    FaultTarget::Zone(z) => (0..self.hosts.len())
+                        .filter(|&h| up(&self.hosts[h]) && self.hosts[h].zone == z)
+                        .collect(),
+                    _ => (0..self.hosts.len())
+                        .filter(|&h| up(&self.hosts[h]))
+                        .collect(),
+                };
+                let Some(h) = Self::pick(&candidates, u) else {
+                    self.faults_missed += 1;
+                    return;
+                };
+                self.record_fault(kind, FaultSubject::Host(h), vec![h]);
+                self.fail_host(h);
+                if let Some(rep) = repair_s {
+                    let at = self.now() + SimTime::from_secs_f64(*rep);
+                    let epoch = self.hosts[h].repair_epoch;
+                    self.q.push(
+                        at,
+                        Event::HostRepair {
+                            host: h as u32,
+                            epoch,
+                        },
+                    );
+                }
+            }
+            (FaultSpec::ZoneOutage { duration_s }, &FaultTarget::Zone(z)) => {
+                let hosts: Vec<HostId> = (0..self.hosts.len())
+                    .filter(|&h| self.hosts[h].zone == z && self.hosts[h].state == HostState::Ready)
+                    .collect();
+                let rec = self.record_fault(kind, FaultSubject::Zone(z), hosts.clone());
+                for h in hosts {
+                    self.fail_host(h);
+                }
+                let at = self.now() + SimTime::from_secs_f64(*duration_s);
+                self.q.push(at, Event::FaultEnd { record: rec as u32 });
+            }
+            (FaultSpec::BadDeploy { error_rate }, &FaultTarget::Service(s)) => {
+                self.record_fault(kind, FaultSubject::Service(s), vec![]);
+                let st = &mut self.services[s];
+                st.bad_deploy = true;
+                st.extra_error_rate = *error_rate;
+                st.deploys += 1;
+            }
+            (FaultSpec::DependencyFailure { duration_s }, &FaultTarget::Service(s)) => {
+                let rec = self.record_fault(kind, FaultSubject::Dependency(s), vec![]);
+                self.services[s].down = true;
+                let at = self.now() + SimTime::from_secs_f64(*duration_s);
+                self.q.push(at, Event::FaultEnd { record: rec as u32 });
+            }
+            // Validation resolves every kind to a target of the right shape.
+            _ => self.faults_missed += 1,
+        }
+    }
+
+    fn fail_host(&mut self, h: HostId) {
+        self.index_remove(h);
+        self.stop_billing(h);
+        self.hosts[h].state = HostState::Failed;
+        self.hosts[h].repair_epoch += 1;
+        let on_host: Vec<ReplicaId> = (0..self.replicas.len())
+            .filter(|&r| {
+                self.replicas[r].host == Some(h)
+                    && self.replicas[r].state != ReplicaState::Terminated
+            })
+            .collect();
+        for r in on_host {
+            if self.replicas[r].state == ReplicaState::Terminating {
+                self.finalize(r);
+            } else {
+                self.crash_replica(r);
+            }
+        }
+    }
+
+    fn repair_host(&mut self, h: HostId, epoch: u32) {
+        if self.hosts[h].state != HostState::Failed || self.hosts[h].repair_epoch != epoch {
+            return;
+        }
+        self.hosts[h].state = HostState::Ready;
+        self.hosts[h].billed_since = Some(self.now());
+        self.index_insert(h);
+        self.resolve(|x| x == FaultSubject::Host(h));
+        self.place_pending();
+    }
+
+    fn end_fault(&mut self, rec: usize) {
+        if self.faults[rec].resolved_at.is_some() {
+            return;
+        }
+        match self.faults[rec].subject {
+            FaultSubject::Zone(_) => {
+                for h in self.faults[rec].hosts.clone() {
+                    let epoch = self.hosts[h].repair_epoch;
+                    self.repair_host(h, epoch);
+                }
+            }
+            FaultSubject::Dependency(s) => self.services[s].down = false,
+            _ => {}
+        }
+        self.faults[rec].resolved_at = Some(self.now());
+    }
+
+    // ----- probes ---------------------------------------------------------------------
+
+    /// Readiness probes: a replica failing `probe_failure_threshold` probes in a row
+    /// leaves the load balancer; one passing again rejoins it.
+    fn probe(&mut self) {
+        let threshold = self.sc.spec.simulation.probe_failure_threshold;
+        for s in 0..self.services.len() {
+            for i in 0..self.services[s].replicas.len() {
+                let r = self.services[s].replicas[i];
+                match self.replicas[r].state {
+                    ReplicaState::Ready | ReplicaState::Degraded => {
+                        self.replicas[r].probe_failures = 0;
+                        self.add_endpoint(r);
+                    }
+                    ReplicaState::Hung | ReplicaState::Crashed => {
+                        self.replicas[r].probe_failures += 1;
+                        if self.replicas[r].probe_failures >= threshold {
+                            self.remove_endpoint(r);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
