@@ -1,5 +1,6 @@
 //! Integration tests of hale-sim (one test binary; one module per concern).
 
+mod actions_and_faults;
 mod bad_input;
 mod erlang;
 mod fidelity;
