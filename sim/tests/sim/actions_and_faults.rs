@@ -1,7 +1,9 @@
 //! Actions take the time they take; faults do what they say; refusals change nothing.
 
 use crate::sim;
-use hale_sim::{Action, ActionError, FaultSubject, HostState, ReplicaState, Scenario, SimTime, Simulation};
+use hale_sim::{
+    Action, ActionError, FaultSubject, HostState, ReplicaState, Scenario, SimTime, Simulation,
+};
 
 /// A small lab: `web` (2 replicas) calls `store` (2 replicas); two 4-core hosts.
 fn lab(faults: &str, extra: &str) -> Simulation {
@@ -64,7 +66,11 @@ fn at(s: &mut Simulation, secs: f64) {
 }
 
 fn states(s: &Simulation, service: usize) -> Vec<ReplicaState> {
-    s.services()[service].replicas.iter().map(|&r| s.replicas()[r].state).collect()
+    s.services()[service]
+        .replicas
+        .iter()
+        .map(|&r| s.replicas()[r].state)
+        .collect()
 }
 
 #[test]
@@ -72,13 +78,33 @@ fn scale_out_boots_then_serves_and_provisions_when_full() {
     let mut s = lab("", "");
     at(&mut s, 10.0);
     // 2 hosts × 4 cores hold 8 one-core replicas; 4 exist, so 4 more fit and 2 wait.
-    s.apply(&Action::Scale { service: 0, replicas: 8 }).unwrap();
+    s.apply(&Action::Scale {
+        service: 0,
+        replicas: 8,
+    })
+    .unwrap();
     let st = states(&s, 0);
-    assert_eq!(st.iter().filter(|&&x| x == ReplicaState::Booting).count(), 4);
-    assert_eq!(st.iter().filter(|&&x| x == ReplicaState::Pending).count(), 2);
-    assert_eq!(s.hosts().iter().filter(|h| h.state == HostState::Provisioning).count(), 1);
+    assert_eq!(
+        st.iter().filter(|&&x| x == ReplicaState::Booting).count(),
+        4
+    );
+    assert_eq!(
+        st.iter().filter(|&&x| x == ReplicaState::Pending).count(),
+        2
+    );
+    assert_eq!(
+        s.hosts()
+            .iter()
+            .filter(|h| h.state == HostState::Provisioning)
+            .count(),
+        1
+    );
     at(&mut s, 29.9);
-    assert_eq!(s.services()[0].endpoints.len(), 2, "booting replicas serve nothing");
+    assert_eq!(
+        s.services()[0].endpoints.len(),
+        2,
+        "booting replicas serve nothing"
+    );
     at(&mut s, 30.0);
     assert_eq!(s.services()[0].endpoints.len(), 6, "boot time is 20 s");
     at(&mut s, 70.0); // the new host is ready at 70 s, its replicas at 90 s
@@ -86,19 +112,31 @@ fn scale_out_boots_then_serves_and_provisions_when_full() {
     at(&mut s, 90.0);
     assert_eq!(s.services()[0].endpoints.len(), 8);
     // Scale in: newest go first, and capacity returns to the hosts.
-    s.apply(&Action::Scale { service: 0, replicas: 1 }).unwrap();
+    s.apply(&Action::Scale {
+        service: 0,
+        replicas: 1,
+    })
+    .unwrap();
     at(&mut s, 200.0);
     assert_eq!(states(&s, 0), vec![ReplicaState::Ready]);
     let allocated: f64 = s.hosts().iter().map(|h| h.cpu_allocated).sum();
-    assert!((allocated - 3.0).abs() < 1e-9, "1 web + 2 store cores, got {allocated}");
+    assert!(
+        (allocated - 3.0).abs() < 1e-9,
+        "1 web + 2 store cores, got {allocated}"
+    );
 }
 
 #[test]
 fn crash_then_restart_resolves_the_fault() {
-    let mut s = lab("[[faults.schedule]]\nat_s = 50\ntarget = \"store\"\nfault = { kind = \"crash\" }", "");
+    let mut s = lab(
+        "[[faults.schedule]]\nat_s = 50\ntarget = \"store\"\nfault = { kind = \"crash\" }",
+        "",
+    );
     at(&mut s, 50.0);
     let f = s.faults()[0].clone();
-    let FaultSubject::Replica(r) = f.subject else { panic!("{f:?}") };
+    let FaultSubject::Replica(r) = f.subject else {
+        panic!("{f:?}")
+    };
     assert_eq!(s.replicas()[r].state, ReplicaState::Crashed);
     assert!(!s.replicas()[r].in_lb);
     s.apply(&Action::Restart { replica: r }).unwrap();
@@ -107,19 +145,30 @@ fn crash_then_restart_resolves_the_fault() {
     assert!(s.faults()[0].resolved_at.is_none());
     at(&mut s, 55.0);
     assert_eq!(s.replicas()[r].state, ReplicaState::Ready);
-    assert_eq!(s.faults()[0].time_to_recovery(), Some(SimTime::from_secs(5)));
+    assert_eq!(
+        s.faults()[0].time_to_recovery(),
+        Some(SimTime::from_secs(5))
+    );
     assert_eq!(s.replicas()[r].restarts, 1);
 }
 
 #[test]
 fn hung_replica_leaves_the_load_balancer_after_failed_probes() {
-    let mut s = lab("[[faults.schedule]]\nat_s = 12\ntarget = \"store\"\nfault = { kind = \"hang\" }", "");
+    let mut s = lab(
+        "[[faults.schedule]]\nat_s = 12\ntarget = \"store\"\nfault = { kind = \"hang\" }",
+        "",
+    );
     at(&mut s, 12.0);
-    let FaultSubject::Replica(r) = s.faults()[0].subject else { panic!() };
+    let FaultSubject::Replica(r) = s.faults()[0].subject else {
+        panic!()
+    };
     assert_eq!(s.replicas()[r].state, ReplicaState::Hung);
     // Probes at 15, 20, 25 s fail; the third removes it.
     at(&mut s, 24.9);
-    assert!(s.replicas()[r].in_lb, "still routed to before the threshold");
+    assert!(
+        s.replicas()[r].in_lb,
+        "still routed to before the threshold"
+    );
     at(&mut s, 25.0);
     assert!(!s.replicas()[r].in_lb);
     assert_eq!(s.replicas()[r].probe_failures, 3);
@@ -131,16 +180,25 @@ fn hung_replica_leaves_the_load_balancer_after_failed_probes() {
     let before = s.requests();
     at(&mut s, 60.0);
     let after = s.requests();
-    assert_eq!(after.failed + after.timed_out, before.failed + before.timed_out, "{after:?}");
+    assert_eq!(
+        after.failed + after.timed_out,
+        before.failed + before.timed_out,
+        "{after:?}"
+    );
     assert!(after.completed - before.completed > 0.99 * (after.arrived - before.arrived));
 }
 
 #[test]
 fn memory_leak_ends_in_an_oom_kill_when_the_limit_is_reached() {
     // 512 MiB in use, limit 1024 MiB, leaking 8 MiB/s: OOM 64 s after the leak.
-    let mut s = lab("[[faults.schedule]]\nat_s = 10\ntarget = \"web\"\nfault = { kind = \"memory-leak\", mib_per_s = 8 }", "");
+    let mut s = lab(
+        "[[faults.schedule]]\nat_s = 10\ntarget = \"web\"\nfault = { kind = \"memory-leak\", mib_per_s = 8 }",
+        "",
+    );
     at(&mut s, 10.0);
-    let FaultSubject::Replica(r) = s.faults()[0].subject else { panic!() };
+    let FaultSubject::Replica(r) = s.faults()[0].subject else {
+        panic!()
+    };
     assert_eq!(s.replicas()[r].state, ReplicaState::Degraded);
     at(&mut s, 73.9);
     assert_eq!(s.replicas()[r].state, ReplicaState::Degraded);
@@ -151,29 +209,49 @@ fn memory_leak_ends_in_an_oom_kill_when_the_limit_is_reached() {
 
 #[test]
 fn host_failure_crashes_its_replicas_until_repaired() {
-    let mut s = lab("[[faults.schedule]]\nat_s = 10\ntarget = \"host-0\"\nfault = { kind = \"host-failure\", repair_s = 100 }", "");
+    let mut s = lab(
+        "[[faults.schedule]]\nat_s = 10\ntarget = \"host-0\"\nfault = { kind = \"host-failure\", repair_s = 100 }",
+        "",
+    );
     at(&mut s, 10.0);
     assert_eq!(s.hosts()[0].state, HostState::Failed);
-    let on_h0: Vec<usize> = (0..s.replicas().len()).filter(|&r| s.replicas()[r].host == Some(0)).collect();
+    let on_h0: Vec<usize> = (0..s.replicas().len())
+        .filter(|&r| s.replicas()[r].host == Some(0))
+        .collect();
     assert!(!on_h0.is_empty());
     for &r in &on_h0 {
         assert_eq!(s.replicas()[r].state, ReplicaState::Crashed);
         let err = s.apply(&Action::Restart { replica: r }).unwrap_err();
-        assert!(matches!(err, ActionError::HostState { host: 0, .. }), "{err}");
+        assert!(
+            matches!(err, ActionError::HostState { host: 0, .. }),
+            "{err}"
+        );
     }
     // A reschedule moves one to the other host.
     s.apply(&Action::Reschedule { replica: on_h0[0] }).unwrap();
-    let moved = *s.services()[s.replicas()[on_h0[0]].service].replicas.last().unwrap();
+    let moved = *s.services()[s.replicas()[on_h0[0]].service]
+        .replicas
+        .last()
+        .unwrap();
     assert_eq!(s.replicas()[moved].host, Some(1));
     at(&mut s, 110.0);
     assert_eq!(s.hosts()[0].state, HostState::Ready);
-    assert_eq!(s.faults()[0].time_to_recovery(), Some(SimTime::from_secs(100)));
+    assert_eq!(
+        s.faults()[0].time_to_recovery(),
+        Some(SimTime::from_secs(100))
+    );
 }
 
 #[test]
 fn bad_deploy_raises_errors_until_rolled_back() {
-    let mut s = lab("[[faults.schedule]]\nat_s = 10\ntarget = \"store\"\nfault = { kind = \"bad-deploy\", error_rate = 0.5 }", "");
-    assert_eq!(s.apply(&Action::Rollback { service: 1 }), Err(ActionError::NothingToRollBack(1)));
+    let mut s = lab(
+        "[[faults.schedule]]\nat_s = 10\ntarget = \"store\"\nfault = { kind = \"bad-deploy\", error_rate = 0.5 }",
+        "",
+    );
+    assert_eq!(
+        s.apply(&Action::Rollback { service: 1 }),
+        Err(ActionError::NothingToRollBack(1))
+    );
     at(&mut s, 60.0);
     let seen = s.observe().unwrap().services[1].error_rate;
     assert!((seen - 0.5).abs() < 0.05, "store error rate {seen}");
@@ -184,12 +262,18 @@ fn bad_deploy_raises_errors_until_rolled_back() {
     assert!(!s.services()[1].bad_deploy);
     at(&mut s, 110.0);
     assert_eq!(s.observe().unwrap().services[1].error_rate, 0.0);
-    assert_eq!(s.faults()[0].time_to_recovery(), Some(SimTime::from_secs(80)));
+    assert_eq!(
+        s.faults()[0].time_to_recovery(),
+        Some(SimTime::from_secs(80))
+    );
 }
 
 #[test]
 fn dependency_failure_cascades_through_retries() {
-    let mut s = lab("[[faults.schedule]]\nat_s = 10\ntarget = \"store\"\nfault = { kind = \"dependency-failure\", duration_s = 20 }", "");
+    let mut s = lab(
+        "[[faults.schedule]]\nat_s = 10\ntarget = \"store\"\nfault = { kind = \"dependency-failure\", duration_s = 20 }",
+        "",
+    );
     at(&mut s, 10.0);
     let before = s.service_totals(1).arrivals;
     at(&mut s, 20.0);
@@ -209,7 +293,11 @@ fn retry_storm_amplifies_load_on_a_slow_dependency() {
     // so most attempts time out and web retries twice.
     let slow = "[[faults.schedule]]\nat_s = 10\ntarget = \"store\"\nfault = { kind = \"slow\", factor = 40 }";
     let mut s = lab(slow, "");
-    s.apply(&Action::Scale { service: 1, replicas: 1 }).unwrap();
+    s.apply(&Action::Scale {
+        service: 1,
+        replicas: 1,
+    })
+    .unwrap();
     at(&mut s, 10.0);
     assert_eq!(s.services()[1].replicas.len(), 1);
     let (a0, w0) = (s.service_totals(1).arrivals, s.service_totals(0).started);
@@ -228,14 +316,44 @@ fn invalid_actions_are_refused_and_change_nothing() {
     let hash = s.event_log_hash();
     let replicas = s.replicas().len();
     let refused = [
-        (Action::Scale { service: 9, replicas: 1 }, "no service 9"),
+        (
+            Action::Scale {
+                service: 9,
+                replicas: 1,
+            },
+            "no service 9",
+        ),
         (Action::Restart { replica: 99 }, "no replica 99"),
         (Action::Drain { host: 7 }, "no host 7"),
-        (Action::Resize { service: 0, cpu: -1.0 }, "cpu = -1 is out of range"),
-        (Action::Resize { service: 0, cpu: 64.0 }, "cpu = 64 is out of range"),
+        (
+            Action::Resize {
+                service: 0,
+                cpu: -1.0,
+            },
+            "cpu = -1 is out of range",
+        ),
+        (
+            Action::Resize {
+                service: 0,
+                cpu: 64.0,
+            },
+            "cpu = 64 is out of range",
+        ),
         (Action::RemoveHost { host: 0 }, "still runs"),
-        (Action::AddHost { host_type: 3, zone: 0 }, "no host type 3"),
-        (Action::Scale { service: 0, replicas: u32::MAX }, "out of range"),
+        (
+            Action::AddHost {
+                host_type: 3,
+                zone: 0,
+            },
+            "no host type 3",
+        ),
+        (
+            Action::Scale {
+                service: 0,
+                replicas: u32::MAX,
+            },
+            "out of range",
+        ),
     ];
     for (action, text) in refused {
         let err = s.apply(&action).unwrap_err().to_string();
@@ -245,7 +363,11 @@ fn invalid_actions_are_refused_and_change_nothing() {
     at(&mut s, 10.0);
     let mut t = lab("", "");
     at(&mut t, 10.0);
-    assert_eq!(t.event_log_hash(), s.event_log_hash(), "refusals left a trace");
+    assert_eq!(
+        t.event_log_hash(),
+        s.event_log_hash(),
+        "refusals left a trace"
+    );
     let _ = hash;
 }
 
@@ -262,19 +384,41 @@ fn cordon_drain_resize_and_hosts() {
     assert_eq!(s.hosts()[0].state, HostState::Removed);
     // Resize in place: 4 replicas of 1 core on host 1 (4 cores): growing web to 1.5
     // does not fit; shrinking does, after the resize time.
-    assert!(matches!(s.apply(&Action::Resize { service: 0, cpu: 1.5 }), Err(ActionError::NoRoom { .. })));
-    s.apply(&Action::Resize { service: 0, cpu: 0.5 }).unwrap();
+    assert!(matches!(
+        s.apply(&Action::Resize {
+            service: 0,
+            cpu: 1.5
+        }),
+        Err(ActionError::NoRoom { .. })
+    ));
+    s.apply(&Action::Resize {
+        service: 0,
+        cpu: 0.5,
+    })
+    .unwrap();
     at(&mut s, 64.9);
     assert_eq!(s.hosts()[1].cpu_allocated, 4.0);
     at(&mut s, 65.0);
     assert_eq!(s.hosts()[1].cpu_allocated, 3.0);
-    s.apply(&Action::AddHost { host_type: 0, zone: 1 }).unwrap();
+    s.apply(&Action::AddHost {
+        host_type: 0,
+        zone: 1,
+    })
+    .unwrap();
     at(&mut s, 130.0);
     assert_eq!(s.hosts().last().unwrap().state, HostState::Ready);
     s.apply(&Action::Cordon { host: 1 }).unwrap();
-    s.apply(&Action::Scale { service: 1, replicas: 3 }).unwrap();
+    s.apply(&Action::Scale {
+        service: 1,
+        replicas: 3,
+    })
+    .unwrap();
     let new = *s.services()[1].replicas.last().unwrap();
-    assert_eq!(s.replicas()[new].host, Some(s.hosts().len() - 1), "cordoned host skipped");
+    assert_eq!(
+        s.replicas()[new].host,
+        Some(s.hosts().len() - 1),
+        "cordoned host skipped"
+    );
 }
 
 #[test]
@@ -287,7 +431,10 @@ fn cost_accrues_per_host_second() {
 
 #[test]
 fn slo_violation_is_accounted_per_window() {
-    let mut s = lab("", "[[slos]]\nservice = \"web\"\npercentile = 99\nlatency_ms = 1\n");
+    let mut s = lab(
+        "",
+        "[[slos]]\nservice = \"web\"\npercentile = 99\nlatency_ms = 1\n",
+    );
     at(&mut s, 100.0);
     // p99 of web (≥ 5 ms mean) is above 1 ms in every 10 s window.
     assert_eq!(s.slo_violation_s(), &[100.0]);
