@@ -498,17 +498,8 @@ impl Simulation {
 
     pub(crate) fn on_timeout_check(&mut self, edge: usize) {
         let now = self.now();
-        loop {
-            let Some(front) = self.req.timeouts[edge].front() else {
-                break;
-            };
-            let live = self
-                .req
-                .calls
-                .get(front.call)
-                .is_some_and(|c| c.attempt == front.attempt)
-                && self.attempt_outstanding(front.call, front.attempt);
-            if !live {
+        while let Some(front) = self.req.timeouts[edge].front() {
+            if !self.attempt_outstanding(front.call, front.attempt) {
                 self.req.timeouts[edge].pop_front();
                 continue;
             }
