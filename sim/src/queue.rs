@@ -1,37 +1,15 @@
 //! The event queue: a binary heap ordered by (time, sequence number).
 
 use crate::time::SimTime;
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
-
-struct Entry<E> {
-    time: SimTime,
-    seq: u64,
-    event: E,
-}
-
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        self.time == other.time && self.seq == other.seq
-    }
-}
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Entry<E> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Reversed: the heap is a max-heap and we want the earliest (time, seq) first.
-        (other.time, other.seq).cmp(&(self.time, self.seq))
-    }
-}
 
 /// Pending events of one run. Events at the same time come out in the order they were
 /// scheduled (FIFO ties), so a run is a pure function of its inputs.
+///
+/// A 4-ary min-heap keyed by `time << 64 | seq` in one `u128`: shallower than a
+/// binary heap and one comparison per key, which measured a few per cent faster on the
+/// M/M/c example than `std::collections::BinaryHeap` with a (time, seq) tuple.
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Entry<E>>,
+    heap: Vec<(u128, E)>,
     next_seq: u64,
     now: SimTime,
     scheduled_in_past: u64,
@@ -40,13 +18,15 @@ pub struct EventQueue<E> {
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
-            heap: BinaryHeap::new(),
+            heap: Vec::new(),
             next_seq: 0,
             now: SimTime::ZERO,
             scheduled_in_past: 0,
         }
     }
 }
+
+const ARITY: usize = 4;
 
 impl<E> EventQueue<E> {
     /// The time of the last event popped.
@@ -59,6 +39,37 @@ impl<E> EventQueue<E> {
     /// moved to now, so time never runs backwards.
     #[inline]
     pub fn push(&mut self, time: SimTime, event: E) {
+        let (time, seq) = self.reserve(time);
+        let key = (time.0 as u128) << 64 | seq as u128;
+        let mut i = self.heap.len();
+        self.heap.push((key, event));
+        while i > 0 {
+            let parent = (i - 1) / ARITY;
+            if self.heap[parent].0 <= key {
+                break;
+            }
+            self.heap.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    /// The time of the next event, if any.
+    pub fn peek_time(&self) -> Option<SimTime> {
+        self.heap.first().map(|e| SimTime((e.0 >> 64) as u64))
+    }
+
+    /// (time, sequence number) of the next event, if any.
+    pub fn peek_key(&self) -> Option<(SimTime, u64)> {
+        self.heap
+            .first()
+            .map(|e| (SimTime((e.0 >> 64) as u64), e.0 as u64))
+    }
+
+    /// Takes a sequence number for an event kept outside the heap (a "lane" the
+    /// caller merges with [`EventQueue::pop`] by comparing (time, seq)). Returns the
+    /// time to use, clamped to now like [`EventQueue::push`].
+    #[inline]
+    pub fn reserve(&mut self, time: SimTime) -> (SimTime, u64) {
         let time = if time < self.now {
             self.scheduled_in_past += 1;
             self.now
@@ -67,20 +78,45 @@ impl<E> EventQueue<E> {
         };
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Entry { time, seq, event });
-    }
-
-    /// The time of the next event, if any.
-    pub fn peek_time(&self) -> Option<SimTime> {
-        self.heap.peek().map(|e| e.time)
+        (time, seq)
     }
 
     /// Removes the next event and advances now to its time.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        let e = self.heap.pop()?;
-        self.now = e.time;
-        Some((e.time, e.event))
+        let last = self.heap.pop()?;
+        let (key, event) = if self.heap.is_empty() {
+            last
+        } else {
+            let top = std::mem::replace(&mut self.heap[0], last);
+            self.sift_down();
+            top
+        };
+        self.now = SimTime((key >> 64) as u64);
+        Some((self.now, event))
+    }
+
+    fn sift_down(&mut self) {
+        let n = self.heap.len();
+        let key = self.heap[0].0;
+        let mut i = 0;
+        loop {
+            let first = i * ARITY + 1;
+            if first >= n {
+                break;
+            }
+            let mut best = first;
+            for c in first + 1..(first + ARITY).min(n) {
+                if self.heap[c].0 < self.heap[best].0 {
+                    best = c;
+                }
+            }
+            if self.heap[best].0 >= key {
+                break;
+            }
+            self.heap.swap(i, best);
+            i = best;
+        }
     }
 
     /// Advances now without an event (to the end of a `run_until` window).
@@ -119,6 +155,28 @@ mod tests {
         q.push(SimTime(1), 'd');
         let order: Vec<char> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
         assert_eq!(order, vec!['b', 'd', 'a', 'c']);
+    }
+
+    #[test]
+    fn many_random_events_come_out_in_time_then_fifo_order() {
+        // Interleave pushes (at or after now) with pops, as a simulation does, and
+        // check every pop against a sorted model of what is pending.
+        let mut q = EventQueue::default();
+        let mut model: Vec<(SimTime, u32)> = vec![];
+        let mut s = crate::rng::Stream::from_key(5);
+        for i in 0..5000u32 {
+            let t = q.now() + SimTime(s.below(300) as u64);
+            q.push(t, i);
+            model.push((t, i)); // i grows, so (t, i) order is (time, FIFO) order
+            if i % 3 == 0 {
+                let got = q.pop().unwrap();
+                let first = (0..model.len()).min_by_key(|&k| model[k]).unwrap();
+                assert_eq!(got, model.remove(first));
+            }
+        }
+        model.sort();
+        let rest: Vec<(SimTime, u32)> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(rest, model);
     }
 
     #[test]

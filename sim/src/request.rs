@@ -209,8 +209,7 @@ impl RequestEngine {
 impl Simulation {
     pub(crate) fn schedule_next_arrival(&mut self, w: usize) {
         if let Some(t) = self.arrivals[w].next() {
-            let at = SimTime::from_secs_f64(t).max(self.now());
-            self.q.push(at, Event::Arrival { workload: w as u32 });
+            self.next_arrival[w] = self.q.reserve(SimTime::from_secs_f64(t));
         }
     }
 
@@ -302,8 +301,8 @@ impl Simulation {
         let load = |r: ReplicaId| self.replicas[r].busy as usize + self.replicas[r].queue.len();
         Some(match self.sc.spec.services[s].load_balancer {
             LbPolicy::RoundRobin => {
-                st.rr = st.rr.wrapping_add(1);
-                st.endpoints[st.rr % n]
+                st.rr = if st.rr + 1 >= n { 0 } else { st.rr + 1 };
+                st.endpoints[st.rr]
             }
             LbPolicy::LeastOutstanding => {
                 // Ties go to the next replica in round-robin order, so idle replicas share.

@@ -27,7 +27,8 @@ impl SimTime {
         if secs.is_nan() || secs <= 0.0 {
             SimTime::ZERO
         } else {
-            SimTime((secs * Self::PER_SEC as f64).round().min(u64::MAX as f64) as u64)
+            // `as` saturates; adding one half rounds to nearest for positive values.
+            SimTime((secs * Self::PER_SEC as f64 + 0.5) as u64)
         }
     }
 
