@@ -6,7 +6,7 @@
 //! - [`Stream`]: a xoshiro256++ generator per purpose (workload arrivals, faults,
 //!   monitoring noise), each seeded from the run seed and its [`StreamId`]. Nothing a
 //!   policy does draws from these streams, so arrivals and fault times never shift.
-//! - [`key`] and [`unit`]: a draw that is a pure function of a key, such as a request's
+//! - [`key()`] and [`unit()`]: a draw that is a pure function of a key, such as a request's
 //!   identity and its hop. A request's service demand at each hop, its error draw and
 //!   its retry jitter are the same under every policy, whatever order the simulator
 //!   happens to reach them in.
