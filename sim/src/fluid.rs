@@ -129,7 +129,6 @@ impl Simulation {
     pub(crate) fn fluid_tick(&mut self, dt: f64) {
         let sc = self.sc.clone();
         let t = self.now().as_secs_f64();
-        let n = sc.spec.services.len();
         let f = &mut self.fluid;
 
         // 1. Attempt rates, callers first.
@@ -286,7 +285,6 @@ impl Simulation {
                 .sum();
             k.latency_s += completed * (m.min(to) + retry_cost);
         }
-        let _ = n;
     }
 }
 

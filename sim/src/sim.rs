@@ -203,7 +203,6 @@ impl Simulation {
                 Event::SampledFault { process: i as u32 },
             );
         }
-        let _ = n_services;
         sim
     }
 
@@ -640,10 +639,17 @@ impl Simulation {
         let rep = &mut self.replicas[r];
         rep.host = Some(h);
         rep.cpu = cpu;
-        rep.state = ReplicaState::Booting;
         rep.epoch += 1;
-        let at = self.q.now() + SimTime::from_secs_f64(self.sc.spec.services[s].boot_time_s);
+        self.start_booting(r, self.sc.spec.services[s].boot_time_s);
+        true
+    }
+
+    /// Starts a replica booting; it becomes ready after `secs` unless its epoch moves on.
+    fn start_booting(&mut self, r: ReplicaId, secs: f64) {
+        let rep = &mut self.replicas[r];
+        rep.state = ReplicaState::Booting;
         let epoch = rep.epoch;
+        let at = self.q.now() + SimTime::from_secs_f64(secs);
         self.q.push(
             at,
             Event::ReplicaReady {
@@ -651,7 +657,6 @@ impl Simulation {
                 epoch,
             },
         );
-        true
     }
 
     fn make_ready(&mut self, r: ReplicaId) {
@@ -843,20 +848,10 @@ impl Simulation {
                 self.drop_work(r);
                 let s = self.replicas[r].service;
                 let rep = &mut self.replicas[r];
-                rep.state = ReplicaState::Booting;
                 rep.slowdown = 1.0;
                 rep.leak_mib_per_s = 0.0;
                 rep.restarts += 1;
-                let at =
-                    self.q.now() + SimTime::from_secs_f64(self.sc.spec.services[s].restart_time_s);
-                let epoch = rep.epoch;
-                self.q.push(
-                    at,
-                    Event::ReplicaReady {
-                        replica: r as u32,
-                        epoch,
-                    },
-                );
+                self.start_booting(r, self.sc.spec.services[s].restart_time_s);
             }
             Action::Kill { replica: r } | Action::Reschedule { replica: r } => {
                 let name = if matches!(action, Action::Kill { .. }) {
@@ -1001,6 +996,7 @@ impl Simulation {
         let Some(cpu) = self.services[s].pending_resize.take() else {
             return;
         };
+        let old = self.services[s].cpu;
         self.services[s].cpu = cpu;
         for r in self.services[s].replicas.clone() {
             if let Some(h) = self.replicas[r].host {
@@ -1012,14 +1008,7 @@ impl Simulation {
                 }
             }
         }
-        if cpu
-            < self
-                .replicas
-                .iter()
-                .map(|r| r.cpu)
-                .fold(f64::INFINITY, f64::min)
-                + EPS
-        {
+        if cpu < old {
             self.place_pending();
         }
     }
