@@ -1,0 +1,214 @@
+//! What the cloud environments share: loading the scenario, features from what the
+//! monitoring system saw, the resource graph as a `Graph` observation.
+
+use crate::env::EnvError;
+use crate::space::GraphValue;
+use hale_sim::{
+    Fidelity, HostState, Relation, ReplicaState, Resource, Scenario, SimTime, Simulation, Snapshot,
+};
+use serde::de::DeserializeOwned;
+use serde_json::Value as Json;
+use std::sync::Arc;
+
+/// Parses an env config (a JSON object, or null for defaults); unknown fields are
+/// errors that name them.
+pub(crate) fn parse_config<T: DeserializeOwned + Default>(
+    id: &str,
+    config: &Json,
+) -> Result<T, EnvError> {
+    match config {
+        Json::Null => Ok(T::default()),
+        c => serde_json::from_value(c.clone()).map_err(|e| EnvError::Config {
+            env: id.into(),
+            field: "config".into(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Loads a scenario by builtin name or path, with an optional fidelity override.
+pub(crate) fn load_scenario(
+    id: &str,
+    name: &str,
+    fidelity: Option<Fidelity>,
+) -> Result<Scenario, EnvError> {
+    let sc = Scenario::load(name).map_err(|e| EnvError::Config {
+        env: id.into(),
+        field: "scenario".into(),
+        reason: e.to_string(),
+    })?;
+    match fidelity {
+        Some(f) if f != sc.spec.fidelity => {
+            let mut spec = sc.spec.clone();
+            spec.fidelity = f;
+            Scenario::from_spec(spec, &sc.origin).map_err(|e| EnvError::Config {
+                env: id.into(),
+                field: "fidelity".into(),
+                reason: e.to_string(),
+            })
+        }
+        _ => Ok(sc),
+    }
+}
+
+pub(crate) fn positive(id: &str, field: &str, v: f64) -> Result<(), EnvError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(EnvError::Config {
+            env: id.into(),
+            field: field.into(),
+            reason: format!("must be positive, got {v}"),
+        })
+    }
+}
+
+/// Features per service in matrix observations.
+pub const SERVICE_FEATURES: usize = 9;
+
+/// Latency a service's percentiles are measured against: its SLO bound, or 100 ms.
+pub(crate) fn latency_refs_ms(sc: &Scenario) -> Vec<f64> {
+    let mut refs = vec![100.0; sc.spec.services.len()];
+    for (i, slo) in sc.spec.slos.iter().enumerate() {
+        refs[sc.slo_service[i]] = slo.latency_ms;
+    }
+    refs
+}
+
+/// Writes `[ln(1 + rate) / 10, p50/ref, p95/ref, p99/ref, error rate, cpu utilisation,
+/// ready/max, booting/max, desired/max]` for each service (latencies relative to the
+/// SLO bound, replica counts relative to `max_replicas`, latency ratios capped at 10).
+pub(crate) fn service_features(
+    snap: Option<&Snapshot>,
+    refs: &[f64],
+    max_replicas: f64,
+    out: &mut [f32],
+) {
+    out.fill(0.0);
+    let Some(snap) = snap else { return };
+    for (s, m) in snap.services.iter().enumerate() {
+        let r = refs[s];
+        let f = [
+            (1.0 + m.request_rate).ln() / 10.0,
+            (m.p50_ms / r).min(10.0),
+            (m.p95_ms / r).min(10.0),
+            (m.p99_ms / r).min(10.0),
+            m.error_rate,
+            m.cpu_utilization,
+            m.replicas_ready as f64 / max_replicas,
+            m.replicas_booting as f64 / max_replicas,
+            m.replicas_desired as f64 / max_replicas,
+        ];
+        for (k, v) in f.iter().enumerate() {
+            out[s * SERVICE_FEATURES + k] = *v as f32;
+        }
+    }
+}
+
+/// Node features of the graph observation: kind one-hot (zone, host, service,
+/// replica), the service features, replica state one-hot (8) with probe failures,
+/// restarts and memory over limit, and host up, cordoned, CPU and memory allocation.
+pub const NODE_FEATURES: usize = 4 + SERVICE_FEATURES + 8 + 3 + 4;
+/// Edge features: relation one-hot (contains, runs, owns, calls) and fan-out.
+pub const EDGE_FEATURES: usize = 5;
+
+fn state_index(s: ReplicaState) -> usize {
+    match s {
+        ReplicaState::Pending => 0,
+        ReplicaState::Booting => 1,
+        ReplicaState::Ready => 2,
+        ReplicaState::Degraded => 3,
+        ReplicaState::Hung => 4,
+        ReplicaState::Crashed => 5,
+        ReplicaState::Terminating => 6,
+        ReplicaState::Terminated => 7,
+    }
+}
+
+/// The resource graph as a `Graph` observation.
+pub(crate) fn graph_observation(sim: &Simulation, refs: &[f64], max_replicas: f64) -> GraphValue {
+    let g = sim.resource_graph();
+    let snap = sim.observe();
+    let n_services = sim.services().len();
+    let mut svc = vec![0.0f32; n_services * SERVICE_FEATURES];
+    service_features(snap, refs, max_replicas, &mut svc);
+    let spec = &sim.scenario().spec;
+    let now = sim.now();
+    let mut nodes = vec![0.0f32; g.graph.node_count() * NODE_FEATURES];
+    for (i, r) in g.graph.node_weights().enumerate() {
+        let row = &mut nodes[i * NODE_FEATURES..(i + 1) * NODE_FEATURES];
+        match *r {
+            Resource::Zone(_) => row[0] = 1.0,
+            Resource::Host(h) => {
+                row[1] = 1.0;
+                let host = &sim.hosts()[h];
+                let base = 4 + SERVICE_FEATURES + 11;
+                row[base] = (host.state == HostState::Ready) as u8 as f32;
+                row[base + 1] = host.cordoned as u8 as f32;
+                row[base + 2] = (host.cpu_allocated / host.cpu) as f32;
+                row[base + 3] = (host.memory_allocated / host.memory_mib) as f32;
+            }
+            Resource::Service(s) => {
+                row[2] = 1.0;
+                row[4..4 + SERVICE_FEATURES]
+                    .copy_from_slice(&svc[s * SERVICE_FEATURES..(s + 1) * SERVICE_FEATURES]);
+            }
+            Resource::Replica(x) => {
+                row[3] = 1.0;
+                let rep = &sim.replicas()[x];
+                let base = 4 + SERVICE_FEATURES;
+                row[base + state_index(rep.state)] = 1.0;
+                let sspec = &spec.services[rep.service];
+                let limit = sspec.memory_limit_mib.unwrap_or(2.0 * sspec.memory_mib);
+                row[base + 8] = (rep.probe_failures as f32 / 3.0).min(10.0);
+                row[base + 9] = (rep.restarts as f32 / 5.0).min(10.0);
+                row[base + 10] = (rep.memory_mib(sspec.memory_mib, now) / limit) as f32;
+            }
+        }
+    }
+    let mut edges = Vec::with_capacity(g.graph.edge_count() * EDGE_FEATURES);
+    let mut links = Vec::with_capacity(g.graph.edge_count());
+    for e in g.graph.raw_edges() {
+        let (kind, fanout) = match e.weight {
+            Relation::Contains => (0, 0.0),
+            Relation::Runs => (1, 0.0),
+            Relation::Owns => (2, 0.0),
+            Relation::Calls { fanout } => (3, fanout as f32),
+        };
+        let mut f = [0.0f32; EDGE_FEATURES];
+        f[kind] = 1.0;
+        f[4] = fanout;
+        edges.extend_from_slice(&f);
+        links.push([e.source().index() as u32, e.target().index() as u32]);
+    }
+    GraphValue {
+        nodes,
+        edges,
+        links,
+    }
+}
+
+/// Requests that arrived, and that failed or timed out, between two counter readings.
+pub(crate) fn interval_requests(
+    before: hale_sim::RequestCounters,
+    after: hale_sim::RequestCounters,
+) -> (f64, f64) {
+    let arrived = after.arrived - before.arrived;
+    let unserved = (after.failed + after.timed_out) - (before.failed + before.timed_out);
+    (arrived, unserved)
+}
+
+/// A fresh simulation for an episode.
+pub(crate) fn new_sim(sc: &Arc<Scenario>, seed: u64) -> Simulation {
+    Simulation::new(sc.clone(), seed)
+}
+
+/// Seconds of SLO violation summed over SLOs.
+pub(crate) fn slo_seconds(sim: &Simulation) -> f64 {
+    sim.slo_violation_s().iter().sum()
+}
+
+/// `t` seconds as simulated time.
+pub(crate) fn secs(t: f64) -> SimTime {
+    SimTime::from_secs_f64(t)
+}

@@ -1,0 +1,412 @@
+//! `Healing-v0`: faults strike; the agent picks a remedy for a replica, a service or a
+//! host, or does nothing.
+//!
+//! Observation (flat): per replica slot (up to `max_replicas`, live replicas ordered by
+//! service then id) `[present, state one-hot ×8, probe failures / 3, restarts / 5,
+//! memory / limit, service / services]`; per host slot (up to `max_hosts`) `[present,
+//! up, cordoned, CPU allocation]`; per service `[error rate, p95 / SLO, request rate
+//! share]`. The slot order of the observation is the one actions refer to.
+//!
+//! Action (`Discrete`): 0 no-op; `1 + k` restart replica slot k; `1 + R + k`
+//! reschedule replica slot k; `1 + 2R + s` roll back service s; `1 + 2R + S + h`
+//! drain host slot h. `action_mask()` allows only what applies now (an occupied slot,
+//! a replica that can be restarted, a service with a bad deploy, a host that is up and
+//! not cordoned).
+//!
+//! Reward per step: `− unserved_weight × (failed + timed-out) / arrived − remedy
+//! cost` (restart 0.01, reschedule 0.02, rollback 0.05, drain 0.05). `info["ttr_s"]`
+//! lists the time to recovery of each fault resolved during the step (in fault order), with
+//! `info["ttr_kinds"]` their kinds.
+//!
+//! By default (`fault_mix = true`) the scenario's faults are joined by bad deploys,
+//! memory leaks and slow replicas on every service that has downstream calls or is
+//! called, so every remedy has a use.
+
+use crate::cloud;
+use crate::env::{Env, EnvError, Info, Step, check_action};
+use crate::space::{Space, Value};
+use hale_sim::rng::{Stream, key};
+use hale_sim::{
+    Action, FaultProcessSpec, FaultSpec, Fidelity, HostState, IntervalSpec, ReplicaId,
+    ReplicaState, Scenario, Simulation,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+use std::sync::Arc;
+
+/// Configuration of `Healing-v0`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealingConfig {
+    /// Builtin scenario name or scenario file.
+    pub scenario: String,
+    /// Override the scenario's fidelity.
+    pub fidelity: Option<Fidelity>,
+    /// Simulated seconds between decisions.
+    pub control_interval_s: f64,
+    /// Episode length in simulated seconds (default: the scenario's duration).
+    pub episode_s: Option<f64>,
+    /// Replica slots in the observation and action.
+    pub max_replicas: usize,
+    /// Host slots in the observation and action.
+    pub max_hosts: usize,
+    /// Add bad deploys, leaks and slow replicas to the scenario's faults.
+    pub fault_mix: bool,
+    /// Mean time between each added fault kind, per service, seconds.
+    pub fault_mix_mtbf_s: f64,
+    /// Weight of the unserved fraction.
+    pub unserved_weight: f64,
+}
+
+impl Default for HealingConfig {
+    fn default() -> Self {
+        HealingConfig {
+            scenario: "three-tier".into(),
+            fidelity: None,
+            control_interval_s: 10.0,
+            episode_s: None,
+            max_replicas: 16,
+            max_hosts: 8,
+            fault_mix: true,
+            fault_mix_mtbf_s: 1800.0,
+            unserved_weight: 1.0,
+        }
+    }
+}
+
+const ID: &str = "Healing-v0";
+const REPLICA_FEATURES: usize = 13;
+const HOST_FEATURES: usize = 4;
+const SERVICE_FEATURES: usize = 3;
+
+/// The self-healing environment.
+pub struct Healing {
+    cfg: HealingConfig,
+    sc: Arc<Scenario>,
+    sim: Option<Simulation>,
+    seeds: Stream,
+    episode_s: f64,
+    refs: Vec<f64>,
+    obs_space: Space,
+    act_space: Space,
+    replica_slots: Vec<ReplicaId>,
+    host_slots: Vec<usize>,
+    mask: Vec<bool>,
+    /// Which of the simulation's fault records have been reported in `info`.
+    reported: Vec<bool>,
+}
+
+impl Healing {
+    /// Makes the env from a JSON config (null for the defaults).
+    pub fn new(config: &Json) -> Result<Healing, EnvError> {
+        let cfg: HealingConfig = cloud::parse_config(ID, config)?;
+        cloud::positive(ID, "control_interval_s", cfg.control_interval_s)?;
+        cloud::positive(ID, "fault_mix_mtbf_s", cfg.fault_mix_mtbf_s)?;
+        if cfg.max_replicas == 0 || cfg.max_hosts == 0 {
+            return Err(EnvError::Config {
+                env: ID.into(),
+                field: "max_replicas".into(),
+                reason: "slots must be ≥ 1".into(),
+            });
+        }
+        let mut sc = cloud::load_scenario(ID, &cfg.scenario, cfg.fidelity)?;
+        if cfg.fault_mix {
+            let mut spec = sc.spec.clone();
+            let every = IntervalSpec::Exponential {
+                mean_s: cfg.fault_mix_mtbf_s,
+            };
+            for s in &sc.spec.services {
+                for fault in [
+                    FaultSpec::BadDeploy { error_rate: 0.3 },
+                    FaultSpec::MemoryLeak { mib_per_s: 4.0 },
+                    FaultSpec::Slow { factor: 5.0 },
+                ] {
+                    spec.faults.mtbf.push(FaultProcessSpec {
+                        target: s.name.clone(),
+                        fault,
+                        every: every.clone(),
+                    });
+                }
+            }
+            sc = Scenario::from_spec(spec, &sc.origin).map_err(|e| EnvError::Config {
+                env: ID.into(),
+                field: "fault_mix".into(),
+                reason: e.to_string(),
+            })?;
+        }
+        let (r, h, s) = (cfg.max_replicas, cfg.max_hosts, sc.spec.services.len());
+        let dim = r * REPLICA_FEATURES + h * HOST_FEATURES + s * SERVICE_FEATURES;
+        let actions = 1 + 2 * r + s + h;
+        Ok(Healing {
+            episode_s: cfg.episode_s.unwrap_or(sc.spec.simulation.duration_s),
+            refs: cloud::latency_refs_ms(&sc),
+            obs_space: Space::Box {
+                low: vec![0.0; dim],
+                high: vec![f32::MAX; dim],
+                shape: vec![dim],
+            },
+            act_space: Space::Discrete { n: actions as u64 },
+            sc: Arc::new(sc),
+            sim: None,
+            seeds: Stream::from_key(0x4ea1),
+            replica_slots: vec![],
+            host_slots: vec![],
+            mask: vec![true; actions],
+            reported: vec![],
+            cfg,
+        })
+    }
+
+    /// The simulation of the current episode (after `reset`).
+    pub fn simulation(&self) -> Option<&Simulation> {
+        self.sim.as_ref()
+    }
+
+    /// The replica each replica slot refers to now.
+    pub fn replica_slots(&self) -> &[ReplicaId] {
+        &self.replica_slots
+    }
+
+    /// Observation, slots and mask for the current state.
+    fn observe(&mut self) -> Value {
+        let Some(sim) = self.sim.as_ref() else {
+            return Value::Box(vec![0.0; self.obs_space.flat_dim().unwrap_or(0)]);
+        };
+        let (r, h) = (self.cfg.max_replicas, self.cfg.max_hosts);
+        let n_services = sim.services().len();
+        self.replica_slots = sim
+            .services()
+            .iter()
+            .flat_map(|s| s.replicas.iter().copied())
+            .take(r)
+            .collect();
+        self.host_slots = (0..sim.hosts().len())
+            .filter(|&i| sim.hosts()[i].state != HostState::Removed)
+            .take(h)
+            .collect();
+        let mut obs = vec![0.0f32; self.obs_space.flat_dim().unwrap_or(0)];
+        let now = sim.now();
+        for (k, &id) in self.replica_slots.iter().enumerate() {
+            let rep = &sim.replicas()[id];
+            let spec = &sim.scenario().spec.services[rep.service];
+            let limit = spec.memory_limit_mib.unwrap_or(2.0 * spec.memory_mib);
+            let row = &mut obs[k * REPLICA_FEATURES..(k + 1) * REPLICA_FEATURES];
+            row[0] = 1.0;
+            let state = [
+                ReplicaState::Pending,
+                ReplicaState::Booting,
+                ReplicaState::Ready,
+                ReplicaState::Degraded,
+                ReplicaState::Hung,
+                ReplicaState::Crashed,
+                ReplicaState::Terminating,
+                ReplicaState::Terminated,
+            ]
+            .iter()
+            .position(|&s| s == rep.state)
+            .unwrap_or(0);
+            // What monitoring can tell: a hung replica looks ready until its probes
+            // fail, and a degraded one looks ready (its latency and memory show it).
+            let visible = match rep.state {
+                ReplicaState::Hung if rep.probe_failures == 0 => 2,
+                ReplicaState::Degraded => 2,
+                _ => state,
+            };
+            row[1 + visible] = 1.0;
+            row[9] = (rep.probe_failures as f32 / 3.0).min(10.0);
+            row[10] = (rep.restarts as f32 / 5.0).min(10.0);
+            row[11] = (rep.memory_mib(spec.memory_mib, now) / limit) as f32;
+            row[12] = rep.service as f32 / n_services as f32;
+        }
+        let base = r * REPLICA_FEATURES;
+        for (k, &id) in self.host_slots.iter().enumerate() {
+            let host = &sim.hosts()[id];
+            let row = &mut obs[base + k * HOST_FEATURES..base + (k + 1) * HOST_FEATURES];
+            row[0] = 1.0;
+            row[1] = (host.state == HostState::Ready) as u8 as f32;
+            row[2] = host.cordoned as u8 as f32;
+            row[3] = (host.cpu_allocated / host.cpu) as f32;
+        }
+        let base = base + h * HOST_FEATURES;
+        if let Some(snap) = sim.observe() {
+            let total: f64 = snap
+                .services
+                .iter()
+                .map(|m| m.request_rate)
+                .sum::<f64>()
+                .max(1e-9);
+            for (s, m) in snap.services.iter().enumerate() {
+                let row = &mut obs[base + s * SERVICE_FEATURES..base + (s + 1) * SERVICE_FEATURES];
+                row[0] = m.error_rate as f32;
+                row[1] = (m.p95_ms / self.refs[s]).min(10.0) as f32;
+                row[2] = (m.request_rate / total) as f32;
+            }
+        }
+        // The mask: what applies now.
+        self.mask.fill(false);
+        self.mask[0] = true;
+        for (k, &id) in self.replica_slots.iter().enumerate() {
+            let rep = &sim.replicas()[id];
+            let host_up = rep
+                .host
+                .is_some_and(|h| sim.hosts()[h].state == HostState::Ready);
+            let restartable = matches!(
+                rep.state,
+                ReplicaState::Ready
+                    | ReplicaState::Degraded
+                    | ReplicaState::Hung
+                    | ReplicaState::Crashed
+                    | ReplicaState::Booting
+            );
+            self.mask[1 + k] = restartable && host_up;
+            self.mask[1 + r + k] = rep.state.is_live() && rep.state != ReplicaState::Pending;
+        }
+        for s in 0..n_services {
+            self.mask[1 + 2 * r + s] = sim.services()[s].bad_deploy;
+        }
+        for (k, &id) in self.host_slots.iter().enumerate() {
+            let host = &sim.hosts()[id];
+            self.mask[1 + 2 * r + n_services + k] =
+                host.state == HostState::Ready && !host.cordoned;
+        }
+        Value::Box(obs)
+    }
+
+    fn remedy(&self, a: usize) -> (Option<Action>, f64, &'static str) {
+        let (r, s) = (self.cfg.max_replicas, self.sc.spec.services.len());
+        if a == 0 {
+            (None, 0.0, "no-op")
+        } else if a <= r {
+            (
+                Some(Action::Restart {
+                    replica: self.replica_slots[a - 1],
+                }),
+                0.01,
+                "restart",
+            )
+        } else if a <= 2 * r {
+            (
+                Some(Action::Reschedule {
+                    replica: self.replica_slots[a - 1 - r],
+                }),
+                0.02,
+                "reschedule",
+            )
+        } else if a <= 2 * r + s {
+            (
+                Some(Action::Rollback {
+                    service: a - 1 - 2 * r,
+                }),
+                0.05,
+                "rollback",
+            )
+        } else {
+            (
+                Some(Action::Drain {
+                    host: self.host_slots[a - 1 - 2 * r - s],
+                }),
+                0.05,
+                "drain",
+            )
+        }
+    }
+}
+
+impl Env for Healing {
+    fn id(&self) -> &str {
+        ID
+    }
+    fn observation_space(&self) -> &Space {
+        &self.obs_space
+    }
+    fn action_space(&self) -> &Space {
+        &self.act_space
+    }
+    fn action_mask(&self) -> Option<&[bool]> {
+        Some(&self.mask)
+    }
+
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        options: Option<&Json>,
+    ) -> Result<(Value, Info), EnvError> {
+        if let Some(o) = options
+            && o.as_object().is_some_and(|m| !m.is_empty())
+        {
+            return Err(EnvError::Config {
+                env: ID.into(),
+                field: "options".into(),
+                reason: "Healing-v0 takes no reset options".into(),
+            });
+        }
+        if let Some(s) = seed {
+            self.seeds = Stream::from_key(key(s, 0x4ea1));
+        }
+        self.sim = Some(cloud::new_sim(&self.sc, self.seeds.next_u64()));
+        self.reported.clear();
+        Ok((self.observe(), Info::new()))
+    }
+
+    fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
+        if self.sim.is_none() {
+            return Err(EnvError::NeedsReset(ID.into()));
+        }
+        check_action(ID, &self.act_space, Some(&self.mask), action)?;
+        let Value::Discrete(a) = action else {
+            unreachable!("checked above")
+        };
+        let (remedy, remedy_cost, kind) = self.remedy(*a as usize);
+        let sim = self
+            .sim
+            .as_mut()
+            .ok_or_else(|| EnvError::NeedsReset(ID.into()))?;
+        if let Some(act) = &remedy {
+            sim.apply(act).map_err(|e| EnvError::MaskedAction {
+                env: ID.into(),
+                action: a.to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        let k0 = sim.requests();
+        let dt = self
+            .cfg
+            .control_interval_s
+            .min(self.episode_s - sim.now().as_secs_f64())
+            .max(0.0);
+        sim.run_for(cloud::secs(dt));
+        let (arrived, unserved) = cloud::interval_requests(k0, sim.requests());
+        let unserved_frac = if arrived > 0.0 {
+            unserved / arrived
+        } else {
+            0.0
+        };
+        let reward = -self.cfg.unserved_weight * unserved_frac - remedy_cost;
+        // Faults resolved during this step, in order of resolution.
+        let mut ttr = vec![];
+        let mut kinds = vec![];
+        self.reported.resize(sim.faults().len(), false);
+        for (f, reported) in sim.faults().iter().zip(self.reported.iter_mut()) {
+            if let (Some(t), false) = (f.time_to_recovery(), *reported) {
+                ttr.push(t.as_secs_f64());
+                kinds.push(f.kind);
+                *reported = true;
+            }
+        }
+        let truncated = sim.now().as_secs_f64() >= self.episode_s - 1e-9;
+        let mut info = Info::new();
+        info.insert("remedy".into(), json!(kind));
+        info.insert("unserved_fraction".into(), json!(unserved_frac));
+        info.insert("remedy_cost".into(), json!(remedy_cost));
+        info.insert("ttr_s".into(), json!(ttr));
+        info.insert("ttr_kinds".into(), json!(kinds));
+        let obs = self.observe();
+        Ok(Step {
+            obs,
+            reward,
+            terminated: false,
+            truncated,
+            info,
+        })
+    }
+}

@@ -1,0 +1,39 @@
+//! # hale-envs: Gymnasium-style environments over the hale simulator
+//!
+//! The contract is Gymnasium's: `reset(seed, options) -> (obs, info)` and
+//! `step(action) -> Step { obs, reward, terminated, truncated, info }`, with spaces that
+//! know `contains` and `sample(rng, mask)`, action masks, wrappers, vector envs with
+//! Gymnasium's autoreset modes, a registry and a checker.
+//!
+//! ```
+//! use hale_envs::{make, Value};
+//!
+//! let mut env = make("CartPole-v1", &serde_json::Value::Null).unwrap();
+//! let (obs, _info) = env.reset(Some(42), None).unwrap();
+//! assert!(env.observation_space().contains(&obs));
+//! let step = env.step(&Value::Discrete(1)).unwrap();
+//! assert_eq!(step.reward, 1.0);
+//! assert!(env.step(&Value::Discrete(2)).is_err()); // outside Discrete(2): an error, not a panic
+//! ```
+#![warn(missing_docs)]
+
+mod cartpole;
+pub mod checker;
+mod cloud;
+mod env;
+mod healing;
+mod registry;
+pub mod replay;
+mod scaling;
+mod space;
+pub mod vector;
+pub mod wrappers;
+
+pub use cartpole::CartPole;
+pub use checker::{check_env, check_registered};
+pub use env::{Env, EnvError, Info, Step, check_action, copy_flat};
+pub use healing::{Healing, HealingConfig};
+pub use registry::{EnvSpec, make, registry};
+pub use scaling::{Scaling, ScalingConfig};
+pub use space::{GraphValue, Space, Value};
+pub use vector::{AutoReset, VectorEnv};

@@ -1,0 +1,74 @@
+//! Making environments by id, as `gymnasium.make`.
+
+use crate::env::{Env, EnvError};
+use crate::wrappers::TimeLimit;
+use serde_json::Value as Json;
+
+/// A registered environment.
+pub struct EnvSpec {
+    /// Its id.
+    pub id: &'static str,
+    /// One line for `hale env list`.
+    pub description: &'static str,
+    make: fn(&Json) -> Result<Box<dyn Env>, EnvError>,
+}
+
+fn no_config(id: &str, config: &Json) -> Result<(), EnvError> {
+    match config {
+        Json::Null => Ok(()),
+        Json::Object(m) if m.is_empty() => Ok(()),
+        Json::Object(m) => Err(EnvError::Config {
+            env: id.into(),
+            field: m.keys().next().cloned().unwrap_or_default(),
+            reason: "this environment takes no configuration".into(),
+        }),
+        other => Err(EnvError::Config {
+            env: id.into(),
+            field: "config".into(),
+            reason: format!("expected an object, got {other}"),
+        }),
+    }
+}
+
+/// Every registered environment.
+pub fn registry() -> &'static [EnvSpec] {
+    &[
+        EnvSpec {
+            id: "CartPole-v1",
+            description: "Gymnasium's cart-pole balancing, exact dynamics, 500-step limit",
+            make: |c| {
+                no_config("CartPole-v1", c)?;
+                Ok(Box::new(TimeLimit::new(
+                    crate::cartpole::CartPole::default(),
+                    500,
+                )))
+            },
+        },
+        EnvSpec {
+            id: "Scaling-v0",
+            description: "set replica counts per service of a simulated cloud (default scenario microservices-20)",
+            make: |c| Ok(Box::new(crate::scaling::Scaling::new(c)?)),
+        },
+        EnvSpec {
+            id: "Healing-v0",
+            description: "choose a remedy (restart, reschedule, roll back, drain) or nothing as faults strike (default scenario three-tier)",
+            make: |c| Ok(Box::new(crate::healing::Healing::new(c)?)),
+        },
+    ]
+}
+
+/// Makes the environment `id` with `config` (a JSON object of env-specific settings,
+/// or null for the defaults).
+pub fn make(id: &str, config: &Json) -> Result<Box<dyn Env>, EnvError> {
+    match registry().iter().find(|s| s.id == id) {
+        Some(spec) => (spec.make)(config),
+        None => Err(EnvError::UnknownEnv {
+            id: id.to_string(),
+            known: registry()
+                .iter()
+                .map(|s| s.id)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}

@@ -1,0 +1,340 @@
+//! `Scaling-v0`: the agent sets how many replicas each service runs.
+//!
+//! Every `control_interval_s` the agent sees what monitoring saw (per service: request
+//! rate, latency percentiles relative to the SLO, error rate, CPU, replicas ready,
+//! booting and desired) and picks, per service, a change of −2…+2 replicas (`action =
+//! "delta"`, the default) or a target count in `min_replicas..=max_replicas`
+//! (`action = "target"`). New replicas boot for the service's boot time, and hosts are
+//! provisioned when none has room.
+//!
+//! Reward per step, each term documented in `info`:
+//!
+//! `− cost_weight × replica_cost / initial_replica_cost
+//!  − slo_weight × (SLO-violation seconds in the step / step length)
+//!  − drop_weight × (failed + timed-out requests / arrived requests in the step)`
+//!
+//! where `replica_cost` is the cost rate of the cores the replicas request (each core
+//! priced at its host's price per core), so 1.0 means "as expensive as the scenario's
+//! initial sizing". The episode is a continuing task cut by a time limit: it is only
+//! ever `truncated`, never `terminated`.
+
+use crate::cloud::{self, SERVICE_FEATURES};
+use crate::env::{Env, EnvError, Info, Step, check_action};
+use crate::space::{Space, Value};
+use hale_sim::rng::{Stream, key};
+use hale_sim::{Action, Fidelity, Scenario, Simulation};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+use std::sync::Arc;
+
+/// How actions are read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScalingAction {
+    /// Per service, one of −2, −1, 0, +1, +2 replicas (action value 0…4).
+    #[default]
+    Delta,
+    /// Per service, a target count: action value k means `min_replicas + k`.
+    Target,
+}
+
+/// Which observation to produce.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObservationKind {
+    /// `[services × 9]` features, flattened.
+    #[default]
+    Matrix,
+    /// The resource graph (zones, hosts, services, replicas) with node and edge features.
+    Graph,
+}
+
+/// Configuration of `Scaling-v0`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScalingConfig {
+    /// Builtin scenario name or scenario file.
+    pub scenario: String,
+    /// Override the scenario's fidelity (`request` or `fluid`).
+    pub fidelity: Option<Fidelity>,
+    /// Simulated seconds between decisions.
+    pub control_interval_s: f64,
+    /// Episode length in simulated seconds (default: the scenario's duration).
+    pub episode_s: Option<f64>,
+    /// Delta or target actions.
+    pub action: ScalingAction,
+    /// Fewest replicas per service.
+    pub min_replicas: u32,
+    /// Most replicas per service.
+    pub max_replicas: u32,
+    /// Matrix or graph observations.
+    pub observation: ObservationKind,
+    /// Weight of the relative replica cost.
+    pub cost_weight: f64,
+    /// Weight of the fraction of the step in SLO violation (summed over SLOs).
+    pub slo_weight: f64,
+    /// Weight of the fraction of requests failed or timed out.
+    pub drop_weight: f64,
+    /// Keep the scenario's faults (false: a fault-free cloud).
+    pub faults: bool,
+}
+
+impl Default for ScalingConfig {
+    fn default() -> Self {
+        ScalingConfig {
+            scenario: "microservices-20".into(),
+            fidelity: None,
+            control_interval_s: 30.0,
+            episode_s: None,
+            action: ScalingAction::Delta,
+            min_replicas: 1,
+            max_replicas: 20,
+            observation: ObservationKind::Matrix,
+            cost_weight: 1.0,
+            slo_weight: 1.0,
+            drop_weight: 10.0,
+            faults: true,
+        }
+    }
+}
+
+/// The autoscaling environment.
+pub struct Scaling {
+    cfg: ScalingConfig,
+    sc: Arc<Scenario>,
+    sim: Option<Simulation>,
+    seeds: Stream,
+    episode_s: f64,
+    refs: Vec<f64>,
+    obs_space: Space,
+    act_space: Space,
+    base_cost_rate: f64,
+}
+
+const ID: &str = "Scaling-v0";
+
+impl Scaling {
+    /// Makes the env from a JSON config (null for the defaults).
+    pub fn new(config: &Json) -> Result<Scaling, EnvError> {
+        let cfg: ScalingConfig = cloud::parse_config(ID, config)?;
+        cloud::positive(ID, "control_interval_s", cfg.control_interval_s)?;
+        if let Some(e) = cfg.episode_s {
+            cloud::positive(ID, "episode_s", e)?;
+        }
+        if cfg.min_replicas > cfg.max_replicas || cfg.max_replicas == 0 {
+            return Err(EnvError::Config {
+                env: ID.into(),
+                field: "max_replicas".into(),
+                reason: format!(
+                    "need 1 ≤ max_replicas and min_replicas ≤ max_replicas, got {}..={}",
+                    cfg.min_replicas, cfg.max_replicas
+                ),
+            });
+        }
+        let mut sc = cloud::load_scenario(ID, &cfg.scenario, cfg.fidelity)?;
+        if !cfg.faults {
+            let mut spec = sc.spec.clone();
+            spec.faults = Default::default();
+            sc = Scenario::from_spec(spec, &sc.origin).map_err(|e| EnvError::Config {
+                env: ID.into(),
+                field: "faults".into(),
+                reason: e.to_string(),
+            })?;
+        }
+        let n = sc.spec.services.len();
+        let choices = match cfg.action {
+            ScalingAction::Delta => 5,
+            ScalingAction::Target => (cfg.max_replicas - cfg.min_replicas + 1) as u64,
+        };
+        let obs_space = match cfg.observation {
+            ObservationKind::Matrix => Space::Box {
+                low: vec![0.0; n * SERVICE_FEATURES],
+                high: vec![f32::MAX; n * SERVICE_FEATURES],
+                shape: vec![n, SERVICE_FEATURES],
+            },
+            ObservationKind::Graph => Space::Graph {
+                node_features: cloud::NODE_FEATURES,
+                edge_features: cloud::EDGE_FEATURES,
+            },
+        };
+        let base_cost_rate = sc
+            .spec
+            .services
+            .iter()
+            .map(|s| s.replicas as f64 * s.cpu)
+            .sum::<f64>()
+            * price_per_core(&sc);
+        Ok(Scaling {
+            episode_s: cfg.episode_s.unwrap_or(sc.spec.simulation.duration_s),
+            refs: cloud::latency_refs_ms(&sc),
+            obs_space,
+            act_space: Space::MultiDiscrete {
+                nvec: vec![choices; n],
+            },
+            sc: Arc::new(sc),
+            sim: None,
+            seeds: Stream::from_key(0x5ca1e),
+            base_cost_rate: base_cost_rate.max(1e-9),
+            cfg,
+        })
+    }
+
+    /// The simulation of the current episode (after `reset`).
+    pub fn simulation(&self) -> Option<&Simulation> {
+        self.sim.as_ref()
+    }
+
+    fn observation(&self, sim: &Simulation) -> Value {
+        match self.cfg.observation {
+            ObservationKind::Matrix => {
+                let mut out = vec![0.0; self.sc.spec.services.len() * SERVICE_FEATURES];
+                cloud::service_features(
+                    sim.observe(),
+                    &self.refs,
+                    self.cfg.max_replicas as f64,
+                    &mut out,
+                );
+                Value::Box(out)
+            }
+            ObservationKind::Graph => Value::Graph(cloud::graph_observation(
+                sim,
+                &self.refs,
+                self.cfg.max_replicas as f64,
+            )),
+        }
+    }
+
+    /// Cost rate (per hour) of the cores the live replicas request.
+    fn replica_cost_rate(&self, sim: &Simulation) -> f64 {
+        let cores: f64 = sim
+            .services()
+            .iter()
+            .flat_map(|s| s.replicas.iter())
+            .map(|&r| &sim.replicas()[r])
+            .filter(|r| r.state.is_live())
+            .map(|r| r.cpu)
+            .sum();
+        cores * price_per_core(&self.sc)
+    }
+}
+
+/// Mean price of one core-hour over the scenario's host types.
+fn price_per_core(sc: &Scenario) -> f64 {
+    let t = &sc.spec.host_types;
+    t.iter().map(|h| h.price_per_hour / h.cpu).sum::<f64>() / t.len() as f64
+}
+
+impl Env for Scaling {
+    fn id(&self) -> &str {
+        ID
+    }
+    fn observation_space(&self) -> &Space {
+        &self.obs_space
+    }
+    fn action_space(&self) -> &Space {
+        &self.act_space
+    }
+
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        options: Option<&Json>,
+    ) -> Result<(Value, Info), EnvError> {
+        if let Some(o) = options
+            && o.as_object().is_some_and(|m| !m.is_empty())
+        {
+            return Err(EnvError::Config {
+                env: ID.into(),
+                field: "options".into(),
+                reason: "Scaling-v0 takes no reset options".into(),
+            });
+        }
+        if let Some(s) = seed {
+            self.seeds = Stream::from_key(key(s, 0x5ca1e));
+        }
+        let sim = cloud::new_sim(&self.sc, self.seeds.next_u64());
+        let obs = self.observation(&sim);
+        self.sim = Some(sim);
+        Ok((obs, Info::new()))
+    }
+
+    fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
+        check_action(ID, &self.act_space, None, action)?;
+        let Value::MultiDiscrete(a) = action else {
+            unreachable!("checked above")
+        };
+        let cfg = &self.cfg;
+        let sim = self
+            .sim
+            .as_mut()
+            .ok_or_else(|| EnvError::NeedsReset(ID.into()))?;
+        let mut changes = 0;
+        for (s, &k) in a.iter().enumerate() {
+            let current = sim.services()[s].desired as i64;
+            let target = match cfg.action {
+                ScalingAction::Delta => current + k - 2,
+                ScalingAction::Target => cfg.min_replicas as i64 + k,
+            }
+            .clamp(cfg.min_replicas as i64, cfg.max_replicas as i64)
+                as u32;
+            if target as i64 != current {
+                changes += 1;
+                sim.apply(&Action::Scale {
+                    service: s,
+                    replicas: target,
+                })
+                .map_err(|e| EnvError::InvalidAction {
+                    env: ID.into(),
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        let (k0, cost0, slo0) = (sim.requests(), sim.cost(), cloud::slo_seconds(sim));
+        let dt = cfg
+            .control_interval_s
+            .min(self.episode_s - sim.now().as_secs_f64())
+            .max(0.0);
+        sim.run_for(cloud::secs(dt));
+        let (arrived, unserved) = cloud::interval_requests(k0, sim.requests());
+        let slo_s = cloud::slo_seconds(sim) - slo0;
+        let bill = sim.cost() - cost0;
+        let sim = self.sim.as_ref().unwrap_or_else(|| unreachable!());
+        let replica_cost = self.replica_cost_rate(sim) / self.base_cost_rate;
+        let slo_frac = if dt > 0.0 { slo_s / dt } else { 0.0 };
+        let drop_frac = if arrived > 0.0 {
+            unserved / arrived
+        } else {
+            0.0
+        };
+        let cfg = &self.cfg;
+        let reward = -cfg.cost_weight * replica_cost
+            - cfg.slo_weight * slo_frac
+            - cfg.drop_weight * drop_frac;
+        let truncated = sim.now().as_secs_f64() >= self.episode_s - 1e-9;
+        let mut info = Info::new();
+        info.insert("relative_replica_cost".into(), json!(replica_cost));
+        info.insert("slo_violation_fraction".into(), json!(slo_frac));
+        info.insert("dropped_fraction".into(), json!(drop_frac));
+        info.insert("cost".into(), json!(bill));
+        info.insert("requests".into(), json!(arrived));
+        info.insert("unserved".into(), json!(unserved));
+        info.insert("scaling_changes".into(), json!(changes));
+        Ok(Step {
+            obs: self.observation(sim),
+            reward,
+            terminated: false,
+            truncated,
+            info,
+        })
+    }
+
+    fn step_into(
+        &mut self,
+        action: &Value,
+        obs: &mut [f32],
+    ) -> Result<(f64, bool, bool), EnvError> {
+        let s = self.step(action)?;
+        crate::env::copy_flat(&s.obs, obs);
+        Ok((s.reward, s.terminated, s.truncated))
+    }
+}

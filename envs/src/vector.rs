@@ -1,0 +1,189 @@
+//! Vector environments: N copies stepped in parallel (rayon) into contiguous buffers,
+//! with Gymnasium's autoreset modes.
+
+use crate::env::{Env, EnvError};
+use crate::space::Value;
+use rayon::prelude::*;
+
+/// When a finished sub-env is reset (Gymnasium's `AutoresetMode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AutoReset {
+    /// On the step after the one that ended the episode; that step's action is
+    /// ignored and it returns the reset observation with reward 0 and no flags.
+    #[default]
+    NextStep,
+    /// In the step that ended the episode: it returns the reset observation, and the
+    /// last observation of the episode is kept in `final_obs`.
+    SameStep,
+}
+
+/// N environments of one kind, stepped together.
+///
+/// Results do not depend on how many threads rayon uses: each sub-env owns its
+/// randomness, and sub-env i is seeded `seed + i`.
+pub struct VectorEnv {
+    envs: Vec<Box<dyn Env>>,
+    mode: AutoReset,
+    obs_dim: usize,
+    mask_dim: usize,
+    needs_reset: Vec<bool>,
+    /// Observations, `[num_envs × obs_dim]`.
+    pub obs: Vec<f32>,
+    /// Rewards of the last step.
+    pub rewards: Vec<f64>,
+    /// Terminated flags of the last step.
+    pub terminated: Vec<bool>,
+    /// Truncated flags of the last step.
+    pub truncated: Vec<bool>,
+    /// Same-step mode: the episode's last observation where an episode just ended.
+    pub final_obs: Vec<f32>,
+    /// Action masks, `[num_envs × mask_dim]` (empty when the env has none).
+    pub masks: Vec<bool>,
+}
+
+impl VectorEnv {
+    /// Groups `envs` (all of one kind with flat observations).
+    pub fn new(envs: Vec<Box<dyn Env>>, mode: AutoReset) -> Result<VectorEnv, EnvError> {
+        let first = envs.first().ok_or_else(|| EnvError::Config {
+            env: "vector".into(),
+            field: "num_envs".into(),
+            reason: "at least one env is needed".into(),
+        })?;
+        let obs_dim = first
+            .observation_space()
+            .flat_dim()
+            .ok_or_else(|| EnvError::Config {
+                env: first.id().into(),
+                field: "observation".into(),
+                reason: "vector envs need flat (Box) observations; ask for the matrix observation"
+                    .into(),
+            })?;
+        let mask_dim = if first.action_mask().is_some() || first.action_space().mask_len().is_some()
+        {
+            first.action_space().mask_len().unwrap_or(0)
+        } else {
+            0
+        };
+        let n = envs.len();
+        Ok(VectorEnv {
+            envs,
+            mode,
+            obs_dim,
+            mask_dim,
+            needs_reset: vec![false; n],
+            obs: vec![0.0; n * obs_dim],
+            rewards: vec![0.0; n],
+            terminated: vec![false; n],
+            truncated: vec![false; n],
+            final_obs: vec![0.0; n * obs_dim],
+            masks: vec![true; n * mask_dim],
+        })
+    }
+
+    /// Makes `n` copies of a registered env.
+    pub fn make(
+        id: &str,
+        config: &serde_json::Value,
+        n: usize,
+        mode: AutoReset,
+    ) -> Result<VectorEnv, EnvError> {
+        let envs = (0..n)
+            .map(|_| crate::make(id, config))
+            .collect::<Result<Vec<_>, _>>()?;
+        VectorEnv::new(envs, mode)
+    }
+
+    /// Number of sub-envs.
+    pub fn num_envs(&self) -> usize {
+        self.envs.len()
+    }
+
+    /// Length of one observation.
+    pub fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+
+    /// The first sub-env (for its spaces).
+    pub fn single_env(&self) -> &dyn Env {
+        self.envs[0].as_ref()
+    }
+
+    fn gather_masks(&mut self) {
+        if self.mask_dim == 0 {
+            return;
+        }
+        for (env, m) in self.envs.iter().zip(self.masks.chunks_mut(self.mask_dim)) {
+            match env.action_mask() {
+                Some(mask) => m.copy_from_slice(mask),
+                None => m.fill(true),
+            }
+        }
+    }
+
+    /// Resets every sub-env; with a seed, sub-env i gets `seed + i`.
+    pub fn reset(&mut self, seed: Option<u64>) -> Result<(), EnvError> {
+        let d = self.obs_dim;
+        let results: Vec<Result<(), EnvError>> = self
+            .envs
+            .par_iter_mut()
+            .zip(self.obs.par_chunks_mut(d))
+            .enumerate()
+            .map(|(i, (env, obs))| env.reset_into(seed.map(|s| s.wrapping_add(i as u64)), obs))
+            .collect();
+        results.into_iter().collect::<Result<(), _>>()?;
+        self.needs_reset.fill(false);
+        self.rewards.fill(0.0);
+        self.terminated.fill(false);
+        self.truncated.fill(false);
+        self.gather_masks();
+        Ok(())
+    }
+
+    /// Steps every sub-env with its action. The first error, by sub-env index, is
+    /// returned (the others' steps have still happened).
+    pub fn step(&mut self, actions: &[Value]) -> Result<(), EnvError> {
+        if actions.len() != self.envs.len() {
+            return Err(EnvError::InvalidAction {
+                env: self.envs[0].id().into(),
+                reason: format!("{} actions for {} envs", actions.len(), self.envs.len()),
+            });
+        }
+        let (d, mode) = (self.obs_dim, self.mode);
+        let results: Vec<Result<(), EnvError>> = self
+            .envs
+            .par_iter_mut()
+            .zip(self.obs.par_chunks_mut(d))
+            .zip(self.final_obs.par_chunks_mut(d))
+            .zip(self.rewards.par_iter_mut())
+            .zip(
+                self.terminated
+                    .par_iter_mut()
+                    .zip(self.truncated.par_iter_mut()),
+            )
+            .zip(self.needs_reset.par_iter_mut().zip(actions.par_iter()))
+            .map(
+                |(((((env, obs), fin), rew), (term, trunc)), (needs_reset, action))| {
+                    if mode == AutoReset::NextStep && *needs_reset {
+                        env.reset_into(None, obs)?;
+                        (*rew, *term, *trunc, *needs_reset) = (0.0, false, false, false);
+                        return Ok(());
+                    }
+                    let (r, te, tr) = env.step_into(action, obs)?;
+                    (*rew, *term, *trunc) = (r, te, tr);
+                    if te || tr {
+                        match mode {
+                            AutoReset::NextStep => *needs_reset = true,
+                            AutoReset::SameStep => {
+                                fin.copy_from_slice(obs);
+                                env.reset_into(None, obs)?;
+                            }
+                        }
+                    }
+                    Ok(())
+                },
+            )
+            .collect();
+        self.gather_masks();
+        results.into_iter().collect()
+    }
+}

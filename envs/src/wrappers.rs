@@ -1,0 +1,354 @@
+//! Wrappers: each changes one thing about an env and passes the rest through.
+
+use crate::env::{Env, EnvError, Info, Step};
+use crate::space::{Space, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+
+/// Truncates an episode after `max_steps` steps (Gymnasium's `TimeLimit`).
+pub struct TimeLimit<E: Env> {
+    inner: E,
+    max_steps: u64,
+    elapsed: u64,
+}
+
+impl<E: Env> TimeLimit<E> {
+    /// Wraps `inner`.
+    pub fn new(inner: E, max_steps: u64) -> Self {
+        TimeLimit {
+            inner,
+            max_steps,
+            elapsed: 0,
+        }
+    }
+}
+
+impl<E: Env> Env for TimeLimit<E> {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn observation_space(&self) -> &Space {
+        self.inner.observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        self.inner.action_space()
+    }
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        options: Option<&Json>,
+    ) -> Result<(Value, Info), EnvError> {
+        self.elapsed = 0;
+        self.inner.reset(seed, options)
+    }
+    fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
+        let mut s = self.inner.step(action)?;
+        self.elapsed += 1;
+        s.truncated |= self.elapsed >= self.max_steps;
+        Ok(s)
+    }
+    fn step_into(
+        &mut self,
+        action: &Value,
+        obs: &mut [f32],
+    ) -> Result<(f64, bool, bool), EnvError> {
+        let (r, term, trunc) = self.inner.step_into(action, obs)?;
+        self.elapsed += 1;
+        Ok((r, term, trunc || self.elapsed >= self.max_steps))
+    }
+    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<(), EnvError> {
+        self.elapsed = 0;
+        self.inner.reset_into(seed, obs)
+    }
+    fn action_mask(&self) -> Option<&[bool]> {
+        self.inner.action_mask()
+    }
+    fn close(&mut self) {
+        self.inner.close()
+    }
+}
+
+/// Adds `info["episode"] = {"r": return, "l": length}` at the end of each episode
+/// (Gymnasium's `RecordEpisodeStatistics`, without wall time so runs stay
+/// deterministic).
+pub struct EpisodeStatistics<E: Env> {
+    inner: E,
+    episode_return: f64,
+    episode_length: u64,
+}
+
+impl<E: Env> EpisodeStatistics<E> {
+    /// Wraps `inner`.
+    pub fn new(inner: E) -> Self {
+        EpisodeStatistics {
+            inner,
+            episode_return: 0.0,
+            episode_length: 0,
+        }
+    }
+}
+
+impl<E: Env> Env for EpisodeStatistics<E> {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn observation_space(&self) -> &Space {
+        self.inner.observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        self.inner.action_space()
+    }
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        options: Option<&Json>,
+    ) -> Result<(Value, Info), EnvError> {
+        self.episode_return = 0.0;
+        self.episode_length = 0;
+        self.inner.reset(seed, options)
+    }
+    fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
+        let mut s = self.inner.step(action)?;
+        self.episode_return += s.reward;
+        self.episode_length += 1;
+        if s.terminated || s.truncated {
+            s.info.insert(
+                "episode".into(),
+                json!({"r": self.episode_return, "l": self.episode_length}),
+            );
+        }
+        Ok(s)
+    }
+    fn action_mask(&self) -> Option<&[bool]> {
+        self.inner.action_mask()
+    }
+    fn close(&mut self) {
+        self.inner.close()
+    }
+}
+
+/// Running mean and variance (Chan et al.'s parallel update, as Gymnasium's
+/// `RunningMeanStd`, starting from a count of 1e-4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunningMeanStd {
+    /// Mean per dimension.
+    pub mean: Vec<f64>,
+    /// Variance per dimension.
+    pub var: Vec<f64>,
+    /// Weight of what has been seen.
+    pub count: f64,
+}
+
+impl RunningMeanStd {
+    /// Statistics of `dim` dimensions, before any data.
+    pub fn new(dim: usize) -> Self {
+        RunningMeanStd {
+            mean: vec![0.0; dim],
+            var: vec![1.0; dim],
+            count: 1e-4,
+        }
+    }
+
+    /// Folds in one sample.
+    pub fn update(&mut self, x: &[f64]) {
+        let total = self.count + 1.0;
+        for (i, &xi) in x.iter().enumerate() {
+            let delta = xi - self.mean[i];
+            let m2 = self.var[i] * self.count + delta * delta * self.count / total;
+            self.mean[i] += delta / total;
+            self.var[i] = m2 / total;
+        }
+        self.count = total;
+    }
+}
+
+/// Normalises Box observations to zero mean and unit variance with running
+/// statistics; `update = false` freezes them (for evaluation). Statistics are saved
+/// with a policy and restored with [`NormalizeObservation::with_stats`].
+pub struct NormalizeObservation<E: Env> {
+    inner: E,
+    /// The statistics.
+    pub stats: RunningMeanStd,
+    /// Whether to keep updating them.
+    pub update: bool,
+    scratch: Vec<f64>,
+}
+
+impl<E: Env> NormalizeObservation<E> {
+    /// Wraps `inner` with fresh statistics.
+    pub fn new(inner: E) -> Self {
+        let dim = inner.observation_space().flat_dim().unwrap_or(0);
+        Self::with_stats(inner, RunningMeanStd::new(dim), true)
+    }
+
+    /// Wraps `inner` with given statistics.
+    pub fn with_stats(inner: E, stats: RunningMeanStd, update: bool) -> Self {
+        NormalizeObservation {
+            inner,
+            stats,
+            update,
+            scratch: vec![],
+        }
+    }
+
+    fn normalise(&mut self, obs: &mut [f32]) {
+        if self.update {
+            self.scratch.clear();
+            self.scratch.extend(obs.iter().map(|&x| x as f64));
+            self.stats.update(&self.scratch);
+        }
+        for (i, o) in obs.iter_mut().enumerate() {
+            *o = ((*o as f64 - self.stats.mean[i]) / (self.stats.var[i] + 1e-8).sqrt()) as f32;
+        }
+    }
+}
+
+impl<E: Env> Env for NormalizeObservation<E> {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn observation_space(&self) -> &Space {
+        self.inner.observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        self.inner.action_space()
+    }
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        options: Option<&Json>,
+    ) -> Result<(Value, Info), EnvError> {
+        let (mut obs, info) = self.inner.reset(seed, options)?;
+        if let Value::Box(x) = &mut obs {
+            self.normalise(x);
+        }
+        Ok((obs, info))
+    }
+    fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
+        let mut s = self.inner.step(action)?;
+        if let Value::Box(x) = &mut s.obs {
+            self.normalise(x);
+        }
+        Ok(s)
+    }
+    fn action_mask(&self) -> Option<&[bool]> {
+        self.inner.action_mask()
+    }
+    fn close(&mut self) {
+        self.inner.close()
+    }
+}
+
+/// Scales rewards by the running standard deviation of the discounted return
+/// (Gymnasium's `NormalizeReward`).
+pub struct NormalizeReward<E: Env> {
+    inner: E,
+    /// Statistics of the discounted return.
+    pub stats: RunningMeanStd,
+    gamma: f64,
+    discounted: f64,
+}
+
+impl<E: Env> NormalizeReward<E> {
+    /// Wraps `inner` with discount `gamma`.
+    pub fn new(inner: E, gamma: f64) -> Self {
+        NormalizeReward {
+            inner,
+            stats: RunningMeanStd::new(1),
+            gamma,
+            discounted: 0.0,
+        }
+    }
+}
+
+impl<E: Env> Env for NormalizeReward<E> {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn observation_space(&self) -> &Space {
+        self.inner.observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        self.inner.action_space()
+    }
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        options: Option<&Json>,
+    ) -> Result<(Value, Info), EnvError> {
+        self.inner.reset(seed, options)
+    }
+    fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
+        let mut s = self.inner.step(action)?;
+        self.discounted =
+            self.discounted * self.gamma * if s.terminated { 0.0 } else { 1.0 } + s.reward;
+        self.stats.update(&[self.discounted]);
+        s.reward /= (self.stats.var[0] + 1e-8).sqrt();
+        Ok(s)
+    }
+    fn action_mask(&self) -> Option<&[bool]> {
+        self.inner.action_mask()
+    }
+    fn close(&mut self) {
+        self.inner.close()
+    }
+}
+
+impl Env for Box<dyn Env> {
+    fn id(&self) -> &str {
+        (**self).id()
+    }
+    fn observation_space(&self) -> &Space {
+        (**self).observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        (**self).action_space()
+    }
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        options: Option<&Json>,
+    ) -> Result<(Value, Info), EnvError> {
+        (**self).reset(seed, options)
+    }
+    fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
+        (**self).step(action)
+    }
+    fn action_mask(&self) -> Option<&[bool]> {
+        (**self).action_mask()
+    }
+    fn close(&mut self) {
+        (**self).close()
+    }
+    fn step_into(
+        &mut self,
+        action: &Value,
+        obs: &mut [f32],
+    ) -> Result<(f64, bool, bool), EnvError> {
+        (**self).step_into(action, obs)
+    }
+    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<(), EnvError> {
+        (**self).reset_into(seed, obs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_stats_match_the_batch_mean_and_variance() {
+        let xs = [1.0, 4.0, -2.0, 8.0, 0.5];
+        let mut s = RunningMeanStd::new(1);
+        for x in xs {
+            s.update(&[x]);
+        }
+        let mean = xs.iter().sum::<f64>() / 5.0;
+        let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / 5.0;
+        // The 1e-4 prior count shifts the figures by about 1e-4 relative.
+        assert!(
+            (s.mean[0] - mean).abs() < 1e-3 && (s.var[0] - var).abs() < 1e-2,
+            "{s:?}"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! `check_env` over every registered environment.
+
+use serde_json::Value;
+
+#[test]
+fn every_registered_env_passes_the_checker() {
+    for spec in hale_envs::registry() {
+        let failures = hale_envs::check_registered(spec.id, &Value::Null, 60);
+        assert!(failures.is_empty(), "{}: {failures:#?}", spec.id);
+    }
+}
+
+#[test]
+fn the_checker_catches_a_nondeterministic_env() {
+    use hale_envs::{CartPole, Env, EnvError, Info, Space, Step, Value as V};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    /// CartPole whose seeds are ignored: every instance draws its own.
+    struct Leaky(CartPole);
+    impl Env for Leaky {
+        fn id(&self) -> &str {
+            "Leaky"
+        }
+        fn observation_space(&self) -> &Space {
+            self.0.observation_space()
+        }
+        fn action_space(&self) -> &Space {
+            self.0.action_space()
+        }
+        fn reset(&mut self, _seed: Option<u64>, o: Option<&Value>) -> Result<(V, Info), EnvError> {
+            self.0.reset(Some(NEXT.fetch_add(1, Ordering::Relaxed)), o)
+        }
+        fn step(&mut self, a: &V) -> Result<Step, EnvError> {
+            self.0.step(a)
+        }
+    }
+    let failures = hale_envs::check_env(&|| Ok(Box::new(Leaky(CartPole::default()))), 20);
+    assert!(
+        failures.iter().any(|f| f.contains("not deterministic")),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn unknown_env_and_bad_config_are_named() {
+    let err = hale_envs::make("Scaling-v9", &Value::Null)
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        err,
+        "unknown environment `Scaling-v9` (registered: CartPole-v1, Scaling-v0, Healing-v0)"
+    );
+    let err = hale_envs::make("Scaling-v0", &serde_json::json!({"control_interval": 5}))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.starts_with("Scaling-v0: config: unknown field `control_interval`"),
+        "{err}"
+    );
+    let err = hale_envs::make("Scaling-v0", &serde_json::json!({"scenario": "nope"}))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("Scaling-v0: scenario: nope: cannot read"),
+        "{err}"
+    );
+    let err = hale_envs::make("CartPole-v1", &serde_json::json!({"gravity": 3}))
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        err,
+        "CartPole-v1: gravity: this environment takes no configuration"
+    );
+}

@@ -1,0 +1,134 @@
+//! Scaling-v0 and Healing-v0.
+
+use hale_envs::{Env, Value, make};
+use serde_json::{Value as Json, json};
+
+/// Total reward and summed info terms of a static Scaling-v0 policy.
+fn static_policy(config: &Json, replicas: i64, seed: u64) -> (f64, f64, f64, f64) {
+    let mut env = make("Scaling-v0", config).unwrap();
+    env.reset(Some(seed), None).unwrap();
+    let n = match env.action_space() {
+        hale_envs::Space::MultiDiscrete { nvec } => nvec.len(),
+        _ => unreachable!(),
+    };
+    // Target actions: value k means min_replicas (1) + k.
+    let action = Value::MultiDiscrete(vec![replicas - 1; n]);
+    let (mut total, mut cost, mut slo, mut dropped) = (0.0, 0.0, 0.0, 0.0);
+    loop {
+        let s = env.step(&action).unwrap();
+        total += s.reward;
+        cost += s.info["relative_replica_cost"].as_f64().unwrap();
+        slo += s.info["slo_violation_fraction"].as_f64().unwrap();
+        dropped += s.info["dropped_fraction"].as_f64().unwrap();
+        assert!(!s.terminated);
+        if s.truncated {
+            return (total, cost, slo, dropped);
+        }
+    }
+}
+
+#[test]
+fn reward_ranks_too_few_and_far_too_many_replicas_below_enough() {
+    // three-tier without faults, 20 minutes: one replica per service cannot carry the
+    // diurnal load (api needs ≥ 2 at its trough), twelve per service cost 4× the
+    // initial sizing, three per service is about right.
+    let config = json!({"scenario": "three-tier", "action": "target", "episode_s": 1200, "faults": false, "max_replicas": 12});
+    let few = static_policy(&config, 1, 5);
+    let enough = static_policy(&config, 3, 5);
+    let many = static_policy(&config, 12, 5);
+    eprintln!("reward, cost, slo, dropped: few {few:?}, enough {enough:?}, many {many:?}");
+    assert!(
+        few.2 > enough.2 + 1.0,
+        "too few replicas violate the SLO more"
+    );
+    assert!(many.1 > 2.0 * enough.1, "far too many cost more");
+    assert!(
+        enough.0 > few.0 && enough.0 > many.0,
+        "the reward ranks them"
+    );
+}
+
+#[test]
+fn scaling_episode_is_bit_identical_for_one_seed() {
+    let config = json!({"episode_s": 600});
+    let run = || {
+        let mut env = make("Scaling-v0", &config).unwrap();
+        let mut trace = vec![format!("{:?}", env.reset(Some(9), None).unwrap().0)];
+        let mut t = 0i64;
+        loop {
+            let a = Value::MultiDiscrete((0..20).map(|i| (t + i) % 5).collect());
+            let s = env.step(&a).unwrap();
+            trace.push(format!(
+                "{:?} {} {}",
+                s.obs,
+                s.reward.to_bits(),
+                s.truncated
+            ));
+            t += 1;
+            if s.truncated {
+                return trace;
+            }
+        }
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a.len(), 21); // reset + 600 s / 30 s
+    assert_eq!(a, b);
+}
+
+#[test]
+fn scaling_graph_observation_is_the_resource_graph() {
+    let mut env = make(
+        "Scaling-v0",
+        &json!({"scenario": "three-tier", "observation": "graph"}),
+    )
+    .unwrap();
+    let (obs, _) = env.reset(Some(1), None).unwrap();
+    let Value::Graph(g) = &obs else {
+        panic!("{obs:?}")
+    };
+    // 2 zones + 4 hosts + 3 services + 7 replicas.
+    assert_eq!(g.nodes.len() / (g.nodes.len() / 16), 16);
+    assert!(env.observation_space().contains(&obs));
+    assert_eq!(
+        g.links.len(),
+        4 + 7 + 7 + 2,
+        "contains + runs + owns + calls"
+    );
+}
+
+#[test]
+fn healing_masks_and_reports_time_to_recovery() {
+    let mut env = make("Healing-v0", &json!({"fault_mix_mtbf_s": 300})).unwrap();
+    env.reset(Some(2), None).unwrap();
+    let mask = env.action_mask().unwrap().to_vec();
+    assert!(mask[0], "no-op is always allowed");
+    let rollback = 1 + 2 * 16; // no bad deploy yet: rollbacks are masked
+    assert!(!mask[rollback]);
+    let err = env
+        .step(&Value::Discrete(rollback as i64))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("action {rollback} is masked out")),
+        "{err}"
+    );
+    // A healer that restarts the first visibly unhealthy replica and rolls back bad
+    // deploys resolves faults; info reports each time to recovery.
+    let mut ttr = vec![];
+    for _ in 0..360 {
+        let mask = env.action_mask().unwrap().to_vec();
+        let a = (1 + 2 * 16..1 + 2 * 16 + 3).find(|&i| mask[i]).unwrap_or(0);
+        let s = env.step(&Value::Discrete(a as i64)).unwrap();
+        ttr.extend(
+            s.info["ttr_s"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap()),
+        );
+        if s.truncated {
+            break;
+        }
+    }
+    assert!(!ttr.is_empty(), "rollbacks resolve bad deploys");
+}

@@ -1,0 +1,6 @@
+//! Integration tests of hale-envs (one test binary; one module per concern).
+
+mod cartpole;
+mod checker;
+mod cloud;
+mod vector;

@@ -1,0 +1,117 @@
+//! Vector envs: autoreset semantics, seeding, thread-count independence.
+
+use hale_envs::{AutoReset, Value, VectorEnv};
+use serde_json::Value as Json;
+
+fn run(n: usize, mode: AutoReset, steps: usize) -> (Vec<f32>, Vec<f64>, Vec<bool>, Vec<bool>) {
+    let mut v = VectorEnv::make("CartPole-v1", &Json::Null, n, mode).unwrap();
+    v.reset(Some(10)).unwrap();
+    let (mut obs, mut rew, mut term, mut trunc) = (vec![], vec![], vec![], vec![]);
+    for t in 0..steps {
+        // A fixed, state-independent action pattern.
+        let actions: Vec<Value> = (0..n)
+            .map(|i| Value::Discrete(((t / 3 + i) % 2) as i64))
+            .collect();
+        v.step(&actions).unwrap();
+        obs.extend_from_slice(&v.obs);
+        rew.extend_from_slice(&v.rewards);
+        term.extend_from_slice(&v.terminated);
+        trunc.extend_from_slice(&v.truncated);
+    }
+    (obs, rew, term, trunc)
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| run(16, AutoReset::NextStep, 200));
+    let two = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap()
+        .install(|| run(16, AutoReset::NextStep, 200));
+    assert_eq!(one, two);
+    assert!(
+        one.2.iter().any(|&t| t),
+        "episodes should end in 200 steps of this pattern"
+    );
+}
+
+#[test]
+fn sub_env_i_is_seeded_seed_plus_i() {
+    let mut v = VectorEnv::make("CartPole-v1", &Json::Null, 3, AutoReset::NextStep).unwrap();
+    v.reset(Some(10)).unwrap();
+    let mut single = hale_envs::make("CartPole-v1", &Json::Null).unwrap();
+    for i in 0..3 {
+        let (o, _) = single.reset(Some(10 + i as u64), None).unwrap();
+        assert_eq!(o.as_box(), &v.obs[i * 4..(i + 1) * 4]);
+    }
+}
+
+#[test]
+fn next_step_autoreset_resets_on_the_following_step() {
+    let mut v = VectorEnv::make("CartPole-v1", &Json::Null, 1, AutoReset::NextStep).unwrap();
+    v.reset(Some(1)).unwrap();
+    let push = [Value::Discrete(1)];
+    let mut t = 0;
+    while !v.terminated[0] {
+        v.step(&push).unwrap();
+        t += 1;
+        assert!(t < 100);
+    }
+    let last = v.obs.clone();
+    v.step(&push).unwrap(); // the reset step: action ignored, reward 0, no flags
+    assert_eq!(
+        (v.rewards[0], v.terminated[0], v.truncated[0]),
+        (0.0, false, false)
+    );
+    assert_ne!(v.obs, last);
+    assert!(
+        v.obs.iter().all(|x| x.abs() <= 0.05),
+        "a fresh state: {:?}",
+        v.obs
+    );
+}
+
+#[test]
+fn same_step_autoreset_keeps_the_final_observation() {
+    let mut v = VectorEnv::make("CartPole-v1", &Json::Null, 1, AutoReset::SameStep).unwrap();
+    v.reset(Some(1)).unwrap();
+    let push = [Value::Discrete(1)];
+    loop {
+        v.step(&push).unwrap();
+        if v.terminated[0] {
+            break;
+        }
+    }
+    assert_eq!(v.rewards[0], 1.0);
+    assert!(
+        v.final_obs[2].abs() > 0.2 || v.final_obs[0].abs() > 2.4,
+        "final obs is terminal: {:?}",
+        v.final_obs
+    );
+    assert!(
+        v.obs.iter().all(|x| x.abs() <= 0.05),
+        "obs is already the reset one: {:?}",
+        v.obs
+    );
+}
+
+#[test]
+fn a_bad_action_is_an_error_naming_it() {
+    let mut v = VectorEnv::make("CartPole-v1", &Json::Null, 2, AutoReset::NextStep).unwrap();
+    v.reset(Some(1)).unwrap();
+    let err = v
+        .step(&[Value::Discrete(0), Value::Discrete(3)])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "CartPole-v1: invalid action: action 3 is outside Discrete(2)"
+    );
+    let err = v.step(&[Value::Discrete(0)]).unwrap_err().to_string();
+    assert!(err.contains("1 actions for 2 envs"), "{err}");
+}
