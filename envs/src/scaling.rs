@@ -59,6 +59,8 @@ pub struct ScalingConfig {
     pub fidelity: Option<Fidelity>,
     /// Simulated seconds between decisions.
     pub control_interval_s: f64,
+    /// Override the scenario's fluid tick (e.g. the control interval, for speed).
+    pub fluid_tick_s: Option<f64>,
     /// Episode length in simulated seconds (default: the scenario's duration).
     pub episode_s: Option<f64>,
     /// Delta or target actions.
@@ -85,6 +87,7 @@ impl Default for ScalingConfig {
             scenario: "microservices-20".into(),
             fidelity: None,
             control_interval_s: 30.0,
+            fluid_tick_s: None,
             episode_s: None,
             action: ScalingAction::Delta,
             min_replicas: 1,
@@ -132,9 +135,15 @@ impl Scaling {
             });
         }
         let mut sc = cloud::load_scenario(ID, &cfg.scenario, cfg.fidelity)?;
-        if !cfg.faults {
+        if !cfg.faults || cfg.fluid_tick_s.is_some() {
             let mut spec = sc.spec.clone();
-            spec.faults = Default::default();
+            if !cfg.faults {
+                spec.faults = Default::default();
+            }
+            if let Some(t) = cfg.fluid_tick_s {
+                cloud::positive(ID, "fluid_tick_s", t)?;
+                spec.simulation.fluid_tick_s = t;
+            }
             sc = Scenario::from_spec(spec, &sc.origin).map_err(|e| EnvError::Config {
                 env: ID.into(),
                 field: "faults".into(),

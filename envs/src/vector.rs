@@ -21,6 +21,10 @@ pub enum AutoReset {
 ///
 /// Results do not depend on how many threads rayon uses: each sub-env owns its
 /// randomness, and sub-env i is seeded `seed + i`.
+///
+/// Call `step` from inside the rayon pool (e.g. run the training loop in
+/// `rayon::scope`) when the envs are cheap: from an outside thread, every step pays
+/// for waking a worker and waiting on it.
 pub struct VectorEnv {
     envs: Vec<Box<dyn Env>>,
     mode: AutoReset,
@@ -108,6 +112,12 @@ impl VectorEnv {
         self.envs[0].as_ref()
     }
 
+    /// Sub-envs per rayon task: a few tasks per thread, so a cheap env's step is not
+    /// dwarfed by scheduling.
+    fn min_len(&self) -> usize {
+        (self.envs.len() / (4 * rayon::current_num_threads())).max(1)
+    }
+
     fn gather_masks(&mut self) {
         if self.mask_dim == 0 {
             return;
@@ -149,6 +159,7 @@ impl VectorEnv {
             });
         }
         let (d, mode) = (self.obs_dim, self.mode);
+        let min_len = self.min_len();
         let results: Vec<Result<(), EnvError>> = self
             .envs
             .par_iter_mut()
@@ -161,6 +172,7 @@ impl VectorEnv {
                     .zip(self.truncated.par_iter_mut()),
             )
             .zip(self.needs_reset.par_iter_mut().zip(actions.par_iter()))
+            .with_min_len(min_len)
             .map(
                 |(((((env, obs), fin), rew), (term, trunc)), (needs_reset, action))| {
                     if mode == AutoReset::NextStep && *needs_reset {

@@ -3,6 +3,8 @@
 //! Today it runs and checks simulator scenarios; training, evaluation, sweeps and
 //! export arrive with the environment and learning crates.
 
+mod env_cmd;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use hale_sim::{BUILTINS, Scenario, SimTime, Simulation};
@@ -24,6 +26,9 @@ enum Command {
     /// Work with simulator scenarios.
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Work with environments (Gymnasium-style).
+    #[command(subcommand)]
+    Env(env_cmd::EnvCommand),
 }
 
 #[derive(Subcommand)]
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Env(cmd) => env_cmd::run(cmd),
         Command::Sim(SimCommand::List) => {
             for name in BUILTINS {
                 let s = Scenario::builtin(name)?;

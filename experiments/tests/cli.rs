@@ -62,3 +62,98 @@ fn unknown_scenario_is_an_error_with_exit_code_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no-such-scenario: cannot read"), "{err}");
 }
+
+#[test]
+fn env_list_shows_every_env_with_its_spaces() {
+    let out = hale().args(["env", "list"]).output().unwrap();
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    for id in ["CartPole-v1", "Scaling-v0", "Healing-v0"] {
+        assert!(s.contains(id), "{s}");
+    }
+    assert!(
+        s.contains("Discrete(2)") && s.contains("MultiDiscrete([5] × 20)"),
+        "{s}"
+    );
+}
+
+#[test]
+fn env_check_passes_for_cartpole() {
+    let out = hale()
+        .args(["env", "check", "CartPole-v1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok    CartPole-v1\n");
+}
+
+#[test]
+fn env_replay_prints_one_line_per_episode_and_names_bad_lines() {
+    let dir = std::env::temp_dir().join(format!("hale-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.jsonl");
+    std::fs::write(&good, "{\"seed\": 1, \"actions\": [0, 1, 1]}\n\n{\"options\": {\"state\": [0, 0, 0.2, 0]}, \"actions\": [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]}\n").unwrap();
+    let out = hale()
+        .args(["env", "replay", "--env", "CartPole-v1"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["steps"].as_array().unwrap().len(), 3);
+    // Starting at 0.2 rad and pushed the other way, the pole passes 12° (0.209 rad)
+    // within ten steps: the output stops at the terminating step.
+    let second = lines[1]["steps"].as_array().unwrap();
+    assert!(second.len() < 10, "{second:?}");
+    assert!(second.last().unwrap()["terminated"].as_bool().unwrap());
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(&bad, "{\"actions\": [0]}\n{\"actions\": [0, \"left\"]}\n").unwrap();
+    let out = hale()
+        .args(["env", "replay", "--env", "CartPole-v1"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing printed unless every line replays"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.jsonl: line 2: action 1: \"left\" is not an action"),
+        "{err}"
+    );
+}
+
+#[test]
+fn env_bench_prints_steps_per_second() {
+    let out = hale()
+        .args([
+            "env",
+            "bench",
+            "--env",
+            "CartPole-v1",
+            "--num-envs",
+            "4",
+            "--steps",
+            "100",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["env_steps"], 400.0);
+    assert!(v["steps_per_s"].as_f64().unwrap() > 0.0);
+}

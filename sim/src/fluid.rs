@@ -62,15 +62,25 @@ impl FluidEngine {
 }
 
 /// Erlang C: probability that an arrival waits in an M/M/c queue with offered load
-/// `a = λ/μ` (requires `a < c`), via the stable Erlang B recursion.
+/// `a = λ/μ` (requires `a < c`).
+///
+/// Erlang B by the recursion on its inverse, `1/B(k) = 1 + (k/a) / B(k−1)`: one
+/// multiply-add per server and no division in the loop (the fluid model evaluates this
+/// for every service on every tick). Once `1/B` passes 1e300, B is 0 to double
+/// precision and so is the probability of waiting.
 pub fn erlang_c(c: u32, a: f64) -> f64 {
     if a <= 0.0 {
         return 0.0;
     }
-    let mut b = 1.0;
+    let inv_a = 1.0 / a;
+    let mut inv_b = 1.0;
     for k in 1..=c {
-        b = a * b / (k as f64 + a * b);
+        inv_b = 1.0 + k as f64 * inv_a * inv_b;
+        if inv_b > 1e300 {
+            return 0.0;
+        }
     }
+    let b = 1.0 / inv_b;
     let rho = a / c as f64;
     (b / (1.0 - rho * (1.0 - b))).clamp(0.0, 1.0)
 }
@@ -298,6 +308,13 @@ mod tests {
         assert!((erlang_c(1, 0.7) - 0.7).abs() < 1e-12);
         assert!((erlang_c(2, 1.0) - 1.0 / 3.0).abs() < 1e-12);
         assert!((erlang_c(8, 7.2) - 0.701_532_990_146_257).abs() < 1e-9);
+        // c = 32, rho = 0.5 from the reference table; and a huge pool stays finite.
+        assert!(
+            (erlang_c(32, 16.0) - 0.000_291_057_991_747_951).abs() < 1e-15,
+            "{}",
+            erlang_c(32, 16.0)
+        );
+        assert_eq!(erlang_c(100_000, 10.0), 0.0);
     }
 
     #[test]

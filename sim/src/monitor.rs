@@ -364,7 +364,9 @@ impl Simulation {
         for s in 0..mon.win.len() {
             mon.totals[s] = add(mon.totals[s], &mon.win[s]);
             mon.win[s] = ServiceCounters::default();
-            mon.hist[s].reset();
+            if !mon.hist[s].is_empty() {
+                mon.hist[s].reset();
+            }
             mon.fluid_lat[s] = (0.0, 0.0, 0.0);
         }
         // Keep what a delayed observer may still need, and one more.

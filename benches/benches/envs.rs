@@ -1,0 +1,78 @@
+//! Environment speed: CartPole-v1 and Scaling-v0 (fluid), single and vectorised.
+//!
+//! `cargo bench -p hale-benches --bench envs`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hale_envs::{AutoReset, Env, Value, VectorEnv, make};
+use serde_json::{Value as Json, json};
+use std::hint::black_box;
+
+/// Steps one env `n` times with alternating actions, resetting at episode ends.
+fn single(env: &mut dyn Env, actions: &[Value], n: usize) {
+    env.reset(Some(0), None).unwrap();
+    let mut obs = vec![0.0f32; env.observation_space().flat_dim().unwrap()];
+    for i in 0..n {
+        let (_, term, trunc) = env
+            .step_into(&actions[i % actions.len()], &mut obs)
+            .unwrap();
+        if term || trunc {
+            env.reset(None, None).unwrap();
+        }
+    }
+    black_box(obs);
+}
+
+fn vector(v: &mut VectorEnv, actions: &[Value], steps: usize) {
+    rayon::scope(|_| {
+        for _ in 0..steps {
+            v.step(actions).unwrap();
+        }
+    });
+    black_box(&v.obs);
+}
+
+fn cartpole(c: &mut Criterion) {
+    let mut g = c.benchmark_group("CartPole-v1");
+    let actions = [
+        Value::Discrete(0),
+        Value::Discrete(1),
+        Value::Discrete(1),
+        Value::Discrete(0),
+    ];
+    g.throughput(Throughput::Elements(100_000));
+    let mut env = make("CartPole-v1", &Json::Null).unwrap();
+    g.bench_function("single_100k_steps", |b| {
+        b.iter(|| single(env.as_mut(), &actions, 100_000))
+    });
+    let mut v = VectorEnv::make("CartPole-v1", &Json::Null, 64, AutoReset::NextStep).unwrap();
+    v.reset(Some(0)).unwrap();
+    let batch: Vec<Value> = (0..64).map(|i| actions[i % 4].clone()).collect();
+    g.throughput(Throughput::Elements(64 * 2_000));
+    g.bench_function("vector64_2k_steps", |b| {
+        b.iter(|| vector(&mut v, &batch, 2_000))
+    });
+    g.finish();
+}
+
+fn scaling(c: &mut Criterion) {
+    let mut g = c.benchmark_group("Scaling-v0");
+    g.sample_size(20);
+    let config = json!({"fidelity": "fluid", "fluid_tick_s": 30});
+    let hold = Value::MultiDiscrete(vec![2; 20]);
+    let mut env = make("Scaling-v0", &config).unwrap();
+    g.throughput(Throughput::Elements(1_000));
+    g.bench_function("fluid_single_1k_steps", |b| {
+        b.iter(|| single(env.as_mut(), std::slice::from_ref(&hold), 1_000))
+    });
+    let mut v = VectorEnv::make("Scaling-v0", &config, 64, AutoReset::NextStep).unwrap();
+    v.reset(Some(0)).unwrap();
+    let batch = vec![hold; 64];
+    g.throughput(Throughput::Elements(64 * 50));
+    g.bench_function("fluid_vector64_50_steps", |b| {
+        b.iter(|| vector(&mut v, &batch, 50))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, cartpole, scaling);
+criterion_main!(benches);
