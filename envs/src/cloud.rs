@@ -112,7 +112,17 @@ pub const NODE_FEATURES: usize = 4 + SERVICE_FEATURES + 8 + 3 + 4;
 /// Edge features: relation one-hot (contains, runs, owns, calls) and fan-out.
 pub const EDGE_FEATURES: usize = 5;
 
-fn state_index(s: ReplicaState) -> usize {
+/// The state a monitoring system can see: a hung replica looks ready until a probe
+/// fails, and a degraded one looks ready (its latency and memory give it away).
+pub(crate) fn visible_state(s: ReplicaState, probe_failures: u32) -> ReplicaState {
+    match s {
+        ReplicaState::Hung if probe_failures == 0 => ReplicaState::Ready,
+        ReplicaState::Degraded => ReplicaState::Ready,
+        other => other,
+    }
+}
+
+pub(crate) fn state_index(s: ReplicaState) -> usize {
     match s {
         ReplicaState::Pending => 0,
         ReplicaState::Booting => 1,
@@ -125,7 +135,9 @@ fn state_index(s: ReplicaState) -> usize {
     }
 }
 
-/// The resource graph as a `Graph` observation.
+/// The resource graph as a `Graph` observation. Nodes come in the order zones, hosts
+/// (not removed, by id), services, replicas (by service, then id); replica states are
+/// what monitoring can see ([`visible_state`]).
 pub(crate) fn graph_observation(sim: &Simulation, refs: &[f64], max_replicas: f64) -> GraphValue {
     let g = sim.resource_graph();
     let snap = sim.observe();
@@ -157,7 +169,7 @@ pub(crate) fn graph_observation(sim: &Simulation, refs: &[f64], max_replicas: f6
                 row[3] = 1.0;
                 let rep = &sim.replicas()[x];
                 let base = 4 + SERVICE_FEATURES;
-                row[base + state_index(rep.state)] = 1.0;
+                row[base + state_index(visible_state(rep.state, rep.probe_failures))] = 1.0;
                 let sspec = &spec.services[rep.service];
                 let limit = sspec.memory_limit_mib.unwrap_or(2.0 * sspec.memory_mib);
                 row[base + 8] = (rep.probe_failures as f32 / 3.0).min(10.0);

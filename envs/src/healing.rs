@@ -10,8 +10,13 @@
 //! Action (`Discrete`): 0 no-op; `1 + k` restart replica slot k; `1 + R + k`
 //! reschedule replica slot k; `1 + 2R + s` roll back service s; `1 + 2R + S + h`
 //! drain host slot h. `action_mask()` allows only what applies now (an occupied slot,
-//! a replica that can be restarted, a service with a bad deploy, a host that is up and
-//! not cordoned).
+//! a replica that can be restarted, a service with a previous revision, a host that is
+//! up and not cordoned). Rolling back a deploy that was good is refused by the cluster:
+//! the step is a no-op that still costs the remedy (`info["refused"]` says why).
+//!
+//! With `observation = "graph"` the observation is the resource graph instead (see
+//! Scaling-v0); replica slot k is graph node `zones + hosts + services + k` and host
+//! slot h is node `zones + h`, so a GNN can score nodes for the node-level actions.
 //!
 //! Reward per step: `− unserved_weight × (failed + timed-out) / arrived − remedy
 //! cost` (restart 0.01, reschedule 0.02, rollback 0.05, drain 0.05). `info["ttr_s"]`
@@ -56,6 +61,8 @@ pub struct HealingConfig {
     pub fault_mix_mtbf_s: f64,
     /// Weight of the unserved fraction.
     pub unserved_weight: f64,
+    /// Flat slots (`matrix`) or the resource graph (`graph`).
+    pub observation: crate::scaling::ObservationKind,
 }
 
 impl Default for HealingConfig {
@@ -70,6 +77,7 @@ impl Default for HealingConfig {
             fault_mix: true,
             fault_mix_mtbf_s: 1800.0,
             unserved_weight: 1.0,
+            observation: crate::scaling::ObservationKind::Matrix,
         }
     }
 }
@@ -140,10 +148,16 @@ impl Healing {
         Ok(Healing {
             episode_s: cfg.episode_s.unwrap_or(sc.spec.simulation.duration_s),
             refs: cloud::latency_refs_ms(&sc),
-            obs_space: Space::Box {
-                low: vec![0.0; dim],
-                high: vec![f32::MAX; dim],
-                shape: vec![dim],
+            obs_space: match cfg.observation {
+                crate::scaling::ObservationKind::Matrix => Space::Box {
+                    low: vec![0.0; dim],
+                    high: vec![f32::MAX; dim],
+                    shape: vec![dim],
+                },
+                crate::scaling::ObservationKind::Graph => Space::Graph {
+                    node_features: cloud::NODE_FEATURES,
+                    edge_features: cloud::EDGE_FEATURES,
+                },
             },
             act_space: Space::Discrete { n: actions as u64 },
             sc: Arc::new(sc),
@@ -170,7 +184,7 @@ impl Healing {
     /// Observation, slots and mask for the current state.
     fn observe(&mut self) -> Value {
         let Some(sim) = self.sim.as_ref() else {
-            return Value::Box(vec![0.0; self.obs_space.flat_dim().unwrap_or(0)]);
+            return Value::Box(vec![]);
         };
         let (r, h) = (self.cfg.max_replicas, self.cfg.max_hosts);
         let n_services = sim.services().len();
@@ -184,7 +198,8 @@ impl Healing {
             .filter(|&i| sim.hosts()[i].state != HostState::Removed)
             .take(h)
             .collect();
-        let mut obs = vec![0.0f32; self.obs_space.flat_dim().unwrap_or(0)];
+        let dim = r * REPLICA_FEATURES + h * HOST_FEATURES + n_services * SERVICE_FEATURES;
+        let mut obs = vec![0.0f32; dim];
         let now = sim.now();
         for (k, &id) in self.replica_slots.iter().enumerate() {
             let rep = &sim.replicas()[id];
@@ -192,27 +207,7 @@ impl Healing {
             let limit = spec.memory_limit_mib.unwrap_or(2.0 * spec.memory_mib);
             let row = &mut obs[k * REPLICA_FEATURES..(k + 1) * REPLICA_FEATURES];
             row[0] = 1.0;
-            let state = [
-                ReplicaState::Pending,
-                ReplicaState::Booting,
-                ReplicaState::Ready,
-                ReplicaState::Degraded,
-                ReplicaState::Hung,
-                ReplicaState::Crashed,
-                ReplicaState::Terminating,
-                ReplicaState::Terminated,
-            ]
-            .iter()
-            .position(|&s| s == rep.state)
-            .unwrap_or(0);
-            // What monitoring can tell: a hung replica looks ready until its probes
-            // fail, and a degraded one looks ready (its latency and memory show it).
-            let visible = match rep.state {
-                ReplicaState::Hung if rep.probe_failures == 0 => 2,
-                ReplicaState::Degraded => 2,
-                _ => state,
-            };
-            row[1 + visible] = 1.0;
+            row[1 + cloud::state_index(cloud::visible_state(rep.state, rep.probe_failures))] = 1.0;
             row[9] = (rep.probe_failures as f32 / 3.0).min(10.0);
             row[10] = (rep.restarts as f32 / 5.0).min(10.0);
             row[11] = (rep.memory_mib(spec.memory_mib, now) / limit) as f32;
@@ -261,15 +256,22 @@ impl Healing {
             self.mask[1 + k] = restartable && host_up;
             self.mask[1 + r + k] = rep.state.is_live() && rep.state != ReplicaState::Pending;
         }
+        // A rollback needs a previous revision; whether the current one is bad is for
+        // the agent to infer from error rates.
         for s in 0..n_services {
-            self.mask[1 + 2 * r + s] = sim.services()[s].bad_deploy;
+            self.mask[1 + 2 * r + s] = sim.services()[s].deploys > 0;
         }
         for (k, &id) in self.host_slots.iter().enumerate() {
             let host = &sim.hosts()[id];
             self.mask[1 + 2 * r + n_services + k] =
                 host.state == HostState::Ready && !host.cordoned;
         }
-        Value::Box(obs)
+        match self.cfg.observation {
+            crate::scaling::ObservationKind::Matrix => Value::Box(obs),
+            crate::scaling::ObservationKind::Graph => {
+                Value::Graph(cloud::graph_observation(sim, &self.refs, r as f64))
+            }
+        }
     }
 
     fn remedy(&self, a: usize) -> (Option<Action>, f64, &'static str) {
@@ -361,12 +363,21 @@ impl Env for Healing {
             .sim
             .as_mut()
             .ok_or_else(|| EnvError::NeedsReset(ID.into()))?;
-        if let Some(act) = &remedy {
-            sim.apply(act).map_err(|e| EnvError::MaskedAction {
-                env: ID.into(),
-                action: a.to_string(),
-                reason: e.to_string(),
-            })?;
+        let mut refused = None;
+        if let Some(act) = &remedy
+            && let Err(e) = sim.apply(act)
+        {
+            // Rolling back a good deploy: the cluster refuses, the action is wasted.
+            match act {
+                Action::Rollback { .. } => refused = Some(e.to_string()),
+                _ => {
+                    return Err(EnvError::MaskedAction {
+                        env: ID.into(),
+                        action: a.to_string(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
         }
         let k0 = sim.requests();
         let dt = self
@@ -396,6 +407,9 @@ impl Env for Healing {
         let truncated = sim.now().as_secs_f64() >= self.episode_s - 1e-9;
         let mut info = Info::new();
         info.insert("remedy".into(), json!(kind));
+        if let Some(why) = refused {
+            info.insert("refused".into(), json!(why));
+        }
         info.insert("unserved_fraction".into(), json!(unserved_frac));
         info.insert("remedy_cost".into(), json!(remedy_cost));
         info.insert("ttr_s".into(), json!(ttr));

@@ -213,6 +213,74 @@ impl Scaling {
         }
     }
 
+    /// Applies an action, runs one control interval and computes the reward terms.
+    fn advance(&mut self, action: &Value) -> Result<Terms, EnvError> {
+        check_action(ID, &self.act_space, None, action)?;
+        let Value::MultiDiscrete(a) = action else {
+            unreachable!("checked above")
+        };
+        let cfg = &self.cfg;
+        let sim = self
+            .sim
+            .as_mut()
+            .ok_or_else(|| EnvError::NeedsReset(ID.into()))?;
+        let mut changes = 0;
+        for (s, &k) in a.iter().enumerate() {
+            let current = sim.services()[s].desired as i64;
+            let target = match cfg.action {
+                ScalingAction::Delta => current + k - 2,
+                ScalingAction::Target => cfg.min_replicas as i64 + k,
+            }
+            .clamp(cfg.min_replicas as i64, cfg.max_replicas as i64)
+                as u32;
+            if target as i64 != current {
+                changes += 1;
+                sim.apply(&Action::Scale {
+                    service: s,
+                    replicas: target,
+                })
+                .map_err(|e| EnvError::InvalidAction {
+                    env: ID.into(),
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        let (k0, cost0, slo0) = (sim.requests(), sim.cost(), cloud::slo_seconds(sim));
+        let dt = cfg
+            .control_interval_s
+            .min(self.episode_s - sim.now().as_secs_f64())
+            .max(0.0);
+        sim.run_for(cloud::secs(dt));
+        let (arrived, unserved) = cloud::interval_requests(k0, sim.requests());
+        let slo_s = cloud::slo_seconds(sim) - slo0;
+        let bill = sim.cost() - cost0;
+        let truncated = sim.now().as_secs_f64() >= self.episode_s - 1e-9;
+        let replica_cost = self
+            .replica_cost_rate(self.sim.as_ref().unwrap_or_else(|| unreachable!()))
+            / self.base_cost_rate;
+        let slo_frac = if dt > 0.0 { slo_s / dt } else { 0.0 };
+        let drop_frac = if arrived > 0.0 {
+            unserved / arrived
+        } else {
+            0.0
+        };
+        let cfg = &self.cfg;
+        let reward = -cfg.cost_weight * replica_cost
+            - cfg.slo_weight * slo_frac
+            - cfg.drop_weight * drop_frac;
+        Ok(Terms {
+            reward,
+            replica_cost,
+            slo_frac,
+            drop_frac,
+            bill,
+            arrived,
+            unserved,
+            changes,
+            truncated,
+        })
+    }
+
     /// Cost rate (per hour) of the cores the live replicas request.
     fn replica_cost_rate(&self, sim: &Simulation) -> f64 {
         let cores: f64 = sim
@@ -225,6 +293,19 @@ impl Scaling {
             .sum();
         cores * price_per_core(&self.sc)
     }
+}
+
+/// The outcome of one step, before it is dressed as `Step` or written in place.
+struct Terms {
+    reward: f64,
+    replica_cost: f64,
+    slo_frac: f64,
+    drop_frac: f64,
+    bill: f64,
+    arrived: f64,
+    unserved: f64,
+    changes: u32,
+    truncated: bool,
 }
 
 /// Mean price of one core-hour over the scenario's host types.
@@ -268,71 +349,24 @@ impl Env for Scaling {
     }
 
     fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
-        check_action(ID, &self.act_space, None, action)?;
-        let Value::MultiDiscrete(a) = action else {
-            unreachable!("checked above")
-        };
-        let cfg = &self.cfg;
+        let t = self.advance(action)?;
+        let mut info = Info::new();
+        info.insert("relative_replica_cost".into(), json!(t.replica_cost));
+        info.insert("slo_violation_fraction".into(), json!(t.slo_frac));
+        info.insert("dropped_fraction".into(), json!(t.drop_frac));
+        info.insert("cost".into(), json!(t.bill));
+        info.insert("requests".into(), json!(t.arrived));
+        info.insert("unserved".into(), json!(t.unserved));
+        info.insert("scaling_changes".into(), json!(t.changes));
         let sim = self
             .sim
-            .as_mut()
+            .as_ref()
             .ok_or_else(|| EnvError::NeedsReset(ID.into()))?;
-        let mut changes = 0;
-        for (s, &k) in a.iter().enumerate() {
-            let current = sim.services()[s].desired as i64;
-            let target = match cfg.action {
-                ScalingAction::Delta => current + k - 2,
-                ScalingAction::Target => cfg.min_replicas as i64 + k,
-            }
-            .clamp(cfg.min_replicas as i64, cfg.max_replicas as i64)
-                as u32;
-            if target as i64 != current {
-                changes += 1;
-                sim.apply(&Action::Scale {
-                    service: s,
-                    replicas: target,
-                })
-                .map_err(|e| EnvError::InvalidAction {
-                    env: ID.into(),
-                    reason: e.to_string(),
-                })?;
-            }
-        }
-        let (k0, cost0, slo0) = (sim.requests(), sim.cost(), cloud::slo_seconds(sim));
-        let dt = cfg
-            .control_interval_s
-            .min(self.episode_s - sim.now().as_secs_f64())
-            .max(0.0);
-        sim.run_for(cloud::secs(dt));
-        let (arrived, unserved) = cloud::interval_requests(k0, sim.requests());
-        let slo_s = cloud::slo_seconds(sim) - slo0;
-        let bill = sim.cost() - cost0;
-        let sim = self.sim.as_ref().unwrap_or_else(|| unreachable!());
-        let replica_cost = self.replica_cost_rate(sim) / self.base_cost_rate;
-        let slo_frac = if dt > 0.0 { slo_s / dt } else { 0.0 };
-        let drop_frac = if arrived > 0.0 {
-            unserved / arrived
-        } else {
-            0.0
-        };
-        let cfg = &self.cfg;
-        let reward = -cfg.cost_weight * replica_cost
-            - cfg.slo_weight * slo_frac
-            - cfg.drop_weight * drop_frac;
-        let truncated = sim.now().as_secs_f64() >= self.episode_s - 1e-9;
-        let mut info = Info::new();
-        info.insert("relative_replica_cost".into(), json!(replica_cost));
-        info.insert("slo_violation_fraction".into(), json!(slo_frac));
-        info.insert("dropped_fraction".into(), json!(drop_frac));
-        info.insert("cost".into(), json!(bill));
-        info.insert("requests".into(), json!(arrived));
-        info.insert("unserved".into(), json!(unserved));
-        info.insert("scaling_changes".into(), json!(changes));
         Ok(Step {
             obs: self.observation(sim),
-            reward,
+            reward: t.reward,
             terminated: false,
-            truncated,
+            truncated: t.truncated,
             info,
         })
     }
@@ -342,8 +376,10 @@ impl Env for Scaling {
         action: &Value,
         obs: &mut [f32],
     ) -> Result<(f64, bool, bool), EnvError> {
-        let s = self.step(action)?;
-        crate::env::copy_flat(&s.obs, obs);
-        Ok((s.reward, s.terminated, s.truncated))
+        let t = self.advance(action)?;
+        if let (ObservationKind::Matrix, Some(sim)) = (self.cfg.observation, self.sim.as_ref()) {
+            cloud::service_features(sim.observe(), &self.refs, self.cfg.max_replicas as f64, obs);
+        }
+        Ok((t.reward, false, t.truncated))
     }
 }

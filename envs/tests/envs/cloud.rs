@@ -102,7 +102,7 @@ fn healing_masks_and_reports_time_to_recovery() {
     env.reset(Some(2), None).unwrap();
     let mask = env.action_mask().unwrap().to_vec();
     assert!(mask[0], "no-op is always allowed");
-    let rollback = 1 + 2 * 16; // no bad deploy yet: rollbacks are masked
+    let rollback = 1 + 2 * 16; // no previous revision yet: rollbacks are masked
     assert!(!mask[rollback]);
     let err = env
         .step(&Value::Discrete(rollback as i64))
@@ -131,4 +131,31 @@ fn healing_masks_and_reports_time_to_recovery() {
         }
     }
     assert!(!ttr.is_empty(), "rollbacks resolve bad deploys");
+}
+
+#[test]
+fn healing_graph_nodes_line_up_with_action_slots() {
+    let mut env = make("Healing-v0", &json!({"observation": "graph"})).unwrap();
+    let (obs, _) = env.reset(Some(4), None).unwrap();
+    let Value::Graph(g) = &obs else {
+        panic!("{obs:?}")
+    };
+    assert!(env.observation_space().contains(&obs));
+    // three-tier: 2 zones, 4 hosts, 3 services, then the 7 replicas in slot order;
+    // node features start with the kind one-hot (zone, host, service, replica).
+    let f = g.nodes.len() / 16;
+    for k in 0..7 {
+        assert_eq!(
+            g.nodes[(2 + 4 + 3 + k) * f + 3],
+            1.0,
+            "node of replica slot {k} is a replica"
+        );
+    }
+    for h in 0..4 {
+        assert_eq!(
+            g.nodes[(2 + h) * f + 1],
+            1.0,
+            "node of host slot {h} is a host"
+        );
+    }
 }

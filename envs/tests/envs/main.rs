@@ -4,3 +4,4 @@ mod cartpole;
 mod checker;
 mod cloud;
 mod vector;
+mod wrappers;
