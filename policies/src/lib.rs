@@ -1,0 +1,187 @@
+//! # hale-policies: policies for hale's environments
+//!
+//! A [`Policy`] maps an observation to an action; evaluation and the actuation
+//! adapter use nothing else. Baselines are exact renderings of what operators run
+//! today: the Kubernetes Horizontal Pod Autoscaler ([`hpa::Hpa`]) and the kubelet's
+//! restart back-off ([`kubelet::Kubelet`]), plus threshold rules, a static and a random
+//! policy, and a Holt-Winters forecasting autoscaler.
+//!
+//! ```
+//! use hale_policies::{make_policy, PolicyContext};
+//! use hale_envs::make;
+//! use serde_json::json;
+//!
+//! let config = json!({"scenario": "three-tier", "action": "target", "episode_s": 120});
+//! let mut env = make("Scaling-v0", &config).unwrap();
+//! let ctx = PolicyContext::new("Scaling-v0", &config, env.as_ref()).unwrap();
+//! let mut hpa = make_policy("hpa", &ctx).unwrap();
+//! let (mut obs, _) = env.reset(Some(1), None).unwrap();
+//! loop {
+//!     let step = env.step(&hpa.act(&obs, env.action_mask())).unwrap();
+//!     obs = step.obs;
+//!     if step.truncated { break; }
+//! }
+//! ```
+#![warn(missing_docs)]
+
+pub mod hpa;
+pub mod kubelet;
+mod scaling_obs;
+pub mod simple;
+
+use hale_envs::{Env, Space, Value};
+use serde_json::Value as Json;
+
+pub use scaling_obs::ScalingView;
+
+/// Maps observations to actions.
+pub trait Policy: Send {
+    /// A short name for tables.
+    fn name(&self) -> &str;
+    /// The action for this observation (within `mask` when the env gives one).
+    fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Value;
+    /// Forgets everything about the previous episode.
+    fn reset(&mut self);
+}
+
+/// What a policy may know about the env it will drive: its id, its config and spaces.
+#[derive(Clone, Debug)]
+pub struct PolicyContext {
+    /// Env id.
+    pub env_id: String,
+    /// The env's config (JSON object or null).
+    pub config: Json,
+    /// Observation space.
+    pub observation_space: Space,
+    /// Action space.
+    pub action_space: Space,
+    /// Seconds between decisions.
+    pub control_interval_s: f64,
+    /// Initial desired replicas per service (Scaling-v0).
+    pub initial_replicas: Vec<u32>,
+}
+
+/// Why a policy cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// No policy has this name.
+    #[error("unknown policy `{name}` (known: {known})")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// Known names.
+        known: String,
+    },
+    /// The policy does not apply to this env or config.
+    #[error("policy `{policy}` does not fit {env}: {reason}")]
+    Mismatch {
+        /// Policy.
+        policy: String,
+        /// Env id.
+        env: String,
+        /// What differs.
+        reason: String,
+    },
+}
+
+impl PolicyContext {
+    /// The context of `env`, made from `config`.
+    pub fn new(env_id: &str, config: &Json, env: &dyn Env) -> Result<PolicyContext, PolicyError> {
+        let mismatch = |reason: String| PolicyError::Mismatch {
+            policy: "any".into(),
+            env: env_id.into(),
+            reason,
+        };
+        let control_interval_s = match env_id {
+            "Scaling-v0" => config
+                .get("control_interval_s")
+                .and_then(Json::as_f64)
+                .unwrap_or(30.0),
+            "Healing-v0" => config
+                .get("control_interval_s")
+                .and_then(Json::as_f64)
+                .unwrap_or(10.0),
+            _ => 1.0,
+        };
+        let initial_replicas = if env_id == "Scaling-v0" {
+            let name = config
+                .get("scenario")
+                .and_then(Json::as_str)
+                .unwrap_or("microservices-20");
+            let sc = hale_sim::Scenario::load(name).map_err(|e| mismatch(e.to_string()))?;
+            sc.spec.services.iter().map(|s| s.replicas).collect()
+        } else {
+            vec![]
+        };
+        Ok(PolicyContext {
+            env_id: env_id.into(),
+            config: config.clone(),
+            observation_space: env.observation_space().clone(),
+            action_space: env.action_space().clone(),
+            control_interval_s,
+            initial_replicas,
+        })
+    }
+}
+
+/// Baseline names, for `--policy` and error messages.
+pub const BASELINES: &[&str] = &[
+    "hpa",
+    "kubelet",
+    "threshold",
+    "static",
+    "random",
+    "forecast",
+    "noop",
+];
+
+/// Makes a baseline by name for the env described by `ctx`.
+pub fn make_policy(name: &str, ctx: &PolicyContext) -> Result<Box<dyn Policy>, PolicyError> {
+    let mismatch = |reason: &str| PolicyError::Mismatch {
+        policy: name.into(),
+        env: ctx.env_id.clone(),
+        reason: reason.into(),
+    };
+    let scaling_only = || {
+        if ctx.env_id != "Scaling-v0" {
+            return Err(mismatch("it drives Scaling-v0 only"));
+        }
+        ScalingView::new(ctx).map_err(|r| mismatch(&r))
+    };
+    Ok(match name {
+        "hpa" => Box::new(hpa::Hpa::new(
+            scaling_only()?,
+            hpa::HpaConfig::default(),
+            ctx.control_interval_s,
+        )),
+        "threshold" => Box::new(simple::Threshold::new(
+            scaling_only()?,
+            ctx.control_interval_s,
+        )),
+        "forecast" => Box::new(simple::Forecast::new(
+            scaling_only()?,
+            ctx.control_interval_s,
+        )),
+        "static" => match ctx.env_id.as_str() {
+            "Scaling-v0" => Box::new(simple::Static::new(
+                scaling_only()?,
+                ctx.initial_replicas.clone(),
+            )),
+            _ => return Err(mismatch("it drives Scaling-v0 only (use noop elsewhere)")),
+        },
+        "kubelet" => {
+            if ctx.env_id != "Healing-v0" {
+                return Err(mismatch("it drives Healing-v0 only"));
+            }
+            Box::new(kubelet::Kubelet::new(ctx).map_err(|r| mismatch(&r))?)
+        }
+        "random" => Box::new(simple::Random::new(ctx.action_space.clone(), 0)),
+        "noop" => Box::new(simple::Noop::new(&ctx.action_space).map_err(|r| mismatch(&r))?),
+        _ => {
+            return Err(PolicyError::Unknown {
+                name: name.into(),
+                known: BASELINES.join(", "),
+            });
+        }
+    })
+}
