@@ -224,3 +224,73 @@ pub(crate) fn slo_seconds(sim: &Simulation) -> f64 {
 pub(crate) fn secs(t: f64) -> SimTime {
     SimTime::from_secs_f64(t)
 }
+
+/// Reports each fault's time to recovery once, in the step in which it resolved.
+#[derive(Default)]
+pub(crate) struct FaultReporter {
+    reported: Vec<bool>,
+}
+
+impl FaultReporter {
+    pub(crate) fn clear(&mut self) {
+        self.reported.clear();
+    }
+
+    /// (time to recovery in seconds, kind) of the faults resolved since the last call.
+    pub(crate) fn newly_resolved(&mut self, sim: &Simulation) -> (Vec<f64>, Vec<&'static str>) {
+        let (mut ttr, mut kinds) = (vec![], vec![]);
+        self.reported.resize(sim.faults().len(), false);
+        for (f, reported) in sim.faults().iter().zip(self.reported.iter_mut()) {
+            if let (Some(t), false) = (f.time_to_recovery(), *reported) {
+                ttr.push(t.as_secs_f64());
+                kinds.push(f.kind);
+                *reported = true;
+            }
+        }
+        (ttr, kinds)
+    }
+}
+
+/// Counters read before a step, to report what the step did.
+pub(crate) struct Before {
+    pub(crate) requests: hale_sim::RequestCounters,
+    cost: f64,
+    slo_s: f64,
+}
+
+impl Before {
+    pub(crate) fn read(sim: &Simulation) -> Before {
+        Before { requests: sim.requests(), cost: sim.cost(), slo_s: slo_seconds(sim) }
+    }
+}
+
+/// What evaluation tables need from a step of a cloud env, shared by Scaling-v0 and
+/// Healing-v0: requests and unserved requests, SLO-violation seconds, the host bill,
+/// the user-facing p95 and p99 (the first workload's entry service, last scrape), the
+/// over-provisioning slack (1 − busy slots / ready slots, last scrape), and the time
+/// to recovery of faults resolved in the step.
+pub(crate) fn common_info(sim: &Simulation, before: &Before, faults: &mut FaultReporter, info: &mut crate::env::Info) -> (f64, f64) {
+    use serde_json::json;
+    let (arrived, unserved) = interval_requests(before.requests, sim.requests());
+    info.insert("requests".into(), json!(arrived));
+    info.insert("unserved".into(), json!(unserved));
+    info.insert("slo_violation_s".into(), json!(slo_seconds(sim) - before.slo_s));
+    info.insert("cost".into(), json!(sim.cost() - before.cost));
+    let sc = sim.scenario();
+    if let Some(snap) = sim.observe() {
+        let entry = &snap.services[sc.workload_service[0]];
+        info.insert("p95_ms".into(), json!(entry.p95_ms));
+        info.insert("p99_ms".into(), json!(entry.p99_ms));
+        let (mut busy, mut slots) = (0.0, 0.0);
+        for (s, m) in snap.services.iter().enumerate() {
+            let c = m.replicas_ready as f64 * sc.spec.services[s].concurrency as f64;
+            busy += m.cpu_utilization * c;
+            slots += c;
+        }
+        info.insert("slack".into(), json!(if slots > 0.0 { 1.0 - busy / slots } else { 0.0 }));
+    }
+    let (ttr, kinds) = faults.newly_resolved(sim);
+    info.insert("ttr_s".into(), json!(ttr));
+    info.insert("ttr_kinds".into(), json!(kinds));
+    (arrived, unserved)
+}

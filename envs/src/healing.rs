@@ -100,8 +100,7 @@ pub struct Healing {
     replica_slots: Vec<ReplicaId>,
     host_slots: Vec<usize>,
     mask: Vec<bool>,
-    /// Which of the simulation's fault records have been reported in `info`.
-    reported: Vec<bool>,
+    faults: cloud::FaultReporter,
 }
 
 impl Healing {
@@ -166,7 +165,7 @@ impl Healing {
             replica_slots: vec![],
             host_slots: vec![],
             mask: vec![true; actions],
-            reported: vec![],
+            faults: cloud::FaultReporter::default(),
             cfg,
         })
     }
@@ -346,7 +345,7 @@ impl Env for Healing {
             self.seeds = Stream::from_key(key(s, 0x4ea1));
         }
         self.sim = Some(cloud::new_sim(&self.sc, self.seeds.next_u64()));
-        self.reported.clear();
+        self.faults.clear();
         Ok((self.observe(), Info::new()))
     }
 
@@ -379,31 +378,20 @@ impl Env for Healing {
                 }
             }
         }
-        let k0 = sim.requests();
+        let before = cloud::Before::read(sim);
         let dt = self
             .cfg
             .control_interval_s
             .min(self.episode_s - sim.now().as_secs_f64())
             .max(0.0);
         sim.run_for(cloud::secs(dt));
-        let (arrived, unserved) = cloud::interval_requests(k0, sim.requests());
+        let (arrived, unserved) = cloud::interval_requests(before.requests, sim.requests());
         let unserved_frac = if arrived > 0.0 {
             unserved / arrived
         } else {
             0.0
         };
         let reward = -self.cfg.unserved_weight * unserved_frac - remedy_cost;
-        // Faults resolved during this step, in order of resolution.
-        let mut ttr = vec![];
-        let mut kinds = vec![];
-        self.reported.resize(sim.faults().len(), false);
-        for (f, reported) in sim.faults().iter().zip(self.reported.iter_mut()) {
-            if let (Some(t), false) = (f.time_to_recovery(), *reported) {
-                ttr.push(t.as_secs_f64());
-                kinds.push(f.kind);
-                *reported = true;
-            }
-        }
         let truncated = sim.now().as_secs_f64() >= self.episode_s - 1e-9;
         let mut info = Info::new();
         info.insert("remedy".into(), json!(kind));
@@ -412,8 +400,7 @@ impl Env for Healing {
         }
         info.insert("unserved_fraction".into(), json!(unserved_frac));
         info.insert("remedy_cost".into(), json!(remedy_cost));
-        info.insert("ttr_s".into(), json!(ttr));
-        info.insert("ttr_kinds".into(), json!(kinds));
+        cloud::common_info(sim, &before, &mut self.faults, &mut info);
         let obs = self.observe();
         Ok(Step {
             obs,

@@ -112,6 +112,7 @@ pub struct Scaling {
     obs_space: Space,
     act_space: Space,
     base_cost_rate: f64,
+    faults: cloud::FaultReporter,
 }
 
 const ID: &str = "Scaling-v0";
@@ -184,6 +185,7 @@ impl Scaling {
             sim: None,
             seeds: Stream::from_key(0x5ca1e),
             base_cost_rate: base_cost_rate.max(1e-9),
+            faults: cloud::FaultReporter::default(),
             cfg,
         })
     }
@@ -245,7 +247,8 @@ impl Scaling {
                 })?;
             }
         }
-        let (k0, cost0, slo0) = (sim.requests(), sim.cost(), cloud::slo_seconds(sim));
+        let before = cloud::Before::read(sim);
+        let (k0, slo0) = (before.requests, cloud::slo_seconds(sim));
         let dt = cfg
             .control_interval_s
             .min(self.episode_s - sim.now().as_secs_f64())
@@ -253,7 +256,6 @@ impl Scaling {
         sim.run_for(cloud::secs(dt));
         let (arrived, unserved) = cloud::interval_requests(k0, sim.requests());
         let slo_s = cloud::slo_seconds(sim) - slo0;
-        let bill = sim.cost() - cost0;
         let truncated = sim.now().as_secs_f64() >= self.episode_s - 1e-9;
         let replica_cost = self
             .replica_cost_rate(self.sim.as_ref().unwrap_or_else(|| unreachable!()))
@@ -273,11 +275,9 @@ impl Scaling {
             replica_cost,
             slo_frac,
             drop_frac,
-            bill,
-            arrived,
-            unserved,
             changes,
             truncated,
+            before,
         })
     }
 
@@ -301,11 +301,9 @@ struct Terms {
     replica_cost: f64,
     slo_frac: f64,
     drop_frac: f64,
-    bill: f64,
-    arrived: f64,
-    unserved: f64,
     changes: u32,
     truncated: bool,
+    before: cloud::Before,
 }
 
 /// Mean price of one core-hour over the scenario's host types.
@@ -343,6 +341,7 @@ impl Env for Scaling {
             self.seeds = Stream::from_key(key(s, 0x5ca1e));
         }
         let sim = cloud::new_sim(&self.sc, self.seeds.next_u64());
+        self.faults.clear();
         let obs = self.observation(&sim);
         self.sim = Some(sim);
         Ok((obs, Info::new()))
@@ -354,14 +353,12 @@ impl Env for Scaling {
         info.insert("relative_replica_cost".into(), json!(t.replica_cost));
         info.insert("slo_violation_fraction".into(), json!(t.slo_frac));
         info.insert("dropped_fraction".into(), json!(t.drop_frac));
-        info.insert("cost".into(), json!(t.bill));
-        info.insert("requests".into(), json!(t.arrived));
-        info.insert("unserved".into(), json!(t.unserved));
         info.insert("scaling_changes".into(), json!(t.changes));
         let sim = self
             .sim
             .as_ref()
             .ok_or_else(|| EnvError::NeedsReset(ID.into()))?;
+        cloud::common_info(sim, &t.before, &mut self.faults, &mut info);
         Ok(Step {
             obs: self.observation(sim),
             reward: t.reward,
