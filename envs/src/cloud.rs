@@ -256,26 +256,49 @@ pub(crate) struct Before {
     pub(crate) requests: hale_sim::RequestCounters,
     cost: f64,
     slo_s: f64,
+    time_s: f64,
 }
 
 impl Before {
     pub(crate) fn read(sim: &Simulation) -> Before {
-        Before { requests: sim.requests(), cost: sim.cost(), slo_s: slo_seconds(sim) }
+        Before {
+            requests: sim.requests(),
+            cost: sim.cost(),
+            slo_s: slo_seconds(sim),
+            time_s: sim.now().as_secs_f64(),
+        }
     }
 }
 
 /// What evaluation tables need from a step of a cloud env, shared by Scaling-v0 and
 /// Healing-v0: requests and unserved requests, SLO-violation seconds, the host bill,
-/// the user-facing p95 and p99 (the first workload's entry service, last scrape), the
+/// the cores requested by live replicas times the step (core-hours, a chargeback
+/// cost), the user-facing p95 and p99 (the first workload's entry service, last scrape), the
 /// over-provisioning slack (1 − busy slots / ready slots, last scrape), and the time
 /// to recovery of faults resolved in the step.
-pub(crate) fn common_info(sim: &Simulation, before: &Before, faults: &mut FaultReporter, info: &mut crate::env::Info) -> (f64, f64) {
+pub(crate) fn common_info(
+    sim: &Simulation,
+    before: &Before,
+    faults: &mut FaultReporter,
+    info: &mut crate::env::Info,
+) -> (f64, f64) {
     use serde_json::json;
     let (arrived, unserved) = interval_requests(before.requests, sim.requests());
     info.insert("requests".into(), json!(arrived));
     info.insert("unserved".into(), json!(unserved));
-    info.insert("slo_violation_s".into(), json!(slo_seconds(sim) - before.slo_s));
+    info.insert(
+        "slo_violation_s".into(),
+        json!(slo_seconds(sim) - before.slo_s),
+    );
     info.insert("cost".into(), json!(sim.cost() - before.cost));
+    let dt = (sim.now().as_secs_f64() - before.time_s).max(0.0);
+    let cores: f64 = sim
+        .replicas()
+        .iter()
+        .filter(|r| r.state.is_live())
+        .map(|r| r.cpu)
+        .sum();
+    info.insert("core_hours".into(), json!(cores * dt / 3600.0));
     let sc = sim.scenario();
     if let Some(snap) = sim.observe() {
         let entry = &snap.services[sc.workload_service[0]];
@@ -287,10 +310,38 @@ pub(crate) fn common_info(sim: &Simulation, before: &Before, faults: &mut FaultR
             busy += m.cpu_utilization * c;
             slots += c;
         }
-        info.insert("slack".into(), json!(if slots > 0.0 { 1.0 - busy / slots } else { 0.0 }));
+        info.insert(
+            "slack".into(),
+            json!(if slots > 0.0 { 1.0 - busy / slots } else { 0.0 }),
+        );
     }
     let (ttr, kinds) = faults.newly_resolved(sim);
     info.insert("ttr_s".into(), json!(ttr));
     info.insert("ttr_kinds".into(), json!(kinds));
     (arrived, unserved)
+}
+
+/// Restarts every crashed replica and every replica failing its liveness probe
+/// (`probe_failure_threshold` failures in a row) whose host is up: what the cluster's
+/// kubelets do, without their back-off.
+pub(crate) fn heal_like_kubelet(sim: &mut Simulation) {
+    let threshold = sim.scenario().spec.simulation.probe_failure_threshold;
+    let due: Vec<usize> = sim
+        .services()
+        .iter()
+        .flat_map(|s| s.replicas.iter().copied())
+        .filter(|&r| {
+            let rep = &sim.replicas()[r];
+            let host_up = rep
+                .host
+                .is_some_and(|h| sim.hosts()[h].state == HostState::Ready);
+            host_up
+                && (rep.state == ReplicaState::Crashed
+                    || (rep.state == ReplicaState::Hung && rep.probe_failures >= threshold))
+        })
+        .collect();
+    for r in due {
+        // The filter above is exactly what Restart accepts; a refusal changes nothing.
+        let _ = sim.apply(&hale_sim::Action::Restart { replica: r });
+    }
 }

@@ -16,7 +16,8 @@
 //! where `replica_cost` is the cost rate of the cores the replicas request (each core
 //! priced at its host's price per core), so 1.0 means "as expensive as the scenario's
 //! initial sizing". The episode is a continuing task cut by a time limit: it is only
-//! ever `truncated`, never `terminated`.
+//! ever `truncated`, never `terminated`. With `auto_heal` (the default) crashed and
+//! liveness-failed replicas are restarted at each step, as kubelets would.
 
 use crate::cloud::{self, SERVICE_FEATURES};
 use crate::env::{Env, EnvError, Info, Step, check_action};
@@ -79,6 +80,10 @@ pub struct ScalingConfig {
     pub drop_weight: f64,
     /// Keep the scenario's faults (false: a fault-free cloud).
     pub faults: bool,
+    /// Restart crashed replicas and replicas failing their liveness probes at every
+    /// step, as the cluster's kubelets would (without their back-off), so that a
+    /// scaling policy is judged on capacity, not on healing.
+    pub auto_heal: bool,
 }
 
 impl Default for ScalingConfig {
@@ -97,6 +102,7 @@ impl Default for ScalingConfig {
             slo_weight: 1.0,
             drop_weight: 10.0,
             faults: true,
+            auto_heal: true,
         }
     }
 }
@@ -246,6 +252,9 @@ impl Scaling {
                     reason: e.to_string(),
                 })?;
             }
+        }
+        if cfg.auto_heal {
+            cloud::heal_like_kubelet(sim);
         }
         let before = cloud::Before::read(sim);
         let (k0, slo0) = (before.requests, cloud::slo_seconds(sim));

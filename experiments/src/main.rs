@@ -4,6 +4,8 @@
 //! export arrive with the environment and learning crates.
 
 mod env_cmd;
+mod eval;
+mod stats;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -29,6 +31,8 @@ enum Command {
     /// Work with environments (Gymnasium-style).
     #[command(subcommand)]
     Env(env_cmd::EnvCommand),
+    /// Evaluate policies on the same seeds and compare them, paired.
+    Eval(eval::EvalArgs),
 }
 
 #[derive(Subcommand)]
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Env(cmd) => env_cmd::run(cmd),
+        Command::Eval(args) => eval::run(args),
         Command::Sim(SimCommand::List) => {
             for name in BUILTINS {
                 let s = Scenario::builtin(name)?;

@@ -157,3 +157,124 @@ fn env_bench_prints_steps_per_second() {
     assert_eq!(v["env_steps"], 400.0);
     assert!(v["steps_per_s"].as_f64().unwrap() > 0.0);
 }
+
+fn eval(args: &[&str], out: &std::path::Path) -> std::process::Output {
+    hale()
+        .arg("eval")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn eval_compares_every_scaling_baseline_on_common_seeds() {
+    let out = std::env::temp_dir().join(format!("hale-eval-scaling-{}", std::process::id()));
+    let r = eval(
+        &[
+            "--env",
+            "Scaling-v0",
+            "--config",
+            r#"{"scenario": "three-tier", "episode_s": 600}"#,
+            "--policy",
+            "hpa,static,threshold,forecast,random",
+            "--episodes",
+            "4",
+            "--seed",
+            "3",
+        ],
+        &out,
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let table = String::from_utf8_lossy(&r.stdout);
+    assert!(table.contains("paired difference static - hpa"), "{table}");
+    let csv = std::fs::read_to_string(out.join("episodes.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 5 * 4);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    // Common random numbers: policies reacting to the same load and faults share their
+    // noise, so the paired interval of a difference is narrower than the unpaired one.
+    // (A static policy has almost no variance of its own, so pairing cannot help it
+    // much; a random one's noise is its own.)
+    let diffs = summary["summary"]["paired_differences"]
+        .as_object()
+        .unwrap();
+    assert_eq!(diffs.len(), 4);
+    let ci = |pair: &str, metric: &str, which: &str| diffs[pair][metric][which].as_f64().unwrap();
+    for pair in ["forecast - hpa", "threshold - hpa"] {
+        for metric in ["p95_ms", "unserved"] {
+            assert!(
+                ci(pair, metric, "ci95_paired") < ci(pair, metric, "ci95_unpaired"),
+                "{pair} {metric}: {diffs:#?}"
+            );
+        }
+    }
+    let total = |which: &str| diffs.keys().map(|k| ci(k, "p95_ms", which)).sum::<f64>();
+    assert!(total("ci95_paired") < total("ci95_unpaired"));
+    // A static policy never acts; the HPA does.
+    let pol = &summary["summary"]["policies"];
+    assert_eq!(pol["static"]["actions"]["mean"], 0.0);
+    assert!(pol["hpa"]["actions"]["mean"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn eval_compares_healing_baselines() {
+    let out = std::env::temp_dir().join(format!("hale-eval-healing-{}", std::process::id()));
+    let r = eval(
+        &[
+            "--env",
+            "Healing-v0",
+            "--config",
+            r#"{"episode_s": 900}"#,
+            "--policy",
+            "kubelet,noop,random",
+            "--episodes",
+            "3",
+        ],
+        &out,
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let pol = &summary["summary"]["policies"];
+    assert!(pol["kubelet"]["actions"]["mean"].as_f64().unwrap() > 0.0);
+    assert_eq!(pol["noop"]["actions"]["mean"], 0.0);
+}
+
+#[test]
+fn eval_names_unknown_and_misfit_policies() {
+    let out = std::env::temp_dir().join("hale-eval-never-written");
+    let r = eval(
+        &[
+            "--env",
+            "Scaling-v0",
+            "--policy",
+            "hpa,hpx",
+            "--episodes",
+            "2",
+        ],
+        &out,
+    );
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains(
+            "unknown policy `hpx` (known: hpa, kubelet, threshold, static, random, forecast, noop)"
+        ),
+        "{err}"
+    );
+    let r = eval(
+        &["--env", "Healing-v0", "--policy", "hpa", "--episodes", "2"],
+        &out,
+    );
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("policy `hpa` does not fit Healing-v0: it drives Scaling-v0 only"),
+        "{err}"
+    );
+    assert!(
+        !out.exists(),
+        "nothing is written when the arguments are wrong"
+    );
+}

@@ -1,0 +1,373 @@
+//! `hale eval`: run policies on the same seeds and compare them, paired.
+
+use crate::stats;
+use anyhow::{Context, Result, bail};
+use hale_envs::{Env, make};
+use hale_policies::{PolicyContext, make_policy};
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+use std::path::{Path, PathBuf};
+
+/// Arguments of `hale eval`.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Env id (Scaling-v0, Healing-v0, CartPole-v1).
+    #[arg(long)]
+    env: String,
+    /// Env configuration as a JSON object (Scaling-v0 defaults here to target actions
+    /// every 15 s, the HPA's sync period).
+    #[arg(long)]
+    config: Option<String>,
+    /// Scenario file or builtin name (sets the config's `scenario`).
+    #[arg(long)]
+    scenario: Option<String>,
+    /// Policies, comma-separated: baseline names (hpa, kubelet, threshold, static,
+    /// random, forecast, noop). Differences are reported against the first.
+    #[arg(long, value_delimiter = ',', required = true)]
+    policy: Vec<String>,
+    /// Episodes per policy; episode i of every policy uses seed `seed + i`.
+    #[arg(long, default_value_t = 5)]
+    episodes: usize,
+    /// First seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write episodes.csv and summary.json here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// The figures of one episode.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Episode {
+    pub policy: String,
+    pub episode: usize,
+    pub seed: u64,
+    pub episode_return: f64,
+    pub steps: u64,
+    pub cost: f64,
+    pub core_hours: f64,
+    pub slo_violation_min: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub slack: f64,
+    pub requests: f64,
+    pub unserved: f64,
+    pub availability: f64,
+    pub mttr_s: f64,
+    pub faults_resolved: u64,
+    pub actions: u64,
+}
+
+/// Metrics shown, with how to read them.
+const METRICS: &[(&str, &str)] = &[
+    ("episode_return", "return"),
+    ("cost", "host cost"),
+    ("core_hours", "core-hours"),
+    ("slo_violation_min", "SLO-viol. min"),
+    ("p95_ms", "p95 ms"),
+    ("p99_ms", "p99 ms"),
+    ("slack", "slack"),
+    ("unserved", "unserved req."),
+    ("availability", "availability"),
+    ("mttr_s", "MTTR s"),
+    ("actions", "actions"),
+];
+
+fn get(e: &Episode, k: &str) -> f64 {
+    match k {
+        "episode_return" => e.episode_return,
+        "cost" => e.cost,
+        "core_hours" => e.core_hours,
+        "slo_violation_min" => e.slo_violation_min,
+        "p95_ms" => e.p95_ms,
+        "p99_ms" => e.p99_ms,
+        "slack" => e.slack,
+        "unserved" => e.unserved,
+        "availability" => e.availability,
+        "mttr_s" => e.mttr_s,
+        "actions" => e.actions as f64,
+        _ => f64::NAN,
+    }
+}
+
+fn f(info: &Json, k: &str) -> f64 {
+    info.get(k).and_then(Json::as_f64).unwrap_or(0.0)
+}
+
+/// Runs one episode of `policy` on a fresh env with `seed`.
+fn run_episode(
+    env_id: &str,
+    config: &Json,
+    policy: &str,
+    episode: usize,
+    seed: u64,
+) -> Result<Episode> {
+    let mut env = make(env_id, config)?;
+    let ctx = PolicyContext::new(env_id, config, env.as_ref())?;
+    let mut pi = make_policy(policy, &ctx)?;
+    pi.reset();
+    let (mut obs, _) = env.reset(Some(seed), None)?;
+    let mut e = Episode {
+        policy: policy.into(),
+        episode,
+        seed,
+        ..Default::default()
+    };
+    let (mut p95_w, mut ttr_sum) = (0.0, 0.0);
+    loop {
+        let action = pi.act(&obs, env.action_mask());
+        let s = env
+            .step(&action)
+            .with_context(|| format!("{policy} on {env_id}, seed {seed}, step {}", e.steps))?;
+        e.steps += 1;
+        e.episode_return += s.reward;
+        let info = Json::Object(s.info);
+        e.cost += f(&info, "cost");
+        e.core_hours += f(&info, "core_hours");
+        e.slo_violation_min += f(&info, "slo_violation_s") / 60.0;
+        let req = f(&info, "requests");
+        e.requests += req;
+        e.unserved += f(&info, "unserved");
+        e.p95_ms += f(&info, "p95_ms") * req;
+        e.p99_ms += f(&info, "p99_ms") * req;
+        p95_w += req;
+        e.slack += f(&info, "slack");
+        if let Some(ttr) = info.get("ttr_s").and_then(Json::as_array) {
+            for t in ttr.iter().filter_map(Json::as_f64) {
+                ttr_sum += t;
+                e.faults_resolved += 1;
+            }
+        }
+        let acted = f(&info, "scaling_changes") > 0.0
+            || info
+                .get("remedy")
+                .and_then(Json::as_str)
+                .is_some_and(|r| r != "no-op");
+        e.actions += acted as u64;
+        obs = s.obs;
+        if s.terminated || s.truncated {
+            break;
+        }
+    }
+    if p95_w > 0.0 {
+        e.p95_ms /= p95_w;
+        e.p99_ms /= p95_w;
+    }
+    e.slack /= e.steps.max(1) as f64;
+    e.availability = if e.requests > 0.0 {
+        1.0 - e.unserved / e.requests
+    } else {
+        1.0
+    };
+    // No fault resolved: no MTTR (left out of means rather than counted as 0).
+    e.mttr_s = if e.faults_resolved > 0 {
+        ttr_sum / e.faults_resolved as f64
+    } else {
+        f64::NAN
+    };
+    env.close();
+    Ok(e)
+}
+
+/// The resolved env config: the user's, with the scenario flag and eval defaults.
+fn resolve_config(args: &EvalArgs) -> Result<Json> {
+    let mut config = match &args.config {
+        None => json!({}),
+        Some(text) => {
+            serde_json::from_str(text).with_context(|| format!("--config is not JSON: {text}"))?
+        }
+    };
+    let Some(map) = config.as_object_mut() else {
+        bail!("--config must be a JSON object")
+    };
+    if let Some(s) = &args.scenario {
+        map.insert("scenario".into(), json!(s));
+    }
+    if args.env == "Scaling-v0" {
+        map.entry("action").or_insert(json!("target"));
+        map.entry("control_interval_s").or_insert(json!(15.0));
+    }
+    if args.env == "CartPole-v1" && map.is_empty() {
+        config = Json::Null;
+    }
+    Ok(config)
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    anyhow::ensure!(
+        args.episodes >= 2,
+        "--episodes must be at least 2 for confidence intervals"
+    );
+    let config = resolve_config(&args)?;
+    // Check every policy fits before running anything.
+    let probe = make(&args.env, &config)?;
+    let ctx = PolicyContext::new(&args.env, &config, probe.as_ref())?;
+    for p in &args.policy {
+        make_policy(p, &ctx)?;
+    }
+    eprintln!("env {} with config {config}", args.env);
+    let jobs: Vec<(usize, usize)> = (0..args.policy.len())
+        .flat_map(|p| (0..args.episodes).map(move |e| (p, e)))
+        .collect();
+    let bar = indicatif::ProgressBar::new(jobs.len() as u64);
+    let episodes: Vec<Episode> = jobs
+        .par_iter()
+        .map(|&(p, e)| {
+            let r = run_episode(&args.env, &config, &args.policy[p], e, args.seed + e as u64);
+            bar.inc(1);
+            r
+        })
+        .collect::<Result<_>>()?;
+    bar.finish_and_clear();
+    let by_policy: Vec<Vec<&Episode>> = args
+        .policy
+        .iter()
+        .map(|p| episodes.iter().filter(|e| &e.policy == p).collect())
+        .collect();
+    let summary = summarise(&args.policy, &by_policy);
+    print_table(&args.policy, &by_policy, &summary);
+    if let Some(dir) = &args.out {
+        write_outputs(dir, &episodes, &summary, &args.env, &config)?;
+        eprintln!("wrote {}/episodes.csv and summary.json", dir.display());
+    }
+    Ok(())
+}
+
+fn summarise(policies: &[String], by: &[Vec<&Episode>]) -> Json {
+    let col = |p: usize, k: &str| -> Vec<f64> { by[p].iter().map(|e| get(e, k)).collect() };
+    let mut per_policy = serde_json::Map::new();
+    for (p, name) in policies.iter().enumerate() {
+        let mut m = serde_json::Map::new();
+        for (k, _) in METRICS {
+            let (mean, hw) = stats::mean_ci(&col(p, k));
+            m.insert((*k).into(), json!({"mean": mean, "ci95": hw}));
+        }
+        per_policy.insert(name.clone(), Json::Object(m));
+    }
+    let mut diffs = serde_json::Map::new();
+    for (p, name) in policies.iter().enumerate().skip(1) {
+        let mut m = serde_json::Map::new();
+        for (k, _) in METRICS {
+            let (d, hw) = stats::paired(&col(0, k), &col(p, k));
+            let (_, hw_unpaired) = stats::welch(&col(0, k), &col(p, k));
+            m.insert(
+                (*k).into(),
+                json!({"diff": d, "ci95_paired": hw, "ci95_unpaired": hw_unpaired}),
+            );
+        }
+        diffs.insert(format!("{name} - {}", policies[0]), Json::Object(m));
+    }
+    json!({"policies": per_policy, "paired_differences": diffs})
+}
+
+fn fmt(mean: f64, hw: f64) -> String {
+    if !mean.is_finite() {
+        return "—".into();
+    }
+    let digits = if mean.abs() >= 100.0 {
+        1
+    } else if mean.abs() >= 1.0 {
+        3
+    } else {
+        4
+    };
+    if hw.is_finite() {
+        format!("{mean:.digits$} ± {hw:.digits$}")
+    } else {
+        format!("{mean:.digits$}")
+    }
+}
+
+fn print_table(policies: &[String], by: &[Vec<&Episode>], summary: &Json) {
+    let n = by.first().map_or(0, Vec::len);
+    println!(
+        "{} episodes per policy, same seeds for every policy; mean ± 95 % CI",
+        n
+    );
+    print!("{:<16}", "metric");
+    for p in policies {
+        print!("{p:>24}");
+    }
+    println!();
+    for (k, label) in METRICS {
+        print!("{label:<16}");
+        for p in policies {
+            let v = &summary["policies"][p][k];
+            print!(
+                "{:>24}",
+                fmt(
+                    v["mean"].as_f64().unwrap_or(f64::NAN),
+                    v["ci95"].as_f64().unwrap_or(f64::NAN)
+                )
+            );
+        }
+        println!();
+    }
+    for p in policies.iter().skip(1) {
+        let key = format!("{p} - {}", policies[0]);
+        println!("\npaired difference {key} (95 % CI paired | unpaired):");
+        for (k, label) in METRICS {
+            let v = &summary["paired_differences"][&key][k];
+            let (d, hp, hu) = (
+                v["diff"].as_f64().unwrap_or(f64::NAN),
+                v["ci95_paired"].as_f64().unwrap_or(f64::NAN),
+                v["ci95_unpaired"].as_f64().unwrap_or(f64::NAN),
+            );
+            println!(
+                "  {label:<16}{:>24}   | ± {}",
+                fmt(d, hp),
+                fmt(hu, f64::NAN)
+            );
+        }
+    }
+}
+
+/// Writes a file atomically: to a temporary name beside it, then renamed.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}
+
+fn write_outputs(
+    dir: &Path,
+    episodes: &[Episode],
+    summary: &Json,
+    env: &str,
+    config: &Json,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut csv = String::from(
+        "policy,episode,seed,episode_return,steps,cost,core_hours,slo_violation_min,p95_ms,p99_ms,slack,requests,unserved,availability,mttr_s,faults_resolved,actions\n",
+    );
+    for e in episodes {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            e.policy,
+            e.episode,
+            e.seed,
+            e.episode_return,
+            e.steps,
+            e.cost,
+            e.core_hours,
+            e.slo_violation_min,
+            e.p95_ms,
+            e.p99_ms,
+            e.slack,
+            e.requests,
+            e.unserved,
+            e.availability,
+            e.mttr_s,
+            e.faults_resolved,
+            e.actions
+        ));
+    }
+    write_atomic(&dir.join("episodes.csv"), csv.as_bytes())?;
+    let full = json!({"env": env, "config": config, "summary": summary});
+    write_atomic(
+        &dir.join("summary.json"),
+        serde_json::to_string_pretty(&full)?.as_bytes(),
+    )
+}
