@@ -365,9 +365,45 @@ fn write_outputs(
         ));
     }
     write_atomic(&dir.join("episodes.csv"), csv.as_bytes())?;
+    write_parquet(&dir.join("episodes.parquet"), episodes)?;
     let full = json!({"env": env, "config": config, "summary": summary});
     write_atomic(
         &dir.join("summary.json"),
         serde_json::to_string_pretty(&full)?.as_bytes(),
     )
+}
+
+/// The per-episode rows as parquet (polars), written to a temporary file and renamed.
+fn write_parquet(path: &Path, episodes: &[Episode]) -> Result<()> {
+    use polars::prelude::{ParquetWriter, df};
+    let col_f = |f: fn(&Episode) -> f64| episodes.iter().map(f).collect::<Vec<f64>>();
+    let col_u = |f: fn(&Episode) -> u64| episodes.iter().map(f).collect::<Vec<u64>>();
+    let mut df = df!(
+        "policy" => episodes.iter().map(|e| e.policy.clone()).collect::<Vec<String>>(),
+        "episode" => col_u(|e| e.episode as u64),
+        "seed" => col_u(|e| e.seed),
+        "episode_return" => col_f(|e| e.episode_return),
+        "steps" => col_u(|e| e.steps),
+        "cost" => col_f(|e| e.cost),
+        "core_hours" => col_f(|e| e.core_hours),
+        "slo_violation_min" => col_f(|e| e.slo_violation_min),
+        "p95_ms" => col_f(|e| e.p95_ms),
+        "p99_ms" => col_f(|e| e.p99_ms),
+        "slack" => col_f(|e| e.slack),
+        "requests" => col_f(|e| e.requests),
+        "unserved" => col_f(|e| e.unserved),
+        "availability" => col_f(|e| e.availability),
+        "mttr_s" => col_f(|e| e.mttr_s),
+        "faults_resolved" => col_u(|e| e.faults_resolved),
+        "actions" => col_u(|e| e.actions),
+    )
+    .map_err(|e| anyhow::anyhow!("building the episodes table: {e}"))?;
+    let tmp = path.with_extension("parquet.tmp");
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    ParquetWriter::new(file)
+        .finish(&mut df)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
 }

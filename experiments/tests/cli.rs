@@ -191,6 +191,12 @@ fn eval_compares_every_scaling_baseline_on_common_seeds() {
     assert!(table.contains("paired difference static - hpa"), "{table}");
     let csv = std::fs::read_to_string(out.join("episodes.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 5 * 4);
+    // The parquet file holds the same 20 rows and columns.
+    use polars::prelude::SerReader;
+    let file = std::fs::File::open(out.join("episodes.parquet")).unwrap();
+    let df = polars::prelude::ParquetReader::new(file).finish().unwrap();
+    assert_eq!(df.height(), 20);
+    assert_eq!(df.width(), csv.lines().next().unwrap().split(',').count());
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     // Common random numbers: policies reacting to the same load and faults share their
