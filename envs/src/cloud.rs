@@ -345,3 +345,27 @@ pub(crate) fn heal_like_kubelet(sim: &mut Simulation) {
         let _ = sim.apply(&hale_sim::Action::Restart { replica: r });
     }
 }
+
+/// The seed of a new episode's simulation: `reset(Some(seed))` restarts the env's seed
+/// stream, `reset(None)` continues it. Cloud envs take no reset options.
+pub(crate) fn episode_seed(
+    id: &str,
+    seeds: &mut hale_sim::rng::Stream,
+    salt: u64,
+    seed: Option<u64>,
+    options: Option<&Json>,
+) -> Result<u64, EnvError> {
+    if let Some(o) = options
+        && o.as_object().is_some_and(|m| !m.is_empty())
+    {
+        return Err(EnvError::Config {
+            env: id.into(),
+            field: "options".into(),
+            reason: format!("{id} takes no reset options"),
+        });
+    }
+    if let Some(s) = seed {
+        *seeds = hale_sim::rng::Stream::from_key(hale_sim::rng::key(s, salt));
+    }
+    Ok(seeds.next_u64())
+}

@@ -30,7 +30,7 @@
 use crate::cloud;
 use crate::env::{Env, EnvError, Info, Step, check_action};
 use crate::space::{Space, Value};
-use hale_sim::rng::{Stream, key};
+use hale_sim::rng::Stream;
 use hale_sim::{
     Action, FaultProcessSpec, FaultSpec, Fidelity, HostState, IntervalSpec, ReplicaId,
     ReplicaState, Scenario, Simulation,
@@ -332,19 +332,8 @@ impl Env for Healing {
         seed: Option<u64>,
         options: Option<&Json>,
     ) -> Result<(Value, Info), EnvError> {
-        if let Some(o) = options
-            && o.as_object().is_some_and(|m| !m.is_empty())
-        {
-            return Err(EnvError::Config {
-                env: ID.into(),
-                field: "options".into(),
-                reason: "Healing-v0 takes no reset options".into(),
-            });
-        }
-        if let Some(s) = seed {
-            self.seeds = Stream::from_key(key(s, 0x4ea1));
-        }
-        self.sim = Some(cloud::new_sim(&self.sc, self.seeds.next_u64()));
+        let sim_seed = cloud::episode_seed(ID, &mut self.seeds, 0x4ea1, seed, options)?;
+        self.sim = Some(cloud::new_sim(&self.sc, sim_seed));
         self.faults.clear();
         Ok((self.observe(), Info::new()))
     }

@@ -22,7 +22,7 @@
 use crate::cloud::{self, SERVICE_FEATURES};
 use crate::env::{Env, EnvError, Info, Step, check_action};
 use crate::space::{Space, Value};
-use hale_sim::rng::{Stream, key};
+use hale_sim::rng::Stream;
 use hale_sim::{Action, Fidelity, Scenario, Simulation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
@@ -337,19 +337,8 @@ impl Env for Scaling {
         seed: Option<u64>,
         options: Option<&Json>,
     ) -> Result<(Value, Info), EnvError> {
-        if let Some(o) = options
-            && o.as_object().is_some_and(|m| !m.is_empty())
-        {
-            return Err(EnvError::Config {
-                env: ID.into(),
-                field: "options".into(),
-                reason: "Scaling-v0 takes no reset options".into(),
-            });
-        }
-        if let Some(s) = seed {
-            self.seeds = Stream::from_key(key(s, 0x5ca1e));
-        }
-        let sim = cloud::new_sim(&self.sc, self.seeds.next_u64());
+        let sim_seed = cloud::episode_seed(ID, &mut self.seeds, 0x5ca1e, seed, options)?;
+        let sim = cloud::new_sim(&self.sc, sim_seed);
         self.faults.clear();
         let obs = self.observation(&sim);
         self.sim = Some(sim);
