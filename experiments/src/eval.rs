@@ -32,7 +32,7 @@ pub struct EvalArgs {
     /// First seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Write episodes.csv and summary.json here.
+    /// Write episodes.csv, episodes.parquet and summary.json here.
     #[arg(long)]
     out: Option<PathBuf>,
 }
