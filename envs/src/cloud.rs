@@ -107,8 +107,9 @@ pub(crate) fn service_features(
 
 /// Node features of the graph observation: kind one-hot (zone, host, service,
 /// replica), the service features, replica state one-hot (8) with probe failures,
-/// restarts and memory over limit, and host up, cordoned, CPU and memory allocation.
-pub const NODE_FEATURES: usize = 4 + SERVICE_FEATURES + 8 + 3 + 4;
+/// restarts, memory over limit, mean latency over the SLO bound and error rate (last
+/// scrape), and host up, cordoned, CPU and memory allocation.
+pub const NODE_FEATURES: usize = 4 + SERVICE_FEATURES + 8 + 5 + 4;
 /// Edge features: relation one-hot (contains, runs, owns, calls) and fan-out.
 pub const EDGE_FEATURES: usize = 5;
 
@@ -147,6 +148,9 @@ pub(crate) fn graph_observation(sim: &Simulation, refs: &[f64], max_replicas: f6
     let spec = &sim.scenario().spec;
     let now = sim.now();
     let mut nodes = vec![0.0f32; g.graph.node_count() * NODE_FEATURES];
+    let per_replica: std::collections::HashMap<usize, &hale_sim::ReplicaMetrics> = snap
+        .map(|s| s.replicas.iter().map(|m| (m.replica, m)).collect())
+        .unwrap_or_default();
     for (i, r) in g.graph.node_weights().enumerate() {
         let row = &mut nodes[i * NODE_FEATURES..(i + 1) * NODE_FEATURES];
         match *r {
@@ -154,7 +158,7 @@ pub(crate) fn graph_observation(sim: &Simulation, refs: &[f64], max_replicas: f6
             Resource::Host(h) => {
                 row[1] = 1.0;
                 let host = &sim.hosts()[h];
-                let base = 4 + SERVICE_FEATURES + 11;
+                let base = 4 + SERVICE_FEATURES + 13;
                 row[base] = (host.state == HostState::Ready) as u8 as f32;
                 row[base + 1] = host.cordoned as u8 as f32;
                 row[base + 2] = (host.cpu_allocated / host.cpu) as f32;
@@ -175,6 +179,10 @@ pub(crate) fn graph_observation(sim: &Simulation, refs: &[f64], max_replicas: f6
                 row[base + 8] = (rep.probe_failures as f32 / 3.0).min(10.0);
                 row[base + 9] = (rep.restarts as f32 / 5.0).min(10.0);
                 row[base + 10] = (rep.memory_mib(sspec.memory_mib, now) / limit) as f32;
+                if let Some(m) = per_replica.get(&x) {
+                    row[base + 11] = (m.mean_latency_ms / refs[rep.service]).min(10.0) as f32;
+                    row[base + 12] = m.error_rate as f32;
+                }
             }
         }
     }

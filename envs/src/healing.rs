@@ -3,7 +3,8 @@
 //!
 //! Observation (flat): per replica slot (up to `max_replicas`, live replicas ordered by
 //! service then id) `[present, state one-hot ×8, probe failures / 3, restarts / 5,
-//! memory / limit, service / services]`; per host slot (up to `max_hosts`) `[present,
+//! memory / limit, service / services, the replica's mean latency over
+//! its service's SLO bound and its error rate in the last scrape window]`; per host slot (up to `max_hosts`) `[present,
 //! up, cordoned, CPU allocation]`; per service `[error rate, p95 / SLO, request rate
 //! share]`. The slot order of the observation is the one actions refer to.
 //!
@@ -83,7 +84,7 @@ impl Default for HealingConfig {
 }
 
 const ID: &str = "Healing-v0";
-const REPLICA_FEATURES: usize = 13;
+const REPLICA_FEATURES: usize = 15;
 const HOST_FEATURES: usize = 4;
 const SERVICE_FEATURES: usize = 3;
 
@@ -200,6 +201,10 @@ impl Healing {
         let dim = r * REPLICA_FEATURES + h * HOST_FEATURES + n_services * SERVICE_FEATURES;
         let mut obs = vec![0.0f32; dim];
         let now = sim.now();
+        let per_replica: &[hale_sim::ReplicaMetrics] = sim
+            .observe()
+            .map(|snap| snap.replicas.as_slice())
+            .unwrap_or(&[]);
         for (k, &id) in self.replica_slots.iter().enumerate() {
             let rep = &sim.replicas()[id];
             let spec = &sim.scenario().spec.services[rep.service];
@@ -211,6 +216,10 @@ impl Healing {
             row[10] = (rep.restarts as f32 / 5.0).min(10.0);
             row[11] = (rep.memory_mib(spec.memory_mib, now) / limit) as f32;
             row[12] = rep.service as f32 / n_services as f32;
+            if let Some(m) = per_replica.iter().find(|m| m.replica == id) {
+                row[13] = (m.mean_latency_ms / self.refs[rep.service]).min(10.0) as f32;
+                row[14] = m.error_rate as f32;
+            }
         }
         let base = r * REPLICA_FEATURES;
         for (k, &id) in self.host_slots.iter().enumerate() {

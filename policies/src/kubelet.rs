@@ -62,7 +62,8 @@ pub struct Kubelet {
     time: f64,
 }
 
-const REPLICA_FEATURES: usize = 13;
+/// Features per replica slot in Healing-v0's observation (the kubelet reads the first 10).
+const REPLICA_FEATURES: usize = 15;
 
 impl Kubelet {
     /// A kubelet for the Healing-v0 env described by `ctx`.

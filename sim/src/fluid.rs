@@ -267,6 +267,23 @@ impl Simulation {
             lat.0 += weight;
             lat.1 += weight * l_mean;
             lat.2 += weight * (l_var + l_mean * l_mean);
+            // Per replica (what a per-pod exporter sees): an even share of the
+            // attempts; a slower replica's latency scales with its service time; a hung
+            // one answers nothing.
+            if n_lb > 0.0 && healthy > 0.0 {
+                let share = attempts_now / n_lb;
+                let avg_scale = slow / healthy;
+                for &r in &self.services[s].endpoints {
+                    let rep = &mut self.replicas[r];
+                    if rep.state.is_serving() {
+                        let scale = rep.slowdown * spec.cpu / rep.cpu;
+                        rep.win_answered += share;
+                        rep.win_failed += share * (1.0 - job_ok / (1.0 - hung_share).max(1e-12));
+                        rep.win_latency_s +=
+                            share * (l_mean + (scale - avg_scale) * spec.service_time.mean_s());
+                    }
+                }
+            }
         }
 
         // External requests, end to end.

@@ -140,6 +140,14 @@ pub struct Replica {
     pub(crate) epoch: u32,
     pub(crate) leak_since: SimTime,
     pub(crate) avoid_host: Option<HostId>,
+    /// Requests this replica answered in the current scrape window, how many failed,
+    /// and their summed latency (what a per-pod exporter would report).
+    #[serde(skip)]
+    pub(crate) win_answered: f64,
+    #[serde(skip)]
+    pub(crate) win_failed: f64,
+    #[serde(skip)]
+    pub(crate) win_latency_s: f64,
 }
 
 impl Replica {

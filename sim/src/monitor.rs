@@ -79,6 +79,10 @@ pub struct ReplicaMetrics {
     pub busy: u32,
     /// Requests queued.
     pub queued: u32,
+    /// Mean latency of the requests it answered in the window, ms (0 if none).
+    pub mean_latency_ms: f64,
+    /// Failed over answered requests in the window.
+    pub error_rate: f64,
 }
 
 /// Everything one scrape saw.
@@ -348,9 +352,25 @@ impl Simulation {
                     memory_mib: rep.memory_mib(request, now),
                     busy: rep.busy,
                     queued: rep.queue.len() as u32,
+                    mean_latency_ms: if rep.win_answered > 0.0 {
+                        rep.win_latency_s / rep.win_answered * 1e3
+                    } else {
+                        0.0
+                    },
+                    error_rate: if rep.win_answered > 0.0 {
+                        rep.win_failed / rep.win_answered
+                    } else {
+                        0.0
+                    },
                 }
             })
             .collect();
+        for st in &self.services {
+            for &r in &st.replicas {
+                let rep = &mut self.replicas[r];
+                (rep.win_answered, rep.win_failed, rep.win_latency_s) = (0.0, 0.0, 0.0);
+            }
+        }
         let cost = self.cost();
         let snap = Snapshot {
             time: now,

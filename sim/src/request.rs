@@ -429,6 +429,12 @@ impl Simulation {
             w.failed += 1.0;
         }
         self.mon.record_latency(s, latency);
+        let rep = &mut self.replicas[r];
+        rep.win_answered += 1.0;
+        rep.win_latency_s += latency.as_secs_f64();
+        if outcome != Outcome::Ok {
+            rep.win_failed += 1.0;
+        }
         if j.started {
             self.release_slot(r);
         }
@@ -543,6 +549,9 @@ impl Simulation {
             if let Some(j) = self.req.jobs.remove(job) {
                 let w = &mut self.mon.win[j.service as usize];
                 w.failed += 1.0;
+                let rep = &mut self.replicas[r];
+                rep.win_answered += 1.0;
+                rep.win_failed += 1.0;
                 self.attempt_done(j.call, j.attempt, Outcome::Error);
             }
         }

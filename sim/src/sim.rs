@@ -617,6 +617,9 @@ impl Simulation {
             epoch: 0,
             leak_since: SimTime::ZERO,
             avoid_host: avoid,
+            win_answered: 0.0,
+            win_failed: 0.0,
+            win_latency_s: 0.0,
         });
         self.services[s].replicas.push(r);
         if !self.try_place(r) {

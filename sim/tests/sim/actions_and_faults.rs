@@ -288,6 +288,29 @@ fn dependency_failure_cascades_through_retries() {
 }
 
 #[test]
+fn per_replica_metrics_single_out_a_slow_replica() {
+    let mut s = lab(
+        "[[faults.schedule]]\nat_s = 5\ntarget = \"store\"\nfault = { kind = \"slow\", factor = 4 }",
+        "",
+    );
+    at(&mut s, 30.0);
+    let FaultSubject::Replica(slow) = s.faults()[0].subject else {
+        panic!()
+    };
+    let snap = s.observe().unwrap();
+    let store: Vec<_> = snap.replicas.iter().filter(|m| m.service == 1).collect();
+    assert_eq!(store.len(), 2);
+    let (bad, good): (Vec<&hale_sim::ReplicaMetrics>, Vec<_>) =
+        store.into_iter().partition(|m| m.replica == slow);
+    // Service time 3 ms mean, 4× slower: about 12 ms against 3 ms (plus queueing).
+    assert!(
+        bad[0].mean_latency_ms > 2.5 * good[0].mean_latency_ms,
+        "{bad:?} {good:?}"
+    );
+    assert_eq!(bad[0].error_rate, 0.0);
+}
+
+#[test]
 fn retry_storm_amplifies_load_on_a_slow_dependency() {
     // Store down to one replica, then 40× slower: 120 ms mean > the 100 ms timeout,
     // so most attempts time out and web retries twice.
