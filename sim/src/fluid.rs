@@ -37,6 +37,10 @@ pub(crate) struct FluidEngine {
     lat: Vec<(f64, f64)>,
     in_edges: Vec<Vec<usize>>,
     rate: Vec<f64>,
+    /// Per service (healthy, hung, Σ service-time scale) over its endpoints, valid
+    /// while the simulation's version equals `agg_version`.
+    agg: Vec<(f64, f64, f64)>,
+    agg_version: u64,
 }
 
 impl FluidEngine {
@@ -53,6 +57,8 @@ impl FluidEngine {
             lat: vec![(0.0, 0.0); n],
             in_edges,
             rate: vec![0.0; n],
+            agg: vec![(0.0, 0.0, 0.0); n],
+            agg_version: u64::MAX,
         }
     }
 
@@ -192,18 +198,22 @@ impl Simulation {
                 }
                 child_ok *= (1.0 - p.powi(edge.retries as i32 + 1)).powi(k as i32);
             }
-            let (mut healthy, mut hung, mut slow) = (0.0, 0.0, 0.0);
-            for &r in &st.endpoints {
-                let rep = &self.replicas[r];
-                match rep.state {
-                    ReplicaState::Hung => hung += 1.0,
-                    x if x.is_serving() => {
-                        healthy += 1.0;
-                        slow += rep.slowdown * spec.cpu / rep.cpu;
+            if f.agg_version != self.version {
+                let (mut healthy, mut hung, mut slow) = (0.0, 0.0, 0.0);
+                for &r in &st.endpoints {
+                    let rep = &self.replicas[r];
+                    match rep.state {
+                        ReplicaState::Hung => hung += 1.0,
+                        x if x.is_serving() => {
+                            healthy += 1.0;
+                            slow += rep.slowdown * spec.cpu / rep.cpu;
+                        }
+                        _ => {}
                     }
-                    _ => {}
                 }
+                f.agg[s] = (healthy, hung, slow);
             }
+            let (healthy, hung, slow) = f.agg[s];
             let n_lb = healthy + hung;
             let arrivals = f.rate[s];
             let service =
@@ -267,24 +277,9 @@ impl Simulation {
             lat.0 += weight;
             lat.1 += weight * l_mean;
             lat.2 += weight * (l_var + l_mean * l_mean);
-            // Per replica (what a per-pod exporter sees): an even share of the
-            // attempts; a slower replica's latency scales with its service time; a hung
-            // one answers nothing.
-            if n_lb > 0.0 && healthy > 0.0 {
-                let share = attempts_now / n_lb;
-                let avg_scale = slow / healthy;
-                for &r in &self.services[s].endpoints {
-                    let rep = &mut self.replicas[r];
-                    if rep.state.is_serving() {
-                        let scale = rep.slowdown * spec.cpu / rep.cpu;
-                        rep.win_answered += share;
-                        rep.win_failed += share * (1.0 - job_ok / (1.0 - hung_share).max(1e-12));
-                        rep.win_latency_s +=
-                            share * (l_mean + (scale - avg_scale) * spec.service_time.mean_s());
-                    }
-                }
-            }
         }
+
+        f.agg_version = self.version;
 
         // External requests, end to end.
         for (w, &lam) in external.iter().enumerate() {

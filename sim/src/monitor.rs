@@ -334,6 +334,39 @@ impl Simulation {
                 memory_allocation: h.memory_allocated / h.memory_mib,
             })
             .collect();
+        // The fluid model has no per-request records: a serving replica is credited
+        // with its service's figures, its latency shifted by how much slower (or
+        // faster) its service time is than the average endpoint's. Done here, once per
+        // scrape, rather than on every tick for every replica.
+        if self.sc.spec.fidelity == crate::scenario::Fidelity::Fluid {
+            for (s, st) in self.services.iter().enumerate() {
+                let spec = &self.sc.spec.services[s];
+                let scale =
+                    |r: ReplicaId| self.replicas[r].slowdown * spec.cpu / self.replicas[r].cpu;
+                let serving: Vec<ReplicaId> = st
+                    .endpoints
+                    .iter()
+                    .copied()
+                    .filter(|&r| self.replicas[r].state.is_serving())
+                    .collect();
+                if serving.is_empty() {
+                    continue;
+                }
+                let avg = serving.iter().map(|&r| scale(r)).sum::<f64>() / serving.len() as f64;
+                let m = &services[s];
+                let share = m.request_rate * window_s / st.endpoints.len() as f64;
+                let shifts: Vec<f64> = serving
+                    .iter()
+                    .map(|&r| (scale(r) - avg) * spec.service_time.mean_s())
+                    .collect();
+                for (&r, shift) in serving.iter().zip(shifts) {
+                    let rep = &mut self.replicas[r];
+                    rep.win_answered = share;
+                    rep.win_failed = share * m.error_rate;
+                    rep.win_latency_s = share * (m.mean_ms / 1e3 + shift).max(0.0);
+                }
+            }
+        }
         let replicas = self
             .services
             .iter()

@@ -88,6 +88,9 @@ pub struct Simulation {
     pub(crate) faults_missed: u64,
     pub(crate) counters: RequestCounters,
     fault_streams: Vec<Stream>,
+    /// Bumped whenever replica states, sizes or endpoints may have changed; lets the
+    /// fluid model reuse its per-service endpoint aggregates between changes.
+    pub(crate) version: u64,
     schedule_stream: Stream,
     pending: VecDeque<ReplicaId>,
     sched_index: BTreeSet<(u64, HostId)>,
@@ -155,6 +158,7 @@ impl Simulation {
             faults_missed: 0,
             counters: RequestCounters::default(),
             fault_streams,
+            version: 0,
             schedule_stream: Stream::from_key(rng::key(fault_key, 0)),
             pending: VecDeque::new(),
             sched_index: BTreeSet::new(),
@@ -264,6 +268,21 @@ impl Simulation {
     }
 
     fn handle(&mut self, ev: Event) {
+        // Control events may change replica states, sizes and endpoints; traffic,
+        // ticks, scrapes and probes do not (probes change endpoints, which bump the
+        // version themselves).
+        if !matches!(
+            ev,
+            Event::Arrival { .. }
+                | Event::JobDone { .. }
+                | Event::TimeoutCheck { .. }
+                | Event::Retry { .. }
+                | Event::FluidTick
+                | Event::Scrape
+                | Event::Probe
+        ) {
+            self.version += 1;
+        }
         match ev {
             Event::Arrival { workload } => self.on_arrival(workload as usize),
             Event::JobDone { job } => self.on_job_done(job),
@@ -675,6 +694,7 @@ impl Simulation {
 
     fn add_endpoint(&mut self, r: ReplicaId) {
         if !self.replicas[r].in_lb {
+            self.version += 1;
             self.replicas[r].in_lb = true;
             let s = self.replicas[r].service;
             self.services[s].endpoints.push(r);
@@ -683,6 +703,7 @@ impl Simulation {
 
     fn remove_endpoint(&mut self, r: ReplicaId) {
         if self.replicas[r].in_lb {
+            self.version += 1;
             self.replicas[r].in_lb = false;
             let s = self.replicas[r].service;
             self.services[s].endpoints.retain(|&x| x != r);
@@ -823,6 +844,7 @@ impl Simulation {
 
     /// Applies an action now. An invalid action changes nothing and says why.
     pub fn apply(&mut self, action: &Action) -> Result<(), ActionError> {
+        self.version += 1;
         match *action {
             Action::Scale { service, replicas } => {
                 self.check_service(service)?;
