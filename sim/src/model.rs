@@ -185,6 +185,8 @@ pub struct ServiceState {
     pub(crate) rr: usize,
     #[serde(skip)]
     pub(crate) pending_resize: Option<f64>,
+    #[serde(skip)]
+    pub(crate) resizes: u32,
 }
 
 /// Counters of one service, over a window or a whole run.

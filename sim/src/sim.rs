@@ -33,7 +33,7 @@ pub(crate) enum Event {
     FaultEnd { record: u32 },
     Oom { replica: u32, epoch: u32 },
     RollbackDone { service: u32, deploy: u32 },
-    ResizeDone { service: u32, deploy: u32 },
+    ResizeDone { service: u32, resize: u32 },
     Scrape,
     Probe,
     FluidTick,
@@ -56,7 +56,7 @@ impl Event {
             Event::FaultEnd { record } => (11, record as u64),
             Event::Oom { replica, epoch } => (12, (replica as u64) << 32 | epoch as u64),
             Event::RollbackDone { service, deploy } => (13, (service as u64) << 32 | deploy as u64),
-            Event::ResizeDone { service, deploy } => (14, (service as u64) << 32 | deploy as u64),
+            Event::ResizeDone { service, resize } => (14, (service as u64) << 32 | resize as u64),
             Event::Scrape => (15, 0),
             Event::Probe => (16, 0),
             Event::FluidTick => (17, 0),
@@ -125,6 +125,7 @@ impl Simulation {
                 endpoints: Vec::new(),
                 rr: 0,
                 pending_resize: None,
+                resizes: 0,
             })
             .collect();
         let arrivals = spec
@@ -353,7 +354,7 @@ impl Simulation {
                     self.resolve(|x| x == FaultSubject::Service(s));
                 }
             }
-            Event::ResizeDone { service, deploy } => self.finish_resize(service as usize, deploy),
+            Event::ResizeDone { service, resize } => self.finish_resize(service as usize, resize),
             Event::Scrape => {
                 self.scrape();
                 let at =
@@ -966,15 +967,17 @@ impl Simulation {
                     }
                 }
                 self.services[service].pending_resize = Some(cpu);
-                self.services[service].deploys += 1;
+                // A resize is not a deploy: it has its own counter, so a resize and a
+                // rollback in flight do not cancel each other.
+                self.services[service].resizes += 1;
                 let at = self.now()
                     + SimTime::from_secs_f64(self.sc.spec.services[service].resize_time_s);
-                let deploy = self.services[service].deploys;
+                let resize = self.services[service].resizes;
                 self.q.push(
                     at,
                     Event::ResizeDone {
                         service: service as u32,
-                        deploy,
+                        resize,
                     },
                 );
             }
@@ -1014,8 +1017,8 @@ impl Simulation {
         Ok(())
     }
 
-    fn finish_resize(&mut self, s: ServiceId, deploy: u32) {
-        if self.services[s].deploys != deploy {
+    fn finish_resize(&mut self, s: ServiceId, resize: u32) {
+        if self.services[s].resizes != resize {
             return;
         }
         let Some(cpu) = self.services[s].pending_resize.take() else {
