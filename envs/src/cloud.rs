@@ -32,10 +32,14 @@ pub(crate) fn load_scenario(
     name: &str,
     fidelity: Option<Fidelity>,
 ) -> Result<Scenario, EnvError> {
-    let sc = Scenario::load(name).map_err(|e| EnvError::Config {
+    #[cfg(feature = "traces")]
+    let loaded = hale_datasets::load_scenario(name).map_err(|e| e.to_string());
+    #[cfg(not(feature = "traces"))]
+    let loaded = Scenario::load(name).map_err(|e| e.to_string());
+    let sc = loaded.map_err(|reason| EnvError::Config {
         env: id.into(),
         field: "scenario".into(),
-        reason: e.to_string(),
+        reason,
     })?;
     match fidelity {
         Some(f) if f != sc.spec.fidelity => {

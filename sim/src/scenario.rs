@@ -400,6 +400,96 @@ pub enum RateSpec {
         #[serde(default = "yes")]
         repeat: bool,
     },
+    /// A rate series read from a trace file by `hale-datasets` (the simulator does not
+    /// read files: a scenario naming a trace is loaded through
+    /// `hale_datasets::load_scenario`, which fills in [`TraceSpec::resolved`]).
+    Trace(Box<TraceSpec>),
+}
+
+impl RateSpec {
+    /// The piecewise-constant series behind a `series` or resolved `trace` rate:
+    /// (step in seconds, requests per second per step, repeat at the end).
+    pub fn as_series(&self) -> Option<(f64, &[f64], bool)> {
+        match self {
+            RateSpec::Series {
+                step_s,
+                rps,
+                repeat,
+            } => Some((*step_s, rps, *repeat)),
+            RateSpec::Trace(t) => t
+                .resolved
+                .as_ref()
+                .map(|r| (r.step_s, &r.rps[..], t.repeat)),
+            _ => None,
+        }
+    }
+}
+
+/// A workload read from a trace file, and the transforms applied to it, in this order:
+/// select/aggregate → resample to `step_s` → split by time → window → rescale.
+///
+/// The rescale factor is computed on the *train* part of the split (or the whole series
+/// when there is no split), so a validation or test episode uses no statistic of its own
+/// part: the same factor scales every part.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSpec {
+    /// The trace file, relative to the scenario file (or absolute).
+    pub path: String,
+    /// The file's format (see `hale data inspect`); detected from the content if absent.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Which series of a multi-series trace: Azure function hashes (`HashFunction`,
+    /// or a unique prefix of at least 8 characters), Bitbrains VM ids (file stems).
+    /// Empty: all of them, aggregated.
+    #[serde(default)]
+    pub select: Vec<String>,
+    /// Azure only: keep the functions with this trigger (`http`, `timer`, `queue`, …).
+    #[serde(default)]
+    pub trigger: Option<String>,
+    /// Bitbrains only: the column used as load (default `cpu_usage_mhz`).
+    #[serde(default)]
+    pub column: Option<String>,
+    /// Resample to this step in seconds (default: the trace's own step).
+    #[serde(default)]
+    pub step_s: Option<f64>,
+    /// Which part of a time split to use: `train`, `validation` or `test`.
+    #[serde(default)]
+    pub split: Option<String>,
+    /// Fractions of the span for train, validation and test (in time order).
+    #[serde(default = "default_split_fractions")]
+    pub split_fractions: [f64; 3],
+    /// Skip this many seconds into the (split) series.
+    #[serde(default)]
+    pub start_s: f64,
+    /// Keep this many seconds (default: to the end).
+    #[serde(default)]
+    pub duration_s: Option<f64>,
+    /// Rescale so that the peak rate is this many requests per second.
+    #[serde(default)]
+    pub peak_rps: Option<f64>,
+    /// Rescale so that the mean rate is this many requests per second.
+    #[serde(default)]
+    pub mean_rps: Option<f64>,
+    /// Start again at the end (otherwise the last value holds).
+    #[serde(default = "yes")]
+    pub repeat: bool,
+    /// The series after the transforms; filled in by `hale-datasets`, never written.
+    #[serde(skip)]
+    pub resolved: Option<ResolvedSeries>,
+}
+
+/// A trace's rate series after its transforms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedSeries {
+    /// Length of one step in seconds.
+    pub step_s: f64,
+    /// Requests per second in each step.
+    pub rps: std::sync::Arc<[f64]>,
+}
+
+fn default_split_fractions() -> [f64; 3] {
+    [0.7, 0.15, 0.15]
 }
 
 fn day_s() -> f64 {
@@ -586,6 +676,17 @@ pub struct FaultsSpec {
     pub mtbf: Vec<FaultProcessSpec>,
 }
 
+impl ScenarioSpec {
+    /// Parses TOML text without validating it (a spec naming traces is completed by
+    /// `hale-datasets` before [`Scenario::from_spec`]); `origin` names it in errors.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<ScenarioSpec, ScenarioError> {
+        toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            file: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+}
+
 /// A scenario file as written.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -724,11 +825,7 @@ impl Scenario {
 
     /// Parses and validates TOML text; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
-        let spec: ScenarioSpec = toml::from_str(text).map_err(|e| ScenarioError::Parse {
-            file: origin.to_string(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
-        Scenario::from_spec(spec, origin)
+        Scenario::from_spec(ScenarioSpec::from_toml_str(text, origin)?, origin)
     }
 
     /// Validates a spec built in code.
@@ -921,17 +1018,34 @@ impl Validator {
                 self.non_negative(format!("{field}.after_rps"), *after_rps)?;
                 self.non_negative(format!("{field}.at_s"), *at_s)
             }
-            RateSpec::Series { step_s, rps, .. } => {
-                self.positive(format!("{field}.step_s"), *step_s)?;
-                if rps.is_empty() {
-                    return Err(self.err(format!("{field}.rps"), "must not be empty"));
+            RateSpec::Trace(t) => {
+                if t.resolved.is_none() {
+                    return Err(self.err(
+                        field,
+                        format!(
+                            "the trace {:?} is read by hale-datasets: load this scenario \
+                             with hale_datasets::load_scenario (the hale binary and the \
+                             environments do)",
+                            t.path
+                        ),
+                    ));
                 }
-                for (i, v) in rps.iter().enumerate() {
-                    self.non_negative(format!("{field}.rps[{i}]"), *v)?;
-                }
-                Ok(())
+                let (step_s, rps, _) = r.as_series().expect("resolved");
+                self.series(&field, step_s, rps)
             }
+            RateSpec::Series { step_s, rps, .. } => self.series(&field, *step_s, rps),
         }
+    }
+
+    fn series(&self, field: &str, step_s: f64, rps: &[f64]) -> Result<(), ScenarioError> {
+        self.positive(format!("{field}.step_s"), step_s)?;
+        if rps.is_empty() {
+            return Err(self.err(format!("{field}.rps"), "must not be empty"));
+        }
+        for (i, v) in rps.iter().enumerate() {
+            self.non_negative(format!("{field}.rps[{i}]"), *v)?;
+        }
+        Ok(())
     }
 
     fn fault(&self, field: &str, f: &FaultSpec) -> Result<(), ScenarioError> {

@@ -45,13 +45,12 @@ pub fn rate_at(rate: &RateSpec, t: f64) -> f64 {
                 *after_rps
             }
         }
-        RateSpec::Series {
-            step_s,
-            rps,
-            repeat,
-        } => {
+        RateSpec::Series { .. } | RateSpec::Trace(_) => {
+            let Some((step_s, rps, repeat)) = rate.as_series() else {
+                return 0.0; // an unresolved trace; validation refuses these
+            };
             let i = (t / step_s).floor().max(0.0) as usize;
-            if *repeat {
+            if repeat {
                 rps[i % rps.len()]
             } else {
                 rps[i.min(rps.len() - 1)]
@@ -82,7 +81,9 @@ fn peak(rate: &RateSpec) -> f64 {
             after_rps,
             ..
         } => before_rps.max(*after_rps),
-        RateSpec::Series { rps, .. } => rps.iter().copied().fold(0.0, f64::max),
+        RateSpec::Series { .. } | RateSpec::Trace(_) => rate
+            .as_series()
+            .map_or(0.0, |(_, rps, _)| rps.iter().copied().fold(0.0, f64::max)),
         RateSpec::Mmpp {
             low_rps, high_rps, ..
         } => low_rps.max(*high_rps),

@@ -3,5 +3,7 @@
 mod cartpole;
 mod checker;
 mod cloud;
+#[cfg(feature = "traces")]
+mod traces;
 mod vector;
 mod wrappers;

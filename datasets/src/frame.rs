@@ -1,0 +1,331 @@
+//! Typed polars frames of every trace, and back (the parquet cache stores these).
+//!
+//! | format | columns (units) |
+//! |---|---|
+//! | `azure-invocations` | `hash_owner`, `hash_app`, `hash_function`, `trigger` (str); one `u32` column per minute of the day, named by its index (`480` …): invocations in that minute |
+//! | `azure-durations` | `hash_owner`, `hash_app`, `hash_function` (str); `average_ms`, `count`, `minimum_ms`, `maximum_ms`, `p0_ms` … `p100_ms` (f64; milliseconds, count: executions that day) |
+//! | `counts` | `second` (u32, index from the first), `requests` (u32) |
+//! | `bitbrains` | `vm` (str), `timestamp_s` (i64, Unix seconds), `cpu_cores`, `cpu_capacity_mhz`, `cpu_usage_mhz`, `cpu_usage_pct`, `memory_capacity_kb`, `memory_usage_kb`, `disk_read_kbps`, `disk_write_kbps`, `network_rx_kbps`, `network_tx_kbps` (f64) |
+//! | `lanl` | `system`, `nodes`, `node` (u32), `machine_type` (str), `started_min`, `fixed_min` (i64, minutes since 1970-01-01 on the local clock), `downtime_min` (f64), `cause`, `subcause` (str), `same_event` (bool) |
+//! | series | `t_s` (f64, seconds from the trace origin), `step_s` (f64), `rps` (f64, requests per second) |
+
+use crate::azure::{DURATION_COLUMNS, Durations, Function, Invocations};
+use crate::bitbrains::{self, Bitbrains, Vm};
+use crate::counts::Counts;
+use crate::lanl::{Cause, Failure, FailureLog};
+use crate::{RateSeries, Trace};
+use polars::prelude::*;
+
+fn col<T, P>(name: &str, values: T) -> Column
+where
+    Series: NamedFrom<T, P>,
+    P: ?Sized,
+{
+    Column::new(name.into(), values)
+}
+
+impl Trace {
+    /// The trace as a typed frame (columns in the module doc).
+    pub fn to_frame(&self) -> PolarsResult<DataFrame> {
+        match self {
+            Trace::Invocations(t) => {
+                let mut cols = vec![
+                    col("hash_owner", strings(&t.functions, |f| &f.owner)),
+                    col("hash_app", strings(&t.functions, |f| &f.app)),
+                    col("hash_function", strings(&t.functions, |f| &f.function)),
+                    col("trigger", strings(&t.functions, |f| &f.trigger)),
+                ];
+                for m in 0..t.minutes {
+                    let v: Vec<u32> = (0..t.functions.len())
+                        .map(|f| t.counts[f * t.minutes + m])
+                        .collect();
+                    cols.push(col(&(t.first_minute as usize + m).to_string(), v));
+                }
+                DataFrame::new_infer_height(cols)
+            }
+            Trace::Durations(t) => {
+                let mut cols = vec![
+                    col(
+                        "hash_owner",
+                        t.ids.iter().map(|i| i[0].as_str()).collect::<Vec<_>>(),
+                    ),
+                    col(
+                        "hash_app",
+                        t.ids.iter().map(|i| i[1].as_str()).collect::<Vec<_>>(),
+                    ),
+                    col(
+                        "hash_function",
+                        t.ids.iter().map(|i| i[2].as_str()).collect::<Vec<_>>(),
+                    ),
+                ];
+                for (c, (_, name)) in DURATION_COLUMNS.iter().enumerate() {
+                    cols.push(col(name, t.values[c].clone()));
+                }
+                DataFrame::new_infer_height(cols)
+            }
+            Trace::Counts(t) => DataFrame::new_infer_height(vec![
+                col("second", (0..t.counts.len() as u32).collect::<Vec<u32>>()),
+                col("requests", t.counts.clone()),
+            ]),
+            Trace::Bitbrains(b) => {
+                let mut vm = Vec::new();
+                let mut ts = Vec::new();
+                let mut values = vec![Vec::new(); bitbrains::COLUMNS.len()];
+                for v in &b.vms {
+                    vm.extend(std::iter::repeat_n(v.id.as_str(), v.timestamp_s.len()));
+                    ts.extend_from_slice(&v.timestamp_s);
+                    for (c, out) in values.iter_mut().enumerate() {
+                        out.extend_from_slice(&v.values[c]);
+                    }
+                }
+                let mut cols = vec![col("vm", vm), col("timestamp_s", ts)];
+                for (c, (_, name)) in bitbrains::COLUMNS.iter().enumerate() {
+                    cols.push(col(name, std::mem::take(&mut values[c])));
+                }
+                DataFrame::new_infer_height(cols)
+            }
+            Trace::Failures(log) => {
+                let f = &log.failures;
+                DataFrame::new_infer_height(vec![
+                    col("system", f.iter().map(|r| r.system).collect::<Vec<u32>>()),
+                    col(
+                        "machine_type",
+                        f.iter()
+                            .map(|r| r.machine_type.as_str())
+                            .collect::<Vec<_>>(),
+                    ),
+                    col(
+                        "nodes",
+                        f.iter().map(|r| r.nodes).collect::<Vec<Option<u32>>>(),
+                    ),
+                    col(
+                        "node",
+                        f.iter().map(|r| r.node).collect::<Vec<Option<u32>>>(),
+                    ),
+                    col(
+                        "started_min",
+                        f.iter().map(|r| r.started_min).collect::<Vec<i64>>(),
+                    ),
+                    col(
+                        "fixed_min",
+                        f.iter().map(|r| r.fixed_min).collect::<Vec<i64>>(),
+                    ),
+                    col(
+                        "downtime_min",
+                        f.iter().map(|r| r.downtime_min).collect::<Vec<f64>>(),
+                    ),
+                    col(
+                        "cause",
+                        f.iter().map(|r| r.cause.name()).collect::<Vec<_>>(),
+                    ),
+                    col(
+                        "subcause",
+                        f.iter().map(|r| r.subcause.as_str()).collect::<Vec<_>>(),
+                    ),
+                    col(
+                        "same_event",
+                        f.iter().map(|r| r.same_event).collect::<Vec<bool>>(),
+                    ),
+                ])
+            }
+            Trace::Series(s) => series_frame(s),
+        }
+    }
+
+    /// Rebuilds a trace of `format` from a frame written by [`Trace::to_frame`].
+    pub fn from_frame(format: crate::Format, df: &DataFrame) -> PolarsResult<Trace> {
+        use crate::Format as F;
+        Ok(match format {
+            F::AzureInvocations => {
+                let owner = strs(df, "hash_owner")?;
+                let app = strs(df, "hash_app")?;
+                let function = strs(df, "hash_function")?;
+                let trigger = strs(df, "trigger")?;
+                let names: Vec<String> = df
+                    .get_column_names()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                let minutes = names.len().saturating_sub(4);
+                let first_minute: u32 = names
+                    .get(4)
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| polars_err!(ComputeError: "no minute columns"))?;
+                let n = df.height();
+                let mut counts = vec![0u32; n * minutes];
+                for m in 0..minutes {
+                    let c = df.column(&names[4 + m])?.u32()?;
+                    for (f, v) in c.iter().enumerate() {
+                        counts[f * minutes + m] =
+                            v.ok_or_else(|| polars_err!(ComputeError: "null count"))?;
+                    }
+                }
+                Trace::Invocations(Invocations {
+                    functions: (0..n)
+                        .map(|i| Function {
+                            owner: owner[i].clone(),
+                            app: app[i].clone(),
+                            function: function[i].clone(),
+                            trigger: trigger[i].clone(),
+                        })
+                        .collect(),
+                    first_minute,
+                    minutes,
+                    counts,
+                })
+            }
+            F::AzureDurations => {
+                let o = strs(df, "hash_owner")?;
+                let a = strs(df, "hash_app")?;
+                let f = strs(df, "hash_function")?;
+                let ids = (0..df.height())
+                    .map(|i| [o[i].clone(), a[i].clone(), f[i].clone()])
+                    .collect();
+                let values = DURATION_COLUMNS
+                    .iter()
+                    .map(|(_, name)| f64s(df, name))
+                    .collect::<PolarsResult<_>>()?;
+                Trace::Durations(Durations { ids, values })
+            }
+            F::Counts => Trace::Counts(Counts {
+                step_s: 1.0,
+                counts: no_nulls(df.column("requests")?.u32()?.iter(), "requests")?,
+            }),
+            F::Bitbrains => {
+                let vm = strs(df, "vm")?;
+                let ts: Vec<i64> =
+                    no_nulls(df.column("timestamp_s")?.i64()?.iter(), "timestamp_s")?;
+                let cols: Vec<Vec<f64>> = bitbrains::COLUMNS
+                    .iter()
+                    .map(|(_, name)| f64s(df, name))
+                    .collect::<PolarsResult<_>>()?;
+                let mut vms: Vec<Vm> = Vec::new();
+                for i in 0..vm.len() {
+                    if vms.last().is_none_or(|v| v.id != vm[i]) {
+                        vms.push(Vm {
+                            id: vm[i].clone(),
+                            timestamp_s: Vec::new(),
+                            values: vec![Vec::new(); cols.len()],
+                        });
+                    }
+                    let v = vms.last_mut().expect("pushed");
+                    v.timestamp_s.push(ts[i]);
+                    for (c, out) in v.values.iter_mut().enumerate() {
+                        out.push(cols[c][i]);
+                    }
+                }
+                Trace::Bitbrains(Bitbrains { vms })
+            }
+            F::Lanl => {
+                let u32s = |name: &str| -> PolarsResult<Vec<u32>> {
+                    no_nulls(df.column(name)?.u32()?.iter(), name)
+                };
+                let i64s = |name: &str| -> PolarsResult<Vec<i64>> {
+                    no_nulls(df.column(name)?.i64()?.iter(), name)
+                };
+                let opt_u32s = |name: &str| -> PolarsResult<Vec<Option<u32>>> {
+                    Ok(df.column(name)?.u32()?.iter().collect())
+                };
+                let (system, nodes, node) =
+                    (u32s("system")?, opt_u32s("nodes")?, opt_u32s("node")?);
+                let (started, fixed) = (i64s("started_min")?, i64s("fixed_min")?);
+                let down = f64s(df, "downtime_min")?;
+                let machine = strs(df, "machine_type")?;
+                let cause = strs(df, "cause")?;
+                let sub = strs(df, "subcause")?;
+                let same: Vec<bool> =
+                    no_nulls(df.column("same_event")?.bool()?.iter(), "same_event")?;
+                let failures = (0..df.height())
+                    .map(|i| {
+                        Ok(Failure {
+                            system: system[i],
+                            machine_type: machine[i].clone(),
+                            nodes: nodes[i],
+                            node: node[i],
+                            started_min: started[i],
+                            fixed_min: fixed[i],
+                            downtime_min: down[i],
+                            cause: Cause::parse(&cause[i]).ok_or_else(
+                                || polars_err!(ComputeError: "unknown cause {}", cause[i]),
+                            )?,
+                            subcause: sub[i].clone(),
+                            same_event: same[i],
+                        })
+                    })
+                    .collect::<PolarsResult<_>>()?;
+                Trace::Failures(FailureLog { failures })
+            }
+            F::SeriesCsv | F::SeriesParquet | F::Synthetic => Trace::Series(series_from_frame(df)?),
+        })
+    }
+}
+
+/// A rate series as a frame `t_s`, `step_s`, `rps`.
+pub fn series_frame(s: &RateSeries) -> PolarsResult<DataFrame> {
+    DataFrame::new_infer_height(vec![
+        col(
+            "t_s",
+            (0..s.rps.len())
+                .map(|i| s.start_s + i as f64 * s.step_s)
+                .collect::<Vec<f64>>(),
+        ),
+        col("step_s", vec![s.step_s; s.rps.len()]),
+        col("rps", s.rps.clone()),
+    ])
+}
+
+/// A rate series from a frame `t_s`, `step_s`, `rps` with one step and regular times.
+pub fn series_from_frame(df: &DataFrame) -> PolarsResult<RateSeries> {
+    let t = f64s(df, "t_s")?;
+    let step = f64s(df, "step_s")?;
+    let rps = f64s(df, "rps")?;
+    let Some(&step_s) = step.first() else {
+        polars_bail!(ComputeError: "no rows");
+    };
+    if !(step_s > 0.0 && step_s.is_finite()) {
+        polars_bail!(ComputeError: "row 1: step_s must be positive, found {step_s}");
+    }
+    for i in 0..t.len() {
+        let want = t[0] + i as f64 * step_s;
+        if step[i] != step_s || (t[i] - want).abs() > 1e-6 * step_s.max(want.abs()) {
+            polars_bail!(ComputeError: "row {}: the series must be regular (t_s {} with step_s {}, expected t_s {want} and step_s {step_s})", i + 1, t[i], step[i]);
+        }
+        if !(rps[i] >= 0.0 && rps[i].is_finite()) {
+            polars_bail!(ComputeError: "row {}: rps must be a non-negative number, found {}", i + 1, rps[i]);
+        }
+    }
+    Ok(RateSeries {
+        start_s: t[0],
+        step_s,
+        rps,
+    })
+}
+
+fn strings<'a>(f: &'a [Function], get: impl Fn(&'a Function) -> &'a String) -> Vec<&'a str> {
+    f.iter().map(|x| get(x).as_str()).collect()
+}
+
+fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
+    df.column(name)?
+        .str()?
+        .iter()
+        .map(|v| {
+            v.map(str::to_string)
+                .ok_or_else(|| polars_err!(ComputeError: "null in {name}"))
+        })
+        .collect()
+}
+
+fn f64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
+    df.column(name)?
+        .f64()?
+        .iter()
+        .map(|v| v.ok_or_else(|| polars_err!(ComputeError: "null in {name}")))
+        .collect()
+}
+
+fn no_nulls<T>(values: impl Iterator<Item = Option<T>>, name: &str) -> PolarsResult<Vec<T>> {
+    values
+        .map(|v| v.ok_or_else(|| polars_err!(ComputeError: "null in {name}")))
+        .collect()
+}
