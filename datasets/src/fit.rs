@@ -92,11 +92,13 @@ impl Fitted {
     }
 
     /// The better fit by AIC (exponential: 1 parameter, Weibull: 2), as the
-    /// simulator's interval, with times multiplied by `time_scale`.
+    /// simulator's interval, with times multiplied by `time_scale`. Below
+    /// [`MIN_WEIBULL_SAMPLES`] values the exponential is kept: a shape from a handful
+    /// of gaps says little.
     pub fn best(&self, time_scale: f64) -> IntervalSpec {
         let aic_exp = 2.0 - 2.0 * self.exponential.log_likelihood;
         let aic_wb = 4.0 - 2.0 * self.weibull.log_likelihood;
-        if aic_wb < aic_exp {
+        if aic_wb < aic_exp && self.n >= MIN_WEIBULL_SAMPLES {
             IntervalSpec::Weibull {
                 shape: self.weibull.shape,
                 scale_s: self.weibull.scale_s * time_scale,
@@ -108,6 +110,9 @@ impl Fitted {
         }
     }
 }
+
+/// Fewest values for which [`Fitted::best`] may choose the Weibull.
+pub const MIN_WEIBULL_SAMPLES: usize = 10;
 
 /// Weibull maximum-likelihood (shape, scale). The shape equation is monotone in k and
 /// scale-free, so it is solved by bisection on ln k over data divided by their

@@ -3,6 +3,7 @@
 //! Today it runs and checks simulator scenarios; training, evaluation, sweeps and
 //! export arrive with the environment and learning crates.
 
+mod data_cmd;
 mod env_cmd;
 mod eval;
 mod stats;
@@ -33,6 +34,10 @@ enum Command {
     Env(env_cmd::EnvCommand),
     /// Evaluate policies on the same seeds and compare them, paired.
     Eval(eval::EvalArgs),
+    /// Inspect, convert, fit and generate traces (Azure Functions, NASA, Bitbrains,
+    /// LANL, hale series, synthetic).
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
 }
 
 #[derive(Subcommand)]
@@ -78,6 +83,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Env(cmd) => env_cmd::run(cmd),
         Command::Eval(args) => eval::run(args),
+        Command::Data(cmd) => data_cmd::run(cmd),
         Command::Sim(SimCommand::List) => {
             for name in BUILTINS {
                 let s = Scenario::builtin(name)?;
@@ -94,7 +100,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sim(SimCommand::Check { scenarios }) => {
             let mut failed = 0;
             for name in &scenarios {
-                match Scenario::load(name) {
+                match hale_datasets::load_scenario(name) {
                     Ok(s) => println!(
                         "ok    {name}: \"{}\", {} zones, {} hosts, {} services, {} call edges, {} workloads, {} SLOs, {} scheduled faults, {} fault processes",
                         s.spec.name,
@@ -127,7 +133,7 @@ fn run(cli: Cli) -> Result<()> {
             every,
             json,
         }) => {
-            let sc = Arc::new(Scenario::load(&scenario)?);
+            let sc = Arc::new(hale_datasets::load_scenario(&scenario)?);
             let secs = seconds.unwrap_or(sc.spec.simulation.duration_s);
             anyhow::ensure!(
                 secs.is_finite() && secs > 0.0,

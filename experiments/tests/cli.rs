@@ -284,3 +284,174 @@ fn eval_names_unknown_and_misfit_policies() {
         "nothing is written when the arguments are wrong"
     );
 }
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../datasets/fixtures")
+        .join(name)
+}
+
+#[test]
+fn data_inspect_reports_format_span_rate_and_quantiles() {
+    let out = hale()
+        .args(["data", "inspect", "--no-cache"])
+        .arg(fixture("azure_invocations.csv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "format      azure-invocations (detected)",
+        "rows        3 functions × 5 minutes",
+        "span        5 min 0 s (300 s) from 28800 s",
+        "resolution  60 s",
+        "triggers    http 2, timer 1",
+        "invocations 436",
+        "quantiles   p50",
+    ] {
+        assert!(stdout.contains(want), "{want}\n{stdout}");
+    }
+    let out = hale()
+        .args([
+            "data",
+            "inspect",
+            "--json",
+            "--no-cache",
+            "--format",
+            "nasa",
+        ])
+        .arg(fixture("counts.txt"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["stats"]["steps"], 180);
+    assert_eq!(v["stats"]["total"], 360.0);
+}
+
+#[test]
+fn data_convert_writes_a_series_that_scenarios_and_inspect_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("minutes.parquet");
+    let run = hale()
+        .args([
+            "data",
+            "convert",
+            "--no-cache",
+            "--step-s",
+            "60",
+            "--peak-rps",
+            "30",
+        ])
+        .arg(fixture("counts.txt"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    assert!(String::from_utf8_lossy(&run.stdout).contains("3 steps of 60 s"));
+    let inspect = hale().args(["data", "inspect"]).arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&inspect.stdout);
+    assert!(
+        stdout.contains("series-parquet") && stdout.contains("peak 30.0000"),
+        "{stdout}"
+    );
+    // A scenario naming it runs.
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sim/scenarios/three-tier.toml"
+    ))
+    .unwrap();
+    let line = r#"rate = { kind = "diurnal", mean_rps = 600, amplitude = 0.6, period_s = 3600 }"#;
+    assert!(text.contains(line));
+    let sc = dir.path().join("traced.toml");
+    std::fs::write(
+        &sc,
+        text.replace(
+            line,
+            r#"rate = { kind = "trace", path = "minutes.parquet" }"#,
+        ),
+    )
+    .unwrap();
+    let check = hale().args(["sim", "check"]).arg(&sc).output().unwrap();
+    assert!(check.status.success(), "{check:?}");
+}
+
+#[test]
+fn data_commands_name_bad_input_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "1 2 3\n4 five 6 ").unwrap();
+    let out_file = dir.path().join("out.csv");
+    let out = hale()
+        .args(["data", "convert", "--no-cache"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:2:3: value 5", bad.display())),
+        "{stderr}"
+    );
+    assert!(!out_file.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary files left"
+    );
+    let out = hale()
+        .args(["data", "inspect", "--format", "excel"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown format \"excel\""));
+    let out = hale()
+        .args(["data", "fit"])
+        .arg(fixture("counts.txt"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no failure records"));
+}
+
+#[test]
+fn data_fit_prints_per_cause_fits_and_scenario_toml() {
+    let out = hale()
+        .args(["data", "fit", "--no-cache", "--toml", "--service", "api"])
+        .arg(fixture("lanl.csv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("hardware") && stdout.contains("exp mean"),
+        "{stdout}"
+    );
+    // The TOML part parses as a scenario's faults.
+    let toml_part = &stdout[stdout.find("[[faults.mtbf]]").unwrap()..];
+    let v: toml::Value = toml::from_str(toml_part).unwrap();
+    let mtbf = v["faults"]["mtbf"].as_array().unwrap();
+    assert_eq!(mtbf[0]["fault"]["kind"].as_str(), Some("host-failure"));
+    assert_eq!(mtbf[0]["every"]["dist"].as_str(), Some("exponential"));
+}
+
+#[test]
+fn data_synth_is_seeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let generate = |seed: &str, name: &str| {
+        let out = dir.path().join(name);
+        let run = hale()
+            .args(["data", "synth", "--seed", seed])
+            .arg(fixture("synthetic.toml"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{run:?}");
+        std::fs::read(out).unwrap()
+    };
+    assert_eq!(generate("1", "a.csv"), generate("1", "b.csv"));
+    assert_ne!(generate("1", "a.csv"), generate("2", "c.csv"));
+}
