@@ -97,6 +97,12 @@ impl VectorEnv {
         VectorEnv::new(envs, mode)
     }
 
+    /// Changes the autoreset mode (before the next `reset`).
+    pub fn set_mode(&mut self, mode: AutoReset) {
+        self.mode = mode;
+        self.needs_reset.fill(false);
+    }
+
     /// Number of sub-envs.
     pub fn num_envs(&self) -> usize {
         self.envs.len()

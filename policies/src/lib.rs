@@ -26,6 +26,8 @@
 
 pub mod hpa;
 pub mod kubelet;
+#[cfg(feature = "learn")]
+pub mod learn;
 mod scaling_obs;
 pub mod simple;
 

@@ -1,0 +1,560 @@
+//! Proximal Policy Optimization (Schulman et al., 2017), read top to bottom as
+//! CleanRL's `ppo.py`: hyperparameters, network, rollout, advantages (GAE), update.
+//!
+//! - Rollouts: `num_envs` environments in a [`VectorEnv`] with same-step autoreset, so
+//!   the last observation of an episode is known: a **truncated** episode's last reward
+//!   is bootstrapped with `γ · V(final_obs)`; a **terminated** one is not. `truncated`
+//!   is never treated as terminal.
+//! - Actions: one categorical head per `Discrete` / `MultiDiscrete` component; the
+//!   environment's action mask sets masked logits to −1e8 when sampling and when
+//!   computing log-probabilities and entropies.
+//! - Update: GAE(λ), advantage normalisation per minibatch, clipped surrogate, clipped
+//!   value loss, entropy bonus, `update_epochs` epochs of `num_minibatches` shuffled
+//!   minibatches, linear learning-rate annealing, global gradient-norm clipping, and an
+//!   optional early stop on approximate KL.
+//! - Randomness: one seeded stream for action sampling and minibatch order, and the
+//!   backend seeded for the initial weights: same seed, same run, bit for bit.
+
+use super::nets::{ActorCritic, Heads, tensor1, tensor2, to_vec};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use hale_envs::{AutoReset, EnvError, Space, Value, VectorEnv};
+use hale_sim::rng::Stream;
+use serde::{Deserialize, Serialize};
+
+/// PPO hyperparameters (defaults: CleanRL's `ppo.py`, tuned for CartPole-v1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PpoConfig {
+    /// Environment steps in all (over all envs).
+    pub total_timesteps: u64,
+    /// Adam learning rate (annealed linearly to 0 when `anneal_lr`).
+    pub learning_rate: f64,
+    /// Parallel environments.
+    pub num_envs: usize,
+    /// Steps per environment per rollout.
+    pub num_steps: usize,
+    /// Anneal the learning rate linearly to 0 over the run.
+    pub anneal_lr: bool,
+    /// Discount factor γ.
+    pub gamma: f64,
+    /// GAE λ.
+    pub gae_lambda: f64,
+    /// Minibatches per epoch.
+    pub num_minibatches: usize,
+    /// Epochs over each rollout.
+    pub update_epochs: usize,
+    /// Normalise advantages per minibatch.
+    pub norm_adv: bool,
+    /// Surrogate clipping coefficient ε.
+    pub clip_coef: f64,
+    /// Clip the value loss with `clip_coef` as well.
+    pub clip_vloss: bool,
+    /// Entropy bonus coefficient.
+    pub ent_coef: f64,
+    /// Value loss coefficient.
+    pub vf_coef: f64,
+    /// Largest global gradient norm.
+    pub max_grad_norm: f64,
+    /// Stop the epochs of an update early when the approximate KL exceeds this.
+    pub target_kl: Option<f64>,
+    /// Hidden layer widths of the actor and of the critic.
+    pub hidden: Vec<usize>,
+}
+
+impl Default for PpoConfig {
+    fn default() -> Self {
+        PpoConfig {
+            total_timesteps: 500_000,
+            learning_rate: 2.5e-4,
+            num_envs: 4,
+            num_steps: 128,
+            anneal_lr: true,
+            gamma: 0.99,
+            gae_lambda: 0.95,
+            num_minibatches: 4,
+            update_epochs: 4,
+            norm_adv: true,
+            clip_coef: 0.2,
+            clip_vloss: true,
+            ent_coef: 0.01,
+            vf_coef: 0.5,
+            max_grad_norm: 0.5,
+            target_kl: None,
+            hidden: vec![64, 64],
+        }
+    }
+}
+
+impl PpoConfig {
+    /// Rollout size: `num_envs · num_steps`.
+    pub fn batch_size(&self) -> usize {
+        self.num_envs * self.num_steps
+    }
+
+    /// `batch_size / num_minibatches`.
+    pub fn minibatch_size(&self) -> usize {
+        self.batch_size() / self.num_minibatches
+    }
+
+    /// Updates in the run: `total_timesteps / batch_size`.
+    pub fn num_iterations(&self) -> u64 {
+        self.total_timesteps / self.batch_size() as u64
+    }
+
+    /// Checks the values; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = |name: &str, ok: bool| {
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("{name} must be positive"))
+            }
+        };
+        positive("num_envs", self.num_envs > 0)?;
+        positive("num_steps", self.num_steps > 0)?;
+        positive("num_minibatches", self.num_minibatches > 0)?;
+        positive("update_epochs", self.update_epochs > 0)?;
+        positive("learning_rate", self.learning_rate > 0.0)?;
+        positive("clip_coef", self.clip_coef > 0.0)?;
+        positive("max_grad_norm", self.max_grad_norm > 0.0)?;
+        if !self.batch_size().is_multiple_of(self.num_minibatches) {
+            return Err(format!(
+                "num_minibatches ({}) must divide num_envs · num_steps ({})",
+                self.num_minibatches,
+                self.batch_size()
+            ));
+        }
+        if self.num_iterations() == 0 {
+            return Err(format!(
+                "total_timesteps ({}) is less than one rollout ({})",
+                self.total_timesteps,
+                self.batch_size()
+            ));
+        }
+        for (name, v) in [("gamma", self.gamma), ("gae_lambda", self.gae_lambda)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{name} must be in [0, 1], got {v}"));
+            }
+        }
+        if self.hidden.is_empty() || self.hidden.contains(&0) {
+            return Err("hidden must list positive layer widths".into());
+        }
+        Ok(())
+    }
+}
+
+/// The categorical heads of an action space (`None` for spaces PPO here does not
+/// handle).
+pub fn heads_of(space: &Space) -> Option<Heads> {
+    match space {
+        Space::Discrete { n } => Some(Heads {
+            sizes: vec![*n as usize],
+        }),
+        Space::MultiDiscrete { nvec } => Some(Heads {
+            sizes: nvec.iter().map(|&n| n as usize).collect(),
+        }),
+        _ => None,
+    }
+}
+
+/// What one iteration (rollout + update) measured, named as CleanRL logs them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IterationStats {
+    /// Environment steps so far.
+    pub global_step: u64,
+    /// `charts/learning_rate`.
+    pub learning_rate: f64,
+    /// `losses/value_loss`.
+    pub value_loss: f64,
+    /// `losses/policy_loss`.
+    pub policy_loss: f64,
+    /// `losses/entropy`.
+    pub entropy: f64,
+    /// `losses/approx_kl`.
+    pub approx_kl: f64,
+    /// `losses/clipfrac`.
+    pub clipfrac: f64,
+    /// `losses/explained_variance`.
+    pub explained_variance: f64,
+    /// Returns of the episodes that ended in this rollout (`charts/episodic_return`).
+    pub episodic_returns: Vec<f64>,
+    /// Their lengths (`charts/episodic_length`).
+    pub episodic_lengths: Vec<u64>,
+}
+
+/// A PPO run in progress: the network, its optimiser, the environments and the
+/// random stream. [`Ppo::iterate`] does one rollout and one update.
+pub struct Ppo {
+    /// Hyperparameters.
+    pub config: PpoConfig,
+    model: Option<ActorCritic>,
+    optim: ModuleOptimizer,
+    device: Device,
+    envs: VectorEnv,
+    heads: Heads,
+    rng: Stream,
+    /// Iterations done.
+    pub iteration: u64,
+    /// Environment steps done.
+    pub global_step: u64,
+    episode_return: Vec<f64>,
+    episode_length: Vec<u64>,
+    starts: Vec<bool>,
+}
+
+impl Ppo {
+    /// Builds the run: `envs` (same-step autoreset is set here) already made, `device`
+    /// an autodiff device (the binary picks the backend), `seed` for everything.
+    pub fn new(
+        config: PpoConfig,
+        mut envs: VectorEnv,
+        device: Device,
+        seed: u64,
+    ) -> Result<Ppo, String> {
+        config.validate()?;
+        if envs.num_envs() != config.num_envs {
+            return Err(format!(
+                "{} envs given, num_envs is {}",
+                envs.num_envs(),
+                config.num_envs
+            ));
+        }
+        let heads = heads_of(envs.single_env().action_space()).ok_or_else(|| {
+            format!(
+                "PPO here needs a Discrete or MultiDiscrete action space, {} has {:?}",
+                envs.single_env().id(),
+                envs.single_env().action_space()
+            )
+        })?;
+        envs.set_mode(AutoReset::SameStep);
+        let model = super::seeded(&device, seed, |d| {
+            ActorCritic::new(envs.obs_dim(), heads.total(), &config.hidden, d)
+        });
+        let optim = AdamConfig::new().with_epsilon(1e-5).init();
+        envs.reset(Some(seed)).map_err(|e| e.to_string())?;
+        let n = config.num_envs;
+        Ok(Ppo {
+            config,
+            model: Some(model),
+            optim,
+            device,
+            envs,
+            heads,
+            rng: Stream::from_key(hale_sim::rng::mix64(seed ^ 0x5050_5050)),
+            iteration: 0,
+            global_step: 0,
+            episode_return: vec![0.0; n],
+            episode_length: vec![0; n],
+            starts: vec![false; n],
+        })
+    }
+
+    /// The actor-critic (on the autodiff device).
+    pub fn model(&self) -> &ActorCritic {
+        self.model
+            .as_ref()
+            .expect("the model is put back after each step")
+    }
+
+    /// Whether the run has done all its iterations.
+    pub fn done(&self) -> bool {
+        self.iteration >= self.config.num_iterations()
+    }
+
+    /// One rollout of `num_steps` in every env, then the update.
+    pub fn iterate(&mut self) -> Result<IterationStats, EnvError> {
+        let cfg = self.config.clone();
+        let (n, t_len, d) = (cfg.num_envs, cfg.num_steps, self.envs.obs_dim());
+        let n_heads = self.heads.sizes.len();
+        let mask_len = if self.envs.masks.is_empty() {
+            0
+        } else {
+            self.heads.total()
+        };
+        let infer_device = self.device.clone().inner();
+        let infer = self.model().valid();
+        let gamma = cfg.gamma;
+
+        // Annealing: lr = (1 − iteration / iterations) · learning_rate.
+        let frac = 1.0 - self.iteration as f64 / cfg.num_iterations() as f64;
+        let lr = if cfg.anneal_lr {
+            frac * cfg.learning_rate
+        } else {
+            cfg.learning_rate
+        };
+
+        // Rollout.
+        let mut obs_buf = Vec::with_capacity(t_len * n * d);
+        let mut mask_buf = Vec::with_capacity(t_len * n * mask_len);
+        let mut act_buf = Vec::with_capacity(t_len * n * n_heads);
+        let mut logp_buf = Vec::with_capacity(t_len * n);
+        let mut val_buf = Vec::with_capacity(t_len * n);
+        let mut rew_buf = Vec::with_capacity(t_len * n);
+        let mut start_buf = Vec::with_capacity(t_len * n);
+        let mut stats = IterationStats {
+            learning_rate: lr,
+            ..Default::default()
+        };
+        for _ in 0..t_len {
+            let obs = tensor2(self.envs.obs.clone(), n, d, &infer_device);
+            let logits = to_vec(infer.logits(obs.clone()));
+            let values = to_vec(infer.value(obs));
+            let rng = &mut self.rng;
+            let (actions, logp) = self
+                .heads
+                .sample(&logits, &self.envs.masks, n, || rng.unit());
+            obs_buf.extend_from_slice(&self.envs.obs);
+            mask_buf.extend_from_slice(&self.envs.masks);
+            act_buf.extend_from_slice(&actions);
+            logp_buf.extend_from_slice(&logp);
+            val_buf.extend_from_slice(&values);
+            start_buf.extend_from_slice(&self.starts);
+            let values_of_actions: Vec<Value> = actions
+                .chunks(n_heads)
+                .map(|a| {
+                    if n_heads == 1
+                        && matches!(
+                            self.envs.single_env().action_space(),
+                            Space::Discrete { .. }
+                        )
+                    {
+                        Value::Discrete(a[0])
+                    } else {
+                        Value::MultiDiscrete(a.to_vec())
+                    }
+                })
+                .collect();
+            self.envs.step(&values_of_actions)?;
+            self.global_step += n as u64;
+            // Bootstrap truncated episodes from their final observation.
+            let truncated: Vec<usize> = (0..n)
+                .filter(|&i| self.envs.truncated[i] && !self.envs.terminated[i])
+                .collect();
+            let mut final_values = vec![0.0f32; n];
+            if !truncated.is_empty() {
+                let fin: Vec<f32> = truncated
+                    .iter()
+                    .flat_map(|&i| self.envs.final_obs[i * d..(i + 1) * d].iter().copied())
+                    .collect();
+                let v = to_vec(infer.value(tensor2(fin, truncated.len(), d, &infer_device)));
+                for (k, &i) in truncated.iter().enumerate() {
+                    final_values[i] = v[k];
+                }
+            }
+            for (i, &final_value) in final_values.iter().enumerate() {
+                let r = self.envs.rewards[i];
+                self.episode_return[i] += r;
+                self.episode_length[i] += 1;
+                rew_buf.push((r + gamma * f64::from(final_value)) as f32);
+                let done = self.envs.terminated[i] || self.envs.truncated[i];
+                self.starts[i] = done;
+                if done {
+                    stats.episodic_returns.push(self.episode_return[i]);
+                    stats.episodic_lengths.push(self.episode_length[i]);
+                    self.episode_return[i] = 0.0;
+                    self.episode_length[i] = 0;
+                }
+            }
+        }
+        stats.global_step = self.global_step;
+
+        // Advantages: GAE(λ), bootstrapped from the value of the next observation.
+        let next_value = to_vec(infer.value(tensor2(self.envs.obs.clone(), n, d, &infer_device)));
+        let mut advantages = vec![0.0f32; t_len * n];
+        for i in 0..n {
+            let mut last = 0.0f64;
+            for t in (0..t_len).rev() {
+                let (next_nonterminal, next_v) = if t == t_len - 1 {
+                    (
+                        f64::from(u8::from(!self.starts[i])),
+                        f64::from(next_value[i]),
+                    )
+                } else {
+                    (
+                        f64::from(u8::from(!start_buf[(t + 1) * n + i])),
+                        f64::from(val_buf[(t + 1) * n + i]),
+                    )
+                };
+                let k = t * n + i;
+                let delta = f64::from(rew_buf[k]) + gamma * next_v * next_nonterminal
+                    - f64::from(val_buf[k]);
+                last = delta + gamma * cfg.gae_lambda * next_nonterminal * last;
+                advantages[k] = last as f32;
+            }
+        }
+        let returns: Vec<f32> = advantages
+            .iter()
+            .zip(&val_buf)
+            .map(|(a, v)| a + v)
+            .collect();
+
+        // Update: epochs of shuffled minibatches.
+        let batch = t_len * n;
+        let mb = cfg.minibatch_size();
+        let mut order: Vec<usize> = (0..batch).collect();
+        let (mut clipfracs, mut last_pg, mut last_v, mut last_ent, mut last_kl) =
+            (Vec::new(), 0.0, 0.0, 0.0, 0.0);
+        'epochs: for _ in 0..cfg.update_epochs {
+            for i in (1..batch).rev() {
+                order.swap(i, self.rng.below(i + 1));
+            }
+            for chunk in order.chunks(mb) {
+                let pick = |src: &[f32], w: usize| -> Vec<f32> {
+                    chunk
+                        .iter()
+                        .flat_map(|&k| src[k * w..(k + 1) * w].iter().copied())
+                        .collect()
+                };
+                let m = chunk.len();
+                let obs = tensor2(pick(&obs_buf, d), m, d, &self.device);
+                let acts: Vec<i64> = chunk
+                    .iter()
+                    .flat_map(|&k| act_buf[k * n_heads..(k + 1) * n_heads].iter().copied())
+                    .collect();
+                let acts =
+                    Tensor::<2, Int>::from_data(TensorData::new(acts, [m, n_heads]), &self.device);
+                let mask = (mask_len > 0).then(|| {
+                    let v: Vec<bool> = chunk
+                        .iter()
+                        .flat_map(|&k| mask_buf[k * mask_len..(k + 1) * mask_len].iter().copied())
+                        .collect();
+                    Tensor::<2, Bool>::from_data(TensorData::new(v, [m, mask_len]), &self.device)
+                });
+                let old_logp = tensor1(pick(&logp_buf, 1), &self.device);
+                let old_v = tensor1(pick(&val_buf, 1), &self.device);
+                let ret = tensor1(pick(&returns, 1), &self.device);
+                let mut adv = pick(&advantages, 1);
+                if cfg.norm_adv && m > 1 {
+                    let mean = adv.iter().map(|&a| f64::from(a)).sum::<f64>() / m as f64;
+                    let var = adv
+                        .iter()
+                        .map(|&a| (f64::from(a) - mean).powi(2))
+                        .sum::<f64>()
+                        / (m - 1) as f64;
+                    let sd = var.sqrt() + 1e-8;
+                    for a in &mut adv {
+                        *a = ((f64::from(*a) - mean) / sd) as f32;
+                    }
+                }
+                let adv = tensor1(adv, &self.device);
+
+                let model = self.model();
+                let head = self.heads.stats(model.logits(obs.clone()), mask, acts);
+                let new_v = model.value(obs);
+                let log_ratio = head.log_prob - old_logp;
+                let ratio = log_ratio.clone().exp();
+                {
+                    // Diagnostics, outside the graph.
+                    let lr_v = to_vec(log_ratio.clone().detach());
+                    let kl = lr_v
+                        .iter()
+                        .map(|&x| (f64::from(x).exp() - 1.0) - f64::from(x))
+                        .sum::<f64>()
+                        / m as f64;
+                    let cf = lr_v
+                        .iter()
+                        .filter(|&&x| (f64::from(x).exp() - 1.0).abs() > cfg.clip_coef)
+                        .count() as f64
+                        / m as f64;
+                    last_kl = kl;
+                    clipfracs.push(cf);
+                }
+                let pg1 = -adv.clone() * ratio.clone();
+                let pg2 = -adv * ratio.clamp(1.0 - cfg.clip_coef, 1.0 + cfg.clip_coef);
+                let pg_loss = pg1.max_pair(pg2).mean();
+                let v_loss = if cfg.clip_vloss {
+                    let unclipped = (new_v.clone() - ret.clone()).square();
+                    let clipped =
+                        old_v.clone() + (new_v - old_v).clamp(-cfg.clip_coef, cfg.clip_coef);
+                    let clipped = (clipped - ret).square();
+                    unclipped.max_pair(clipped).mean() * 0.5
+                } else {
+                    (new_v - ret).square().mean() * 0.5
+                };
+                let entropy = head.entropy.mean();
+                let loss =
+                    pg_loss.clone() - entropy.clone() * cfg.ent_coef + v_loss.clone() * cfg.vf_coef;
+                last_pg = f64::from(to_vec(pg_loss.detach())[0]);
+                last_v = f64::from(to_vec(v_loss.detach())[0]);
+                last_ent = f64::from(to_vec(entropy.detach())[0]);
+
+                let mut grads = GradientsParams::from_grads(loss.backward(), self.model());
+                clip_global_norm(&mut grads, self.model(), cfg.max_grad_norm as f32);
+                let model = self
+                    .model
+                    .take()
+                    .expect("the model is put back after each step");
+                self.model = Some(self.optim.step(lr, model, grads));
+            }
+            if let Some(target) = cfg.target_kl
+                && last_kl > target
+            {
+                break 'epochs;
+            }
+        }
+        let var_y = variance(&returns);
+        let resid: Vec<f32> = returns.iter().zip(&val_buf).map(|(r, v)| r - v).collect();
+        stats.explained_variance = if var_y == 0.0 {
+            f64::NAN
+        } else {
+            1.0 - variance(&resid) / var_y
+        };
+        stats.policy_loss = last_pg;
+        stats.value_loss = last_v;
+        stats.entropy = last_ent;
+        stats.approx_kl = last_kl;
+        stats.clipfrac = clipfracs.iter().sum::<f64>() / clipfracs.len().max(1) as f64;
+        self.iteration += 1;
+        Ok(stats)
+    }
+}
+
+fn variance(x: &[f32]) -> f64 {
+    let n = x.len() as f64;
+    let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    x.iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n
+}
+
+/// Scales every gradient so that their global L2 norm is at most `max` (PyTorch's
+/// `clip_grad_norm_`); returns the norm before clipping.
+pub fn clip_global_norm<M: Module>(grads: &mut GradientsParams, model: &M, max: f32) -> f32 {
+    struct Norm<'a> {
+        grads: &'a GradientsParams,
+        sq: f64,
+    }
+    impl ModuleVisitor for Norm<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(p.id) {
+                self.sq += f64::from(g.square().sum().into_scalar::<f32>());
+            }
+        }
+    }
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        k: f32,
+    }
+    impl ModuleVisitor for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.remove::<D>(p.id) {
+                self.grads.register(p.id, g.mul_scalar(self.k));
+            }
+        }
+    }
+    let mut norm = Norm { grads, sq: 0.0 };
+    model.visit(&mut norm);
+    let total = norm.sq.sqrt() as f32;
+    if total > max {
+        let mut scale = Scale {
+            grads,
+            k: max / (total + 1e-6),
+        };
+        model.visit(&mut scale);
+    }
+    total
+}

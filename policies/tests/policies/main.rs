@@ -1,0 +1,4 @@
+//! hale-policies with the `learn` feature: PPO smoke tests (learning claims come from
+//! benchmark runs, see the README).
+
+mod ppo;
