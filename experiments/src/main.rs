@@ -7,6 +7,7 @@ mod data_cmd;
 mod env_cmd;
 mod eval;
 mod stats;
+mod train;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -38,6 +39,8 @@ enum Command {
     /// LANL, hale series, synthetic).
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
+    /// Train a policy (PPO) from a TOML config into a run folder; --resume continues one.
+    Train(train::TrainArgs),
 }
 
 #[derive(Subcommand)]
@@ -84,6 +87,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Env(cmd) => env_cmd::run(cmd),
         Command::Eval(args) => eval::run(args),
         Command::Data(cmd) => data_cmd::run(cmd),
+        Command::Train(args) => train::run(args),
         Command::Sim(SimCommand::List) => {
             for name in BUILTINS {
                 let s = Scenario::builtin(name)?;

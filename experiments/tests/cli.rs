@@ -455,3 +455,182 @@ fn data_synth_is_seeded() {
     assert_eq!(generate("1", "a.csv"), generate("1", "b.csv"));
     assert_ne!(generate("1", "a.csv"), generate("2", "c.csv"));
 }
+
+const TRAIN_SMOKE: &str = r#"
+exp_name = "smoke"
+env = "CartPole-v1"
+seed = 3
+checkpoint_every = 2
+eval_episodes = 3
+
+[ppo]
+total_timesteps = 4096
+"#;
+
+/// The run folder `hale train` made under `out`.
+fn run_dir(out: &std::path::Path) -> std::path::PathBuf {
+    let mut dirs: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
+}
+
+/// metrics.csv without the wall-time column (charts/SPS).
+fn metrics_without_sps(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut cells: Vec<&str> = l.split(',').collect();
+            cells.remove(5);
+            cells.join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn train_writes_a_run_folder_and_resume_continues_exactly() {
+    use burn::prelude::Device;
+    use hale_policies::bundle::Bundle;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("smoke.toml");
+    std::fs::write(&cfg, TRAIN_SMOKE).unwrap();
+    // Uninterrupted.
+    let whole = tmp.path().join("whole");
+    let out = hale()
+        .arg("train")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&whole)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let a = run_dir(&whole);
+    assert!(
+        a.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("CartPole-v1__smoke__3__")
+    );
+    for f in [
+        "config.toml",
+        "metrics.csv",
+        "summary.json",
+        "policy/policy.json",
+        "policy/weights.bpk",
+        "checkpoints/iter-000008/model.bpk",
+    ] {
+        assert!(a.join(f).exists(), "{f}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["eval_mean_return"].as_f64().unwrap() > 0.0);
+    assert_eq!(summary["eval_seeds"][0], 1_000_000);
+    let metrics = metrics_without_sps(&a);
+    assert_eq!(metrics.len(), 9);
+    assert!(
+        metrics[0].starts_with("global_step,iteration,charts/learning_rate,charts/episodic_return")
+    );
+    // Stopped after 3 iterations (the last checkpoint is at 2), then resumed.
+    let parts = tmp.path().join("parts");
+    let out = hale()
+        .arg("train")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&parts)
+        .args(["--stop-after", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stopped at iteration 3 of 8"));
+    let b = run_dir(&parts);
+    assert!(!b.join("policy").exists());
+    let out = hale()
+        .arg("train")
+        .arg("--resume")
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        metrics_without_sps(&b),
+        metrics,
+        "the resumed run logs what the whole run logged"
+    );
+    // Same weights: the two bundles give the same logits, bit for bit.
+    let device = Device::flex();
+    let pa = Bundle::load(&a.join("policy"), &device)
+        .unwrap()
+        .into_policy("a");
+    let pb = Bundle::load(&b.join("policy"), &device)
+        .unwrap()
+        .into_policy("b");
+    for obs in [
+        [0.0f32, 0.0, 0.0, 0.0],
+        [0.1, -0.5, 0.05, 0.3],
+        [-1.0, 1.0, -0.2, -0.7],
+    ] {
+        assert_eq!(pa.logits(&obs, None), pb.logits(&obs, None));
+    }
+}
+
+#[test]
+fn train_and_bundles_name_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        TRAIN_SMOKE.replace("total_timesteps", "total_timestep"),
+    )
+    .unwrap();
+    let out = hale()
+        .arg("train")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(tmp.path().join("o"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("total_timestep"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("o").exists(), "nothing written");
+    // A truncated weights file is refused by its checksum; a bundle for another env
+    // does not fit.
+    std::fs::write(&cfg, TRAIN_SMOKE.replace("4096", "1024")).unwrap();
+    let out = hale()
+        .arg("train")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(tmp.path().join("r"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let policy = run_dir(&tmp.path().join("r")).join("policy");
+    let device = burn::prelude::Device::flex();
+    let bundle = hale_policies::bundle::Bundle::load(&policy, &device).unwrap();
+    let env = hale_envs::make("Scaling-v0", &serde_json::json!({})).unwrap();
+    let e = bundle
+        .check_fits("Scaling-v0", env.observation_space(), env.action_space())
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string()
+            .contains("trained on CartPole-v1, asked to drive Scaling-v0"),
+        "{e}"
+    );
+    let weights = policy.join("weights.bpk");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    let e = hale_policies::bundle::Bundle::load(&policy, &device)
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string().contains("weights.bpk") && e.to_string().contains("truncated"),
+        "{e}"
+    );
+}

@@ -24,10 +24,12 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bundle;
 pub mod hpa;
 pub mod kubelet;
 #[cfg(feature = "learn")]
 pub mod learn;
+pub mod nets;
 mod scaling_obs;
 pub mod simple;
 

@@ -158,6 +158,16 @@ impl Stream {
         Stream { s }
     }
 
+    /// The generator's state (to checkpoint a run that continues later).
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// A stream that continues from a saved [`Stream::state`].
+    pub fn from_state(s: [u64; 4]) -> Stream {
+        Stream { s }
+    }
+
     /// The next 64 random bits.
     #[inline]
     pub fn next_u64(&mut self) -> u64 {

@@ -2,7 +2,6 @@
 //! in one file that reads top to bottom (CleanRL style). Library code takes a
 //! [`burn::prelude::Device`]; the binary chooses the backend.
 
-pub mod nets;
 pub mod ppo;
 
 use burn::module::{Module, ModuleVisitor, Param};

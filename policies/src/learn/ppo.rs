@@ -15,7 +15,7 @@
 //! - Randomness: one seeded stream for action sampling and minibatch order, and the
 //!   backend seeded for the initial weights: same seed, same run, bit for bit.
 
-use super::nets::{ActorCritic, Heads, tensor1, tensor2, to_vec};
+use crate::nets::{ActorCritic, Heads, tensor1, tensor2, to_vec};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -509,6 +509,80 @@ impl Ppo {
         stats.clipfrac = clipfracs.iter().sum::<f64>() / clipfracs.len().max(1) as f64;
         self.iteration += 1;
         Ok(stats)
+    }
+}
+
+/// What a run needs to continue exactly where it stopped (taken at an iteration
+/// boundary, right after [`Ppo::reset_envs`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunState {
+    /// Iterations done.
+    pub iteration: u64,
+    /// Environment steps done.
+    pub global_step: u64,
+    /// The action/minibatch stream.
+    pub rng: [u64; 4],
+}
+
+impl Ppo {
+    /// Resets every environment with seeds derived from `seed` and the iteration (so a
+    /// resumed run resets them the same way) and forgets unfinished episodes. The
+    /// trainer calls it at each checkpoint boundary, resumed or not.
+    pub fn reset_envs(&mut self, seed: u64) -> Result<(), EnvError> {
+        let s = hale_sim::rng::mix64(seed ^ self.iteration.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        self.envs.reset(Some(s))?;
+        self.episode_return.fill(0.0);
+        self.episode_length.fill(0);
+        self.starts.fill(false);
+        Ok(())
+    }
+
+    /// The run's state, the network's weights and the optimiser's state (burnpack
+    /// bytes and burn's optimiser record bytes).
+    pub fn checkpoint(&self) -> Result<(RunState, Vec<u8>, Vec<u8>), String> {
+        let model = crate::bundle::module_bytes(self.model().clone())?;
+        let optim = self
+            .optim
+            .into_bytes()
+            .map_err(|e| format!("{e:?}"))?
+            .to_vec();
+        Ok((
+            RunState {
+                iteration: self.iteration,
+                global_step: self.global_step,
+                rng: self.rng.state(),
+            },
+            model,
+            optim,
+        ))
+    }
+
+    /// Continues from a checkpoint taken by [`Ppo::checkpoint`] on a run with the same
+    /// config and seed.
+    pub fn restore(
+        &mut self,
+        state: &RunState,
+        model: Vec<u8>,
+        optim: Vec<u8>,
+    ) -> Result<(), String> {
+        let current = self
+            .model
+            .take()
+            .expect("the model is put back after each step");
+        self.model = Some(crate::bundle::load_module_bytes(current, model)?);
+        let fresh = AdamConfig::new().with_epsilon(1e-5).init();
+        self.optim = fresh
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(optim))
+            .map_err(|e| format!("optimizer state: {e:?}"))?;
+        self.iteration = state.iteration;
+        self.global_step = state.global_step;
+        self.rng = Stream::from_state(state.rng);
+        Ok(())
+    }
+
+    /// The categorical heads.
+    pub fn heads(&self) -> &Heads {
+        &self.heads
     }
 }
 

@@ -2,8 +2,8 @@
 
 use burn::prelude::*;
 use hale_envs::{AutoReset, VectorEnv};
-use hale_policies::learn::nets::to_vec;
 use hale_policies::learn::ppo::{Ppo, PpoConfig};
+use hale_policies::nets::to_vec;
 use serde_json::json;
 
 fn device() -> Device {

@@ -1,0 +1,359 @@
+//! Policy bundles: a trained network and what is needed to run it safely elsewhere.
+//!
+//! A bundle is a folder with `policy.json` ([`BundleSpec`]: format version, env id and
+//! config, observation and action spaces, network shape, algorithm and
+//! hyperparameters, git revision, SHA-256 of the weights) and `weights.bpk` (burn's
+//! burnpack). Loading checks the format version, the weights' checksum and, against
+//! an environment, its id and spaces; a bundle loads onto a plain (non-autodiff)
+//! device and implements [`Policy`] (greedy: the most likely allowed action per head).
+
+use crate::Policy;
+use crate::nets::{ActorCritic, Heads, MASKED_LOGIT, tensor2, to_vec};
+use burn::module::Module;
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use hale_envs::{Space, Value};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// The bundle format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `policy.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleSpec {
+    /// [`FORMAT_VERSION`] when written.
+    pub format_version: u32,
+    /// The env the policy was trained on.
+    pub env_id: String,
+    /// That env's config (JSON object).
+    pub env_config: serde_json::Value,
+    /// Its observation space.
+    pub observation_space: Space,
+    /// Its action space.
+    pub action_space: Space,
+    /// Length of a flat observation.
+    pub obs_dim: usize,
+    /// Sizes of the categorical action heads.
+    pub heads: Vec<usize>,
+    /// Hidden layer widths of the actor and critic.
+    pub hidden: Vec<usize>,
+    /// Algorithm (`ppo`).
+    pub algorithm: String,
+    /// Its hyperparameters, as trained.
+    pub hyperparameters: serde_json::Value,
+    /// Observation normalisation (mean, variance) if the policy expects it.
+    #[serde(default)]
+    pub obs_normalization: Option<(Vec<f64>, Vec<f64>)>,
+    /// `git rev-parse HEAD` of the tree that trained it, if known.
+    #[serde(default)]
+    pub git_revision: Option<String>,
+    /// Seed of the training run.
+    pub seed: u64,
+    /// Lowercase hex SHA-256 of `weights.bpk`.
+    pub weights_sha256: String,
+}
+
+/// Why a bundle could not be written or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// `policy.json` is malformed or has unknown fields.
+    #[error("{path}: {message}")]
+    Spec {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+    /// The bundle was written by another format version.
+    #[error("{path}: format_version {found}, this build reads {FORMAT_VERSION}")]
+    Version {
+        /// `policy.json`.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+    },
+    /// The weights do not match the checksum in `policy.json` (truncated or altered).
+    #[error(
+        "{path}: SHA-256 {found} does not match weights_sha256 {expected} in policy.json (truncated or altered?)"
+    )]
+    Checksum {
+        /// `weights.bpk`.
+        path: PathBuf,
+        /// From policy.json.
+        expected: String,
+        /// Of the file.
+        found: String,
+    },
+    /// The weights do not fit the network that `policy.json` describes.
+    #[error("{path}: {message}")]
+    Weights {
+        /// `weights.bpk`.
+        path: PathBuf,
+        /// What burn said.
+        message: String,
+    },
+    /// The bundle was trained on another env or spaces than it is asked to drive.
+    #[error("bundle {path} does not fit: {message}")]
+    Mismatch {
+        /// The bundle folder.
+        path: PathBuf,
+        /// What differs.
+        message: String,
+    },
+}
+
+fn io(path: &Path, source: std::io::Error) -> BundleError {
+    BundleError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(path, e));
+    }
+    Ok(())
+}
+
+/// A module's weights as burnpack bytes.
+pub fn module_bytes<M: Module>(module: M) -> Result<Vec<u8>, String> {
+    let bytes = module
+        .into_record()
+        .into_bytes()
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(bytes.to_vec())
+}
+
+/// Loads burnpack `bytes` into `module` (every parameter must be matched).
+pub fn load_module_bytes<M: Module>(module: M, bytes: Vec<u8>) -> Result<M, String> {
+    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .map_err(|e| format!("{e:?}"))?;
+    module.try_load_record(record).map_err(|e| format!("{e:?}"))
+}
+
+/// Writes a bundle into `dir` (created if needed): `weights.bpk` first, then
+/// `policy.json` with its checksum, each atomically. `spec.weights_sha256` is filled in.
+pub fn save(
+    dir: &Path,
+    model: &ActorCritic,
+    mut spec: BundleSpec,
+) -> Result<BundleSpec, BundleError> {
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let weights = dir.join("weights.bpk");
+    let bytes = module_bytes(model.valid()).map_err(|message| BundleError::Weights {
+        path: weights.clone(),
+        message,
+    })?;
+    spec.format_version = FORMAT_VERSION;
+    spec.weights_sha256 = sha256_hex(&bytes);
+    write_atomic(&weights, &bytes)?;
+    let json = serde_json::to_vec_pretty(&spec).expect("a spec serialises");
+    write_atomic(&dir.join("policy.json"), &json)?;
+    Ok(spec)
+}
+
+/// A loaded bundle: its spec and network, on an inference device.
+pub struct Bundle {
+    /// The folder it came from.
+    pub dir: PathBuf,
+    /// `policy.json`.
+    pub spec: BundleSpec,
+    /// The network.
+    pub model: ActorCritic,
+    device: Device,
+}
+
+impl Bundle {
+    /// Reads and checks a bundle folder (format version, checksum, weights that fit).
+    pub fn load(dir: &Path, device: &Device) -> Result<Bundle, BundleError> {
+        let spec_path = dir.join("policy.json");
+        let text = std::fs::read(&spec_path).map_err(|e| io(&spec_path, e))?;
+        let raw: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| BundleError::Spec {
+                path: spec_path.clone(),
+                message: e.to_string(),
+            })?;
+        if let Some(v) = raw.get("format_version").and_then(|v| v.as_u64())
+            && v != u64::from(FORMAT_VERSION)
+        {
+            return Err(BundleError::Version {
+                path: spec_path,
+                found: v as u32,
+            });
+        }
+        let spec: BundleSpec = serde_json::from_value(raw).map_err(|e| BundleError::Spec {
+            path: spec_path.clone(),
+            message: e.to_string(),
+        })?;
+        let weights = dir.join("weights.bpk");
+        let bytes = std::fs::read(&weights).map_err(|e| io(&weights, e))?;
+        let found = sha256_hex(&bytes);
+        if found != spec.weights_sha256 {
+            return Err(BundleError::Checksum {
+                path: weights,
+                expected: spec.weights_sha256,
+                found,
+            });
+        }
+        let total: usize = spec.heads.iter().sum();
+        let fresh = ActorCritic::new(spec.obs_dim, total, &spec.hidden, device);
+        let model = load_module_bytes(fresh, bytes).map_err(|message| BundleError::Weights {
+            path: weights,
+            message,
+        })?;
+        Ok(Bundle {
+            dir: dir.to_path_buf(),
+            spec,
+            model,
+            device: device.clone(),
+        })
+    }
+
+    /// Checks that the bundle fits env `env_id` with these spaces.
+    pub fn check_fits(
+        &self,
+        env_id: &str,
+        observation: &Space,
+        action: &Space,
+    ) -> Result<(), BundleError> {
+        let differs = if self.spec.env_id != env_id {
+            Some(format!(
+                "trained on {}, asked to drive {env_id}",
+                self.spec.env_id
+            ))
+        } else if &self.spec.observation_space != observation {
+            Some(format!(
+                "observation space {:?} (trained) vs {:?} (env)",
+                self.spec.observation_space, observation
+            ))
+        } else if &self.spec.action_space != action {
+            Some(format!(
+                "action space {:?} (trained) vs {:?} (env)",
+                self.spec.action_space, action
+            ))
+        } else {
+            None
+        };
+        match differs {
+            Some(message) => Err(BundleError::Mismatch {
+                path: self.dir.clone(),
+                message,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The bundle as a greedy [`Policy`].
+    pub fn into_policy(self, name: &str) -> LearnedPolicy {
+        LearnedPolicy {
+            name: name.to_string(),
+            heads: Heads {
+                sizes: self.spec.heads.clone(),
+            },
+            discrete: matches!(self.spec.action_space, Space::Discrete { .. }),
+            obs_dim: self.spec.obs_dim,
+            norm: self.spec.obs_normalization.clone(),
+            model: self.model,
+            device: self.device,
+        }
+    }
+}
+
+/// A trained network acting greedily: per head, the allowed action with the largest
+/// logit.
+pub struct LearnedPolicy {
+    name: String,
+    heads: Heads,
+    discrete: bool,
+    obs_dim: usize,
+    norm: Option<(Vec<f64>, Vec<f64>)>,
+    model: ActorCritic,
+    device: Device,
+}
+
+impl LearnedPolicy {
+    /// Logits for one flat observation, with masked actions at [`MASKED_LOGIT`].
+    pub fn logits(&self, obs: &[f32], mask: Option<&[bool]>) -> Vec<f32> {
+        let x: Vec<f32> = match &self.norm {
+            Some((mean, var)) => obs
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    ((f64::from(v) - mean[i]) / (var[i] + 1e-8).sqrt()).clamp(-10.0, 10.0) as f32
+                })
+                .collect(),
+            None => obs.to_vec(),
+        };
+        let mut logits = to_vec(self.model.logits(tensor2(x, 1, self.obs_dim, &self.device)));
+        if let Some(m) = mask {
+            for (l, &ok) in logits.iter_mut().zip(m) {
+                if !ok {
+                    *l = MASKED_LOGIT;
+                }
+            }
+        }
+        logits
+    }
+}
+
+impl Policy for LearnedPolicy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Value {
+        let logits = self.logits(obs.as_box(), mask);
+        let mut start = 0;
+        let mut picks = Vec::with_capacity(self.heads.sizes.len());
+        for &n in &self.heads.sizes {
+            let head = &logits[start..start + n];
+            let best = (0..n).fold(0, |b, i| if head[i] > head[b] { i } else { b });
+            picks.push(best as i64);
+            start += n;
+        }
+        if self.discrete {
+            Value::Discrete(picks[0])
+        } else {
+            Value::MultiDiscrete(picks)
+        }
+    }
+
+    fn reset(&mut self) {}
+}
