@@ -82,7 +82,7 @@ fn default_eval_seed() -> u64 {
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// The run's config (TOML: env, env_config, seed, algorithm, [ppo] hyperparameters).
+    /// The run's config (TOML: env, env_config, seed, algorithm, and a ppo table of hyperparameters).
     #[arg(required_unless_present = "resume")]
     config: Option<PathBuf>,
     /// Folder that receives the run folder.

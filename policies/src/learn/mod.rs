@@ -14,7 +14,7 @@ use std::sync::Mutex;
 /// generator (actions and minibatches come from our own seeded streams).
 static BACKEND_RNG: Mutex<()> = Mutex::new(());
 
-/// Builds a module with the backend seeded with `seed`, under [`BACKEND_RNG`], and
+/// Builds a module with the backend seeded with `seed`, under the backend-RNG lock, and
 /// materialises its lazily initialised parameters before the lock is released.
 pub fn seeded<M: Module>(device: &Device, seed: u64, init: impl FnOnce(&Device) -> M) -> M {
     struct Touch;
