@@ -180,17 +180,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 resolved: None,
             };
             let series = hale_datasets::resolve_trace(&spec, Path::new("."), &read.cache())?;
-            hale_datasets::write_series(&out, &series)?;
-            let st = series.stats();
-            println!(
-                "wrote {}: {} steps of {} s, mean {:.4}/s, peak {:.4}/s",
-                out.display(),
-                st.steps,
-                st.step_s,
-                st.mean,
-                st.peak
-            );
-            Ok(())
+            write_and_report(&out, &series)
         }
         DataCommand::Fit {
             file,
@@ -273,19 +263,24 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             g.validate()
                 .map_err(|(field, msg)| anyhow::anyhow!("{}: {field}: {msg}", spec.display()))?;
             let series = g.generate();
-            hale_datasets::write_series(&out, &series)?;
-            let st = series.stats();
-            println!(
-                "wrote {}: {} steps of {} s, mean {:.3}/s, peak {:.3}/s",
-                out.display(),
-                st.steps,
-                st.step_s,
-                st.mean,
-                st.peak
-            );
-            Ok(())
+            write_and_report(&out, &series)
         }
     }
+}
+
+/// Writes a series (atomically) and says what was written.
+fn write_and_report(out: &Path, series: &RateSeries) -> Result<()> {
+    hale_datasets::write_series(out, series)?;
+    let st = series.stats();
+    println!(
+        "wrote {}: {} steps of {} s, mean {:.4}/s, peak {:.4}/s",
+        out.display(),
+        st.steps,
+        st.step_s,
+        st.mean,
+        st.peak
+    );
+    Ok(())
 }
 
 fn duration(s: f64) -> String {
