@@ -141,6 +141,37 @@ fn erfc(x: f64) -> f64 {
     if x >= 0.0 { r } else { 2.0 - r }
 }
 
+/// One tick of a service's queue in the fluid model.
+#[derive(Debug, PartialEq)]
+struct QueueStep {
+    /// Work still queued after the tick.
+    backlog: f64,
+    /// Work started in the tick.
+    served: f64,
+    /// Share of the tick's new attempts rejected, in [0, 1].
+    p_reject: f64,
+    /// Queued work dropped beyond the new attempts (the queue shrank under it).
+    dropped: f64,
+}
+
+/// `backlog` queued, `inflow` arriving, up to `capacity` started, and room for `q_max`
+/// afterwards. When capacity shrank (replicas removed, hung or crashed) the backlog can
+/// exceed the new queue capacity by more than the tick's inflow: then every new attempt
+/// is rejected and the rest of the excess is dropped, so work is conserved:
+/// `backlog + inflow = served + backlog' + p_reject · inflow + dropped`.
+fn queue_step(backlog: f64, inflow: f64, capacity: f64, q_max: f64) -> QueueStep {
+    let served = (backlog + inflow).min(capacity);
+    let q = backlog + inflow - served;
+    let excess = (q - q_max).max(0.0);
+    let rejected = excess.min(inflow);
+    QueueStep {
+        backlog: q.min(q_max),
+        served,
+        p_reject: if inflow > 0.0 { rejected / inflow } else { 0.0 },
+        dropped: excess - rejected,
+    }
+}
+
 impl Simulation {
     pub(crate) fn fluid_tick(&mut self, dt: f64) {
         let sc = self.sc.clone();
@@ -223,6 +254,7 @@ impl Simulation {
             let c = spec.concurrency;
             let p_err = (spec.error_rate + st.extra_error_rate).min(1.0);
             let (l_mean, l_var, p_reject, served);
+            let mut dropped = 0.0;
             if st.down || healthy == 0.0 {
                 (l_mean, l_var, served) = (0.0, 0.0, 0.0);
                 p_reject = if st.down || n_lb == 0.0 { 1.0 } else { 0.0 };
@@ -231,14 +263,13 @@ impl Simulation {
                 let to_healthy = arrivals * healthy / n_lb;
                 let cap = healthy * c as f64 / hold;
                 let inflow = to_healthy * dt;
-                let done = (f.backlog[s] + inflow).min(cap * dt);
-                let mut q = f.backlog[s] + inflow - done;
                 let q_max = healthy * spec.queue_capacity as f64;
-                let rejected = (q - q_max).max(0.0);
-                q = q.min(q_max);
+                let step = queue_step(f.backlog[s], inflow, cap * dt, q_max);
+                let q = step.backlog;
                 f.backlog[s] = q;
-                served = done;
-                p_reject = if inflow > 0.0 { rejected / inflow } else { 0.0 };
+                served = step.served;
+                p_reject = step.p_reject;
+                dropped = step.dropped;
                 // Stationary wait (Allen–Cunneen), with load capped below saturation.
                 let (servers, load, ca2) = match spec.load_balancer {
                     LbPolicy::RoundRobin => (c, to_healthy / healthy * hold, 1.0 / healthy),
@@ -270,7 +301,7 @@ impl Simulation {
             w.completed += attempts_now * job_ok;
             w.failed +=
                 attempts_now * (1.0 - hung_share) * (1.0 - job_ok / (1.0 - hung_share).max(1e-12));
-            w.rejected += attempts_now * p_reject;
+            w.rejected += attempts_now * p_reject + dropped;
             w.latency_s += attempts_now * (1.0 - hung_share) * l_mean;
             let lat = &mut self.mon.fluid_lat[s];
             let weight = attempts_now * job_ok;
@@ -313,6 +344,29 @@ impl Simulation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_step_conserves_work_when_the_queue_shrinks_under_its_backlog() {
+        // 48 queued at three replicas, cut to one (room for 16): more is over the
+        // limit than arrives in the tick. Rejections were once counted as 42.6 of
+        // 16.5 new attempts, which made downstream rates negative.
+        let (backlog, inflow) = (48.0, 16.5);
+        let s = queue_step(backlog, inflow, 5.9, 16.0);
+        assert_eq!(s.p_reject, 1.0);
+        assert_eq!(s.backlog, 16.0);
+        assert!(s.dropped > 0.0);
+        let out = s.served + s.backlog + s.p_reject * inflow + s.dropped;
+        assert!((out - (backlog + inflow)).abs() < 1e-12, "{s:?}");
+        // Nothing over the limit: nothing rejected or dropped.
+        let s = queue_step(4.0, 10.0, 5.0, 16.0);
+        assert_eq!(
+            (s.served, s.backlog, s.p_reject, s.dropped),
+            (5.0, 9.0, 0.0, 0.0)
+        );
+        // Over the limit by less than the inflow: part of the inflow rejected.
+        let s = queue_step(10.0, 10.0, 2.0, 16.0);
+        assert_eq!((s.backlog, s.p_reject, s.dropped), (16.0, 0.2, 0.0));
+    }
 
     #[test]
     fn erlang_c_matches_textbook_values() {
