@@ -2,8 +2,9 @@
 
 use crate::stats;
 use anyhow::{Context, Result, bail};
+use burn::prelude::Device;
 use hale_envs::{Env, make};
-use hale_policies::{PolicyContext, make_policy};
+use hale_policies::{PolicyContext, PolicySpec, load_policy};
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Value as Json, json};
@@ -23,7 +24,9 @@ pub struct EvalArgs {
     #[arg(long)]
     scenario: Option<String>,
     /// Policies, comma-separated: baseline names (hpa, kubelet, threshold, static,
-    /// random, forecast, noop). Differences are reported against the first.
+    /// random, forecast, noop), or policy bundles: a bundle folder or a training run's
+    /// folder, optionally labelled `LABEL=PATH` (default label: the bundle's algorithm).
+    /// Differences are reported against the first.
     #[arg(long, value_delimiter = ',', required = true)]
     policy: Vec<String>,
     /// Episodes per policy; episode i of every policy uses seed `seed + i`.
@@ -99,13 +102,14 @@ fn f(info: &Json, k: &str) -> f64 {
 fn run_episode(
     env_id: &str,
     config: &Json,
-    policy: &str,
+    spec: &PolicySpec,
     episode: usize,
     seed: u64,
 ) -> Result<Episode> {
     let mut env = make(env_id, config)?;
     let ctx = PolicyContext::new(env_id, config, env.as_ref())?;
-    let mut pi = make_policy(policy, &ctx)?;
+    let mut pi = load_policy(spec, &ctx, &Device::flex())?;
+    let policy = spec.label.as_str();
     pi.reset();
     let (mut obs, _) = env.reset(Some(seed), None)?;
     let mut e = Episode {
@@ -200,38 +204,60 @@ pub fn run(args: EvalArgs) -> Result<()> {
         "--episodes must be at least 2 for confidence intervals"
     );
     let config = resolve_config(&args)?;
-    // Check every policy fits before running anything.
-    let probe = make(&args.env, &config)?;
-    let ctx = PolicyContext::new(&args.env, &config, probe.as_ref())?;
-    for p in &args.policy {
-        make_policy(p, &ctx)?;
-    }
+    let specs: Vec<PolicySpec> = args.policy.iter().map(|p| PolicySpec::parse(p)).collect();
     eprintln!("env {} with config {config}", args.env);
-    let jobs: Vec<(usize, usize)> = (0..args.policy.len())
-        .flat_map(|p| (0..args.episodes).map(move |e| (p, e)))
-        .collect();
-    let bar = indicatif::ProgressBar::new(jobs.len() as u64);
-    let episodes: Vec<Episode> = jobs
-        .par_iter()
-        .map(|&(p, e)| {
-            let r = run_episode(&args.env, &config, &args.policy[p], e, args.seed + e as u64);
-            bar.inc(1);
-            r
-        })
-        .collect::<Result<_>>()?;
-    bar.finish_and_clear();
-    let by_policy: Vec<Vec<&Episode>> = args
-        .policy
-        .iter()
-        .map(|p| episodes.iter().filter(|e| &e.policy == p).collect())
-        .collect();
-    let summary = summarise(&args.policy, &by_policy);
-    print_table(&args.policy, &by_policy, &summary);
+    let (episodes, summary) = compare(&args.env, &config, &specs, args.episodes, args.seed)?;
+    let labels: Vec<String> = specs.iter().map(|s| s.label.clone()).collect();
+    print_table(&labels, args.episodes, &summary);
     if let Some(dir) = &args.out {
         write_outputs(dir, &episodes, &summary, &args.env, &config)?;
         eprintln!("wrote {}/episodes.csv and summary.json", dir.display());
     }
     Ok(())
+}
+
+/// Runs `episodes` episodes of every policy on seeds `seed`, `seed + 1`, … (the same
+/// for every policy) and summarises them: per policy the mean and 95 % CI of each
+/// metric, and the paired differences against the first policy.
+pub fn compare(
+    env_id: &str,
+    config: &Json,
+    specs: &[PolicySpec],
+    episodes: usize,
+    seed: u64,
+) -> Result<(Vec<Episode>, Json)> {
+    // Check every policy fits, and that labels are distinct, before running anything.
+    let probe = make(env_id, config)?;
+    let ctx = PolicyContext::new(env_id, config, probe.as_ref())?;
+    for (i, s) in specs.iter().enumerate() {
+        load_policy(s, &ctx, &Device::flex())?;
+        if specs[..i].iter().any(|o| o.label == s.label) {
+            bail!(
+                "two policies are labelled {:?}: name them with LABEL=PATH",
+                s.label
+            );
+        }
+    }
+    let jobs: Vec<(usize, usize)> = (0..specs.len())
+        .flat_map(|p| (0..episodes).map(move |e| (p, e)))
+        .collect();
+    let bar = indicatif::ProgressBar::new(jobs.len() as u64);
+    let all: Vec<Episode> = jobs
+        .par_iter()
+        .map(|&(p, e)| {
+            let r = run_episode(env_id, config, &specs[p], e, seed + e as u64);
+            bar.inc(1);
+            r
+        })
+        .collect::<Result<_>>()?;
+    bar.finish_and_clear();
+    let labels: Vec<String> = specs.iter().map(|s| s.label.clone()).collect();
+    let by_policy: Vec<Vec<&Episode>> = labels
+        .iter()
+        .map(|p| all.iter().filter(|e| &e.policy == p).collect())
+        .collect();
+    let summary = summarise(&labels, &by_policy);
+    Ok((all, summary))
 }
 
 fn summarise(policies: &[String], by: &[Vec<&Episode>]) -> Json {
@@ -279,8 +305,8 @@ fn fmt(mean: f64, hw: f64) -> String {
     }
 }
 
-fn print_table(policies: &[String], by: &[Vec<&Episode>], summary: &Json) {
-    let n = by.first().map_or(0, Vec::len);
+/// Prints the summary of [`compare`] as a table, then the paired differences.
+pub fn print_table(policies: &[String], n: usize, summary: &Json) {
     println!(
         "{} episodes per policy, same seeds for every policy; mean ± 95 % CI",
         n

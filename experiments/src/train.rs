@@ -6,7 +6,8 @@
 //!   metrics.csv       one row per iteration, CleanRL's names (charts/…, losses/…)
 //!   checkpoints/iter-NNNNNN/{state.json, model.bpk, optim.bin}
 //!   policy/           the final bundle (policy.json + weights.bpk)
-//!   summary.json      the final evaluation on held-out seeds
+//!   summary.json      the final evaluation on held-out seeds (cloud envs: beside
+//!                     the baselines, paired on the same seeds)
 //! ```
 //!
 //! Environments are reset at every checkpoint boundary with seeds derived from the run
@@ -17,9 +18,9 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use clap::Args;
 use hale_envs::{AutoReset, Env, VectorEnv, make};
-use hale_policies::Policy;
 use hale_policies::bundle::{self, Bundle, BundleSpec, write_atomic};
 use hale_policies::learn::ppo::{Ppo, PpoConfig, RunState};
+use hale_policies::{Policy, PolicySource, PolicySpec};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -260,12 +261,51 @@ pub fn run(args: TrainArgs) -> Result<()> {
     bundle::save(&policy_dir, ppo.model(), spec)?;
     let loaded = Bundle::load(&policy_dir, &Device::flex())?;
     loaded.check_fits(&cfg.env, probe.observation_space(), probe.action_space())?;
-    let mut policy = loaded.into_policy("ppo");
-    let mut returns = Vec::new();
-    for k in 0..cfg.eval_episodes {
-        let mut env = make(&cfg.env, &env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
-        returns.push(episode(env.as_mut(), &mut policy, cfg.eval_seed + k)?);
-    }
+    let label = cfg.algorithm.clone();
+    let mut policy = loaded.into_policy(&label);
+    // Cloud envs: the trained policy beside the baselines, paired on the same seeds.
+    let baselines: &[&str] = match cfg.env.as_str() {
+        "Scaling-v0" => &["hpa", "static"],
+        "Healing-v0" => &["kubelet", "noop"],
+        _ => &[],
+    };
+    let (returns, comparison) = if baselines.is_empty() {
+        let mut returns = Vec::new();
+        for k in 0..cfg.eval_episodes {
+            let mut env = make(&cfg.env, &env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            returns.push(episode(env.as_mut(), &mut policy, cfg.eval_seed + k)?);
+        }
+        (returns, serde_json::Value::Null)
+    } else {
+        let mut specs: Vec<PolicySpec> = baselines.iter().map(|b| PolicySpec::parse(b)).collect();
+        specs.push(PolicySpec {
+            label: label.clone(),
+            source: PolicySource::Bundle(policy_dir.clone()),
+        });
+        let (episodes, comparison) = crate::eval::compare(
+            &cfg.env,
+            &env_config,
+            &specs,
+            cfg.eval_episodes as usize,
+            cfg.eval_seed,
+        )?;
+        let labels: Vec<String> = specs.iter().map(|s| s.label.clone()).collect();
+        println!(
+            "\n{} on {} ({}), held-out seeds {}..{}:",
+            label,
+            cfg.env,
+            env_config,
+            cfg.eval_seed,
+            cfg.eval_seed + cfg.eval_episodes
+        );
+        crate::eval::print_table(&labels, cfg.eval_episodes as usize, &comparison);
+        let returns = episodes
+            .iter()
+            .filter(|e| e.policy == label)
+            .map(|e| e.episode_return)
+            .collect();
+        (returns, comparison)
+    };
     let mean = returns.iter().sum::<f64>() / returns.len().max(1) as f64;
     let summary = serde_json::json!({
         "env": cfg.env,
@@ -278,6 +318,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         "eval_mean_return": mean,
         "eval_returns": returns,
         "policy": "policy/",
+        "comparison": comparison,
     });
     write_atomic(
         &dir.join("summary.json"),

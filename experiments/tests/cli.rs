@@ -634,3 +634,100 @@ fn train_and_bundles_name_bad_input() {
         "{e}"
     );
 }
+
+/// A short Scaling-v0 run: summary.json holds the paired comparison with the HPA and
+/// the static baseline, and `hale eval` takes the run folder as a policy.
+#[test]
+fn train_on_scaling_compares_with_baselines_and_eval_takes_the_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("scaling.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+exp_name = "tiny"
+env = "Scaling-v0"
+eval_episodes = 3
+
+[env_config]
+scenario = "three-tier"
+fidelity = "fluid"
+fluid_tick_s = 15.0
+control_interval_s = 15.0
+episode_s = 600.0
+action = "target"
+
+[ppo]
+total_timesteps = 1024
+num_envs = 2
+num_steps = 64
+normalize_reward = true
+"#,
+    )
+    .unwrap();
+    let out = hale()
+        .arg("train")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(tmp.path().join("r"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("paired difference ppo - hpa"), "{stdout}");
+    let run = run_dir(&tmp.path().join("r"));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let policies = &summary["comparison"]["policies"];
+    for p in ["hpa", "static", "ppo"] {
+        assert!(
+            policies[p]["slo_violation_min"]["mean"].is_number(),
+            "{p}: {summary}"
+        );
+    }
+    let ppo_return = policies["ppo"]["episode_return"]["mean"].as_f64().unwrap();
+    assert_eq!(summary["eval_mean_return"].as_f64().unwrap(), ppo_return);
+
+    // The run folder (or its policy/) as a policy of `hale eval`, labelled.
+    let eval_out = tmp.path().join("eval");
+    let out = hale()
+        .args([
+            "eval",
+            "--env",
+            "Scaling-v0",
+            "--config",
+            r#"{"scenario":"three-tier","fidelity":"fluid","fluid_tick_s":15.0,"episode_s":600.0}"#,
+            "--episodes",
+            "3",
+            "--seed",
+            "1000000",
+            "--policy",
+        ])
+        .arg(format!("hpa,mine={}", run.display()))
+        .arg("--out")
+        .arg(&eval_out)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("paired difference mine - hpa"), "{stdout}");
+    let again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(eval_out.join("summary.json")).unwrap()).unwrap();
+    // Same env config, policy and seeds as the training run's evaluation.
+    assert_eq!(
+        again["summary"]["policies"]["mine"]["episode_return"]["mean"].as_f64(),
+        Some(ppo_return)
+    );
+
+    // A bundle for another env is refused before anything runs.
+    let out = hale()
+        .args(["eval", "--env", "Healing-v0", "--policy"])
+        .arg(format!("kubelet,{}", run.join("policy").display()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("trained on Scaling-v0, asked to drive Healing-v0"),
+        "{stderr}"
+    );
+}

@@ -76,6 +76,9 @@ pub enum PolicyError {
         /// Known names.
         known: String,
     },
+    /// A policy bundle could not be loaded, or does not fit the env.
+    #[error(transparent)]
+    Bundle(#[from] bundle::BundleError),
     /// The policy does not apply to this env or config.
     #[error("policy `{policy}` does not fit {env}: {reason}")]
     Mismatch {
@@ -188,4 +191,83 @@ pub fn make_policy(name: &str, ctx: &PolicyContext) -> Result<Box<dyn Policy>, P
             });
         }
     })
+}
+
+/// A policy named on a command line: a baseline name, or the folder of a policy bundle
+/// (or of a training run, whose `policy/` is used), optionally labelled as
+/// `LABEL=PATH`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicySpec {
+    /// The name shown in tables: the label, the baseline's name, or the bundle's
+    /// algorithm.
+    pub label: String,
+    /// A baseline name or a bundle folder.
+    pub source: PolicySource,
+}
+
+/// Where a [`PolicySpec`] comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicySource {
+    /// One of [`BASELINES`].
+    Baseline(String),
+    /// A bundle folder (holding `policy.json`).
+    Bundle(std::path::PathBuf),
+}
+
+impl PolicySpec {
+    /// Parses `NAME`, `PATH` or `LABEL=PATH`. A word that names no baseline and no
+    /// folder is kept as a baseline name, so that [`load_policy`] reports it unknown.
+    pub fn parse(text: &str) -> PolicySpec {
+        let (label, rest) = match text.split_once('=') {
+            Some((l, r)) if !l.is_empty() && !l.contains('/') => (Some(l.to_string()), r),
+            _ => (None, text),
+        };
+        let path = std::path::Path::new(rest);
+        let bundle_dir = if path.join("policy.json").is_file() {
+            Some(path.to_path_buf())
+        } else if path.join("policy").join("policy.json").is_file() {
+            Some(path.join("policy"))
+        } else if rest.contains('/') || path.is_dir() {
+            // Looks like a path: let loading say what is missing.
+            Some(path.to_path_buf())
+        } else {
+            None
+        };
+        match bundle_dir {
+            Some(dir) => {
+                let label = label.unwrap_or_else(|| {
+                    std::fs::read(dir.join("policy.json"))
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Json>(&b).ok())
+                        .and_then(|j| j.get("algorithm").and_then(Json::as_str).map(String::from))
+                        .unwrap_or_else(|| "bundle".into())
+                });
+                PolicySpec {
+                    label,
+                    source: PolicySource::Bundle(dir),
+                }
+            }
+            None => PolicySpec {
+                label: label.unwrap_or_else(|| rest.to_string()),
+                source: PolicySource::Baseline(rest.to_string()),
+            },
+        }
+    }
+}
+
+/// Makes the policy `spec` names for the env of `ctx`: a baseline, or a bundle loaded
+/// onto `device` and checked against the env's id and spaces.
+pub fn load_policy(
+    spec: &PolicySpec,
+    ctx: &PolicyContext,
+    device: &burn::prelude::Device,
+) -> Result<Box<dyn Policy>, PolicyError> {
+    match &spec.source {
+        PolicySource::Baseline(name) => make_policy(name, ctx),
+        PolicySource::Bundle(dir) => {
+            let b = bundle::Bundle::load(dir, device)?;
+            b.check_fits(&ctx.env_id, &ctx.observation_space, &ctx.action_space)?;
+            Ok(Box::new(b.into_policy(&spec.label)))
+        }
+    }
 }

@@ -20,6 +20,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use hale_envs::wrappers::RunningMeanStd;
 use hale_envs::{AutoReset, EnvError, Space, Value, VectorEnv};
 use hale_sim::rng::Stream;
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,10 @@ pub struct PpoConfig {
     pub target_kl: Option<f64>,
     /// Hidden layer widths of the actor and of the critic.
     pub hidden: Vec<usize>,
+    /// Divide rewards by the running standard deviation of the discounted return
+    /// (Gymnasium's `NormalizeReward`, one statistic over all envs) before GAE. Logged
+    /// episodic returns stay in the env's units.
+    pub normalize_reward: bool,
 }
 
 impl Default for PpoConfig {
@@ -84,6 +89,7 @@ impl Default for PpoConfig {
             max_grad_norm: 0.5,
             target_kl: None,
             hidden: vec![64, 64],
+            normalize_reward: false,
         }
     }
 }
@@ -203,6 +209,27 @@ pub struct Ppo {
     episode_return: Vec<f64>,
     episode_length: Vec<u64>,
     starts: Vec<bool>,
+    /// Discounted return per env, for reward normalisation.
+    discounted: Vec<f64>,
+    reward_stats: RunningMeanStd,
+}
+
+/// Why an iteration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// An environment refused a step or reset.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// A value that must be finite was not: training stops rather than go on with NaN.
+    #[error(
+        "iteration {iteration}: {what} is not finite (learning rate too high, or rewards too large: try normalize_reward = true)"
+    )]
+    NonFinite {
+        /// The iteration (1-based) that produced it.
+        iteration: u64,
+        /// Which value.
+        what: String,
+    },
 }
 
 impl Ppo {
@@ -249,6 +276,8 @@ impl Ppo {
             episode_return: vec![0.0; n],
             episode_length: vec![0; n],
             starts: vec![false; n],
+            discounted: vec![0.0; n],
+            reward_stats: RunningMeanStd::new(1),
         })
     }
 
@@ -265,7 +294,7 @@ impl Ppo {
     }
 
     /// One rollout of `num_steps` in every env, then the update.
-    pub fn iterate(&mut self) -> Result<IterationStats, EnvError> {
+    pub fn iterate(&mut self) -> Result<IterationStats, TrainError> {
         let cfg = self.config.clone();
         let (n, t_len, d) = (cfg.num_envs, cfg.num_steps, self.envs.obs_dim());
         let n_heads = self.heads.sizes.len();
@@ -298,7 +327,16 @@ impl Ppo {
             learning_rate: lr,
             ..Default::default()
         };
+        let iteration = self.iteration + 1;
+        let non_finite = |what: String| TrainError::NonFinite { iteration, what };
         for _ in 0..t_len {
+            if let Some(k) = self.envs.obs.iter().position(|x| !x.is_finite()) {
+                return Err(non_finite(format!(
+                    "observation feature {} of env {}",
+                    k % d,
+                    k / d
+                )));
+            }
             let obs = tensor2(self.envs.obs.clone(), n, d, &infer_device);
             let logits = to_vec(infer.logits(obs.clone()));
             let values = to_vec(infer.value(obs));
@@ -346,10 +384,23 @@ impl Ppo {
             }
             for (i, &final_value) in final_values.iter().enumerate() {
                 let r = self.envs.rewards[i];
+                if !r.is_finite() {
+                    return Err(non_finite(format!("reward of env {i}")));
+                }
                 self.episode_return[i] += r;
                 self.episode_length[i] += 1;
-                rew_buf.push((r + gamma * f64::from(final_value)) as f32);
                 let done = self.envs.terminated[i] || self.envs.truncated[i];
+                let r = if cfg.normalize_reward {
+                    self.discounted[i] = self.discounted[i] * gamma + r;
+                    self.reward_stats.update(&[self.discounted[i]]);
+                    if done {
+                        self.discounted[i] = 0.0;
+                    }
+                    r / (self.reward_stats.var[0] + 1e-8).sqrt()
+                } else {
+                    r
+                };
+                rew_buf.push((r + gamma * f64::from(final_value)) as f32);
                 self.starts[i] = done;
                 if done {
                     stats.episodic_returns.push(self.episode_return[i]);
@@ -480,6 +531,15 @@ impl Ppo {
                 last_pg = f64::from(to_vec(pg_loss.detach())[0]);
                 last_v = f64::from(to_vec(v_loss.detach())[0]);
                 last_ent = f64::from(to_vec(entropy.detach())[0]);
+                for (what, v) in [
+                    ("the policy loss", last_pg),
+                    ("the value loss", last_v),
+                    ("the entropy", last_ent),
+                ] {
+                    if !v.is_finite() {
+                        return Err(non_finite(what.into()));
+                    }
+                }
 
                 let mut grads = GradientsParams::from_grads(loss.backward(), self.model());
                 clip_global_norm(&mut grads, self.model(), cfg.max_grad_norm as f32);
@@ -522,6 +582,13 @@ pub struct RunState {
     pub global_step: u64,
     /// The action/minibatch stream.
     pub rng: [u64; 4],
+    /// Running statistics of the discounted return (reward normalisation).
+    #[serde(default = "no_reward_stats")]
+    pub reward_stats: RunningMeanStd,
+}
+
+fn no_reward_stats() -> RunningMeanStd {
+    RunningMeanStd::new(1)
 }
 
 impl Ppo {
@@ -534,6 +601,7 @@ impl Ppo {
         self.episode_return.fill(0.0);
         self.episode_length.fill(0);
         self.starts.fill(false);
+        self.discounted.fill(0.0);
         Ok(())
     }
 
@@ -551,6 +619,7 @@ impl Ppo {
                 iteration: self.iteration,
                 global_step: self.global_step,
                 rng: self.rng.state(),
+                reward_stats: self.reward_stats.clone(),
             },
             model,
             optim,
@@ -577,6 +646,7 @@ impl Ppo {
         self.iteration = state.iteration;
         self.global_step = state.global_step;
         self.rng = Stream::from_state(state.rng);
+        self.reward_stats = state.reward_stats.clone();
         Ok(())
     }
 
