@@ -19,7 +19,9 @@ use burn::prelude::Device;
 use clap::Args;
 use hale_envs::{AutoReset, Env, VectorEnv, make};
 use hale_policies::bundle::{self, Bundle, BundleSpec, write_atomic};
-use hale_policies::learn::ppo::{Ppo, PpoConfig, RunState};
+use hale_policies::learn::dqn::{Dqn, DqnConfig};
+use hale_policies::learn::ppo::{Ppo, PpoConfig};
+use hale_policies::learn::{Checkpoint, Learner};
 use hale_policies::{Policy, PolicySource, PolicySpec};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -42,7 +44,7 @@ pub struct TrainConfig {
     /// from it).
     #[serde(default = "one")]
     pub seed: u64,
-    /// `ppo`.
+    /// `ppo` or `dqn`.
     #[serde(default = "default_algorithm")]
     pub algorithm: String,
     /// Checkpoint (and reset the envs) every this many iterations.
@@ -54,9 +56,52 @@ pub struct TrainConfig {
     /// First seed of the evaluation episodes (held out: far from the training seeds).
     #[serde(default = "default_eval_seed")]
     pub eval_seed: u64,
-    /// PPO hyperparameters.
-    #[serde(default)]
-    pub ppo: PpoConfig,
+    /// PPO hyperparameters (with `algorithm = "ppo"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppo: Option<PpoConfig>,
+    /// DQN hyperparameters (with `algorithm = "dqn"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dqn: Option<DqnConfig>,
+}
+
+impl TrainConfig {
+    /// The chosen algorithm's hyperparameters as JSON.
+    fn hyperparameters(&self) -> serde_json::Value {
+        match self.algorithm.as_str() {
+            "dqn" => serde_json::to_value(&self.dqn),
+            _ => serde_json::to_value(&self.ppo),
+        }
+        .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Hidden layer widths of the chosen algorithm's network.
+    fn hidden(&self) -> Vec<usize> {
+        match self.algorithm.as_str() {
+            "dqn" => self.dqn.as_ref().map(|c| c.hidden.clone()),
+            _ => self.ppo.as_ref().map(|c| c.hidden.clone()),
+        }
+        .unwrap_or_default()
+    }
+
+    /// The learner this config describes, on `device`.
+    fn learner(&self, device: Device) -> Result<Box<dyn Learner>> {
+        let env_config = env_json(self)?;
+        let envs = |n: usize| {
+            VectorEnv::make(&self.env, &env_config, n, AutoReset::SameStep)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        };
+        Ok(match (&self.ppo, &self.dqn) {
+            (Some(c), _) => Box::new(
+                Ppo::new(c.clone(), envs(c.num_envs)?, device, self.seed)
+                    .map_err(|e| anyhow::anyhow!("ppo: {e}"))?,
+            ),
+            (None, Some(c)) => Box::new(
+                Dqn::new(c.clone(), envs(c.num_envs)?, device, self.seed)
+                    .map_err(|e| anyhow::anyhow!("dqn: {e}"))?,
+            ),
+            (None, None) => bail!("no hyperparameters"),
+        })
+    }
 }
 
 fn default_exp() -> String {
@@ -104,18 +149,30 @@ fn env_json(cfg: &TrainConfig) -> Result<serde_json::Value> {
 fn read_config(path: &Path) -> Result<TrainConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let cfg: TrainConfig = toml::from_str(&text)
+    let mut cfg: TrainConfig = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
-    if cfg.algorithm != "ppo" {
-        bail!(
-            "{}: algorithm: unknown algorithm {:?} (known: ppo)",
-            path.display(),
-            cfg.algorithm
-        );
+    match cfg.algorithm.as_str() {
+        "ppo" => {
+            if cfg.dqn.is_some() {
+                bail!("{}: a [dqn] table, but algorithm = \"ppo\"", path.display());
+            }
+            let c = cfg.ppo.get_or_insert_with(PpoConfig::default);
+            c.validate()
+                .map_err(|e| anyhow::anyhow!("{}: ppo: {e}", path.display()))?;
+        }
+        "dqn" => {
+            if cfg.ppo.is_some() {
+                bail!("{}: a [ppo] table, but algorithm = \"dqn\"", path.display());
+            }
+            let c = cfg.dqn.get_or_insert_with(DqnConfig::default);
+            c.validate()
+                .map_err(|e| anyhow::anyhow!("{}: dqn: {e}", path.display()))?;
+        }
+        other => bail!(
+            "{}: algorithm: unknown algorithm {other:?} (known: ppo, dqn)",
+            path.display()
+        ),
     }
-    cfg.ppo
-        .validate()
-        .map_err(|e| anyhow::anyhow!("{}: ppo: {e}", path.display()))?;
     if cfg.checkpoint_every == 0 {
         bail!("{}: checkpoint_every must be positive", path.display());
     }
@@ -148,50 +205,51 @@ pub fn run(args: TrainArgs) -> Result<()> {
         (None, None) => bail!("give a config file or --resume RUN_DIR"),
     };
     let env_config = env_json(&cfg)?;
-    let envs = VectorEnv::make(&cfg.env, &env_config, cfg.ppo.num_envs, AutoReset::SameStep)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let device = Device::flex().autodiff();
-    let mut ppo = Ppo::new(cfg.ppo.clone(), envs, device, cfg.seed)
-        .map_err(|e| anyhow::anyhow!("ppo: {e}"))?;
+    let mut learner = cfg.learner(device)?;
     let metrics_path = dir.join("metrics.csv");
     if args.resume.is_some() {
-        let (state, at) = last_checkpoint(&dir)?;
-        let model = std::fs::read(at.join("model.bpk"))
-            .with_context(|| format!("reading {}", at.join("model.bpk").display()))?;
-        let optim = std::fs::read(at.join("optim.bin"))
-            .with_context(|| format!("reading {}", at.join("optim.bin").display()))?;
-        ppo.restore(&state, model, optim)
+        let (checkpoint, at) = last_checkpoint(&dir)?;
+        learner
+            .restore(&checkpoint)
             .map_err(|e| anyhow::anyhow!("{}: {e}", at.display()))?;
-        ppo.reset_envs(cfg.seed)
+        learner
+            .reset_envs(cfg.seed)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        truncate_metrics(&metrics_path, state.iteration)?;
+        truncate_metrics(&metrics_path, learner.iteration())?;
         eprintln!(
             "resuming {} at iteration {} ({} steps)",
             dir.display(),
-            state.iteration,
-            state.global_step
+            learner.iteration(),
+            learner.global_step()
         );
     } else {
-        write_atomic(&metrics_path, METRICS_HEADER.as_bytes())?;
+        let mut header = METRICS_HEADER.to_string();
+        for name in learner.metric_names() {
+            header.push(',');
+            header.push_str(name);
+        }
+        header.push('\n');
+        write_atomic(&metrics_path, header.as_bytes())?;
     }
 
-    let total = cfg.ppo.num_iterations();
+    let total = learner.num_iterations();
     let stop = args.stop_after.unwrap_or(total).min(total);
-    let bar = ProgressBar::new(cfg.ppo.num_iterations() * cfg.ppo.batch_size() as u64);
+    let bar = ProgressBar::new(total * learner.steps_per_iteration());
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  {msg}")
             .expect("a valid template"),
     );
-    bar.set_position(ppo.global_step);
+    bar.set_position(learner.global_step());
     let start = std::time::Instant::now();
-    let start_step = ppo.global_step;
+    let start_step = learner.global_step();
     let mut recent: std::collections::VecDeque<f64> = Default::default();
     let mut metrics = std::fs::OpenOptions::new()
         .append(true)
         .open(&metrics_path)
         .with_context(|| format!("opening {}", metrics_path.display()))?;
-    while ppo.iteration < stop {
-        let s = ppo.iterate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    while learner.iteration() < stop {
+        let s = learner.iterate().map_err(|e| anyhow::anyhow!("{e}"))?;
         for &r in &s.episodic_returns {
             recent.push_back(r);
             if recent.len() > 20 {
@@ -200,40 +258,40 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
         let lengths: Vec<f64> = s.episodic_lengths.iter().map(|&l| l as f64).collect();
-        let sps = (ppo.global_step - start_step) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        let sps =
+            (learner.global_step() - start_step) as f64 / start.elapsed().as_secs_f64().max(1e-9);
         let opt = |v: Option<f64>| v.map_or_else(String::new, |x| x.to_string());
-        writeln!(
-            metrics,
-            "{},{},{},{},{},{:.0},{},{},{},{},{},{}",
+        let mut row = format!(
+            "{},{},{},{},{},{:.0}",
             s.global_step,
-            ppo.iteration,
+            learner.iteration(),
             s.learning_rate,
             opt(mean(&s.episodic_returns)),
             opt(mean(&lengths)),
             sps,
-            s.value_loss,
-            s.policy_loss,
-            s.entropy,
-            s.approx_kl,
-            s.clipfrac,
-            s.explained_variance
-        )?;
-        bar.set_position(ppo.global_step);
+        );
+        for (_, v) in &s.metrics {
+            row.push_str(&format!(",{v}"));
+        }
+        writeln!(metrics, "{row}")?;
+        bar.set_position(learner.global_step());
         if let Some(m) = mean(recent.make_contiguous()) {
             bar.set_message(format!("return(20) {m:.1}"));
         }
-        if ppo.iteration.is_multiple_of(cfg.checkpoint_every) || ppo.iteration == total {
-            ppo.reset_envs(cfg.seed)
+        let it = learner.iteration();
+        if it.is_multiple_of(cfg.checkpoint_every) || it == total {
+            learner
+                .reset_envs(cfg.seed)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             metrics.flush()?;
-            save_checkpoint(&dir, &ppo)?;
+            save_checkpoint(&dir, learner.as_ref())?;
         }
     }
     bar.finish_and_clear();
-    if ppo.iteration < total {
+    if learner.iteration() < total {
         println!(
             "stopped at iteration {} of {total}; continue with: hale train --resume {}",
-            ppo.iteration,
+            learner.iteration(),
             dir.display()
         );
         return Ok(());
@@ -248,17 +306,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
         observation_space: probe.observation_space().clone(),
         action_space: probe.action_space().clone(),
         obs_dim: probe.observation_space().flat_dim().unwrap_or(0),
-        heads: ppo.heads().sizes.clone(),
-        hidden: cfg.ppo.hidden.clone(),
-        algorithm: "ppo".into(),
-        hyperparameters: serde_json::to_value(&cfg.ppo)?,
+        heads: learner.heads().sizes.clone(),
+        hidden: cfg.hidden(),
+        algorithm: cfg.algorithm.clone(),
+        hyperparameters: cfg.hyperparameters(),
         obs_normalization: None,
         git_revision: git_revision(),
         seed: cfg.seed,
         weights_sha256: String::new(),
     };
     let policy_dir = dir.join("policy");
-    bundle::save(&policy_dir, ppo.model(), spec)?;
+    bundle::save(&policy_dir, learner.model(), spec)?;
     let loaded = Bundle::load(&policy_dir, &Device::flex())?;
     loaded.check_fits(&cfg.env, probe.observation_space(), probe.action_space())?;
     let label = cfg.algorithm.clone();
@@ -311,8 +369,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         "env": cfg.env,
         "exp_name": cfg.exp_name,
         "seed": cfg.seed,
-        "global_step": ppo.global_step,
-        "iterations": ppo.iteration,
+        "algorithm": cfg.algorithm,
+        "global_step": learner.global_step(),
+        "iterations": learner.iteration(),
         "eval_episodes": cfg.eval_episodes,
         "eval_seeds": [cfg.eval_seed, cfg.eval_seed + cfg.eval_episodes.saturating_sub(1)],
         "eval_mean_return": mean,
@@ -327,13 +386,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     println!(
         "{}: {} steps; greedy evaluation over {} held-out seeds: mean return {mean:.2}",
         dir.display(),
-        ppo.global_step,
+        learner.global_step(),
         cfg.eval_episodes
     );
     Ok(())
 }
 
-const METRICS_HEADER: &str = "global_step,iteration,charts/learning_rate,charts/episodic_return,charts/episodic_length,charts/SPS,losses/value_loss,losses/policy_loss,losses/entropy,losses/approx_kl,losses/clipfrac,losses/explained_variance\n";
+/// The columns every algorithm logs; its own follow.
+const METRICS_HEADER: &str = "global_step,iteration,charts/learning_rate,charts/episodic_return,charts/episodic_length,charts/SPS";
 
 fn episode(env: &mut dyn Env, policy: &mut dyn Policy, seed: u64) -> Result<f64> {
     let (mut obs, _) = env
@@ -352,20 +412,23 @@ fn episode(env: &mut dyn Env, policy: &mut dyn Policy, seed: u64) -> Result<f64>
     }
 }
 
-fn save_checkpoint(dir: &Path, ppo: &Ppo) -> Result<()> {
-    let (state, model, optim) = ppo
+fn save_checkpoint(dir: &Path, learner: &dyn Learner) -> Result<()> {
+    let ckpt = learner
         .checkpoint()
         .map_err(|e| anyhow::anyhow!("checkpoint: {e}"))?;
-    let name = format!("iter-{:06}", state.iteration);
+    let name = format!("iter-{:06}", learner.iteration());
     let tmp = dir.join("checkpoints").join(format!(".{name}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
-    std::fs::write(tmp.join("model.bpk"), &model)?;
-    std::fs::write(tmp.join("optim.bin"), &optim)?;
+    let mut sums = serde_json::Map::new();
+    for (file, bytes) in &ckpt.files {
+        std::fs::write(tmp.join(file), bytes)?;
+        sums.insert(file.clone(), bundle::sha256_hex(bytes).into());
+    }
     let meta = serde_json::json!({
-        "state": state,
-        "model_sha256": bundle::sha256_hex(&model),
-        "optim_sha256": bundle::sha256_hex(&optim),
+        "algorithm": learner.algorithm(),
+        "state": ckpt.state,
+        "sha256": sums,
     });
     std::fs::write(tmp.join("state.json"), serde_json::to_vec_pretty(&meta)?)?;
     let final_dir = dir.join("checkpoints").join(name);
@@ -375,8 +438,8 @@ fn save_checkpoint(dir: &Path, ppo: &Ppo) -> Result<()> {
     Ok(())
 }
 
-/// The newest checkpoint whose files match their checksums.
-fn last_checkpoint(dir: &Path) -> Result<(RunState, PathBuf)> {
+/// The newest checkpoint, its files checked against their checksums.
+fn last_checkpoint(dir: &Path) -> Result<(Checkpoint, PathBuf)> {
     let ckpts = dir.join("checkpoints");
     let mut names: Vec<PathBuf> = std::fs::read_dir(&ckpts)
         .with_context(|| format!("reading {}", ckpts.display()))?
@@ -395,20 +458,24 @@ fn last_checkpoint(dir: &Path) -> Result<(RunState, PathBuf)> {
         &std::fs::read(&meta_path).with_context(|| format!("reading {}", meta_path.display()))?,
     )
     .with_context(|| format!("{}: not JSON", meta_path.display()))?;
-    for (file, key) in [("model.bpk", "model_sha256"), ("optim.bin", "optim_sha256")] {
+    let Some(sums) = meta["sha256"].as_object() else {
+        bail!("{}: field sha256 missing", meta_path.display());
+    };
+    let mut files = Vec::new();
+    for (file, sum) in sums {
         let p = at.join(file);
         let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        if meta[key].as_str() != Some(bundle::sha256_hex(&bytes).as_str()) {
+        if sum.as_str() != Some(bundle::sha256_hex(&bytes).as_str()) {
             bail!(
                 "{}: checksum does not match {} (truncated or altered?)",
                 p.display(),
                 meta_path.display()
             );
         }
+        files.push((file.clone(), bytes));
     }
-    let state: RunState = serde_json::from_value(meta["state"].clone())
-        .with_context(|| format!("{}: field state", meta_path.display()))?;
-    Ok((state, at))
+    let state = meta["state"].clone();
+    Ok((Checkpoint { state, files }, at))
 }
 
 /// Keeps the header and the rows of iterations ≤ `iteration` (rows written after the

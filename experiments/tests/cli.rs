@@ -490,15 +490,19 @@ fn metrics_without_sps(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn train_writes_a_run_folder_and_resume_continues_exactly() {
+/// Trains `config` whole, then stopped after 3 iterations and resumed: the resumed
+/// run logs the same rows (but wall time) and ends with the same weights, bit for
+/// bit. Returns the whole run's folder.
+fn resume_matches_whole_run(
+    tmp: &std::path::Path,
+    config: &str,
+    iterations: usize,
+) -> std::path::PathBuf {
     use burn::prelude::Device;
     use hale_policies::bundle::Bundle;
-    let tmp = tempfile::tempdir().unwrap();
-    let cfg = tmp.path().join("smoke.toml");
-    std::fs::write(&cfg, TRAIN_SMOKE).unwrap();
-    // Uninterrupted.
-    let whole = tmp.path().join("whole");
+    let cfg = tmp.join("run.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let whole = tmp.join("whole");
     let out = hale()
         .arg("train")
         .arg(&cfg)
@@ -508,33 +512,13 @@ fn train_writes_a_run_folder_and_resume_continues_exactly() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let a = run_dir(&whole);
-    assert!(
-        a.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("CartPole-v1__smoke__3__")
-    );
-    for f in [
-        "config.toml",
-        "metrics.csv",
-        "summary.json",
-        "policy/policy.json",
-        "policy/weights.bpk",
-        "checkpoints/iter-000008/model.bpk",
-    ] {
-        assert!(a.join(f).exists(), "{f}");
-    }
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(a.join("summary.json")).unwrap()).unwrap();
-    assert!(summary["eval_mean_return"].as_f64().unwrap() > 0.0);
-    assert_eq!(summary["eval_seeds"][0], 1_000_000);
     let metrics = metrics_without_sps(&a);
-    assert_eq!(metrics.len(), 9);
+    assert_eq!(metrics.len(), iterations + 1);
     assert!(
         metrics[0].starts_with("global_step,iteration,charts/learning_rate,charts/episodic_return")
     );
     // Stopped after 3 iterations (the last checkpoint is at 2), then resumed.
-    let parts = tmp.path().join("parts");
+    let parts = tmp.join("parts");
     let out = hale()
         .arg("train")
         .arg(&cfg)
@@ -544,7 +528,8 @@ fn train_writes_a_run_folder_and_resume_continues_exactly() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("stopped at iteration 3 of 8"));
+    let stopped = format!("stopped at iteration 3 of {iterations}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&stopped));
     let b = run_dir(&parts);
     assert!(!b.join("policy").exists());
     let out = hale()
@@ -574,6 +559,74 @@ fn train_writes_a_run_folder_and_resume_continues_exactly() {
     ] {
         assert_eq!(pa.logits(&obs, None), pb.logits(&obs, None));
     }
+    a
+}
+
+#[test]
+fn train_writes_a_run_folder_and_resume_continues_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = resume_matches_whole_run(tmp.path(), TRAIN_SMOKE, 8);
+    assert!(
+        a.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("CartPole-v1__smoke__3__")
+    );
+    for f in [
+        "config.toml",
+        "metrics.csv",
+        "summary.json",
+        "policy/policy.json",
+        "policy/weights.bpk",
+        "checkpoints/iter-000008/model.bpk",
+    ] {
+        assert!(a.join(f).exists(), "{f}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["eval_mean_return"].as_f64().unwrap() > 0.0);
+    assert_eq!(summary["eval_seeds"][0], 1_000_000);
+}
+
+/// DQN resumes exactly too: its replay buffer and target network are checkpointed.
+#[test]
+fn dqn_resumes_exactly_with_its_replay_buffer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = resume_matches_whole_run(
+        tmp.path(),
+        r#"
+exp_name = "dqn"
+env = "CartPole-v1"
+algorithm = "dqn"
+seed = 5
+checkpoint_every = 2
+eval_episodes = 2
+
+[dqn]
+total_timesteps = 3000
+steps_per_iteration = 500
+learning_starts = 400
+buffer_size = 1000
+batch_size = 32
+target_network_frequency = 100
+num_envs = 2
+"#,
+        6,
+    );
+    for f in ["model.bpk", "target.bpk", "optim.bin", "replay.bin"] {
+        assert!(a.join("checkpoints/iter-000006").join(f).exists(), "{f}");
+    }
+    let header = std::fs::read_to_string(a.join("metrics.csv")).unwrap();
+    assert!(
+        header
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("losses/td_loss,losses/q_values,charts/epsilon")
+    );
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("policy/policy.json")).unwrap()).unwrap();
+    assert_eq!(spec["algorithm"], "dqn");
 }
 
 #[test]
@@ -730,4 +783,82 @@ normalize_reward = true
         stderr.contains("trained on Scaling-v0, asked to drive Healing-v0"),
         "{stderr}"
     );
+}
+
+/// A corrupt checkpoint is refused on resume, naming the file, and the run folder is
+/// left as it was; configs that mix algorithms or misspell a hyperparameter are
+/// refused naming the field.
+#[test]
+fn resume_refuses_a_corrupt_checkpoint_and_configs_name_their_mistakes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = r#"
+env = "CartPole-v1"
+algorithm = "dqn"
+checkpoint_every = 2
+[dqn]
+total_timesteps = 2000
+steps_per_iteration = 500
+learning_starts = 100
+buffer_size = 500
+batch_size = 16
+"#;
+    let cfg = tmp.path().join("dqn.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let out = hale()
+        .arg("train")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(tmp.path().join("r"))
+        .args(["--stop-after", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let run = run_dir(&tmp.path().join("r"));
+    let replay = run.join("checkpoints/iter-000002/replay.bin");
+    let bytes = std::fs::read(&replay).unwrap();
+    std::fs::write(&replay, &bytes[..bytes.len() - 7]).unwrap();
+    let metrics_before = std::fs::read(run.join("metrics.csv")).unwrap();
+    let out = hale()
+        .arg("train")
+        .arg("--resume")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("replay.bin") && stderr.contains("truncated or altered"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(run.join("metrics.csv")).unwrap(),
+        metrics_before
+    );
+    assert!(!run.join("policy").exists());
+
+    for (text, names) in [
+        (config.replace("batch_size", "batch_sise"), "batch_sise"),
+        (format!("{config}\n[ppo]\nnum_envs = 2\n"), "[ppo]"),
+        (config.replace("\"dqn\"", "\"sac\""), "sac"),
+        (
+            config.replace("learning_starts = 100", "exploration_fraction = 1.5"),
+            "exploration_fraction",
+        ),
+    ] {
+        std::fs::write(&cfg, &text).unwrap();
+        let out = hale()
+            .arg("train")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(tmp.path().join("bad"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("dqn.toml") && stderr.contains(names),
+            "{stderr}"
+        );
+        assert!(!tmp.path().join("bad").exists());
+    }
 }

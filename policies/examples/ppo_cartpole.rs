@@ -27,7 +27,7 @@ fn main() {
     let mut recent: std::collections::VecDeque<f64> = Default::default();
     while !ppo.done() {
         let s = ppo.iterate().unwrap();
-        for r in s.episodic_returns {
+        for &r in &s.episodic_returns {
             recent.push_back(r);
             if recent.len() > 20 {
                 recent.pop_front();
@@ -39,9 +39,9 @@ fn main() {
                 "step {:>7}  return(20) {mean:>6.1}  SPS {:>6.0}  v_loss {:.3} kl {:.4} clipfrac {:.3}",
                 s.global_step,
                 s.global_step as f64 / start.elapsed().as_secs_f64(),
-                s.value_loss,
-                s.approx_kl,
-                s.clipfrac
+                s.get("losses/value_loss").unwrap_or(f64::NAN),
+                s.get("losses/approx_kl").unwrap_or(f64::NAN),
+                s.get("losses/clipfrac").unwrap_or(f64::NAN)
             );
         }
     }

@@ -2,10 +2,14 @@
 //! in one file that reads top to bottom (CleanRL style). Library code takes a
 //! [`burn::prelude::Device`]; the binary chooses the backend.
 
+pub mod dqn;
 pub mod ppo;
 
+use crate::nets::{ActorCritic, Heads};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::{Device, Tensor};
+use hale_envs::EnvError;
+use serde::Serialize;
 use std::sync::Mutex;
 
 /// The backend's random generator is one per process: seeding it and drawing the
@@ -28,4 +32,106 @@ pub fn seeded<M: Module>(device: &Device, seed: u64, init: impl FnOnce(&Device) 
     let module = init(device);
     module.visit(&mut Touch);
     module
+}
+
+/// What one iteration measured, named as CleanRL logs them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IterationStats {
+    /// Environment steps so far.
+    pub global_step: u64,
+    /// `charts/learning_rate`.
+    pub learning_rate: f64,
+    /// Returns of the episodes that ended in this iteration (`charts/episodic_return`).
+    pub episodic_returns: Vec<f64>,
+    /// Their lengths (`charts/episodic_length`).
+    pub episodic_lengths: Vec<u64>,
+    /// The algorithm's own values (`losses/…`, `charts/…`), in the order of
+    /// [`Learner::metric_names`].
+    pub metrics: Vec<(&'static str, f64)>,
+}
+
+impl IterationStats {
+    /// The value logged as `name`, if this algorithm logs it.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.metrics
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, v)| v)
+    }
+}
+
+/// Why an iteration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// An environment refused a step or reset.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// An observation or reward from the environment was not finite.
+    #[error("iteration {iteration}: {what} is not finite (the environment produced it)")]
+    NonFiniteInput {
+        /// The iteration (1-based) that met it.
+        iteration: u64,
+        /// Which value.
+        what: String,
+    },
+    /// A loss was not finite: training stops rather than go on with NaN.
+    #[error(
+        "iteration {iteration}: {what} is not finite (learning rate too high, or rewards too large: try normalize_reward = true)"
+    )]
+    NonFinite {
+        /// The iteration (1-based) that produced it.
+        iteration: u64,
+        /// Which value.
+        what: String,
+    },
+}
+
+/// A learner's state at an iteration boundary: a JSON state (counters, random
+/// streams, statistics) and named binary files (weights, optimiser state, replay).
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    /// Counters, random-stream states and statistics.
+    pub state: serde_json::Value,
+    /// File name and contents, e.g. `("model.bpk", …)`.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+impl Checkpoint {
+    /// The contents of file `name`, or an error naming it.
+    pub fn file(&self, name: &str) -> Result<&[u8], String> {
+        self.files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b.as_slice())
+            .ok_or_else(|| format!("the checkpoint has no {name}"))
+    }
+}
+
+/// A training run in progress, whatever the algorithm: what `hale train` drives.
+pub trait Learner {
+    /// Algorithm name (`ppo`, `dqn`).
+    fn algorithm(&self) -> &'static str;
+    /// One iteration (PPO: a rollout and an update; DQN: a fixed number of steps).
+    fn iterate(&mut self) -> Result<IterationStats, TrainError>;
+    /// Iterations done.
+    fn iteration(&self) -> u64;
+    /// Environment steps done.
+    fn global_step(&self) -> u64;
+    /// Iterations in the whole run.
+    fn num_iterations(&self) -> u64;
+    /// Environment steps per iteration.
+    fn steps_per_iteration(&self) -> u64;
+    /// Names of [`IterationStats::metrics`], in order.
+    fn metric_names(&self) -> &'static [&'static str];
+    /// Resets the environments with seeds derived from `seed` and the iteration, and
+    /// forgets unfinished episodes (at every checkpoint boundary, resumed or not).
+    fn reset_envs(&mut self, seed: u64) -> Result<(), EnvError>;
+    /// Everything needed to continue exactly from here.
+    fn checkpoint(&self) -> Result<Checkpoint, String>;
+    /// Continues from a [`Learner::checkpoint`] of a run with the same config and seed.
+    fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), String>;
+    /// The action heads.
+    fn heads(&self) -> &Heads;
+    /// The network a policy bundle holds (greedy actions from its logits).
+    fn model(&self) -> &ActorCritic;
 }

@@ -15,6 +15,7 @@
 //! - Randomness: one seeded stream for action sampling and minibatch order, and the
 //!   backend seeded for the initial weights: same seed, same run, bit for bit.
 
+use super::{Checkpoint, IterationStats, Learner, TrainError};
 use crate::nets::{ActorCritic, Heads, tensor1, tensor2, to_vec};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -166,31 +167,6 @@ pub fn heads_of(space: &Space) -> Option<Heads> {
     }
 }
 
-/// What one iteration (rollout + update) measured, named as CleanRL logs them.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct IterationStats {
-    /// Environment steps so far.
-    pub global_step: u64,
-    /// `charts/learning_rate`.
-    pub learning_rate: f64,
-    /// `losses/value_loss`.
-    pub value_loss: f64,
-    /// `losses/policy_loss`.
-    pub policy_loss: f64,
-    /// `losses/entropy`.
-    pub entropy: f64,
-    /// `losses/approx_kl`.
-    pub approx_kl: f64,
-    /// `losses/clipfrac`.
-    pub clipfrac: f64,
-    /// `losses/explained_variance`.
-    pub explained_variance: f64,
-    /// Returns of the episodes that ended in this rollout (`charts/episodic_return`).
-    pub episodic_returns: Vec<f64>,
-    /// Their lengths (`charts/episodic_length`).
-    pub episodic_lengths: Vec<u64>,
-}
-
 /// A PPO run in progress: the network, its optimiser, the environments and the
 /// random stream. [`Ppo::iterate`] does one rollout and one update.
 pub struct Ppo {
@@ -212,24 +188,6 @@ pub struct Ppo {
     /// Discounted return per env, for reward normalisation.
     discounted: Vec<f64>,
     reward_stats: RunningMeanStd,
-}
-
-/// Why an iteration failed.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    /// An environment refused a step or reset.
-    #[error(transparent)]
-    Env(#[from] EnvError),
-    /// A value that must be finite was not: training stops rather than go on with NaN.
-    #[error(
-        "iteration {iteration}: {what} is not finite (learning rate too high, or rewards too large: try normalize_reward = true)"
-    )]
-    NonFinite {
-        /// The iteration (1-based) that produced it.
-        iteration: u64,
-        /// Which value.
-        what: String,
-    },
 }
 
 impl Ppo {
@@ -329,9 +287,10 @@ impl Ppo {
         };
         let iteration = self.iteration + 1;
         let non_finite = |what: String| TrainError::NonFinite { iteration, what };
+        let bad_input = |what: String| TrainError::NonFiniteInput { iteration, what };
         for _ in 0..t_len {
             if let Some(k) = self.envs.obs.iter().position(|x| !x.is_finite()) {
-                return Err(non_finite(format!(
+                return Err(bad_input(format!(
                     "observation feature {} of env {}",
                     k % d,
                     k / d
@@ -385,7 +344,7 @@ impl Ppo {
             for (i, &final_value) in final_values.iter().enumerate() {
                 let r = self.envs.rewards[i];
                 if !r.is_finite() {
-                    return Err(non_finite(format!("reward of env {i}")));
+                    return Err(bad_input(format!("reward of env {i}")));
                 }
                 self.episode_return[i] += r;
                 self.episode_length[i] += 1;
@@ -557,16 +516,22 @@ impl Ppo {
         }
         let var_y = variance(&returns);
         let resid: Vec<f32> = returns.iter().zip(&val_buf).map(|(r, v)| r - v).collect();
-        stats.explained_variance = if var_y == 0.0 {
+        let explained_variance = if var_y == 0.0 {
             f64::NAN
         } else {
             1.0 - variance(&resid) / var_y
         };
-        stats.policy_loss = last_pg;
-        stats.value_loss = last_v;
-        stats.entropy = last_ent;
-        stats.approx_kl = last_kl;
-        stats.clipfrac = clipfracs.iter().sum::<f64>() / clipfracs.len().max(1) as f64;
+        stats.metrics = vec![
+            ("losses/value_loss", last_v),
+            ("losses/policy_loss", last_pg),
+            ("losses/entropy", last_ent),
+            ("losses/approx_kl", last_kl),
+            (
+                "losses/clipfrac",
+                clipfracs.iter().sum::<f64>() / clipfracs.len().max(1) as f64,
+            ),
+            ("losses/explained_variance", explained_variance),
+        ];
         self.iteration += 1;
         Ok(stats)
     }
@@ -605,48 +570,50 @@ impl Ppo {
         Ok(())
     }
 
-    /// The run's state, the network's weights and the optimiser's state (burnpack
-    /// bytes and burn's optimiser record bytes).
-    pub fn checkpoint(&self) -> Result<(RunState, Vec<u8>, Vec<u8>), String> {
+    /// The run's state, the network's weights (`model.bpk`, burnpack) and the
+    /// optimiser's state (`optim.bin`, burn's optimiser record).
+    pub fn checkpoint(&self) -> Result<Checkpoint, String> {
         let model = crate::bundle::module_bytes(self.model().clone())?;
         let optim = self
             .optim
             .into_bytes()
             .map_err(|e| format!("{e:?}"))?
             .to_vec();
-        Ok((
-            RunState {
-                iteration: self.iteration,
-                global_step: self.global_step,
-                rng: self.rng.state(),
-                reward_stats: self.reward_stats.clone(),
-            },
-            model,
-            optim,
-        ))
+        let state = RunState {
+            iteration: self.iteration,
+            global_step: self.global_step,
+            rng: self.rng.state(),
+            reward_stats: self.reward_stats.clone(),
+        };
+        Ok(Checkpoint {
+            state: serde_json::to_value(state).map_err(|e| e.to_string())?,
+            files: vec![("model.bpk".into(), model), ("optim.bin".into(), optim)],
+        })
     }
 
     /// Continues from a checkpoint taken by [`Ppo::checkpoint`] on a run with the same
     /// config and seed.
-    pub fn restore(
-        &mut self,
-        state: &RunState,
-        model: Vec<u8>,
-        optim: Vec<u8>,
-    ) -> Result<(), String> {
+    pub fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), String> {
+        let state: RunState =
+            serde_json::from_value(checkpoint.state.clone()).map_err(|e| format!("state: {e}"))?;
         let current = self
             .model
             .take()
             .expect("the model is put back after each step");
-        self.model = Some(crate::bundle::load_module_bytes(current, model)?);
+        self.model = Some(crate::bundle::load_module_bytes(
+            current,
+            checkpoint.file("model.bpk")?.to_vec(),
+        )?);
         let fresh = AdamConfig::new().with_epsilon(1e-5).init();
         self.optim = fresh
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(optim))
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(
+                checkpoint.file("optim.bin")?.to_vec(),
+            ))
             .map_err(|e| format!("optimizer state: {e:?}"))?;
         self.iteration = state.iteration;
         self.global_step = state.global_step;
         self.rng = Stream::from_state(state.rng);
-        self.reward_stats = state.reward_stats.clone();
+        self.reward_stats = state.reward_stats;
         Ok(())
     }
 
@@ -701,4 +668,53 @@ pub fn clip_global_norm<M: Module>(grads: &mut GradientsParams, model: &M, max: 
         model.visit(&mut scale);
     }
     total
+}
+
+/// The names PPO logs, in order.
+const PPO_METRICS: &[&str] = &[
+    "losses/value_loss",
+    "losses/policy_loss",
+    "losses/entropy",
+    "losses/approx_kl",
+    "losses/clipfrac",
+    "losses/explained_variance",
+];
+
+impl Learner for Ppo {
+    fn algorithm(&self) -> &'static str {
+        "ppo"
+    }
+    fn iterate(&mut self) -> Result<IterationStats, TrainError> {
+        Ppo::iterate(self)
+    }
+    fn iteration(&self) -> u64 {
+        self.iteration
+    }
+    fn global_step(&self) -> u64 {
+        self.global_step
+    }
+    fn num_iterations(&self) -> u64 {
+        self.config.num_iterations()
+    }
+    fn steps_per_iteration(&self) -> u64 {
+        self.config.batch_size() as u64
+    }
+    fn metric_names(&self) -> &'static [&'static str] {
+        PPO_METRICS
+    }
+    fn reset_envs(&mut self, seed: u64) -> Result<(), EnvError> {
+        Ppo::reset_envs(self, seed)
+    }
+    fn checkpoint(&self) -> Result<Checkpoint, String> {
+        Ppo::checkpoint(self)
+    }
+    fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), String> {
+        Ppo::restore(self, checkpoint)
+    }
+    fn heads(&self) -> &Heads {
+        Ppo::heads(self)
+    }
+    fn model(&self) -> &ActorCritic {
+        Ppo::model(self)
+    }
 }

@@ -16,12 +16,15 @@ fn run(env: &str, config: serde_json::Value, ppo: PpoConfig, seed: u64) -> (Vec<
     let mut returns = Vec::new();
     while !run.done() {
         let s = run.iterate().unwrap();
+        let get = |k: &str| s.get(k).unwrap();
         assert!(
-            s.value_loss.is_finite() && s.policy_loss.is_finite() && s.entropy.is_finite(),
+            get("losses/value_loss").is_finite()
+                && get("losses/policy_loss").is_finite()
+                && get("losses/entropy").is_finite(),
             "{s:?}"
         );
         assert!(
-            s.approx_kl.is_finite() && (0.0..=1.0).contains(&s.clipfrac),
+            get("losses/approx_kl").is_finite() && (0.0..=1.0).contains(&get("losses/clipfrac")),
             "{s:?}"
         );
         returns.extend(s.episodic_returns);
