@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod bundle;
+pub mod gnn;
 pub mod hpa;
 pub mod kubelet;
 #[cfg(feature = "learn")]

@@ -1,4 +1,5 @@
-//! hale-policies with the `learn` feature: PPO smoke tests (learning claims come from
+//! hale-policies with the `learn` feature: PPO and GNN smoke tests (learning claims come from
 //! benchmark runs, see the README).
 
+mod gnn;
 mod ppo;
