@@ -102,3 +102,91 @@ pub fn fluid_fleet(hosts: u32, services: usize, replicas_per_service: u32) -> Sc
         },
     }
 }
+
+/// The GNN speed workload: `graphs` random connected graphs of `nodes` nodes with
+/// `features` features each (a spanning chain plus one random edge per node), with
+/// a fixed seed so that every tool sees the same graphs. Returns node features
+/// (row-major, all graphs) and edge lists (global node indices, both directions).
+pub fn gnn_graphs(graphs: usize, nodes: usize, features: usize) -> (Vec<f32>, Vec<[u32; 2]>) {
+    let mut rng = rng::Stream::from_key(2024);
+    let x: Vec<f32> = (0..graphs * nodes * features)
+        .map(|_| rng.unit() as f32 * 2.0 - 1.0)
+        .collect();
+    let mut edges = Vec::new();
+    for g in 0..graphs {
+        let base = (g * nodes) as u32;
+        for i in 1..nodes as u32 {
+            edges.push([base + i - 1, base + i]);
+            edges.push([base + i, base + rng.below(nodes) as u32]);
+        }
+    }
+    (x, edges)
+}
+
+/// One training step of the GNN on [`gnn_graphs`]: forward (two GraphSAGE layers,
+/// 64 wide, a per-node head and a pooled value), a squared loss on the values and
+/// the node scores, backward, and an Adam step. Holds the network and optimiser.
+pub struct GnnStep {
+    net: Option<hale_policies::gnn::GnnActorCritic>,
+    optim: burn::optim::ModuleOptimizer,
+    batch: hale_policies::gnn::GraphBatch,
+    layout: hale_policies::gnn::ActionLayout,
+    device: burn::prelude::Device,
+}
+
+impl GnnStep {
+    /// The workload of `graphs × nodes` nodes with `features` features, on `device`
+    /// (an autodiff device).
+    pub fn new(
+        graphs: usize,
+        nodes: usize,
+        features: usize,
+        device: burn::prelude::Device,
+    ) -> GnnStep {
+        use hale_envs::GraphValue;
+        use hale_policies::gnn::{ActionLayout, GnnActorCritic, GraphBatch};
+        let (x, edges) = gnn_graphs(graphs, nodes, features);
+        let per_graph: Vec<GraphValue> = (0..graphs)
+            .map(|g| GraphValue {
+                nodes: x[g * nodes * features..(g + 1) * nodes * features].to_vec(),
+                edges: vec![],
+                links: edges
+                    .iter()
+                    .filter(|e| e[0] as usize / nodes == g)
+                    .map(|e| [e[0] - (g * nodes) as u32, e[1] - (g * nodes) as u32])
+                    .collect(),
+            })
+            .collect();
+        let refs: Vec<&GraphValue> = per_graph.iter().collect();
+        let batch = GraphBatch::new(&refs, features).expect("valid graphs");
+        // Every node's 4 scores as the action logits, in node order.
+        let layout = ActionLayout {
+            actions: nodes * 4,
+            index: (0..(graphs * nodes * 4) as i64)
+                .map(|i| i + graphs as i64)
+                .collect(),
+        };
+        let net = hale_policies::learn::seeded(&device, 0, |d| {
+            GnnActorCritic::new(features, 64, 2, 4, 1, d)
+        });
+        GnnStep {
+            net: Some(net),
+            optim: burn::optim::AdamConfig::new().init(),
+            batch,
+            layout,
+            device,
+        }
+    }
+
+    /// One forward + backward + Adam step; returns the loss.
+    pub fn step(&mut self) -> f32 {
+        use burn::optim::GradientsParams;
+        let net = self.net.take().expect("put back after each step");
+        let (logits, values) = net.forward(&self.batch, &self.layout, -1e8, &self.device);
+        let loss = (values - 1.0).square().mean() + logits.square().mean();
+        let value = hale_policies::nets::to_vec(loss.clone().detach())[0];
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        self.net = Some(self.optim.step(1e-3, net, grads));
+        value
+    }
+}
