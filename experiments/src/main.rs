@@ -1,11 +1,13 @@
 //! `hale`: the command-line tool of the hale framework.
 //!
-//! Today it runs and checks simulator scenarios; training, evaluation, sweeps and
-//! export arrive with the environment and learning crates.
+//! Scenarios (`sim`), environments (`env`), traces (`data`), training (`train`),
+//! evaluation beside the baselines (`eval`) and policy bundles for deployment
+//! (`export`).
 
 mod data_cmd;
 mod env_cmd;
 mod eval;
+mod export_cmd;
 mod stats;
 mod train;
 
@@ -39,8 +41,11 @@ enum Command {
     /// LANL, hale series, synthetic).
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
-    /// Train a policy (PPO) from a TOML config into a run folder; --resume continues one.
+    /// Train a policy (PPO or DQN) from a TOML config into a run folder; --resume
+    /// continues one.
     Train(train::TrainArgs),
+    /// Check a training run's policy bundle and copy it out for deployment.
+    Export(export_cmd::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -88,6 +93,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Data(cmd) => data_cmd::run(cmd),
         Command::Train(args) => train::run(args),
+        Command::Export(args) => export_cmd::run(args),
         Command::Sim(SimCommand::List) => {
             for name in BUILTINS {
                 let s = Scenario::builtin(name)?;

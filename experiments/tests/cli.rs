@@ -862,3 +862,66 @@ batch_size = 16
         assert!(!tmp.path().join("bad").exists());
     }
 }
+
+/// `hale export` copies a checked bundle; it refuses a corrupt one and an existing
+/// destination, writing nothing.
+#[test]
+fn export_checks_the_bundle_and_writes_a_whole_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("smoke.toml");
+    std::fs::write(&cfg, TRAIN_SMOKE.replace("4096", "1024")).unwrap();
+    let out = hale()
+        .arg("train")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(tmp.path().join("r"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let run = run_dir(&tmp.path().join("r"));
+    let dest = tmp.path().join("deploy/cartpole");
+    let out = hale()
+        .arg("export")
+        .arg(&run)
+        .arg("--out")
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ppo policy for CartPole-v1"));
+    for f in ["policy.json", "weights.bpk"] {
+        assert_eq!(
+            std::fs::read(dest.join(f)).unwrap(),
+            std::fs::read(run.join("policy").join(f)).unwrap()
+        );
+    }
+    // The destination exists now: refused.
+    let out = hale()
+        .arg("export")
+        .arg(&run)
+        .arg("--out")
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
+    // A bundle whose policy.json names an unknown field: refused, nothing written.
+    let spec = run.join("policy/policy.json");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, text.replacen("{", "{\"colour\": 1,", 1)).unwrap();
+    let other = tmp.path().join("deploy/other");
+    let out = hale()
+        .arg("export")
+        .arg(&run)
+        .arg("--out")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("policy.json") && stderr.contains("colour"),
+        "{stderr}"
+    );
+    assert!(!other.exists());
+}
