@@ -4,6 +4,7 @@
 //! runs/{env}__{exp_name}__{seed}__{unix time}/
 //!   config.toml       the resolved config (every default written out)
 //!   metrics.csv       one row per iteration, CleanRL's names (charts/…, losses/…)
+//!   episodes.csv      one row per finished training episode, with wall time
 //!   checkpoints/iter-NNNNNN/{state.json, model.bpk, optim.bin}
 //!   policy/           the final bundle (policy.json + weights.bpk)
 //!   summary.json      the final evaluation on held-out seeds (cloud envs: beside
@@ -208,6 +209,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let device = Device::flex().autodiff();
     let mut learner = cfg.learner(device)?;
     let metrics_path = dir.join("metrics.csv");
+    let episodes_path = dir.join("episodes.csv");
     if args.resume.is_some() {
         let (checkpoint, at) = last_checkpoint(&dir)?;
         learner
@@ -217,6 +219,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .reset_envs(cfg.seed)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         truncate_metrics(&metrics_path, learner.iteration())?;
+        truncate_metrics(&episodes_path, learner.iteration())?;
         eprintln!(
             "resuming {} at iteration {} ({} steps)",
             dir.display(),
@@ -231,6 +234,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         header.push('\n');
         write_atomic(&metrics_path, header.as_bytes())?;
+        write_atomic(&episodes_path, EPISODES_HEADER.as_bytes())?;
     }
 
     let total = learner.num_iterations();
@@ -248,8 +252,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .append(true)
         .open(&metrics_path)
         .with_context(|| format!("opening {}", metrics_path.display()))?;
+    let mut episodes = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&episodes_path)
+        .with_context(|| format!("opening {}", episodes_path.display()))?;
     while learner.iteration() < stop {
         let s = learner.iterate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let wall = start.elapsed().as_secs_f64();
+        for (r, l) in s.episodic_returns.iter().zip(&s.episodic_lengths) {
+            writeln!(
+                episodes,
+                "{},{},{r},{l},{wall:.3}",
+                s.global_step,
+                learner.iteration()
+            )?;
+        }
         for &r in &s.episodic_returns {
             recent.push_back(r);
             if recent.len() > 20 {
@@ -284,6 +301,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .reset_envs(cfg.seed)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             metrics.flush()?;
+            episodes.flush()?;
             save_checkpoint(&dir, learner.as_ref())?;
         }
     }
@@ -391,6 +409,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// One row per finished training episode: the global step and iteration at the end of
+/// the iteration it ended in, and the wall-clock seconds since this process started
+/// training (a resumed run counts from its own start).
+const EPISODES_HEADER: &str = "global_step,iteration,episodic_return,episodic_length,wall_s\n";
 
 /// The columns every algorithm logs; its own follow.
 const METRICS_HEADER: &str = "global_step,iteration,charts/learning_rate,charts/episodic_return,charts/episodic_length,charts/SPS";

@@ -26,6 +26,13 @@ fn layer(d_in: usize, d_out: usize, gain: f64, device: &Device) -> Linear {
     l
 }
 
+/// tanh as `2·σ(2x) − 1`: the same function (within 1.2e-7 absolute), and on the
+/// flex CPU backend three times faster than its `tanh` (a scalar libm call per
+/// element, 60 % of a CartPole PPO run's time before this).
+pub fn tanh(x: Tensor<2>) -> Tensor<2> {
+    burn::tensor::activation::sigmoid(x * 2.0) * 2.0 - 1.0
+}
+
 impl ActorCritic {
     /// An actor-critic for observations of `obs_dim` floats and `logits` action logits
     /// (the sum of the categorical heads' sizes), with `hidden` layer widths.
@@ -54,7 +61,7 @@ impl ActorCritic {
     pub fn logits(&self, obs: Tensor<2>) -> Tensor<2> {
         let mut x = obs;
         for l in &self.actor {
-            x = l.forward(x).tanh();
+            x = tanh(l.forward(x));
         }
         self.policy_head.forward(x)
     }
@@ -66,7 +73,7 @@ impl ActorCritic {
     pub fn value(&self, obs: Tensor<2>) -> Tensor<1> {
         let mut x = obs;
         for l in &self.critic {
-            x = l.forward(x).tanh();
+            x = tanh(l.forward(x));
         }
         self.value_head.forward(x).squeeze_dim(1)
     }
