@@ -4,6 +4,7 @@ use crate::stats;
 use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use hale_envs::{Env, make};
+use hale_policies::bundle::write_atomic;
 use hale_policies::{PolicyContext, PolicySpec, load_policy};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -349,14 +350,6 @@ pub fn print_table(policies: &[String], n: usize, summary: &Json) {
     }
 }
 
-/// Writes a file atomically: to a temporary name beside it, then renamed.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-}
-
 fn write_outputs(
     dir: &Path,
     episodes: &[Episode],
@@ -396,7 +389,8 @@ fn write_outputs(
     write_atomic(
         &dir.join("summary.json"),
         serde_json::to_string_pretty(&full)?.as_bytes(),
-    )
+    )?;
+    Ok(())
 }
 
 /// The per-episode rows as parquet (polars), written to a temporary file and renamed.

@@ -335,10 +335,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let policy_dir = dir.join("policy");
     bundle::save(&policy_dir, learner.model(), spec)?;
-    let loaded = Bundle::load(&policy_dir, &Device::flex())?;
-    loaded.check_fits(&cfg.env, probe.observation_space(), probe.action_space())?;
     let label = cfg.algorithm.clone();
-    let mut policy = loaded.into_policy(&label);
     // Cloud envs: the trained policy beside the baselines, paired on the same seeds.
     let baselines: &[&str] = match cfg.env.as_str() {
         "Scaling-v0" => &["hpa", "static"],
@@ -346,6 +343,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         _ => &[],
     };
     let (returns, comparison) = if baselines.is_empty() {
+        let loaded = Bundle::load(&policy_dir, &Device::flex())?;
+        loaded.check_fits(&cfg.env, probe.observation_space(), probe.action_space())?;
+        let mut policy = loaded.into_policy(&label);
         let mut returns = Vec::new();
         for k in 0..cfg.eval_episodes {
             let mut env = make(&cfg.env, &env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -354,6 +354,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         (returns, serde_json::Value::Null)
     } else {
         let mut specs: Vec<PolicySpec> = baselines.iter().map(|b| PolicySpec::parse(b)).collect();
+        // `compare` loads the bundle and checks it fits before running anything.
         specs.push(PolicySpec {
             label: label.clone(),
             source: PolicySource::Bundle(policy_dir.clone()),

@@ -467,6 +467,18 @@ eval_episodes = 3
 total_timesteps = 4096
 "#;
 
+/// `hale train CFG --out OUT EXTRA…`.
+fn train(cfg: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    hale()
+        .arg("train")
+        .arg(cfg)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 /// The run folder `hale train` made under `out`.
 fn run_dir(out: &std::path::Path) -> std::path::PathBuf {
     let mut dirs: Vec<_> = std::fs::read_dir(out)
@@ -503,13 +515,7 @@ fn resume_matches_whole_run(
     let cfg = tmp.join("run.toml");
     std::fs::write(&cfg, config).unwrap();
     let whole = tmp.join("whole");
-    let out = hale()
-        .arg("train")
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&whole)
-        .output()
-        .unwrap();
+    let out = train(&cfg, &whole, &[]);
     assert!(out.status.success(), "{out:?}");
     let a = run_dir(&whole);
     let metrics = metrics_without_sps(&a);
@@ -519,14 +525,7 @@ fn resume_matches_whole_run(
     );
     // Stopped after 3 iterations (the last checkpoint is at 2), then resumed.
     let parts = tmp.join("parts");
-    let out = hale()
-        .arg("train")
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&parts)
-        .args(["--stop-after", "3"])
-        .output()
-        .unwrap();
+    let out = train(&cfg, &parts, &["--stop-after", "3"]);
     assert!(out.status.success(), "{out:?}");
     let stopped = format!("stopped at iteration 3 of {iterations}");
     assert!(String::from_utf8_lossy(&out.stdout).contains(&stopped));
@@ -638,13 +637,7 @@ fn train_and_bundles_name_bad_input() {
         TRAIN_SMOKE.replace("total_timesteps", "total_timestep"),
     )
     .unwrap();
-    let out = hale()
-        .arg("train")
-        .arg(&cfg)
-        .arg("--out")
-        .arg(tmp.path().join("o"))
-        .output()
-        .unwrap();
+    let out = train(&cfg, &tmp.path().join("o"), &[]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -655,13 +648,7 @@ fn train_and_bundles_name_bad_input() {
     // A truncated weights file is refused by its checksum; a bundle for another env
     // does not fit.
     std::fs::write(&cfg, TRAIN_SMOKE.replace("4096", "1024")).unwrap();
-    let out = hale()
-        .arg("train")
-        .arg(&cfg)
-        .arg("--out")
-        .arg(tmp.path().join("r"))
-        .output()
-        .unwrap();
+    let out = train(&cfg, &tmp.path().join("r"), &[]);
     assert!(out.status.success(), "{out:?}");
     let policy = run_dir(&tmp.path().join("r")).join("policy");
     let device = burn::prelude::Device::flex();
@@ -717,13 +704,7 @@ normalize_reward = true
 "#,
     )
     .unwrap();
-    let out = hale()
-        .arg("train")
-        .arg(&cfg)
-        .arg("--out")
-        .arg(tmp.path().join("r"))
-        .output()
-        .unwrap();
+    let out = train(&cfg, &tmp.path().join("r"), &[]);
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("paired difference ppo - hpa"), "{stdout}");
@@ -804,14 +785,7 @@ batch_size = 16
 "#;
     let cfg = tmp.path().join("dqn.toml");
     std::fs::write(&cfg, config).unwrap();
-    let out = hale()
-        .arg("train")
-        .arg(&cfg)
-        .arg("--out")
-        .arg(tmp.path().join("r"))
-        .args(["--stop-after", "2"])
-        .output()
-        .unwrap();
+    let out = train(&cfg, &tmp.path().join("r"), &["--stop-after", "2"]);
     assert!(out.status.success(), "{out:?}");
     let run = run_dir(&tmp.path().join("r"));
     let replay = run.join("checkpoints/iter-000002/replay.bin");
@@ -846,13 +820,7 @@ batch_size = 16
         ),
     ] {
         std::fs::write(&cfg, &text).unwrap();
-        let out = hale()
-            .arg("train")
-            .arg(&cfg)
-            .arg("--out")
-            .arg(tmp.path().join("bad"))
-            .output()
-            .unwrap();
+        let out = train(&cfg, &tmp.path().join("bad"), &[]);
         assert_eq!(out.status.code(), Some(2), "{text}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -870,13 +838,7 @@ fn export_checks_the_bundle_and_writes_a_whole_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("smoke.toml");
     std::fs::write(&cfg, TRAIN_SMOKE.replace("4096", "1024")).unwrap();
-    let out = hale()
-        .arg("train")
-        .arg(&cfg)
-        .arg("--out")
-        .arg(tmp.path().join("r"))
-        .output()
-        .unwrap();
+    let out = train(&cfg, &tmp.path().join("r"), &[]);
     assert!(out.status.success(), "{out:?}");
     let run = run_dir(&tmp.path().join("r"));
     let dest = tmp.path().join("deploy/cartpole");

@@ -76,7 +76,7 @@ pub enum TrainError {
     },
     /// A loss was not finite: training stops rather than go on with NaN.
     #[error(
-        "iteration {iteration}: {what} is not finite (learning rate too high, or rewards too large: try normalize_reward = true)"
+        "iteration {iteration}: {what} is not finite (learning rate too high, or rewards too large: PPO's normalize_reward = true scales them)"
     )]
     NonFinite {
         /// The iteration (1-based) that produced it.
