@@ -11,7 +11,13 @@ fn main() {
         .nth(1)
         .map(|a| a.parse().expect("ITERATIONS is a number"))
         .unwrap_or(50);
-    let mut step = GnnStep::new(64, 50, 32, Device::flex().autodiff());
+    let graphs: usize = std::env::args()
+        .nth(2)
+        .map_or(64, |a| a.parse().expect("GRAPHS"));
+    let nodes: usize = std::env::args()
+        .nth(3)
+        .map_or(50, |a| a.parse().expect("NODES"));
+    let mut step = GnnStep::new(graphs, nodes, 32, Device::flex().autodiff());
     for _ in 0..5 {
         step.step();
     }

@@ -2,7 +2,7 @@
 //! with Gymnasium's autoreset modes.
 
 use crate::env::{Env, EnvError};
-use crate::space::Value;
+use crate::space::{GraphValue, Space, Value};
 use rayon::prelude::*;
 
 /// When a finished sub-env is reset (Gymnasium's `AutoresetMode`).
@@ -19,6 +19,9 @@ pub enum AutoReset {
 
 /// N environments of one kind, stepped together.
 ///
+/// Flat (Box) observations go into one contiguous buffer, `obs`; graph observations
+/// (the resource graph of the cloud envs) into `graphs`, one per sub-env.
+///
 /// Results do not depend on how many threads rayon uses: each sub-env owns its
 /// randomness, and sub-env i is seeded `seed + i`.
 ///
@@ -29,6 +32,8 @@ pub struct VectorEnv {
     envs: Vec<Box<dyn Env>>,
     mode: AutoReset,
     obs_dim: usize,
+    graph: bool,
+    config: serde_json::Value,
     mask_dim: usize,
     needs_reset: Vec<bool>,
     /// Observations, `[num_envs × obs_dim]`.
@@ -43,25 +48,22 @@ pub struct VectorEnv {
     pub final_obs: Vec<f32>,
     /// Action masks, `[num_envs × mask_dim]` (empty when the env has none).
     pub masks: Vec<bool>,
+    /// Graph observations, one per sub-env (empty for flat observations).
+    pub graphs: Vec<GraphValue>,
+    /// Same-step mode: the episode's last graph where an episode just ended.
+    pub final_graphs: Vec<GraphValue>,
 }
 
 impl VectorEnv {
-    /// Groups `envs` (all of one kind with flat observations).
+    /// Groups `envs` (all of one kind, with flat or graph observations).
     pub fn new(envs: Vec<Box<dyn Env>>, mode: AutoReset) -> Result<VectorEnv, EnvError> {
         let first = envs.first().ok_or_else(|| EnvError::Config {
             env: "vector".into(),
             field: "num_envs".into(),
             reason: "at least one env is needed".into(),
         })?;
-        let obs_dim = first
-            .observation_space()
-            .flat_dim()
-            .ok_or_else(|| EnvError::Config {
-                env: first.id().into(),
-                field: "observation".into(),
-                reason: "vector envs need flat (Box) observations; ask for the matrix observation"
-                    .into(),
-            })?;
+        let graph = matches!(first.observation_space(), Space::Graph { .. });
+        let obs_dim = first.observation_space().flat_dim().unwrap_or(0);
         let mask_dim = if first.action_mask().is_some() || first.action_space().mask_len().is_some()
         {
             first.action_space().mask_len().unwrap_or(0)
@@ -69,10 +71,17 @@ impl VectorEnv {
             0
         };
         let n = envs.len();
+        let graphs = if graph {
+            vec![GraphValue::default(); n]
+        } else {
+            Vec::new()
+        };
         Ok(VectorEnv {
             envs,
             mode,
             obs_dim,
+            graph,
+            config: serde_json::Value::Null,
             mask_dim,
             needs_reset: vec![false; n],
             obs: vec![0.0; n * obs_dim],
@@ -81,6 +90,8 @@ impl VectorEnv {
             truncated: vec![false; n],
             final_obs: vec![0.0; n * obs_dim],
             masks: vec![true; n * mask_dim],
+            final_graphs: graphs.clone(),
+            graphs,
         })
     }
 
@@ -94,7 +105,15 @@ impl VectorEnv {
         let envs = (0..n)
             .map(|_| crate::make(id, config))
             .collect::<Result<Vec<_>, _>>()?;
-        VectorEnv::new(envs, mode)
+        let mut v = VectorEnv::new(envs, mode)?;
+        v.config = config.clone();
+        Ok(v)
+    }
+
+    /// The config the sub-envs were made with ([`VectorEnv::make`]; null for
+    /// [`VectorEnv::new`]).
+    pub fn config(&self) -> &serde_json::Value {
+        &self.config
     }
 
     /// Changes the autoreset mode (before the next `reset`).
@@ -108,9 +127,14 @@ impl VectorEnv {
         self.envs.len()
     }
 
-    /// Length of one observation.
+    /// Length of one flat observation (0 for graph observations).
     pub fn obs_dim(&self) -> usize {
         self.obs_dim
+    }
+
+    /// Whether observations are graphs (in `graphs`) rather than flat (in `obs`).
+    pub fn graph_observations(&self) -> bool {
+        self.graph
     }
 
     /// The first sub-env (for its spaces).
@@ -138,6 +162,9 @@ impl VectorEnv {
 
     /// Resets every sub-env; with a seed, sub-env i gets `seed + i`.
     pub fn reset(&mut self, seed: Option<u64>) -> Result<(), EnvError> {
+        if self.graph {
+            return self.reset_graphs(seed);
+        }
         let d = self.obs_dim;
         let results: Vec<Result<(), EnvError>> = self
             .envs
@@ -163,6 +190,9 @@ impl VectorEnv {
                 env: self.envs[0].id().into(),
                 reason: format!("{} actions for {} envs", actions.len(), self.envs.len()),
             });
+        }
+        if self.graph {
+            return self.step_graphs(actions);
         }
         let (d, mode) = (self.obs_dim, self.mode);
         let min_len = self.min_len();
@@ -203,5 +233,82 @@ impl VectorEnv {
             .collect();
         self.gather_masks();
         results.into_iter().collect()
+    }
+
+    fn reset_graphs(&mut self, seed: Option<u64>) -> Result<(), EnvError> {
+        let results: Vec<Result<(), EnvError>> = self
+            .envs
+            .par_iter_mut()
+            .zip(self.graphs.par_iter_mut())
+            .enumerate()
+            .map(|(i, (env, g))| {
+                *g = graph_of(
+                    env.reset(seed.map(|s| s.wrapping_add(i as u64)), None)?.0,
+                    env.as_ref(),
+                )?;
+                Ok(())
+            })
+            .collect();
+        results.into_iter().collect::<Result<(), _>>()?;
+        self.needs_reset.fill(false);
+        self.rewards.fill(0.0);
+        self.terminated.fill(false);
+        self.truncated.fill(false);
+        self.gather_masks();
+        Ok(())
+    }
+
+    /// `step` for graph observations: the same semantics, values moved instead of
+    /// copied into a flat buffer.
+    fn step_graphs(&mut self, actions: &[Value]) -> Result<(), EnvError> {
+        let mode = self.mode;
+        let results: Vec<Result<(), EnvError>> = self
+            .envs
+            .par_iter_mut()
+            .zip(self.graphs.par_iter_mut())
+            .zip(self.final_graphs.par_iter_mut())
+            .zip(self.rewards.par_iter_mut())
+            .zip(
+                self.terminated
+                    .par_iter_mut()
+                    .zip(self.truncated.par_iter_mut()),
+            )
+            .zip(self.needs_reset.par_iter_mut().zip(actions.par_iter()))
+            .map(
+                |(((((env, obs), fin), rew), (term, trunc)), (needs_reset, action))| {
+                    if mode == AutoReset::NextStep && *needs_reset {
+                        *obs = graph_of(env.reset(None, None)?.0, env.as_ref())?;
+                        (*rew, *term, *trunc, *needs_reset) = (0.0, false, false, false);
+                        return Ok(());
+                    }
+                    let step = env.step(action)?;
+                    *obs = graph_of(step.obs, env.as_ref())?;
+                    (*rew, *term, *trunc) = (step.reward, step.terminated, step.truncated);
+                    if step.terminated || step.truncated {
+                        match mode {
+                            AutoReset::NextStep => *needs_reset = true,
+                            AutoReset::SameStep => {
+                                let next = graph_of(env.reset(None, None)?.0, env.as_ref())?;
+                                *fin = std::mem::replace(obs, next);
+                            }
+                        }
+                    }
+                    Ok(())
+                },
+            )
+            .collect();
+        self.gather_masks();
+        results.into_iter().collect()
+    }
+}
+
+fn graph_of(v: Value, env: &dyn Env) -> Result<GraphValue, EnvError> {
+    match v {
+        Value::Graph(g) => Ok(g),
+        other => Err(EnvError::Config {
+            env: env.id().into(),
+            field: "observation".into(),
+            reason: format!("a graph observation space, but the env returned {other:?}"),
+        }),
     }
 }

@@ -228,9 +228,10 @@ pub fn compare(
     seed: u64,
 ) -> Result<(Vec<Episode>, Json)> {
     // Check every policy fits, and that labels are distinct, before running anything.
-    let probe = make(env_id, config)?;
-    let ctx = PolicyContext::new(env_id, config, probe.as_ref())?;
+    let configs: Vec<Json> = specs.iter().map(|s| config_for(config, s)).collect();
     for (i, s) in specs.iter().enumerate() {
+        let probe = make(env_id, &configs[i])?;
+        let ctx = PolicyContext::new(env_id, &configs[i], probe.as_ref())?;
         load_policy(s, &ctx, &Device::flex())?;
         if specs[..i].iter().any(|o| o.label == s.label) {
             bail!(
@@ -246,7 +247,7 @@ pub fn compare(
     let all: Vec<Episode> = jobs
         .par_iter()
         .map(|&(p, e)| {
-            let r = run_episode(env_id, config, &specs[p], e, seed + e as u64);
+            let r = run_episode(env_id, &configs[p], &specs[p], e, seed + e as u64);
             bar.inc(1);
             r
         })
@@ -259,6 +260,29 @@ pub fn compare(
         .collect();
     let summary = summarise(&labels, &by_policy);
     Ok((all, summary))
+}
+
+/// The env config policy `spec` runs under: `config` with the observation the policy
+/// reads. The cloud envs' `observation` (flat `matrix` or resource `graph`) is a view of
+/// the same simulation, so policies that read different views still meet the same
+/// episodes: a bundle gets the view it was trained on, a baseline the matrix.
+fn config_for(config: &Json, spec: &PolicySpec) -> Json {
+    let mut config = config.clone();
+    let wanted = match &spec.source {
+        // A bundle that cannot be read is reported by `load_policy`, naming the file.
+        hale_policies::PolicySource::Bundle(dir) => std::fs::read(dir.join("policy.json"))
+            .ok()
+            .and_then(|text| serde_json::from_slice::<Json>(&text).ok())
+            .and_then(|spec| spec.get("env_config")?.get("observation").cloned()),
+        hale_policies::PolicySource::Baseline(_) => config
+            .get("observation")
+            .filter(|v| v.as_str() == Some("graph"))
+            .map(|_| json!("matrix")),
+    };
+    if let (Some(v), Some(obj)) = (wanted, config.as_object_mut()) {
+        obj.insert("observation".into(), v);
+    }
+    config
 }
 
 fn summarise(policies: &[String], by: &[Vec<&Episode>]) -> Json {

@@ -327,6 +327,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         heads: learner.heads().sizes.clone(),
         hidden: cfg.hidden(),
         algorithm: cfg.algorithm.clone(),
+        encoder: Default::default(),
         hyperparameters: cfg.hyperparameters(),
         obs_normalization: None,
         git_revision: git_revision(),
@@ -334,7 +335,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         weights_sha256: String::new(),
     };
     let policy_dir = dir.join("policy");
-    bundle::save(&policy_dir, learner.model(), spec)?;
+    bundle::save(&policy_dir, &learner.network(), spec)?;
     let label = cfg.algorithm.clone();
     // Cloud envs: the trained policy beside the baselines, paired on the same seeds.
     let baselines: &[&str] = match cfg.env.as_str() {

@@ -8,7 +8,8 @@
 //! device and implements [`Policy`] (greedy: the most likely allowed action per head).
 
 use crate::Policy;
-use crate::nets::{ActorCritic, Heads, MASKED_LOGIT, tensor2, to_vec};
+use crate::nets::{Heads, MASKED_LOGIT, to_vec};
+use crate::network::{Encoder, ForwardError, Network, Observations};
 use burn::module::Module;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
@@ -38,8 +39,12 @@ pub struct BundleSpec {
     pub obs_dim: usize,
     /// Sizes of the categorical action heads.
     pub heads: Vec<usize>,
-    /// Hidden layer widths of the actor and critic.
+    /// Hidden layer widths of the actor and critic (MLP).
     pub hidden: Vec<usize>,
+    /// The network: `{"kind": "mlp"}` (the default, widths in `hidden`) or
+    /// `{"kind": "gnn", …}` with its shape and action layout.
+    #[serde(default)]
+    pub encoder: Encoder,
     /// Algorithm (`ppo`).
     pub algorithm: String,
     /// Its hyperparameters, as trained.
@@ -170,18 +175,18 @@ pub fn load_module_bytes<M: Module>(module: M, bytes: Vec<u8>) -> Result<M, Stri
 
 /// Writes a bundle into `dir` (created if needed): `weights.bpk` first, then
 /// `policy.json` with its checksum, each atomically. `spec.weights_sha256` is filled in.
-pub fn save(
-    dir: &Path,
-    model: &ActorCritic,
-    mut spec: BundleSpec,
-) -> Result<BundleSpec, BundleError> {
+/// `spec.encoder` is taken from the network.
+pub fn save(dir: &Path, model: &Network, mut spec: BundleSpec) -> Result<BundleSpec, BundleError> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let weights = dir.join("weights.bpk");
-    let bytes = module_bytes(model.valid()).map_err(|message| BundleError::Weights {
-        path: weights.clone(),
-        message,
-    })?;
+    let bytes = model
+        .weight_bytes()
+        .map_err(|message| BundleError::Weights {
+            path: weights.clone(),
+            message,
+        })?;
     spec.format_version = FORMAT_VERSION;
+    spec.encoder = model.encoder();
     spec.weights_sha256 = sha256_hex(&bytes);
     write_atomic(&weights, &bytes)?;
     let json = serde_json::to_vec_pretty(&spec).expect("a spec serialises");
@@ -196,7 +201,7 @@ pub struct Bundle {
     /// `policy.json`.
     pub spec: BundleSpec,
     /// The network.
-    pub model: ActorCritic,
+    pub model: Network,
     device: Device,
 }
 
@@ -233,11 +238,13 @@ impl Bundle {
             });
         }
         let total: usize = spec.heads.iter().sum();
-        let fresh = ActorCritic::new(spec.obs_dim, total, &spec.hidden, device);
-        let model = load_module_bytes(fresh, bytes).map_err(|message| BundleError::Weights {
-            path: weights,
-            message,
-        })?;
+        let fresh = Network::new(&spec.encoder, spec.obs_dim, total, &spec.hidden, device);
+        let model = fresh
+            .load_weight_bytes(bytes)
+            .map_err(|message| BundleError::Weights {
+                path: weights,
+                message,
+            })?;
         Ok(Bundle {
             dir: dir.to_path_buf(),
             spec,
@@ -304,24 +311,35 @@ pub struct LearnedPolicy {
     discrete: bool,
     obs_dim: usize,
     norm: Option<(Vec<f64>, Vec<f64>)>,
-    model: ActorCritic,
+    model: Network,
     device: Device,
 }
 
 impl LearnedPolicy {
-    /// Logits for one flat observation, with masked actions at [`MASKED_LOGIT`].
-    pub fn logits(&self, obs: &[f32], mask: Option<&[bool]>) -> Vec<f32> {
-        let x: Vec<f32> = match &self.norm {
-            Some((mean, var)) => obs
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| {
-                    ((f64::from(v) - mean[i]) / (var[i] + 1e-8).sqrt()).clamp(-10.0, 10.0) as f32
-                })
-                .collect(),
-            None => obs.to_vec(),
+    /// Logits for one observation (flat, or a graph for a GNN bundle), with masked
+    /// actions at [`MASKED_LOGIT`].
+    pub fn logits(&self, obs: &Value, mask: Option<&[bool]>) -> Result<Vec<f32>, ForwardError> {
+        let logits = match (obs, &self.norm) {
+            (Value::Graph(g), _) => {
+                self.model
+                    .forward(Observations::Graphs(vec![g]), &self.device)?
+                    .0
+            }
+            (obs, Some((mean, var))) => {
+                let x: Vec<f32> = obs
+                    .as_box()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        ((f64::from(v) - mean[i]) / (var[i] + 1e-8).sqrt()).clamp(-10.0, 10.0)
+                            as f32
+                    })
+                    .collect();
+                self.forward_flat(&x)?
+            }
+            (obs, None) => self.forward_flat(obs.as_box())?,
         };
-        let mut logits = to_vec(self.model.logits(tensor2(x, 1, self.obs_dim, &self.device)));
+        let mut logits = to_vec(logits);
         if let Some(m) = mask {
             for (l, &ok) in logits.iter_mut().zip(m) {
                 if !ok {
@@ -329,17 +347,29 @@ impl LearnedPolicy {
                 }
             }
         }
-        logits
-    }
-}
-
-impl Policy for LearnedPolicy {
-    fn name(&self) -> &str {
-        &self.name
+        Ok(logits)
     }
 
-    fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Value {
-        let logits = self.logits(obs.as_box(), mask);
+    fn forward_flat(&self, x: &[f32]) -> Result<Tensor<2>, ForwardError> {
+        if matches!(self.model, Network::Gnn(_)) {
+            return Err(ForwardError::Kind(
+                "a GNN policy was given a flat observation (it reads the env's graph)".into(),
+            ));
+        }
+        if x.len() != self.obs_dim {
+            return Err(ForwardError::Kind(format!(
+                "an observation of {} features, the policy reads {}",
+                x.len(),
+                self.obs_dim
+            )));
+        }
+        let obs = Observations::Flat { values: x, rows: 1 };
+        Ok(self.model.forward(obs, &self.device)?.0)
+    }
+
+    /// The greedy action: per head, the allowed action with the largest logit.
+    pub fn try_act(&self, obs: &Value, mask: Option<&[bool]>) -> Result<Value, ForwardError> {
+        let logits = self.logits(obs, mask)?;
         let mut start = 0;
         let mut picks = Vec::with_capacity(self.heads.sizes.len());
         for &n in &self.heads.sizes {
@@ -348,10 +378,27 @@ impl Policy for LearnedPolicy {
             picks.push(best as i64);
             start += n;
         }
-        if self.discrete {
+        Ok(if self.discrete {
             Value::Discrete(picks[0])
         } else {
             Value::MultiDiscrete(picks)
+        })
+    }
+}
+
+impl Policy for LearnedPolicy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// [`LearnedPolicy::try_act`]. An observation the network cannot read (wrong
+    /// length, a graph that does not fit the layout) is a broken contract: the bundle
+    /// was checked against the env with [`Bundle::check_fits`], so this panics with the
+    /// reason. Callers facing live data (the adapter) use `try_act`.
+    fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Value {
+        match self.try_act(obs, mask) {
+            Ok(a) => a,
+            Err(e) => panic!("policy {}: {e}", self.name),
         }
     }
 

@@ -31,6 +31,7 @@ pub mod kubelet;
 #[cfg(feature = "learn")]
 pub mod learn;
 pub mod nets;
+pub mod network;
 mod scaling_obs;
 pub mod simple;
 

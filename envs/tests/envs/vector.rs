@@ -115,3 +115,45 @@ fn a_bad_action_is_an_error_naming_it() {
     let err = v.step(&[Value::Discrete(0)]).unwrap_err().to_string();
     assert!(err.contains("1 actions for 2 envs"), "{err}");
 }
+
+/// Graph observations go into `graphs`; the graph view steps the same simulation as
+/// the matrix view (same seeds and actions, same rewards and flags), and same-step
+/// autoreset keeps the episode's last graph.
+#[test]
+fn graph_observations_are_a_view_of_the_same_episodes() {
+    let config = |obs: &str| serde_json::json!({"observation": obs, "fidelity": "fluid", "episode_s": 300.0});
+    let mut g = VectorEnv::make("Healing-v0", &config("graph"), 2, AutoReset::SameStep).unwrap();
+    let mut m = VectorEnv::make("Healing-v0", &config("matrix"), 2, AutoReset::SameStep).unwrap();
+    assert!(g.graph_observations() && !m.graph_observations());
+    assert_eq!(g.obs_dim(), 0);
+    g.reset(Some(11)).unwrap();
+    m.reset(Some(11)).unwrap();
+    let mut ended = 0;
+    for t in 0..70 {
+        assert!(g.graphs.iter().all(|x| !x.nodes.is_empty()));
+        assert_eq!(g.masks, m.masks, "step {t}");
+        // Restart replica slot 0 now and then, where allowed; otherwise no-op.
+        let actions: Vec<Value> = (0..2)
+            .map(|i| {
+                let restart = t % 7 == i && g.masks[g.masks.len() / 2 * i + 1];
+                Value::Discrete(i64::from(restart))
+            })
+            .collect();
+        let before = g.graphs.clone();
+        g.step(&actions).unwrap();
+        m.step(&actions).unwrap();
+        assert_eq!(g.rewards, m.rewards, "step {t}");
+        assert_eq!((&g.terminated, &g.truncated), (&m.terminated, &m.truncated));
+        for (i, old) in before.iter().enumerate() {
+            if g.truncated[i] || g.terminated[i] {
+                ended += 1;
+                assert!(!g.final_graphs[i].nodes.is_empty());
+                assert_ne!(
+                    &g.final_graphs[i], old,
+                    "the final graph is the one the last step produced"
+                );
+            }
+        }
+    }
+    assert_eq!(ended, 4, "two 30-step episodes per env in 70 steps");
+}

@@ -369,6 +369,12 @@ impl Dqn {
                 config.num_envs
             ));
         }
+        if envs.graph_observations() {
+            return Err(format!(
+                "DQN here reads flat observations, and {} gives graphs: set the env's observation = \"matrix\" (or train the GNN with PPO)",
+                envs.single_env().id()
+            ));
+        }
         let n_actions = match envs.single_env().action_space() {
             Space::Discrete { n } => *n as usize,
             other => {
@@ -721,8 +727,8 @@ impl Learner for Dqn {
     fn heads(&self) -> &Heads {
         &self.heads
     }
-    fn model(&self) -> &ActorCritic {
-        Dqn::model(self)
+    fn network(&self) -> crate::network::Network {
+        crate::network::Network::Mlp(self.model().valid())
     }
 }
 

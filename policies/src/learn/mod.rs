@@ -5,7 +5,8 @@
 pub mod dqn;
 pub mod ppo;
 
-use crate::nets::{ActorCritic, Heads};
+use crate::nets::Heads;
+use crate::network::Network;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::{Device, Tensor};
 use hale_envs::EnvError;
@@ -74,6 +75,15 @@ pub enum TrainError {
         /// Which value.
         what: String,
     },
+    /// The network refused an observation (a malformed graph, or one that does not
+    /// fit the action layout).
+    #[error("iteration {iteration}: {message}")]
+    Observation {
+        /// The iteration (1-based) that met it.
+        iteration: u64,
+        /// What was wrong.
+        message: String,
+    },
     /// A loss was not finite: training stops rather than go on with NaN.
     #[error(
         "iteration {iteration}: {what} is not finite (learning rate too high, or rewards too large: PPO's normalize_reward = true scales them)"
@@ -132,6 +142,7 @@ pub trait Learner {
     fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), String>;
     /// The action heads.
     fn heads(&self) -> &Heads;
-    /// The network a policy bundle holds (greedy actions from its logits).
-    fn model(&self) -> &ActorCritic;
+    /// The network a policy bundle holds (greedy actions from its logits), on the
+    /// inference device.
+    fn network(&self) -> Network;
 }

@@ -12,17 +12,21 @@
 //!   value loss, entropy bonus, `update_epochs` epochs of `num_minibatches` shuffled
 //!   minibatches, linear learning-rate annealing, global gradient-norm clipping, and an
 //!   optional early stop on approximate KL.
+//! - Networks: an MLP over flat observations, or (`network = "gnn"`) a GraphSAGE
+//!   network over the env's resource graph, whose node scores are the action logits
+//!   (see [`crate::network`]). The rollout stores graphs as they came.
 //! - Randomness: one seeded stream for action sampling and minibatch order, and the
 //!   backend seeded for the initial weights: same seed, same run, bit for bit.
 
 use super::{Checkpoint, IterationStats, Learner, TrainError};
-use crate::nets::{ActorCritic, Heads, tensor1, tensor2, to_vec};
+use crate::nets::{Heads, tensor1, to_vec};
+use crate::network::{Encoder, GnnSpec, LayoutSpec, Network, NetworkKind, Observations};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use hale_envs::wrappers::RunningMeanStd;
-use hale_envs::{AutoReset, EnvError, Space, Value, VectorEnv};
+use hale_envs::{AutoReset, EnvError, GraphValue, Space, Value, VectorEnv};
 use hale_sim::rng::Stream;
 use serde::{Deserialize, Serialize};
 
@@ -62,8 +66,15 @@ pub struct PpoConfig {
     pub max_grad_norm: f64,
     /// Stop the epochs of an update early when the approximate KL exceeds this.
     pub target_kl: Option<f64>,
-    /// Hidden layer widths of the actor and of the critic.
+    /// Hidden layer widths of the actor and of the critic (MLP).
     pub hidden: Vec<usize>,
+    /// `mlp` over flat observations, or `gnn` over graph observations (set the env's
+    /// `observation = "graph"`).
+    pub network: NetworkKind,
+    /// GNN: width of the node embeddings.
+    pub gnn_hidden: usize,
+    /// GNN: message-passing (GraphSAGE) layers.
+    pub gnn_layers: usize,
     /// Divide rewards by the running standard deviation of the discounted return
     /// (Gymnasium's `NormalizeReward`, one statistic over all envs) before GAE. Logged
     /// episodic returns stay in the env's units.
@@ -90,6 +101,9 @@ impl Default for PpoConfig {
             max_grad_norm: 0.5,
             target_kl: None,
             hidden: vec![64, 64],
+            network: NetworkKind::Mlp,
+            gnn_hidden: 64,
+            gnn_layers: 2,
             normalize_reward: false,
         }
     }
@@ -127,6 +141,8 @@ impl PpoConfig {
         positive("learning_rate", self.learning_rate > 0.0)?;
         positive("clip_coef", self.clip_coef > 0.0)?;
         positive("max_grad_norm", self.max_grad_norm > 0.0)?;
+        positive("gnn_hidden", self.gnn_hidden > 0)?;
+        positive("gnn_layers", self.gnn_layers > 0)?;
         if !self.batch_size().is_multiple_of(self.num_minibatches) {
             return Err(format!(
                 "num_minibatches ({}) must divide num_envs · num_steps ({})",
@@ -172,7 +188,7 @@ pub fn heads_of(space: &Space) -> Option<Heads> {
 pub struct Ppo {
     /// Hyperparameters.
     pub config: PpoConfig,
-    model: Option<ActorCritic>,
+    model: Option<Network>,
     optim: ModuleOptimizer,
     device: Device,
     envs: VectorEnv,
@@ -214,9 +230,10 @@ impl Ppo {
                 envs.single_env().action_space()
             )
         })?;
+        let encoder = encoder_for(&config, &envs, &heads)?;
         envs.set_mode(AutoReset::SameStep);
         let model = super::seeded(&device, seed, |d| {
-            ActorCritic::new(envs.obs_dim(), heads.total(), &config.hidden, d)
+            Network::new(&encoder, envs.obs_dim(), heads.total(), &config.hidden, d)
         });
         let optim = AdamConfig::new().with_epsilon(1e-5).init();
         envs.reset(Some(seed)).map_err(|e| e.to_string())?;
@@ -240,7 +257,7 @@ impl Ppo {
     }
 
     /// The actor-critic (on the autodiff device).
-    pub fn model(&self) -> &ActorCritic {
+    pub fn model(&self) -> &Network {
         self.model
             .as_ref()
             .expect("the model is put back after each step")
@@ -274,7 +291,9 @@ impl Ppo {
         };
 
         // Rollout.
+        let graph = self.envs.graph_observations();
         let mut obs_buf = Vec::with_capacity(t_len * n * d);
+        let mut graph_buf: Vec<GraphValue> = Vec::with_capacity(if graph { t_len * n } else { 0 });
         let mut mask_buf = Vec::with_capacity(t_len * n * mask_len);
         let mut act_buf = Vec::with_capacity(t_len * n * n_heads);
         let mut logp_buf = Vec::with_capacity(t_len * n);
@@ -288,22 +307,24 @@ impl Ppo {
         let iteration = self.iteration + 1;
         let non_finite = |what: String| TrainError::NonFinite { iteration, what };
         let bad_input = |what: String| TrainError::NonFiniteInput { iteration, what };
+        let refused = |e: crate::network::ForwardError| TrainError::Observation {
+            iteration,
+            message: e.to_string(),
+        };
         for _ in 0..t_len {
-            if let Some(k) = self.envs.obs.iter().position(|x| !x.is_finite()) {
-                return Err(bad_input(format!(
-                    "observation feature {} of env {}",
-                    k % d,
-                    k / d
-                )));
+            if let Some(what) = non_finite_observation(&self.envs) {
+                return Err(bad_input(what));
             }
-            let obs = tensor2(self.envs.obs.clone(), n, d, &infer_device);
-            let logits = to_vec(infer.logits(obs.clone()));
-            let values = to_vec(infer.value(obs));
+            let (logits, values) = infer
+                .forward(current_obs(&self.envs), &infer_device)
+                .map_err(refused)?;
+            let (logits, values) = (to_vec(logits), to_vec(values));
             let rng = &mut self.rng;
             let (actions, logp) = self
                 .heads
                 .sample(&logits, &self.envs.masks, n, || rng.unit());
             obs_buf.extend_from_slice(&self.envs.obs);
+            graph_buf.extend_from_slice(&self.envs.graphs);
             mask_buf.extend_from_slice(&self.envs.masks);
             act_buf.extend_from_slice(&actions);
             logp_buf.extend_from_slice(&logp);
@@ -336,7 +357,20 @@ impl Ppo {
                     .iter()
                     .flat_map(|&i| self.envs.final_obs[i * d..(i + 1) * d].iter().copied())
                     .collect();
-                let v = to_vec(infer.value(tensor2(fin, truncated.len(), d, &infer_device)));
+                let obs = if graph {
+                    Observations::Graphs(
+                        truncated
+                            .iter()
+                            .map(|&i| &self.envs.final_graphs[i])
+                            .collect(),
+                    )
+                } else {
+                    Observations::Flat {
+                        values: &fin,
+                        rows: truncated.len(),
+                    }
+                };
+                let v = to_vec(infer.value(obs, &infer_device).map_err(refused)?);
                 for (k, &i) in truncated.iter().enumerate() {
                     final_values[i] = v[k];
                 }
@@ -372,7 +406,11 @@ impl Ppo {
         stats.global_step = self.global_step;
 
         // Advantages: GAE(λ), bootstrapped from the value of the next observation.
-        let next_value = to_vec(infer.value(tensor2(self.envs.obs.clone(), n, d, &infer_device)));
+        let next_value = to_vec(
+            infer
+                .value(current_obs(&self.envs), &infer_device)
+                .map_err(refused)?,
+        );
         let mut advantages = vec![0.0f32; t_len * n];
         for i in 0..n {
             let mut last = 0.0f64;
@@ -419,7 +457,15 @@ impl Ppo {
                         .collect()
                 };
                 let m = chunk.len();
-                let obs = tensor2(pick(&obs_buf, d), m, d, &self.device);
+                let flat = pick(&obs_buf, d);
+                let obs = if graph {
+                    Observations::Graphs(chunk.iter().map(|&k| &graph_buf[k]).collect())
+                } else {
+                    Observations::Flat {
+                        values: &flat,
+                        rows: m,
+                    }
+                };
                 let acts: Vec<i64> = chunk
                     .iter()
                     .flat_map(|&k| act_buf[k * n_heads..(k + 1) * n_heads].iter().copied())
@@ -451,9 +497,8 @@ impl Ppo {
                 }
                 let adv = tensor1(adv, &self.device);
 
-                let model = self.model();
-                let head = self.heads.stats(model.logits(obs.clone()), mask, acts);
-                let new_v = model.value(obs);
+                let (logits, new_v) = self.model().forward(obs, &self.device).map_err(refused)?;
+                let head = self.heads.stats(logits, mask, acts);
                 let log_ratio = head.log_prob - old_logp;
                 let ratio = log_ratio.clone().exp();
                 {
@@ -714,7 +759,70 @@ impl Learner for Ppo {
     fn heads(&self) -> &Heads {
         Ppo::heads(self)
     }
-    fn model(&self) -> &ActorCritic {
-        Ppo::model(self)
+    fn network(&self) -> Network {
+        self.model().valid()
+    }
+}
+
+/// The network `config.network` asks for, checked against the envs' observations
+/// and action heads.
+fn encoder_for(config: &PpoConfig, envs: &VectorEnv, heads: &Heads) -> Result<Encoder, String> {
+    let env = envs.single_env();
+    match (config.network, env.observation_space()) {
+        (NetworkKind::Mlp, Space::Graph { .. }) => Err(format!(
+            "network = \"mlp\" reads flat observations, and {} gives graphs: set network = \"gnn\" or the env's observation = \"matrix\"",
+            env.id()
+        )),
+        (NetworkKind::Mlp, _) => Ok(Encoder::Mlp),
+        (NetworkKind::Gnn, Space::Graph { node_features, .. }) => {
+            let layout = LayoutSpec::for_env(env.id(), envs.config(), env.action_space())?;
+            if layout.actions() != heads.total() {
+                return Err(format!(
+                    "the GNN layout has {} logits, the action space {}",
+                    layout.actions(),
+                    heads.total()
+                ));
+            }
+            Ok(Encoder::Gnn(GnnSpec {
+                node_dim: *node_features,
+                hidden: config.gnn_hidden,
+                layers: config.gnn_layers,
+                layout,
+            }))
+        }
+        (NetworkKind::Gnn, _) => Err(format!(
+            "network = \"gnn\" reads graph observations, and {} gives flat ones: set the env's observation = \"graph\"",
+            env.id()
+        )),
+    }
+}
+
+/// The envs' current observations as a network batch.
+fn current_obs(envs: &VectorEnv) -> Observations<'_> {
+    if envs.graph_observations() {
+        Observations::Graphs(envs.graphs.iter().collect())
+    } else {
+        Observations::Flat {
+            values: &envs.obs,
+            rows: envs.num_envs(),
+        }
+    }
+}
+
+/// Where the envs' current observations hold a NaN or an infinity, if anywhere.
+fn non_finite_observation(envs: &VectorEnv) -> Option<String> {
+    if envs.graph_observations() {
+        envs.graphs.iter().enumerate().find_map(|(i, g)| {
+            g.nodes
+                .iter()
+                .position(|x| !x.is_finite())
+                .map(|k| format!("graph node feature {k} (row-major) of env {i}"))
+        })
+    } else {
+        let d = envs.obs_dim().max(1);
+        envs.obs
+            .iter()
+            .position(|x| !x.is_finite())
+            .map(|k| format!("observation feature {} of env {}", k % d, k / d))
     }
 }

@@ -1,0 +1,311 @@
+//! The network a policy runs, behind one type: an MLP over flat observations or a GNN
+//! over graph observations. Algorithms, bundles and [`crate::bundle::LearnedPolicy`]
+//! call [`Network::forward`] and never look inside.
+//!
+//! Which one is described by an [`Encoder`] (written into `policy.json`): for a GNN, its
+//! width and depth and the [`LayoutSpec`] that maps node scores to the env's actions.
+
+use crate::gnn::{
+    ActionLayout, GnnActorCritic, GraphBatch, GraphError, healing_layout, scaling_layout,
+};
+use crate::nets::{ActorCritic, MASKED_LOGIT, tensor2};
+use burn::module::Module;
+use burn::prelude::*;
+use hale_envs::{GraphValue, HealingConfig, Space};
+use serde::{Deserialize, Serialize};
+
+/// Which network reads the observations.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Encoder {
+    /// Separate actor and critic MLPs over a flat observation (widths from the
+    /// algorithm's `hidden`).
+    #[default]
+    Mlp,
+    /// GraphSAGE over the resource graph.
+    Gnn(GnnSpec),
+}
+
+/// Shape of a GNN policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GnnSpec {
+    /// Features per node.
+    pub node_dim: usize,
+    /// Width of the node embeddings.
+    pub hidden: usize,
+    /// Message-passing layers.
+    pub layers: usize,
+    /// How node scores become action logits.
+    pub layout: LayoutSpec,
+}
+
+/// How a GNN's node and graph scores map onto an env's action logits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "env", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LayoutSpec {
+    /// Scaling-v0: one head of `choices` logits per service node.
+    Scaling {
+        /// Services (heads).
+        services: usize,
+        /// Choices per head.
+        choices: usize,
+    },
+    /// Healing-v0: no-op, restart and reschedule per replica slot, roll back per
+    /// service, drain per host slot.
+    Healing {
+        /// Replica slots.
+        replica_slots: usize,
+        /// Services.
+        services: usize,
+        /// Host slots.
+        host_slots: usize,
+    },
+}
+
+impl LayoutSpec {
+    /// The layout for env `env_id` with `config` and `action_space`, or why a GNN
+    /// cannot drive it.
+    pub fn for_env(
+        env_id: &str,
+        config: &serde_json::Value,
+        action_space: &Space,
+    ) -> Result<LayoutSpec, String> {
+        match (env_id, action_space) {
+            ("Scaling-v0", Space::MultiDiscrete { nvec }) => {
+                let choices = nvec.first().copied().unwrap_or(0) as usize;
+                if nvec.iter().any(|&n| n as usize != choices) {
+                    return Err(format!("Scaling-v0 heads of unequal sizes {nvec:?}"));
+                }
+                Ok(LayoutSpec::Scaling {
+                    services: nvec.len(),
+                    choices,
+                })
+            }
+            ("Healing-v0", Space::Discrete { n }) => {
+                let cfg: HealingConfig = if config.is_null() {
+                    HealingConfig::default()
+                } else {
+                    serde_json::from_value(config.clone())
+                        .map_err(|e| format!("Healing-v0 config: {e}"))?
+                };
+                let (r, h) = (cfg.max_replicas, cfg.max_hosts);
+                let services = (*n as usize).checked_sub(1 + 2 * r + h).ok_or_else(|| {
+                    format!("Healing-v0: {n} actions for {r} replica and {h} host slots")
+                })?;
+                Ok(LayoutSpec::Healing {
+                    replica_slots: r,
+                    services,
+                    host_slots: h,
+                })
+            }
+            _ => Err(format!(
+                "the GNN has action layouts for Scaling-v0 and Healing-v0, not {env_id} with {action_space:?}"
+            )),
+        }
+    }
+
+    /// Scores per node the network needs.
+    pub fn node_outputs(&self) -> usize {
+        match self {
+            LayoutSpec::Scaling { choices, .. } => *choices,
+            LayoutSpec::Healing { .. } => 2,
+        }
+    }
+
+    /// Logits per graph.
+    pub fn actions(&self) -> usize {
+        match self {
+            LayoutSpec::Scaling { services, choices } => services * choices,
+            LayoutSpec::Healing {
+                replica_slots,
+                services,
+                host_slots,
+            } => 1 + 2 * replica_slots + services + host_slots,
+        }
+    }
+
+    /// The index table for a batch.
+    pub fn build(&self, batch: &GraphBatch) -> Result<ActionLayout, String> {
+        match *self {
+            LayoutSpec::Scaling { services, choices } => scaling_layout(batch, services, choices),
+            LayoutSpec::Healing {
+                replica_slots,
+                services,
+                host_slots,
+            } => Ok(healing_layout(batch, replica_slots, services, host_slots)),
+        }
+    }
+}
+
+/// A GNN actor-critic and the layout of its actions.
+#[derive(Module, Debug)]
+pub struct GraphPolicyNet {
+    gnn: GnnActorCritic,
+    #[module(skip)]
+    spec: GnnSpec,
+}
+
+/// An MLP or a GNN actor-critic.
+// One per policy or run, moved rarely: the size difference does not matter, and
+// burn's derive does not see through a Box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Network {
+    /// Over flat observations.
+    Mlp(ActorCritic),
+    /// Over graph observations.
+    Gnn(GraphPolicyNet),
+}
+
+/// A batch of observations, as a network reads them.
+pub enum Observations<'a> {
+    /// `rows` flat observations, row-major.
+    Flat {
+        /// The values.
+        values: &'a [f32],
+        /// Observations in the batch.
+        rows: usize,
+    },
+    /// Graphs.
+    Graphs(Vec<&'a GraphValue>),
+}
+
+impl Observations<'_> {
+    /// Observations in the batch.
+    pub fn len(&self) -> usize {
+        match self {
+            Observations::Flat { rows, .. } => *rows,
+            Observations::Graphs(g) => g.len(),
+        }
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Why a batch could not go through the network.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ForwardError {
+    /// A graph is malformed (bad edge index, feature length).
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// The graph does not fit the action layout (e.g. another number of services).
+    #[error("{0}")]
+    Layout(String),
+    /// Flat observations given to a GNN or graphs to an MLP.
+    #[error("{0}")]
+    Kind(String),
+}
+
+impl Network {
+    /// A fresh network: an MLP for `obs_dim` floats and `logits` logits with `hidden`
+    /// widths, or a GNN as `encoder` says.
+    pub fn new(
+        encoder: &Encoder,
+        obs_dim: usize,
+        logits: usize,
+        hidden: &[usize],
+        device: &Device,
+    ) -> Network {
+        match encoder {
+            Encoder::Mlp => Network::Mlp(ActorCritic::new(obs_dim, logits, hidden, device)),
+            Encoder::Gnn(spec) => Network::Gnn(GraphPolicyNet {
+                gnn: GnnActorCritic::new(
+                    spec.node_dim,
+                    spec.hidden,
+                    spec.layers,
+                    spec.layout.node_outputs(),
+                    1,
+                    device,
+                ),
+                spec: spec.clone(),
+            }),
+        }
+    }
+
+    /// Action logits `[batch, logits]` (for a GNN, action slots with no node behind
+    /// them at [`MASKED_LOGIT`]) and values `[batch]`.
+    pub fn forward(
+        &self,
+        obs: Observations<'_>,
+        device: &Device,
+    ) -> Result<(Tensor<2>, Tensor<1>), ForwardError> {
+        match (self, obs) {
+            (Network::Mlp(net), Observations::Flat { values, rows }) => {
+                let d = values.len() / rows.max(1);
+                let x = tensor2(values.to_vec(), rows, d, device);
+                Ok((net.logits(x.clone()), net.value(x)))
+            }
+            (Network::Gnn(net), Observations::Graphs(graphs)) => {
+                let batch = GraphBatch::new(&graphs, net.spec.node_dim)?;
+                let layout = net
+                    .spec
+                    .layout
+                    .build(&batch)
+                    .map_err(ForwardError::Layout)?;
+                Ok(net.gnn.forward(&batch, &layout, MASKED_LOGIT, device))
+            }
+            (Network::Mlp(_), Observations::Graphs(_)) => Err(ForwardError::Kind(
+                "an MLP policy was given graph observations".into(),
+            )),
+            (Network::Gnn(_), Observations::Flat { .. }) => Err(ForwardError::Kind(
+                "a GNN policy was given flat observations".into(),
+            )),
+        }
+    }
+
+    /// Values only `[batch]`.
+    pub fn value(&self, obs: Observations<'_>, device: &Device) -> Result<Tensor<1>, ForwardError> {
+        match (self, obs) {
+            (Network::Mlp(net), Observations::Flat { values, rows }) => {
+                let d = values.len() / rows.max(1);
+                Ok(net.value(tensor2(values.to_vec(), rows, d, device)))
+            }
+            (net, obs) => Ok(net.forward(obs, device)?.1),
+        }
+    }
+
+    /// The weights as burnpack bytes (of the inner network, so an MLP's bundle is
+    /// the same file it was before networks had a common type).
+    pub fn weight_bytes(&self) -> Result<Vec<u8>, String> {
+        match self {
+            Network::Mlp(net) => crate::bundle::module_bytes(net.clone()),
+            Network::Gnn(net) => crate::bundle::module_bytes(net.gnn.clone()),
+        }
+    }
+
+    /// Loads weights written by [`Network::weight_bytes`].
+    pub fn load_weight_bytes(self, bytes: Vec<u8>) -> Result<Network, String> {
+        Ok(match self {
+            Network::Mlp(net) => Network::Mlp(crate::bundle::load_module_bytes(net, bytes)?),
+            Network::Gnn(net) => Network::Gnn(GraphPolicyNet {
+                gnn: crate::bundle::load_module_bytes(net.gnn, bytes)?,
+                spec: net.spec,
+            }),
+        })
+    }
+}
+
+/// Which network an algorithm builds (its config's `network` field).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkKind {
+    /// An MLP over flat observations.
+    #[default]
+    Mlp,
+    /// A GNN over graph observations (the env's `observation = "graph"`).
+    Gnn,
+}
+
+impl Network {
+    /// What `policy.json` records about this network.
+    pub fn encoder(&self) -> Encoder {
+        match self {
+            Network::Mlp(_) => Encoder::Mlp,
+            Network::Gnn(net) => Encoder::Gnn(net.spec.clone()),
+        }
+    }
+}
