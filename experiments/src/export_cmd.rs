@@ -1,5 +1,6 @@
 //! `hale export`: the policy bundle of a training run, checked and copied to where a
-//! deployment (the actuation adapter) will read it.
+//! deployment (the actuation adapter) will read it; with `--onnx`, the network also as
+//! ONNX (burn-onnx's exporter) for consumers outside Rust.
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
@@ -15,6 +16,12 @@ pub struct ExportArgs {
     /// Folder to write the bundle to (`policy.json` and `weights.bpk`); must not exist.
     #[arg(long)]
     out: PathBuf,
+    /// Also write `policy.onnx` (opset 18): input `[batch, obs_dim]` float
+    /// observations (normalised as `policy.json` says, if it says so), outputs the
+    /// action logits `[batch, Σ heads]` (mask them yourself) and the values `[batch]`.
+    /// MLP policies only; a GNN's message passing is not exported.
+    #[arg(long)]
+    onnx: bool,
 }
 
 /// Checks the bundle (format version, weights checksum, weights that fit, the env it
@@ -60,6 +67,15 @@ pub fn run(args: ExportArgs) -> Result<()> {
         std::fs::copy(src.join(file), tmp.join(file))
             .with_context(|| format!("copying {}", src.join(file).display()))?;
     }
+    if args.onnx {
+        let result = onnx_bytes(&bundle).and_then(|bytes| {
+            std::fs::write(tmp.join("policy.onnx"), bytes).context("writing policy.onnx")
+        });
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    }
     // Read back what was written before it takes the final name.
     Bundle::load(&tmp, &Device::flex())?;
     std::fs::rename(&tmp, &args.out)
@@ -74,4 +90,33 @@ pub fn run(args: ExportArgs) -> Result<()> {
         spec.weights_sha256
     );
     Ok(())
+}
+
+/// The bundle's network as an ONNX model with a dynamic batch axis.
+fn onnx_bytes(bundle: &Bundle) -> Result<Vec<u8>> {
+    use burn::prelude::Tensor;
+    use burn_onnx::export::{AxisSpec, InputSpec, OnnxExporter};
+    use hale_policies::network::Network;
+    let Network::Mlp(net) = &bundle.model else {
+        bail!(
+            "{}: --onnx exports MLP policies; this bundle's network is a GNN (its graph batching is not exported)",
+            bundle.dir.display()
+        );
+    };
+    let d = bundle.spec.obs_dim;
+    let device = Device::flex();
+    let input = |rows: usize| Tensor::<2>::zeros([rows, d], &device);
+    let model = OnnxExporter::new()
+        .export_dynamic(
+            net,
+            input(1),
+            input(3),
+            &[InputSpec::new(vec![
+                AxisSpec::dynamic("batch"),
+                AxisSpec::Static,
+            ])],
+            |m, x| (m.logits(x.clone()), m.value(x)),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: ONNX export: {e}", bundle.dir.display()))?;
+    Ok(model.into_bytes())
 }

@@ -5,6 +5,7 @@
 //! (`export`).
 
 mod data_cmd;
+mod device;
 mod env_cmd;
 mod eval;
 mod export_cmd;

@@ -141,6 +141,12 @@ pub struct TrainArgs {
     /// Stop after this many iterations in all (resume later with --resume).
     #[arg(long)]
     stop_after: Option<u64>,
+    /// Where the network trains: `cpu` (burn's flex backend, always built), or `wgpu`
+    /// (a GPU through Vulkan/Metal/DX12) in a build with `--features
+    /// hale-experiments/wgpu`. Runs are bit for bit reproducible on the CPU; GPU
+    /// kernels may sum in another order.
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 fn env_json(cfg: &TrainConfig) -> Result<serde_json::Value> {
@@ -181,6 +187,9 @@ fn read_config(path: &Path) -> Result<TrainConfig> {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    // Everything that can be refused (config, device, env, network) is checked before
+    // a run folder exists.
+    let device = crate::device::parse(&args.device)?.autodiff();
     let (cfg, dir) = match (&args.resume, &args.config) {
         (Some(dir), _) => (read_config(&dir.join("config.toml"))?, dir.clone()),
         (None, Some(path)) => {
@@ -195,19 +204,26 @@ pub fn run(args: TrainArgs) -> Result<()> {
             if dir.exists() {
                 bail!("{} exists already", dir.display());
             }
-            std::fs::create_dir_all(dir.join("checkpoints"))
-                .with_context(|| format!("creating {}", dir.display()))?;
-            write_atomic(
-                &dir.join("config.toml"),
-                toml::to_string_pretty(&cfg)?.as_bytes(),
-            )?;
             (cfg, dir)
         }
         (None, None) => bail!("give a config file or --resume RUN_DIR"),
     };
     let env_config = env_json(&cfg)?;
-    let device = Device::flex().autodiff();
-    let mut learner = cfg.learner(device)?;
+    let cfg_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| dir.join("config.toml"));
+    let mut learner = cfg
+        .learner(device)
+        .with_context(|| cfg_path.display().to_string())?;
+    if args.resume.is_none() {
+        std::fs::create_dir_all(dir.join("checkpoints"))
+            .with_context(|| format!("creating {}", dir.display()))?;
+        write_atomic(
+            &dir.join("config.toml"),
+            toml::to_string_pretty(&cfg)?.as_bytes(),
+        )?;
+    }
     let metrics_path = dir.join("metrics.csv");
     let episodes_path = dir.join("episodes.csv");
     if args.resume.is_some() {

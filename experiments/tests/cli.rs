@@ -965,4 +965,129 @@ normalize_reward = true
         p["kubelet"]["episode_return"]["mean"].as_f64(),
         Some(kubelet)
     );
+
+    // A GNN over flat observations, or a device this build lacks: refused naming the
+    // file or the flag, before any run folder exists.
+    let flat = tmp.path().join("flat.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&flat, text.replace("observation = \"graph\"", "")).unwrap();
+    let out = train(&flat, &tmp.path().join("never"), &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("flat.toml") && stderr.contains("observation = \"graph\""),
+        "{stderr}"
+    );
+    // --onnx exports MLPs only: refused for the GNN, nothing written.
+    let dest = tmp.path().join("gnn-onnx");
+    let out = hale()
+        .arg("export")
+        .arg(&run)
+        .arg("--out")
+        .arg(&dest)
+        .arg("--onnx")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("GNN"),
+        "{out:?}"
+    );
+    assert!(!dest.exists());
+    let out = train(&cfg, &tmp.path().join("never"), &["--device", "tpu"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--device tpu"));
+    assert!(!tmp.path().join("never").exists());
+}
+
+/// Python with onnxruntime, if this machine has it (`.ci/run` installs it into a venv
+/// and names it in `HALE_PYTHON`); in CI its absence is a failure.
+fn onnxruntime_python() -> Option<String> {
+    let python = std::env::var("HALE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import onnxruntime, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{python} cannot import onnxruntime and numpy (.ci/run installs them)"
+    );
+    eprintln!("skipping the onnxruntime check: {python} cannot import onnxruntime and numpy");
+    None
+}
+
+/// `hale export --onnx` writes an ONNX model that onnxruntime runs to the bundle's
+/// own logits and values, for any batch size.
+#[test]
+fn export_onnx_runs_in_onnxruntime_with_the_bundles_logits() {
+    use hale_envs::Value;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("smoke.toml");
+    std::fs::write(&cfg, TRAIN_SMOKE.replace("4096", "1024")).unwrap();
+    let out = train(&cfg, &tmp.path().join("r"), &[]);
+    assert!(out.status.success(), "{out:?}");
+    let run = run_dir(&tmp.path().join("r"));
+    let dest = tmp.path().join("deploy");
+    let out = hale()
+        .arg("export")
+        .arg(&run)
+        .arg("--out")
+        .arg(&dest)
+        .arg("--onnx")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let onnx = dest.join("policy.onnx");
+    assert!(std::fs::metadata(&onnx).unwrap().len() > 1000);
+
+    let obs = [
+        [0.0f32, 0.0, 0.0, 0.0],
+        [0.1, -0.5, 0.05, 0.3],
+        [-1.0, 1.0, -0.2, -0.7],
+    ];
+    let policy = hale_policies::bundle::Bundle::load(&dest, &burn::prelude::Device::flex())
+        .unwrap()
+        .into_policy("ppo");
+    let expected: Vec<Vec<f32>> = obs
+        .iter()
+        .map(|o| policy.logits(&Value::Box(o.to_vec()), None).unwrap())
+        .collect();
+    let Some(python) = onnxruntime_python() else {
+        return;
+    };
+    let script = r#"
+import json, sys
+import numpy as np, onnxruntime as ort
+sess = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+obs = np.array(json.loads(sys.argv[2]), dtype=np.float32)
+name = sess.get_inputs()[0].name
+logits, values = sess.run(None, {name: obs})
+print(json.dumps({"logits": logits.tolist(), "values": values.tolist(),
+                  "shapes": [list(logits.shape), list(values.shape)]}))
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script])
+        .arg(&onnx)
+        .arg(serde_json::to_string(&obs).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["shapes"], serde_json::json!([[3, 2], [3]]), "{got}");
+    for (row, want) in expected.iter().enumerate() {
+        for (k, w) in want.iter().enumerate() {
+            let g = got["logits"][row][k].as_f64().unwrap() as f32;
+            assert!(
+                (g - w).abs() < 1e-5,
+                "obs {row} logit {k}: onnx {g}, hale {w}"
+            );
+        }
+    }
 }
