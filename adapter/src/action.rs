@@ -1,0 +1,107 @@
+//! What the adapter can do to a target, in the target's own names.
+
+use serde::{Deserialize, Serialize};
+
+/// One operation on the infrastructure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// Nothing.
+    Noop,
+    /// Set a service's desired replicas.
+    Scale {
+        /// Namespace (Kubernetes) or stack (Docker); empty where the target has none.
+        namespace: String,
+        /// Deployment or service name.
+        service: String,
+        /// Desired replicas.
+        replicas: u32,
+    },
+    /// Restart one replica (delete the pod; restart the task).
+    Restart {
+        /// Namespace.
+        namespace: String,
+        /// The service it belongs to.
+        service: String,
+        /// Pod or task name.
+        replica: String,
+    },
+    /// Stop placing work on a node (cordon; Docker: pause).
+    Cordon {
+        /// Node name.
+        node: String,
+    },
+    /// Roll a service back to its previous template.
+    Rollback {
+        /// Namespace.
+        namespace: String,
+        /// Deployment or service name.
+        service: String,
+    },
+}
+
+impl Action {
+    /// Whether the action takes running work away (restart, cordon, roll back, or a
+    /// scale down): these count against the global rate limit.
+    pub fn is_disruptive(&self, current_replicas: Option<u32>) -> bool {
+        match self {
+            Action::Noop => false,
+            Action::Scale { replicas, .. } => current_replicas.is_some_and(|c| *replicas < c),
+            Action::Restart { .. } | Action::Cordon { .. } | Action::Rollback { .. } => true,
+        }
+    }
+
+    /// The service the action is about, if any (namespace, name).
+    pub fn service(&self) -> Option<(&str, &str)> {
+        match self {
+            Action::Scale {
+                namespace, service, ..
+            }
+            | Action::Restart {
+                namespace, service, ..
+            }
+            | Action::Rollback { namespace, service } => Some((namespace, service)),
+            Action::Noop | Action::Cordon { .. } => None,
+        }
+    }
+
+    /// A short name of the kind (`scale`, `restart`, …) for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Noop => "noop",
+            Action::Scale { .. } => "scale",
+            Action::Restart { .. } => "restart",
+            Action::Cordon { .. } => "cordon",
+            Action::Rollback { .. } => "rollback",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ns = |n: &str| {
+            if n.is_empty() {
+                String::new()
+            } else {
+                format!("{n}/")
+            }
+        };
+        match self {
+            Action::Noop => write!(f, "no-op"),
+            Action::Scale {
+                namespace,
+                service,
+                replicas,
+            } => write!(f, "scale {}{service} to {replicas}", ns(namespace)),
+            Action::Restart {
+                namespace,
+                service,
+                replica,
+            } => write!(f, "restart {}{service} replica {replica}", ns(namespace)),
+            Action::Cordon { node } => write!(f, "cordon node {node}"),
+            Action::Rollback { namespace, service } => {
+                write!(f, "roll back {}{service}", ns(namespace))
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! `hale-adapter`: runs a hale policy against real infrastructure, behind guardrails.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use hale_adapter::config::{AdapterConfig, TargetConfig};
+use hale_adapter::guard::Guard;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// hale-adapter: run a trained policy (a bundle from `hale export`) or a baseline
+/// against real infrastructure, within guardrails, with every decision audited.
+///
+/// Start with `hale-adapter check CONFIG.toml`: it reads the config, loads and checks
+/// the policy against the env it drives, and prints what would run, touching nothing.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a config: TOML fields, guardrails, the policy bundle (format version,
+    /// weights checksum, env and spaces) or baseline. Touches no target.
+    Check {
+        /// The adapter's config file (TOML).
+        config: PathBuf,
+    },
+}
+
+fn check(path: &std::path::Path) -> Result<()> {
+    let cfg = AdapterConfig::load(path)?;
+    let loaded = hale_adapter::policy::load(&cfg)?;
+    let guard = Guard::new(cfg.guardrails.clone()).map_err(anyhow::Error::msg)?;
+    let g = guard.config();
+    println!("config {}: ok", path.display());
+    println!("policy: {}", loaded.description);
+    println!(
+        "mode: {:?}, a decision every {} s",
+        cfg.mode, cfg.interval_s
+    );
+    match &cfg.target {
+        TargetConfig::DryRun {
+            namespace,
+            services,
+            ..
+        } => println!(
+            "target: dry-run, {} services in {namespace}",
+            services.len()
+        ),
+    }
+    println!(
+        "guardrails: replicas {}..={}, step {}, cool-down {} s, {} disruptive per {} s, deny {:?}",
+        g.min_replicas,
+        g.max_replicas,
+        g.max_step,
+        g.cooldown_s,
+        g.max_disruptive,
+        g.window_s,
+        g.deny
+    );
+    println!("audit log: {}", cfg.audit_log.display());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { config } => check(&config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Loading the policy the config names: a bundle, checked against the env it will
+//! drive, or a baseline.
+
+use crate::config::AdapterConfig;
+use anyhow::{Context, Result, bail};
+use burn::prelude::Device;
+use hale_policies::{BASELINES, Policy, PolicyContext, PolicySpec, load_policy};
+
+/// What was loaded, for the operator.
+pub struct Loaded {
+    /// The policy.
+    pub policy: Box<dyn Policy>,
+    /// One line: where it came from and what it drives.
+    pub description: String,
+}
+
+/// Loads the config's policy for its env: a bundle must carry format version,
+/// checksum and spaces that fit; a baseline must know the env.
+pub fn load(config: &AdapterConfig) -> Result<Loaded> {
+    let env_config = config.env_config_json();
+    let spec = PolicySpec::parse(&config.policy);
+    // A bundle brings the env config it was trained on; the config's env_config must
+    // not contradict it.
+    let env_config = match &spec.source {
+        hale_policies::PolicySource::Bundle(dir) => {
+            let bundle = hale_policies::bundle::Bundle::load(dir, &Device::flex())?;
+            if bundle.spec.env_id != config.env {
+                bail!(
+                    "bundle {} was trained on {}, the config's env is {}",
+                    dir.display(),
+                    bundle.spec.env_id,
+                    config.env
+                );
+            }
+            if let (Some(mine), Some(theirs)) =
+                (env_config.as_object(), bundle.spec.env_config.as_object())
+            {
+                for (k, v) in mine {
+                    if theirs.get(k).is_some_and(|t| t != v) {
+                        bail!(
+                            "env_config.{k} = {v} in the config, {} in bundle {}",
+                            theirs[k],
+                            dir.display()
+                        );
+                    }
+                }
+            }
+            bundle.spec.env_config.clone()
+        }
+        hale_policies::PolicySource::Baseline(name) => {
+            if !BASELINES.contains(&name.as_str()) {
+                bail!(
+                    "policy {name:?} is neither a bundle folder nor a baseline ({})",
+                    BASELINES.join(", ")
+                );
+            }
+            env_config
+        }
+    };
+    let env = hale_envs::make(&config.env, &env_config)
+        .with_context(|| format!("env {} with env_config {env_config}", config.env))?;
+    let ctx = PolicyContext::new(&config.env, &env_config, env.as_ref())?;
+    let policy = load_policy(&spec, &ctx, &Device::flex())?;
+    let description = format!(
+        "{} ({}) for {}: observation {:?}, action {:?}",
+        spec.label,
+        match &spec.source {
+            hale_policies::PolicySource::Bundle(d) => format!("bundle {}", d.display()),
+            hale_policies::PolicySource::Baseline(_) => "baseline".into(),
+        },
+        config.env,
+        ctx.observation_space,
+        ctx.action_space
+    );
+    Ok(Loaded {
+        policy,
+        description,
+    })
+}

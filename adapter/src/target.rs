@@ -1,0 +1,98 @@
+//! Targets: what the adapter acts on, behind one trait. This slice has the dry-run
+//! target; Kubernetes (kube-rs) and Docker (Engine API) come next.
+
+use crate::action::Action;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What a target reports about itself.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TargetState {
+    /// Current replicas per service (`NS/NAME`); a missing entry is unknown.
+    pub replicas: BTreeMap<String, u32>,
+}
+
+/// Why a target could not be read or acted on.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The target did not answer (down, timed out).
+    #[error("{target}: unreachable: {reason}")]
+    Unreachable {
+        /// Target name.
+        target: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The object named is not there (any more).
+    #[error("{target}: {object} not found")]
+    NotFound {
+        /// Target name.
+        target: String,
+        /// What was looked for.
+        object: String,
+    },
+    /// The target refused the operation.
+    #[error("{target}: refused {action}: {reason}")]
+    Refused {
+        /// Target name.
+        target: String,
+        /// The action, printed.
+        action: String,
+        /// What it said.
+        reason: String,
+    },
+}
+
+/// Infrastructure the adapter can observe and change.
+pub trait Target: Send {
+    /// A short name for logs (`dry-run`, `kubernetes`, `docker`).
+    fn name(&self) -> &str;
+    /// The current state.
+    fn state(&mut self) -> Result<TargetState, TargetError>;
+    /// Carries out one (guarded) action.
+    fn apply(&mut self, action: &Action) -> Result<(), TargetError>;
+}
+
+/// Does nothing, says what it would do (on stderr), and keeps the replica counts it
+/// would have set, so a dry run of a scaling policy evolves as a real one would.
+pub struct DryRun {
+    state: TargetState,
+    /// Every action it was asked to carry out, in order.
+    pub applied: Vec<Action>,
+}
+
+impl DryRun {
+    /// A dry-run target starting from these replica counts (`NS/NAME` → count).
+    pub fn new(replicas: BTreeMap<String, u32>) -> DryRun {
+        DryRun {
+            state: TargetState { replicas },
+            applied: Vec::new(),
+        }
+    }
+}
+
+impl Target for DryRun {
+    fn name(&self) -> &str {
+        "dry-run"
+    }
+
+    fn state(&mut self) -> Result<TargetState, TargetError> {
+        Ok(self.state.clone())
+    }
+
+    fn apply(&mut self, action: &Action) -> Result<(), TargetError> {
+        eprintln!("dry-run: would {action}");
+        if let Action::Scale {
+            namespace,
+            service,
+            replicas,
+        } = action
+        {
+            self.state
+                .replicas
+                .insert(format!("{namespace}/{service}"), *replicas);
+        }
+        self.applied.push(action.clone());
+        Ok(())
+    }
+}
