@@ -68,6 +68,9 @@ pub struct AdapterConfig {
     /// Limits that hold whatever the policy says.
     #[serde(default)]
     pub guardrails: GuardConfig,
+    /// Where live observations come from (Prometheus queries per feature).
+    #[serde(default)]
+    pub observation: Option<crate::observe::ObservationConfig>,
 }
 
 fn default_interval() -> f64 {
@@ -129,6 +132,9 @@ impl AdapterConfig {
                 return Err("target.services must name the services, in the env's order".into());
             }
             _ => {}
+        }
+        if let Some(o) = &self.observation {
+            crate::observe::PrometheusSource::new(o.clone())?;
         }
         self.guardrails.validate()
     }

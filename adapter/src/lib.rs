@@ -6,8 +6,8 @@
 //! inference only: no autodiff, no polars, no training code.
 //!
 //! This is the first slice of the adapter: config, policy loading and checks,
-//! guardrails, the audit log and the dry-run target. The live observation source
-//! (Prometheus), the Kubernetes and Docker targets, the decision loop with its
+//! guardrails, the audit log, the Prometheus observation source for Scaling-v0 and
+//! the dry-run target. The Kubernetes and Docker targets, the decision loop with its
 //! auto and manual modes, and `/metrics` are still to come.
 #![warn(missing_docs)]
 
@@ -15,5 +15,6 @@ pub mod action;
 pub mod audit;
 pub mod config;
 pub mod guard;
+pub mod observe;
 pub mod policy;
 pub mod target;

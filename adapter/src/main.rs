@@ -60,6 +60,13 @@ fn check(path: &std::path::Path) -> Result<()> {
         g.window_s,
         g.deny
     );
+    match &cfg.observation {
+        Some(o) => println!(
+            "observation: Prometheus at {} (timeout {} s, stale after {} s)",
+            o.prometheus, o.timeout_s, o.max_age_s
+        ),
+        None => println!("observation: none configured"),
+    }
     println!("audit log: {}", cfg.audit_log.display());
     Ok(())
 }

@@ -31,6 +31,16 @@ services = ["frontend", "api", "db"]
 [guardrails]
 max_replicas = 6
 deny = ["kube-system/*", "default/db"]
+
+[observation]
+prometheus = "http://127.0.0.1:19090"
+[observation.queries]
+request_rate = 'sum(rate(app_requests_total{service="$service"}[1m]))'
+p50_ms = '1000 * histogram_quantile(0.5, sum by (le) (rate(app_latency_seconds_bucket{service="$service"}[1m])))'
+p95_ms = '1000 * histogram_quantile(0.95, sum by (le) (rate(app_latency_seconds_bucket{service="$service"}[1m])))'
+p99_ms = '1000 * histogram_quantile(0.99, sum by (le) (rate(app_latency_seconds_bucket{service="$service"}[1m])))'
+error_rate = 'sum(rate(app_errors_total{service="$service"}[1m])) / sum(rate(app_requests_total{service="$service"}[1m]))'
+cpu_utilization = 'sum(rate(process_cpu_seconds_total{service="$service"}[1m]))'
 "#;
 
 #[test]
@@ -55,6 +65,11 @@ fn bad_configs_name_the_field_and_exit_non_zero() {
         ),
         (GOOD.replace("\"hpa\"", "\"hpx\""), "hpx"),
         (GOOD.replace("dry-run", "ssh"), "ssh"),
+        (
+            GOOD.replace("http://127.0.0.1:19090", "127.0.0.1:19090"),
+            "observation.prometheus",
+        ),
+        (GOOD.replace("p99_ms =", "p999_ms ="), "p999_ms"),
         (GOOD.replace("mode = \"auto\"", "mode = \"yolo\""), "yolo"),
         (
             GOOD.replace("policy = \"hpa\"", "policy = \"/nonexistent/bundle\""),

@@ -91,21 +91,19 @@ pub(crate) fn service_features(
     out.fill(0.0);
     let Some(snap) = snap else { return };
     for (s, m) in snap.services.iter().enumerate() {
-        let r = refs[s];
-        let f = [
-            (1.0 + m.request_rate).ln() / 10.0,
-            (m.p50_ms / r).min(10.0),
-            (m.p95_ms / r).min(10.0),
-            (m.p99_ms / r).min(10.0),
-            m.error_rate,
-            m.cpu_utilization,
-            m.replicas_ready as f64 / max_replicas,
-            m.replicas_booting as f64 / max_replicas,
-            m.replicas_desired as f64 / max_replicas,
-        ];
-        for (k, v) in f.iter().enumerate() {
-            out[s * SERVICE_FEATURES + k] = *v as f32;
-        }
+        let reading = crate::live::ServiceReading {
+            request_rate: m.request_rate,
+            p50_ms: m.p50_ms,
+            p95_ms: m.p95_ms,
+            p99_ms: m.p99_ms,
+            error_rate: m.error_rate,
+            cpu_utilization: m.cpu_utilization,
+            ready: m.replicas_ready,
+            booting: m.replicas_booting,
+            desired: m.replicas_desired,
+        };
+        out[s * SERVICE_FEATURES..(s + 1) * SERVICE_FEATURES]
+            .copy_from_slice(&reading.encode(refs[s], max_replicas));
     }
 }
 

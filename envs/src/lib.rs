@@ -22,6 +22,7 @@ pub mod checker;
 mod cloud;
 mod env;
 mod healing;
+pub mod live;
 mod registry;
 pub mod replay;
 mod scaling;

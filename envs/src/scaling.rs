@@ -201,6 +201,21 @@ impl Scaling {
         self.sim.as_ref()
     }
 
+    /// How this env encodes its matrix observation, for building it from live data.
+    pub fn live_observation(&self) -> crate::live::ScalingObservation {
+        crate::live::ScalingObservation {
+            services: self
+                .sc
+                .spec
+                .services
+                .iter()
+                .map(|s| s.name.clone())
+                .collect(),
+            latency_refs_ms: self.refs.clone(),
+            max_replicas: self.cfg.max_replicas as f64,
+        }
+    }
+
     fn observation(&self, sim: &Simulation) -> Value {
         match self.cfg.observation {
             ObservationKind::Matrix => {

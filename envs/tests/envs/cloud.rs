@@ -197,3 +197,38 @@ fn scaling_observations_stay_finite_under_random_actions() {
         }
     }
 }
+
+/// The live encoding (what the adapter builds from Prometheus) is the env's own
+/// observation when fed the simulator's readings.
+#[test]
+fn live_encoding_reproduces_the_scaling_observation() {
+    let config = json!({"scenario": "three-tier", "fidelity": "fluid", "max_replicas": 12});
+    let mut env = hale_envs::Scaling::new(&config).unwrap();
+    env.reset(Some(3), None).unwrap();
+    let mut obs = Value::Box(vec![]);
+    for _ in 0..5 {
+        obs = env.step(&Value::MultiDiscrete(vec![3, 2, 2])).unwrap().obs;
+    }
+    let live = env.live_observation();
+    assert_eq!(live.services.len(), 3);
+    assert_eq!(live.max_replicas, 12.0);
+    let snap = env.simulation().unwrap().observe().unwrap();
+    let readings: Vec<hale_envs::live::ServiceReading> = snap
+        .services
+        .iter()
+        .map(|m| hale_envs::live::ServiceReading {
+            request_rate: m.request_rate,
+            p50_ms: m.p50_ms,
+            p95_ms: m.p95_ms,
+            p99_ms: m.p99_ms,
+            error_rate: m.error_rate,
+            cpu_utilization: m.cpu_utilization,
+            ready: m.replicas_ready,
+            booting: m.replicas_booting,
+            desired: m.replicas_desired,
+        })
+        .collect();
+    assert!(readings.iter().any(|r| r.request_rate > 0.0));
+    assert_eq!(Value::Box(live.encode(&readings).unwrap()), obs);
+    assert!(live.encode(&readings[..2]).is_err());
+}

@@ -1,0 +1,258 @@
+//! The live observation: one Prometheus query per feature and service, plus the
+//! target's replica counts, encoded exactly as the env the policy was trained on
+//! encodes its own (`hale_envs::live`). Anything missing or stale is reported by
+//! service, feature and query, never read as zero; the adapter holds (no action)
+//! while any is.
+
+use hale_envs::live::{ScalingObservation, ServiceReading};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The `[observation]` table. Queries may use `$service` (the target's name of the
+/// service) and must return one sample in the units named.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObservationConfig {
+    /// Prometheus base URL, e.g. `http://127.0.0.1:9090`.
+    pub prometheus: String,
+    /// Seconds before a query counts as failed.
+    #[serde(default = "default_timeout")]
+    pub timeout_s: f64,
+    /// A sample older than this (seconds) is stale.
+    #[serde(default = "default_max_age")]
+    pub max_age_s: f64,
+    /// One query per feature.
+    pub queries: Queries,
+}
+
+fn default_timeout() -> f64 {
+    2.0
+}
+
+fn default_max_age() -> f64 {
+    60.0
+}
+
+/// The queries of the Scaling-v0 features (per service).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queries {
+    /// Requests per second reaching the service.
+    pub request_rate: String,
+    /// Median latency of answered requests, milliseconds.
+    pub p50_ms: String,
+    /// 95th percentile latency, milliseconds.
+    pub p95_ms: String,
+    /// 99th percentile latency, milliseconds.
+    pub p99_ms: String,
+    /// Failed over answered requests, a fraction in 0..1.
+    pub error_rate: String,
+    /// Busy over requested CPU of the service's replicas, a fraction.
+    pub cpu_utilization: String,
+}
+
+impl Queries {
+    fn each(&self) -> [(&'static str, &str); 6] {
+        [
+            ("request_rate", &self.request_rate),
+            ("p50_ms", &self.p50_ms),
+            ("p95_ms", &self.p95_ms),
+            ("p99_ms", &self.p99_ms),
+            ("error_rate", &self.error_rate),
+            ("cpu_utilization", &self.cpu_utilization),
+        ]
+    }
+}
+
+/// A feature that could not be read.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Missing {
+    /// The service (target name).
+    pub service: String,
+    /// The feature.
+    pub feature: String,
+    /// Why: unreachable, HTTP status, no sample, stale, not a number.
+    pub reason: String,
+}
+
+/// Replica counts of one service, from the target.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Replicas {
+    /// Ready.
+    pub ready: u32,
+    /// Starting.
+    pub booting: u32,
+    /// Desired.
+    pub desired: u32,
+}
+
+/// The encoded observation, or what kept it from being whole.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Observation {
+    /// The flat observation (meaningless where `missing` is not empty).
+    pub features: Vec<f32>,
+    /// The readings behind it, per service.
+    #[serde(skip)]
+    pub readings: Vec<ServiceReading>,
+    /// What could not be read: act only when this is empty.
+    pub missing: Vec<Missing>,
+    /// Age of the oldest sample used, seconds.
+    pub oldest_sample_s: f64,
+}
+
+/// Reads Scaling-v0's observation from Prometheus.
+pub struct PrometheusSource {
+    config: ObservationConfig,
+    agent: ureq::Agent,
+}
+
+impl PrometheusSource {
+    /// A source for `config` (checked: a URL and positive time limits).
+    pub fn new(config: ObservationConfig) -> Result<PrometheusSource, String> {
+        if !config.prometheus.starts_with("http://") && !config.prometheus.starts_with("https://") {
+            return Err(format!(
+                "observation.prometheus: {:?} is not an http(s) URL",
+                config.prometheus
+            ));
+        }
+        for (name, v) in [
+            ("timeout_s", config.timeout_s),
+            ("max_age_s", config.max_age_s),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("observation.{name} must be positive, got {v}"));
+            }
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs_f64(config.timeout_s)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Ok(PrometheusSource { config, agent })
+    }
+
+    /// One instant query: its value and the sample's Unix time.
+    fn query(&self, query: &str) -> Result<(f64, f64), String> {
+        let url = format!(
+            "{}/api/v1/query",
+            self.config.prometheus.trim_end_matches('/')
+        );
+        let mut resp = self
+            .agent
+            .get(&url)
+            .query("query", query)
+            .call()
+            .map_err(|e| format!("{url} unreachable: {e}"))?;
+        let status = resp.status();
+        let body = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("{url}: reading the answer: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("{url} answered HTTP {}", status.as_u16()));
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| format!("{url}: not JSON: {e}"))?;
+        if json["status"] != "success" {
+            return Err(format!("query failed: {}", json["error"]));
+        }
+        let result = json["data"]["result"]
+            .as_array()
+            .ok_or("the answer has no data.result")?;
+        let sample = match result.as_slice() {
+            [one] => &one["value"],
+            [] => return Err("no sample (the series is absent)".into()),
+            many => {
+                return Err(format!(
+                    "{} series, expected one (aggregate it)",
+                    many.len()
+                ));
+            }
+        };
+        let ts = sample[0].as_f64().ok_or("sample without a timestamp")?;
+        let value: f64 = sample[1]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or("sample value is not a number")?;
+        if !value.is_finite() {
+            return Err(format!("sample value is {value}"));
+        }
+        Ok((value, ts))
+    }
+
+    /// The observation for `services` (target names, in the env's order) with their
+    /// replica counts (None: the target did not say). `now` is Unix seconds.
+    pub fn observe(
+        &self,
+        encoding: &ScalingObservation,
+        services: &[String],
+        replicas: &[Option<Replicas>],
+        now: f64,
+    ) -> Observation {
+        let mut missing = Vec::new();
+        let mut readings = Vec::with_capacity(services.len());
+        let mut oldest = 0.0f64;
+        for (i, service) in services.iter().enumerate() {
+            let mut values = [0.0f64; 6];
+            for (k, (feature, template)) in self.config.queries.each().into_iter().enumerate() {
+                let query = template.replace("$service", service);
+                let miss = |reason: String| Missing {
+                    service: service.clone(),
+                    feature: feature.into(),
+                    reason: format!("{reason} (query {query})"),
+                };
+                match self.query(&query) {
+                    Ok((v, ts)) => {
+                        let age = (now - ts).max(0.0);
+                        oldest = oldest.max(age);
+                        if age > self.config.max_age_s {
+                            missing.push(miss(format!(
+                                "stale: the sample is {age:.0} s old (max_age_s {})",
+                                self.config.max_age_s
+                            )));
+                        }
+                        values[k] = v;
+                    }
+                    Err(reason) => missing.push(miss(reason)),
+                }
+            }
+            let r = replicas.get(i).copied().flatten();
+            if r.is_none() {
+                missing.push(Missing {
+                    service: service.clone(),
+                    feature: "replicas".into(),
+                    reason: "the target did not report the service's replicas".into(),
+                });
+            }
+            let r = r.unwrap_or_default();
+            readings.push(ServiceReading {
+                request_rate: values[0],
+                p50_ms: values[1],
+                p95_ms: values[2],
+                p99_ms: values[3],
+                error_rate: values[4],
+                cpu_utilization: values[5],
+                ready: r.ready,
+                booting: r.booting,
+                desired: r.desired,
+            });
+        }
+        let features = match encoding.encode(&readings) {
+            Ok(f) => f,
+            Err(reason) => {
+                missing.push(Missing {
+                    service: "*".into(),
+                    feature: "services".into(),
+                    reason: format!("{reason}: target.services must list the env's services"),
+                });
+                Vec::new()
+            }
+        };
+        Observation {
+            features,
+            readings,
+            missing,
+            oldest_sample_s: oldest,
+        }
+    }
+}
