@@ -17,4 +17,5 @@ pub mod config;
 pub mod guard;
 pub mod observe;
 pub mod policy;
+pub mod run;
 pub mod target;

@@ -1,6 +1,6 @@
 //! `hale-adapter`: runs a hale policy against real infrastructure, behind guardrails.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use hale_adapter::config::{AdapterConfig, TargetConfig};
 use hale_adapter::guard::Guard;
@@ -27,6 +27,34 @@ enum Command {
         /// The adapter's config file (TOML).
         config: PathBuf,
     },
+    /// Run the decision loop: every `interval_s`, observe, decide, pass the guardrails,
+    /// act, and audit. This version runs Scaling-v0 policies in auto mode.
+    Run {
+        /// The adapter's config file (TOML).
+        config: PathBuf,
+        /// Stop after this many decisions (default: run until stopped).
+        #[arg(long)]
+        steps: Option<u64>,
+    },
+}
+
+fn run(path: &std::path::Path, steps: Option<u64>) -> Result<()> {
+    let cfg = AdapterConfig::load(path)?;
+    let mut adapter =
+        hale_adapter::run::Adapter::new(&cfg).with_context(|| path.display().to_string())?;
+    let start = std::time::Instant::now();
+    let mut n = 0;
+    loop {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs_f64();
+        adapter.step(unix, start.elapsed().as_secs_f64())?;
+        n += 1;
+        if steps.is_some_and(|s| n >= s) {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs_f64(cfg.interval_s));
+    }
 }
 
 fn check(path: &std::path::Path) -> Result<()> {
@@ -75,6 +103,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { config } => check(&config),
+        Command::Run { config, steps } => run(&config, steps),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

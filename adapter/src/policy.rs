@@ -12,6 +12,8 @@ pub struct Loaded {
     pub policy: Box<dyn Policy>,
     /// One line: where it came from and what it drives.
     pub description: String,
+    /// The env config the policy runs under (a bundle's own).
+    pub env_config: serde_json::Value,
 }
 
 /// Loads the config's policy for its env: a bundle must carry format version,
@@ -75,5 +77,6 @@ pub fn load(config: &AdapterConfig) -> Result<Loaded> {
     Ok(Loaded {
         policy,
         description,
+        env_config,
     })
 }

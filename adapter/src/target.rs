@@ -2,14 +2,15 @@
 //! target; Kubernetes (kube-rs) and Docker (Engine API) come next.
 
 use crate::action::Action;
+use crate::observe::Replicas;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// What a target reports about itself.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TargetState {
-    /// Current replicas per service (`NS/NAME`); a missing entry is unknown.
-    pub replicas: BTreeMap<String, u32>,
+    /// Replica counts per service (`NS/NAME`); a missing entry is unknown.
+    pub services: BTreeMap<String, Replicas>,
 }
 
 /// Why a target could not be read or acted on.
@@ -54,7 +55,8 @@ pub trait Target: Send {
 }
 
 /// Does nothing, says what it would do (on stderr), and keeps the replica counts it
-/// would have set, so a dry run of a scaling policy evolves as a real one would.
+/// would have set (all ready at once), so a dry run of a scaling policy evolves as a
+/// real one would.
 pub struct DryRun {
     state: TargetState,
     /// Every action it was asked to carry out, in order.
@@ -64,8 +66,21 @@ pub struct DryRun {
 impl DryRun {
     /// A dry-run target starting from these replica counts (`NS/NAME` → count).
     pub fn new(replicas: BTreeMap<String, u32>) -> DryRun {
+        let services = replicas
+            .into_iter()
+            .map(|(k, n)| {
+                (
+                    k,
+                    Replicas {
+                        ready: n,
+                        booting: 0,
+                        desired: n,
+                    },
+                )
+            })
+            .collect();
         DryRun {
-            state: TargetState { replicas },
+            state: TargetState { services },
             applied: Vec::new(),
         }
     }
@@ -88,9 +103,14 @@ impl Target for DryRun {
             replicas,
         } = action
         {
-            self.state
-                .replicas
-                .insert(format!("{namespace}/{service}"), *replicas);
+            self.state.services.insert(
+                format!("{namespace}/{service}"),
+                Replicas {
+                    ready: *replicas,
+                    booting: 0,
+                    desired: *replicas,
+                },
+            );
         }
         self.applied.push(action.clone());
         Ok(())

@@ -79,3 +79,26 @@ impl ScalingObservation {
             .collect())
     }
 }
+
+/// How `Scaling-v0` turns an action's choice for one service into desired replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScalingActions {
+    /// Choices are changes −2…+2 (`action = "delta"`) rather than target counts.
+    pub delta: bool,
+    /// Fewest replicas.
+    pub min_replicas: u32,
+    /// Most replicas.
+    pub max_replicas: u32,
+}
+
+impl ScalingActions {
+    /// Desired replicas for `choice` when the service wants `current` now.
+    pub fn replicas(&self, choice: i64, current: u32) -> u32 {
+        let target = if self.delta {
+            i64::from(current) + choice - 2
+        } else {
+            i64::from(self.min_replicas) + choice
+        };
+        target.clamp(i64::from(self.min_replicas), i64::from(self.max_replicas)) as u32
+    }
+}

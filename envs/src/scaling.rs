@@ -201,6 +201,15 @@ impl Scaling {
         self.sim.as_ref()
     }
 
+    /// How this env turns action choices into desired replicas.
+    pub fn live_actions(&self) -> crate::live::ScalingActions {
+        crate::live::ScalingActions {
+            delta: self.cfg.action == ScalingAction::Delta,
+            min_replicas: self.cfg.min_replicas,
+            max_replicas: self.cfg.max_replicas,
+        }
+    }
+
     /// How this env encodes its matrix observation, for building it from live data.
     pub fn live_observation(&self) -> crate::live::ScalingObservation {
         crate::live::ScalingObservation {
@@ -248,15 +257,15 @@ impl Scaling {
             .as_mut()
             .ok_or_else(|| EnvError::NeedsReset(ID.into()))?;
         let mut changes = 0;
+        let actions = crate::live::ScalingActions {
+            delta: cfg.action == ScalingAction::Delta,
+            min_replicas: cfg.min_replicas,
+            max_replicas: cfg.max_replicas,
+        };
         for (s, &k) in a.iter().enumerate() {
-            let current = sim.services()[s].desired as i64;
-            let target = match cfg.action {
-                ScalingAction::Delta => current + k - 2,
-                ScalingAction::Target => cfg.min_replicas as i64 + k,
-            }
-            .clamp(cfg.min_replicas as i64, cfg.max_replicas as i64)
-                as u32;
-            if target as i64 != current {
+            let current = sim.services()[s].desired;
+            let target = actions.replicas(k, current);
+            if target != current {
                 changes += 1;
                 sim.apply(&Action::Scale {
                     service: s,

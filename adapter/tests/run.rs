@@ -1,0 +1,151 @@
+//! The decision loop on a dry-run target with a stand-in Prometheus: the HPA baseline
+//! scales up under load within the guardrails, every step is audited, and the adapter
+//! holds while Prometheus is gone and acts again when it is back.
+
+use hale_adapter::config::AdapterConfig;
+use hale_adapter::run::{Adapter, Outcome};
+
+mod common;
+use common::{Answers, sample, stand_in};
+
+const NOW: f64 = 1_800_000_000.0;
+const SERVICES: [&str; 3] = ["front", "api", "db"];
+
+fn load(answers: &Answers, cpu: f64) {
+    let mut a = answers.lock().unwrap();
+    for s in SERVICES {
+        for (q, v) in [
+            ("rate", 50.0),
+            ("p50", 20.0),
+            ("p95", 80.0),
+            ("p99", 150.0),
+            ("errors", 0.0),
+            ("cpu", cpu),
+        ] {
+            a.insert(format!("{q}({s})"), sample(v, NOW - 2.0));
+        }
+    }
+}
+
+fn config(url: &str, audit: &std::path::Path) -> AdapterConfig {
+    let text = format!(
+        r#"
+policy = "hpa"
+env = "Scaling-v0"
+mode = "auto"
+audit_log = "{}"
+
+[env_config]
+scenario = "three-tier"
+action = "target"
+control_interval_s = 15.0
+
+[target]
+kind = "dry-run"
+namespace = "shop"
+services = ["front", "api", "db"]
+initial_replicas = 2
+
+[guardrails]
+max_step = 1
+max_replicas = 6
+cooldown_s = 0
+
+[observation]
+prometheus = "{url}"
+[observation.queries]
+request_rate = "rate($service)"
+p50_ms = "p50($service)"
+p95_ms = "p95($service)"
+p99_ms = "p99($service)"
+error_rate = "errors($service)"
+cpu_utilization = "cpu($service)"
+"#,
+        audit.display()
+    );
+    let cfg: AdapterConfig = toml::from_str(&text).unwrap();
+    cfg.validate().unwrap();
+    cfg
+}
+
+#[test]
+fn hpa_scales_up_within_the_guardrails_and_holds_without_data() {
+    let (url, answers) = stand_in();
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let mut adapter = Adapter::new(&config(&url, &audit)).unwrap();
+
+    // CPU at 95 % of requests everywhere: the HPA wants about twice the replicas;
+    // max_step = 1 lets each service grow by one.
+    load(&answers, 0.95);
+    let Outcome::Decided { decisions } = adapter.step(NOW, 0.0).unwrap() else {
+        panic!("expected decisions")
+    };
+    assert!(!decisions.is_empty());
+    for d in &decisions {
+        let hale_adapter::action::Action::Scale { replicas, .. } = d.proposed else {
+            panic!("{d:?}")
+        };
+        assert!(replicas > 2, "{d:?}");
+        assert_eq!(d.result, "applied", "{d:?}");
+        let done = d.verdict.action().unwrap();
+        assert!(
+            matches!(
+                done,
+                hale_adapter::action::Action::Scale { replicas: 3, .. }
+            ),
+            "{d:?}"
+        );
+    }
+
+    // Prometheus loses the series: hold, naming what is missing.
+    answers.lock().unwrap().clear();
+    let Outcome::Hold { reasons } = adapter.step(NOW + 15.0, 15.0).unwrap() else {
+        panic!("expected a hold")
+    };
+    assert!(
+        reasons.iter().any(|r| r.contains("front request_rate")),
+        "{reasons:?}"
+    );
+
+    // Back: it acts again, from the replicas it set.
+    load(&answers, 0.95);
+    let Outcome::Decided { decisions } = adapter.step(NOW + 30.0, 30.0).unwrap() else {
+        panic!("expected decisions")
+    };
+    assert!(
+        decisions.iter().all(|d| d.seen.replicas.desired == 3),
+        "{decisions:?}"
+    );
+
+    let log: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&str> = log.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert!(
+        events.contains(&"hold") && events.contains(&"decision"),
+        "{events:?}"
+    );
+    let d = log.iter().find(|e| e["event"] == "decision").unwrap();
+    assert_eq!(d["verdict"]["verdict"], "adjusted", "{d}");
+    assert_eq!(d["verdict"]["rules"][0]["rule"], "max_step", "{d}");
+}
+
+#[test]
+fn what_this_slice_cannot_run_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config("http://127.0.0.1:9", &dir.path().join("a.jsonl"));
+    cfg.mode = hale_adapter::config::Mode::Manual;
+    let e = Adapter::new(&cfg).err().unwrap().to_string();
+    assert!(e.contains("manual"), "{e}");
+    let mut cfg = config("http://127.0.0.1:9", &dir.path().join("a.jsonl"));
+    cfg.target = hale_adapter::config::TargetConfig::DryRun {
+        namespace: "shop".into(),
+        services: vec!["front".into()],
+        initial_replicas: 1,
+    };
+    let e = Adapter::new(&cfg).err().unwrap().to_string();
+    assert!(e.contains("target.services lists 1"), "{e}");
+}
