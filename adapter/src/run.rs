@@ -51,8 +51,10 @@ pub struct Decision {
 pub enum Outcome {
     /// Nothing was done: the reasons.
     Hold {
-        /// Why (missing data, target errors).
+        /// Why (missing data, target errors), one line per distinct cause.
         reasons: Vec<String>,
+        /// Each missing feature with its query.
+        missing: Vec<Missing>,
     },
     /// The policy decided; one entry per service whose replicas it wanted changed.
     Decided {
@@ -147,7 +149,7 @@ impl Adapter {
     pub fn step(&mut self, now_unix: f64, now_s: f64) -> Result<Outcome> {
         let outcome = self.decide(now_unix, now_s);
         match &outcome {
-            Outcome::Hold { reasons } => {
+            Outcome::Hold { reasons, .. } => {
                 println!("hold: {}", reasons.join("; "));
                 self.audit.append("hold", &outcome)?;
             }
@@ -181,6 +183,7 @@ impl Adapter {
             Err(e) => {
                 return Outcome::Hold {
                     reasons: vec![e.to_string()],
+                    missing: vec![],
                 };
             }
         };
@@ -199,7 +202,8 @@ impl Adapter {
             .observe(&self.encoding, &self.services, &replicas, now_unix);
         if !obs.missing.is_empty() {
             return Outcome::Hold {
-                reasons: obs.missing.iter().map(describe).collect(),
+                reasons: summarise(&obs.missing),
+                missing: obs.missing,
             };
         }
         let choice = match self.policy.act(&Value::Box(obs.features.clone()), None) {
@@ -207,6 +211,7 @@ impl Adapter {
             other => {
                 return Outcome::Hold {
                     reasons: vec![format!("the policy answered {other:?}")],
+                    missing: vec![],
                 };
             }
         };
@@ -251,6 +256,20 @@ impl Adapter {
     }
 }
 
-fn describe(m: &Missing) -> String {
-    format!("{} {}: {}", m.service, m.feature, m.reason)
+/// One line per distinct cause (the query left out), naming the features it hit:
+/// an unreachable Prometheus is one line, not one per feature.
+fn summarise(missing: &[Missing]) -> Vec<String> {
+    let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
+    for m in missing {
+        let cause = m.reason.split(" (query ").next().unwrap_or(&m.reason);
+        let what = format!("{} {}", m.service, m.feature);
+        match groups.iter_mut().find(|(c, _)| *c == cause) {
+            Some((_, w)) => w.push(what),
+            None => groups.push((cause, vec![what])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(cause, what)| format!("{cause} ({})", what.join(", ")))
+        .collect()
 }

@@ -100,11 +100,13 @@ fn hpa_scales_up_within_the_guardrails_and_holds_without_data() {
 
     // Prometheus loses the series: hold, naming what is missing.
     answers.lock().unwrap().clear();
-    let Outcome::Hold { reasons } = adapter.step(NOW + 15.0, 15.0).unwrap() else {
+    let Outcome::Hold { reasons, missing } = adapter.step(NOW + 15.0, 15.0).unwrap() else {
         panic!("expected a hold")
     };
+    assert_eq!(missing.len(), 18, "six features of three services");
+    assert_eq!(reasons.len(), 1, "one cause: {reasons:?}");
     assert!(
-        reasons.iter().any(|r| r.contains("front request_rate")),
+        reasons[0].contains("no sample") && reasons[0].contains("front request_rate"),
         "{reasons:?}"
     );
 
