@@ -509,9 +509,9 @@ fn resume_matches_whole_run(
     tmp: &std::path::Path,
     config: &str,
     iterations: usize,
+    probes: &[hale_envs::Value],
 ) -> std::path::PathBuf {
     use burn::prelude::Device;
-    use hale_envs::Value;
     use hale_policies::bundle::Bundle;
     let cfg = tmp.join("run.toml");
     std::fs::write(&cfg, config).unwrap();
@@ -552,24 +552,28 @@ fn resume_matches_whole_run(
     let pb = Bundle::load(&b.join("policy"), &device)
         .unwrap()
         .into_policy("b");
-    for obs in [
+    for obs in probes {
+        assert_eq!(pa.logits(obs, None).unwrap(), pb.logits(obs, None).unwrap());
+    }
+    a
+}
+
+/// CartPole observations to compare two bundles on.
+fn cartpole_probes() -> Vec<hale_envs::Value> {
+    [
         [0.0f32, 0.0, 0.0, 0.0],
         [0.1, -0.5, 0.05, 0.3],
         [-1.0, 1.0, -0.2, -0.7],
-    ] {
-        let obs = Value::Box(obs.to_vec());
-        assert_eq!(
-            pa.logits(&obs, None).unwrap(),
-            pb.logits(&obs, None).unwrap()
-        );
-    }
-    a
+    ]
+    .iter()
+    .map(|o| hale_envs::Value::Box(o.to_vec()))
+    .collect()
 }
 
 #[test]
 fn train_writes_a_run_folder_and_resume_continues_exactly() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = resume_matches_whole_run(tmp.path(), TRAIN_SMOKE, 8);
+    let a = resume_matches_whole_run(tmp.path(), TRAIN_SMOKE, 8, &cartpole_probes());
     assert!(
         a.file_name()
             .unwrap()
@@ -616,6 +620,7 @@ target_network_frequency = 100
 num_envs = 2
 "#,
         6,
+        &cartpole_probes(),
     );
     for f in ["model.bpk", "target.bpk", "optim.bin", "replay.bin"] {
         assert!(a.join("checkpoints/iter-000006").join(f).exists(), "{f}");
@@ -1090,4 +1095,38 @@ print(json.dumps({"logits": logits.tolist(), "values": values.tolist(),
             );
         }
     }
+}
+
+/// A GNN run resumes exactly as well: same metrics, same logits on a real graph.
+#[test]
+fn gnn_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env_config =
+        serde_json::json!({"fidelity": "fluid", "episode_s": 300.0, "observation": "graph"});
+    let mut env = hale_envs::make("Healing-v0", &env_config).unwrap();
+    let (graph, _) = env.reset(Some(9), None).unwrap();
+    resume_matches_whole_run(
+        tmp.path(),
+        r#"
+exp_name = "gnn"
+env = "Healing-v0"
+seed = 4
+checkpoint_every = 2
+eval_episodes = 2
+
+[env_config]
+fidelity = "fluid"
+episode_s = 300.0
+observation = "graph"
+
+[ppo]
+network = "gnn"
+gnn_hidden = 16
+total_timesteps = 640
+num_envs = 2
+num_steps = 64
+"#,
+        5,
+        &[graph],
+    );
 }
