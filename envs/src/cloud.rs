@@ -91,19 +91,8 @@ pub(crate) fn service_features(
     out.fill(0.0);
     let Some(snap) = snap else { return };
     for (s, m) in snap.services.iter().enumerate() {
-        let reading = crate::live::ServiceReading {
-            request_rate: m.request_rate,
-            p50_ms: m.p50_ms,
-            p95_ms: m.p95_ms,
-            p99_ms: m.p99_ms,
-            error_rate: m.error_rate,
-            cpu_utilization: m.cpu_utilization,
-            ready: m.replicas_ready,
-            booting: m.replicas_booting,
-            desired: m.replicas_desired,
-        };
         out[s * SERVICE_FEATURES..(s + 1) * SERVICE_FEATURES]
-            .copy_from_slice(&reading.encode(refs[s], max_replicas));
+            .copy_from_slice(&crate::live::ServiceReading::from(m).encode(refs[s], max_replicas));
     }
 }
 

@@ -27,6 +27,23 @@ pub struct ServiceReading {
     pub desired: u32,
 }
 
+impl From<&hale_sim::ServiceMetrics> for ServiceReading {
+    /// What the simulator's monitoring reported.
+    fn from(m: &hale_sim::ServiceMetrics) -> ServiceReading {
+        ServiceReading {
+            request_rate: m.request_rate,
+            p50_ms: m.p50_ms,
+            p95_ms: m.p95_ms,
+            p99_ms: m.p99_ms,
+            error_rate: m.error_rate,
+            cpu_utilization: m.cpu_utilization,
+            ready: m.replicas_ready,
+            booting: m.replicas_booting,
+            desired: m.replicas_desired,
+        }
+    }
+}
+
 impl ServiceReading {
     /// The service's nine features: `[ln(1 + rate) / 10, p50/ref, p95/ref, p99/ref,
     /// error rate, CPU utilisation, ready/max, booting/max, desired/max]`, latency

@@ -148,6 +148,15 @@ impl VectorEnv {
         (self.envs.len() / (4 * rayon::current_num_threads())).max(1)
     }
 
+    /// Clears the step results and reads the masks after every sub-env was reset.
+    fn after_reset(&mut self) {
+        self.needs_reset.fill(false);
+        self.rewards.fill(0.0);
+        self.terminated.fill(false);
+        self.truncated.fill(false);
+        self.gather_masks();
+    }
+
     fn gather_masks(&mut self) {
         if self.mask_dim == 0 {
             return;
@@ -174,11 +183,7 @@ impl VectorEnv {
             .map(|(i, (env, obs))| env.reset_into(seed.map(|s| s.wrapping_add(i as u64)), obs))
             .collect();
         results.into_iter().collect::<Result<(), _>>()?;
-        self.needs_reset.fill(false);
-        self.rewards.fill(0.0);
-        self.terminated.fill(false);
-        self.truncated.fill(false);
-        self.gather_masks();
+        self.after_reset();
         Ok(())
     }
 
@@ -250,11 +255,7 @@ impl VectorEnv {
             })
             .collect();
         results.into_iter().collect::<Result<(), _>>()?;
-        self.needs_reset.fill(false);
-        self.rewards.fill(0.0);
-        self.terminated.fill(false);
-        self.truncated.fill(false);
-        self.gather_masks();
+        self.after_reset();
         Ok(())
     }
 

@@ -479,6 +479,18 @@ fn train(cfg: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> std::p
         .unwrap()
 }
 
+/// `hale export RUN --out DEST EXTRA…`.
+fn export(run: &std::path::Path, dest: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    hale()
+        .arg("export")
+        .arg(run)
+        .arg("--out")
+        .arg(dest)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 /// The run folder `hale train` made under `out`.
 fn run_dir(out: &std::path::Path) -> std::path::PathBuf {
     let mut dirs: Vec<_> = std::fs::read_dir(out)
@@ -852,13 +864,7 @@ fn export_checks_the_bundle_and_writes_a_whole_folder() {
     assert!(out.status.success(), "{out:?}");
     let run = run_dir(&tmp.path().join("r"));
     let dest = tmp.path().join("deploy/cartpole");
-    let out = hale()
-        .arg("export")
-        .arg(&run)
-        .arg("--out")
-        .arg(&dest)
-        .output()
-        .unwrap();
+    let out = export(&run, &dest, &[]);
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("ppo policy for CartPole-v1"));
     for f in ["policy.json", "weights.bpk"] {
@@ -868,13 +874,7 @@ fn export_checks_the_bundle_and_writes_a_whole_folder() {
         );
     }
     // The destination exists now: refused.
-    let out = hale()
-        .arg("export")
-        .arg(&run)
-        .arg("--out")
-        .arg(&dest)
-        .output()
-        .unwrap();
+    let out = export(&run, &dest, &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
     // A bundle whose policy.json names an unknown field: refused, nothing written.
@@ -882,13 +882,7 @@ fn export_checks_the_bundle_and_writes_a_whole_folder() {
     let text = std::fs::read_to_string(&spec).unwrap();
     std::fs::write(&spec, text.replacen("{", "{\"colour\": 1,", 1)).unwrap();
     let other = tmp.path().join("deploy/other");
-    let out = hale()
-        .arg("export")
-        .arg(&run)
-        .arg("--out")
-        .arg(&other)
-        .output()
-        .unwrap();
+    let out = export(&run, &other, &[]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -985,14 +979,7 @@ normalize_reward = true
     );
     // --onnx exports MLPs only: refused for the GNN, nothing written.
     let dest = tmp.path().join("gnn-onnx");
-    let out = hale()
-        .arg("export")
-        .arg(&run)
-        .arg("--out")
-        .arg(&dest)
-        .arg("--onnx")
-        .output()
-        .unwrap();
+    let out = export(&run, &dest, &["--onnx"]);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("GNN"),
@@ -1036,14 +1023,7 @@ fn export_onnx_runs_in_onnxruntime_with_the_bundles_logits() {
     assert!(out.status.success(), "{out:?}");
     let run = run_dir(&tmp.path().join("r"));
     let dest = tmp.path().join("deploy");
-    let out = hale()
-        .arg("export")
-        .arg(&run)
-        .arg("--out")
-        .arg(&dest)
-        .arg("--onnx")
-        .output()
-        .unwrap();
+    let out = export(&run, &dest, &["--onnx"]);
     assert!(out.status.success(), "{out:?}");
     let onnx = dest.join("policy.onnx");
     assert!(std::fs::metadata(&onnx).unwrap().len() > 1000);

@@ -213,21 +213,8 @@ fn live_encoding_reproduces_the_scaling_observation() {
     assert_eq!(live.services.len(), 3);
     assert_eq!(live.max_replicas, 12.0);
     let snap = env.simulation().unwrap().observe().unwrap();
-    let readings: Vec<hale_envs::live::ServiceReading> = snap
-        .services
-        .iter()
-        .map(|m| hale_envs::live::ServiceReading {
-            request_rate: m.request_rate,
-            p50_ms: m.p50_ms,
-            p95_ms: m.p95_ms,
-            p99_ms: m.p99_ms,
-            error_rate: m.error_rate,
-            cpu_utilization: m.cpu_utilization,
-            ready: m.replicas_ready,
-            booting: m.replicas_booting,
-            desired: m.replicas_desired,
-        })
-        .collect();
+    let readings: Vec<hale_envs::live::ServiceReading> =
+        snap.services.iter().map(Into::into).collect();
     assert!(readings.iter().any(|r| r.request_rate > 0.0));
     assert_eq!(Value::Box(live.encode(&readings).unwrap()), obs);
     assert!(live.encode(&readings[..2]).is_err());
