@@ -403,4 +403,23 @@ impl Policy for LearnedPolicy {
     }
 
     fn reset(&mut self) {}
+
+    fn act_checked(&mut self, obs: &Value, mask: Option<&[bool]>) -> Result<Value, String> {
+        self.try_act(obs, mask).map_err(|e| e.to_string())
+    }
+
+    fn scores(&mut self, obs: &Value, mask: Option<&[bool]>) -> Option<Vec<Vec<f32>>> {
+        let logits = self.logits(obs, mask).ok()?;
+        let mut start = 0;
+        Some(
+            self.heads
+                .sizes
+                .iter()
+                .map(|&n| {
+                    start += n;
+                    logits[start - n..start].to_vec()
+                })
+                .collect(),
+        )
+    }
 }

@@ -48,6 +48,18 @@ pub trait Policy: Send {
     fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Value;
     /// Forgets everything about the previous episode.
     fn reset(&mut self);
+    /// [`Policy::act`] for observations built from live data, which may not fit: an
+    /// error says why instead of a panic. Rule-based policies read any observation of
+    /// their env, so the default is `act`.
+    fn act_checked(&mut self, obs: &Value, mask: Option<&[bool]>) -> Result<Value, String> {
+        Ok(self.act(obs, mask))
+    }
+    /// How the policy scores every action, one list per action head (a learned
+    /// policy's logits), to explain a decision; `None` where the policy has no scores
+    /// (rules) or cannot read the observation.
+    fn scores(&mut self, _obs: &Value, _mask: Option<&[bool]>) -> Option<Vec<Vec<f32>>> {
+        None
+    }
 }
 
 /// What a policy may know about the env it will drive: its id, its config and spaces.
