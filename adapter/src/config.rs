@@ -31,6 +31,90 @@ pub enum TargetConfig {
         #[serde(default = "one")]
         initial_replicas: u32,
     },
+    /// Deployments in one Kubernetes namespace.
+    Kubernetes {
+        /// The kubeconfig file (default: `$KUBECONFIG`, else `~/.kube/config`).
+        #[serde(default)]
+        kubeconfig: Option<PathBuf>,
+        /// The kubeconfig context (default: its current context).
+        #[serde(default)]
+        context: Option<String>,
+        /// Namespace of the Deployments.
+        #[serde(default = "default_namespace")]
+        namespace: String,
+        /// Deployment names, in the env's service order.
+        deployments: Vec<String>,
+        /// Seconds before an API call counts as failed.
+        #[serde(default = "default_target_timeout")]
+        timeout_s: f64,
+    },
+}
+
+impl TargetConfig {
+    /// The services' names on the target, in the env's order.
+    pub fn services(&self) -> &[String] {
+        match self {
+            TargetConfig::DryRun { services, .. } => services,
+            TargetConfig::Kubernetes { deployments, .. } => deployments,
+        }
+    }
+
+    /// The namespace the services live in.
+    pub fn namespace(&self) -> &str {
+        match self {
+            TargetConfig::DryRun { namespace, .. } | TargetConfig::Kubernetes { namespace, .. } => {
+                namespace
+            }
+        }
+    }
+
+    /// Connects to the target (nothing is changed).
+    pub fn connect(&self) -> Result<Box<dyn crate::target::Target>, crate::target::TargetError> {
+        match self {
+            TargetConfig::DryRun {
+                namespace,
+                services,
+                initial_replicas,
+            } => Ok(Box::new(crate::target::DryRun::new(
+                services
+                    .iter()
+                    .map(|s| (format!("{namespace}/{s}"), *initial_replicas))
+                    .collect(),
+            ))),
+            TargetConfig::Kubernetes {
+                kubeconfig,
+                context,
+                namespace,
+                deployments,
+                timeout_s,
+            } => {
+                let path = kubeconfig.clone().unwrap_or_else(default_kubeconfig);
+                Ok(Box::new(crate::kubernetes::Kubernetes::connect(
+                    &path,
+                    context.as_deref(),
+                    namespace,
+                    deployments,
+                    std::time::Duration::from_secs_f64(*timeout_s),
+                )?))
+            }
+        }
+    }
+}
+
+/// `$KUBECONFIG` (its first file), else `~/.kube/config`.
+fn default_kubeconfig() -> PathBuf {
+    if let Some(first) = std::env::var_os("KUBECONFIG")
+        .as_ref()
+        .and_then(|v| std::env::split_paths(v).next())
+    {
+        return first;
+    }
+    let home = std::env::var_os("HOME").unwrap_or_default();
+    PathBuf::from(home).join(".kube").join("config")
+}
+
+fn default_target_timeout() -> f64 {
+    5.0
 }
 
 fn default_namespace() -> String {
@@ -71,6 +155,105 @@ pub struct AdapterConfig {
     /// Where live observations come from (Prometheus queries per feature).
     #[serde(default)]
     pub observation: Option<crate::observe::ObservationConfig>,
+    /// The adapter's HTTP endpoint: `/metrics`, and proposals in manual mode.
+    #[serde(default)]
+    pub server: Option<ServerConfig>,
+    /// How manual mode asks.
+    #[serde(default)]
+    pub manual: ManualConfig,
+    /// Where notifications go besides stdout and the audit log.
+    #[serde(default)]
+    pub notify: NotifyConfig,
+}
+
+/// The `[server]` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `HOST:PORT` to listen on (default loopback only, port 9464).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The environment variable holding the bearer token that the proposal routes
+    /// require (manual mode).
+    #[serde(default = "default_token_env")]
+    pub token_env: String,
+    /// A file holding the token instead (a mounted secret); read at start.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+impl ServerConfig {
+    /// The bearer token, from `token_file` if set, else `$token_env`; an error names
+    /// where it looked.
+    pub fn token(&self) -> Result<String, String> {
+        let (token, from) = match &self.token_file {
+            Some(path) => (
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("server.token_file {}: {e}", path.display()))?,
+                format!("server.token_file {}", path.display()),
+            ),
+            None => (
+                std::env::var(&self.token_env).map_err(|_| {
+                    format!(
+                        "server.token_env: ${} is not set; the proposal endpoint needs a bearer token",
+                        self.token_env
+                    )
+                })?,
+                format!("server.token_env ${}", self.token_env),
+            ),
+        };
+        let token = token.trim().to_string();
+        if token.is_empty() {
+            return Err(format!("{from} is empty"));
+        }
+        Ok(token)
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9464".into()
+}
+
+fn default_token_env() -> String {
+    "HALE_ADAPTER_TOKEN".into()
+}
+
+/// The `[manual]` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualConfig {
+    /// Seconds a proposal waits for a decision before it expires (nothing is done).
+    #[serde(default = "default_ttl")]
+    pub ttl_s: f64,
+    /// Also ask on the terminal (answers on standard input).
+    #[serde(default = "yes")]
+    pub prompt: bool,
+}
+
+impl Default for ManualConfig {
+    fn default() -> Self {
+        ManualConfig {
+            ttl_s: default_ttl(),
+            prompt: true,
+        }
+    }
+}
+
+fn default_ttl() -> f64 {
+    300.0
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The `[notify]` table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// A URL that gets each event (the audit log's JSON) by POST; plain HTTP.
+    #[serde(default)]
+    pub webhook: Option<String>,
 }
 
 fn default_interval() -> f64 {
@@ -131,7 +314,39 @@ impl AdapterConfig {
             TargetConfig::DryRun { services, .. } if services.is_empty() => {
                 return Err("target.services must name the services, in the env's order".into());
             }
+            TargetConfig::Kubernetes { deployments, .. } if deployments.is_empty() => {
+                return Err(
+                    "target.deployments must name the Deployments, in the env's service order"
+                        .into(),
+                );
+            }
+            TargetConfig::Kubernetes { timeout_s, .. }
+                if !(timeout_s.is_finite() && *timeout_s > 0.0) =>
+            {
+                return Err(format!(
+                    "target.timeout_s must be a positive number of seconds, got {timeout_s}"
+                ));
+            }
             _ => {}
+        }
+        if !(self.manual.ttl_s.is_finite() && self.manual.ttl_s > 0.0) {
+            return Err(format!(
+                "manual.ttl_s must be a positive number of seconds, got {}",
+                self.manual.ttl_s
+            ));
+        }
+        if self.mode == Mode::Manual && self.server.is_none() && !self.manual.prompt {
+            return Err(
+                "mode = \"manual\" needs a way to ask: manual.prompt = true or a [server] table"
+                    .into(),
+            );
+        }
+        if let Some(url) = &self.notify.webhook
+            && !url.starts_with("http://")
+        {
+            return Err(format!(
+                "notify.webhook {url:?}: only plain http:// URLs are supported"
+            ));
         }
         if let Some(o) = &self.observation {
             crate::observe::PrometheusSource::new(o.clone())?;

@@ -162,6 +162,22 @@ pub enum Rule {
     NoChange,
 }
 
+impl Rule {
+    /// The rule's name (`max_step`, `cooldown`, …), as a metric label.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rule::Deny { .. } => "deny",
+            Rule::MinReplicas { .. } => "min_replicas",
+            Rule::MaxReplicas { .. } => "max_replicas",
+            Rule::MaxStep { .. } => "max_step",
+            Rule::Cooldown { .. } => "cooldown",
+            Rule::RateLimit { .. } => "rate_limit",
+            Rule::UnknownReplicas => "unknown_replicas",
+            Rule::NoChange => "no_change",
+        }
+    }
+}
+
 impl std::fmt::Display for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -5,17 +5,23 @@
 //! every step is written to an append-only audit log ([`audit`]). Built for
 //! inference only: no autodiff, no polars, no training code.
 //!
-//! This is the first slice of the adapter: config, policy loading and checks,
-//! guardrails, the audit log, the Prometheus observation source for Scaling-v0 and
-//! the dry-run target. The Kubernetes and Docker targets, the decision loop with its
-//! auto and manual modes, and `/metrics` are still to come.
+//! In auto mode it acts and then notifies; in manual mode it proposes, explains
+//! ([`explain`]) and waits for a person ([`approval`], on the terminal or the HTTP
+//! endpoint of [`server`], which also serves [`metrics`]). Targets: Kubernetes
+//! ([`kubernetes`]) and a dry run ([`target::DryRun`]). This version drives Scaling-v0
+//! policies; Healing-v0's live observation and the Docker target are still to come.
 #![warn(missing_docs)]
 
 pub mod action;
+pub mod approval;
 pub mod audit;
 pub mod config;
+pub mod explain;
 pub mod guard;
+pub mod kubernetes;
+pub mod metrics;
 pub mod observe;
 pub mod policy;
 pub mod run;
+pub mod server;
 pub mod target;

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use hale_adapter::config::{AdapterConfig, TargetConfig};
+use hale_adapter::config::{AdapterConfig, Mode, TargetConfig};
 use hale_adapter::guard::Guard;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,18 +28,43 @@ enum Command {
         config: PathBuf,
     },
     /// Run the decision loop: every `interval_s`, observe, decide, pass the guardrails,
-    /// act, and audit. This version runs Scaling-v0 policies in auto mode.
+    /// then act (auto) or propose and wait for a person (manual), and audit every
+    /// step. This version runs Scaling-v0 policies.
+    ///
+    /// In manual mode each proposal is printed with its explanation; answer on the
+    /// terminal with `ID accept`, `ID decline` or `ID modify REPLICAS`, or POST
+    /// `{"decision": "accept"}` (or decline, or modify with "replicas") to
+    /// `/proposals/ID` on the `[server]` endpoint with the bearer token. A proposal
+    /// nobody answers within `manual.ttl_s` expires and nothing is done.
     Run {
         /// The adapter's config file (TOML).
         config: PathBuf,
+        /// Overrides the config's mode: `auto` acts and then notifies, `manual`
+        /// proposes and waits.
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
         /// Stop after this many decisions (default: run until stopped).
         #[arg(long)]
         steps: Option<u64>,
     },
 }
 
-fn run(path: &std::path::Path, steps: Option<u64>) -> Result<()> {
-    let cfg = AdapterConfig::load(path)?;
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Auto,
+    Manual,
+}
+
+fn run(path: &std::path::Path, mode: Option<ModeArg>, steps: Option<u64>) -> Result<()> {
+    let mut cfg = AdapterConfig::load(path)?;
+    if let Some(m) = mode {
+        cfg.mode = match m {
+            ModeArg::Auto => Mode::Auto,
+            ModeArg::Manual => Mode::Manual,
+        };
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
     let mut adapter =
         hale_adapter::run::Adapter::new(&cfg).with_context(|| path.display().to_string())?;
     let start = std::time::Instant::now();
@@ -77,6 +102,14 @@ fn check(path: &std::path::Path) -> Result<()> {
             "target: dry-run, {} services in {namespace}",
             services.len()
         ),
+        TargetConfig::Kubernetes {
+            namespace,
+            deployments,
+            ..
+        } => println!(
+            "target: Kubernetes, deployments {} in namespace {namespace} (not contacted by check)",
+            deployments.join(", ")
+        ),
     }
     println!(
         "guardrails: replicas {}..={}, step {}, cool-down {} s, {} disruptive per {} s, deny {:?}",
@@ -95,6 +128,32 @@ fn check(path: &std::path::Path) -> Result<()> {
         ),
         None => println!("observation: none configured"),
     }
+    match &cfg.server {
+        Some(server) => println!(
+            "endpoint: http://{}/metrics{}",
+            server.listen,
+            if cfg.mode == Mode::Manual {
+                format!(" and /proposals (bearer token from ${})", server.token_env)
+            } else {
+                String::new()
+            }
+        ),
+        None => println!("endpoint: none (add a [server] table for /metrics)"),
+    }
+    if cfg.mode == Mode::Manual {
+        println!(
+            "manual: proposals expire after {} s{}",
+            cfg.manual.ttl_s,
+            if cfg.manual.prompt {
+                ", answered on this terminal or the endpoint"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(url) = &cfg.notify.webhook {
+        println!("webhook: {url}");
+    }
     println!("audit log: {}", cfg.audit_log.display());
     Ok(())
 }
@@ -103,7 +162,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { config } => check(&config),
-        Command::Run { config, steps } => run(&config, steps),
+        Command::Run {
+            config,
+            mode,
+            steps,
+        } => run(&config, mode, steps),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

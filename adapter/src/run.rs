@@ -1,21 +1,29 @@
-//! The decision loop, for Scaling-v0 in auto mode (this slice): read the target's
-//! replicas and Prometheus, build the observation, let the policy decide, pass each
-//! change through the guardrails, carry out what they allow, and write every step to
-//! the audit log and stdout. Missing or stale data, or a target that does not
+//! The decision loop, for Scaling-v0: read the target's replicas and Prometheus,
+//! build the observation, let the policy decide, pass each change through the
+//! guardrails, and then either carry it out (auto mode) or propose it and wait for a
+//! person (manual mode). Every step goes to stdout, the audit log and the optional
+//! webhook, with its explanation. Missing or stale data, or a target that does not
 //! answer, means no action this step (a `hold` event says why); the next step tries
 //! again.
 
 use crate::action::Action;
+use crate::approval::{Answer, Proposal, Reply};
 use crate::audit::AuditLog;
-use crate::config::{AdapterConfig, Mode, TargetConfig};
+use crate::config::{AdapterConfig, Mode};
+use crate::explain::Explanation;
 use crate::guard::{Guard, Verdict};
-use crate::observe::{Missing, PrometheusSource, Replicas};
-use crate::target::{DryRun, Target};
+use crate::metrics::Metrics;
+use crate::observe::{Missing, Observation, PrometheusSource, Replicas};
+use crate::server::{Server, Shared};
+use crate::target::Target;
 use anyhow::{Context, Result, bail};
 use hale_envs::Value;
 use hale_envs::live::{ScalingActions, ScalingObservation};
 use hale_policies::Policy;
 use serde::Serialize;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// What was seen of a service when deciding about it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -30,6 +38,19 @@ pub struct Seen {
     pub replicas: Replicas,
 }
 
+/// What became of a proposal in manual mode.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Approval {
+    /// The proposal's number.
+    pub proposal: u64,
+    /// `accepted`, `declined`, `modified` or `expired`.
+    pub decision: String,
+    /// Who decided (absent when it expired).
+    pub by: Option<String>,
+    /// The replicas a person asked for instead (`modified`).
+    pub replicas: Option<u32>,
+}
+
 /// One change the policy asked for, and what became of it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Decision {
@@ -39,9 +60,14 @@ pub struct Decision {
     pub seen: Seen,
     /// The policy's proposal.
     pub proposed: Action,
-    /// The guardrails' verdict.
+    /// The guardrails' verdict on what was finally asked for.
     pub verdict: Verdict,
-    /// `applied`, `blocked`, or `failed: …` (the target's error).
+    /// Why the policy wanted it, and what it should do.
+    pub explanation: Explanation,
+    /// In manual mode, the person's decision.
+    pub approval: Option<Approval>,
+    /// `applied`, `blocked`, `declined`, `expired`, or `failed: …` (the target's
+    /// error).
     pub result: String,
 }
 
@@ -63,6 +89,30 @@ pub enum Outcome {
     },
 }
 
+/// A change the policy wants, before anything is done about it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    /// The service (target name).
+    pub service: String,
+    /// Its desired replicas now.
+    pub current: u32,
+    /// What was seen of it.
+    pub seen: Seen,
+    /// The policy's proposal.
+    pub proposed: Action,
+    /// The guardrails' verdict on it, as of now.
+    pub verdict: Verdict,
+    /// Why.
+    pub explanation: Explanation,
+}
+
+/// Manual mode's channel to people: replies from the terminal and the endpoint.
+struct Manual {
+    replies: Receiver<Reply>,
+    ttl_s: f64,
+    next_id: u64,
+}
+
 /// A running adapter.
 pub struct Adapter {
     policy: Box<dyn Policy>,
@@ -74,21 +124,21 @@ pub struct Adapter {
     namespace: String,
     services: Vec<String>,
     audit: AuditLog,
+    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
+    server: Option<Server>,
+    manual: Option<Manual>,
+    webhook: Option<(String, ureq::Agent)>,
 }
 
 impl Adapter {
     /// Builds the adapter a config describes (policy, guardrails, observation,
-    /// target, audit log); refuses what this slice cannot run yet.
+    /// target, audit log, endpoint); refuses what it cannot run.
     pub fn new(cfg: &AdapterConfig) -> Result<Adapter> {
         if cfg.env != "Scaling-v0" {
             bail!(
                 "env {}: this version of the adapter runs Scaling-v0 policies",
                 cfg.env
-            );
-        }
-        if cfg.mode != Mode::Auto {
-            bail!(
-                "mode = \"manual\" is not built yet: set mode = \"auto\" (with a dry-run target to watch first)"
             );
         }
         let observation = cfg
@@ -99,31 +149,53 @@ impl Adapter {
         let env =
             hale_envs::Scaling::new(&loaded.env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
         let encoding = env.live_observation();
-        let (namespace, services, target): (String, Vec<String>, Box<dyn Target>) =
-            match &cfg.target {
-                TargetConfig::DryRun {
-                    namespace,
-                    services,
-                    initial_replicas,
-                } => (
-                    namespace.clone(),
-                    services.clone(),
-                    Box::new(DryRun::new(
-                        services
-                            .iter()
-                            .map(|s| (format!("{namespace}/{s}"), *initial_replicas))
-                            .collect(),
-                    )),
-                ),
-            };
+        let namespace = cfg.target.namespace().to_string();
+        let services = cfg.target.services().to_vec();
         if services.len() != encoding.services.len() {
             bail!(
-                "target.services lists {} services, the policy's env has {} ({})",
+                "target lists {} services, the policy's env has {} ({})",
                 services.len(),
                 encoding.services.len(),
                 encoding.services.join(", ")
             );
         }
+        let token = match (&cfg.server, cfg.mode) {
+            (Some(server), Mode::Manual) => Some(server.token().map_err(anyhow::Error::msg)?),
+            _ => None,
+        };
+        let metrics = Arc::new(Metrics::new());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let shared = Arc::new(Shared {
+            metrics: metrics.clone(),
+            pending: Mutex::new(Vec::new()),
+            replies: Mutex::new(tx.clone()),
+            token,
+        });
+        let target = cfg
+            .target
+            .connect()
+            .map_err(|e| anyhow::anyhow!("target: {e}"))?;
+        let server = match &cfg.server {
+            Some(s) => Some(Server::start(&s.listen, shared.clone()).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
+        let manual = (cfg.mode == Mode::Manual).then(|| {
+            if cfg.manual.prompt {
+                crate::approval::read_terminal(tx.clone());
+            }
+            Manual {
+                replies: rx,
+                ttl_s: cfg.manual.ttl_s,
+                next_id: 1,
+            }
+        });
+        let webhook = cfg.notify.webhook.clone().map(|url| {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(2)))
+                .build()
+                .into();
+            (url, agent)
+        });
         Ok(Adapter {
             policy: loaded.policy,
             guard: Guard::new(cfg.guardrails.clone()).map_err(anyhow::Error::msg)?,
@@ -135,6 +207,11 @@ impl Adapter {
             services,
             audit: AuditLog::open(&cfg.audit_log)
                 .with_context(|| format!("audit log {}", cfg.audit_log.display()))?,
+            metrics,
+            shared,
+            server,
+            manual,
+            webhook,
         })
     }
 
@@ -144,49 +221,96 @@ impl Adapter {
         self
     }
 
+    /// The address of the HTTP endpoint, if the config has one.
+    pub fn server_addr(&self) -> Option<std::net::SocketAddr> {
+        self.server.as_ref().map(|s| s.addr)
+    }
+
+    /// The adapter's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// One decision: `now_unix` for sample ages, `now_s` (monotonic seconds) for the
-    /// guardrails' clocks. Errors only when the audit log cannot be written.
+    /// guardrails' clocks. In manual mode this waits for the proposals' answers (or
+    /// their expiry). Errors only when the audit log cannot be written.
     pub fn step(&mut self, now_unix: f64, now_s: f64) -> Result<Outcome> {
-        let outcome = self.decide(now_unix, now_s);
+        let outcome = match self.plan(now_unix, now_s) {
+            Err(hold) => hold,
+            Ok(planned) => {
+                let decisions = if self.manual.is_some() {
+                    self.ask(planned, now_unix, now_s)?
+                } else {
+                    planned
+                        .into_iter()
+                        .map(|p| {
+                            let verdict = p.verdict.clone();
+                            self.carry_out(p, verdict, None, now_s)
+                        })
+                        .collect()
+                };
+                Outcome::Decided { decisions }
+            }
+        };
         match &outcome {
             Outcome::Hold { reasons, .. } => {
+                self.metrics.holds.inc();
                 println!("hold: {}", reasons.join("; "));
-                self.audit.append("hold", &outcome)?;
+                self.notify("hold", &outcome)?;
             }
             Outcome::Decided { decisions } => {
+                self.metrics.decisions.inc();
                 for d in decisions {
                     println!(
-                        "{}: {} → {} ({} req/s, CPU {:.0} %, p95 {:.0} ms, {}/{} ready)",
+                        "{}: {} → {} ({} req/s, CPU {:.0} %, p95 {:.0} ms, {}/{} ready; {})",
                         d.service,
-                        d.proposed,
+                        describe(&d.proposed, &d.verdict),
                         d.result,
                         d.seen.request_rate,
                         100.0 * d.seen.cpu_utilization,
                         d.seen.p95_ms,
                         d.seen.replicas.ready,
-                        d.seen.replicas.desired
+                        d.seen.replicas.desired,
+                        d.explanation.summary()
                     );
-                    self.audit.append("decision", d)?;
+                    self.notify("decision", d)?;
                 }
                 if decisions.is_empty() {
-                    self.audit
-                        .append("decision", serde_json::json!({"changes": 0}))?;
+                    self.notify("decision", serde_json::json!({"changes": 0}))?;
                 }
             }
         }
         Ok(outcome)
     }
 
-    fn decide(&mut self, now_unix: f64, now_s: f64) -> Outcome {
-        let state = match self.target.state() {
-            Ok(s) => s,
-            Err(e) => {
-                return Outcome::Hold {
-                    reasons: vec![e.to_string()],
-                    missing: vec![],
-                };
+    /// Appends to the audit log and posts to the webhook (whose failure is reported
+    /// on stderr and does not stop the loop).
+    fn notify(&mut self, event: &str, fields: impl Serialize) -> Result<()> {
+        let value = serde_json::to_value(fields)?;
+        self.audit.append(event, &value)?;
+        if let Some((url, agent)) = &self.webhook {
+            let mut body = serde_json::json!({ "event": event });
+            if let (Some(b), serde_json::Value::Object(m)) = (body.as_object_mut(), value) {
+                b.extend(m);
             }
+            if let Err(e) = agent
+                .post(url)
+                .header("Content-Type", "application/json")
+                .send(body.to_string())
+            {
+                eprintln!("webhook {url}: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Observes and lets the policy decide; a hold when anything is missing.
+    fn plan(&mut self, now_unix: f64, now_s: f64) -> Result<Vec<Plan>, Outcome> {
+        let hold = |reasons: Vec<String>| Outcome::Hold {
+            reasons,
+            missing: vec![],
         };
+        let state = self.target.state().map_err(|e| hold(vec![e.to_string()]))?;
         let replicas: Vec<Option<Replicas>> = self
             .services
             .iter()
@@ -200,22 +324,35 @@ impl Adapter {
         let obs = self
             .source
             .observe(&self.encoding, &self.services, &replicas, now_unix);
+        self.metrics.staleness.set(obs.oldest_sample_s);
         if !obs.missing.is_empty() {
-            return Outcome::Hold {
+            return Err(Outcome::Hold {
                 reasons: summarise(&obs.missing),
                 missing: obs.missing,
-            };
+            });
         }
-        let choice = match self.policy.act(&Value::Box(obs.features.clone()), None) {
-            Value::MultiDiscrete(a) if a.len() == self.services.len() => a,
-            other => {
-                return Outcome::Hold {
-                    reasons: vec![format!("the policy answered {other:?}")],
-                    missing: vec![],
-                };
-            }
+        self.decide(&obs, &replicas, now_s)
+            .map_err(|reason| hold(vec![reason]))
+    }
+
+    /// The part of a step with no network in it: from a whole observation and the
+    /// replica counts to the policy's changes with their guardrail verdicts and
+    /// explanations (nothing is carried out). Its time is the decision latency.
+    pub fn decide(
+        &mut self,
+        obs: &Observation,
+        replicas: &[Option<Replicas>],
+        now_s: f64,
+    ) -> Result<Vec<Plan>, String> {
+        let started = Instant::now();
+        let observation = Value::Box(obs.features.clone());
+        let choice = match self.policy.act_checked(&observation, None) {
+            Ok(Value::MultiDiscrete(a)) if a.len() == self.services.len() => a,
+            Ok(other) => return Err(format!("the policy answered {other:?}")),
+            Err(e) => return Err(format!("the policy cannot read the observation: {e}")),
         };
-        let mut decisions = Vec::new();
+        let scores = self.policy.scores(&observation, None);
+        let mut planned = Vec::new();
         for (i, service) in self.services.iter().enumerate() {
             let r = replicas[i].unwrap_or_default();
             let wanted = self.actions.replicas(choice[i], r.desired);
@@ -228,19 +365,30 @@ impl Adapter {
                 replicas: wanted,
             };
             let verdict = self.guard.check(&proposed, Some(r.desired), now_s);
-            let result = match verdict.action() {
-                None => "blocked".to_string(),
-                Some(a) => match self.target.apply(a) {
-                    Ok(()) => {
-                        self.guard.record(a, Some(r.desired), now_s);
-                        "applied".to_string()
-                    }
-                    Err(e) => format!("failed: {e}"),
-                },
-            };
             let reading = &obs.readings[i];
-            decisions.push(Decision {
+            let to = verdict.action().map_or(r.desired, |a| match a {
+                Action::Scale { replicas, .. } => *replicas,
+                _ => r.desired,
+            });
+            let explanation = Explanation {
+                policy: self.policy.name().to_string(),
+                features: crate::explain::scaling_features(reading, r),
+                alternatives: scores
+                    .as_ref()
+                    .and_then(|s| s.get(i))
+                    .map(|head| {
+                        crate::explain::scaling_alternatives(head, &self.actions, r.desired)
+                    })
+                    .unwrap_or_default(),
+                expected_effect: crate::explain::scaling_effect(
+                    reading.cpu_utilization,
+                    r.desired,
+                    to,
+                ),
+            };
+            planned.push(Plan {
                 service: service.clone(),
+                current: r.desired,
                 seen: Seen {
                     request_rate: reading.request_rate,
                     p95_ms: reading.p95_ms,
@@ -249,10 +397,213 @@ impl Adapter {
                 },
                 proposed,
                 verdict,
-                result,
+                explanation,
             });
         }
-        Outcome::Decided { decisions }
+        self.metrics
+            .decision_latency
+            .observe(started.elapsed().as_secs_f64());
+        Ok(planned)
+    }
+
+    /// Checks `asked` against the guardrails again (an earlier action of this step, or
+    /// the wait for a person, may have changed what they allow) and carries out what
+    /// they let through.
+    fn carry_out(
+        &mut self,
+        p: Plan,
+        asked: Verdict,
+        approval: Option<Approval>,
+        now_s: f64,
+    ) -> Decision {
+        let verdict = match asked.action() {
+            Some(a) => {
+                let again = self.guard.check(a, Some(p.current), now_s);
+                match (&asked, again) {
+                    // Keep the rules of the first check when the second changes nothing.
+                    (_, Verdict::Allow { action }) if Some(&action) == asked.action() => asked,
+                    (_, v) => v,
+                }
+            }
+            None => asked,
+        };
+        let result = match verdict.action() {
+            None => {
+                if let Verdict::Blocked { rule } = &verdict {
+                    self.metrics
+                        .blocked
+                        .get_or_create(&crate::metrics::RuleLabels {
+                            rule: rule.name().to_string(),
+                        })
+                        .inc();
+                }
+                "blocked".to_string()
+            }
+            Some(a) => match self.target.apply(a) {
+                Ok(()) => {
+                    self.guard.record(a, Some(p.current), now_s);
+                    "applied".to_string()
+                }
+                Err(e) => format!("failed: {e}"),
+            },
+        };
+        self.metrics.action(
+            p.proposed.kind(),
+            result.split(':').next().unwrap_or("failed"),
+        );
+        Decision {
+            service: p.service,
+            seen: p.seen,
+            proposed: p.proposed,
+            verdict,
+            explanation: p.explanation,
+            approval,
+            result,
+        }
+    }
+
+    /// Manual mode: proposes each allowed change, waits for answers until the
+    /// proposals expire, and carries out what was accepted (or modified).
+    fn ask(&mut self, planned: Vec<Plan>, now_unix: f64, now_s: f64) -> Result<Vec<Decision>> {
+        let Some(manual) = self.manual.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let ttl = manual.ttl_s;
+        // Answers left over from earlier steps name proposals that are gone.
+        while let Ok(stale) = manual.replies.try_recv() {
+            eprintln!("proposal {}: no longer pending, answer ignored", stale.id);
+        }
+        let mut decisions = Vec::new();
+        let mut waiting: Vec<(Proposal, Plan)> = Vec::new();
+        for p in planned {
+            let Some(action) = p.verdict.action().cloned() else {
+                let verdict = p.verdict.clone();
+                decisions.push(self.carry_out(p, verdict, None, now_s));
+                continue;
+            };
+            let manual = self.manual.as_mut().expect("manual mode");
+            let proposal = Proposal {
+                id: manual.next_id,
+                action,
+                verdict: p.verdict.clone(),
+                explanation: p.explanation.clone(),
+                created_unix: now_unix,
+                expires_unix: now_unix + ttl,
+            };
+            manual.next_id += 1;
+            println!(
+                "proposal {}: {} ({}); answer `{0} accept`, `{0} decline` or `{0} modify REPLICAS` within {ttl} s",
+                proposal.id,
+                proposal.action,
+                proposal.explanation.summary()
+            );
+            self.notify("proposal", &proposal)?;
+            waiting.push((proposal, p));
+        }
+        self.publish(&waiting);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs_f64(ttl);
+        while !waiting.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let reply = match self.manual.as_ref().map(|m| m.replies.recv_timeout(left)) {
+                Some(Ok(r)) => r,
+                _ => break,
+            };
+            let Some(at) = waiting.iter().position(|(q, _)| q.id == reply.id) else {
+                eprintln!("proposal {}: not pending, answer ignored", reply.id);
+                continue;
+            };
+            let (proposal, p) = waiting.remove(at);
+            self.publish(&waiting);
+            let now_s = now_s + started.elapsed().as_secs_f64();
+            let mut approval = Approval {
+                proposal: proposal.id,
+                decision: String::new(),
+                by: Some(reply.by.clone()),
+                replicas: None,
+            };
+            let decision = match reply.answer {
+                Answer::Accept => {
+                    approval.decision = "accepted".into();
+                    self.carry_out(p, proposal.verdict, Some(approval), now_s)
+                }
+                Answer::Modify { replicas } => {
+                    approval.decision = "modified".into();
+                    approval.replicas = Some(replicas);
+                    let modified = match &p.proposed {
+                        Action::Scale {
+                            namespace, service, ..
+                        } => Action::Scale {
+                            namespace: namespace.clone(),
+                            service: service.clone(),
+                            replicas,
+                        },
+                        other => other.clone(),
+                    };
+                    let verdict = self.guard.check(&modified, Some(p.current), now_s);
+                    self.carry_out(p, verdict, Some(approval), now_s)
+                }
+                Answer::Decline => {
+                    approval.decision = "declined".into();
+                    self.metrics.action(p.proposed.kind(), "declined");
+                    self.closed(p, proposal.verdict, approval, "declined")
+                }
+            };
+            self.notify("approval", &decision)?;
+            decisions.push(decision);
+        }
+        for (proposal, p) in std::mem::take(&mut waiting) {
+            println!("proposal {}: expired, nothing done", proposal.id);
+            self.metrics.action(p.proposed.kind(), "expired");
+            let approval = Approval {
+                proposal: proposal.id,
+                decision: "expired".into(),
+                by: None,
+                replicas: None,
+            };
+            let decision = self.closed(p, proposal.verdict, approval, "expired");
+            self.notify("approval", &decision)?;
+            decisions.push(decision);
+        }
+        self.publish(&[]);
+        Ok(decisions)
+    }
+
+    fn closed(&self, p: Plan, verdict: Verdict, approval: Approval, result: &str) -> Decision {
+        Decision {
+            service: p.service,
+            seen: p.seen,
+            proposed: p.proposed,
+            verdict,
+            explanation: p.explanation,
+            approval: Some(approval),
+            result: result.to_string(),
+        }
+    }
+
+    /// Shows the endpoint what is pending now.
+    fn publish(&self, waiting: &[(Proposal, Plan)]) {
+        if let Ok(mut pending) = self.shared.pending.lock() {
+            *pending = waiting.iter().map(|(q, _)| q.clone()).collect();
+        }
+        self.metrics.pending.set(waiting.len() as i64);
+    }
+}
+
+/// What was done about a proposal, in words: the action the guardrails let through,
+/// with what the policy asked for when they changed it.
+fn describe(proposed: &Action, verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Allow { action } => action.to_string(),
+        Verdict::Adjusted { action, rules } => format!(
+            "{action} (asked: {proposed}; {})",
+            rules
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Verdict::Blocked { rule } => format!("{proposed} (blocked: {rule})"),
     }
 }
 

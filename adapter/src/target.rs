@@ -1,5 +1,5 @@
-//! Targets: what the adapter acts on, behind one trait. This slice has the dry-run
-//! target; Kubernetes (kube-rs) and Docker (Engine API) come next.
+//! Targets: what the adapter acts on, behind one trait: the dry-run target here,
+//! Kubernetes in [`crate::kubernetes`].
 
 use crate::action::Action;
 use crate::observe::Replicas;
@@ -11,6 +11,36 @@ use std::collections::BTreeMap;
 pub struct TargetState {
     /// Replica counts per service (`NS/NAME`); a missing entry is unknown.
     pub services: BTreeMap<String, Replicas>,
+    /// Each service's replicas (pods, tasks) by `NS/NAME`, where the target lists them.
+    pub replicas: BTreeMap<String, Vec<ReplicaState>>,
+    /// The nodes the services run on, where the target lists them.
+    pub nodes: Vec<NodeState>,
+}
+
+/// One replica (a pod, a task) as the target reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReplicaState {
+    /// Pod or task name (what [`Action::Restart`] names).
+    pub name: String,
+    /// The node it is placed on, if any.
+    pub node: Option<String>,
+    /// The target's phase, lower case (`pending`, `running`, `failed`, …).
+    pub phase: String,
+    /// Whether it passes its readiness checks.
+    pub ready: bool,
+    /// Container restarts so far.
+    pub restarts: u32,
+}
+
+/// One node as the target reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeState {
+    /// Node name (what [`Action::Cordon`] names).
+    pub name: String,
+    /// Whether the node reports itself ready.
+    pub ready: bool,
+    /// Whether new work may be placed on it (not cordoned or paused).
+    pub schedulable: bool,
 }
 
 /// Why a target could not be read or acted on.
@@ -80,7 +110,10 @@ impl DryRun {
             })
             .collect();
         DryRun {
-            state: TargetState { services },
+            state: TargetState {
+                services,
+                ..TargetState::default()
+            },
             applied: Vec::new(),
         }
     }

@@ -53,6 +53,49 @@ fn a_good_config_is_described() {
 }
 
 #[test]
+fn a_kubernetes_manual_config_is_described_without_contacting_the_cluster() {
+    let config = GOOD
+        .replace("mode = \"auto\"", "mode = \"manual\"")
+        .replace(
+            "kind = \"dry-run\"\nservices = [\"frontend\", \"api\", \"db\"]",
+            "kind = \"kubernetes\"\nkubeconfig = \"/nonexistent/kubeconfig\"\nnamespace = \"shop\"\ndeployments = [\"frontend\", \"api\", \"db\"]",
+        );
+    let config = format!("{config}\n[server]\nlisten = \"127.0.0.1:9464\"\n");
+    let out = check(&config);
+    assert!(out.status.success(), "{out:?}");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.contains("target: Kubernetes, deployments frontend, api, db in namespace shop"),
+        "{s}"
+    );
+    assert!(
+        s.contains("/proposals (bearer token from $HALE_ADAPTER_TOKEN)"),
+        "{s}"
+    );
+    assert!(s.contains("proposals expire after 300 s"), "{s}");
+}
+
+#[test]
+fn help_explains_the_modes_and_how_to_answer() {
+    let out = Command::cargo_bin("hale-adapter")
+        .unwrap()
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--mode",
+        "ID accept",
+        "/proposals/ID",
+        "bearer token",
+        "ttl_s",
+    ] {
+        assert!(s.contains(needle), "{needle} in\n{s}");
+    }
+}
+
+#[test]
 fn bad_configs_name_the_field_and_exit_non_zero() {
     for (config, expect) in [
         (
@@ -74,6 +117,35 @@ fn bad_configs_name_the_field_and_exit_non_zero() {
         (
             GOOD.replace("policy = \"hpa\"", "policy = \"/nonexistent/bundle\""),
             "/nonexistent/bundle",
+        ),
+        (
+            GOOD.replace(
+                "kind = \"dry-run\"\nservices",
+                "kind = \"kubernetes\"\nkubeconfg = \"k\"\ndeployments",
+            ),
+            "kubeconfg",
+        ),
+        (
+            GOOD.replace(
+                "kind = \"dry-run\"\nservices",
+                "kind = \"kubernetes\"\ntimeout_s = 0\ndeployments",
+            ),
+            "target.timeout_s",
+        ),
+        (
+            format!(
+                "{}\n[manual]\nprompt = false\n",
+                GOOD.replace("mode = \"auto\"", "mode = \"manual\"")
+            ),
+            "needs a way to ask",
+        ),
+        (
+            format!("{GOOD}\n[notify]\nwebhook = \"https://example.org/hook\"\n"),
+            "notify.webhook",
+        ),
+        (
+            format!("{GOOD}\n[server]\nlisten = \"127.0.0.1:9464\"\ntoken = \"x\"\n"),
+            "token",
         ),
     ] {
         let out = check(&config);

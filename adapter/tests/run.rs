@@ -136,12 +136,30 @@ fn hpa_scales_up_within_the_guardrails_and_holds_without_data() {
 }
 
 #[test]
-fn what_this_slice_cannot_run_is_refused() {
+fn what_cannot_run_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
+    // Manual mode with an endpoint needs its bearer token.
     let mut cfg = config("http://127.0.0.1:9", &dir.path().join("a.jsonl"));
     cfg.mode = hale_adapter::config::Mode::Manual;
+    cfg.server = Some(hale_adapter::config::ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        token_env: "HALE_TEST_TOKEN_THAT_IS_NOT_SET".into(),
+        token_file: None,
+    });
     let e = Adapter::new(&cfg).err().unwrap().to_string();
-    assert!(e.contains("manual"), "{e}");
+    assert!(
+        e.contains("$HALE_TEST_TOKEN_THAT_IS_NOT_SET is not set"),
+        "{e}"
+    );
+    let empty = dir.path().join("token");
+    std::fs::write(&empty, "\n").unwrap();
+    cfg.server.as_mut().unwrap().token_file = Some(empty);
+    let e = Adapter::new(&cfg).err().unwrap().to_string();
+    assert!(
+        e.contains("server.token_file") && e.contains("is empty"),
+        "{e}"
+    );
+    // The target must list the env's services.
     let mut cfg = config("http://127.0.0.1:9", &dir.path().join("a.jsonl"));
     cfg.target = hale_adapter::config::TargetConfig::DryRun {
         namespace: "shop".into(),
@@ -149,5 +167,5 @@ fn what_this_slice_cannot_run_is_refused() {
         initial_replicas: 1,
     };
     let e = Adapter::new(&cfg).err().unwrap().to_string();
-    assert!(e.contains("target.services lists 1"), "{e}");
+    assert!(e.contains("target lists 1 services"), "{e}");
 }

@@ -1,0 +1,130 @@
+//! Manual mode: proposals a person accepts, declines or modifies, on the terminal or
+//! through the HTTP endpoint ([`crate::server`]); a proposal nobody answers in time
+//! expires and nothing is done.
+
+use crate::action::Action;
+use crate::explain::Explanation;
+use crate::guard::Verdict;
+use serde::Serialize;
+use std::io::BufRead;
+use std::sync::mpsc::Sender;
+
+/// An action waiting for a person.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Proposal {
+    /// Its number (unique in this run).
+    pub id: u64,
+    /// What would be done (already through the guardrails).
+    pub action: Action,
+    /// What the policy asked for and what the guardrails made of it.
+    pub verdict: Verdict,
+    /// Why.
+    pub explanation: Explanation,
+    /// Unix seconds when it was made.
+    pub created_unix: f64,
+    /// Unix seconds after which it expires.
+    pub expires_unix: f64,
+}
+
+/// A person's decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Answer {
+    /// Do it.
+    Accept,
+    /// Do nothing.
+    Decline,
+    /// Scale to this many replicas instead (guardrails apply again).
+    Modify {
+        /// Desired replicas.
+        replicas: u32,
+    },
+}
+
+/// A decision about one proposal, and who gave it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reply {
+    /// The proposal.
+    pub id: u64,
+    /// The decision.
+    pub answer: Answer,
+    /// Who decided (`terminal`, `http`, or the name given).
+    pub by: String,
+}
+
+/// Parses a terminal answer: `ID accept`, `ID decline`, `ID modify N` (or `a`, `d`,
+/// `m N`).
+pub fn parse_line(line: &str) -> Result<Reply, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let usage = "answer `ID accept`, `ID decline` or `ID modify REPLICAS` (a, d, m for short)";
+    let id: u64 = words
+        .first()
+        .and_then(|w| w.parse().ok())
+        .ok_or_else(|| format!("{line:?}: {usage}"))?;
+    let answer = match (words.get(1).copied(), words.get(2)) {
+        (Some("a" | "accept"), None) => Answer::Accept,
+        (Some("d" | "decline"), None) => Answer::Decline,
+        (Some("m" | "modify"), Some(n)) => Answer::Modify {
+            replicas: n
+                .parse()
+                .map_err(|_| format!("{n:?} is not a replica count"))?,
+        },
+        _ => return Err(format!("{line:?}: {usage}")),
+    };
+    Ok(Reply {
+        id,
+        answer,
+        by: "terminal".into(),
+    })
+}
+
+/// Reads answers from standard input on a thread of its own and sends them to the
+/// loop; a line that does not parse is explained on stderr and skipped.
+pub fn read_terminal(replies: Sender<Reply>) {
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { return };
+            if line.trim().is_empty() {
+                continue;
+            }
+            match parse_line(&line) {
+                Ok(reply) => {
+                    if replies.send(reply).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => eprintln!("{e}"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_answers_parse_or_say_how() {
+        assert_eq!(parse_line("3 a").unwrap().answer, Answer::Accept);
+        assert_eq!(parse_line(" 3 decline ").unwrap().answer, Answer::Decline);
+        assert_eq!(
+            parse_line("12 modify 4").unwrap(),
+            Reply {
+                id: 12,
+                answer: Answer::Modify { replicas: 4 },
+                by: "terminal".into()
+            }
+        );
+        assert!(parse_line("accept").unwrap_err().contains("ID accept"));
+        assert!(
+            parse_line("3 m")
+                .unwrap_err()
+                .contains("ID modify REPLICAS")
+        );
+        assert!(
+            parse_line("3 m -1")
+                .unwrap_err()
+                .contains("not a replica count")
+        );
+    }
+}

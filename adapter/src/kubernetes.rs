@@ -1,0 +1,400 @@
+//! The Kubernetes target, through kube-rs: a Deployment per service. Scaling patches
+//! the Deployment's scale subresource; a restart deletes one of its pods (its
+//! ReplicaSet makes a new one); a cordon marks a node unschedulable; a roll back puts
+//! the template of the Deployment's previous ReplicaSet back, as `kubectl rollout
+//! undo` does.
+//!
+//! kube-rs is async; the target owns a single-threaded tokio runtime and blocks on
+//! each call, with a timeout, so the decision loop stays synchronous.
+
+use crate::action::Action;
+use crate::observe::Replicas;
+use crate::target::{NodeState, ReplicaState, Target, TargetError, TargetState};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// The label a ReplicaSet's controller adds to its pod template; not part of the
+/// Deployment's own template.
+const POD_TEMPLATE_HASH: &str = "pod-template-hash";
+/// The annotation holding a ReplicaSet's revision within its Deployment.
+const REVISION: &str = "deployment.kubernetes.io/revision";
+
+/// Deployments in one namespace, reached through a kubeconfig.
+pub struct Kubernetes {
+    runtime: tokio::runtime::Runtime,
+    client: kube::Client,
+    namespace: String,
+    deployments: Vec<String>,
+    timeout: Duration,
+}
+
+impl Kubernetes {
+    /// Connects with a kubeconfig file (its current context, or `context`); the
+    /// deployments are the services, in the env's order. Nothing is sent until the
+    /// first call.
+    pub fn connect(
+        kubeconfig: &Path,
+        context: Option<&str>,
+        namespace: &str,
+        deployments: &[String],
+        timeout: Duration,
+    ) -> Result<Kubernetes, TargetError> {
+        let unreachable = |reason: String| TargetError::Unreachable {
+            target: "kubernetes".into(),
+            reason,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| unreachable(format!("cannot start the async runtime: {e}")))?;
+        let file = Kubeconfig::read_from(kubeconfig)
+            .map_err(|e| unreachable(format!("kubeconfig {}: {e}", kubeconfig.display())))?;
+        let options = KubeConfigOptions {
+            context: context.map(str::to_string),
+            ..KubeConfigOptions::default()
+        };
+        let client = runtime.block_on(async {
+            let mut config = kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| unreachable(format!("kubeconfig {}: {e}", kubeconfig.display())))?;
+            // Each call as a whole is bounded in `block`.
+            config.connect_timeout = Some(timeout);
+            kube::Client::try_from(config).map_err(|e| unreachable(e.to_string()))
+        })?;
+        Ok(Kubernetes {
+            runtime,
+            client,
+            namespace: namespace.to_string(),
+            deployments: deployments.to_vec(),
+            timeout,
+        })
+    }
+
+    /// Runs one API call to completion, or gives up after the timeout.
+    fn block<T>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, TargetError> {
+        match self
+            .runtime
+            .block_on(async { tokio::time::timeout(self.timeout, call).await })
+        {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(classify(what, e)),
+            Err(_) => Err(TargetError::Unreachable {
+                target: "kubernetes".into(),
+                reason: format!("{what}: no answer within {:?}", self.timeout),
+            }),
+        }
+    }
+
+    fn deployments(&self) -> Api<Deployment> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// The label selector of a Deployment (`k=v,…`), which its pods and ReplicaSets
+    /// carry.
+    fn selector(&self, deployment: &Deployment) -> Result<String, TargetError> {
+        let labels = deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.match_labels.as_ref())
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| TargetError::Refused {
+                target: "kubernetes".into(),
+                action: "read".into(),
+                reason: format!(
+                    "deployment {} has no matchLabels selector",
+                    name_of(deployment)
+                ),
+            })?;
+        Ok(labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","))
+    }
+
+    fn deployment(&self, name: &str) -> Result<Deployment, TargetError> {
+        self.block(
+            &format!("deployment {}/{name}", self.namespace),
+            self.deployments().get(name),
+        )
+    }
+
+    fn scale(&self, name: &str, replicas: u32) -> Result<(), TargetError> {
+        let patch = serde_json::json!({ "spec": { "replicas": replicas } });
+        self.block(
+            &format!("scale deployment {}/{name}", self.namespace),
+            self.deployments()
+                .patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch)),
+        )?;
+        Ok(())
+    }
+
+    fn restart(&self, service: &str, pod: &str) -> Result<(), TargetError> {
+        // Only a pod of the named Deployment may be deleted: a policy's restart of
+        // service A never takes down a pod of B.
+        let deployment = self.deployment(service)?;
+        let selector = self.selector(&deployment)?;
+        let what = format!("pod {}/{pod}", self.namespace);
+        let found = self.block(&what, self.pods().get(pod))?;
+        let labels = found.metadata.labels.unwrap_or_default();
+        let belongs = selector.split(',').all(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            labels.get(k).is_some_and(|l| l == v)
+        });
+        if !belongs {
+            return Err(TargetError::Refused {
+                target: "kubernetes".into(),
+                action: format!("restart {what}"),
+                reason: format!("the pod is not one of deployment {service}'s ({selector})"),
+            });
+        }
+        self.block(
+            &format!("delete {what}"),
+            self.pods().delete(pod, &DeleteParams::default()),
+        )?;
+        Ok(())
+    }
+
+    fn cordon(&self, node: &str) -> Result<(), TargetError> {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        self.block(&format!("cordon node {node}"), nodes.cordon(node))?;
+        Ok(())
+    }
+
+    fn rollback(&self, name: &str) -> Result<(), TargetError> {
+        let refused = |reason: String| TargetError::Refused {
+            target: "kubernetes".into(),
+            action: format!("roll back deployment {}/{name}", self.namespace),
+            reason,
+        };
+        let mut deployment = self.deployment(name)?;
+        let uid = deployment.metadata.uid.clone().unwrap_or_default();
+        let selector = self.selector(&deployment)?;
+        let sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &self.namespace);
+        let list = self.block(
+            &format!("replica sets of {}/{name}", self.namespace),
+            sets.list(&ListParams::default().labels(&selector)),
+        )?;
+        let mut owned: Vec<(u64, ReplicaSet)> = list
+            .items
+            .into_iter()
+            .filter(|rs| {
+                rs.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.uid == uid)
+            })
+            .filter_map(|rs| {
+                let revision = rs
+                    .metadata
+                    .annotations
+                    .as_ref()?
+                    .get(REVISION)?
+                    .parse()
+                    .ok()?;
+                Some((revision, rs))
+            })
+            .collect();
+        owned.sort_by_key(|(r, _)| std::cmp::Reverse(*r));
+        let Some((revision, previous)) = owned.into_iter().nth(1) else {
+            return Err(refused("it has no previous revision".into()));
+        };
+        let mut template = previous
+            .spec
+            .and_then(|s| s.template)
+            .ok_or_else(|| refused(format!("revision {revision} has no pod template")))?;
+        if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+            labels.remove(POD_TEMPLATE_HASH);
+        }
+        let spec = deployment
+            .spec
+            .as_mut()
+            .ok_or_else(|| refused("the deployment has no spec".into()))?;
+        spec.template = template;
+        // A replace carries the resourceVersion read above: if someone changed the
+        // Deployment in between, the API refuses (409) and nothing is overwritten.
+        self.block(
+            &format!("roll back deployment {}/{name}", self.namespace),
+            self.deployments()
+                .replace(name, &PostParams::default(), &deployment),
+        )?;
+        Ok(())
+    }
+}
+
+fn name_of(d: &Deployment) -> &str {
+    d.metadata.name.as_deref().unwrap_or("?")
+}
+
+/// API errors by what the loop should make of them: a 404 is a vanished object, 5xx
+/// and transport failures are an unreachable target, other statuses a refusal.
+fn classify(what: &str, e: kube::Error) -> TargetError {
+    match e {
+        kube::Error::Api(status) if status.code == 404 => TargetError::NotFound {
+            target: "kubernetes".into(),
+            object: what.to_string(),
+        },
+        kube::Error::Api(status) if status.code >= 500 => TargetError::Unreachable {
+            target: "kubernetes".into(),
+            reason: format!("{what}: HTTP {} {}", status.code, status.message),
+        },
+        kube::Error::Api(status) => TargetError::Refused {
+            target: "kubernetes".into(),
+            action: what.to_string(),
+            reason: format!("HTTP {} {}", status.code, status.message),
+        },
+        other => TargetError::Unreachable {
+            target: "kubernetes".into(),
+            reason: format!("{what}: {other}"),
+        },
+    }
+}
+
+fn pod_state(pod: &Pod) -> ReplicaState {
+    let status = pod.status.as_ref();
+    let ready = status
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let restarts = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .map_or(0, |cs| {
+            cs.iter()
+                .map(|c| u32::try_from(c.restart_count).unwrap_or(0))
+                .sum()
+        });
+    let phase = if pod.metadata.deletion_timestamp.is_some() {
+        "terminating".to_string()
+    } else {
+        status
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_else(|| "Unknown".into())
+            .to_lowercase()
+    };
+    ReplicaState {
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+        phase,
+        ready,
+        restarts,
+    }
+}
+
+fn node_state(node: &Node) -> NodeState {
+    NodeState {
+        name: node.metadata.name.clone().unwrap_or_default(),
+        ready: node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
+        schedulable: !node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false),
+    }
+}
+
+impl Target for Kubernetes {
+    fn name(&self) -> &str {
+        "kubernetes"
+    }
+
+    fn state(&mut self) -> Result<TargetState, TargetError> {
+        let mut services = BTreeMap::new();
+        let mut replicas = BTreeMap::new();
+        for name in &self.deployments {
+            let d = self.deployment(name)?;
+            let status = d.status.clone().unwrap_or_default();
+            let ready = u32::try_from(status.ready_replicas.unwrap_or(0)).unwrap_or(0);
+            let total = u32::try_from(status.replicas.unwrap_or(0)).unwrap_or(0);
+            let desired = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.replicas)
+                .map_or(1, |r| u32::try_from(r).unwrap_or(0));
+            let key = format!("{}/{name}", self.namespace);
+            services.insert(
+                key.clone(),
+                Replicas {
+                    ready,
+                    booting: total.saturating_sub(ready),
+                    desired,
+                },
+            );
+            let selector = self.selector(&d)?;
+            let pods = self.block(
+                &format!("pods of {key}"),
+                self.pods().list(&ListParams::default().labels(&selector)),
+            )?;
+            let mut states: Vec<ReplicaState> = pods.items.iter().map(pod_state).collect();
+            states.sort_by(|a, b| a.name.cmp(&b.name));
+            replicas.insert(key, states);
+        }
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let mut nodes: Vec<NodeState> = self
+            .block("nodes", nodes.list(&ListParams::default()))?
+            .items
+            .iter()
+            .map(node_state)
+            .collect();
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(TargetState {
+            services,
+            replicas,
+            nodes,
+        })
+    }
+
+    fn apply(&mut self, action: &Action) -> Result<(), TargetError> {
+        let namespace_matches = |ns: &str| {
+            if ns == self.namespace {
+                Ok(())
+            } else {
+                Err(TargetError::Refused {
+                    target: "kubernetes".into(),
+                    action: action.to_string(),
+                    reason: format!("this target manages namespace {}", self.namespace),
+                })
+            }
+        };
+        match action {
+            Action::Noop => Ok(()),
+            Action::Scale {
+                namespace,
+                service,
+                replicas,
+            } => {
+                namespace_matches(namespace)?;
+                self.scale(service, *replicas)
+            }
+            Action::Restart {
+                namespace,
+                service,
+                replica,
+            } => {
+                namespace_matches(namespace)?;
+                self.restart(service, replica)
+            }
+            Action::Cordon { node } => self.cordon(node),
+            Action::Rollback { namespace, service } => {
+                namespace_matches(namespace)?;
+                self.rollback(service)
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The adapter's HTTP endpoint (bound to loopback by default): `/metrics` for
+//! Prometheus, and in manual mode the proposals waiting for a person.
+//!
+//! - `GET /metrics`: the [`Metrics`], no token (like any exporter).
+//! - `GET /proposals`: the pending proposals with their explanations (JSON).
+//! - `POST /proposals/ID` with `{"decision": "accept"}`, `{"decision": "decline"}` or
+//!   `{"decision": "modify", "replicas": N}` (and optionally `"by": "NAME"`).
+//!
+//! The proposal routes need `Authorization: Bearer TOKEN`.
+
+use crate::approval::{Answer, Proposal, Reply};
+use crate::metrics::Metrics;
+use serde::Deserialize;
+use std::io::Read;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+
+/// State the endpoint shares with the decision loop.
+pub struct Shared {
+    /// The adapter's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Proposals waiting for a decision.
+    pub pending: Mutex<Vec<Proposal>>,
+    /// Where decisions go (the loop waits on the other end).
+    pub replies: Mutex<Sender<Reply>>,
+    /// The bearer token of the proposal routes; `None` serves no proposals.
+    pub token: Option<String>,
+}
+
+/// A running endpoint; stops when dropped.
+pub struct Server {
+    http: Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The address it listens on.
+    pub addr: std::net::SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.http.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    decision: String,
+    #[serde(default)]
+    replicas: Option<u32>,
+    #[serde(default)]
+    by: Option<String>,
+}
+
+impl Server {
+    /// Listens on `listen` (`HOST:PORT`; port 0 picks one) and serves until dropped.
+    pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Server, String> {
+        let http =
+            tiny_http::Server::http(listen).map_err(|e| format!("server.listen {listen}: {e}"))?;
+        let addr = http
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| format!("server.listen {listen}: not an IP address"))?;
+        let http = Arc::new(http);
+        let serving = http.clone();
+        let thread = std::thread::spawn(move || {
+            for request in serving.incoming_requests() {
+                serve(request, &shared);
+            }
+        });
+        Ok(Server {
+            http,
+            thread: Some(thread),
+            addr,
+        })
+    }
+}
+
+fn respond(request: tiny_http::Request, status: u16, content_type: &str, body: String) {
+    let header =
+        tiny_http::Header::from_bytes("Content-Type", content_type).expect("a valid header");
+    let _ = request.respond(
+        tiny_http::Response::from_string(body)
+            .with_status_code(status)
+            .with_header(header),
+    );
+}
+
+fn json(request: tiny_http::Request, status: u16, value: serde_json::Value) {
+    respond(request, status, "application/json", value.to_string());
+}
+
+fn authorised(request: &tiny_http::Request, token: &str) -> bool {
+    request.headers().iter().any(|h| {
+        h.field.equiv("Authorization")
+            && h.value
+                .as_str()
+                .strip_prefix("Bearer ")
+                .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), token.as_bytes()))
+    })
+}
+
+/// Compares without stopping at the first difference, so response time says nothing
+/// about how much of a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn serve(mut request: tiny_http::Request, shared: &Shared) {
+    let path = request.url().split('?').next().unwrap_or("").to_string();
+    let method = request.method().clone();
+    if path == "/metrics" && method == tiny_http::Method::Get {
+        return respond(
+            request,
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            shared.metrics.encode(),
+        );
+    }
+    let Some(rest) = path.strip_prefix("/proposals") else {
+        return json(request, 404, serde_json::json!({"error": "no such route"}));
+    };
+    let Some(token) = &shared.token else {
+        return json(
+            request,
+            404,
+            serde_json::json!({"error": "no proposals: the adapter is not in manual mode"}),
+        );
+    };
+    if !authorised(&request, token) {
+        return json(
+            request,
+            401,
+            serde_json::json!({"error": "a bearer token is required (Authorization: Bearer TOKEN)"}),
+        );
+    }
+    match (method, rest) {
+        (tiny_http::Method::Get, "" | "/") => {
+            let pending = shared.pending.lock().map(|p| p.clone()).unwrap_or_default();
+            json(request, 200, serde_json::json!({ "proposals": pending }))
+        }
+        (tiny_http::Method::Post, id) => {
+            let Ok(id) = id.trim_start_matches('/').parse::<u64>() else {
+                return json(
+                    request,
+                    404,
+                    serde_json::json!({"error": format!("no proposal {id:?}")}),
+                );
+            };
+            let known = shared
+                .pending
+                .lock()
+                .is_ok_and(|p| p.iter().any(|p| p.id == id));
+            if !known {
+                return json(
+                    request,
+                    404,
+                    serde_json::json!({"error": format!("no pending proposal {id} (decided or expired?)")}),
+                );
+            }
+            let mut text = String::new();
+            if request
+                .as_reader()
+                .take(64 * 1024)
+                .read_to_string(&mut text)
+                .is_err()
+            {
+                return json(
+                    request,
+                    400,
+                    serde_json::json!({"error": "unreadable body"}),
+                );
+            }
+            let answer = serde_json::from_str::<Body>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    let answer = match (b.decision.as_str(), b.replicas) {
+                        ("accept", None) => Answer::Accept,
+                        ("decline", None) => Answer::Decline,
+                        ("modify", Some(replicas)) => Answer::Modify { replicas },
+                        ("modify", None) => return Err("modify needs \"replicas\"".into()),
+                        ("accept" | "decline", Some(_)) => {
+                            return Err("\"replicas\" goes with \"modify\" only".into());
+                        }
+                        (other, _) => {
+                            return Err(format!(
+                                "decision {other:?}: expected accept, decline or modify"
+                            ));
+                        }
+                    };
+                    Ok((answer, b.by.unwrap_or_else(|| "http".into())))
+                });
+            match answer {
+                Err(e) => json(request, 400, serde_json::json!({ "error": e })),
+                Ok((answer, by)) => {
+                    let sent = shared
+                        .replies
+                        .lock()
+                        .is_ok_and(|tx| tx.send(Reply { id, answer, by }).is_ok());
+                    if sent {
+                        json(request, 202, serde_json::json!({"accepted_for": id}))
+                    } else {
+                        json(
+                            request,
+                            503,
+                            serde_json::json!({"error": "the adapter is stopping"}),
+                        )
+                    }
+                }
+            }
+        }
+        _ => json(
+            request,
+            405,
+            serde_json::json!({"error": "use GET /proposals or POST /proposals/ID"}),
+        ),
+    }
+}

@@ -1,0 +1,606 @@
+//! The Kubernetes target against a real control plane on loopback (etcd,
+//! kube-apiserver and kube-controller-manager 1.20.2, started by
+//! `../shared/infra/kube-up.sh`), with a stand-in kubelet that binds pods to two fake
+//! nodes and marks them running. Each action is checked by reading the API afterwards;
+//! the decision loop scales a Deployment from Prometheus readings; a Deployment that
+//! vanishes makes the adapter hold until it is back.
+//!
+//! Needs the control-plane binaries (`HALE_KUBE_BIN`, a folder with kube-apiserver and
+//! kube-controller-manager; `.ci/run` unpacks them from ../shared/infra) and etcd on the
+//! PATH. Without them the test says it skips; in CI (`CI` set) that is a failure.
+//! The API-fault tests at the end need nothing: a stand-in API answers 500 or never.
+
+use hale_adapter::action::Action;
+use hale_adapter::config::AdapterConfig;
+use hale_adapter::kubernetes::Kubernetes;
+use hale_adapter::run::{Adapter, Outcome};
+use hale_adapter::target::{Target, TargetError};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+mod common;
+
+const NODES: [&str; 2] = ["node-a", "node-b"];
+
+/// The control plane's processes; killed when dropped.
+struct ControlPlane {
+    state: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        for pid in ["kcm", "apiserver", "etcd"] {
+            if let Ok(p) = std::fs::read_to_string(self.state.path().join(format!("{pid}.pid"))) {
+                let _ = Command::new("kill").arg(p.trim()).status();
+            }
+        }
+    }
+}
+
+fn infra() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/infra")
+}
+
+fn control_plane() -> Option<ControlPlane> {
+    let bin = std::env::var_os("HALE_KUBE_BIN").map(PathBuf::from);
+    let etcd = Command::new("etcd").arg("--version").output().is_ok();
+    let script = infra().join("kube-up.sh");
+    let missing = match &bin {
+        None => Some("HALE_KUBE_BIN is not set".to_string()),
+        Some(b) if !b.join("kube-apiserver").exists() => {
+            Some(format!("{} has no kube-apiserver", b.display()))
+        }
+        _ if !etcd => Some("etcd is not on the PATH".into()),
+        _ if !script.exists() => Some(format!("{} is absent", script.display())),
+        _ => None,
+    };
+    if let Some(why) = missing {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{why} (.ci/run installs etcd-server and unpacks the control plane)"
+        );
+        eprintln!("skipping the Kubernetes end-to-end test: {why}");
+        return None;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg("bash")
+        .arg(&script)
+        .arg(bin.unwrap())
+        .arg(state.path())
+        .output()
+        .unwrap();
+    let plane = ControlPlane {
+        kubeconfig: state.path().join("kubeconfig"),
+        state,
+    };
+    assert!(
+        out.status.success(),
+        "kube-up.sh failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(plane)
+}
+
+fn client(rt: &tokio::runtime::Runtime, kubeconfig: &Path) -> kube::Client {
+    rt.block_on(async {
+        let file = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(file, &Default::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(cfg).unwrap()
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn now() -> String {
+    // RFC 3339 in UTC from the system clock, without a date crate.
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// What a kubelet would do, minimally: keep two nodes Ready, bind each pending pod to
+/// a schedulable node (round robin), mark bound pods Running and Ready, and finish
+/// deleting pods that are terminating. Runs until `stop`.
+fn stand_in_kubelet(kubeconfig: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let rt = runtime();
+        let client = client(&rt, &kubeconfig);
+        let nodes: Api<Node> = Api::all(client.clone());
+        let pods: Api<Pod> = Api::namespaced(client, "default");
+        let mut turn = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            rt.block_on(async {
+                let t = now();
+                for n in NODES {
+                    let node: Node =
+                        serde_json::from_value(serde_json::json!({"metadata": {"name": n}}))
+                            .unwrap();
+                    let _ = nodes.create(&PostParams::default(), &node).await;
+                    let ready = serde_json::json!({"status": {"conditions": [{
+                        "type": "Ready", "status": "True", "reason": "StandIn",
+                        "lastHeartbeatTime": t, "lastTransitionTime": t}]}});
+                    let _ = nodes
+                        .patch_status(n, &PatchParams::default(), &Patch::Merge(&ready))
+                        .await;
+                }
+                let schedulable: Vec<String> = match nodes.list(&ListParams::default()).await {
+                    Ok(l) => l
+                        .items
+                        .into_iter()
+                        .filter(|n| !n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false))
+                        .filter_map(|n| n.metadata.name)
+                        .collect(),
+                    Err(_) => return,
+                };
+                let Ok(list) = pods.list(&ListParams::default()).await else {
+                    return;
+                };
+                for p in list.items {
+                    let name = p.metadata.name.clone().unwrap();
+                    if p.metadata.deletion_timestamp.is_some() {
+                        let _ = pods
+                            .delete(&name, &DeleteParams::default().grace_period(0))
+                            .await;
+                        continue;
+                    }
+                    let bound = p.spec.as_ref().and_then(|s| s.node_name.clone());
+                    if bound.is_none() {
+                        if schedulable.is_empty() {
+                            continue;
+                        }
+                        let node = &schedulable[turn % schedulable.len()];
+                        turn += 1;
+                        let binding = serde_json::json!({
+                            "apiVersion": "v1", "kind": "Binding",
+                            "metadata": {"name": name},
+                            "target": {"kind": "Node", "name": node}});
+                        let r: Result<serde_json::Value, _> = pods
+                            .create_subresource("binding", &name, &PostParams::default(), &binding)
+                            .await;
+                        if r.is_err() {
+                            continue;
+                        }
+                    }
+                    let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+                    if !running {
+                        let status = serde_json::json!({"status": {
+                            "phase": "Running", "podIP": "127.0.0.2", "startTime": t,
+                            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": t}]}});
+                        let _ = pods
+                            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                            .await;
+                    }
+                }
+            });
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+fn deployment(name: &str, image: &str, replicas: i32) -> Deployment {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image}]}
+            }
+        }
+    }))
+    .unwrap()
+}
+
+/// Polls `check` until it holds, or fails naming `what` after 30 s.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn image_of(d: &Deployment) -> String {
+    d.spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .image
+        .clone()
+        .unwrap()
+}
+
+fn adapter_config(kubeconfig: &Path, prometheus: &str, audit: &Path) -> AdapterConfig {
+    let text = format!(
+        r#"
+policy = "hpa"
+env = "Scaling-v0"
+mode = "auto"
+audit_log = "{}"
+
+[env_config]
+scenario = "three-tier"
+action = "target"
+control_interval_s = 15.0
+
+[target]
+kind = "kubernetes"
+kubeconfig = "{}"
+deployments = ["front", "api", "db"]
+
+[guardrails]
+max_step = 1
+max_replicas = 5
+cooldown_s = 0
+
+[observation]
+prometheus = "{prometheus}"
+[observation.queries]
+request_rate = "rate($service)"
+p50_ms = "p50($service)"
+p95_ms = "p95($service)"
+p99_ms = "p99($service)"
+error_rate = "errors($service)"
+cpu_utilization = "cpu($service)"
+"#,
+        audit.display(),
+        kubeconfig.display()
+    );
+    let path = audit.with_extension("toml");
+    std::fs::write(&path, text).unwrap();
+    AdapterConfig::load(&path).unwrap()
+}
+
+#[test]
+fn scale_restart_cordon_and_roll_back_on_a_real_control_plane() {
+    let Some(plane) = control_plane() else {
+        return;
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let kubelet = stand_in_kubelet(plane.kubeconfig.clone(), stop.clone());
+    let rt = runtime();
+    let client = client(&rt, &plane.kubeconfig);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let nodes: Api<Node> = Api::all(client.clone());
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    for name in ["web", "front", "db"] {
+        rt.block_on(deployments.create(&PostParams::default(), &deployment(name, "demo:v1", 2)))
+            .unwrap();
+    }
+    let mut k8s = Kubernetes::connect(
+        &plane.kubeconfig,
+        None,
+        "default",
+        &["web".to_string()],
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    eventually("web's 2 pods ready", || {
+        k8s.state().unwrap().services["default/web"].ready == 2
+    });
+    let state = k8s.state().unwrap();
+    assert_eq!(state.replicas["default/web"].len(), 2);
+    assert!(
+        state.replicas["default/web"]
+            .iter()
+            .all(|r| r.phase == "running" && r.ready)
+    );
+    assert_eq!(
+        state
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>(),
+        NODES
+    );
+
+    // Scale: the Deployment's desired replicas, then 4 pods.
+    k8s.apply(&Action::Scale {
+        namespace: "default".into(),
+        service: "web".into(),
+        replicas: 4,
+    })
+    .unwrap();
+    let d = rt.block_on(deployments.get("web")).unwrap();
+    assert_eq!(d.spec.unwrap().replicas, Some(4));
+    eventually("4 web pods ready", || {
+        k8s.state().unwrap().services["default/web"].ready == 4
+    });
+
+    // Restart: the pod goes, the ReplicaSet makes another.
+    let victim = k8s.state().unwrap().replicas["default/web"][0].name.clone();
+    k8s.apply(&Action::Restart {
+        namespace: "default".into(),
+        service: "web".into(),
+        replica: victim.clone(),
+    })
+    .unwrap();
+    eventually("the restarted pod replaced", || {
+        let names: Vec<String> = rt
+            .block_on(pods.list(&ListParams::default().labels("app=web")))
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        names.len() == 4 && !names.contains(&victim)
+    });
+    // A pod of another Deployment is not web's to restart.
+    let other = rt
+        .block_on(pods.list(&ListParams::default().labels("app=front")))
+        .unwrap()
+        .items[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    let err = k8s
+        .apply(&Action::Restart {
+            namespace: "default".into(),
+            service: "web".into(),
+            replica: other.clone(),
+        })
+        .unwrap_err();
+    assert!(matches!(err, TargetError::Refused { .. }), "{err}");
+    assert!(
+        rt.block_on(pods.get(&other))
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_none()
+    );
+
+    // Cordon: the node is unschedulable, as the API says and the target reports.
+    k8s.apply(&Action::Cordon {
+        node: "node-b".into(),
+    })
+    .unwrap();
+    let node = rt.block_on(nodes.get("node-b")).unwrap();
+    assert_eq!(node.spec.unwrap().unschedulable, Some(true));
+    let reported = k8s.state().unwrap().nodes;
+    assert!(
+        reported
+            .iter()
+            .any(|n| n.name == "node-b" && !n.schedulable)
+    );
+    assert!(reported.iter().any(|n| n.name == "node-a" && n.schedulable));
+
+    // Roll back: a bad rollout (demo:v2) is undone to v1's template; a new revision.
+    let bump = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "demo:v2"}]}}}});
+    rt.block_on(deployments.patch("web", &PatchParams::default(), &Patch::Strategic(&bump)))
+        .unwrap();
+    eventually("revision 2's replica set", || {
+        rt.block_on(sets.list(&ListParams::default().labels("app=web")))
+            .unwrap()
+            .items
+            .len()
+            == 2
+    });
+    k8s.apply(&Action::Rollback {
+        namespace: "default".into(),
+        service: "web".into(),
+    })
+    .unwrap();
+    let d = rt.block_on(deployments.get("web")).unwrap();
+    assert_eq!(image_of(&d), "demo:v1");
+    let labels = d.spec.unwrap().template.metadata.unwrap().labels.unwrap();
+    assert_eq!(
+        labels.len(),
+        1,
+        "the pod-template-hash label is not copied: {labels:?}"
+    );
+    eventually("web's pods all on demo:v1 again", || {
+        let items = rt
+            .block_on(pods.list(&ListParams::default().labels("app=web")))
+            .unwrap()
+            .items;
+        let live: Vec<&Pod> = items
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .collect();
+        live.len() == 4
+            && live
+                .iter()
+                .all(|p| p.spec.as_ref().unwrap().containers[0].image.as_deref() == Some("demo:v1"))
+    });
+    // A Deployment with a single revision has nothing to roll back to.
+    let err = k8s
+        .apply(&Action::Rollback {
+            namespace: "default".into(),
+            service: "front".into(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("no previous revision"), "{err}");
+
+    // The decision loop: Scaling-v0's HPA under high CPU scales each Deployment up
+    // one step (the guardrail's max_step); "api" does not exist yet, so the adapter
+    // holds, naming it, and acts once it is created.
+    let tmp = tempfile::tempdir().unwrap();
+    let (url, answers) = common::stand_in();
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    {
+        let mut a = answers.lock().unwrap();
+        for s in ["front", "api", "db"] {
+            for (q, v) in [
+                ("rate", 50.0),
+                ("p50", 20.0),
+                ("p95", 80.0),
+                ("p99", 150.0),
+                ("errors", 0.0),
+                ("cpu", 0.95),
+            ] {
+                a.insert(format!("{q}({s})"), common::sample(v, unix - 1.0));
+            }
+        }
+    }
+    let cfg = adapter_config(&plane.kubeconfig, &url, &tmp.path().join("audit.jsonl"));
+    let mut adapter = Adapter::new(&cfg).unwrap();
+    match adapter.step(unix, 0.0).unwrap() {
+        Outcome::Hold { reasons, .. } => {
+            assert!(
+                reasons.join(" ").contains("deployment default/api"),
+                "{reasons:?}"
+            )
+        }
+        other => panic!("expected a hold while api is missing, got {other:?}"),
+    }
+    rt.block_on(deployments.create(&PostParams::default(), &deployment("api", "demo:v1", 2)))
+        .unwrap();
+    // The HPA counts ready replicas (as Kubernetes' does): wait for api's.
+    let mut api = Kubernetes::connect(
+        &plane.kubeconfig,
+        None,
+        "default",
+        &["api".to_string()],
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    eventually("api's 2 pods ready", || {
+        api.state().unwrap().services["default/api"].ready == 2
+    });
+    match adapter.step(unix, 1.0).unwrap() {
+        Outcome::Decided { decisions } => {
+            assert_eq!(decisions.len(), 3, "{decisions:?}");
+            assert!(
+                decisions.iter().all(|d| d.result == "applied"),
+                "{decisions:?}"
+            );
+        }
+        other => panic!("expected decisions once api exists, got {other:?}"),
+    }
+    for name in ["front", "api", "db"] {
+        let d = rt.block_on(deployments.get(name)).unwrap();
+        assert_eq!(d.spec.unwrap().replicas, Some(3), "{name}");
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    kubelet.join().unwrap();
+    drop(plane);
+}
+
+/// A kubeconfig for a plain-HTTP API at `url`.
+fn kubeconfig_for(dir: &Path, url: &str) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{url}\"}}}}]\n\
+             users: [{{name: u, user: {{token: t}}}}]\n\
+             contexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// An API that answers every request with HTTP 500, or (with `silent`) accepts
+/// connections and never answers.
+fn broken_api(silent: bool) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            if silent {
+                held.push(stream);
+                continue;
+            }
+            use std::io::{Read, Write};
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"etcd is down","code":500}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn an_api_answering_500_or_nothing_is_unreachable_and_nothing_is_applied() {
+    let tmp = tempfile::tempdir().unwrap();
+    for silent in [false, true] {
+        let url = broken_api(silent);
+        let mut k8s = Kubernetes::connect(
+            &kubeconfig_for(tmp.path(), &url),
+            None,
+            "default",
+            &["web".to_string()],
+            Duration::from_millis(500),
+        )
+        .unwrap();
+        let start = Instant::now();
+        let err = k8s.state().unwrap_err();
+        assert!(matches!(err, TargetError::Unreachable { .. }), "{err}");
+        let text = err.to_string();
+        if silent {
+            assert!(text.contains("no answer within"), "{text}");
+            assert!(start.elapsed() < Duration::from_secs(3));
+        } else {
+            assert!(
+                text.contains("HTTP 500") && text.contains("etcd is down"),
+                "{text}"
+            );
+        }
+        let err = k8s
+            .apply(&Action::Scale {
+                namespace: "default".into(),
+                service: "web".into(),
+                replicas: 3,
+            })
+            .unwrap_err();
+        assert!(matches!(err, TargetError::Unreachable { .. }), "{err}");
+    }
+}
+
+#[test]
+fn a_kubeconfig_that_is_not_there_is_named() {
+    let err = match Kubernetes::connect(
+        Path::new("/nonexistent/kubeconfig"),
+        None,
+        "default",
+        &[],
+        Duration::from_secs(1),
+    ) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("connected without a kubeconfig"),
+    };
+    assert!(err.contains("/nonexistent/kubeconfig"), "{err}");
+}
