@@ -31,6 +31,17 @@ pub enum TargetConfig {
         #[serde(default = "one")]
         initial_replicas: u32,
     },
+    /// Docker Swarm services, through the engine's API socket.
+    Docker {
+        /// The engine's socket (default `unix:///var/run/docker.sock`).
+        #[serde(default = "default_docker_socket")]
+        socket: String,
+        /// Service names, in the env's service order.
+        services: Vec<String>,
+        /// Seconds before an API call counts as failed.
+        #[serde(default = "default_target_timeout")]
+        timeout_s: f64,
+    },
     /// Deployments in one Kubernetes namespace.
     Kubernetes {
         /// The kubeconfig file (default: `$KUBECONFIG`, else `~/.kube/config`).
@@ -56,6 +67,7 @@ impl TargetConfig {
         match self {
             TargetConfig::DryRun { services, .. } => services,
             TargetConfig::Kubernetes { deployments, .. } => deployments,
+            TargetConfig::Docker { services, .. } => services,
         }
     }
 
@@ -65,6 +77,8 @@ impl TargetConfig {
             TargetConfig::DryRun { namespace, .. } | TargetConfig::Kubernetes { namespace, .. } => {
                 namespace
             }
+            // Swarm services have no namespace.
+            TargetConfig::Docker { .. } => "",
         }
     }
 
@@ -81,6 +95,15 @@ impl TargetConfig {
                     .map(|s| (format!("{namespace}/{s}"), *initial_replicas))
                     .collect(),
             ))),
+            TargetConfig::Docker {
+                socket,
+                services,
+                timeout_s,
+            } => Ok(Box::new(crate::docker::DockerSwarm::connect(
+                socket,
+                services,
+                std::time::Duration::from_secs_f64(*timeout_s),
+            )?)),
             TargetConfig::Kubernetes {
                 kubeconfig,
                 context,
@@ -111,6 +134,10 @@ fn default_kubeconfig() -> PathBuf {
     }
     let home = std::env::var_os("HOME").unwrap_or_default();
     PathBuf::from(home).join(".kube").join("config")
+}
+
+fn default_docker_socket() -> String {
+    "unix:///var/run/docker.sock".into()
 }
 
 fn default_target_timeout() -> f64 {
@@ -320,7 +347,10 @@ impl AdapterConfig {
                         .into(),
                 );
             }
-            TargetConfig::Kubernetes { timeout_s, .. }
+            TargetConfig::Docker { services, .. } if services.is_empty() => {
+                return Err("target.services must name the services, in the env's order".into());
+            }
+            TargetConfig::Kubernetes { timeout_s, .. } | TargetConfig::Docker { timeout_s, .. }
                 if !(timeout_s.is_finite() && *timeout_s > 0.0) =>
             {
                 return Err(format!(

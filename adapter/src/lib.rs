@@ -8,14 +8,16 @@
 //! In auto mode it acts and then notifies; in manual mode it proposes, explains
 //! ([`explain`]) and waits for a person ([`approval`], on the terminal or the HTTP
 //! endpoint of [`server`], which also serves [`metrics`]). Targets: Kubernetes
-//! ([`kubernetes`]) and a dry run ([`target::DryRun`]). This version drives Scaling-v0
-//! policies; Healing-v0's live observation and the Docker target are still to come.
+//! ([`kubernetes`]), Docker Swarm ([`docker`]) and a dry run ([`target::DryRun`]).
+//! This version drives Scaling-v0 policies; Healing-v0's live observation is still
+//! to come.
 #![warn(missing_docs)]
 
 pub mod action;
 pub mod approval;
 pub mod audit;
 pub mod config;
+pub mod docker;
 pub mod explain;
 pub mod guard;
 pub mod kubernetes;

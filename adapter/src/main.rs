@@ -102,6 +102,12 @@ fn check(path: &std::path::Path) -> Result<()> {
             "target: dry-run, {} services in {namespace}",
             services.len()
         ),
+        TargetConfig::Docker {
+            socket, services, ..
+        } => println!(
+            "target: Docker Swarm at {socket}, services {} (not contacted by check)",
+            services.join(", ")
+        ),
         TargetConfig::Kubernetes {
             namespace,
             deployments,

@@ -1,0 +1,625 @@
+//! The Docker target end to end, all on loopback: a real Docker engine (Debian's
+//! docker.io) in swarm mode, three services of the project's demo image (a static
+//! `hale-demo` binary in a `FROM scratch` image) exporting Prometheus metrics, a real
+//! Prometheus scraping them, and a load generator. The adapter (auto mode, the HPA
+//! baseline) scales `front` up under load and back down after it; a restart kills a
+//! task's container with SIGKILL and Swarm replaces it; a pause and a roll back are
+//! read back from the engine; a service that vanishes, or Prometheus going down,
+//! makes the adapter hold until they return.
+//!
+//! Needs `dockerd`, `docker`, `prometheus` and the static demo binary
+//! (`HALE_DEMO_BIN`); `.ci/run` provides them. Without them the test says it skips;
+//! in CI (`CI` set) that is a failure.
+
+use hale_adapter::action::Action;
+use hale_adapter::config::AdapterConfig;
+use hale_adapter::docker::DockerSwarm;
+use hale_adapter::run::{Adapter, Outcome};
+use hale_adapter::target::Target;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Port ranges of the three services (replicas bind the first free port).
+const SERVICES: [(&str, u16); 3] = [("front", 18110), ("api", 18120), ("db", 18130)];
+const PORTS_PER_SERVICE: u16 = 8;
+
+fn found(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// What is missing to run the test, if anything.
+fn missing() -> Option<String> {
+    for program in ["dockerd", "docker", "prometheus"] {
+        if !found(program) {
+            return Some(format!("{program} is not installed"));
+        }
+    }
+    match std::env::var_os("HALE_DEMO_BIN") {
+        None => Some("HALE_DEMO_BIN is not set".into()),
+        Some(p) if !Path::new(&p).exists() => Some(format!(
+            "HALE_DEMO_BIN {} does not exist",
+            p.to_string_lossy()
+        )),
+        Some(_) => None,
+    }
+}
+
+/// A Docker engine in swarm mode with its state in a temporary folder; stopped (and
+/// its containers with it) when dropped.
+struct Engine {
+    dir: tempfile::TempDir,
+    daemon: Child,
+}
+
+impl Engine {
+    fn socket(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+
+    fn docker(&self, args: &[&str]) -> String {
+        let out = Command::new("docker")
+            .arg("-H")
+            .arg(self.socket())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn start() -> Engine {
+        // Short paths: containerd's sockets live under exec-root and a unix socket
+        // path has at most 108 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("hd")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let d = dir.path();
+        let daemon = Command::new("dockerd")
+            .arg("--host")
+            .arg(format!("unix://{}", d.join("docker.sock").display()))
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("x"))
+            .arg("--pidfile")
+            .arg(d.join("docker.pid"))
+            .args([
+                "--iptables=false",
+                "--bridge=none",
+                "--storage-driver=vfs",
+                "--default-ulimit",
+                "nofile=4096:4096",
+                "--default-ulimit",
+                "nproc=4096:4096",
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("dockerd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let engine = Engine { dir, daemon };
+        eventually("the docker engine", 30, || {
+            Command::new("docker")
+                .arg("-H")
+                .arg(engine.socket())
+                .arg("info")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        engine.docker(&[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            "127.0.0.1",
+            "--listen-addr",
+            "127.0.0.1:12377",
+        ]);
+        engine
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .arg("-H")
+            .arg(self.socket())
+            .args(["swarm", "leave", "--force"])
+            .output();
+        let _ = Command::new("kill")
+            .arg(self.daemon.id().to_string())
+            .status();
+        let start = Instant::now();
+        while self.daemon.try_wait().ok().flatten().is_none()
+            && start.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.daemon.kill();
+        // dockerd leaves its default network namespace mounted under exec-root,
+        // which would keep the folder from being removed.
+        let _ = Command::new("umount")
+            .arg(self.dir.path().join("x/netns/default"))
+            .output();
+    }
+}
+
+/// A Prometheus server scraping the services' port ranges every second.
+struct Prometheus {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Prometheus {
+    fn start(dir: &Path) -> Prometheus {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut config = String::from(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n",
+        );
+        for (service, base) in SERVICES {
+            let targets: Vec<String> = (base..base + PORTS_PER_SERVICE)
+                .map(|p| format!("'127.0.0.1:{p}'"))
+                .collect();
+            config.push_str(&format!(
+                "  - job_name: {service}\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: [{}]\n",
+                targets.join(", ")
+            ));
+        }
+        std::fs::write(dir.join("prom.yml"), config).unwrap();
+        let mut p = Prometheus {
+            dir: dir.to_path_buf(),
+            port,
+            child: None,
+        };
+        p.resume();
+        p
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn resume(&mut self) {
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                self.dir.join("prom.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                self.dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join("prometheus.log")).unwrap())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `check` until it holds, or fails naming `what` after `secs`.
+fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out after {secs} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Sends about `rate` requests per second to a service, spread over the ports of its
+/// range that answer, from four threads, until stopped. Counts what was answered.
+struct Load {
+    stop: Arc<AtomicBool>,
+    answered: Arc<AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(base: u16, rate: f64) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicU64::new(0));
+        let threads = (0..4u16)
+            .map(|t| {
+                let stop = stop.clone();
+                let answered = answered.clone();
+                std::thread::spawn(move || {
+                    let agent: ureq::Agent = ureq::Agent::config_builder()
+                        .timeout_global(Some(Duration::from_millis(500)))
+                        .build()
+                        .into();
+                    let gap = Duration::from_secs_f64(4.0 / rate);
+                    let mut port = base + t;
+                    let mut next = Instant::now();
+                    while !stop.load(Ordering::Relaxed) {
+                        let ok = agent
+                            .get(&format!("http://127.0.0.1:{port}/"))
+                            .call()
+                            .is_ok();
+                        if ok {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // Next port of the range; a port nobody listens on fails at
+                        // once and costs nothing.
+                        port = base + (port - base + 1) % PORTS_PER_SERVICE;
+                        if ok {
+                            next += gap;
+                            if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                                std::thread::sleep(wait);
+                            } else {
+                                next = Instant::now();
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            answered,
+            threads,
+        }
+    }
+
+    fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        self.answered.load(Ordering::Relaxed)
+    }
+}
+
+fn config(dir: &Path, socket: &str, prometheus: &str) -> AdapterConfig {
+    // Queries that give 0 for a service with no traffic (not an absent series), and
+    // CPU utilisation as busy CPU seconds per second per replica that is up.
+    let q = |metric: &str| format!("sum(rate({metric}{{service=\"$service\"}}[5s]))");
+    let quantile = |p: f64| {
+        format!(
+            "(1000 * histogram_quantile({p}, sum by (le) (rate(app_latency_seconds_bucket{{service=\"$service\"}}[5s]))) >= 0) or vector(0)"
+        )
+    };
+    let text = format!(
+        r#"
+policy = "hpa"
+env = "Scaling-v0"
+mode = "auto"
+audit_log = "{audit}"
+
+[env_config]
+scenario = "three-tier"
+action = "target"
+control_interval_s = 15.0
+
+[target]
+kind = "docker"
+socket = "{socket}"
+services = ["front", "api", "db"]
+
+[guardrails]
+min_replicas = 1
+max_replicas = 4
+max_step = 2
+cooldown_s = 0
+
+[observation]
+prometheus = "{prometheus}"
+max_age_s = 10
+[observation.queries]
+request_rate = '{rate} or vector(0)'
+p50_ms = '{p50}'
+p95_ms = '{p95}'
+p99_ms = '{p99}'
+error_rate = '({errors} / {rate} >= 0) or vector(0)'
+cpu_utilization = '({busy} or vector(0)) / count(up{{job="$service"}} == 1)'
+"#,
+        audit = dir.join("audit.jsonl").display(),
+        rate = q("app_requests_total"),
+        errors = q("app_errors_total"),
+        busy = q("app_busy_seconds_total"),
+        p50 = quantile(0.5),
+        p95 = quantile(0.95),
+        p99 = quantile(0.99),
+    );
+    let path = dir.join("adapter.toml");
+    std::fs::write(&path, text).unwrap();
+    AdapterConfig::load(&path).unwrap()
+}
+
+/// Steps the adapter once a second until `done` says so about `front`'s desired
+/// replicas, or fails after `secs`.
+fn step_until(
+    adapter: &mut Adapter,
+    clock: &Instant,
+    what: &str,
+    secs: u64,
+    done: impl Fn(u32) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let outcome = adapter.step(unix, clock.elapsed().as_secs_f64()).unwrap();
+        if let Outcome::Decided { decisions } = &outcome {
+            let front = decisions.iter().find(|d| d.service == "front");
+            if let Some(d) = front
+                && let Some(Action::Scale { replicas, .. }) = d.verdict.action()
+                && d.result == "applied"
+                && done(*replicas)
+            {
+                return;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out after {secs} s waiting for {what}; last: {outcome:?}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
+    if let Some(why) = missing() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{why} (.ci/run installs docker.io and prometheus and builds hale-demo)"
+        );
+        eprintln!("skipping the Docker end-to-end test: {why}");
+        return;
+    }
+    let engine = Engine::start();
+    let work = tempfile::tempdir().unwrap();
+
+    // The demo image, FROM scratch, in two versions (for the roll back).
+    let context = work.path().join("image");
+    std::fs::create_dir(&context).unwrap();
+    std::fs::copy(
+        std::env::var_os("HALE_DEMO_BIN").unwrap(),
+        context.join("hale-demo"),
+    )
+    .unwrap();
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM scratch\nCOPY hale-demo /hale-demo\nENTRYPOINT [\"/hale-demo\"]\n",
+    )
+    .unwrap();
+    let ctx = context.to_str().unwrap();
+    engine.docker(&["build", "-q", "-t", "hale-demo:1", ctx]);
+    engine.docker(&["tag", "hale-demo:1", "hale-demo:2"]);
+    for (service, base) in SERVICES {
+        engine.docker(&[
+            "service",
+            "create",
+            "--detach",
+            "--no-resolve-image",
+            "--name",
+            service,
+            "--replicas",
+            "1",
+            "--network",
+            "host",
+            "--restart-condition",
+            "any",
+            "--restart-delay",
+            "1s",
+            "--env",
+            &format!("HALE_DEMO_SERVICE={service}"),
+            "--env",
+            &format!("HALE_DEMO_PORTS={base}-{}", base + PORTS_PER_SERVICE - 1),
+            "--env",
+            "HALE_DEMO_WORK_MS=5",
+            "hale-demo:1",
+        ]);
+    }
+    let names: Vec<String> = SERVICES.iter().map(|(s, _)| s.to_string()).collect();
+    let mut swarm = DockerSwarm::connect(&engine.socket(), &names, Duration::from_secs(5)).unwrap();
+    eventually("one running task per service", 60, || {
+        swarm
+            .state()
+            .is_ok_and(|s| s.services.values().all(|r| r.ready == 1))
+    });
+
+    let mut prometheus = Prometheus::start(work.path());
+    let cfg = config(work.path(), &engine.socket(), &prometheus.url());
+    let mut adapter = Adapter::new(&cfg).unwrap();
+    let clock = Instant::now();
+    // The first samples come after Prometheus' first target discovery (about 5 s).
+    eventually("whole observations", 60, || {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        matches!(
+            adapter.step(unix, clock.elapsed().as_secs_f64()).unwrap(),
+            Outcome::Decided { .. }
+        )
+    });
+
+    // Load: about 160 requests/s of 5 ms each on front's one replica (80 % CPU
+    // against the HPA's 50 % target) → front scales up.
+    let load = Load::start(SERVICES[0].1, 160.0);
+    step_until(&mut adapter, &clock, "front to scale up", 60, |r| r >= 2);
+    eventually("front's new replicas running", 30, || {
+        swarm.state().is_ok_and(|s| s.services["/front"].ready >= 2)
+    });
+    let answered = load.stop();
+    assert!(answered > 500, "the load generator got {answered} answers");
+    // Without load the HPA scales down once its 300 s stabilisation window (20 env
+    // steps of 15 s) has passed.
+    step_until(&mut adapter, &clock, "front to scale down", 90, |r| r == 1);
+    eventually("front back to one task", 30, || {
+        swarm
+            .state()
+            .is_ok_and(|s| s.services["/front"].ready == 1 && s.services["/front"].booting == 0)
+    });
+
+    // Restart: SIGKILL the task's container; Swarm replaces the task.
+    let state = swarm.state().unwrap();
+    let task = state.replicas["/api"][0].name.clone();
+    swarm
+        .apply(&Action::Restart {
+            namespace: String::new(),
+            service: "api".into(),
+            replica: task.clone(),
+        })
+        .unwrap();
+    eventually("api's task replaced after SIGKILL", 60, || {
+        swarm.state().is_ok_and(|s| {
+            let tasks = &s.replicas["/api"];
+            tasks.len() == 1 && tasks[0].name != task && tasks[0].ready
+        })
+    });
+    let history = engine.docker(&[
+        "service",
+        "ps",
+        "api",
+        "--format",
+        "{{.CurrentState}} {{.Error}}",
+    ]);
+    assert!(
+        history.contains("137"),
+        "the kill shows as exit 137: {history}"
+    );
+
+    // Pause (the cordon of a swarm node).
+    let node = state.nodes[0].name.clone();
+    assert!(state.nodes[0].schedulable);
+    swarm.apply(&Action::Cordon { node: node.clone() }).unwrap();
+    assert_eq!(
+        engine.docker(&[
+            "node",
+            "inspect",
+            &node,
+            "--format",
+            "{{.Spec.Availability}}"
+        ]),
+        "pause"
+    );
+    assert!(!swarm.state().unwrap().nodes[0].schedulable);
+    engine.docker(&["node", "update", "--availability", "active", &node]);
+
+    // Roll back: db goes to hale-demo:2, the adapter puts hale-demo:1 back.
+    engine.docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--no-resolve-image",
+        "--image",
+        "hale-demo:2",
+        "db",
+    ]);
+    let image = || {
+        engine.docker(&[
+            "service",
+            "inspect",
+            "db",
+            "--format",
+            "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+        ])
+    };
+    assert!(image().starts_with("hale-demo:2"), "{}", image());
+    swarm
+        .apply(&Action::Rollback {
+            namespace: String::new(),
+            service: "db".into(),
+        })
+        .unwrap();
+    assert!(image().starts_with("hale-demo:1"), "{}", image());
+    // api has never been updated (front has: the adapter scaled it, and a roll back
+    // would restore its previous replica count): nothing to roll back to.
+    let err = swarm
+        .apply(&Action::Rollback {
+            namespace: String::new(),
+            service: "api".into(),
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, hale_adapter::target::TargetError::Refused { .. }),
+        "{err}"
+    );
+
+    // Faults. Prometheus down: the adapter holds, naming it; back: it decides again.
+    let mut step = || {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        adapter.step(unix, clock.elapsed().as_secs_f64()).unwrap()
+    };
+    prometheus.stop();
+    match step() {
+        Outcome::Hold { reasons, .. } => {
+            assert!(reasons.join(" ").contains("unreachable"), "{reasons:?}")
+        }
+        other => panic!("expected a hold without Prometheus, got {other:?}"),
+    }
+    prometheus.resume();
+    eventually("decisions with Prometheus back", 60, || {
+        matches!(step(), Outcome::Decided { .. })
+    });
+    // A service that vanished: hold, naming it, until it is back.
+    engine.docker(&["service", "rm", "api"]);
+    match step() {
+        Outcome::Hold { reasons, .. } => {
+            assert!(reasons.join(" ").contains("service api"), "{reasons:?}")
+        }
+        other => panic!("expected a hold without the api service, got {other:?}"),
+    }
+    engine.docker(&[
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--name",
+        "api",
+        "--network",
+        "host",
+        "--env",
+        "HALE_DEMO_SERVICE=api",
+        "--env",
+        "HALE_DEMO_PORTS=18120-18127",
+        "hale-demo:1",
+    ]);
+    eventually("decisions with api back", 60, || {
+        matches!(step(), Outcome::Decided { .. })
+    });
+
+    let log = std::fs::read_to_string(work.path().join("audit.jsonl")).unwrap();
+    assert!(log.lines().any(|l| l.contains("\"event\":\"hold\"")));
+    assert!(log.lines().any(|l| l.contains("\"result\":\"applied\"")));
+    drop(prometheus);
+    drop(engine);
+}
