@@ -4,10 +4,11 @@
 //! - `hpa`: the rule-based baseline on Scaling-v0 (three-tier);
 //! - `mlp`: an MLP bundle (64×64, untrained weights: latency does not depend on
 //!   them) on Scaling-v0 (three-tier), with its scores for the explanation;
-//! - `gnn`: a GNN bundle (hidden 32, two rounds) reading a Healing-v0 graph of
-//!   microservices-20 (about 100 nodes), its scores, and the guard's verdict on the
-//!   restart it picks. The adapter does not yet build live graphs, so this is the
-//!   policy and guard part of the path.
+//! - `gnn`: a GNN bundle (hidden 32, two rounds, untrained) reading Scaling-v0's
+//!   resource graph of microservices-20 at two sizes (the fewest replicas per
+//!   service that give 100 nodes or more, and the most the action space allows), its
+//!   scores, and the guard's verdicts on the 20 scale actions. The adapter does not yet build
+//!   live graphs, so this is the policy and guard part of the path.
 //!
 //! Criterion reports means; the p50/p99 lines come from 2000 timed calls each,
 //! printed before criterion's runs.
@@ -32,7 +33,7 @@ use std::path::Path;
 use std::time::Instant;
 
 fn scaling_config() -> serde_json::Value {
-    json!({"scenario": "three-tier", "action": "delta", "control_interval_s": 15.0})
+    json!({"scenario": "three-tier", "action": "target", "control_interval_s": 15.0})
 }
 
 /// An untrained bundle for `env_id` with `config`, written to `dir`.
@@ -82,7 +83,7 @@ mode = "auto"
 audit_log = "{}"
 [env_config]
 scenario = "three-tier"
-action = "delta"
+action = "target"
 control_interval_s = 15.0
 [target]
 kind = "dry-run"
@@ -178,27 +179,47 @@ fn decision(c: &mut Criterion) {
         });
     }
 
-    // The graph policy.
-    let healing = json!({"scenario": "microservices-20", "observation": "graph"});
-    let env = hale_envs::make("Healing-v0", &healing).unwrap();
-    let layout = LayoutSpec::for_env("Healing-v0", &healing, env.action_space()).unwrap();
-    let mut env = env;
-    let (graph, _) = env.reset(Some(1), None).unwrap();
-    let Value::Graph(g) = &graph else {
-        panic!("Healing-v0 with observation = graph gives graphs")
+    // The graph policy: Scaling-v0 on microservices-20 read as a resource graph
+    // (zones, hosts, services, replicas), scaled up until it has at least 100 nodes.
+    let graph_cfg = json!({"scenario": "microservices-20", "action": "target",
+        "control_interval_s": 15.0, "observation": "graph"});
+    let mut env = hale_envs::make("Scaling-v0", &graph_cfg).unwrap();
+    let hale_envs::Space::Graph { node_features, .. } = env.observation_space().clone() else {
+        panic!("Scaling-v0 with observation = graph gives graphs")
     };
-    let hale_envs::Space::Graph { node_features, .. } = env.observation_space() else {
-        panic!("a graph space")
+    let hale_envs::Space::MultiDiscrete { nvec } = env.action_space().clone() else {
+        panic!("Scaling-v0 acts per service")
     };
-    let node_dim = *node_features;
-    let nodes = g.nodes.len() / node_dim;
+    let nodes_of = |g: &Value| match g {
+        Value::Graph(g) => g.nodes.len() / node_features,
+        _ => 0,
+    };
+    // Two sizes: the first replica count per service that gives at least 100
+    // nodes, and the most replicas the action space allows.
+    let mut graphs = Vec::new();
+    for k in 1..nvec[0] as i64 {
+        env.reset(Some(1), None).unwrap();
+        let g = env
+            .step(&Value::MultiDiscrete(vec![k; nvec.len()]))
+            .unwrap()
+            .obs;
+        if nodes_of(&g) >= 100 {
+            graphs.push(g);
+            break;
+        }
+    }
+    env.reset(Some(1), None).unwrap();
+    let most = Value::MultiDiscrete(nvec.iter().map(|&n| n as i64 - 1).collect());
+    graphs.push(env.step(&most).unwrap().obs);
+    assert!(nodes_of(&graphs[0]) >= 100, "no graph of 100 nodes");
+    let layout = LayoutSpec::for_env("Scaling-v0", &graph_cfg, env.action_space()).unwrap();
     let gnn_dir = tmp.path().join("gnn");
     bundle(
         &gnn_dir,
-        "Healing-v0",
-        &healing,
+        "Scaling-v0",
+        &graph_cfg,
         Encoder::Gnn(GnnSpec {
-            node_dim,
+            node_dim: node_features,
             hidden: 32,
             layers: 2,
             layout,
@@ -208,20 +229,34 @@ fn decision(c: &mut Criterion) {
         .unwrap()
         .into_policy("gnn");
     let guard = Guard::new(GuardConfig::default()).unwrap();
-    let mask: Option<Vec<bool>> = env.action_mask().map(<[bool]>::to_vec);
-    let mut decide = || {
-        let action = policy.act_checked(&graph, mask.as_deref()).unwrap();
-        let scores = policy.scores(&graph, mask.as_deref());
-        let restart = Action::Restart {
-            namespace: "default".into(),
-            service: "svc".into(),
-            replica: format!("{action:?}"),
+    for graph in &graphs {
+        let nodes = nodes_of(graph);
+        let mut decide = || {
+            let Value::MultiDiscrete(choice) = policy.act_checked(graph, None).unwrap() else {
+                panic!("one choice per service")
+            };
+            let scores = policy.scores(graph, None);
+            let verdicts: Vec<_> = choice
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| {
+                    let scale = Action::Scale {
+                        namespace: "default".into(),
+                        service: format!("svc-{i}"),
+                        replicas: 1 + c as u32,
+                    };
+                    guard.check(&scale, Some(2), 0.0)
+                })
+                .collect();
+            (scores, verdicts)
         };
-        black_box((scores, guard.check(&restart, None, 0.0)))
-    };
-    let (p50, p99) = percentiles(&mut decide);
-    println!("decision/gnn ({nodes}-node graph): p50 {p50:.1} µs, p99 {p99:.1} µs");
-    group.bench_function(format!("gnn-{nodes}-nodes"), |b| b.iter(&mut decide));
+        let (p50, p99) = percentiles(&mut decide);
+        println!(
+            "decision/gnn ({nodes}-node graph, {} services): p50 {p50:.1} µs, p99 {p99:.1} µs",
+            nvec.len()
+        );
+        group.bench_function(format!("gnn-{nodes}-nodes"), |b| b.iter(&mut decide));
+    }
     group.finish();
 }
 
