@@ -192,16 +192,43 @@ impl PrometheusSource {
         let mut missing = Vec::new();
         let mut readings = Vec::with_capacity(services.len());
         let mut oldest = 0.0f64;
+        // All queries at once, one thread each: a Prometheus that does not answer
+        // costs one timeout per step, not one per query.
+        let features = self.config.queries.each();
+        let queries: Vec<String> = services
+            .iter()
+            .flat_map(|service| {
+                features
+                    .iter()
+                    .map(move |(_, template)| template.replace("$service", service))
+            })
+            .collect();
+        let answers: Vec<Result<(f64, f64), String>> = std::thread::scope(|scope| {
+            let running: Vec<_> = queries
+                .iter()
+                .map(|q| scope.spawn(move || self.query(q)))
+                .collect();
+            running
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("the query thread panicked".into()))
+                })
+                .collect()
+        });
+        let mut answers = queries.into_iter().zip(answers);
         for (i, service) in services.iter().enumerate() {
             let mut values = [0.0f64; 6];
-            for (k, (feature, template)) in self.config.queries.each().into_iter().enumerate() {
-                let query = template.replace("$service", service);
+            for (k, (feature, _)) in features.iter().enumerate() {
+                let Some((query, answer)) = answers.next() else {
+                    break;
+                };
                 let miss = |reason: String| Missing {
                     service: service.clone(),
-                    feature: feature.into(),
+                    feature: (*feature).into(),
                     reason: format!("{reason} (query {query})"),
                 };
-                match self.query(&query) {
+                match answer {
                     Ok((v, ts)) => {
                         let age = (now - ts).max(0.0);
                         oldest = oldest.max(age);

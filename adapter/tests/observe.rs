@@ -162,7 +162,7 @@ fn a_silent_prometheus_times_out() {
     let url = format!("http://{}", silent.local_addr().unwrap());
     let source = PrometheusSource::new(ObservationConfig {
         prometheus: url,
-        timeout_s: 0.2,
+        timeout_s: 0.5,
         max_age_s: 30.0,
         queries: queries(),
     })
@@ -177,6 +177,7 @@ fn a_silent_prometheus_times_out() {
         "{:?}",
         obs.missing[0]
     );
-    assert!(start.elapsed().as_secs_f64() < 10.0);
+    // The twelve queries wait together: one timeout, not twelve (6 s).
+    assert!(start.elapsed().as_secs_f64() < 3.0, "{:?}", start.elapsed());
     drop(silent);
 }
