@@ -9,7 +9,8 @@
 //!
 //! Needs `dockerd`, `docker`, `prometheus` and the static demo binary
 //! (`HALE_DEMO_BIN`); `.ci/run` provides them. Without them the test says it skips;
-//! in CI (`CI` set) that is a failure.
+//! in CI (`CI` set) that is a failure. The engine-fault test at the end needs
+//! nothing: a stand-in socket answers 500 or never.
 
 use hale_adapter::action::Action;
 use hale_adapter::config::AdapterConfig;
@@ -622,4 +623,80 @@ fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
     assert!(log.lines().any(|l| l.contains("\"result\":\"applied\"")));
     drop(prometheus);
     drop(engine);
+}
+
+/// An engine socket that answers every request with HTTP 500, or (with `silent`)
+/// accepts connections and never answers.
+fn broken_engine(dir: &Path, silent: bool) -> String {
+    let path = dir.join(if silent {
+        "silent.sock"
+    } else {
+        "failing.sock"
+    });
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            if silent {
+                held.push(stream);
+                continue;
+            }
+            use std::io::{Read, Write};
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let body = r#"{"message":"containerd is not running"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("unix://{}", path.display())
+}
+
+#[test]
+fn an_engine_answering_500_or_nothing_is_unreachable_and_nothing_is_applied() {
+    let tmp = tempfile::tempdir().unwrap();
+    for silent in [false, true] {
+        let socket = broken_engine(tmp.path(), silent);
+        let mut swarm =
+            DockerSwarm::connect(&socket, &["web".to_string()], Duration::from_millis(500))
+                .unwrap();
+        let start = Instant::now();
+        let err = swarm.state().unwrap_err();
+        assert!(
+            matches!(err, hale_adapter::target::TargetError::Unreachable { .. }),
+            "{err}"
+        );
+        let text = err.to_string();
+        if silent {
+            assert!(text.contains("no answer within"), "{text}");
+            assert!(start.elapsed() < Duration::from_secs(3));
+        } else {
+            assert!(
+                text.contains("HTTP 500") && text.contains("containerd is not running"),
+                "{text}"
+            );
+        }
+        let err = swarm
+            .apply(&Action::Scale {
+                namespace: String::new(),
+                service: "web".into(),
+                replicas: 3,
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, hale_adapter::target::TargetError::Unreachable { .. }),
+            "{err}"
+        );
+    }
+    // An engine socket that is not there is named when connecting.
+    let missing = format!("unix://{}", tmp.path().join("absent.sock").display());
+    let err = match DockerSwarm::connect(&missing, &[], Duration::from_secs(1)) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("connected to a socket that is not there"),
+    };
+    assert!(err.contains("absent.sock"), "{err}");
 }
