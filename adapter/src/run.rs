@@ -146,6 +146,18 @@ impl Adapter {
             .clone()
             .context("an [observation] table is needed to run")?;
         let loaded = crate::policy::load(cfg)?;
+        if loaded
+            .env_config
+            .get("observation")
+            .and_then(|v| v.as_str())
+            == Some("graph")
+        {
+            bail!(
+                "{}: the policy reads graph observations (a GNN), and this version of the \
+                 adapter builds flat ones only; use a policy trained on the matrix observation",
+                loaded.description
+            );
+        }
         let env =
             hale_envs::Scaling::new(&loaded.env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
         let encoding = env.live_observation();
