@@ -12,6 +12,8 @@ use std::process::ExitCode;
 ///
 /// Start with `hale-adapter check CONFIG.toml`: it reads the config, loads and checks
 /// the policy against the env it drives, and prints what would run, touching nothing.
+/// Example configs (Kubernetes in manual mode, Docker Swarm in auto mode) are in
+/// `adapter/configs/`; adapter/README.md describes every field.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {

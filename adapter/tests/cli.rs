@@ -75,6 +75,21 @@ fn a_kubernetes_manual_config_is_described_without_contacting_the_cluster() {
     assert!(s.contains("proposals expire after 300 s"), "{s}");
 }
 
+/// The example configs stay valid.
+#[test]
+fn the_example_configs_pass_check() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    for name in ["kubernetes-manual.toml", "docker-auto.toml"] {
+        let out = Command::cargo_bin("hale-adapter")
+            .unwrap()
+            .arg("check")
+            .arg(dir.join(name))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {out:?}");
+    }
+}
+
 #[test]
 fn help_explains_the_modes_and_how_to_answer() {
     let out = Command::cargo_bin("hale-adapter")
