@@ -9,7 +9,7 @@
 
 use crate::action::Action;
 use crate::observe::Replicas;
-use crate::target::{NodeState, ReplicaState, Target, TargetError, TargetState};
+use crate::target::{Blocking, NodeState, ReplicaState, Target, TargetError, TargetState};
 use bollard::Docker;
 use bollard::models::{NodeSpecAvailabilityEnum, Service, Task, TaskState};
 use bollard::query_parameters::{
@@ -27,10 +27,9 @@ const API_VERSION: bollard::ClientVersion = bollard::ClientVersion {
 
 /// Swarm services on one engine.
 pub struct DockerSwarm {
-    runtime: tokio::runtime::Runtime,
+    api: Blocking,
     docker: Docker,
     services: Vec<String>,
-    timeout: Duration,
 }
 
 fn name_of(state: &Option<TaskState>) -> String {
@@ -49,44 +48,33 @@ impl DockerSwarm {
         services: &[String],
         timeout: Duration,
     ) -> Result<DockerSwarm, TargetError> {
-        let unreachable = |reason: String| TargetError::Unreachable {
-            target: "docker".into(),
-            reason,
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| unreachable(format!("cannot start the async runtime: {e}")))?;
+        let api = Blocking::new("docker", timeout)?;
         let docker = {
             // bollard's connectors need a runtime in scope.
-            let _guard = runtime.enter();
+            let _guard = api.runtime().enter();
             Docker::connect_with_unix(socket, timeout.as_secs().max(1), &API_VERSION)
-                .map_err(|e| unreachable(format!("{socket}: {e}")))?
+                .map_err(|e| api.unreachable(format!("{socket}: {e}")))?
         };
         Ok(DockerSwarm {
-            runtime,
+            api,
             docker,
             services: services.to_vec(),
-            timeout,
         })
     }
 
+    /// Runs one engine call to completion, or gives up after the timeout.
     fn block<T>(
         &self,
         what: &str,
         call: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
     ) -> Result<T, TargetError> {
-        match self
-            .runtime
-            .block_on(async { tokio::time::timeout(self.timeout, call).await })
-        {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(classify(what, e)),
-            Err(_) => Err(TargetError::Unreachable {
-                target: "docker".into(),
-                reason: format!("{what}: no answer within {:?}", self.timeout),
-            }),
-        }
+        self.api.call(what, call, |e| match e {
+            bollard::errors::Error::DockerResponseServerError {
+                status_code,
+                message,
+            } => Some((*status_code, message.clone())),
+            _ => None,
+        })
     }
 
     fn service(&self, name: &str) -> Result<Service, TargetError> {
@@ -207,40 +195,6 @@ impl DockerSwarm {
             }
             Err(e) => Err(e),
         }
-    }
-}
-
-/// Engine errors by what the loop should make of them, as for Kubernetes: 404 is a
-/// vanished object, 5xx and transport failures an unreachable engine, other
-/// statuses a refusal.
-fn classify(what: &str, e: bollard::errors::Error) -> TargetError {
-    use bollard::errors::Error;
-    match e {
-        Error::DockerResponseServerError {
-            status_code: 404, ..
-        } => TargetError::NotFound {
-            target: "docker".into(),
-            object: what.to_string(),
-        },
-        Error::DockerResponseServerError {
-            status_code,
-            message,
-        } if status_code >= 500 => TargetError::Unreachable {
-            target: "docker".into(),
-            reason: format!("{what}: HTTP {status_code} {message}"),
-        },
-        Error::DockerResponseServerError {
-            status_code,
-            message,
-        } => TargetError::Refused {
-            target: "docker".into(),
-            action: what.to_string(),
-            reason: format!("HTTP {status_code} {message}"),
-        },
-        other => TargetError::Unreachable {
-            target: "docker".into(),
-            reason: format!("{what}: {other}"),
-        },
     }
 }
 

@@ -4,12 +4,12 @@
 //! the template of the Deployment's previous ReplicaSet back, as `kubectl rollout
 //! undo` does.
 //!
-//! kube-rs is async; the target owns a single-threaded tokio runtime and blocks on
-//! each call, with a timeout, so the decision loop stays synchronous.
+//! kube-rs is async; the target blocks on each call through [`Blocking`], with a
+//! timeout, so the decision loop stays synchronous.
 
 use crate::action::Action;
 use crate::observe::Replicas;
-use crate::target::{NodeState, ReplicaState, Target, TargetError, TargetState};
+use crate::target::{Blocking, NodeState, ReplicaState, Target, TargetError, TargetState};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -26,11 +26,10 @@ const REVISION: &str = "deployment.kubernetes.io/revision";
 
 /// Deployments in one namespace, reached through a kubeconfig.
 pub struct Kubernetes {
-    runtime: tokio::runtime::Runtime,
+    api: Blocking,
     client: kube::Client,
     namespace: String,
     deployments: Vec<String>,
-    timeout: Duration,
 }
 
 impl Kubernetes {
@@ -44,34 +43,28 @@ impl Kubernetes {
         deployments: &[String],
         timeout: Duration,
     ) -> Result<Kubernetes, TargetError> {
-        let unreachable = |reason: String| TargetError::Unreachable {
-            target: "kubernetes".into(),
-            reason,
+        let api = Blocking::new("kubernetes", timeout)?;
+        let unreadable = |e: &dyn std::fmt::Display| {
+            api.unreachable(format!("kubeconfig {}: {e}", kubeconfig.display()))
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| unreachable(format!("cannot start the async runtime: {e}")))?;
-        let file = Kubeconfig::read_from(kubeconfig)
-            .map_err(|e| unreachable(format!("kubeconfig {}: {e}", kubeconfig.display())))?;
+        let file = Kubeconfig::read_from(kubeconfig).map_err(|e| unreadable(&e))?;
         let options = KubeConfigOptions {
             context: context.map(str::to_string),
             ..KubeConfigOptions::default()
         };
-        let client = runtime.block_on(async {
+        let client = api.runtime().block_on(async {
             let mut config = kube::Config::from_custom_kubeconfig(file, &options)
                 .await
-                .map_err(|e| unreachable(format!("kubeconfig {}: {e}", kubeconfig.display())))?;
-            // Each call as a whole is bounded in `block`.
+                .map_err(|e| unreadable(&e))?;
+            // Each call as a whole is bounded by `Blocking`.
             config.connect_timeout = Some(timeout);
-            kube::Client::try_from(config).map_err(|e| unreachable(e.to_string()))
+            kube::Client::try_from(config).map_err(|e| api.unreachable(e.to_string()))
         })?;
         Ok(Kubernetes {
-            runtime,
+            api,
             client,
             namespace: namespace.to_string(),
             deployments: deployments.to_vec(),
-            timeout,
         })
     }
 
@@ -81,17 +74,10 @@ impl Kubernetes {
         what: &str,
         call: impl std::future::Future<Output = Result<T, kube::Error>>,
     ) -> Result<T, TargetError> {
-        match self
-            .runtime
-            .block_on(async { tokio::time::timeout(self.timeout, call).await })
-        {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(classify(what, e)),
-            Err(_) => Err(TargetError::Unreachable {
-                target: "kubernetes".into(),
-                reason: format!("{what}: no answer within {:?}", self.timeout),
-            }),
-        }
+        self.api.call(what, call, |e| match e {
+            kube::Error::Api(status) => Some((status.code, status.message.clone())),
+            _ => None,
+        })
     }
 
     fn deployments(&self) -> Api<Deployment> {
@@ -238,30 +224,6 @@ impl Kubernetes {
 
 fn name_of(d: &Deployment) -> &str {
     d.metadata.name.as_deref().unwrap_or("?")
-}
-
-/// API errors by what the loop should make of them: a 404 is a vanished object, 5xx
-/// and transport failures are an unreachable target, other statuses a refusal.
-fn classify(what: &str, e: kube::Error) -> TargetError {
-    match e {
-        kube::Error::Api(status) if status.code == 404 => TargetError::NotFound {
-            target: "kubernetes".into(),
-            object: what.to_string(),
-        },
-        kube::Error::Api(status) if status.code >= 500 => TargetError::Unreachable {
-            target: "kubernetes".into(),
-            reason: format!("{what}: HTTP {} {}", status.code, status.message),
-        },
-        kube::Error::Api(status) => TargetError::Refused {
-            target: "kubernetes".into(),
-            action: what.to_string(),
-            reason: format!("HTTP {} {}", status.code, status.message),
-        },
-        other => TargetError::Unreachable {
-            target: "kubernetes".into(),
-            reason: format!("{what}: {other}"),
-        },
-    }
 }
 
 fn pod_state(pod: &Pod) -> ReplicaState {

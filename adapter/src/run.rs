@@ -250,8 +250,10 @@ impl Adapter {
         let outcome = match self.plan(now_unix, now_s) {
             Err(hold) => hold,
             Ok(planned) => {
-                let decisions = if self.manual.is_some() {
-                    self.ask(planned, now_unix, now_s)?
+                let decisions = if let Some(mut manual) = self.manual.take() {
+                    let asked = self.ask(&mut manual, planned, now_unix, now_s);
+                    self.manual = Some(manual);
+                    asked?
                 } else {
                     planned
                         .into_iter()
@@ -476,10 +478,13 @@ impl Adapter {
 
     /// Manual mode: proposes each allowed change, waits for answers until the
     /// proposals expire, and carries out what was accepted (or modified).
-    fn ask(&mut self, planned: Vec<Plan>, now_unix: f64, now_s: f64) -> Result<Vec<Decision>> {
-        let Some(manual) = self.manual.as_mut() else {
-            return Ok(Vec::new());
-        };
+    fn ask(
+        &mut self,
+        manual: &mut Manual,
+        planned: Vec<Plan>,
+        now_unix: f64,
+        now_s: f64,
+    ) -> Result<Vec<Decision>> {
         let ttl = manual.ttl_s;
         // Answers left over from earlier steps name proposals that are gone.
         while let Ok(stale) = manual.replies.try_recv() {
@@ -493,7 +498,6 @@ impl Adapter {
                 decisions.push(self.carry_out(p, verdict, None, now_s));
                 continue;
             };
-            let manual = self.manual.as_mut().expect("manual mode");
             let proposal = Proposal {
                 id: manual.next_id,
                 action,
@@ -517,9 +521,8 @@ impl Adapter {
         let deadline = started + Duration::from_secs_f64(ttl);
         while !waiting.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let reply = match self.manual.as_ref().map(|m| m.replies.recv_timeout(left)) {
-                Some(Ok(r)) => r,
-                _ => break,
+            let Ok(reply) = manual.replies.recv_timeout(left) else {
+                break;
             };
             let Some(at) = waiting.iter().position(|(q, _)| q.id == reply.id) else {
                 eprintln!("proposal {}: not pending, answer ignored", reply.id);

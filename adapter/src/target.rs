@@ -74,6 +74,97 @@ pub enum TargetError {
     },
 }
 
+/// What the loop should make of a failed call to an orchestrator's API: HTTP 404 is
+/// a vanished object, 5xx (or no HTTP answer at all: `status` is `None`) an
+/// unreachable target, any other status a refusal.
+pub fn classify(
+    target: &str,
+    what: &str,
+    status: Option<(u16, String)>,
+    error: impl std::fmt::Display,
+) -> TargetError {
+    match status {
+        Some((404, _)) => TargetError::NotFound {
+            target: target.into(),
+            object: what.to_string(),
+        },
+        Some((code, message)) if code >= 500 => TargetError::Unreachable {
+            target: target.into(),
+            reason: format!("{what}: HTTP {code} {message}"),
+        },
+        Some((code, message)) => TargetError::Refused {
+            target: target.into(),
+            action: what.to_string(),
+            reason: format!("HTTP {code} {message}"),
+        },
+        None => TargetError::Unreachable {
+            target: target.into(),
+            reason: format!("{what}: {error}"),
+        },
+    }
+}
+
+/// For targets whose client is async (kube-rs, bollard): a single-threaded tokio
+/// runtime of the target's own that runs each call to completion, or gives up after
+/// the timeout, so the decision loop stays synchronous.
+pub struct Blocking {
+    runtime: tokio::runtime::Runtime,
+    timeout: std::time::Duration,
+    target: &'static str,
+}
+
+impl Blocking {
+    /// A runtime for `target` (its name in errors), bounding each call by `timeout`.
+    pub fn new(
+        target: &'static str,
+        timeout: std::time::Duration,
+    ) -> Result<Blocking, TargetError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| TargetError::Unreachable {
+                target: target.into(),
+                reason: format!("cannot start the async runtime: {e}"),
+            })?;
+        Ok(Blocking {
+            runtime,
+            timeout,
+            target,
+        })
+    }
+
+    /// The runtime, for setting a client up.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    /// An unreachable-target error with this target's name.
+    pub fn unreachable(&self, reason: String) -> TargetError {
+        TargetError::Unreachable {
+            target: self.target.into(),
+            reason,
+        }
+    }
+
+    /// Runs `call` (described by `what` in errors); `status` reads the HTTP status
+    /// and message out of the client's error, if it has one, for [`classify`].
+    pub fn call<T, E: std::fmt::Display>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = Result<T, E>>,
+        status: fn(&E) -> Option<(u16, String)>,
+    ) -> Result<T, TargetError> {
+        match self
+            .runtime
+            .block_on(async { tokio::time::timeout(self.timeout, call).await })
+        {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(classify(self.target, what, status(&e), e)),
+            Err(_) => Err(self.unreachable(format!("{what}: no answer within {:?}", self.timeout))),
+        }
+    }
+}
+
 /// Infrastructure the adapter can observe and change.
 pub trait Target: Send {
     /// A short name for logs (`dry-run`, `kubernetes`, `docker`).

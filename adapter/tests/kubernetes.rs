@@ -262,16 +262,10 @@ cooldown_s = 0
 
 [observation]
 prometheus = "{prometheus}"
-[observation.queries]
-request_rate = "rate($service)"
-p50_ms = "p50($service)"
-p95_ms = "p95($service)"
-p99_ms = "p99($service)"
-error_rate = "errors($service)"
-cpu_utilization = "cpu($service)"
-"#,
+{queries}"#,
         audit.display(),
-        kubeconfig.display()
+        kubeconfig.display(),
+        queries = common::QUERIES,
     );
     let path = audit.with_extension("toml");
     std::fs::write(&path, text).unwrap();
@@ -451,21 +445,7 @@ fn scale_restart_cordon_and_roll_back_on_a_real_control_plane() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    {
-        let mut a = answers.lock().unwrap();
-        for s in ["front", "api", "db"] {
-            for (q, v) in [
-                ("rate", 50.0),
-                ("p50", 20.0),
-                ("p95", 80.0),
-                ("p99", 150.0),
-                ("errors", 0.0),
-                ("cpu", 0.95),
-            ] {
-                a.insert(format!("{q}({s})"), common::sample(v, unix - 1.0));
-            }
-        }
-    }
+    common::serve_readings(&answers, &["front", "api", "db"], 0.95, unix - 1.0);
     let cfg = adapter_config(&plane.kubeconfig, &url, &tmp.path().join("audit.jsonl"));
     let mut adapter = Adapter::new(&cfg).unwrap();
     match adapter.step(unix, 0.0).unwrap() {

@@ -52,15 +52,9 @@ webhook = "{webhook}"
 
 [observation]
 prometheus = "{prometheus}"
-[observation.queries]
-request_rate = "rate($service)"
-p50_ms = "p50($service)"
-p95_ms = "p95($service)"
-p99_ms = "p99($service)"
-error_rate = "errors($service)"
-cpu_utilization = "cpu($service)"
-"#,
-        dir = dir.display()
+{queries}"#,
+        dir = dir.display(),
+        queries = common::QUERIES,
     );
     let path = dir.join("adapter.toml");
     std::fs::write(&path, text).unwrap();
@@ -152,21 +146,7 @@ fn id_of<'a>(list: &'a [serde_json::Value], service: &str) -> &'a serde_json::Va
 fn accept_decline_expire_and_modify_over_http_are_audited() {
     let dir = tempfile::tempdir().unwrap();
     let (prometheus, answers) = common::stand_in();
-    {
-        let mut a = answers.lock().unwrap();
-        for s in ["front", "api", "db"] {
-            for (q, v) in [
-                ("rate", 50.0),
-                ("p50", 20.0),
-                ("p95", 80.0),
-                ("p99", 150.0),
-                ("errors", 0.0),
-                ("cpu", 0.95),
-            ] {
-                a.insert(format!("{q}({s})"), common::sample(v, NOW - 2.0));
-            }
-        }
-    }
+    common::serve_readings(&answers, &["front", "api", "db"], 0.95, NOW - 2.0);
     let (hook, hooked) = webhook();
     let mut adapter = Adapter::new(&config(dir.path(), &prometheus, &hook)).unwrap();
     let base = format!("http://{}", adapter.server_addr().unwrap());

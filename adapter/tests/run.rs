@@ -6,25 +6,13 @@ use hale_adapter::config::AdapterConfig;
 use hale_adapter::run::{Adapter, Outcome};
 
 mod common;
-use common::{Answers, sample, stand_in};
+use common::{Answers, QUERIES, serve_readings, stand_in};
 
 const NOW: f64 = 1_800_000_000.0;
 const SERVICES: [&str; 3] = ["front", "api", "db"];
 
 fn load(answers: &Answers, cpu: f64) {
-    let mut a = answers.lock().unwrap();
-    for s in SERVICES {
-        for (q, v) in [
-            ("rate", 50.0),
-            ("p50", 20.0),
-            ("p95", 80.0),
-            ("p99", 150.0),
-            ("errors", 0.0),
-            ("cpu", cpu),
-        ] {
-            a.insert(format!("{q}({s})"), sample(v, NOW - 2.0));
-        }
-    }
+    serve_readings(answers, &SERVICES, cpu, NOW - 2.0);
 }
 
 fn config(url: &str, audit: &std::path::Path) -> AdapterConfig {
@@ -53,14 +41,7 @@ cooldown_s = 0
 
 [observation]
 prometheus = "{url}"
-[observation.queries]
-request_rate = "rate($service)"
-p50_ms = "p50($service)"
-p95_ms = "p95($service)"
-p99_ms = "p99($service)"
-error_rate = "errors($service)"
-cpu_utilization = "cpu($service)"
-"#,
+{QUERIES}"#,
         audit.display()
     );
     let cfg: AdapterConfig = toml::from_str(&text).unwrap();

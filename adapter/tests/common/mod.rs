@@ -1,5 +1,5 @@
 //! A stand-in Prometheus for the adapter's tests: `/api/v1/query` on loopback,
-//! answering canned samples per query.
+//! answering canned samples per query; and the `[observation.queries]` it answers.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -72,4 +72,33 @@ pub fn sample(value: f64, ts: f64) -> (u16, String) {
             r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{ts},"{value}"]}}]}}}}"#
         ),
     )
+}
+
+/// The `[observation.queries]` table whose queries [`serve_readings`] answers.
+pub const QUERIES: &str = r#"[observation.queries]
+request_rate = "rate($service)"
+p50_ms = "p50($service)"
+p95_ms = "p95($service)"
+p99_ms = "p99($service)"
+error_rate = "errors($service)"
+cpu_utilization = "cpu($service)"
+"#;
+
+/// Has the stand-in answer [`QUERIES`] for each of `services` with a steady load
+/// (50 req/s, p50/p95/p99 20/80/150 ms, no errors) at CPU utilisation `cpu`, sampled
+/// at Unix time `ts`.
+pub fn serve_readings(answers: &Answers, services: &[&str], cpu: f64, ts: f64) {
+    let mut a = answers.lock().unwrap();
+    for s in services {
+        for (q, v) in [
+            ("rate", 50.0),
+            ("p50", 20.0),
+            ("p95", 80.0),
+            ("p99", 150.0),
+            ("errors", 0.0),
+            ("cpu", cpu),
+        ] {
+            a.insert(format!("{q}({s})"), sample(v, ts));
+        }
+    }
 }
