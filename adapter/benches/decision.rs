@@ -232,10 +232,10 @@ fn decision(c: &mut Criterion) {
     for graph in &graphs {
         let nodes = nodes_of(graph);
         let mut decide = || {
-            let Value::MultiDiscrete(choice) = policy.act_checked(graph, None).unwrap() else {
+            let (Value::MultiDiscrete(choice), scores) = policy.act_explained(graph, None).unwrap()
+            else {
                 panic!("one choice per service")
             };
-            let scores = policy.scores(graph, None);
             let verdicts: Vec<_> = choice
                 .iter()
                 .enumerate()

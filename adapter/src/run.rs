@@ -360,12 +360,11 @@ impl Adapter {
     ) -> Result<Vec<Plan>, String> {
         let started = Instant::now();
         let observation = Value::Box(obs.features.clone());
-        let choice = match self.policy.act_checked(&observation, None) {
-            Ok(Value::MultiDiscrete(a)) if a.len() == self.services.len() => a,
-            Ok(other) => return Err(format!("the policy answered {other:?}")),
+        let (choice, scores) = match self.policy.act_explained(&observation, None) {
+            Ok((Value::MultiDiscrete(a), scores)) if a.len() == self.services.len() => (a, scores),
+            Ok((other, _)) => return Err(format!("the policy answered {other:?}")),
             Err(e) => return Err(format!("the policy cannot read the observation: {e}")),
         };
-        let scores = self.policy.scores(&observation, None);
         let mut planned = Vec::new();
         for (i, service) in self.services.iter().enumerate() {
             let r = replicas[i].unwrap_or_default();

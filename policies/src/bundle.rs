@@ -369,20 +369,35 @@ impl LearnedPolicy {
 
     /// The greedy action: per head, the allowed action with the largest logit.
     pub fn try_act(&self, obs: &Value, mask: Option<&[bool]>) -> Result<Value, ForwardError> {
-        let logits = self.logits(obs, mask)?;
+        Ok(self.greedy(&self.heads(&self.logits(obs, mask)?)))
+    }
+
+    /// Logits split into the action heads.
+    fn heads(&self, logits: &[f32]) -> Vec<Vec<f32>> {
         let mut start = 0;
-        let mut picks = Vec::with_capacity(self.heads.sizes.len());
-        for &n in &self.heads.sizes {
-            let head = &logits[start..start + n];
-            let best = (0..n).fold(0, |b, i| if head[i] > head[b] { i } else { b });
-            picks.push(best as i64);
-            start += n;
-        }
-        Ok(if self.discrete {
+        self.heads
+            .sizes
+            .iter()
+            .map(|&n| {
+                start += n;
+                logits[start - n..start].to_vec()
+            })
+            .collect()
+    }
+
+    /// Per head, the action with the largest logit.
+    fn greedy(&self, heads: &[Vec<f32>]) -> Value {
+        let picks: Vec<i64> = heads
+            .iter()
+            .map(|head| {
+                (0..head.len()).fold(0, |b, i| if head[i] > head[b] { i } else { b }) as i64
+            })
+            .collect();
+        if self.discrete {
             Value::Discrete(picks[0])
         } else {
             Value::MultiDiscrete(picks)
-        })
+        }
     }
 }
 
@@ -394,7 +409,7 @@ impl Policy for LearnedPolicy {
     /// [`LearnedPolicy::try_act`]. An observation the network cannot read (wrong
     /// length, a graph that does not fit the layout) is a broken contract: the bundle
     /// was checked against the env with [`Bundle::check_fits`], so this panics with the
-    /// reason. Callers facing live data (the adapter) use `try_act`.
+    /// reason. Callers facing live data (the adapter) use `act_explained`.
     fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Value {
         match self.try_act(obs, mask) {
             Ok(a) => a,
@@ -404,22 +419,13 @@ impl Policy for LearnedPolicy {
 
     fn reset(&mut self) {}
 
-    fn act_checked(&mut self, obs: &Value, mask: Option<&[bool]>) -> Result<Value, String> {
-        self.try_act(obs, mask).map_err(|e| e.to_string())
-    }
-
-    fn scores(&mut self, obs: &Value, mask: Option<&[bool]>) -> Option<Vec<Vec<f32>>> {
-        let logits = self.logits(obs, mask).ok()?;
-        let mut start = 0;
-        Some(
-            self.heads
-                .sizes
-                .iter()
-                .map(|&n| {
-                    start += n;
-                    logits[start - n..start].to_vec()
-                })
-                .collect(),
-        )
+    /// One forward pass gives both the greedy action and the scores.
+    fn act_explained(
+        &mut self,
+        obs: &Value,
+        mask: Option<&[bool]>,
+    ) -> Result<(Value, Option<crate::Scores>), String> {
+        let heads = self.heads(&self.logits(obs, mask).map_err(|e| e.to_string())?);
+        Ok((self.greedy(&heads), Some(heads)))
     }
 }

@@ -40,6 +40,9 @@ use serde_json::Value as Json;
 
 pub use scaling_obs::ScalingView;
 
+/// How a policy scored every action: one list per action head.
+pub type Scores = Vec<Vec<f32>>;
+
 /// Maps observations to actions.
 pub trait Policy: Send {
     /// A short name for tables.
@@ -48,17 +51,17 @@ pub trait Policy: Send {
     fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Value;
     /// Forgets everything about the previous episode.
     fn reset(&mut self);
-    /// [`Policy::act`] for observations built from live data, which may not fit: an
-    /// error says why instead of a panic. Rule-based policies read any observation of
-    /// their env, so the default is `act`.
-    fn act_checked(&mut self, obs: &Value, mask: Option<&[bool]>) -> Result<Value, String> {
-        Ok(self.act(obs, mask))
-    }
-    /// How the policy scores every action, one list per action head (a learned
-    /// policy's logits), to explain a decision; `None` where the policy has no scores
-    /// (rules) or cannot read the observation.
-    fn scores(&mut self, _obs: &Value, _mask: Option<&[bool]>) -> Option<Vec<Vec<f32>>> {
-        None
+    /// [`Policy::act`] for observations built from live data, which may not fit
+    /// (an error says why instead of a panic), with how the policy scored every
+    /// action, one list per action head, to explain the decision: a learned
+    /// policy's logits from the same forward pass; `None` for rules, which read any
+    /// observation of their env and have no scores.
+    fn act_explained(
+        &mut self,
+        obs: &Value,
+        mask: Option<&[bool]>,
+    ) -> Result<(Value, Option<Scores>), String> {
+        Ok((self.act(obs, mask), None))
     }
 }
 
