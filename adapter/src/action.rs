@@ -31,6 +31,12 @@ pub enum Action {
         /// Node name.
         node: String,
     },
+    /// Stop placing work on a node and move its replicas elsewhere (Kubernetes:
+    /// cordon, then evict its pods; Docker: availability `drain`).
+    Drain {
+        /// Node name.
+        node: String,
+    },
     /// Roll a service back to its previous template.
     Rollback {
         /// Namespace.
@@ -41,13 +47,16 @@ pub enum Action {
 }
 
 impl Action {
-    /// Whether the action takes running work away (restart, cordon, roll back, or a
+    /// Whether the action takes running work away (restart, cordon, drain, roll back, or a
     /// scale down): these count against the global rate limit.
     pub fn is_disruptive(&self, current_replicas: Option<u32>) -> bool {
         match self {
             Action::Noop => false,
             Action::Scale { replicas, .. } => current_replicas.is_some_and(|c| *replicas < c),
-            Action::Restart { .. } | Action::Cordon { .. } | Action::Rollback { .. } => true,
+            Action::Restart { .. }
+            | Action::Cordon { .. }
+            | Action::Drain { .. }
+            | Action::Rollback { .. } => true,
         }
     }
 
@@ -61,7 +70,15 @@ impl Action {
                 namespace, service, ..
             }
             | Action::Rollback { namespace, service } => Some((namespace, service)),
-            Action::Noop | Action::Cordon { .. } => None,
+            Action::Noop | Action::Cordon { .. } | Action::Drain { .. } => None,
+        }
+    }
+
+    /// The node the action is about, if any.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Action::Cordon { node } | Action::Drain { node } => Some(node),
+            _ => None,
         }
     }
 
@@ -72,6 +89,7 @@ impl Action {
             Action::Scale { .. } => "scale",
             Action::Restart { .. } => "restart",
             Action::Cordon { .. } => "cordon",
+            Action::Drain { .. } => "drain",
             Action::Rollback { .. } => "rollback",
         }
     }
@@ -99,6 +117,7 @@ impl std::fmt::Display for Action {
                 replica,
             } => write!(f, "restart {}{service} replica {replica}", ns(namespace)),
             Action::Cordon { node } => write!(f, "cordon node {node}"),
+            Action::Drain { node } => write!(f, "drain node {node}"),
             Action::Rollback { namespace, service } => {
                 write!(f, "roll back {}{service}", ns(namespace))
             }

@@ -378,8 +378,22 @@ impl AdapterConfig {
                 "notify.webhook {url:?}: only plain http:// URLs are supported"
             ));
         }
+        if !crate::run::SUPPORTED_ENVS.contains(&self.env.as_str()) {
+            return Err(format!(
+                "env {:?}: the adapter runs {} policies",
+                self.env,
+                crate::run::SUPPORTED_ENVS.join(" and ")
+            ));
+        }
         if let Some(o) = &self.observation {
             crate::observe::PrometheusSource::new(o.clone())?;
+            if self.env == "Healing-v0" && o.replica_queries.is_none() {
+                return Err(
+                    "env Healing-v0 reads each replica: observation.replica_queries \
+                     (memory_fraction, mean_latency_ms, error_rate) is missing"
+                        .into(),
+                );
+            }
         }
         self.guardrails.validate()
     }

@@ -1,8 +1,21 @@
 //! The Docker target: Swarm services through the Engine API (bollard, over the
-//! engine's unix socket). Scaling updates a service's replica count; a restart kills
-//! one task's container (SIGKILL) and Swarm replaces it as its restart policy says;
-//! "cordon" pauses a node (no new tasks, running ones stay); a roll back asks Swarm
-//! for the service's previous spec, as `docker service rollback` does.
+//! engine's unix socket). Scaling updates a service's replica count; "cordon" pauses
+//! a node (no new tasks, running ones stay) and a drain sets its availability to
+//! `drain` (Swarm moves its tasks); a roll back asks Swarm for the service's previous
+//! spec, as `docker service rollback` does.
+//!
+//! A restart kills the task's container (SIGKILL) if it runs. Where the service's
+//! restart policy is `any` or `on-failure`, Swarm then starts a new task. Where it is
+//! `none` (the healing policy, not Swarm, decides about restarts), the task's slot
+//! stays empty, and Swarm has no call to start one task again: the target refills
+//! the service's ended slots by setting its replica count to the tasks still running
+//! and then back, which starts one new task per ended slot and touches no running
+//! one.
+//!
+//! Replicas are Swarm's slots: the newest task of each slot, and, for a service with
+//! restart policy `none`, slots whose last task failed count as crashed replicas
+//! until they are refilled. A replica's restarts are the earlier tasks of its slot
+//! (Swarm keeps five per slot by default).
 //!
 //! A restart reaches the container through this engine, so it works for tasks on
 //! this node (a single-node swarm, or an adapter per node).
@@ -11,7 +24,9 @@ use crate::action::Action;
 use crate::observe::Replicas;
 use crate::target::{Blocking, NodeState, ReplicaState, Target, TargetError, TargetState};
 use bollard::Docker;
-use bollard::models::{NodeSpecAvailabilityEnum, Service, Task, TaskState};
+use bollard::models::{
+    NodeSpecAvailabilityEnum, Service, Task, TaskSpecRestartPolicyConditionEnum, TaskState,
+};
 use bollard::query_parameters::{
     KillContainerOptions, ListNodesOptions, ListTasksOptionsBuilder, UpdateNodeOptionsBuilder,
     UpdateServiceOptionsBuilder,
@@ -128,41 +143,78 @@ impl DockerSwarm {
 
     fn restart(&self, service: &str, task_id: &str) -> Result<(), TargetError> {
         let what = format!("restart task {task_id} of service {service}");
-        let task = self
+        let refused = |reason: &str| TargetError::Refused {
+            target: "docker".into(),
+            action: what.clone(),
+            reason: reason.into(),
+        };
+        let find = |tasks: Vec<Task>| {
+            tasks
+                .into_iter()
+                .find(|t| t.id.as_deref() == Some(task_id))
+                .ok_or_else(|| TargetError::NotFound {
+                    target: "docker".into(),
+                    object: format!("task {task_id} of service {service}"),
+                })
+        };
+        let task = find(self.tasks(service)?)?;
+        let spec = self.service(service)?.spec.unwrap_or_default();
+        let refill = restart_condition(&spec) == Some(TaskSpecRestartPolicyConditionEnum::NONE);
+        let status = task.status.clone().unwrap_or_default();
+        if status.state == Some(TaskState::RUNNING) {
+            let container = status
+                .container_status
+                .and_then(|c| c.container_id)
+                .ok_or_else(|| refused("the task has no container (on another node?)"))?;
+            self.block(
+                &what,
+                self.docker.kill_container(
+                    &container,
+                    Some(KillContainerOptions {
+                        signal: "SIGKILL".into(),
+                    }),
+                ),
+            )?;
+        } else if !refill {
+            return Err(refused(
+                "the task is not running and the service's restart policy starts its replacement",
+            ));
+        }
+        if !refill {
+            return Ok(());
+        }
+        // Swarm lets go of the slot once it has seen the task end.
+        let waited = std::time::Instant::now();
+        loop {
+            let task = find(self.tasks(service)?)?;
+            if name_of(&task.desired_state) != "running" {
+                break;
+            }
+            if waited.elapsed() > self.api.timeout() {
+                return Err(refused("the killed task did not end within the timeout"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let desired = replicas_of(&spec).ok_or_else(|| refused("not a replicated service"))?;
+        let running = self
             .tasks(service)?
-            .into_iter()
-            .find(|t| t.id.as_deref() == Some(task_id))
-            .ok_or_else(|| TargetError::NotFound {
-                target: "docker".into(),
-                object: format!("task {task_id} of service {service}"),
-            })?;
-        let container = task
-            .status
-            .and_then(|s| s.container_status)
-            .and_then(|c| c.container_id)
-            .ok_or_else(|| TargetError::Refused {
-                target: "docker".into(),
-                action: what.clone(),
-                reason: "the task has no container (not started, or on another node)".into(),
-            })?;
-        self.block(
-            &what,
-            self.docker.kill_container(
-                &container,
-                Some(KillContainerOptions {
-                    signal: "SIGKILL".into(),
-                }),
-            ),
-        )?;
-        Ok(())
+            .iter()
+            .filter(|t| name_of(&t.desired_state) == "running")
+            .count() as u32;
+        self.scale(service, running)?;
+        self.scale(service, desired)
     }
 
-    fn pause(&self, node: &str) -> Result<(), TargetError> {
-        let what = format!("pause node {node}");
+    fn set_availability(
+        &self,
+        node: &str,
+        availability: NodeSpecAvailabilityEnum,
+    ) -> Result<(), TargetError> {
+        let what = format!("set node {node} to {availability}");
         let found = self.block(&what, self.docker.inspect_node(node))?;
         let version = Self::version_of(&what, found.version.and_then(|v| v.index))?;
         let mut spec = found.spec.unwrap_or_default();
-        spec.availability = Some(NodeSpecAvailabilityEnum::PAUSE);
+        spec.availability = Some(availability);
         let options = UpdateNodeOptionsBuilder::new()
             .version(i64::try_from(version).unwrap_or(i64::MAX))
             .build();
@@ -198,15 +250,73 @@ impl DockerSwarm {
     }
 }
 
-fn task_state(task: &Task) -> ReplicaState {
+fn restart_condition(
+    spec: &bollard::models::ServiceSpec,
+) -> Option<TaskSpecRestartPolicyConditionEnum> {
+    spec.task_template
+        .as_ref()
+        .and_then(|t| t.restart_policy.as_ref())
+        .and_then(|r| r.condition)
+}
+
+fn replicas_of(spec: &bollard::models::ServiceSpec) -> Option<u32> {
+    spec.mode
+        .as_ref()
+        .and_then(|m| m.replicated.as_ref())
+        .and_then(|r| r.replicas)
+        .map(|r| u32::try_from(r).unwrap_or(0))
+}
+
+fn task_state(task: &Task, restarts: u32) -> ReplicaState {
     let phase = name_of(&task.status.as_ref().and_then(|s| s.state));
     ReplicaState {
         name: task.id.clone().unwrap_or_default(),
         node: task.node_id.clone(),
         ready: phase == "running",
         phase,
-        restarts: 0,
+        restarts,
     }
+}
+
+/// An RFC 3339 time (`2026-11-24T14:01:02.12Z`) as a key that sorts in time order
+/// whatever the number of fraction digits the engine wrote.
+fn created_key(t: &str) -> (String, String) {
+    let t = t.trim_end_matches('Z');
+    match t.split_once('.') {
+        Some((whole, frac)) => (whole.to_string(), format!("{frac:0<9}")),
+        None => (t.to_string(), "0".repeat(9)),
+    }
+}
+
+/// A service's replicas from its tasks: the newest task of each slot Swarm still
+/// wants running, then (restart policy `none`) slots whose last task failed, up to
+/// the desired count; in slot order.
+fn replicas_from_tasks(tasks: &[Task], desired: u32, refill: bool) -> Vec<(i64, ReplicaState)> {
+    let mut slots: BTreeMap<i64, Vec<&Task>> = BTreeMap::new();
+    for t in tasks {
+        slots.entry(t.slot.unwrap_or(0)).or_default().push(t);
+    }
+    let mut live = Vec::new();
+    let mut ended = Vec::new();
+    for (slot, mut history) in slots {
+        history.sort_by_key(|t| created_key(t.created_at.as_deref().unwrap_or("")));
+        let restarts = history.len().saturating_sub(1) as u32;
+        let newest = history[history.len() - 1];
+        if name_of(&newest.desired_state) == "running" {
+            live.push((slot, task_state(newest, restarts)));
+        } else if refill
+            && matches!(
+                newest.status.as_ref().and_then(|s| s.state),
+                Some(TaskState::FAILED | TaskState::REJECTED | TaskState::ORPHANED)
+            )
+        {
+            ended.push((slot, task_state(newest, restarts)));
+        }
+    }
+    let room = (desired as usize).saturating_sub(live.len());
+    live.extend(ended.into_iter().take(room));
+    live.sort_by_key(|(slot, _)| *slot);
+    live
 }
 
 impl Target for DockerSwarm {
@@ -215,46 +325,67 @@ impl Target for DockerSwarm {
     }
 
     fn state(&mut self) -> Result<TargetState, TargetError> {
-        let mut services = BTreeMap::new();
-        let mut replicas = BTreeMap::new();
+        let mut state = TargetState::default();
+        // Cores reserved per node by the listed services' running tasks.
+        let mut reserved: HashMap<String, f64> = HashMap::new();
         for name in &self.services {
             let service = self.service(name)?;
-            let desired = service
-                .spec
-                .as_ref()
-                .and_then(|s| s.mode.as_ref())
-                .and_then(|m| m.replicated.as_ref())
-                .and_then(|r| r.replicas)
-                .map_or(0, |r| u32::try_from(r).unwrap_or(0));
-            // Tasks Swarm still wants running; the ones it shut down stay listed as
-            // history and are not replicas.
-            let tasks: Vec<ReplicaState> = self
-                .tasks(name)?
+            let spec = service.spec.clone().unwrap_or_default();
+            let desired = replicas_of(&spec).unwrap_or(0);
+            let refill = restart_condition(&spec) == Some(TaskSpecRestartPolicyConditionEnum::NONE);
+            let tasks = replicas_from_tasks(&self.tasks(name)?, desired, refill);
+            let live: Vec<&ReplicaState> = tasks
                 .iter()
-                .filter(|t| name_of(&t.desired_state) == "running")
-                .map(task_state)
+                .map(|(_, t)| t)
+                .filter(|t| t.phase != "failed" && t.phase != "rejected" && t.phase != "orphaned")
                 .collect();
-            let ready = tasks.iter().filter(|t| t.ready).count() as u32;
+            let ready = live.iter().filter(|t| t.ready).count() as u32;
+            let cores = spec
+                .task_template
+                .as_ref()
+                .and_then(|t| t.resources.as_ref())
+                .and_then(|r| r.reservations.as_ref())
+                .and_then(|r| r.nano_cpus)
+                .unwrap_or(0) as f64
+                / 1e9;
+            for t in &live {
+                if let (Some(node), true) = (&t.node, t.running()) {
+                    *reserved.entry(node.clone()).or_default() += cores;
+                }
+            }
             let key = format!("/{name}");
-            services.insert(
+            state.services.insert(
                 key.clone(),
                 Replicas {
                     ready,
-                    booting: (tasks.len() as u32).saturating_sub(ready),
+                    booting: (live.len() as u32).saturating_sub(ready),
                     desired,
                 },
             );
-            let mut tasks = tasks;
-            tasks.sort_by(|a, b| a.name.cmp(&b.name));
-            replicas.insert(key, tasks);
+            // A service whose template was updated has a previous spec to go back to.
+            state
+                .rollback_possible
+                .insert(key.clone(), service.update_status.is_some());
+            state
+                .replicas
+                .insert(key, tasks.into_iter().map(|(_, t)| t).collect());
         }
-        let mut nodes: Vec<NodeState> = self
+        state.nodes = self
             .block("nodes", self.docker.list_nodes(None::<ListNodesOptions>))?
             .into_iter()
             .map(|n| {
                 let availability = n.spec.as_ref().and_then(|s| s.availability);
+                let name = n.id.clone().unwrap_or_default();
+                let cores = n
+                    .description
+                    .as_ref()
+                    .and_then(|d| d.resources.as_ref())
+                    .and_then(|r| r.nano_cpus)
+                    .filter(|&c| c > 0)
+                    .map(|c| c as f64 / 1e9);
                 NodeState {
-                    name: n.id.clone().unwrap_or_default(),
+                    cpu_allocation: cores.map(|c| reserved.get(&name).copied().unwrap_or(0.0) / c),
+                    name,
                     ready: n
                         .status
                         .as_ref()
@@ -265,12 +396,8 @@ impl Target for DockerSwarm {
                 }
             })
             .collect();
-        nodes.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(TargetState {
-            services,
-            replicas,
-            nodes,
-        })
+        state.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(state)
     }
 
     fn apply(&mut self, action: &Action) -> Result<(), TargetError> {
@@ -282,7 +409,8 @@ impl Target for DockerSwarm {
             Action::Restart {
                 service, replica, ..
             } => self.restart(service, replica),
-            Action::Cordon { node } => self.pause(node),
+            Action::Cordon { node } => self.set_availability(node, NodeSpecAvailabilityEnum::PAUSE),
+            Action::Drain { node } => self.set_availability(node, NodeSpecAvailabilityEnum::DRAIN),
             Action::Rollback { service, .. } => self.rollback(service),
         }
     }

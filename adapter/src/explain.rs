@@ -160,6 +160,80 @@ pub fn scaling_effect(cpu_utilization: f64, from: u32, to: u32) -> String {
     s
 }
 
+/// Features of a Healing-v0 replica and its service.
+pub fn healing_features(
+    replica: &hale_envs::live::ReplicaReading,
+    service: &ServiceReading,
+    replicas: Replicas,
+) -> Vec<Feature> {
+    let f = |name, value| Feature { name, value };
+    vec![
+        f("probe_failures", f64::from(replica.probe_failures)),
+        f("restarts", f64::from(replica.restarts)),
+        f("memory_fraction", replica.memory_fraction),
+        f("mean_latency_ms", replica.mean_latency_ms),
+        f("error_rate", replica.error_rate),
+        f("service_error_rate", service.error_rate),
+        f("service_p95_ms", service.p95_ms),
+        f("ready_replicas", f64::from(replicas.ready)),
+        f("desired_replicas", f64::from(replicas.desired)),
+    ]
+}
+
+/// Features of a Healing-v0 host.
+pub fn host_features(host: &hale_envs::live::HostReading, replicas_on_it: usize) -> Vec<Feature> {
+    vec![
+        Feature {
+            name: "up",
+            value: f64::from(u8::from(host.up)),
+        },
+        Feature {
+            name: "cordoned",
+            value: f64::from(u8::from(host.cordoned)),
+        },
+        Feature {
+            name: "cpu_allocation",
+            value: host.cpu_allocation,
+        },
+        Feature {
+            name: "replicas_on_it",
+            value: replicas_on_it as f64,
+        },
+    ]
+}
+
+/// A discrete head's alternatives among the actions `allowed`, named by `name`, most
+/// probable first, at most `top` of them (softmax over the allowed actions' scores).
+pub fn discrete_alternatives(
+    scores: &[f32],
+    allowed: &[bool],
+    top: usize,
+    name: impl Fn(usize) -> String,
+) -> Vec<Alternative> {
+    let open: Vec<usize> = (0..scores.len())
+        .filter(|&a| allowed.get(a).copied().unwrap_or(false))
+        .collect();
+    let max = open
+        .iter()
+        .map(|&a| scores[a])
+        .fold(f32::NEG_INFINITY, f32::max);
+    let weights: Vec<(usize, f64)> = open
+        .iter()
+        .map(|&a| (a, f64::from(scores[a] - max).exp()))
+        .collect();
+    let total: f64 = weights.iter().map(|(_, w)| w).sum();
+    let mut alts: Vec<Alternative> = weights
+        .into_iter()
+        .map(|(a, w)| Alternative {
+            action: name(a),
+            probability: w / total,
+        })
+        .collect();
+    alts.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    alts.truncate(top);
+    alts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +255,20 @@ mod tests {
             alts.windows(2)
                 .all(|w| w[0].probability >= w[1].probability)
         );
+    }
+
+    #[test]
+    fn discrete_alternatives_leave_out_what_the_mask_forbids() {
+        let alts =
+            discrete_alternatives(&[5.0, 1.0, 1.0, 0.0], &[false, true, true, true], 2, |a| {
+                format!("a{a}")
+            });
+        assert_eq!(alts.len(), 2);
+        assert!(alts.iter().all(|a| a.action != "a0"));
+        let p: f64 = alts.iter().map(|a| a.probability).sum();
+        // e / (e + e + 1) each for a1 and a2.
+        let e = 1f64.exp();
+        assert!((p - 2.0 * e / (2.0 * e + 1.0)).abs() < 1e-6, "{p}");
     }
 
     #[test]

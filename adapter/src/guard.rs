@@ -7,7 +7,7 @@
 //!   outside them is clamped. Bounds win over `max_step`: a service found outside
 //!   its bounds is brought inside in one action.
 //! - `cooldown_s`: no two actions on one service (or node) closer than this.
-//! - `max_disruptive` per `window_s`: restarts, cordons, roll-backs and scale-downs
+//! - `max_disruptive` per `window_s`: restarts, cordons, drains, roll-backs and scale-downs
 //!   over all services.
 //! - `deny`: services, whole namespaces (`NS/*`) or nodes (`node/NAME`) never touched.
 //!
@@ -109,7 +109,9 @@ impl GuardConfig {
         self.deny
             .iter()
             .find(|d| match action {
-                Action::Cordon { node } => d.strip_prefix("node/") == Some(node.as_str()),
+                Action::Cordon { node } | Action::Drain { node } => {
+                    d.strip_prefix("node/") == Some(node.as_str())
+                }
                 _ => action.service().is_some_and(|(ns, svc)| {
                     d.as_str() == format!("{ns}/{svc}")
                         || (d.as_str() == svc && !d.contains('/'))
@@ -241,7 +243,7 @@ pub struct Guard {
 
 fn subject(action: &Action) -> Option<String> {
     match action {
-        Action::Cordon { node } => Some(format!("node/{node}")),
+        Action::Cordon { node } | Action::Drain { node } => Some(format!("node/{node}")),
         a => a.service().map(|(ns, s)| format!("{ns}/{s}")),
     }
 }

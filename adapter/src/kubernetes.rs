@@ -1,8 +1,10 @@
 //! The Kubernetes target, through kube-rs: a Deployment per service. Scaling patches
 //! the Deployment's scale subresource; a restart deletes one of its pods (its
-//! ReplicaSet makes a new one); a cordon marks a node unschedulable; a roll back puts
-//! the template of the Deployment's previous ReplicaSet back, as `kubectl rollout
-//! undo` does.
+//! ReplicaSet makes a new one); a cordon marks a node unschedulable; a drain cordons
+//! it and evicts its pods through the Eviction API (so PodDisruptionBudgets hold), as
+//! `kubectl drain` does, leaving DaemonSet and mirror pods; a roll back puts the
+//! template of the Deployment's previous ReplicaSet back, as `kubectl rollout undo`
+//! does.
 //!
 //! kube-rs is async; the target blocks on each call through [`Blocking`], with a
 //! timeout, so the decision loop stays synchronous.
@@ -12,7 +14,7 @@ use crate::observe::Replicas;
 use crate::target::{Blocking, NodeState, ReplicaState, Target, TargetError, TargetState};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -160,18 +162,13 @@ impl Kubernetes {
         Ok(())
     }
 
-    fn rollback(&self, name: &str) -> Result<(), TargetError> {
-        let refused = |reason: String| TargetError::Refused {
-            target: "kubernetes".into(),
-            action: format!("roll back deployment {}/{name}", self.namespace),
-            reason,
-        };
-        let mut deployment = self.deployment(name)?;
+    /// The Deployment's ReplicaSets with their revisions, newest first.
+    fn revisions(&self, deployment: &Deployment) -> Result<Vec<(u64, ReplicaSet)>, TargetError> {
         let uid = deployment.metadata.uid.clone().unwrap_or_default();
-        let selector = self.selector(&deployment)?;
+        let selector = self.selector(deployment)?;
         let sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &self.namespace);
         let list = self.block(
-            &format!("replica sets of {}/{name}", self.namespace),
+            &format!("replica sets of {}/{}", self.namespace, name_of(deployment)),
             sets.list(&ListParams::default().labels(&selector)),
         )?;
         let mut owned: Vec<(u64, ReplicaSet)> = list
@@ -196,6 +193,53 @@ impl Kubernetes {
             })
             .collect();
         owned.sort_by_key(|(r, _)| std::cmp::Reverse(*r));
+        Ok(owned)
+    }
+
+    /// Cordons the node, then evicts each of its pods (all namespaces) except
+    /// DaemonSet and mirror pods. An eviction a PodDisruptionBudget refuses (429)
+    /// stops the drain, naming the pod; the node stays cordoned.
+    fn drain(&self, node: &str) -> Result<(), TargetError> {
+        self.cordon(node)?;
+        let all: Api<Pod> = Api::all(self.client.clone());
+        let pods = self.block(
+            &format!("pods on node {node}"),
+            all.list(&ListParams::default().fields(&format!("spec.nodeName={node}"))),
+        )?;
+        for pod in pods.items {
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+            let daemon = pod
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.kind == "DaemonSet");
+            let mirror = pod
+                .metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
+            if daemon || mirror || pod.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let pods: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
+            self.block(
+                &format!("evict pod {namespace}/{name} from node {node}"),
+                pods.evict(&name, &EvictParams::default()),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn rollback(&self, name: &str) -> Result<(), TargetError> {
+        let refused = |reason: String| TargetError::Refused {
+            target: "kubernetes".into(),
+            action: format!("roll back deployment {}/{name}", self.namespace),
+            reason,
+        };
+        let mut deployment = self.deployment(name)?;
+        let owned = self.revisions(&deployment)?;
         let Some((revision, previous)) = owned.into_iter().nth(1) else {
             return Err(refused("it has no previous revision".into()));
         };
@@ -238,8 +282,26 @@ fn pod_state(pod: &Pod) -> ReplicaState {
                 .map(|c| u32::try_from(c.restart_count).unwrap_or(0))
                 .sum()
         });
+    // A container that ended, or waits to be started again after a crash, makes a
+    // running pod a crashed replica.
+    let crashed = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                let state = c.state.as_ref();
+                state.is_some_and(|st| st.terminated.is_some())
+                    || state
+                        .and_then(|st| st.waiting.as_ref())
+                        .and_then(|w| w.reason.as_deref())
+                        .is_some_and(|r| {
+                            matches!(r, "CrashLoopBackOff" | "Error" | "RunContainerError")
+                        })
+            })
+        });
     let phase = if pod.metadata.deletion_timestamp.is_some() {
         "terminating".to_string()
+    } else if crashed && status.and_then(|s| s.phase.as_deref()) == Some("Running") {
+        "crashed".to_string()
     } else {
         status
             .and_then(|s| s.phase.clone())
@@ -255,9 +317,40 @@ fn pod_state(pod: &Pod) -> ReplicaState {
     }
 }
 
-fn node_state(node: &Node) -> NodeState {
+/// Cores in a Kubernetes CPU quantity (`2`, `0.5`, `250m`).
+fn cores(q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity) -> Option<f64> {
+    match q.0.strip_suffix('m') {
+        Some(milli) => milli.parse::<f64>().ok().map(|m| m / 1e3),
+        None => q.0.parse().ok(),
+    }
+}
+
+/// The CPU a pod's containers request, cores.
+fn requested_cores(pod: &Pod) -> f64 {
+    pod.spec
+        .as_ref()
+        .map(|s| {
+            s.containers
+                .iter()
+                .filter_map(|c| c.resources.as_ref()?.requests.as_ref()?.get("cpu"))
+                .filter_map(cores)
+                .sum()
+        })
+        .unwrap_or(0.0)
+}
+
+fn node_state(node: &Node, requested: &BTreeMap<String, f64>) -> NodeState {
+    let name = node.metadata.name.clone().unwrap_or_default();
+    let allocatable = node
+        .status
+        .as_ref()
+        .and_then(|s| s.allocatable.as_ref())
+        .and_then(|a| a.get("cpu"))
+        .and_then(cores)
+        .filter(|&c| c > 0.0);
     NodeState {
-        name: node.metadata.name.clone().unwrap_or_default(),
+        cpu_allocation: allocatable.map(|c| requested.get(&name).copied().unwrap_or(0.0) / c),
+        name,
         ready: node
             .status
             .as_ref()
@@ -279,6 +372,9 @@ impl Target for Kubernetes {
     fn state(&mut self) -> Result<TargetState, TargetError> {
         let mut services = BTreeMap::new();
         let mut replicas = BTreeMap::new();
+        let mut rollback_possible = BTreeMap::new();
+        // Cores requested per node by the listed Deployments' running pods.
+        let mut requested: BTreeMap<String, f64> = BTreeMap::new();
         for name in &self.deployments {
             let d = self.deployment(name)?;
             let status = d.status.clone().unwrap_or_default();
@@ -303,6 +399,16 @@ impl Target for Kubernetes {
                 &format!("pods of {key}"),
                 self.pods().list(&ListParams::default().labels(&selector)),
             )?;
+            for pod in &pods.items {
+                let running =
+                    pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+                if let (Some(node), true) =
+                    (pod.spec.as_ref().and_then(|s| s.node_name.clone()), running)
+                {
+                    *requested.entry(node).or_default() += requested_cores(pod);
+                }
+            }
+            rollback_possible.insert(key.clone(), self.revisions(&d)?.len() > 1);
             let mut states: Vec<ReplicaState> = pods.items.iter().map(pod_state).collect();
             states.sort_by(|a, b| a.name.cmp(&b.name));
             replicas.insert(key, states);
@@ -312,13 +418,14 @@ impl Target for Kubernetes {
             .block("nodes", nodes.list(&ListParams::default()))?
             .items
             .iter()
-            .map(node_state)
+            .map(|n| node_state(n, &requested))
             .collect();
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(TargetState {
             services,
             replicas,
             nodes,
+            rollback_possible,
         })
     }
 
@@ -353,6 +460,7 @@ impl Target for Kubernetes {
                 self.restart(service, replica)
             }
             Action::Cordon { node } => self.cordon(node),
+            Action::Drain { node } => self.drain(node),
             Action::Rollback { namespace, service } => {
                 namespace_matches(namespace)?;
                 self.rollback(service)

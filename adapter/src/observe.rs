@@ -23,6 +23,47 @@ pub struct ObservationConfig {
     pub max_age_s: f64,
     /// One query per feature.
     pub queries: Queries,
+    /// Healing-v0 only: one query per replica feature.
+    #[serde(default)]
+    pub replica_queries: Option<ReplicaQueries>,
+}
+
+/// The queries of Healing-v0's per-replica features. They may use `$service` and
+/// `$replica` (the replica's name as the target reports it: a pod's name, a Swarm
+/// task's id). Only replicas the target reports running are asked about: the others
+/// answer nothing, as in the env. A result of NaN (a rate over a rate, 0/0: the
+/// replica answered nothing in the window) reads as 0, as the env reports such a
+/// replica; no sample at all is missing data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaQueries {
+    /// Memory in use over the replica's limit, a fraction.
+    pub memory_fraction: String,
+    /// Mean latency of what it answered in the last window, milliseconds.
+    pub mean_latency_ms: String,
+    /// Failed over answered requests in that window, a fraction in 0..1.
+    pub error_rate: String,
+}
+
+impl ReplicaQueries {
+    fn each(&self) -> [(&'static str, &str); 3] {
+        [
+            ("memory_fraction", &self.memory_fraction),
+            ("mean_latency_ms", &self.mean_latency_ms),
+            ("error_rate", &self.error_rate),
+        ]
+    }
+}
+
+/// What Prometheus said about one replica (Healing-v0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct ReplicaSample {
+    /// Memory over limit.
+    pub memory_fraction: f64,
+    /// Mean latency, ms.
+    pub mean_latency_ms: f64,
+    /// Error rate.
+    pub error_rate: f64,
 }
 
 fn default_timeout() -> f64 {
@@ -174,36 +215,13 @@ impl PrometheusSource {
             .as_str()
             .and_then(|s| s.parse().ok())
             .ok_or("sample value is not a number")?;
-        if !value.is_finite() {
-            return Err(format!("sample value is {value}"));
-        }
         Ok((value, ts))
     }
 
-    /// The observation for `services` (target names, in the env's order) with their
-    /// replica counts (None: the target did not say). `now` is Unix seconds.
-    pub fn observe(
-        &self,
-        encoding: &ScalingObservation,
-        services: &[String],
-        replicas: &[Option<Replicas>],
-        now: f64,
-    ) -> Observation {
-        let mut missing = Vec::new();
-        let mut readings = Vec::with_capacity(services.len());
-        let mut oldest = 0.0f64;
-        // All queries at once, one thread each: a Prometheus that does not answer
-        // costs one timeout per step, not one per query.
-        let features = self.config.queries.each();
-        let queries: Vec<String> = services
-            .iter()
-            .flat_map(|service| {
-                features
-                    .iter()
-                    .map(move |(_, template)| template.replace("$service", service))
-            })
-            .collect();
-        let answers: Vec<Result<(f64, f64), String>> = std::thread::scope(|scope| {
+    /// All queries at once, one thread each: a Prometheus that does not answer costs
+    /// one timeout per step, not one per query.
+    fn query_all(&self, queries: &[String]) -> Vec<Result<(f64, f64), String>> {
+        std::thread::scope(|scope| {
             let running: Vec<_> = queries
                 .iter()
                 .map(|q| scope.spawn(move || self.query(q)))
@@ -215,7 +233,130 @@ impl PrometheusSource {
                         .unwrap_or_else(|_| Err("the query thread panicked".into()))
                 })
                 .collect()
-        });
+        })
+    }
+
+    /// Whether the config has the per-replica queries (Healing-v0).
+    pub fn has_replica_queries(&self) -> bool {
+        self.config.replica_queries.is_some()
+    }
+
+    /// The per-replica features of `replicas` (`(service, replica)` target names).
+    /// Returns the samples in that order, what is missing, and the oldest sample's
+    /// age. `now` is Unix seconds.
+    pub fn replicas(
+        &self,
+        replicas: &[(String, String)],
+        now: f64,
+    ) -> (Vec<ReplicaSample>, Vec<Missing>, f64) {
+        let Some(rq) = &self.config.replica_queries else {
+            let missing = vec![Missing {
+                service: "*".into(),
+                feature: "replica_queries".into(),
+                reason: "observation.replica_queries is not configured".into(),
+            }];
+            return (vec![ReplicaSample::default(); replicas.len()], missing, 0.0);
+        };
+        let features = rq.each();
+        let queries: Vec<String> = replicas
+            .iter()
+            .flat_map(|(service, replica)| {
+                features.iter().map(move |(_, template)| {
+                    template
+                        .replace("$service", service)
+                        .replace("$replica", replica)
+                })
+            })
+            .collect();
+        let answers = self.query_all(&queries);
+        let mut answers = queries.into_iter().zip(answers);
+        let (mut samples, mut missing, mut oldest) = (Vec::new(), Vec::new(), 0.0f64);
+        for (service, replica) in replicas {
+            let mut values = [0.0f64; 3];
+            for (k, (feature, _)) in features.iter().enumerate() {
+                let Some((query, answer)) = answers.next() else {
+                    break;
+                };
+                let miss = |reason: String| Missing {
+                    service: service.clone(),
+                    feature: format!("{feature} of {replica}"),
+                    reason: format!("{reason} (query {query})"),
+                };
+                match answer {
+                    Ok((v, ts)) => {
+                        let age = (now - ts).max(0.0);
+                        oldest = oldest.max(age);
+                        if age > self.config.max_age_s {
+                            missing.push(miss(self.stale(age)));
+                        } else if v.is_nan() {
+                            values[k] = 0.0;
+                        } else if v.is_finite() {
+                            values[k] = v;
+                        } else {
+                            missing.push(miss(format!("sample value is {v}")));
+                        }
+                    }
+                    Err(reason) => missing.push(miss(reason)),
+                }
+            }
+            samples.push(ReplicaSample {
+                memory_fraction: values[0],
+                mean_latency_ms: values[1],
+                error_rate: values[2],
+            });
+        }
+        (samples, missing, oldest)
+    }
+
+    fn stale(&self, age: f64) -> String {
+        format!(
+            "stale: the sample is {age:.0} s old (max_age_s {})",
+            self.config.max_age_s
+        )
+    }
+
+    /// The observation for `services` (target names, in the env's order) with their
+    /// replica counts (None: the target did not say). `now` is Unix seconds.
+    pub fn observe(
+        &self,
+        encoding: &ScalingObservation,
+        services: &[String],
+        replicas: &[Option<Replicas>],
+        now: f64,
+    ) -> Observation {
+        let mut obs = self.readings(services, replicas, now);
+        match encoding.encode(&obs.readings) {
+            Ok(f) => obs.features = f,
+            Err(reason) => obs.missing.push(Missing {
+                service: "*".into(),
+                feature: "services".into(),
+                reason: format!("{reason}: target.services must list the env's services"),
+            }),
+        }
+        obs
+    }
+
+    /// The service readings for `services` with their replica counts, not encoded
+    /// (`features` is left empty).
+    pub fn readings(
+        &self,
+        services: &[String],
+        replicas: &[Option<Replicas>],
+        now: f64,
+    ) -> Observation {
+        let mut missing = Vec::new();
+        let mut readings = Vec::with_capacity(services.len());
+        let mut oldest = 0.0f64;
+        let features = self.config.queries.each();
+        let queries: Vec<String> = services
+            .iter()
+            .flat_map(|service| {
+                features
+                    .iter()
+                    .map(move |(_, template)| template.replace("$service", service))
+            })
+            .collect();
+        let answers = self.query_all(&queries);
         let mut answers = queries.into_iter().zip(answers);
         for (i, service) in services.iter().enumerate() {
             let mut values = [0.0f64; 6];
@@ -233,10 +374,9 @@ impl PrometheusSource {
                         let age = (now - ts).max(0.0);
                         oldest = oldest.max(age);
                         if age > self.config.max_age_s {
-                            missing.push(miss(format!(
-                                "stale: the sample is {age:.0} s old (max_age_s {})",
-                                self.config.max_age_s
-                            )));
+                            missing.push(miss(self.stale(age)));
+                        } else if !v.is_finite() {
+                            missing.push(miss(format!("sample value is {v}")));
                         }
                         values[k] = v;
                     }
@@ -264,19 +404,8 @@ impl PrometheusSource {
                 desired: r.desired,
             });
         }
-        let features = match encoding.encode(&readings) {
-            Ok(f) => f,
-            Err(reason) => {
-                missing.push(Missing {
-                    service: "*".into(),
-                    feature: "services".into(),
-                    reason: format!("{reason}: target.services must list the env's services"),
-                });
-                Vec::new()
-            }
-        };
         Observation {
-            features,
+            features: Vec::new(),
             readings,
             missing,
             oldest_sample_s: oldest,

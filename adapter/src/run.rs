@@ -1,6 +1,6 @@
-//! The decision loop, for Scaling-v0: read the target's replicas and Prometheus,
-//! build the observation, let the policy decide, pass each change through the
-//! guardrails, and then either carry it out (auto mode) or propose it and wait for a
+//! The decision loop, for Scaling-v0 and Healing-v0: read the target's state and
+//! Prometheus, build the observation the policy was trained on, let the policy
+//! decide, pass each change through the guardrails, and then either carry it out (auto mode) or propose it and wait for a
 //! person (manual mode). Every step goes to stdout, the audit log and the optional
 //! webhook, with its explanation. Missing or stale data, or a target that does not
 //! answer, means no action this step (a `hold` event says why); the next step tries
@@ -15,15 +15,21 @@ use crate::guard::{Guard, Verdict};
 use crate::metrics::Metrics;
 use crate::observe::{Missing, Observation, PrometheusSource, Replicas};
 use crate::server::{Server, Shared};
-use crate::target::Target;
+use crate::target::{Target, TargetState};
 use anyhow::{Context, Result, bail};
 use hale_envs::Value;
-use hale_envs::live::{ScalingActions, ScalingObservation};
+use hale_envs::live::{
+    HealingAction, HealingObservation, HostReading, ReplicaReading, ScalingActions,
+    ScalingObservation, ServiceReading,
+};
 use hale_policies::Policy;
 use serde::Serialize;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The envs whose policies the adapter runs.
+pub const SUPPORTED_ENVS: [&str; 2] = ["Scaling-v0", "Healing-v0"];
 
 /// What was seen of a service when deciding about it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -54,10 +60,10 @@ pub struct Approval {
 /// One change the policy asked for, and what became of it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Decision {
-    /// The service (target name).
+    /// The service (target name), or the node of a node action.
     pub service: String,
-    /// What drove it.
-    pub seen: Seen,
+    /// What was seen of the service (none for a node action).
+    pub seen: Option<Seen>,
     /// The policy's proposal.
     pub proposed: Action,
     /// The guardrails' verdict on what was finally asked for.
@@ -92,12 +98,12 @@ pub enum Outcome {
 /// A change the policy wants, before anything is done about it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Plan {
-    /// The service (target name).
+    /// The service (target name), or the node of a node action.
     pub service: String,
-    /// Its desired replicas now.
-    pub current: u32,
-    /// What was seen of it.
-    pub seen: Seen,
+    /// The service's desired replicas now (none for a node action).
+    pub current: Option<u32>,
+    /// What was seen of the service.
+    pub seen: Option<Seen>,
     /// The policy's proposal.
     pub proposed: Action,
     /// The guardrails' verdict on it, as of now.
@@ -113,14 +119,51 @@ struct Manual {
     next_id: u64,
 }
 
+/// How the env the policy was trained on reads and acts.
+enum Driver {
+    /// Scaling-v0: service readings in, replica counts out.
+    Scaling {
+        encoding: ScalingObservation,
+        actions: ScalingActions,
+    },
+    /// Healing-v0: replicas, hosts and services in, one remedy out.
+    Healing { encoding: HealingObservation },
+}
+
+/// What Healing-v0's observation is built from: the target's replicas and nodes with
+/// what Prometheus says about them.
+#[derive(Clone, Debug, Default)]
+pub struct HealingInput {
+    /// The replicas in slot order (by service, then the target's order).
+    pub replicas: Vec<LiveReplica>,
+    /// The nodes in slot order, with their names.
+    pub hosts: Vec<(String, HostReading)>,
+    /// One reading per service, in the env's order.
+    pub services: Vec<ServiceReading>,
+    /// Replica counts per service.
+    pub counts: Vec<Replicas>,
+    /// Whether each service has a previous revision.
+    pub rollback_possible: Vec<bool>,
+}
+
+/// One replica of Healing-v0's input.
+#[derive(Clone, Debug)]
+pub struct LiveReplica {
+    /// Its target name (pod, task id).
+    pub name: String,
+    /// The node it is placed on.
+    pub node: Option<String>,
+    /// What the env's encoding reads.
+    pub reading: ReplicaReading,
+}
+
 /// A running adapter.
 pub struct Adapter {
     policy: Box<dyn Policy>,
     guard: Guard,
     target: Box<dyn Target>,
     source: PrometheusSource,
-    encoding: ScalingObservation,
-    actions: ScalingActions,
+    driver: Driver,
     namespace: String,
     services: Vec<String>,
     audit: AuditLog,
@@ -135,10 +178,11 @@ impl Adapter {
     /// Builds the adapter a config describes (policy, guardrails, observation,
     /// target, audit log, endpoint); refuses what it cannot run.
     pub fn new(cfg: &AdapterConfig) -> Result<Adapter> {
-        if cfg.env != "Scaling-v0" {
+        if !SUPPORTED_ENVS.contains(&cfg.env.as_str()) {
             bail!(
-                "env {}: this version of the adapter runs Scaling-v0 policies",
-                cfg.env
+                "env {}: the adapter runs {} policies",
+                cfg.env,
+                SUPPORTED_ENVS.join(" and ")
             );
         }
         let observation = cfg
@@ -158,17 +202,39 @@ impl Adapter {
                 loaded.description
             );
         }
-        let env =
-            hale_envs::Scaling::new(&loaded.env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let encoding = env.live_observation();
+        let driver = if cfg.env == "Healing-v0" {
+            if observation.replica_queries.is_none() {
+                bail!(
+                    "Healing-v0 reads each replica: the config needs an \
+                     [observation.replica_queries] table (memory_fraction, mean_latency_ms, \
+                     error_rate)"
+                );
+            }
+            let env =
+                hale_envs::Healing::new(&loaded.env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Driver::Healing {
+                encoding: env.live_observation(),
+            }
+        } else {
+            let env =
+                hale_envs::Scaling::new(&loaded.env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Driver::Scaling {
+                encoding: env.live_observation(),
+                actions: env.live_actions(),
+            }
+        };
+        let env_services = match &driver {
+            Driver::Scaling { encoding, .. } => &encoding.services,
+            Driver::Healing { encoding } => &encoding.services,
+        };
         let namespace = cfg.target.namespace().to_string();
         let services = cfg.target.services().to_vec();
-        if services.len() != encoding.services.len() {
+        if services.len() != env_services.len() {
             bail!(
                 "target lists {} services, the policy's env has {} ({})",
                 services.len(),
-                encoding.services.len(),
-                encoding.services.join(", ")
+                env_services.len(),
+                env_services.join(", ")
             );
         }
         let token = match (&cfg.server, cfg.mode) {
@@ -213,8 +279,7 @@ impl Adapter {
             guard: Guard::new(cfg.guardrails.clone()).map_err(anyhow::Error::msg)?,
             target,
             source: PrometheusSource::new(observation).map_err(anyhow::Error::msg)?,
-            encoding,
-            actions: env.live_actions(),
+            driver,
             namespace,
             services,
             audit: AuditLog::open(&cfg.audit_log)
@@ -275,16 +340,21 @@ impl Adapter {
             Outcome::Decided { decisions } => {
                 self.metrics.decisions.inc();
                 for d in decisions {
+                    let seen = d.seen.as_ref().map_or(String::new(), |s| {
+                        format!(
+                            "{} req/s, CPU {:.0} %, p95 {:.0} ms, {}/{} ready; ",
+                            s.request_rate,
+                            100.0 * s.cpu_utilization,
+                            s.p95_ms,
+                            s.replicas.ready,
+                            s.replicas.desired,
+                        )
+                    });
                     println!(
-                        "{}: {} → {} ({} req/s, CPU {:.0} %, p95 {:.0} ms, {}/{} ready; {})",
+                        "{}: {} → {} ({seen}{})",
                         d.service,
                         describe(&d.proposed, &d.verdict),
                         d.result,
-                        d.seen.request_rate,
-                        100.0 * d.seen.cpu_utilization,
-                        d.seen.p95_ms,
-                        d.seen.replicas.ready,
-                        d.seen.replicas.desired,
                         d.explanation.summary()
                     );
                     self.notify("decision", d)?;
@@ -335,9 +405,18 @@ impl Adapter {
                     .copied()
             })
             .collect();
+        if let Driver::Healing { .. } = self.driver {
+            let input = self.healing_input(&state, &replicas, now_unix)?;
+            return self
+                .decide_healing(&input, now_s)
+                .map_err(|reason| hold(vec![reason]));
+        }
+        let Driver::Scaling { encoding, .. } = &self.driver else {
+            unreachable!("Healing-v0 returned above")
+        };
         let obs = self
             .source
-            .observe(&self.encoding, &self.services, &replicas, now_unix);
+            .observe(encoding, &self.services, &replicas, now_unix);
         self.metrics.staleness.set(obs.oldest_sample_s);
         if !obs.missing.is_empty() {
             return Err(Outcome::Hold {
@@ -349,9 +428,268 @@ impl Adapter {
             .map_err(|reason| hold(vec![reason]))
     }
 
-    /// The part of a step with no network in it: from a whole observation and the
-    /// replica counts to the policy's changes with their guardrail verdicts and
-    /// explanations (nothing is carried out). Its time is the decision latency.
+    /// Healing-v0's readings from the target's state and Prometheus; a hold when
+    /// anything is missing.
+    fn healing_input(
+        &self,
+        state: &TargetState,
+        replicas: &[Option<Replicas>],
+        now_unix: f64,
+    ) -> Result<HealingInput, Outcome> {
+        let obs = self.source.readings(&self.services, replicas, now_unix);
+        let mut missing = obs.missing;
+        let mut oldest = obs.oldest_sample_s;
+        let hosts: Vec<(String, HostReading)> = state
+            .nodes
+            .iter()
+            .map(|n| {
+                if n.cpu_allocation.is_none() {
+                    missing.push(Missing {
+                        service: format!("node/{}", n.name),
+                        feature: "cpu_allocation".into(),
+                        reason: "the target does not report the node's cores".into(),
+                    });
+                }
+                (
+                    n.name.clone(),
+                    HostReading {
+                        up: n.ready,
+                        cordoned: !n.schedulable,
+                        cpu_allocation: n.cpu_allocation.unwrap_or(0.0),
+                    },
+                )
+            })
+            .collect();
+        let mut listed: Vec<(usize, &crate::target::ReplicaState)> = Vec::new();
+        for (i, service) in self.services.iter().enumerate() {
+            match state.replicas.get(&format!("{}/{service}", self.namespace)) {
+                Some(list) => listed.extend(list.iter().map(|r| (i, r))),
+                None => missing.push(Missing {
+                    service: service.clone(),
+                    feature: "replicas".into(),
+                    reason: "the target did not list the service's replicas".into(),
+                }),
+            }
+        }
+        // Only a running replica can be asked about itself.
+        let running: Vec<(String, String)> = listed
+            .iter()
+            .filter(|(_, r)| r.running())
+            .map(|(i, r)| (self.services[*i].clone(), r.name.clone()))
+            .collect();
+        let (samples, replica_missing, replica_oldest) = self.source.replicas(&running, now_unix);
+        missing.extend(replica_missing);
+        oldest = oldest.max(replica_oldest);
+        self.metrics.staleness.set(oldest);
+        if !missing.is_empty() {
+            return Err(Outcome::Hold {
+                reasons: summarise(&missing),
+                missing,
+            });
+        }
+        let mut samples = samples.into_iter();
+        let readings = listed
+            .iter()
+            .map(|(i, r)| {
+                let (state, probe_failures) = r.live_state();
+                let sample = if r.running() {
+                    samples.next().unwrap_or_default()
+                } else {
+                    Default::default()
+                };
+                let host_up = r
+                    .node
+                    .as_ref()
+                    .is_some_and(|n| hosts.iter().any(|(name, h)| name == n && h.up));
+                LiveReplica {
+                    name: r.name.clone(),
+                    node: r.node.clone(),
+                    reading: ReplicaReading {
+                        service: *i,
+                        state,
+                        probe_failures,
+                        restarts: r.restarts,
+                        memory_fraction: sample.memory_fraction,
+                        mean_latency_ms: sample.mean_latency_ms,
+                        error_rate: sample.error_rate,
+                        host_up,
+                    },
+                }
+            })
+            .collect();
+        Ok(HealingInput {
+            replicas: readings,
+            hosts,
+            services: obs.readings,
+            counts: replicas.iter().map(|r| r.unwrap_or_default()).collect(),
+            rollback_possible: self
+                .services
+                .iter()
+                .map(|s| {
+                    state
+                        .rollback_possible
+                        .get(&format!("{}/{s}", self.namespace))
+                        .copied()
+                        .unwrap_or(false)
+                })
+                .collect(),
+        })
+    }
+
+    /// Healing-v0's decision, with no network in it: from the readings to at most one
+    /// remedy with its guardrail verdict and explanation. Its time is the decision
+    /// latency.
+    pub fn decide_healing(
+        &mut self,
+        input: &HealingInput,
+        now_s: f64,
+    ) -> Result<Vec<Plan>, String> {
+        let started = Instant::now();
+        let Driver::Healing { encoding } = &self.driver else {
+            return Err("the policy is not a Healing-v0 policy".into());
+        };
+        let replicas: Vec<ReplicaReading> = input.replicas.iter().map(|r| r.reading).collect();
+        let hosts: Vec<HostReading> = input.hosts.iter().map(|(_, h)| *h).collect();
+        let obs = encoding.encode(&replicas, &hosts, &input.services);
+        let mask = encoding.mask(&replicas, &hosts, &input.rollback_possible);
+        let (a, scores) = match self.policy.act_explained(&Value::Box(obs), Some(&mask)) {
+            Ok((Value::Discrete(a), scores)) => (a, scores),
+            Ok((other, _)) => return Err(format!("the policy answered {other:?}")),
+            Err(e) => return Err(format!("the policy cannot read the observation: {e}")),
+        };
+        let chosen = usize::try_from(a)
+            .ok()
+            .filter(|&a| mask.get(a).copied().unwrap_or(false))
+            .and_then(|a| encoding.action(a))
+            .ok_or_else(|| format!("the policy chose action {a}, which does not apply now"))?;
+        let name = |a: usize| -> String {
+            match encoding.action(a) {
+                Some(HealingAction::Noop) | None => "no-op".into(),
+                Some(HealingAction::Restart(k)) => format!("restart {}", input.replicas[k].name),
+                Some(HealingAction::Reschedule(k)) => {
+                    format!("reschedule {}", input.replicas[k].name)
+                }
+                Some(HealingAction::Rollback(s)) => format!("roll back {}", self.services[s]),
+                Some(HealingAction::Drain(h)) => format!("drain {}", input.hosts[h].0),
+            }
+        };
+        let alternatives = scores
+            .as_ref()
+            .and_then(|s| s.first())
+            .map(|head| crate::explain::discrete_alternatives(head, &mask, 5, name))
+            .unwrap_or_default();
+        let ns = self.namespace.clone();
+        let seen = |s: usize| Seen {
+            request_rate: input.services[s].request_rate,
+            p95_ms: input.services[s].p95_ms,
+            cpu_utilization: input.services[s].cpu_utilization,
+            replicas: input.counts[s],
+        };
+        let (subject, service, proposed, features, effect) = match chosen {
+            HealingAction::Noop => {
+                self.metrics
+                    .decision_latency
+                    .observe(started.elapsed().as_secs_f64());
+                return Ok(vec![]);
+            }
+            HealingAction::Restart(k) | HealingAction::Reschedule(k) => {
+                let LiveReplica {
+                    name: replica,
+                    reading: r,
+                    ..
+                } = &input.replicas[k];
+                let s = r.service;
+                let counts = input.counts[s];
+                let verb = if matches!(chosen, HealingAction::Restart(_)) {
+                    "a new process"
+                } else {
+                    "a replacement placed by the orchestrator's scheduler"
+                };
+                (
+                    self.services[s].clone(),
+                    Some(s),
+                    Action::Restart {
+                        namespace: ns,
+                        service: self.services[s].clone(),
+                        replica: replica.clone(),
+                    },
+                    crate::explain::healing_features(r, &input.services[s], counts),
+                    format!(
+                        "replica {replica} ({}, {} restarts) gets {verb}; {} keeps {} of {} \
+                         ready meanwhile",
+                        state_name(r.state),
+                        r.restarts,
+                        self.services[s],
+                        counts.ready.saturating_sub(u32::from(
+                            r.state == hale_envs::live::ReplicaState::Ready
+                        )),
+                        counts.desired
+                    ),
+                )
+            }
+            HealingAction::Rollback(s) => (
+                self.services[s].clone(),
+                Some(s),
+                Action::Rollback {
+                    namespace: ns,
+                    service: self.services[s].clone(),
+                },
+                crate::explain::scaling_features(&input.services[s], input.counts[s]),
+                format!(
+                    "{} goes back to its previous template (error rate now {:.1} %)",
+                    self.services[s],
+                    100.0 * input.services[s].error_rate
+                ),
+            ),
+            HealingAction::Drain(h) => {
+                let (node, host) = &input.hosts[h];
+                let on_it = input
+                    .replicas
+                    .iter()
+                    .filter(|r| r.node.as_ref() == Some(node))
+                    .count();
+                let open = input
+                    .hosts
+                    .iter()
+                    .filter(|(n, h)| n != node && h.up && !h.cordoned)
+                    .count();
+                (
+                    node.clone(),
+                    None,
+                    Action::Drain { node: node.clone() },
+                    crate::explain::host_features(host, on_it),
+                    format!(
+                        "node {node} takes no new work and its replicas move to the {open} \
+                         other schedulable node{}",
+                        if open == 1 { "" } else { "s" }
+                    ),
+                )
+            }
+        };
+        let current = service.map(|s| input.counts[s].desired);
+        let verdict = self.guard.check(&proposed, current, now_s);
+        let plan = Plan {
+            service: subject,
+            current,
+            seen: service.map(seen),
+            proposed,
+            verdict,
+            explanation: Explanation {
+                policy: self.policy.name().to_string(),
+                features,
+                alternatives,
+                expected_effect: effect,
+            },
+        };
+        self.metrics
+            .decision_latency
+            .observe(started.elapsed().as_secs_f64());
+        Ok(vec![plan])
+    }
+
+    /// Scaling-v0's part of a step with no network in it: from a whole observation
+    /// and the replica counts to the policy's changes with their guardrail verdicts
+    /// and explanations (nothing is carried out). Its time is the decision latency.
     pub fn decide(
         &mut self,
         obs: &Observation,
@@ -359,6 +697,10 @@ impl Adapter {
         now_s: f64,
     ) -> Result<Vec<Plan>, String> {
         let started = Instant::now();
+        let Driver::Scaling { actions, .. } = &self.driver else {
+            return Err("the policy is not a Scaling-v0 policy".into());
+        };
+        let actions = *actions;
         let observation = Value::Box(obs.features.clone());
         let (choice, scores) = match self.policy.act_explained(&observation, None) {
             Ok((Value::MultiDiscrete(a), scores)) if a.len() == self.services.len() => (a, scores),
@@ -368,7 +710,7 @@ impl Adapter {
         let mut planned = Vec::new();
         for (i, service) in self.services.iter().enumerate() {
             let r = replicas[i].unwrap_or_default();
-            let wanted = self.actions.replicas(choice[i], r.desired);
+            let wanted = actions.replicas(choice[i], r.desired);
             if wanted == r.desired {
                 continue;
             }
@@ -389,9 +731,7 @@ impl Adapter {
                 alternatives: scores
                     .as_ref()
                     .and_then(|s| s.get(i))
-                    .map(|head| {
-                        crate::explain::scaling_alternatives(head, &self.actions, r.desired)
-                    })
+                    .map(|head| crate::explain::scaling_alternatives(head, &actions, r.desired))
                     .unwrap_or_default(),
                 expected_effect: crate::explain::scaling_effect(
                     reading.cpu_utilization,
@@ -401,13 +741,13 @@ impl Adapter {
             };
             planned.push(Plan {
                 service: service.clone(),
-                current: r.desired,
-                seen: Seen {
+                current: Some(r.desired),
+                seen: Some(Seen {
                     request_rate: reading.request_rate,
                     p95_ms: reading.p95_ms,
                     cpu_utilization: reading.cpu_utilization,
                     replicas: r,
-                },
+                }),
                 proposed,
                 verdict,
                 explanation,
@@ -431,7 +771,7 @@ impl Adapter {
     ) -> Decision {
         let verdict = match asked.action() {
             Some(a) => {
-                let again = self.guard.check(a, Some(p.current), now_s);
+                let again = self.guard.check(a, p.current, now_s);
                 match (&asked, again) {
                     // Keep the rules of the first check when the second changes nothing.
                     (_, Verdict::Allow { action }) if Some(&action) == asked.action() => asked,
@@ -454,7 +794,7 @@ impl Adapter {
             }
             Some(a) => match self.target.apply(a) {
                 Ok(()) => {
-                    self.guard.record(a, Some(p.current), now_s);
+                    self.guard.record(a, p.current, now_s);
                     "applied".to_string()
                 }
                 Err(e) => format!("failed: {e}"),
@@ -554,7 +894,7 @@ impl Adapter {
                         },
                         other => other.clone(),
                     };
-                    let verdict = self.guard.check(&modified, Some(p.current), now_s);
+                    let verdict = self.guard.check(&modified, p.current, now_s);
                     self.carry_out(p, verdict, Some(approval), now_s)
                 }
                 Answer::Decline => {
@@ -601,6 +941,21 @@ impl Adapter {
             *pending = waiting.iter().map(|(q, _)| q.clone()).collect();
         }
         self.metrics.pending.set(waiting.len() as i64);
+    }
+}
+
+/// A replica state in words.
+fn state_name(state: hale_envs::live::ReplicaState) -> &'static str {
+    use hale_envs::live::ReplicaState as S;
+    match state {
+        S::Pending => "pending",
+        S::Booting => "booting",
+        S::Ready => "ready",
+        S::Degraded => "degraded",
+        S::Hung => "hung",
+        S::Crashed => "crashed",
+        S::Terminating => "terminating",
+        S::Terminated => "terminated",
     }
 }
 

@@ -15,6 +15,9 @@ pub struct TargetState {
     pub replicas: BTreeMap<String, Vec<ReplicaState>>,
     /// The nodes the services run on, where the target lists them.
     pub nodes: Vec<NodeState>,
+    /// Whether each service (`NS/NAME`) has a previous revision to roll back to,
+    /// where the target says.
+    pub rollback_possible: BTreeMap<String, bool>,
 }
 
 /// One replica (a pod, a task) as the target reports it.
@@ -28,12 +31,49 @@ pub struct ReplicaState {
     pub phase: String,
     /// Whether it passes its readiness checks.
     pub ready: bool,
-    /// Container restarts so far.
+    /// Container restarts so far (Kubernetes), or earlier tasks in the same slot
+    /// (Swarm).
     pub restarts: u32,
 }
 
+impl ReplicaState {
+    /// Whether its process runs (it can answer queries about itself).
+    pub fn running(&self) -> bool {
+        self.phase == "running"
+    }
+
+    /// The env's replica state for this phase, with the probe failures to report:
+    ///
+    /// | phase | state |
+    /// |---|---|
+    /// | `pending`, `new`, `allocated`, `assigned` with no node | pending |
+    /// | `accepted`, `preparing`, `ready`, `starting`, or pending on a node | booting |
+    /// | `running`, ready | ready |
+    /// | `running`, not ready | hung, one probe failure |
+    /// | `failed`, `rejected`, `orphaned`, `crashed`, `unknown` | crashed |
+    /// | `terminating`, `shutdown`, `remove` | terminating |
+    /// | `complete`, `succeeded` | terminated |
+    ///
+    /// The orchestrator's own liveness probes act on a hung process; what the adapter
+    /// sees is readiness failing, reported as one failure (a third of the restart
+    /// threshold), so a kubelet-like policy leaves it to them.
+    pub fn live_state(&self) -> (hale_envs::live::ReplicaState, u32) {
+        use hale_envs::live::ReplicaState as S;
+        match self.phase.as_str() {
+            "pending" | "new" | "allocated" | "assigned" if self.node.is_none() => (S::Pending, 0),
+            "pending" | "new" | "allocated" | "assigned" | "accepted" | "preparing" | "ready"
+            | "starting" => (S::Booting, 0),
+            "running" if self.ready => (S::Ready, 0),
+            "running" => (S::Hung, 1),
+            "terminating" | "shutdown" | "remove" => (S::Terminating, 0),
+            "complete" | "succeeded" => (S::Terminated, 0),
+            _ => (S::Crashed, 0),
+        }
+    }
+}
+
 /// One node as the target reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NodeState {
     /// Node name (what [`Action::Cordon`] names).
     pub name: String,
@@ -41,6 +81,9 @@ pub struct NodeState {
     pub ready: bool,
     /// Whether new work may be placed on it (not cordoned or paused).
     pub schedulable: bool,
+    /// CPU requested by the replicas the target lists on it, over its cores (None
+    /// where the node does not say how many it has).
+    pub cpu_allocation: Option<f64>,
 }
 
 /// Why a target could not be read or acted on.
@@ -131,6 +174,11 @@ impl Blocking {
             timeout,
             target,
         })
+    }
+
+    /// The time limit of each call.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
     }
 
     /// The runtime, for setting a client up.

@@ -43,6 +43,9 @@ fn arb_action() -> impl Strategy<Value = Action> {
         (0u32..4).prop_map(|n| Action::Cordon {
             node: format!("n{n}"),
         }),
+        (0u32..4).prop_map(|n| Action::Drain {
+            node: format!("n{n}"),
+        }),
     ]
 }
 
@@ -77,13 +80,12 @@ proptest! {
             }
             if action == Action::Noop { continue; }
             // Deny-list.
-            let denied_node = matches!(&action, Action::Cordon { node } if node == "n3");
-            prop_assert!(!denied_node, "cordoned a denied node");
+            prop_assert_ne!(action.node(), Some("n3"), "acted on a denied node");
             prop_assert_ne!(action.service().map(|(_, s)| s), Some("api"));
             // Cool-down per subject.
-            let key = match &action {
-                Action::Cordon { node } => format!("node/{node}"),
-                a => a.service().unwrap().1.to_string(),
+            let key = match action.node() {
+                Some(node) => format!("node/{node}"),
+                None => action.service().unwrap().1.to_string(),
             };
             if let Some(&t) = last.get(&key) {
                 prop_assert!(now - t >= cfg.cooldown_s, "{key} acted on at {t} and {now}");

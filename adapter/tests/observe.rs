@@ -48,6 +48,7 @@ fn a_whole_observation_is_the_envs_encoding() {
         timeout_s: 2.0,
         max_age_s: 30.0,
         queries: queries(),
+        replica_queries: None,
     })
     .unwrap();
     let replicas = [
@@ -111,6 +112,7 @@ fn missing_stale_and_failing_data_is_named_not_zeroed() {
         timeout_s: 2.0,
         max_age_s: 30.0,
         queries: queries(),
+        replica_queries: None,
     };
     let source = PrometheusSource::new(config.clone()).unwrap();
     let services = ["web".to_string(), "db".to_string()];
@@ -149,6 +151,7 @@ fn missing_stale_and_failing_data_is_named_not_zeroed() {
             timeout_s: 1.0,
             max_age_s: 1.0,
             queries: queries(),
+            replica_queries: None,
         })
         .is_err()
     );
@@ -165,6 +168,7 @@ fn a_silent_prometheus_times_out() {
         timeout_s: 0.5,
         max_age_s: 30.0,
         queries: queries(),
+        replica_queries: None,
     })
     .unwrap();
     let start = std::time::Instant::now();

@@ -97,7 +97,9 @@ fn hpa_scales_up_within_the_guardrails_and_holds_without_data() {
         panic!("expected decisions")
     };
     assert!(
-        decisions.iter().all(|d| d.seen.replicas.desired == 3),
+        decisions
+            .iter()
+            .all(|d| d.seen.as_ref().is_some_and(|s| s.replicas.desired == 3)),
         "{decisions:?}"
     );
 

@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 struct Labels {
     service: String,
     version: String,
+    replica: String,
 }
 
 struct Metrics {
@@ -22,6 +24,14 @@ struct Metrics {
     errors: Family<Labels, Counter>,
     busy: Family<Labels, Counter<f64, AtomicU64>>,
     latency: Family<Labels, Histogram>,
+    resident: Family<Labels, Gauge<f64, AtomicU64>>,
+}
+
+/// Resident memory of this process, bytes (Linux: `/proc/self/statm`, 4 KiB pages).
+fn resident_bytes() -> Option<f64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: f64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096.0)
 }
 
 fn env(name: &str, default: &str) -> String {
@@ -55,6 +65,7 @@ fn main() {
     let labels = Labels {
         service: env("HALE_DEMO_SERVICE", "demo"),
         version: env("HALE_DEMO_VERSION", "1"),
+        replica: String::new(),
     };
     let work = Duration::from_secs_f64(
         env("HALE_DEMO_WORK_MS", "5")
@@ -69,6 +80,12 @@ fn main() {
         eprintln!("hale-demo: {e}");
         std::process::exit(2)
     });
+    // Swarm fills the replica in from a template (`{{.Task.ID}}`), Kubernetes from
+    // the downward API (the pod's name); by default it is the port.
+    let labels = Labels {
+        replica: env("HALE_DEMO_REPLICA", &port.to_string()),
+        ..labels
+    };
     eprintln!(
         "hale-demo {} v{} on 127.0.0.1:{port}, {} ms per request",
         labels.service,
@@ -83,6 +100,7 @@ fn main() {
         latency: Family::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.001, 2.0, 14))
         }),
+        resident: Family::default(),
         registry: Registry::default(),
     };
     registry.register("requests", "Requests answered", m.requests.clone());
@@ -97,6 +115,11 @@ fn main() {
         "Seconds from arrival to answer",
         m.latency.clone(),
     );
+    registry.register(
+        "resident_bytes",
+        "Resident memory of the process",
+        m.resident.clone(),
+    );
     let m = Arc::new(Metrics { registry, ..m });
     // One worker: a replica's capacity is one request at a time, so CPU utilisation
     // and queueing follow the load as in the simulator's model.
@@ -104,6 +127,9 @@ fn main() {
         let arrived = Instant::now();
         let path = request.url().split('?').next().unwrap_or("").to_string();
         if path == "/metrics" {
+            if let Some(bytes) = resident_bytes() {
+                m.resident.get_or_create(&labels).set(bytes);
+            }
             let mut body = String::new();
             let _ = prometheus_client::encoding::text::encode(&mut body, &m.registry);
             let _ = request.respond(tiny_http::Response::from_string(body));

@@ -15,6 +15,9 @@
 //! up and not cordoned). Rolling back a deploy that was good is refused by the cluster:
 //! the step is a no-op that still costs the remedy (`info["refused"]` says why).
 //!
+//! The encoding, mask and action decoding are [`crate::live::HealingObservation`]'s,
+//! which the actuation adapter uses on live data.
+//!
 //! With `observation = "graph"` the observation is the resource graph instead (see
 //! Scaling-v0); replica slot k is graph node `zones + hosts + services + k` and host
 //! slot h is node `zones + h`, so a GNN can score nodes for the node-level actions.
@@ -30,11 +33,12 @@
 
 use crate::cloud;
 use crate::env::{Env, EnvError, Info, Step, check_action};
+use crate::live::{HealingAction, HealingObservation, HostReading, ReplicaReading, ServiceReading};
 use crate::space::{Space, Value};
 use hale_sim::rng::Stream;
 use hale_sim::{
-    Action, FaultProcessSpec, FaultSpec, Fidelity, HostState, IntervalSpec, ReplicaId,
-    ReplicaState, Scenario, Simulation,
+    Action, FaultProcessSpec, FaultSpec, Fidelity, HostState, IntervalSpec, ReplicaId, Scenario,
+    Simulation,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
@@ -84,9 +88,6 @@ impl Default for HealingConfig {
 }
 
 const ID: &str = "Healing-v0";
-const REPLICA_FEATURES: usize = 15;
-const HOST_FEATURES: usize = 4;
-const SERVICE_FEATURES: usize = 3;
 
 /// The self-healing environment.
 pub struct Healing {
@@ -101,6 +102,7 @@ pub struct Healing {
     replica_slots: Vec<ReplicaId>,
     host_slots: Vec<usize>,
     mask: Vec<bool>,
+    encoding: HealingObservation,
     faults: cloud::FaultReporter,
 }
 
@@ -143,11 +145,18 @@ impl Healing {
             })?;
         }
         let (r, h, s) = (cfg.max_replicas, cfg.max_hosts, sc.spec.services.len());
-        let dim = r * REPLICA_FEATURES + h * HOST_FEATURES + s * SERVICE_FEATURES;
-        let actions = 1 + 2 * r + s + h;
+        let refs = cloud::latency_refs_ms(&sc);
+        let encoding = HealingObservation {
+            services: sc.spec.services.iter().map(|s| s.name.clone()).collect(),
+            latency_refs_ms: refs.clone(),
+            max_replicas: r,
+            max_hosts: h,
+        };
+        let (dim, actions) = (encoding.dim(), encoding.actions());
+        debug_assert_eq!(actions, 1 + 2 * r + s + h);
         Ok(Healing {
             episode_s: cfg.episode_s.unwrap_or(sc.spec.simulation.duration_s),
-            refs: cloud::latency_refs_ms(&sc),
+            refs,
             obs_space: match cfg.observation {
                 crate::scaling::ObservationKind::Matrix => Space::Box {
                     low: vec![0.0; dim],
@@ -166,6 +175,7 @@ impl Healing {
             replica_slots: vec![],
             host_slots: vec![],
             mask: vec![true; actions],
+            encoding,
             faults: cloud::FaultReporter::default(),
             cfg,
         })
@@ -179,6 +189,12 @@ impl Healing {
     /// The replica each replica slot refers to now.
     pub fn replica_slots(&self) -> &[ReplicaId] {
         &self.replica_slots
+    }
+
+    /// How this env encodes its matrix observation, mask and actions, for building
+    /// the same observation from live data.
+    pub fn live_observation(&self) -> HealingObservation {
+        self.encoding.clone()
     }
 
     /// Observation, slots and mask for the current state.
@@ -198,82 +214,56 @@ impl Healing {
             .filter(|&i| sim.hosts()[i].state != HostState::Removed)
             .take(h)
             .collect();
-        let dim = r * REPLICA_FEATURES + h * HOST_FEATURES + n_services * SERVICE_FEATURES;
-        let mut obs = vec![0.0f32; dim];
         let now = sim.now();
         let per_replica: &[hale_sim::ReplicaMetrics] = sim
             .observe()
             .map(|snap| snap.replicas.as_slice())
             .unwrap_or(&[]);
-        for (k, &id) in self.replica_slots.iter().enumerate() {
-            let rep = &sim.replicas()[id];
-            let spec = &sim.scenario().spec.services[rep.service];
-            let limit = spec.memory_limit_mib.unwrap_or(2.0 * spec.memory_mib);
-            let row = &mut obs[k * REPLICA_FEATURES..(k + 1) * REPLICA_FEATURES];
-            row[0] = 1.0;
-            row[1 + cloud::state_index(cloud::visible_state(rep.state, rep.probe_failures))] = 1.0;
-            row[9] = (rep.probe_failures as f32 / 3.0).min(10.0);
-            row[10] = (rep.restarts as f32 / 5.0).min(10.0);
-            row[11] = (rep.memory_mib(spec.memory_mib, now) / limit) as f32;
-            row[12] = rep.service as f32 / n_services as f32;
-            if let Some(m) = per_replica.iter().find(|m| m.replica == id) {
-                row[13] = (m.mean_latency_ms / self.refs[rep.service]).min(10.0) as f32;
-                row[14] = m.error_rate as f32;
-            }
-        }
-        let base = r * REPLICA_FEATURES;
-        for (k, &id) in self.host_slots.iter().enumerate() {
-            let host = &sim.hosts()[id];
-            let row = &mut obs[base + k * HOST_FEATURES..base + (k + 1) * HOST_FEATURES];
-            row[0] = 1.0;
-            row[1] = (host.state == HostState::Ready) as u8 as f32;
-            row[2] = host.cordoned as u8 as f32;
-            row[3] = (host.cpu_allocated / host.cpu) as f32;
-        }
-        let base = base + h * HOST_FEATURES;
-        if let Some(snap) = sim.observe() {
-            let total: f64 = snap
-                .services
-                .iter()
-                .map(|m| m.request_rate)
-                .sum::<f64>()
-                .max(1e-9);
-            for (s, m) in snap.services.iter().enumerate() {
-                let row = &mut obs[base + s * SERVICE_FEATURES..base + (s + 1) * SERVICE_FEATURES];
-                row[0] = m.error_rate as f32;
-                row[1] = (m.p95_ms / self.refs[s]).min(10.0) as f32;
-                row[2] = (m.request_rate / total) as f32;
-            }
-        }
-        // The mask: what applies now.
-        self.mask.fill(false);
-        self.mask[0] = true;
-        for (k, &id) in self.replica_slots.iter().enumerate() {
-            let rep = &sim.replicas()[id];
-            let host_up = rep
-                .host
-                .is_some_and(|h| sim.hosts()[h].state == HostState::Ready);
-            let restartable = matches!(
-                rep.state,
-                ReplicaState::Ready
-                    | ReplicaState::Degraded
-                    | ReplicaState::Hung
-                    | ReplicaState::Crashed
-                    | ReplicaState::Booting
-            );
-            self.mask[1 + k] = restartable && host_up;
-            self.mask[1 + r + k] = rep.state.is_live() && rep.state != ReplicaState::Pending;
-        }
+        let replicas: Vec<ReplicaReading> = self
+            .replica_slots
+            .iter()
+            .map(|&id| {
+                let rep = &sim.replicas()[id];
+                let spec = &sim.scenario().spec.services[rep.service];
+                let limit = spec.memory_limit_mib.unwrap_or(2.0 * spec.memory_mib);
+                let window = per_replica.iter().find(|m| m.replica == id);
+                ReplicaReading {
+                    service: rep.service,
+                    state: cloud::visible_state(rep.state, rep.probe_failures),
+                    probe_failures: rep.probe_failures,
+                    restarts: rep.restarts,
+                    memory_fraction: rep.memory_mib(spec.memory_mib, now) / limit,
+                    mean_latency_ms: window.map_or(0.0, |m| m.mean_latency_ms),
+                    error_rate: window.map_or(0.0, |m| m.error_rate),
+                    host_up: rep
+                        .host
+                        .is_some_and(|h| sim.hosts()[h].state == HostState::Ready),
+                }
+            })
+            .collect();
+        let hosts: Vec<HostReading> = self
+            .host_slots
+            .iter()
+            .map(|&id| {
+                let host = &sim.hosts()[id];
+                HostReading {
+                    up: host.state == HostState::Ready,
+                    cordoned: host.cordoned,
+                    cpu_allocation: host.cpu_allocated / host.cpu,
+                }
+            })
+            .collect();
+        let services: Vec<ServiceReading> = sim
+            .observe()
+            .map(|snap| snap.services.iter().map(ServiceReading::from).collect())
+            .unwrap_or_default();
         // A rollback needs a previous revision; whether the current one is bad is for
         // the agent to infer from error rates.
-        for s in 0..n_services {
-            self.mask[1 + 2 * r + s] = sim.services()[s].deploys > 0;
-        }
-        for (k, &id) in self.host_slots.iter().enumerate() {
-            let host = &sim.hosts()[id];
-            self.mask[1 + 2 * r + n_services + k] =
-                host.state == HostState::Ready && !host.cordoned;
-        }
+        let rollback: Vec<bool> = (0..n_services)
+            .map(|s| sim.services()[s].deploys > 0)
+            .collect();
+        let obs = self.encoding.encode(&replicas, &hosts, &services);
+        self.mask = self.encoding.mask(&replicas, &hosts, &rollback);
         match self.cfg.observation {
             crate::scaling::ObservationKind::Matrix => Value::Box(obs),
             crate::scaling::ObservationKind::Graph => {
@@ -283,41 +273,32 @@ impl Healing {
     }
 
     fn remedy(&self, a: usize) -> (Option<Action>, f64, &'static str) {
-        let (r, s) = (self.cfg.max_replicas, self.sc.spec.services.len());
-        if a == 0 {
-            (None, 0.0, "no-op")
-        } else if a <= r {
-            (
+        match self.encoding.action(a) {
+            None | Some(HealingAction::Noop) => (None, 0.0, "no-op"),
+            Some(HealingAction::Restart(k)) => (
                 Some(Action::Restart {
-                    replica: self.replica_slots[a - 1],
+                    replica: self.replica_slots[k],
                 }),
                 0.01,
                 "restart",
-            )
-        } else if a <= 2 * r {
-            (
+            ),
+            Some(HealingAction::Reschedule(k)) => (
                 Some(Action::Reschedule {
-                    replica: self.replica_slots[a - 1 - r],
+                    replica: self.replica_slots[k],
                 }),
                 0.02,
                 "reschedule",
-            )
-        } else if a <= 2 * r + s {
-            (
-                Some(Action::Rollback {
-                    service: a - 1 - 2 * r,
-                }),
-                0.05,
-                "rollback",
-            )
-        } else {
-            (
+            ),
+            Some(HealingAction::Rollback(service)) => {
+                (Some(Action::Rollback { service }), 0.05, "rollback")
+            }
+            Some(HealingAction::Drain(h)) => (
                 Some(Action::Drain {
-                    host: self.host_slots[a - 1 - 2 * r - s],
+                    host: self.host_slots[h],
                 }),
                 0.05,
                 "drain",
-            )
+            ),
         }
     }
 }

@@ -119,3 +119,184 @@ impl ScalingActions {
         target.clamp(i64::from(self.min_replicas), i64::from(self.max_replicas)) as u32
     }
 }
+
+pub use hale_sim::ReplicaState;
+
+/// One replica as the orchestrator and monitoring show it, for `Healing-v0`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReplicaReading {
+    /// Its service's index in the env's order.
+    pub service: usize,
+    /// Its state as monitoring sees it (a hung replica whose probes still pass looks
+    /// ready).
+    pub state: ReplicaState,
+    /// Consecutive failed probes.
+    pub probe_failures: u32,
+    /// Restarts so far.
+    pub restarts: u32,
+    /// Memory in use over its limit.
+    pub memory_fraction: f64,
+    /// Mean latency of what it answered in the last scrape window, ms (0 if nothing).
+    pub mean_latency_ms: f64,
+    /// Failed over answered in that window (0 if nothing).
+    pub error_rate: f64,
+    /// Whether the node it runs on is up (a restart needs one).
+    pub host_up: bool,
+}
+
+/// One host (node) for `Healing-v0`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HostReading {
+    /// Up (ready).
+    pub up: bool,
+    /// Cordoned (no new work placed on it).
+    pub cordoned: bool,
+    /// Requested over available cores.
+    pub cpu_allocation: f64,
+}
+
+/// A `Healing-v0` action, decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealingAction {
+    /// Nothing.
+    Noop,
+    /// Restart the replica in this slot.
+    Restart(usize),
+    /// Replace the replica in this slot by one placed elsewhere.
+    Reschedule(usize),
+    /// Roll this service back to its previous revision.
+    Rollback(usize),
+    /// Drain the host in this slot.
+    Drain(usize),
+}
+
+/// How `Healing-v0` with a given config encodes its (matrix) observation, its mask
+/// and its actions; the env itself uses this encoding, so live data encoded here is
+/// what a policy was trained on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealingObservation {
+    /// Service names, in the env's order.
+    pub services: Vec<String>,
+    /// Latency each service's percentiles are divided by: its SLO bound, or 100 ms.
+    pub latency_refs_ms: Vec<f64>,
+    /// Replica slots.
+    pub max_replicas: usize,
+    /// Host slots.
+    pub max_hosts: usize,
+}
+
+impl HealingObservation {
+    /// Features per replica slot.
+    pub const REPLICA_FEATURES: usize = 15;
+    /// Features per host slot.
+    pub const HOST_FEATURES: usize = 4;
+    /// Features per service.
+    pub const SERVICE_FEATURES: usize = 3;
+
+    /// Length of the flat observation.
+    pub fn dim(&self) -> usize {
+        self.max_replicas * Self::REPLICA_FEATURES
+            + self.max_hosts * Self::HOST_FEATURES
+            + self.services.len() * Self::SERVICE_FEATURES
+    }
+
+    /// Number of discrete actions.
+    pub fn actions(&self) -> usize {
+        1 + 2 * self.max_replicas + self.services.len() + self.max_hosts
+    }
+
+    /// The flat observation: the first `max_replicas` replicas (ordered by service,
+    /// then the orchestrator's order), the first `max_hosts` hosts, and one reading
+    /// per service (or none, which leaves the service rows at zero).
+    pub fn encode(
+        &self,
+        replicas: &[ReplicaReading],
+        hosts: &[HostReading],
+        services: &[ServiceReading],
+    ) -> Vec<f32> {
+        let (r, h) = (self.max_replicas, self.max_hosts);
+        let n_services = self.services.len();
+        let mut obs = vec![0.0f32; self.dim()];
+        for (k, rep) in replicas.iter().take(r).enumerate() {
+            let row = &mut obs[k * Self::REPLICA_FEATURES..(k + 1) * Self::REPLICA_FEATURES];
+            row[0] = 1.0;
+            row[1 + crate::cloud::state_index(rep.state)] = 1.0;
+            row[9] = (rep.probe_failures as f32 / 3.0).min(10.0);
+            row[10] = (rep.restarts as f32 / 5.0).min(10.0);
+            row[11] = rep.memory_fraction as f32;
+            row[12] = rep.service as f32 / n_services as f32;
+            row[13] = (rep.mean_latency_ms / self.latency_refs_ms[rep.service]).min(10.0) as f32;
+            row[14] = rep.error_rate as f32;
+        }
+        let base = r * Self::REPLICA_FEATURES;
+        for (k, host) in hosts.iter().take(h).enumerate() {
+            let row =
+                &mut obs[base + k * Self::HOST_FEATURES..base + (k + 1) * Self::HOST_FEATURES];
+            row[0] = 1.0;
+            row[1] = host.up as u8 as f32;
+            row[2] = host.cordoned as u8 as f32;
+            row[3] = host.cpu_allocation as f32;
+        }
+        let base = base + h * Self::HOST_FEATURES;
+        let total: f64 = services
+            .iter()
+            .map(|m| m.request_rate)
+            .sum::<f64>()
+            .max(1e-9);
+        for (s, m) in services.iter().take(n_services).enumerate() {
+            let row = &mut obs
+                [base + s * Self::SERVICE_FEATURES..base + (s + 1) * Self::SERVICE_FEATURES];
+            row[0] = m.error_rate as f32;
+            row[1] = (m.p95_ms / self.latency_refs_ms[s]).min(10.0) as f32;
+            row[2] = (m.request_rate / total) as f32;
+        }
+        obs
+    }
+
+    /// What applies now: no-op always; a restart of a replica that has a process (or
+    /// had one) on an up host; a reschedule of a placed, live replica; a roll back of
+    /// a service with a previous revision (`rollback_possible`, per service); a drain
+    /// of an up host not yet cordoned.
+    pub fn mask(
+        &self,
+        replicas: &[ReplicaReading],
+        hosts: &[HostReading],
+        rollback_possible: &[bool],
+    ) -> Vec<bool> {
+        let (r, n_services) = (self.max_replicas, self.services.len());
+        let mut mask = vec![false; self.actions()];
+        mask[0] = true;
+        for (k, rep) in replicas.iter().take(r).enumerate() {
+            let restartable = matches!(
+                rep.state,
+                ReplicaState::Ready
+                    | ReplicaState::Degraded
+                    | ReplicaState::Hung
+                    | ReplicaState::Crashed
+                    | ReplicaState::Booting
+            );
+            mask[1 + k] = restartable && rep.host_up;
+            mask[1 + r + k] = rep.state.is_live() && rep.state != ReplicaState::Pending;
+        }
+        for (s, &possible) in rollback_possible.iter().take(n_services).enumerate() {
+            mask[1 + 2 * r + s] = possible;
+        }
+        for (k, host) in hosts.iter().take(self.max_hosts).enumerate() {
+            mask[1 + 2 * r + n_services + k] = host.up && !host.cordoned;
+        }
+        mask
+    }
+
+    /// The action with index `a` (`None` past the last).
+    pub fn action(&self, a: usize) -> Option<HealingAction> {
+        let (r, s) = (self.max_replicas, self.services.len());
+        Some(match a {
+            0 => HealingAction::Noop,
+            a if a <= r => HealingAction::Restart(a - 1),
+            a if a <= 2 * r => HealingAction::Reschedule(a - 1 - r),
+            a if a <= 2 * r + s => HealingAction::Rollback(a - 1 - 2 * r),
+            a if a < self.actions() => HealingAction::Drain(a - 1 - 2 * r - s),
+            _ => return None,
+        })
+    }
+}
