@@ -184,25 +184,49 @@ impl DockerSwarm {
             return Ok(());
         }
         // Swarm lets go of the slot once it has seen the task end.
-        let waited = std::time::Instant::now();
-        loop {
-            let task = find(self.tasks(service)?)?;
-            if name_of(&task.desired_state) != "running" {
-                break;
-            }
-            if waited.elapsed() > self.api.timeout() {
-                return Err(refused("the killed task did not end within the timeout"));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait(
+            |tasks| {
+                tasks.iter().any(|t| {
+                    t.id.as_deref() == Some(task_id) && name_of(&t.desired_state) != "running"
+                })
+            },
+            service,
+        )
+        .map_err(|_| refused("the killed task did not end within the timeout"))?;
         let desired = replicas_of(&spec).ok_or_else(|| refused("not a replicated service"))?;
         let running = self
             .tasks(service)?
             .iter()
             .filter(|t| name_of(&t.desired_state) == "running")
             .count() as u32;
+        // The orchestrator must have dropped the ended slots (their tasks are gone from
+        // the list, not only marked for removal) before the count goes back up;
+        // otherwise the two updates reconcile as one, which refills nothing.
         self.scale(service, running)?;
-        self.scale(service, desired)
+        let forgotten = self.wait(
+            |tasks| !tasks.iter().any(|t| t.id.as_deref() == Some(task_id)),
+            service,
+        );
+        // Whatever happened, the service gets its count back.
+        self.scale(service, desired)?;
+        forgotten.map_err(|_| refused("Swarm did not drop the ended slot within the timeout"))
+    }
+
+    /// Polls the service's tasks until `done` holds, or the timeout passes.
+    fn wait(&self, done: impl Fn(&[Task]) -> bool, service: &str) -> Result<(), TargetError> {
+        let started = std::time::Instant::now();
+        loop {
+            if done(&self.tasks(service)?) {
+                return Ok(());
+            }
+            if started.elapsed() > self.api.timeout() {
+                return Err(self.api.unreachable(format!(
+                    "tasks of service {service}: not as expected within {:?}",
+                    self.api.timeout()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn set_availability(

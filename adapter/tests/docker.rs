@@ -3,8 +3,10 @@
 //! `hale-demo` binary in a `FROM scratch` image) exporting Prometheus metrics, a real
 //! Prometheus scraping them, and a load generator. The adapter (auto mode, the HPA
 //! baseline) scales `front` up under load and back down after it; a restart kills a
-//! task's container with SIGKILL and Swarm replaces it; a pause and a roll back are
-//! read back from the engine; a service that vanishes, or Prometheus going down,
+//! task's container with SIGKILL and the target refills its slot (`api` has restart
+//! policy none); a container killed behind the adapter's back is restarted by the
+//! healing policy (the kubelet baseline on Healing-v0, reading each task through
+//! Prometheus); a pause and a roll back are read back from the engine; a service that vanishes, or Prometheus going down,
 //! makes the adapter hold until they return.
 //!
 //! Needs `dockerd`, `docker`, `prometheus` and the static demo binary
@@ -301,7 +303,9 @@ impl Load {
     }
 }
 
-fn config(dir: &Path, socket: &str, prometheus: &str) -> AdapterConfig {
+/// The scaling adapter's config (the HPA), or with `healing` the healing adapter's
+/// (the kubelet baseline on Healing-v0, with per-replica queries by task id).
+fn config(dir: &Path, socket: &str, prometheus: &str, healing: bool) -> AdapterConfig {
     // Queries that give 0 for a service with no traffic (not an absent series), and
     // CPU utilisation as busy CPU seconds per second per replica that is up.
     let q = |metric: &str| format!("sum(rate({metric}{{service=\"$service\"}}[5s]))");
@@ -310,17 +314,30 @@ fn config(dir: &Path, socket: &str, prometheus: &str) -> AdapterConfig {
             "(1000 * histogram_quantile({p}, sum by (le) (rate(app_latency_seconds_bucket{{service=\"$service\"}}[5s]))) >= 0) or vector(0)"
         )
     };
+    let (head, replica_queries) = if healing {
+        // The kubelet's 10 s back-off is one env step: due one step after a crash.
+        let r = |metric: &str| format!("sum(rate({metric}{{replica=\"$replica\"}}[5s]))");
+        (
+            "policy = \"kubelet\"\nenv = \"Healing-v0\"\n\n[env_config]\nscenario = \"three-tier\"\ncontrol_interval_s = 10.0".to_string(),
+            format!(
+                "[observation.replica_queries]\nmemory_fraction = 'sum(app_resident_bytes{{replica=\"$replica\"}}) / 67108864'\nmean_latency_ms = '1000 * {} / {}'\nerror_rate = '{} / {}'\n",
+                r("app_latency_seconds_sum"),
+                r("app_latency_seconds_count"),
+                r("app_errors_total"),
+                r("app_requests_total"),
+            ),
+        )
+    } else {
+        (
+            "policy = \"hpa\"\nenv = \"Scaling-v0\"\n\n[env_config]\nscenario = \"three-tier\"\naction = \"target\"\ncontrol_interval_s = 15.0".to_string(),
+            String::new(),
+        )
+    };
     let text = format!(
         r#"
-policy = "hpa"
-env = "Scaling-v0"
 mode = "auto"
 audit_log = "{audit}"
-
-[env_config]
-scenario = "three-tier"
-action = "target"
-control_interval_s = 15.0
+{head}
 
 [target]
 kind = "docker"
@@ -343,8 +360,14 @@ p95_ms = '{p95}'
 p99_ms = '{p99}'
 error_rate = '({errors} / {rate} >= 0) or vector(0)'
 cpu_utilization = '({busy} or vector(0)) / count(up{{job="$service"}} == 1)'
-"#,
-        audit = dir.join("audit.jsonl").display(),
+{replica_queries}"#,
+        audit = dir
+            .join(if healing {
+                "healing.jsonl"
+            } else {
+                "audit.jsonl"
+            })
+            .display(),
         rate = q("app_requests_total"),
         errors = q("app_errors_total"),
         busy = q("app_busy_seconds_total"),
@@ -352,7 +375,11 @@ cpu_utilization = '({busy} or vector(0)) / count(up{{job="$service"}} == 1)'
         p95 = quantile(0.95),
         p99 = quantile(0.99),
     );
-    let path = dir.join("adapter.toml");
+    let path = dir.join(if healing {
+        "healing.toml"
+    } else {
+        "adapter.toml"
+    });
     std::fs::write(&path, text).unwrap();
     AdapterConfig::load(&path).unwrap()
 }
@@ -432,10 +459,13 @@ fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
             "1",
             "--network",
             "host",
+            // api's restarts are the healing policy's to decide.
             "--restart-condition",
-            "any",
+            if service == "api" { "none" } else { "any" },
             "--restart-delay",
             "1s",
+            "--env",
+            "HALE_DEMO_REPLICA={{.Task.ID}}",
             "--env",
             &format!("HALE_DEMO_SERVICE={service}"),
             "--env",
@@ -454,7 +484,7 @@ fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
     });
 
     let mut prometheus = Prometheus::start(work.path());
-    let cfg = config(work.path(), &engine.socket(), &prometheus.url());
+    let cfg = config(work.path(), &engine.socket(), &prometheus.url(), false);
     let mut adapter = Adapter::new(&cfg).unwrap();
     let clock = Instant::now();
     // The first samples come after Prometheus' first target discovery (about 5 s).
@@ -487,32 +517,107 @@ fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
             .is_ok_and(|s| s.services["/front"].ready == 1 && s.services["/front"].booting == 0)
     });
 
-    // Restart: SIGKILL the task's container; Swarm replaces the task.
+    // Restart: SIGKILL the task's container; front's restart policy is `any`, so
+    // Swarm starts a new task in its slot and keeps the killed one as history.
     let state = swarm.state().unwrap();
-    let task = state.replicas["/api"][0].name.clone();
+    let task = state.replicas["/front"][0].name.clone();
     swarm
         .apply(&Action::Restart {
             namespace: String::new(),
-            service: "api".into(),
+            service: "front".into(),
             replica: task.clone(),
         })
         .unwrap();
-    eventually("api's task replaced after SIGKILL", 60, || {
+    eventually("front's task replaced after SIGKILL", 60, || {
         swarm.state().is_ok_and(|s| {
-            let tasks = &s.replicas["/api"];
-            tasks.len() == 1 && tasks[0].name != task && tasks[0].ready
+            let tasks = &s.replicas["/front"];
+            tasks.len() == 1 && tasks[0].name != task && tasks[0].ready && tasks[0].restarts == 1
         })
     });
     let history = engine.docker(&[
         "service",
         "ps",
-        "api",
+        "front",
         "--format",
         "{{.CurrentState}} {{.Error}}",
     ]);
     assert!(
         history.contains("137"),
         "the kill shows as exit 137: {history}"
+    );
+
+    // Healing: api's container is killed behind the adapter's back. Swarm does not
+    // replace it (restart policy none); the healing adapter (the kubelet baseline)
+    // sees the crashed replica and, after its back-off, restarts it.
+    let healing_cfg = config(work.path(), &engine.socket(), &prometheus.url(), true);
+    let mut healer = Adapter::new(&healing_cfg).unwrap();
+    eventually("api's new task running", 30, || {
+        swarm
+            .state()
+            .is_ok_and(|s| s.replicas["/api"].iter().all(|t| t.running()))
+    });
+    let victim = swarm.state().unwrap().replicas["/api"][0].name.clone();
+    let container = engine.docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.task.id={victim}"),
+    ]);
+    assert!(!container.is_empty(), "api's task {victim} has a container");
+    engine.docker(&["kill", "-s", "KILL", &container]);
+    eventually("api's task seen crashed", 30, || {
+        swarm.state().is_ok_and(|s| {
+            s.replicas["/api"]
+                .iter()
+                .any(|t| t.name == victim && t.phase == "failed")
+        })
+    });
+    let start = Instant::now();
+    let restart = loop {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let outcome = healer.step(unix, clock.elapsed().as_secs_f64()).unwrap();
+        if let Outcome::Decided { decisions } = &outcome
+            && let Some(d) = decisions.first()
+        {
+            break d.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no healing decision in 60 s; last: {outcome:?}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert_eq!(
+        restart.proposed,
+        Action::Restart {
+            namespace: String::new(),
+            service: "api".into(),
+            replica: victim.clone(),
+        },
+        "{restart:?}"
+    );
+    assert_eq!(restart.result, "applied", "{restart:?}");
+    assert_eq!(restart.explanation.policy, "kubelet");
+    assert!(
+        restart.explanation.expected_effect.contains("crashed"),
+        "{:?}",
+        restart.explanation
+    );
+    eventually("api running again after the healing restart", 60, || {
+        swarm.state().is_ok_and(|s| {
+            let tasks = &s.replicas["/api"];
+            tasks.len() == 1 && tasks[0].name != victim && tasks[0].ready
+        })
+    });
+    let healing_log = std::fs::read_to_string(work.path().join("healing.jsonl")).unwrap();
+    assert!(
+        healing_log
+            .lines()
+            .any(|l| l.contains("\"kind\":\"restart\"") && l.contains("\"applied\"")),
+        "{healing_log}"
     );
 
     // Pause (the cordon of a swarm node).
@@ -559,19 +664,6 @@ fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
         })
         .unwrap();
     assert!(image().starts_with("hale-demo:1"), "{}", image());
-    // api has never been updated (front has: the adapter scaled it, and a roll back
-    // would restore its previous replica count): nothing to roll back to.
-    let err = swarm
-        .apply(&Action::Rollback {
-            namespace: String::new(),
-            service: "api".into(),
-        })
-        .unwrap_err();
-    assert!(
-        matches!(err, hale_adapter::target::TargetError::Refused { .. }),
-        "{err}"
-    );
-
     // Faults. Prometheus down: the adapter holds, naming it; back: it decides again.
     let mut step = || {
         let unix = std::time::SystemTime::now()
@@ -617,6 +709,18 @@ fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
     eventually("decisions with api back", 60, || {
         matches!(step(), Outcome::Decided { .. })
     });
+    // The new api has never been updated (the others have: a scale, a refill or an
+    // image change each leave a previous spec): nothing to roll back to.
+    let err = swarm
+        .apply(&Action::Rollback {
+            namespace: String::new(),
+            service: "api".into(),
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, hale_adapter::target::TargetError::Refused { .. }),
+        "{err}"
+    );
 
     let log = std::fs::read_to_string(work.path().join("audit.jsonl")).unwrap();
     assert!(log.lines().any(|l| l.contains("\"event\":\"hold\"")));

@@ -121,6 +121,12 @@ fn main() {
         m.resident.clone(),
     );
     let m = Arc::new(Metrics { registry, ..m });
+    // Every series exists from the start, at zero: a replica that has answered
+    // nothing yet is a replica with rates of 0, not an absent one.
+    drop(m.requests.get_or_create(&labels));
+    drop(m.errors.get_or_create(&labels));
+    drop(m.busy.get_or_create(&labels));
+    drop(m.latency.get_or_create(&labels));
     // One worker: a replica's capacity is one request at a time, so CPU utilisation
     // and queueing follow the load as in the simulator's model.
     for request in server.incoming_requests() {

@@ -1,0 +1,256 @@
+//! The decision loop for Healing-v0 on a scripted target with a stand-in Prometheus:
+//! the kubelet baseline restarts a crashed replica after its back-off, names it by
+//! the target's name, leaves a replica that only fails readiness to the orchestrator,
+//! and holds (naming the replica and query) when a running replica's metrics are
+//! missing. A config without per-replica queries is refused.
+
+use hale_adapter::action::Action;
+use hale_adapter::config::AdapterConfig;
+use hale_adapter::observe::Replicas;
+use hale_adapter::run::{Adapter, Outcome};
+use hale_adapter::target::{NodeState, ReplicaState, Target, TargetError, TargetState};
+use std::sync::{Arc, Mutex};
+
+mod common;
+use common::{Answers, QUERIES, sample, serve_readings, stand_in};
+
+const NOW: f64 = 1_800_000_000.0;
+const SERVICES: [&str; 3] = ["front", "api", "db"];
+
+/// A target whose state the test writes and whose actions it reads.
+#[derive(Clone, Default)]
+struct Scripted {
+    state: Arc<Mutex<TargetState>>,
+    applied: Arc<Mutex<Vec<Action>>>,
+}
+
+impl Target for Scripted {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+    fn state(&mut self) -> Result<TargetState, TargetError> {
+        Ok(self.state.lock().unwrap().clone())
+    }
+    fn apply(&mut self, action: &Action) -> Result<(), TargetError> {
+        self.applied.lock().unwrap().push(action.clone());
+        Ok(())
+    }
+}
+
+fn replica(name: &str, node: &str, phase: &str, ready: bool) -> ReplicaState {
+    ReplicaState {
+        name: name.into(),
+        node: Some(node.into()),
+        phase: phase.into(),
+        ready,
+        restarts: 0,
+    }
+}
+
+/// Two replicas per service on two nodes; `api-b` has crashed and `db-b` runs but
+/// fails readiness.
+fn cluster() -> TargetState {
+    let mut state = TargetState::default();
+    for s in SERVICES {
+        let key = format!("shop/{s}");
+        let b = match s {
+            "api" => replica("api-b", "n2", "failed", false),
+            "db" => replica(&format!("{s}-b"), "n2", "running", false),
+            _ => replica(&format!("{s}-b"), "n2", "running", true),
+        };
+        let ready = u32::from(s == "front") + 1;
+        state.replicas.insert(
+            key.clone(),
+            vec![replica(&format!("{s}-a"), "n1", "running", true), b],
+        );
+        state.services.insert(
+            key.clone(),
+            Replicas {
+                ready,
+                booting: 0,
+                desired: 2,
+            },
+        );
+        state.rollback_possible.insert(key, false);
+    }
+    state.nodes = ["n1", "n2"]
+        .map(|n| NodeState {
+            name: n.into(),
+            ready: true,
+            schedulable: true,
+            cpu_allocation: Some(0.25),
+        })
+        .to_vec();
+    state
+}
+
+const REPLICA_QUERIES: &str = r#"[observation.replica_queries]
+memory_fraction = "mem($replica)"
+mean_latency_ms = "lat($replica)"
+error_rate = "err($replica)"
+"#;
+
+fn config(url: &str, audit: &std::path::Path, replica_queries: &str) -> AdapterConfig {
+    let text = format!(
+        r#"
+policy = "kubelet"
+env = "Healing-v0"
+mode = "auto"
+audit_log = "{}"
+
+[env_config]
+scenario = "three-tier"
+control_interval_s = 10.0
+
+[target]
+kind = "dry-run"
+namespace = "shop"
+services = ["front", "api", "db"]
+
+[guardrails]
+cooldown_s = 0
+
+[observation]
+prometheus = "{url}"
+{QUERIES}
+{replica_queries}"#,
+        audit.display()
+    );
+    toml::from_str(&text).unwrap()
+}
+
+/// Service readings, and answers for every running replica of [`cluster`] (not for
+/// `api-b`, whose process is gone: the adapter must not ask) and its replacement
+/// `api-c`, sampled at `ts`.
+fn serve(answers: &Answers, ts: f64) {
+    serve_readings(answers, &SERVICES, 0.3, ts);
+    let mut a = answers.lock().unwrap();
+    for s in SERVICES {
+        for r in [format!("{s}-a"), format!("{s}-b"), format!("{s}-c")] {
+            if r == "api-b" || (r.ends_with("-c") && s != "api") {
+                continue;
+            }
+            a.insert(format!("mem({r})"), sample(0.4, ts));
+            // A rate over a rate with nothing answered: NaN reads as 0.
+            a.insert(format!("lat({r})"), sample(f64::NAN, ts));
+            a.insert(format!("err({r})"), sample(0.0, ts));
+        }
+    }
+}
+
+#[test]
+fn the_kubelet_restarts_a_crashed_replica_after_its_back_off_and_holds_without_its_data() {
+    let (url, answers) = stand_in();
+    serve(&answers, NOW - 1.0);
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let cfg = config(&url, &audit, REPLICA_QUERIES);
+    cfg.validate().unwrap();
+    let target = Scripted::default();
+    *target.state.lock().unwrap() = cluster();
+    let mut adapter = Adapter::new(&cfg)
+        .unwrap()
+        .with_target(Box::new(target.clone()));
+
+    // First sight of the crash: the kubelet's 10 s back-off has not passed.
+    let first = adapter.step(NOW, 0.0).unwrap();
+    assert_eq!(
+        first,
+        Outcome::Decided { decisions: vec![] },
+        "nothing is due yet"
+    );
+    // One control interval later it is: the crashed replica, by its target name.
+    let Outcome::Decided { decisions } = adapter.step(NOW + 10.0, 10.0).unwrap() else {
+        panic!("expected a decision")
+    };
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    let d = &decisions[0];
+    assert_eq!(
+        d.proposed,
+        Action::Restart {
+            namespace: "shop".into(),
+            service: "api".into(),
+            replica: "api-b".into(),
+        }
+    );
+    assert_eq!(d.result, "applied");
+    assert!(
+        d.explanation.expected_effect.contains("crashed"),
+        "{:?}",
+        d.explanation
+    );
+    assert!(
+        d.explanation
+            .expected_effect
+            .contains("api keeps 1 of 2 ready"),
+        "{:?}",
+        d.explanation
+    );
+    assert_eq!(
+        target.applied.lock().unwrap().as_slice(),
+        std::slice::from_ref(&d.proposed)
+    );
+
+    // db-b fails readiness only: the orchestrator's liveness probe owns it; the
+    // kubelet does not restart it, however long it waits.
+    {
+        let mut state = target.state.lock().unwrap();
+        let api = state.replicas.get_mut("shop/api").unwrap();
+        api[1] = replica("api-c", "n2", "running", true);
+    }
+    for k in 2..8 {
+        let t = 10.0 * f64::from(k);
+        serve(&answers, NOW + t - 1.0);
+        assert_eq!(
+            adapter.step(NOW + t, t).unwrap(),
+            Outcome::Decided { decisions: vec![] }
+        );
+    }
+
+    // A running replica's memory is gone from Prometheus: hold, naming it.
+    serve(&answers, NOW + 79.0);
+    answers.lock().unwrap().remove("mem(front-a)");
+    let Outcome::Hold { reasons, missing } = adapter.step(NOW + 80.0, 80.0).unwrap() else {
+        panic!("expected a hold")
+    };
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert_eq!(missing[0].feature, "memory_fraction of front-a");
+    assert!(missing[0].reason.contains("mem(front-a)"), "{missing:?}");
+    assert!(
+        reasons[0].contains("memory_fraction of front-a"),
+        "{reasons:?}"
+    );
+
+    // Every step is in the audit log: two decisions with changes or none, six quiet
+    // ones, a hold.
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 9, "{log}");
+    assert_eq!(
+        events.iter().filter(|e| e["event"] == "hold").count(),
+        1,
+        "{log}"
+    );
+}
+
+#[test]
+fn healing_without_replica_queries_or_for_another_env_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config("http://127.0.0.1:9", &dir.path().join("a.jsonl"), "");
+    let err = cfg.validate().unwrap_err();
+    assert!(err.contains("observation.replica_queries"), "{err}");
+    let err = Adapter::new(&cfg).err().unwrap().to_string();
+    assert!(err.contains("replica_queries"), "{err}");
+
+    let mut cfg = config(
+        "http://127.0.0.1:9",
+        &dir.path().join("a.jsonl"),
+        REPLICA_QUERIES,
+    );
+    cfg.env = "CartPole-v1".into();
+    let err = cfg.validate().unwrap_err();
+    assert!(err.contains("Scaling-v0 and Healing-v0"), "{err}");
+}
