@@ -1,9 +1,10 @@
 //! The Kubernetes target against a real control plane on loopback (etcd,
 //! kube-apiserver and kube-controller-manager 1.20.2, started by
 //! `../shared/infra/kube-up.sh`), with a stand-in kubelet that binds pods to two fake
-//! nodes and marks them running. Each action is checked by reading the API afterwards;
-//! the decision loop scales a Deployment from Prometheus readings; a Deployment that
-//! vanishes makes the adapter hold until it is back.
+//! nodes and marks them running. Each action (scale, restart, cordon, drain through
+//! evictions, roll back) is checked by reading the API afterwards; the decision loop
+//! scales a Deployment from Prometheus readings; a Deployment that vanishes makes the
+//! adapter hold until it is back.
 //!
 //! Needs the control-plane binaries (`HALE_KUBE_BIN`, a folder with kube-apiserver and
 //! kube-controller-manager; `.ci/run` unpacks them from ../shared/infra) and etcd on the
@@ -273,7 +274,7 @@ prometheus = "{prometheus}"
 }
 
 #[test]
-fn scale_restart_cordon_and_roll_back_on_a_real_control_plane() {
+fn scale_restart_cordon_drain_and_roll_back_on_a_real_control_plane() {
     let Some(plane) = control_plane() else {
         return;
     };
@@ -435,6 +436,55 @@ fn scale_restart_cordon_and_roll_back_on_a_real_control_plane() {
         })
         .unwrap_err();
     assert!(err.to_string().contains("no previous revision"), "{err}");
+
+    // Drain: with node-b schedulable again, draining node-a cordons it and evicts its
+    // pods through the Eviction API; their replacements all land on node-b.
+    rt.block_on(nodes.patch(
+        "node-b",
+        &PatchParams::default(),
+        &Patch::Merge(&serde_json::json!({"spec": {"unschedulable": false}})),
+    ))
+    .unwrap();
+    let on_a = |items: &[Pod]| {
+        items
+            .iter()
+            .filter(|p| p.spec.as_ref().unwrap().node_name.as_deref() == Some("node-a"))
+            .count()
+    };
+    let web_pods = || {
+        rt.block_on(pods.list(&ListParams::default().labels("app=web")))
+            .unwrap()
+            .items
+    };
+    assert!(on_a(&web_pods()) > 0, "web runs on node-a before the drain");
+    k8s.apply(&Action::Drain {
+        node: "node-a".into(),
+    })
+    .unwrap();
+    let node = rt.block_on(nodes.get("node-a")).unwrap();
+    assert_eq!(node.spec.unwrap().unschedulable, Some(true));
+    eventually("web's pods moved off node-a", || {
+        let items = web_pods();
+        on_a(&items) == 0
+            && items.len() == 4
+            && items
+                .iter()
+                .all(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+    });
+    let state = k8s.state().unwrap();
+    assert!(
+        state.replicas["default/web"]
+            .iter()
+            .all(|r| r.node.as_deref() == Some("node-b") && r.running()),
+        "{:?}",
+        state.replicas["default/web"]
+    );
+    rt.block_on(nodes.patch(
+        "node-a",
+        &PatchParams::default(),
+        &Patch::Merge(&serde_json::json!({"spec": {"unschedulable": false}})),
+    ))
+    .unwrap();
 
     // The decision loop: Scaling-v0's HPA under high CPU scales each Deployment up
     // one step (the guardrail's max_step); "api" does not exist yet, so the adapter
