@@ -8,7 +8,11 @@
 //!   resource graph of microservices-20 at two sizes (the fewest replicas per
 //!   service that give 100 nodes or more, and the most the action space allows), its
 //!   scores, and the guard's verdicts on the 20 scale actions. The adapter does not yet build
-//!   live graphs, so this is the policy and guard part of the path.
+//!   live graphs, so this is the policy and guard part of the path;
+//! - `healing-kubelet` and `healing-mlp`: Healing-v0 (three-tier, 16 replica and 8
+//!   host slots) from 16 live replicas on 4 nodes, one of them crashed, to the guarded
+//!   remedy with its explanation (`Adapter::decide_healing`); the MLP is 64×64 and
+//!   untrained over 44 actions.
 //!
 //! Criterion reports means; the p50/p99 lines come from 2000 timed calls each,
 //! printed before criterion's runs.
@@ -21,7 +25,7 @@ use hale_adapter::action::Action;
 use hale_adapter::config::AdapterConfig;
 use hale_adapter::guard::{Guard, GuardConfig};
 use hale_adapter::observe::{Observation, Replicas};
-use hale_adapter::run::Adapter;
+use hale_adapter::run::{Adapter, HealingInput, LiveReplica};
 use hale_envs::Value;
 use hale_envs::live::ServiceReading;
 use hale_policies::Policy;
@@ -73,18 +77,26 @@ fn bundle(dir: &Path, env_id: &str, config: &serde_json::Value, encoder: Encoder
     bundle::save(dir, &network, spec).unwrap();
 }
 
-/// An adapter on a dry-run three-tier target whose Prometheus is never asked.
-fn adapter(policy: &str, audit: &Path) -> Adapter {
+/// An adapter on a dry-run three-tier target whose Prometheus is never asked; for
+/// Healing-v0 with `healing`.
+fn adapter(policy: &str, audit: &Path, healing: bool) -> Adapter {
+    let (env, extra) = if healing {
+        (
+            "env = \"Healing-v0\"\n[env_config]\nscenario = \"three-tier\"\ncontrol_interval_s = 10.0",
+            "[observation.replica_queries]\nmemory_fraction = \"m\"\nmean_latency_ms = \"l\"\nerror_rate = \"e\"",
+        )
+    } else {
+        (
+            "env = \"Scaling-v0\"\n[env_config]\nscenario = \"three-tier\"\naction = \"target\"\ncontrol_interval_s = 15.0",
+            "",
+        )
+    };
     let text = format!(
         r#"
 policy = "{policy}"
-env = "Scaling-v0"
 mode = "auto"
 audit_log = "{}"
-[env_config]
-scenario = "three-tier"
-action = "target"
-control_interval_s = 15.0
+{env}
 [target]
 kind = "dry-run"
 services = ["front", "api", "db"]
@@ -98,6 +110,7 @@ p95_ms = "b"
 p99_ms = "c"
 error_rate = "e"
 cpu_utilization = "u"
+{extra}
 "#,
         audit.display()
     );
@@ -142,6 +155,66 @@ fn scaling_observation() -> (Observation, Vec<Option<Replicas>>) {
 }
 
 /// p50 and p99 of `f` over 2000 calls, in microseconds.
+fn healing_input() -> HealingInput {
+    use hale_envs::live::{HostReading, ReplicaReading, ReplicaState};
+    let replicas = (0..16)
+        .map(|k| LiveReplica {
+            name: format!("replica-{k}"),
+            node: Some(format!("node-{}", k % 4)),
+            reading: ReplicaReading {
+                service: k % 3,
+                state: if k == 4 {
+                    ReplicaState::Crashed
+                } else {
+                    ReplicaState::Ready
+                },
+                probe_failures: 0,
+                restarts: 1,
+                memory_fraction: 0.4,
+                mean_latency_ms: 12.0,
+                error_rate: 0.0,
+                host_up: true,
+            },
+        })
+        .collect();
+    let reading = ServiceReading {
+        request_rate: 300.0,
+        p50_ms: 10.0,
+        p95_ms: 40.0,
+        p99_ms: 80.0,
+        error_rate: 0.001,
+        cpu_utilization: 0.5,
+        ready: 5,
+        booting: 0,
+        desired: 5,
+    };
+    HealingInput {
+        replicas,
+        hosts: (0..4)
+            .map(|h| {
+                (
+                    format!("node-{h}"),
+                    HostReading {
+                        up: true,
+                        cordoned: false,
+                        cpu_allocation: 0.5,
+                    },
+                )
+            })
+            .collect(),
+        services: vec![reading; 3],
+        counts: vec![
+            Replicas {
+                ready: 5,
+                booting: 0,
+                desired: 5,
+            };
+            3
+        ],
+        rollback_possible: vec![true, false, false],
+    }
+}
+
 fn percentiles<T>(mut f: impl FnMut() -> T) -> (f64, f64) {
     let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
     for _ in 0..200 {
@@ -169,7 +242,7 @@ fn decision(c: &mut Criterion) {
         ("hpa", "hpa".to_string()),
         ("mlp", mlp_dir.display().to_string()),
     ] {
-        let mut a = adapter(&policy, &tmp.path().join(format!("{name}.jsonl")));
+        let mut a = adapter(&policy, &tmp.path().join(format!("{name}.jsonl")), false);
         let (p50, p99) = percentiles(|| {
             black_box(a.decide(&obs, &replicas, 0.0).unwrap());
         });
@@ -177,6 +250,27 @@ fn decision(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| black_box(a.decide(black_box(&obs), &replicas, 0.0).unwrap()))
         });
+    }
+
+    // Healing-v0: 16 replicas (front, api, db in turn) on 4 nodes; one api replica
+    // has crashed.
+    let healing_cfg = json!({"scenario": "three-tier", "control_interval_s": 10.0});
+    let healing_mlp = tmp.path().join("healing-mlp");
+    bundle(&healing_mlp, "Healing-v0", &healing_cfg, Encoder::Mlp);
+    let input = healing_input();
+    for (name, policy) in [
+        ("healing-kubelet", "kubelet".to_string()),
+        ("healing-mlp", healing_mlp.display().to_string()),
+    ] {
+        let mut a = adapter(&policy, &tmp.path().join(format!("{name}.jsonl")), true);
+        let mut now = 0.0;
+        let mut decide = || {
+            now += 10.0;
+            black_box(a.decide_healing(black_box(&input), now).unwrap())
+        };
+        let (p50, p99) = percentiles(&mut decide);
+        println!("decision/{name}: p50 {p50:.1} µs, p99 {p99:.1} µs");
+        group.bench_function(name, |b| b.iter(&mut decide));
     }
 
     // The graph policy: Scaling-v0 on microservices-20 read as a resource graph

@@ -12,8 +12,9 @@ use std::process::ExitCode;
 ///
 /// Start with `hale-adapter check CONFIG.toml`: it reads the config, loads and checks
 /// the policy against the env it drives, and prints what would run, touching nothing.
-/// Example configs (Kubernetes in manual mode, Docker Swarm in auto mode) are in
-/// `adapter/configs/`; adapter/README.md describes every field.
+/// Example configs (scaling on Kubernetes in manual mode, scaling and healing on
+/// Docker Swarm in auto mode) are in `adapter/configs/`; adapter/README.md describes
+/// every field.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
@@ -31,7 +32,8 @@ enum Command {
     },
     /// Run the decision loop: every `interval_s`, observe, decide, pass the guardrails,
     /// then act (auto) or propose and wait for a person (manual), and audit every
-    /// step. This version runs Scaling-v0 policies.
+    /// step. Runs Scaling-v0 policies (replica counts) and Healing-v0 policies
+    /// (restart, reschedule, roll back, drain; modify does not apply to them).
     ///
     /// In manual mode each proposal is printed with its explanation; answer on the
     /// terminal with `ID accept`, `ID decline` or `ID modify REPLICAS`, or POST

@@ -884,18 +884,34 @@ impl Adapter {
                 Answer::Modify { replicas } => {
                     approval.decision = "modified".into();
                     approval.replicas = Some(replicas);
-                    let modified = match &p.proposed {
+                    match &p.proposed {
                         Action::Scale {
                             namespace, service, ..
-                        } => Action::Scale {
-                            namespace: namespace.clone(),
-                            service: service.clone(),
-                            replicas,
-                        },
-                        other => other.clone(),
-                    };
-                    let verdict = self.guard.check(&modified, p.current, now_s);
-                    self.carry_out(p, verdict, Some(approval), now_s)
+                        } => {
+                            let modified = Action::Scale {
+                                namespace: namespace.clone(),
+                                service: service.clone(),
+                                replicas,
+                            };
+                            let verdict = self.guard.check(&modified, p.current, now_s);
+                            self.carry_out(p, verdict, Some(approval), now_s)
+                        }
+                        // A replica count means nothing to a restart, a drain or a
+                        // roll back: nothing is done rather than guessing.
+                        other => {
+                            println!(
+                                "proposal {}: modify applies to a scale, not to {other}; nothing done",
+                                proposal.id
+                            );
+                            self.metrics.action(other.kind(), "declined");
+                            self.closed(
+                                p,
+                                proposal.verdict,
+                                approval,
+                                "declined: modify applies to a scale only",
+                            )
+                        }
+                    }
                 }
                 Answer::Decline => {
                     approval.decision = "declined".into();

@@ -79,7 +79,11 @@ fn a_kubernetes_manual_config_is_described_without_contacting_the_cluster() {
 #[test]
 fn the_example_configs_pass_check() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    for name in ["kubernetes-manual.toml", "docker-auto.toml"] {
+    for name in [
+        "kubernetes-manual.toml",
+        "docker-auto.toml",
+        "docker-healing.toml",
+    ] {
         let out = Command::cargo_bin("hale-adapter")
             .unwrap()
             .arg("check")

@@ -1,13 +1,15 @@
 //! The Docker target end to end, all on loopback: a real Docker engine (Debian's
 //! docker.io) in swarm mode, three services of the project's demo image (a static
 //! `hale-demo` binary in a `FROM scratch` image) exporting Prometheus metrics, a real
-//! Prometheus scraping them, and a load generator. The adapter (auto mode, the HPA
-//! baseline) scales `front` up under load and back down after it; a restart kills a
-//! task's container with SIGKILL and the target refills its slot (`api` has restart
-//! policy none); a container killed behind the adapter's back is restarted by the
-//! healing policy (the kubelet baseline on Healing-v0, reading each task through
-//! Prometheus); a pause and a roll back are read back from the engine; a service that vanishes, or Prometheus going down,
-//! makes the adapter hold until they return.
+//! Prometheus scraping them, and a load generator. The adapter (auto mode) runs an
+//! exported, trained scaling policy (`tests/data/demo-scaling-ppo`, PPO on the
+//! `demo` scenario) and scales `front` up under load and back down after it. A
+//! restart kills a task's container with SIGKILL and Swarm replaces it. `api` runs
+//! with restart policy none: its container, killed behind the adapter's back, is
+//! restarted by the healing policy (the kubelet baseline on Healing-v0, reading each
+//! task through Prometheus). A pause and a roll back are read back from the engine;
+//! a service that vanishes, or Prometheus going down, makes the adapter hold until
+//! they return.
 //!
 //! Needs `dockerd`, `docker`, `prometheus` and the static demo binary
 //! (`HALE_DEMO_BIN`); `.ci/run` provides them. Without them the test says it skips;
@@ -303,7 +305,8 @@ impl Load {
     }
 }
 
-/// The scaling adapter's config (the HPA), or with `healing` the healing adapter's
+/// The scaling adapter's config (the trained `demo` bundle), or with `healing` the
+/// healing adapter's
 /// (the kubelet baseline on Healing-v0, with per-replica queries by task id).
 fn config(dir: &Path, socket: &str, prometheus: &str, healing: bool) -> AdapterConfig {
     // Queries that give 0 for a service with no traffic (not an absent series), and
@@ -328,8 +331,12 @@ fn config(dir: &Path, socket: &str, prometheus: &str, healing: bool) -> AdapterC
             ),
         )
     } else {
+        // The trained bundle brings its own env config (the `demo` scenario).
         (
-            "policy = \"hpa\"\nenv = \"Scaling-v0\"\n\n[env_config]\nscenario = \"three-tier\"\naction = \"target\"\ncontrol_interval_s = 15.0".to_string(),
+            format!(
+                "policy = \"{}\"\nenv = \"Scaling-v0\"",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/demo-scaling-ppo")
+            ),
             String::new(),
         )
     };
@@ -499,17 +506,33 @@ fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
         )
     });
 
-    // Load: about 160 requests/s of 5 ms each on front's one replica (80 % CPU
-    // against the HPA's 50 % target) → front scales up.
+    // Load: about 160 requests/s of 5 ms each on front's one replica (80 % CPU) →
+    // the trained policy scales front up.
     let load = Load::start(SERVICES[0].1, 160.0);
     step_until(&mut adapter, &clock, "front to scale up", 60, |r| r >= 2);
     eventually("front's new replicas running", 30, || {
         swarm.state().is_ok_and(|s| s.services["/front"].ready >= 2)
     });
+    // Under the same load it stays up (no flapping).
+    for _ in 0..5 {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        if let Outcome::Decided { decisions } =
+            adapter.step(unix, clock.elapsed().as_secs_f64()).unwrap()
+        {
+            assert!(
+                decisions.iter().all(|d| d.service != "front"
+                    || matches!(d.verdict.action(), Some(Action::Scale { replicas, .. }) if *replicas >= 2)),
+                "front scaled down under load: {decisions:?}"
+            );
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
     let answered = load.stop();
     assert!(answered > 500, "the load generator got {answered} answers");
-    // Without load the HPA scales down once its 300 s stabilisation window (20 env
-    // steps of 15 s) has passed.
+    // Without load it scales front back down.
     step_until(&mut adapter, &clock, "front to scale down", 90, |r| r == 1);
     eventually("front back to one task", 30, || {
         swarm

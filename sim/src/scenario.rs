@@ -784,12 +784,13 @@ pub struct Scenario {
 }
 
 /// Names of the scenarios shipped with the crate.
-pub const BUILTINS: &[&str] = &["three-tier", "microservices-20"];
+pub const BUILTINS: &[&str] = &["three-tier", "microservices-20", "demo"];
 
 fn builtin_text(name: &str) -> Option<&'static str> {
     match name {
         "three-tier" => Some(include_str!("../scenarios/three-tier.toml")),
         "microservices-20" => Some(include_str!("../scenarios/microservices-20.toml")),
+        "demo" => Some(include_str!("../scenarios/demo.toml")),
         _ => None,
     }
 }

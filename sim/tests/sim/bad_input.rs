@@ -117,7 +117,7 @@ fn unreadable_file_and_unknown_builtin_are_named() {
     let err = Scenario::builtin("four-tier").unwrap_err().to_string();
     assert_eq!(
         err,
-        "unknown builtin scenario `four-tier` (known: three-tier, microservices-20)"
+        "unknown builtin scenario `four-tier` (known: three-tier, microservices-20, demo)"
     );
 }
 

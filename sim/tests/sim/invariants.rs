@@ -249,7 +249,9 @@ fn same_seed_same_log_other_seed_other_log() {
         let (a, b, c) = (hash(1), hash(1), hash(2));
         assert_eq!(a, b, "{name}");
         assert_ne!(a.0, c.0, "{name}");
-        assert!(a.2 > 10_000, "{name}: only {} events", a.2);
+        // demo's quiet load is 5 requests per second (660 events in this minute).
+        let least = if *name == "demo" { 500 } else { 10_000 };
+        assert!(a.2 > least, "{name}: only {} events", a.2);
     }
 }
 
