@@ -25,7 +25,7 @@ use hale_adapter::action::Action;
 use hale_adapter::config::AdapterConfig;
 use hale_adapter::guard::{Guard, GuardConfig};
 use hale_adapter::observe::{Observation, Replicas};
-use hale_adapter::run::{Adapter, HealingInput, LiveReplica};
+use hale_adapter::run::{Adapter, LiveHost, LiveInput, LiveReplica};
 use hale_envs::Value;
 use hale_envs::live::ServiceReading;
 use hale_policies::Policy;
@@ -155,7 +155,7 @@ fn scaling_observation() -> (Observation, Vec<Option<Replicas>>) {
 }
 
 /// p50 and p99 of `f` over 2000 calls, in microseconds.
-fn healing_input() -> HealingInput {
+fn healing_input() -> LiveInput {
     use hale_envs::live::{HostReading, ReplicaReading, ReplicaState};
     let replicas = (0..16)
         .map(|k| LiveReplica {
@@ -188,20 +188,21 @@ fn healing_input() -> HealingInput {
         booting: 0,
         desired: 5,
     };
-    HealingInput {
+    LiveInput {
         replicas,
         hosts: (0..4)
-            .map(|h| {
-                (
-                    format!("node-{h}"),
-                    HostReading {
-                        up: true,
-                        cordoned: false,
-                        cpu_allocation: 0.5,
-                    },
-                )
+            .map(|h| LiveHost {
+                name: format!("node-{h}"),
+                zone: h % 2,
+                reading: HostReading {
+                    up: true,
+                    cordoned: false,
+                    cpu_allocation: 0.5,
+                },
+                memory_allocation: 0.4,
             })
             .collect(),
+        zones: 2,
         services: vec![reading; 3],
         counts: vec![
             Replicas {

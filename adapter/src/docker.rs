@@ -350,8 +350,8 @@ impl Target for DockerSwarm {
 
     fn state(&mut self) -> Result<TargetState, TargetError> {
         let mut state = TargetState::default();
-        // Cores reserved per node by the listed services' running tasks.
-        let mut reserved: HashMap<String, f64> = HashMap::new();
+        // Cores and bytes reserved per node by the listed services' running tasks.
+        let mut reserved: HashMap<String, (f64, f64)> = HashMap::new();
         for name in &self.services {
             let service = self.service(name)?;
             let spec = service.spec.clone().unwrap_or_default();
@@ -364,17 +364,18 @@ impl Target for DockerSwarm {
                 .filter(|t| t.phase != "failed" && t.phase != "rejected" && t.phase != "orphaned")
                 .collect();
             let ready = live.iter().filter(|t| t.ready).count() as u32;
-            let cores = spec
+            let reservation = spec
                 .task_template
                 .as_ref()
                 .and_then(|t| t.resources.as_ref())
-                .and_then(|r| r.reservations.as_ref())
-                .and_then(|r| r.nano_cpus)
-                .unwrap_or(0) as f64
-                / 1e9;
+                .and_then(|r| r.reservations.as_ref());
+            let cores = reservation.and_then(|r| r.nano_cpus).unwrap_or(0) as f64 / 1e9;
+            let bytes = reservation.and_then(|r| r.memory_bytes).unwrap_or(0) as f64;
             for t in &live {
                 if let (Some(node), true) = (&t.node, t.running()) {
-                    *reserved.entry(node.clone()).or_default() += cores;
+                    let r = reserved.entry(node.clone()).or_default();
+                    r.0 += cores;
+                    r.1 += bytes;
                 }
             }
             let key = format!("/{name}");
@@ -400,15 +401,21 @@ impl Target for DockerSwarm {
             .map(|n| {
                 let availability = n.spec.as_ref().and_then(|s| s.availability);
                 let name = n.id.clone().unwrap_or_default();
-                let cores = n
-                    .description
-                    .as_ref()
-                    .and_then(|d| d.resources.as_ref())
+                let resources = n.description.as_ref().and_then(|d| d.resources.as_ref());
+                let cores = resources
                     .and_then(|r| r.nano_cpus)
                     .filter(|&c| c > 0)
                     .map(|c| c as f64 / 1e9);
+                let bytes = resources
+                    .and_then(|r| r.memory_bytes)
+                    .filter(|&b| b > 0)
+                    .map(|b| b as f64);
+                let (used_cores, used_bytes) = reserved.get(&name).copied().unwrap_or_default();
                 NodeState {
-                    cpu_allocation: cores.map(|c| reserved.get(&name).copied().unwrap_or(0.0) / c),
+                    cpu_allocation: cores.map(|c| used_cores / c),
+                    memory_allocation: bytes.map(|b| used_bytes / b),
+                    // Swarm has no zones of its own.
+                    zone: None,
                     name,
                     ready: n
                         .status

@@ -317,39 +317,67 @@ fn pod_state(pod: &Pod) -> ReplicaState {
     }
 }
 
-/// Cores in a Kubernetes CPU quantity (`2`, `0.5`, `250m`).
-fn cores(q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity) -> Option<f64> {
-    match q.0.strip_suffix('m') {
-        Some(milli) => milli.parse::<f64>().ok().map(|m| m / 1e3),
-        None => q.0.parse().ok(),
+/// The number in a Kubernetes quantity: `2`, `0.5`, `250m` (milli), `512Mi`, `1Gi`
+/// (binary suffixes), `1G`, `500k` (decimal ones), `1e3`.
+fn quantity(q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity) -> Option<f64> {
+    let s = q.0.trim();
+    const SUFFIXES: [(&str, f64); 13] = [
+        ("Ki", 1024.0),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+        ("Ti", 1099511627776.0),
+        ("Pi", 1125899906842624.0),
+        ("Ei", 1152921504606846976.0),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    for (suffix, factor) in SUFFIXES {
+        if let Some(n) = s.strip_suffix(suffix) {
+            return n.parse::<f64>().ok().map(|n| n * factor);
+        }
     }
+    s.parse().ok()
 }
 
-/// The CPU a pod's containers request, cores.
-fn requested_cores(pod: &Pod) -> f64 {
+/// What a pod's containers request of `resource` (`cpu`: cores, `memory`: bytes).
+fn requested(pod: &Pod, resource: &str) -> f64 {
     pod.spec
         .as_ref()
         .map(|s| {
             s.containers
                 .iter()
-                .filter_map(|c| c.resources.as_ref()?.requests.as_ref()?.get("cpu"))
-                .filter_map(cores)
+                .filter_map(|c| c.resources.as_ref()?.requests.as_ref()?.get(resource))
+                .filter_map(quantity)
                 .sum()
         })
         .unwrap_or(0.0)
 }
 
-fn node_state(node: &Node, requested: &BTreeMap<String, f64>) -> NodeState {
+fn node_state(node: &Node, requested: &BTreeMap<String, (f64, f64)>) -> NodeState {
     let name = node.metadata.name.clone().unwrap_or_default();
-    let allocatable = node
-        .status
-        .as_ref()
-        .and_then(|s| s.allocatable.as_ref())
-        .and_then(|a| a.get("cpu"))
-        .and_then(cores)
-        .filter(|&c| c > 0.0);
+    let allocatable = |resource: &str| {
+        node.status
+            .as_ref()
+            .and_then(|s| s.allocatable.as_ref())
+            .and_then(|a| a.get(resource))
+            .and_then(quantity)
+            .filter(|&c| c > 0.0)
+    };
+    let (cores, bytes) = requested.get(&name).copied().unwrap_or_default();
     NodeState {
-        cpu_allocation: allocatable.map(|c| requested.get(&name).copied().unwrap_or(0.0) / c),
+        cpu_allocation: allocatable("cpu").map(|c| cores / c),
+        memory_allocation: allocatable("memory").map(|b| bytes / b),
+        zone: node
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("topology.kubernetes.io/zone"))
+            .cloned(),
         name,
         ready: node
             .status
@@ -373,8 +401,8 @@ impl Target for Kubernetes {
         let mut services = BTreeMap::new();
         let mut replicas = BTreeMap::new();
         let mut rollback_possible = BTreeMap::new();
-        // Cores requested per node by the listed Deployments' running pods.
-        let mut requested: BTreeMap<String, f64> = BTreeMap::new();
+        // Cores and bytes requested per node by the listed Deployments' running pods.
+        let mut requested: BTreeMap<String, (f64, f64)> = BTreeMap::new();
         for name in &self.deployments {
             let d = self.deployment(name)?;
             let status = d.status.clone().unwrap_or_default();
@@ -405,7 +433,9 @@ impl Target for Kubernetes {
                 if let (Some(node), true) =
                     (pod.spec.as_ref().and_then(|s| s.node_name.clone()), running)
                 {
-                    *requested.entry(node).or_default() += requested_cores(pod);
+                    let r = requested.entry(node).or_default();
+                    r.0 += self::requested(pod, "cpu");
+                    r.1 += self::requested(pod, "memory");
                 }
             }
             rollback_possible.insert(key.clone(), self.revisions(&d)?.len() > 1);
@@ -466,5 +496,23 @@ impl Target for Kubernetes {
                 self.rollback(service)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantity;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+    #[test]
+    fn quantities_read_with_their_suffixes() {
+        let q = |s: &str| quantity(&Quantity(s.into()));
+        assert_eq!(q("2"), Some(2.0));
+        assert_eq!(q("250m"), Some(0.25));
+        assert_eq!(q("512Mi"), Some(512.0 * 1024.0 * 1024.0));
+        assert_eq!(q("1Gi"), Some(1024.0 * 1024.0 * 1024.0));
+        assert_eq!(q("500k"), Some(5e5));
+        assert_eq!(q("1e3"), Some(1e3));
+        assert_eq!(q("lots"), None);
     }
 }

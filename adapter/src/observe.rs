@@ -282,20 +282,8 @@ impl PrometheusSource {
                     feature: format!("{feature} of {replica}"),
                     reason: format!("{reason} (query {query})"),
                 };
-                match answer {
-                    Ok((v, ts)) => {
-                        let age = (now - ts).max(0.0);
-                        oldest = oldest.max(age);
-                        if age > self.config.max_age_s {
-                            missing.push(miss(self.stale(age)));
-                        } else if v.is_nan() {
-                            values[k] = 0.0;
-                        } else if v.is_finite() {
-                            values[k] = v;
-                        } else {
-                            missing.push(miss(format!("sample value is {v}")));
-                        }
-                    }
+                match self.value(answer, now, &mut oldest, true) {
+                    Ok(v) => values[k] = v,
                     Err(reason) => missing.push(miss(reason)),
                 }
             }
@@ -308,11 +296,30 @@ impl PrometheusSource {
         (samples, missing, oldest)
     }
 
-    fn stale(&self, age: f64) -> String {
-        format!(
-            "stale: the sample is {age:.0} s old (max_age_s {})",
-            self.config.max_age_s
-        )
+    /// A sample's value if it is fresh and a number, or why not; `oldest` keeps the
+    /// largest age seen. With `nan_is_zero`, NaN (a ratio of rates, 0/0) reads as 0.
+    fn value(
+        &self,
+        answer: Result<(f64, f64), String>,
+        now: f64,
+        oldest: &mut f64,
+        nan_is_zero: bool,
+    ) -> Result<f64, String> {
+        let (v, ts) = answer?;
+        let age = (now - ts).max(0.0);
+        *oldest = oldest.max(age);
+        if age > self.config.max_age_s {
+            Err(format!(
+                "stale: the sample is {age:.0} s old (max_age_s {})",
+                self.config.max_age_s
+            ))
+        } else if v.is_nan() && nan_is_zero {
+            Ok(0.0)
+        } else if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(format!("sample value is {v}"))
+        }
     }
 
     /// The observation for `services` (target names, in the env's order) with their
@@ -369,17 +376,8 @@ impl PrometheusSource {
                     feature: (*feature).into(),
                     reason: format!("{reason} (query {query})"),
                 };
-                match answer {
-                    Ok((v, ts)) => {
-                        let age = (now - ts).max(0.0);
-                        oldest = oldest.max(age);
-                        if age > self.config.max_age_s {
-                            missing.push(miss(self.stale(age)));
-                        } else if !v.is_finite() {
-                            missing.push(miss(format!("sample value is {v}")));
-                        }
-                        values[k] = v;
-                    }
+                match self.value(answer, now, &mut oldest, false) {
+                    Ok(v) => values[k] = v,
                     Err(reason) => missing.push(miss(reason)),
                 }
             }

@@ -19,8 +19,8 @@ use crate::target::{Target, TargetState};
 use anyhow::{Context, Result, bail};
 use hale_envs::Value;
 use hale_envs::live::{
-    HealingAction, HealingObservation, HostReading, ReplicaReading, ScalingActions,
-    ScalingObservation, ServiceReading,
+    GraphEncoding, GraphHost, GraphReplica, HealingAction, HealingObservation, HostReading,
+    ReplicaReading, ScalingActions, ScalingObservation, ServiceReading,
 };
 use hale_policies::Policy;
 use serde::Serialize;
@@ -130,14 +130,16 @@ enum Driver {
     Healing { encoding: HealingObservation },
 }
 
-/// What Healing-v0's observation is built from: the target's replicas and nodes with
-/// what Prometheus says about them.
+/// What Healing-v0's observation and the resource graph (of either env) are built
+/// from: the target's replicas and nodes with what Prometheus says about them.
 #[derive(Clone, Debug, Default)]
-pub struct HealingInput {
+pub struct LiveInput {
     /// The replicas in slot order (by service, then the target's order).
     pub replicas: Vec<LiveReplica>,
-    /// The nodes in slot order, with their names.
-    pub hosts: Vec<(String, HostReading)>,
+    /// The nodes in slot order.
+    pub hosts: Vec<LiveHost>,
+    /// Distinct zones of the nodes (at least one).
+    pub zones: usize,
     /// One reading per service, in the env's order.
     pub services: Vec<ServiceReading>,
     /// Replica counts per service.
@@ -146,7 +148,47 @@ pub struct HealingInput {
     pub rollback_possible: Vec<bool>,
 }
 
-/// One replica of Healing-v0's input.
+/// One node of the live input.
+#[derive(Clone, Debug)]
+pub struct LiveHost {
+    /// Its target name.
+    pub name: String,
+    /// Its zone's index.
+    pub zone: usize,
+    /// Up, cordoned, CPU allocation.
+    pub reading: HostReading,
+    /// Requested over available memory (0 where unknown; only the graph reads it).
+    pub memory_allocation: f64,
+}
+
+impl LiveInput {
+    /// The resource graph of this state, encoded as the env does.
+    pub fn graph(&self, encoding: &GraphEncoding) -> hale_envs::GraphValue {
+        let hosts: Vec<GraphHost> = self
+            .hosts
+            .iter()
+            .map(|h| GraphHost {
+                zone: h.zone,
+                reading: h.reading,
+                memory_allocation: h.memory_allocation,
+            })
+            .collect();
+        let replicas: Vec<GraphReplica> = self
+            .replicas
+            .iter()
+            .map(|r| GraphReplica {
+                reading: r.reading,
+                host: r
+                    .node
+                    .as_ref()
+                    .and_then(|n| self.hosts.iter().position(|h| &h.name == n)),
+            })
+            .collect();
+        encoding.encode(self.zones, &hosts, &self.services, &replicas)
+    }
+}
+
+/// One replica of the live input.
 #[derive(Clone, Debug)]
 pub struct LiveReplica {
     /// Its target name (pod, task id).
@@ -164,6 +206,8 @@ pub struct Adapter {
     target: Box<dyn Target>,
     source: PrometheusSource,
     driver: Driver,
+    /// The resource-graph encoding, for a policy that reads graphs.
+    graph: Option<GraphEncoding>,
     namespace: String,
     services: Vec<String>,
     audit: AuditLog,
@@ -190,19 +234,20 @@ impl Adapter {
             .clone()
             .context("an [observation] table is needed to run")?;
         let loaded = crate::policy::load(cfg)?;
-        if loaded
+        let reads_graphs = loaded
             .env_config
             .get("observation")
             .and_then(|v| v.as_str())
-            == Some("graph")
-        {
+            == Some("graph");
+        if reads_graphs && observation.replica_queries.is_none() {
             bail!(
-                "{}: the policy reads graph observations (a GNN), and this version of the \
-                 adapter builds flat ones only; use a policy trained on the matrix observation",
+                "{}: the policy reads the resource graph, whose replica nodes need an \
+                 [observation.replica_queries] table (memory_fraction, mean_latency_ms, \
+                 error_rate)",
                 loaded.description
             );
         }
-        let driver = if cfg.env == "Healing-v0" {
+        let (driver, graph) = if cfg.env == "Healing-v0" {
             if observation.replica_queries.is_none() {
                 bail!(
                     "Healing-v0 reads each replica: the config needs an \
@@ -212,17 +257,24 @@ impl Adapter {
             }
             let env =
                 hale_envs::Healing::new(&loaded.env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
-            Driver::Healing {
-                encoding: env.live_observation(),
-            }
+            (
+                Driver::Healing {
+                    encoding: env.live_observation(),
+                },
+                env.live_graph(),
+            )
         } else {
             let env =
                 hale_envs::Scaling::new(&loaded.env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
-            Driver::Scaling {
-                encoding: env.live_observation(),
-                actions: env.live_actions(),
-            }
+            (
+                Driver::Scaling {
+                    encoding: env.live_observation(),
+                    actions: env.live_actions(),
+                },
+                env.live_graph(),
+            )
         };
+        let graph = reads_graphs.then_some(graph);
         let env_services = match &driver {
             Driver::Scaling { encoding, .. } => &encoding.services,
             Driver::Healing { encoding } => &encoding.services,
@@ -280,6 +332,7 @@ impl Adapter {
             target,
             source: PrometheusSource::new(observation).map_err(anyhow::Error::msg)?,
             driver,
+            graph,
             namespace,
             services,
             audit: AuditLog::open(&cfg.audit_log)
@@ -406,9 +459,16 @@ impl Adapter {
             })
             .collect();
         if let Driver::Healing { .. } = self.driver {
-            let input = self.healing_input(&state, &replicas, now_unix)?;
+            let input = self.live_input(&state, &replicas, now_unix)?;
             return self
                 .decide_healing(&input, now_s)
+                .map_err(|reason| hold(vec![reason]));
+        }
+        if let Some(encoding) = &self.graph {
+            let input = self.live_input(&state, &replicas, now_unix)?;
+            let graph = input.graph(encoding);
+            return self
+                .decide_scaling(Value::Graph(graph), &input.services, &replicas, now_s)
                 .map_err(|reason| hold(vec![reason]));
         }
         let Driver::Scaling { encoding, .. } = &self.driver else {
@@ -428,18 +488,22 @@ impl Adapter {
             .map_err(|reason| hold(vec![reason]))
     }
 
-    /// Healing-v0's readings from the target's state and Prometheus; a hold when
-    /// anything is missing.
-    fn healing_input(
+    /// The live input (Healing-v0, or a graph) from the target's state and
+    /// Prometheus; a hold when anything is missing.
+    fn live_input(
         &self,
         state: &TargetState,
         replicas: &[Option<Replicas>],
         now_unix: f64,
-    ) -> Result<HealingInput, Outcome> {
+    ) -> Result<LiveInput, Outcome> {
         let obs = self.source.readings(&self.services, replicas, now_unix);
         let mut missing = obs.missing;
         let mut oldest = obs.oldest_sample_s;
-        let hosts: Vec<(String, HostReading)> = state
+        // Zones in name order; nodes without one share a zone.
+        let mut zones: Vec<Option<&str>> = state.nodes.iter().map(|n| n.zone.as_deref()).collect();
+        zones.sort_unstable();
+        zones.dedup();
+        let hosts: Vec<LiveHost> = state
             .nodes
             .iter()
             .map(|n| {
@@ -450,14 +514,26 @@ impl Adapter {
                         reason: "the target does not report the node's cores".into(),
                     });
                 }
-                (
-                    n.name.clone(),
-                    HostReading {
+                if self.graph.is_some() && n.memory_allocation.is_none() {
+                    missing.push(Missing {
+                        service: format!("node/{}", n.name),
+                        feature: "memory_allocation".into(),
+                        reason: "the target does not report the node's memory".into(),
+                    });
+                }
+                LiveHost {
+                    name: n.name.clone(),
+                    zone: zones
+                        .iter()
+                        .position(|z| *z == n.zone.as_deref())
+                        .unwrap_or(0),
+                    reading: HostReading {
                         up: n.ready,
                         cordoned: !n.schedulable,
                         cpu_allocation: n.cpu_allocation.unwrap_or(0.0),
                     },
-                )
+                    memory_allocation: n.memory_allocation.unwrap_or(0.0),
+                }
             })
             .collect();
         let mut listed: Vec<(usize, &crate::target::ReplicaState)> = Vec::new();
@@ -500,7 +576,7 @@ impl Adapter {
                 let host_up = r
                     .node
                     .as_ref()
-                    .is_some_and(|n| hosts.iter().any(|(name, h)| name == n && h.up));
+                    .is_some_and(|n| hosts.iter().any(|h| &h.name == n && h.reading.up));
                 LiveReplica {
                     name: r.name.clone(),
                     node: r.node.clone(),
@@ -517,9 +593,10 @@ impl Adapter {
                 }
             })
             .collect();
-        Ok(HealingInput {
+        Ok(LiveInput {
             replicas: readings,
             hosts,
+            zones: zones.len().max(1),
             services: obs.readings,
             counts: replicas.iter().map(|r| r.unwrap_or_default()).collect(),
             rollback_possible: self
@@ -539,20 +616,19 @@ impl Adapter {
     /// Healing-v0's decision, with no network in it: from the readings to at most one
     /// remedy with its guardrail verdict and explanation. Its time is the decision
     /// latency.
-    pub fn decide_healing(
-        &mut self,
-        input: &HealingInput,
-        now_s: f64,
-    ) -> Result<Vec<Plan>, String> {
+    pub fn decide_healing(&mut self, input: &LiveInput, now_s: f64) -> Result<Vec<Plan>, String> {
         let started = Instant::now();
         let Driver::Healing { encoding } = &self.driver else {
             return Err("the policy is not a Healing-v0 policy".into());
         };
         let replicas: Vec<ReplicaReading> = input.replicas.iter().map(|r| r.reading).collect();
-        let hosts: Vec<HostReading> = input.hosts.iter().map(|(_, h)| *h).collect();
-        let obs = encoding.encode(&replicas, &hosts, &input.services);
+        let hosts: Vec<HostReading> = input.hosts.iter().map(|h| h.reading).collect();
+        let obs = match &self.graph {
+            Some(g) => Value::Graph(input.graph(g)),
+            None => Value::Box(encoding.encode(&replicas, &hosts, &input.services)),
+        };
         let mask = encoding.mask(&replicas, &hosts, &input.rollback_possible);
-        let (a, scores) = match self.policy.act_explained(&Value::Box(obs), Some(&mask)) {
+        let (a, scores) = match self.policy.act_explained(&obs, Some(&mask)) {
             Ok((Value::Discrete(a), scores)) => (a, scores),
             Ok((other, _)) => return Err(format!("the policy answered {other:?}")),
             Err(e) => return Err(format!("the policy cannot read the observation: {e}")),
@@ -570,7 +646,7 @@ impl Adapter {
                     format!("reschedule {}", input.replicas[k].name)
                 }
                 Some(HealingAction::Rollback(s)) => format!("roll back {}", self.services[s]),
-                Some(HealingAction::Drain(h)) => format!("drain {}", input.hosts[h].0),
+                Some(HealingAction::Drain(h)) => format!("drain {}", input.hosts[h].name),
             }
         };
         let alternatives = scores
@@ -642,7 +718,11 @@ impl Adapter {
                 ),
             ),
             HealingAction::Drain(h) => {
-                let (node, host) = &input.hosts[h];
+                let LiveHost {
+                    name: node,
+                    reading: host,
+                    ..
+                } = &input.hosts[h];
                 let on_it = input
                     .replicas
                     .iter()
@@ -651,7 +731,7 @@ impl Adapter {
                 let open = input
                     .hosts
                     .iter()
-                    .filter(|(n, h)| n != node && h.up && !h.cordoned)
+                    .filter(|h| &h.name != node && h.reading.up && !h.reading.cordoned)
                     .count();
                 (
                     node.clone(),
@@ -696,12 +776,28 @@ impl Adapter {
         replicas: &[Option<Replicas>],
         now_s: f64,
     ) -> Result<Vec<Plan>, String> {
+        self.decide_scaling(
+            Value::Box(obs.features.clone()),
+            &obs.readings,
+            replicas,
+            now_s,
+        )
+    }
+
+    /// Scaling-v0's decision from an observation (flat or graph) and the readings
+    /// behind it.
+    fn decide_scaling(
+        &mut self,
+        observation: Value,
+        readings: &[ServiceReading],
+        replicas: &[Option<Replicas>],
+        now_s: f64,
+    ) -> Result<Vec<Plan>, String> {
         let started = Instant::now();
         let Driver::Scaling { actions, .. } = &self.driver else {
             return Err("the policy is not a Scaling-v0 policy".into());
         };
         let actions = *actions;
-        let observation = Value::Box(obs.features.clone());
         let (choice, scores) = match self.policy.act_explained(&observation, None) {
             Ok((Value::MultiDiscrete(a), scores)) if a.len() == self.services.len() => (a, scores),
             Ok((other, _)) => return Err(format!("the policy answered {other:?}")),
@@ -720,7 +816,7 @@ impl Adapter {
                 replicas: wanted,
             };
             let verdict = self.guard.check(&proposed, Some(r.desired), now_s);
-            let reading = &obs.readings[i];
+            let reading = &readings[i];
             let to = verdict.action().map_or(r.desired, |a| match a {
                 Action::Scale { replicas, .. } => *replicas,
                 _ => r.desired,

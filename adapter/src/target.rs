@@ -84,6 +84,11 @@ pub struct NodeState {
     /// CPU requested by the replicas the target lists on it, over its cores (None
     /// where the node does not say how many it has).
     pub cpu_allocation: Option<f64>,
+    /// Memory requested by those replicas over the node's memory (None where the
+    /// node does not say how much it has).
+    pub memory_allocation: Option<f64>,
+    /// Its zone (Kubernetes: the `topology.kubernetes.io/zone` label), if any.
+    pub zone: Option<String>,
 }
 
 /// Why a target could not be read or acted on.

@@ -79,6 +79,8 @@ fn cluster() -> TargetState {
             ready: true,
             schedulable: true,
             cpu_allocation: Some(0.25),
+            memory_allocation: Some(0.5),
+            zone: None,
         })
         .to_vec();
     state
@@ -253,4 +255,138 @@ fn healing_without_replica_queries_or_for_another_env_is_refused() {
     cfg.env = "CartPole-v1".into();
     let err = cfg.validate().unwrap_err();
     assert!(err.contains("Scaling-v0 and Healing-v0"), "{err}");
+}
+
+/// GNN bundles read the resource graph built from the live state: a Healing-v0 one
+/// picks a remedy the mask allows (an action outside it would be refused), a
+/// Scaling-v0 one decides per service; without the nodes' memory the step holds.
+#[test]
+fn gnn_bundles_run_on_the_live_resource_graph() {
+    let (url, answers) = stand_in();
+    serve(&answers, NOW - 1.0);
+    let dir = tempfile::tempdir().unwrap();
+    for (env, env_config) in [
+        (
+            "Healing-v0",
+            serde_json::json!({"scenario": "three-tier", "control_interval_s": 10.0,
+                "observation": "graph"}),
+        ),
+        (
+            "Scaling-v0",
+            serde_json::json!({"scenario": "three-tier", "action": "target",
+                "control_interval_s": 15.0, "observation": "graph"}),
+        ),
+    ] {
+        let bundle = dir.path().join(env);
+        common::gnn_bundle(&bundle, env, &env_config);
+        let mut cfg = config(
+            &url,
+            &dir.path().join(format!("{env}.jsonl")),
+            REPLICA_QUERIES,
+        );
+        cfg.policy = bundle.display().to_string();
+        cfg.env = env.into();
+        cfg.env_config = toml::Table::new();
+        let target = Scripted::default();
+        *target.state.lock().unwrap() = cluster();
+        let mut adapter = Adapter::new(&cfg)
+            .unwrap_or_else(|e| panic!("{env}: {e:#}"))
+            .with_target(Box::new(target.clone()));
+        for k in 0..3 {
+            let t = 10.0 * f64::from(k);
+            serve(&answers, NOW + t - 1.0);
+            match adapter.step(NOW + t, t).unwrap() {
+                Outcome::Decided { decisions } => {
+                    for d in &decisions {
+                        assert_eq!(d.explanation.policy, "ppo", "{d:?}");
+                        assert!(!d.explanation.alternatives.is_empty(), "{d:?}");
+                    }
+                }
+                other => panic!("{env}: {other:?}"),
+            }
+        }
+        // A node that does not say how much memory it has: the graph cannot be built.
+        target.state.lock().unwrap().nodes[1].memory_allocation = None;
+        let Outcome::Hold { missing, .. } = adapter.step(NOW + 30.0, 30.0).unwrap() else {
+            panic!("{env}: expected a hold")
+        };
+        assert!(
+            missing
+                .iter()
+                .any(|m| m.service == "node/n2" && m.feature == "memory_allocation"),
+            "{missing:?}"
+        );
+    }
+}
+
+/// The live graph has the env's shape: zones, hosts, services, replicas as nodes;
+/// contains, calls (three-tier: front → api → db), owns and runs as edges.
+#[test]
+fn the_live_graph_has_the_envs_nodes_and_edges() {
+    use hale_adapter::run::{LiveHost, LiveInput, LiveReplica};
+    use hale_envs::live::{HostReading, ReplicaReading, ReplicaState as S};
+    let env = hale_envs::Healing::new(&serde_json::json!({"scenario": "three-tier"})).unwrap();
+    let encoding = env.live_graph();
+    let replica = |service: usize, node: Option<&str>| LiveReplica {
+        name: format!("r{service}"),
+        node: node.map(str::to_string),
+        reading: ReplicaReading {
+            service,
+            state: if node.is_some() { S::Ready } else { S::Pending },
+            probe_failures: 0,
+            restarts: 0,
+            memory_fraction: 0.5,
+            mean_latency_ms: 10.0,
+            error_rate: 0.0,
+            host_up: node.is_some(),
+        },
+    };
+    let host = |name: &str, zone| LiveHost {
+        name: name.into(),
+        zone,
+        reading: HostReading {
+            up: true,
+            cordoned: false,
+            cpu_allocation: 0.5,
+        },
+        memory_allocation: 0.25,
+    };
+    let input = LiveInput {
+        replicas: vec![
+            replica(0, Some("b")),
+            replica(1, Some("a")),
+            replica(2, None),
+        ],
+        hosts: vec![host("a", 0), host("b", 1)],
+        zones: 2,
+        services: vec![],
+        counts: vec![],
+        rollback_possible: vec![],
+    };
+    let g = input.graph(&encoding);
+    let f = hale_envs::live::NODE_FEATURES;
+    assert_eq!(g.nodes.len(), (2 + 2 + 3 + 3) * f);
+    // Kinds in order: zone, zone, host, host, service × 3, replica × 3.
+    let kinds: Vec<usize> = g
+        .nodes
+        .chunks(f)
+        .map(|row| (0..4).find(|&k| row[k] == 1.0).unwrap())
+        .collect();
+    assert_eq!(kinds, [0, 0, 1, 1, 2, 2, 2, 3, 3, 3]);
+    // Contains ×2, calls ×2, then owns (+ runs where placed) per replica.
+    assert_eq!(
+        g.links,
+        [
+            [0, 2],
+            [1, 3],
+            [4, 5],
+            [5, 6],
+            [4, 7],
+            [3, 7],
+            [5, 8],
+            [2, 8],
+            [6, 9]
+        ]
+    );
+    assert_eq!(g.edges.len(), 9 * hale_envs::live::EDGE_FEATURES);
 }

@@ -118,48 +118,6 @@ fn hpa_scales_up_within_the_guardrails_and_holds_without_data() {
     assert_eq!(d["verdict"]["rules"][0]["rule"], "max_step", "{d}");
 }
 
-/// An untrained GNN bundle for Scaling-v0 (three-tier) on graph observations.
-fn gnn_bundle(dir: &std::path::Path) {
-    use burn::prelude::Device;
-    use hale_policies::bundle::{self, BundleSpec};
-    use hale_policies::network::{Encoder, GnnSpec, LayoutSpec, Network};
-    let env_config = serde_json::json!({"scenario": "three-tier", "action": "target",
-        "control_interval_s": 15.0, "observation": "graph"});
-    let env = hale_envs::make("Scaling-v0", &env_config).unwrap();
-    let hale_envs::Space::Graph { node_features, .. } = env.observation_space() else {
-        panic!("graph observations")
-    };
-    let hale_envs::Space::MultiDiscrete { nvec } = env.action_space() else {
-        panic!("one head per service")
-    };
-    let heads: Vec<usize> = nvec.iter().map(|&n| n as usize).collect();
-    let encoder = Encoder::Gnn(GnnSpec {
-        node_dim: *node_features,
-        hidden: 8,
-        layers: 1,
-        layout: LayoutSpec::for_env("Scaling-v0", &env_config, env.action_space()).unwrap(),
-    });
-    let network = Network::new(&encoder, 0, heads.iter().sum(), &[], &Device::flex());
-    let spec = BundleSpec {
-        format_version: bundle::FORMAT_VERSION,
-        env_id: "Scaling-v0".into(),
-        env_config: env_config.clone(),
-        observation_space: env.observation_space().clone(),
-        action_space: env.action_space().clone(),
-        obs_dim: 0,
-        heads,
-        hidden: vec![],
-        encoder,
-        algorithm: "ppo".into(),
-        hyperparameters: serde_json::json!({}),
-        obs_normalization: None,
-        git_revision: None,
-        seed: 0,
-        weights_sha256: String::new(),
-    };
-    bundle::save(dir, &network, spec).unwrap();
-}
-
 #[test]
 fn what_cannot_run_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
@@ -184,13 +142,19 @@ fn what_cannot_run_is_refused_by_name() {
         e.contains("server.token_file") && e.contains("is empty"),
         "{e}"
     );
-    // A GNN bundle (reads graphs) is refused up front, not held at every step.
+    // A GNN bundle reads the resource graph, whose replica nodes need the
+    // per-replica queries: refused up front, naming them, not held at every step.
     let gnn = dir.path().join("gnn");
-    gnn_bundle(&gnn);
+    common::gnn_bundle(
+        &gnn,
+        "Scaling-v0",
+        &serde_json::json!({"scenario": "three-tier", "action": "target",
+            "control_interval_s": 15.0, "observation": "graph"}),
+    );
     let mut cfg = config("http://127.0.0.1:9", &dir.path().join("a.jsonl"));
     cfg.policy = gnn.display().to_string();
     let e = format!("{:#}", Adapter::new(&cfg).err().unwrap());
-    assert!(e.contains("graph observations"), "{e}");
+    assert!(e.contains("replica_queries"), "{e}");
     // The target must list the env's services.
     let mut cfg = config("http://127.0.0.1:9", &dir.path().join("a.jsonl"));
     cfg.target = hale_adapter::config::TargetConfig::DryRun {

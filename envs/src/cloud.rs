@@ -3,9 +3,7 @@
 
 use crate::env::EnvError;
 use crate::space::GraphValue;
-use hale_sim::{
-    Fidelity, HostState, Relation, ReplicaState, Resource, Scenario, SimTime, Simulation, Snapshot,
-};
+use hale_sim::{Fidelity, HostState, ReplicaState, Scenario, SimTime, Simulation, Snapshot};
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 use std::sync::Arc;
@@ -130,72 +128,86 @@ pub(crate) fn state_index(s: ReplicaState) -> usize {
 /// The resource graph as a `Graph` observation. Nodes come in the order zones, hosts
 /// (not removed, by id), services, replicas (by service, then id); replica states are
 /// what monitoring can see ([`visible_state`]).
-pub(crate) fn graph_observation(sim: &Simulation, refs: &[f64], max_replicas: f64) -> GraphValue {
-    let g = sim.resource_graph();
+pub(crate) fn graph_observation(
+    sim: &Simulation,
+    encoding: &crate::live::GraphEncoding,
+) -> GraphValue {
+    use crate::live::{GraphHost, GraphReplica, HostReading, ReplicaReading, ServiceReading};
     let snap = sim.observe();
-    let n_services = sim.services().len();
-    let mut svc = vec![0.0f32; n_services * SERVICE_FEATURES];
-    service_features(snap, refs, max_replicas, &mut svc);
     let spec = &sim.scenario().spec;
     let now = sim.now();
-    let mut nodes = vec![0.0f32; g.graph.node_count() * NODE_FEATURES];
     let per_replica: std::collections::HashMap<usize, &hale_sim::ReplicaMetrics> = snap
         .map(|s| s.replicas.iter().map(|m| (m.replica, m)).collect())
         .unwrap_or_default();
-    for (i, r) in g.graph.node_weights().enumerate() {
-        let row = &mut nodes[i * NODE_FEATURES..(i + 1) * NODE_FEATURES];
-        match *r {
-            Resource::Zone(_) => row[0] = 1.0,
-            Resource::Host(h) => {
-                row[1] = 1.0;
-                let host = &sim.hosts()[h];
-                let base = 4 + SERVICE_FEATURES + 13;
-                row[base] = (host.state == HostState::Ready) as u8 as f32;
-                row[base + 1] = host.cordoned as u8 as f32;
-                row[base + 2] = (host.cpu_allocated / host.cpu) as f32;
-                row[base + 3] = (host.memory_allocated / host.memory_mib) as f32;
+    // Hosts not removed, by id; each replica's host by its place in that list.
+    let live_hosts: Vec<usize> = (0..sim.hosts().len())
+        .filter(|&h| sim.hosts()[h].state != HostState::Removed)
+        .collect();
+    let hosts: Vec<GraphHost> = live_hosts
+        .iter()
+        .map(|&h| {
+            let host = &sim.hosts()[h];
+            GraphHost {
+                zone: host.zone,
+                reading: HostReading {
+                    up: host.state == HostState::Ready,
+                    cordoned: host.cordoned,
+                    cpu_allocation: host.cpu_allocated / host.cpu,
+                },
+                memory_allocation: host.memory_allocated / host.memory_mib,
             }
-            Resource::Service(s) => {
-                row[2] = 1.0;
-                row[4..4 + SERVICE_FEATURES]
-                    .copy_from_slice(&svc[s * SERVICE_FEATURES..(s + 1) * SERVICE_FEATURES]);
+        })
+        .collect();
+    let replicas: Vec<GraphReplica> = sim
+        .services()
+        .iter()
+        .flat_map(|st| st.replicas.iter().copied())
+        .map(|x| {
+            let rep = &sim.replicas()[x];
+            let sspec = &spec.services[rep.service];
+            let limit = sspec.memory_limit_mib.unwrap_or(2.0 * sspec.memory_mib);
+            let window = per_replica.get(&x);
+            GraphReplica {
+                reading: ReplicaReading {
+                    service: rep.service,
+                    state: visible_state(rep.state, rep.probe_failures),
+                    probe_failures: rep.probe_failures,
+                    restarts: rep.restarts,
+                    memory_fraction: rep.memory_mib(sspec.memory_mib, now) / limit,
+                    mean_latency_ms: window.map_or(0.0, |m| m.mean_latency_ms),
+                    error_rate: window.map_or(0.0, |m| m.error_rate),
+                    host_up: rep
+                        .host
+                        .is_some_and(|h| sim.hosts()[h].state == HostState::Ready),
+                },
+                host: rep
+                    .host
+                    .and_then(|h| live_hosts.iter().position(|&l| l == h)),
             }
-            Resource::Replica(x) => {
-                row[3] = 1.0;
-                let rep = &sim.replicas()[x];
-                let base = 4 + SERVICE_FEATURES;
-                row[base + state_index(visible_state(rep.state, rep.probe_failures))] = 1.0;
-                let sspec = &spec.services[rep.service];
-                let limit = sspec.memory_limit_mib.unwrap_or(2.0 * sspec.memory_mib);
-                row[base + 8] = (rep.probe_failures as f32 / 3.0).min(10.0);
-                row[base + 9] = (rep.restarts as f32 / 5.0).min(10.0);
-                row[base + 10] = (rep.memory_mib(sspec.memory_mib, now) / limit) as f32;
-                if let Some(m) = per_replica.get(&x) {
-                    row[base + 11] = (m.mean_latency_ms / refs[rep.service]).min(10.0) as f32;
-                    row[base + 12] = m.error_rate as f32;
-                }
-            }
-        }
-    }
-    let mut edges = Vec::with_capacity(g.graph.edge_count() * EDGE_FEATURES);
-    let mut links = Vec::with_capacity(g.graph.edge_count());
-    for e in g.graph.raw_edges() {
-        let (kind, fanout) = match e.weight {
-            Relation::Contains => (0, 0.0),
-            Relation::Runs => (1, 0.0),
-            Relation::Owns => (2, 0.0),
-            Relation::Calls { fanout } => (3, fanout as f32),
-        };
-        let mut f = [0.0f32; EDGE_FEATURES];
-        f[kind] = 1.0;
-        f[4] = fanout;
-        edges.extend_from_slice(&f);
-        links.push([e.source().index() as u32, e.target().index() as u32]);
-    }
-    GraphValue {
-        nodes,
-        edges,
-        links,
+        })
+        .collect();
+    let services: Vec<ServiceReading> = snap
+        .map(|s| s.services.iter().map(ServiceReading::from).collect())
+        .unwrap_or_default();
+    encoding.encode(spec.zones.len(), &hosts, &services, &replicas)
+}
+
+/// The graph encoding of an env over `sc` whose replica counts are divided by
+/// `max_replicas`.
+pub(crate) fn graph_encoding(
+    sc: &Scenario,
+    refs: &[f64],
+    max_replicas: f64,
+) -> crate::live::GraphEncoding {
+    crate::live::GraphEncoding {
+        services: sc.spec.services.iter().map(|s| s.name.clone()).collect(),
+        latency_refs_ms: refs.to_vec(),
+        max_replicas,
+        calls: sc
+            .edges
+            .iter()
+            .filter_map(|e| e.from.map(|from| (from, e.to, e.fanout)))
+            .collect(),
     }
 }
 

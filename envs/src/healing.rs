@@ -96,13 +96,13 @@ pub struct Healing {
     sim: Option<Simulation>,
     seeds: Stream,
     episode_s: f64,
-    refs: Vec<f64>,
     obs_space: Space,
     act_space: Space,
     replica_slots: Vec<ReplicaId>,
     host_slots: Vec<usize>,
     mask: Vec<bool>,
     encoding: HealingObservation,
+    graph: crate::live::GraphEncoding,
     faults: cloud::FaultReporter,
 }
 
@@ -154,9 +154,9 @@ impl Healing {
         };
         let (dim, actions) = (encoding.dim(), encoding.actions());
         debug_assert_eq!(actions, 1 + 2 * r + s + h);
+        let graph = cloud::graph_encoding(&sc, &refs, r as f64);
         Ok(Healing {
             episode_s: cfg.episode_s.unwrap_or(sc.spec.simulation.duration_s),
-            refs,
             obs_space: match cfg.observation {
                 crate::scaling::ObservationKind::Matrix => Space::Box {
                     low: vec![0.0; dim],
@@ -175,6 +175,7 @@ impl Healing {
             replica_slots: vec![],
             host_slots: vec![],
             mask: vec![true; actions],
+            graph,
             encoding,
             faults: cloud::FaultReporter::default(),
             cfg,
@@ -195,6 +196,11 @@ impl Healing {
     /// the same observation from live data.
     pub fn live_observation(&self) -> HealingObservation {
         self.encoding.clone()
+    }
+
+    /// How this env encodes its graph observation, for building it from live data.
+    pub fn live_graph(&self) -> crate::live::GraphEncoding {
+        self.graph.clone()
     }
 
     /// Observation, slots and mask for the current state.
@@ -267,7 +273,7 @@ impl Healing {
         match self.cfg.observation {
             crate::scaling::ObservationKind::Matrix => Value::Box(obs),
             crate::scaling::ObservationKind::Graph => {
-                Value::Graph(cloud::graph_observation(sim, &self.refs, r as f64))
+                Value::Graph(cloud::graph_observation(sim, &self.graph))
             }
         }
     }

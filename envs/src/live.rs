@@ -120,6 +120,7 @@ impl ScalingActions {
     }
 }
 
+pub use crate::cloud::{EDGE_FEATURES, NODE_FEATURES};
 pub use hale_sim::ReplicaState;
 
 /// One replica as the orchestrator and monitoring show it, for `Healing-v0`.
@@ -298,5 +299,122 @@ impl HealingObservation {
             a if a < self.actions() => HealingAction::Drain(a - 1 - 2 * r - s),
             _ => return None,
         })
+    }
+}
+
+/// One host (node) of the resource graph.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GraphHost {
+    /// Its zone's index (zones are numbered from 0 in order).
+    pub zone: usize,
+    /// Up, cordoned, CPU allocation.
+    pub reading: HostReading,
+    /// Requested over available memory.
+    pub memory_allocation: f64,
+}
+
+/// One replica of the resource graph.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GraphReplica {
+    /// What the flat observation reads of it (its service among them).
+    pub reading: ReplicaReading,
+    /// The index of its host in the graph's host list, if placed.
+    pub host: Option<usize>,
+}
+
+/// How the cloud envs build their resource-graph observation (`observation =
+/// "graph"`): nodes are zones, hosts, services, then replicas (by service, then the
+/// orchestrator's order); edges are zone → host (contains), caller → callee (calls,
+/// with fan-out, in the scenario's order), then per replica service → replica (owns)
+/// and host → replica (runs). The envs build theirs through this, so live data
+/// encoded here is the graph a GNN policy was trained on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GraphEncoding {
+    /// Service names, in the env's order.
+    pub services: Vec<String>,
+    /// Latency each service's percentiles are divided by.
+    pub latency_refs_ms: Vec<f64>,
+    /// Replica counts in the service features are divided by this.
+    pub max_replicas: f64,
+    /// Service calls `(caller, callee, fan-out)`, in the scenario's order.
+    pub calls: Vec<(usize, usize, u32)>,
+}
+
+impl GraphEncoding {
+    /// The graph of `zones` zones, `hosts`, one reading per service (or none, which
+    /// leaves the service features at zero) and `replicas`.
+    pub fn encode(
+        &self,
+        zones: usize,
+        hosts: &[GraphHost],
+        services: &[ServiceReading],
+        replicas: &[GraphReplica],
+    ) -> crate::GraphValue {
+        use crate::cloud::{EDGE_FEATURES, NODE_FEATURES};
+        let n_services = self.services.len();
+        let n = zones + hosts.len() + n_services + replicas.len();
+        let mut nodes = vec![0.0f32; n * NODE_FEATURES];
+        let row = |i: usize| i * NODE_FEATURES..(i + 1) * NODE_FEATURES;
+        for z in 0..zones {
+            nodes[row(z)][0] = 1.0;
+        }
+        let host_base = 4 + SERVICE_FEATURES + 13;
+        for (k, h) in hosts.iter().enumerate() {
+            let r = &mut nodes[row(zones + k)];
+            r[1] = 1.0;
+            r[host_base] = h.reading.up as u8 as f32;
+            r[host_base + 1] = h.reading.cordoned as u8 as f32;
+            r[host_base + 2] = h.reading.cpu_allocation as f32;
+            r[host_base + 3] = h.memory_allocation as f32;
+        }
+        let first_service = zones + hosts.len();
+        for s in 0..n_services {
+            let r = &mut nodes[row(first_service + s)];
+            r[2] = 1.0;
+            if let Some(m) = services.get(s) {
+                r[4..4 + SERVICE_FEATURES]
+                    .copy_from_slice(&m.encode(self.latency_refs_ms[s], self.max_replicas));
+            }
+        }
+        let first_replica = first_service + n_services;
+        let base = 4 + SERVICE_FEATURES;
+        for (k, x) in replicas.iter().enumerate() {
+            let rep = &x.reading;
+            let r = &mut nodes[row(first_replica + k)];
+            r[3] = 1.0;
+            r[base + crate::cloud::state_index(rep.state)] = 1.0;
+            r[base + 8] = (rep.probe_failures as f32 / 3.0).min(10.0);
+            r[base + 9] = (rep.restarts as f32 / 5.0).min(10.0);
+            r[base + 10] = rep.memory_fraction as f32;
+            r[base + 11] =
+                (rep.mean_latency_ms / self.latency_refs_ms[rep.service]).min(10.0) as f32;
+            r[base + 12] = rep.error_rate as f32;
+        }
+        let mut edges = Vec::new();
+        let mut links = Vec::new();
+        let mut edge = |kind: usize, fanout: f32, from: usize, to: usize| {
+            let mut f = [0.0f32; EDGE_FEATURES];
+            f[kind] = 1.0;
+            f[4] = fanout;
+            edges.extend_from_slice(&f);
+            links.push([from as u32, to as u32]);
+        };
+        for (k, h) in hosts.iter().enumerate() {
+            edge(0, 0.0, h.zone, zones + k);
+        }
+        for &(from, to, fanout) in &self.calls {
+            edge(3, fanout as f32, first_service + from, first_service + to);
+        }
+        for (k, x) in replicas.iter().enumerate() {
+            edge(2, 0.0, first_service + x.reading.service, first_replica + k);
+            if let Some(h) = x.host {
+                edge(1, 0.0, zones + h, first_replica + k);
+            }
+        }
+        crate::GraphValue {
+            nodes,
+            edges,
+            links,
+        }
     }
 }

@@ -115,6 +115,7 @@ pub struct Scaling {
     seeds: Stream,
     episode_s: f64,
     refs: Vec<f64>,
+    graph: crate::live::GraphEncoding,
     obs_space: Space,
     act_space: Space,
     base_cost_rate: f64,
@@ -183,6 +184,11 @@ impl Scaling {
         Ok(Scaling {
             episode_s: cfg.episode_s.unwrap_or(sc.spec.simulation.duration_s),
             refs: cloud::latency_refs_ms(&sc),
+            graph: cloud::graph_encoding(
+                &sc,
+                &cloud::latency_refs_ms(&sc),
+                cfg.max_replicas as f64,
+            ),
             obs_space,
             act_space: Space::MultiDiscrete {
                 nvec: vec![choices; n],
@@ -208,6 +214,11 @@ impl Scaling {
             min_replicas: self.cfg.min_replicas,
             max_replicas: self.cfg.max_replicas,
         }
+    }
+
+    /// How this env encodes its graph observation, for building it from live data.
+    pub fn live_graph(&self) -> crate::live::GraphEncoding {
+        self.graph.clone()
     }
 
     /// How this env encodes its matrix observation, for building it from live data.
@@ -237,11 +248,7 @@ impl Scaling {
                 );
                 Value::Box(out)
             }
-            ObservationKind::Graph => Value::Graph(cloud::graph_observation(
-                sim,
-                &self.refs,
-                self.cfg.max_replicas as f64,
-            )),
+            ObservationKind::Graph => Value::Graph(cloud::graph_observation(sim, &self.graph)),
         }
     }
 

@@ -102,3 +102,45 @@ pub fn serve_readings(answers: &Answers, services: &[&str], cpu: f64, ts: f64) {
         }
     }
 }
+
+/// An untrained GNN bundle (hidden 8, one round) for `env_id` with `env_config`
+/// (which must ask for graph observations), written to `dir`.
+pub fn gnn_bundle(dir: &std::path::Path, env_id: &str, env_config: &serde_json::Value) {
+    use burn::prelude::Device;
+    use hale_policies::bundle::{self, BundleSpec};
+    use hale_policies::network::{Encoder, GnnSpec, LayoutSpec, Network};
+    let env = hale_envs::make(env_id, env_config).unwrap();
+    let hale_envs::Space::Graph { node_features, .. } = env.observation_space() else {
+        panic!("graph observations")
+    };
+    let heads: Vec<usize> = match env.action_space() {
+        hale_envs::Space::MultiDiscrete { nvec } => nvec.iter().map(|&n| n as usize).collect(),
+        hale_envs::Space::Discrete { n } => vec![*n as usize],
+        other => panic!("{other:?}"),
+    };
+    let encoder = Encoder::Gnn(GnnSpec {
+        node_dim: *node_features,
+        hidden: 8,
+        layers: 1,
+        layout: LayoutSpec::for_env(env_id, env_config, env.action_space()).unwrap(),
+    });
+    let network = Network::new(&encoder, 0, heads.iter().sum(), &[], &Device::flex());
+    let spec = BundleSpec {
+        format_version: bundle::FORMAT_VERSION,
+        env_id: env_id.into(),
+        env_config: env_config.clone(),
+        observation_space: env.observation_space().clone(),
+        action_space: env.action_space().clone(),
+        obs_dim: 0,
+        heads,
+        hidden: vec![],
+        encoder,
+        algorithm: "ppo".into(),
+        hyperparameters: serde_json::json!({}),
+        obs_normalization: None,
+        git_revision: None,
+        seed: 0,
+        weights_sha256: String::new(),
+    };
+    bundle::save(dir, &network, spec).unwrap();
+}
