@@ -12,7 +12,11 @@
 //! - `healing-kubelet` and `healing-mlp`: Healing-v0 (three-tier, 16 replica and 8
 //!   host slots) from 16 live replicas on 4 nodes, one of them crashed, to the guarded
 //!   remedy with its explanation (`Adapter::decide_healing`); the MLP is 64×64 and
-//!   untrained over 44 actions.
+//!   untrained over 44 actions;
+//! - `healing-gnn-live`: a GNN bundle (hidden 32, two rounds) on Healing-v0, with
+//!   the resource graph built from the live input each call: 91 replicas on 4 nodes
+//!   in 2 zones, 100 nodes in all. This is the adapter's whole path for a graph
+//!   policy, graph building included.
 //!
 //! Criterion reports means; the p50/p99 lines come from 2000 timed calls each,
 //! printed before criterion's runs.
@@ -155,9 +159,9 @@ fn scaling_observation() -> (Observation, Vec<Option<Replicas>>) {
 }
 
 /// p50 and p99 of `f` over 2000 calls, in microseconds.
-fn healing_input() -> LiveInput {
+fn healing_input(replicas: usize) -> LiveInput {
     use hale_envs::live::{HostReading, ReplicaReading, ReplicaState};
-    let replicas = (0..16)
+    let replicas = (0..replicas)
         .map(|k| LiveReplica {
             name: format!("replica-{k}"),
             node: Some(format!("node-{}", k % 4)),
@@ -258,7 +262,7 @@ fn decision(c: &mut Criterion) {
     let healing_cfg = json!({"scenario": "three-tier", "control_interval_s": 10.0});
     let healing_mlp = tmp.path().join("healing-mlp");
     bundle(&healing_mlp, "Healing-v0", &healing_cfg, Encoder::Mlp);
-    let input = healing_input();
+    let input = healing_input(16);
     for (name, policy) in [
         ("healing-kubelet", "kubelet".to_string()),
         ("healing-mlp", healing_mlp.display().to_string()),
@@ -273,6 +277,46 @@ fn decision(c: &mut Criterion) {
         println!("decision/{name}: p50 {p50:.1} µs, p99 {p99:.1} µs");
         group.bench_function(name, |b| b.iter(&mut decide));
     }
+
+    // The graph policy on the live path: Healing-v0's graph built from 91 replicas,
+    // 4 nodes, 2 zones and 3 services (100 nodes) at each call.
+    let gnn_cfg =
+        json!({"scenario": "three-tier", "control_interval_s": 10.0, "observation": "graph"});
+    let healing_gnn = tmp.path().join("healing-gnn");
+    {
+        let env = hale_envs::make("Healing-v0", &gnn_cfg).unwrap();
+        let hale_envs::Space::Graph { node_features, .. } = env.observation_space().clone() else {
+            panic!("graph observations")
+        };
+        let layout = LayoutSpec::for_env("Healing-v0", &gnn_cfg, env.action_space()).unwrap();
+        bundle(
+            &healing_gnn,
+            "Healing-v0",
+            &gnn_cfg,
+            Encoder::Gnn(GnnSpec {
+                node_dim: node_features,
+                hidden: 32,
+                layers: 2,
+                layout,
+            }),
+        );
+    }
+    let big = healing_input(91);
+    let mut a = adapter(
+        &healing_gnn.display().to_string(),
+        &tmp.path().join("healing-gnn.jsonl"),
+        true,
+    );
+    let mut now = 0.0;
+    let mut decide = || {
+        now += 10.0;
+        black_box(a.decide_healing(black_box(&big), now).unwrap())
+    };
+    let (p50, p99) = percentiles(&mut decide);
+    println!(
+        "decision/healing-gnn-live (100-node graph built each call): p50 {p50:.1} µs, p99 {p99:.1} µs"
+    );
+    group.bench_function("healing-gnn-live-100-nodes", |b| b.iter(&mut decide));
 
     // The graph policy: Scaling-v0 on microservices-20 read as a resource graph
     // (zones, hosts, services, replicas), scaled up until it has at least 100 nodes.
