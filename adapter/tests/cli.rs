@@ -217,3 +217,82 @@ fn the_adapter_builds_without_training_code() {
         );
     }
 }
+
+/// A bundle whose weights were cut short, or one trained for another env, is
+/// refused by `check` and by `run` with exit 2, naming the file or the env, and
+/// `run` touches nothing: not even the audit log is created.
+#[test]
+fn a_truncated_or_misfit_bundle_is_refused_and_nothing_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/demo-scaling-ppo");
+    for f in ["policy.json", "weights.bpk"] {
+        std::fs::copy(shipped.join(f), bundle.join(f)).unwrap();
+    }
+    let audit = dir.path().join("audit.jsonl");
+    let config = |env: &str| {
+        GOOD.replace(
+            "policy = \"hpa\"",
+            &format!("policy = {:?}", bundle.display().to_string()),
+        )
+        .replace(
+            "env = \"Scaling-v0\"",
+            &format!(
+                "env = {env:?}\naudit_log = {:?}",
+                audit.display().to_string()
+            ),
+        )
+        .replace(
+            "[env_config]\nscenario = \"three-tier\"\naction = \"target\"\n",
+            "",
+        )
+    };
+    let run = |config: &str, command: &[&str]| {
+        let path = dir.path().join("adapter.toml");
+        std::fs::write(&path, config).unwrap();
+        Command::cargo_bin("hale-adapter")
+            .unwrap()
+            .args(command)
+            .arg(&path)
+            .args(if command[0] == "run" {
+                &["--steps", "1"][..]
+            } else {
+                &[]
+            })
+            .output()
+            .unwrap()
+    };
+    // The intact bundle passes.
+    let out = run(&config("Scaling-v0"), &["check"]);
+    assert!(out.status.success(), "{out:?}");
+    // Trained for Scaling-v0, asked to drive Healing-v0.
+    let healing = format!(
+        "{}\n[observation.replica_queries]\nmemory_fraction = \"m\"\nmean_latency_ms = \"l\"\nerror_rate = \"e\"\n",
+        config("Healing-v0")
+    );
+    for command in ["check", "run"] {
+        let out = run(&healing, &[command]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("was trained on Scaling-v0"),
+            "{command}: {err}"
+        );
+    }
+    // Weights cut in half: the checksum says so, naming the file.
+    let weights = bundle.join("weights.bpk");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    for command in ["check", "run"] {
+        let out = run(&config("Scaling-v0"), &[command]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("weights.bpk") && err.contains("truncated or altered"),
+            "{command}: {err}"
+        );
+    }
+    assert!(!audit.exists(), "nothing ran, nothing was audited");
+}
