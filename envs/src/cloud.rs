@@ -125,6 +125,40 @@ pub(crate) fn state_index(s: ReplicaState) -> usize {
     }
 }
 
+/// What monitoring shows of replica `id`, with its last scrape window's metrics (if
+/// it had one) — the reading both cloud envs encode.
+pub(crate) fn replica_reading(
+    sim: &Simulation,
+    id: usize,
+    window: Option<&hale_sim::ReplicaMetrics>,
+) -> crate::live::ReplicaReading {
+    let rep = &sim.replicas()[id];
+    let spec = &sim.scenario().spec.services[rep.service];
+    let limit = spec.memory_limit_mib.unwrap_or(2.0 * spec.memory_mib);
+    crate::live::ReplicaReading {
+        service: rep.service,
+        state: visible_state(rep.state, rep.probe_failures),
+        probe_failures: rep.probe_failures,
+        restarts: rep.restarts,
+        memory_fraction: rep.memory_mib(spec.memory_mib, sim.now()) / limit,
+        mean_latency_ms: window.map_or(0.0, |m| m.mean_latency_ms),
+        error_rate: window.map_or(0.0, |m| m.error_rate),
+        host_up: rep
+            .host
+            .is_some_and(|h| sim.hosts()[h].state == HostState::Ready),
+    }
+}
+
+/// Host `id` as the cloud envs encode it.
+pub(crate) fn host_reading(sim: &Simulation, id: usize) -> crate::live::HostReading {
+    let host = &sim.hosts()[id];
+    crate::live::HostReading {
+        up: host.state == HostState::Ready,
+        cordoned: host.cordoned,
+        cpu_allocation: host.cpu_allocated / host.cpu,
+    }
+}
+
 /// The resource graph as a `Graph` observation. Nodes come in the order zones, hosts
 /// (not removed, by id), services, replicas (by service, then id); replica states are
 /// what monitoring can see ([`visible_state`]).
@@ -132,10 +166,8 @@ pub(crate) fn graph_observation(
     sim: &Simulation,
     encoding: &crate::live::GraphEncoding,
 ) -> GraphValue {
-    use crate::live::{GraphHost, GraphReplica, HostReading, ReplicaReading, ServiceReading};
+    use crate::live::{GraphHost, GraphReplica, ServiceReading};
     let snap = sim.observe();
-    let spec = &sim.scenario().spec;
-    let now = sim.now();
     let per_replica: std::collections::HashMap<usize, &hale_sim::ReplicaMetrics> = snap
         .map(|s| s.replicas.iter().map(|m| (m.replica, m)).collect())
         .unwrap_or_default();
@@ -149,11 +181,7 @@ pub(crate) fn graph_observation(
             let host = &sim.hosts()[h];
             GraphHost {
                 zone: host.zone,
-                reading: HostReading {
-                    up: host.state == HostState::Ready,
-                    cordoned: host.cordoned,
-                    cpu_allocation: host.cpu_allocated / host.cpu,
-                },
+                reading: host_reading(sim, h),
                 memory_allocation: host.memory_allocated / host.memory_mib,
             }
         })
@@ -162,34 +190,22 @@ pub(crate) fn graph_observation(
         .services()
         .iter()
         .flat_map(|st| st.replicas.iter().copied())
-        .map(|x| {
-            let rep = &sim.replicas()[x];
-            let sspec = &spec.services[rep.service];
-            let limit = sspec.memory_limit_mib.unwrap_or(2.0 * sspec.memory_mib);
-            let window = per_replica.get(&x);
-            GraphReplica {
-                reading: ReplicaReading {
-                    service: rep.service,
-                    state: visible_state(rep.state, rep.probe_failures),
-                    probe_failures: rep.probe_failures,
-                    restarts: rep.restarts,
-                    memory_fraction: rep.memory_mib(sspec.memory_mib, now) / limit,
-                    mean_latency_ms: window.map_or(0.0, |m| m.mean_latency_ms),
-                    error_rate: window.map_or(0.0, |m| m.error_rate),
-                    host_up: rep
-                        .host
-                        .is_some_and(|h| sim.hosts()[h].state == HostState::Ready),
-                },
-                host: rep
-                    .host
-                    .and_then(|h| live_hosts.iter().position(|&l| l == h)),
-            }
+        .map(|x| GraphReplica {
+            reading: replica_reading(sim, x, per_replica.get(&x).copied()),
+            host: sim.replicas()[x]
+                .host
+                .and_then(|h| live_hosts.iter().position(|&l| l == h)),
         })
         .collect();
     let services: Vec<ServiceReading> = snap
         .map(|s| s.services.iter().map(ServiceReading::from).collect())
         .unwrap_or_default();
-    encoding.encode(spec.zones.len(), &hosts, &services, &replicas)
+    encoding.encode(
+        sim.scenario().spec.zones.len(),
+        &hosts,
+        &services,
+        &replicas,
+    )
 }
 
 /// The graph encoding of an env over `sc` whose replica counts are divided by

@@ -220,7 +220,6 @@ impl Healing {
             .filter(|&i| sim.hosts()[i].state != HostState::Removed)
             .take(h)
             .collect();
-        let now = sim.now();
         let per_replica: &[hale_sim::ReplicaMetrics] = sim
             .observe()
             .map(|snap| snap.replicas.as_slice())
@@ -229,35 +228,13 @@ impl Healing {
             .replica_slots
             .iter()
             .map(|&id| {
-                let rep = &sim.replicas()[id];
-                let spec = &sim.scenario().spec.services[rep.service];
-                let limit = spec.memory_limit_mib.unwrap_or(2.0 * spec.memory_mib);
-                let window = per_replica.iter().find(|m| m.replica == id);
-                ReplicaReading {
-                    service: rep.service,
-                    state: cloud::visible_state(rep.state, rep.probe_failures),
-                    probe_failures: rep.probe_failures,
-                    restarts: rep.restarts,
-                    memory_fraction: rep.memory_mib(spec.memory_mib, now) / limit,
-                    mean_latency_ms: window.map_or(0.0, |m| m.mean_latency_ms),
-                    error_rate: window.map_or(0.0, |m| m.error_rate),
-                    host_up: rep
-                        .host
-                        .is_some_and(|h| sim.hosts()[h].state == HostState::Ready),
-                }
+                cloud::replica_reading(sim, id, per_replica.iter().find(|m| m.replica == id))
             })
             .collect();
         let hosts: Vec<HostReading> = self
             .host_slots
             .iter()
-            .map(|&id| {
-                let host = &sim.hosts()[id];
-                HostReading {
-                    up: host.state == HostState::Ready,
-                    cordoned: host.cordoned,
-                    cpu_allocation: host.cpu_allocated / host.cpu,
-                }
-            })
+            .map(|&id| cloud::host_reading(sim, id))
             .collect();
         let services: Vec<ServiceReading> = sim
             .observe()
@@ -268,10 +245,11 @@ impl Healing {
         let rollback: Vec<bool> = (0..n_services)
             .map(|s| sim.services()[s].deploys > 0)
             .collect();
-        let obs = self.encoding.encode(&replicas, &hosts, &services);
         self.mask = self.encoding.mask(&replicas, &hosts, &rollback);
         match self.cfg.observation {
-            crate::scaling::ObservationKind::Matrix => Value::Box(obs),
+            crate::scaling::ObservationKind::Matrix => {
+                Value::Box(self.encoding.encode(&replicas, &hosts, &services))
+            }
             crate::scaling::ObservationKind::Graph => {
                 Value::Graph(cloud::graph_observation(sim, &self.graph))
             }

@@ -181,14 +181,11 @@ impl Scaling {
             .map(|s| s.replicas as f64 * s.cpu)
             .sum::<f64>()
             * price_per_core(&sc);
+        let refs = cloud::latency_refs_ms(&sc);
         Ok(Scaling {
             episode_s: cfg.episode_s.unwrap_or(sc.spec.simulation.duration_s),
-            refs: cloud::latency_refs_ms(&sc),
-            graph: cloud::graph_encoding(
-                &sc,
-                &cloud::latency_refs_ms(&sc),
-                cfg.max_replicas as f64,
-            ),
+            graph: cloud::graph_encoding(&sc, &refs, cfg.max_replicas as f64),
+            refs,
             obs_space,
             act_space: Space::MultiDiscrete {
                 nvec: vec![choices; n],
