@@ -312,7 +312,9 @@ impl Load {
 /// (the kubelet baseline on Healing-v0, with per-replica queries by task id).
 fn config(dir: &Path, socket: &str, prometheus: &str, healing: bool) -> AdapterConfig {
     // Queries that give 0 for a service with no traffic (not an absent series), and
-    // CPU utilisation as busy CPU seconds per second per replica that is up.
+    // CPU utilisation as busy CPU seconds per second per replica that is up,
+    // and 0 when none is: a service whose every replica has crashed must stay
+    // observable, or the healer could never act on it.
     let q = |metric: &str| format!("sum(rate({metric}{{service=\"$service\"}}[5s]))");
     let quantile = |p: f64| {
         format!(
@@ -368,7 +370,7 @@ p50_ms = '{p50}'
 p95_ms = '{p95}'
 p99_ms = '{p99}'
 error_rate = '({errors} / {rate} >= 0) or vector(0)'
-cpu_utilization = '({busy} or vector(0)) / count(up{{job="$service"}} == 1)'
+cpu_utilization = '({busy} or vector(0)) / (count(up{{job="$service"}} == 1) or vector(1))'
 {replica_queries}"#,
         audit = dir
             .join(if healing {
