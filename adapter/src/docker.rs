@@ -22,7 +22,10 @@
 
 use crate::action::Action;
 use crate::observe::Replicas;
-use crate::target::{Blocking, NodeState, ReplicaState, Target, TargetError, TargetState};
+use crate::target::{
+    BeforeWrite, Blocking, NodeState, ReplicaState, Target, TargetError, TargetState,
+    retry_on_conflict,
+};
 use bollard::Docker;
 use bollard::models::{
     NodeSpecAvailabilityEnum, Service, Task, TaskSpecRestartPolicyConditionEnum, TaskState,
@@ -40,11 +43,16 @@ const API_VERSION: bollard::ClientVersion = bollard::ClientVersion {
     minor_version: 41,
 };
 
+/// What Swarm says when a versioned update carries a version that is no longer
+/// current (swarmkit's `ErrSequenceConflict`).
+const OUT_OF_SEQUENCE: &str = "update out of sequence";
+
 /// Swarm services on one engine.
 pub struct DockerSwarm {
     api: Blocking,
     docker: Docker,
     services: Vec<String>,
+    before_write: BeforeWrite,
 }
 
 fn name_of(state: &Option<TaskState>) -> String {
@@ -74,6 +82,7 @@ impl DockerSwarm {
             api,
             docker,
             services: services.to_vec(),
+            before_write: BeforeWrite::default(),
         })
     }
 
@@ -84,6 +93,12 @@ impl DockerSwarm {
         call: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
     ) -> Result<T, TargetError> {
         self.api.call(what, call, |e| match e {
+            // Swarm answers a versioned update that lost the race to another
+            // writer with a server error; it is a conflict, as Kubernetes' 409.
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: _,
+                message,
+            } if message.contains(OUT_OF_SEQUENCE) => Some((409, message.clone())),
             bollard::errors::Error::DockerResponseServerError {
                 status_code,
                 message,
@@ -117,28 +132,31 @@ impl DockerSwarm {
         })
     }
 
+    /// Sets the service's replica count: read, change, and update conditionally on
+    /// the version read, again from the read if another writer came in between.
     fn scale(&self, name: &str, replicas: u32) -> Result<(), TargetError> {
         let what = format!("scale service {name}");
-        let service = self.service(name)?;
-        let version = Self::version_of(&what, service.version.and_then(|v| v.index))?;
-        let mut spec = service.spec.unwrap_or_default();
-        let replicated = spec
-            .mode
-            .as_mut()
-            .and_then(|m| m.replicated.as_mut())
-            .ok_or_else(|| TargetError::Refused {
-                target: "docker".into(),
-                action: what.clone(),
-                reason: "not a replicated service".into(),
-            })?;
-        replicated.replicas = Some(i64::from(replicas));
-        // The version makes the update conditional: if someone changed the service
-        // since it was read, the engine refuses and nothing is overwritten.
-        let options = UpdateServiceOptionsBuilder::new()
-            .version(i32::try_from(version).unwrap_or(i32::MAX))
-            .build();
-        self.block(&what, self.docker.update_service(name, spec, options, None))?;
-        Ok(())
+        retry_on_conflict(|| {
+            let service = self.service(name)?;
+            let version = Self::version_of(&what, service.version.and_then(|v| v.index))?;
+            let mut spec = service.spec.unwrap_or_default();
+            let replicated = spec
+                .mode
+                .as_mut()
+                .and_then(|m| m.replicated.as_mut())
+                .ok_or_else(|| TargetError::Refused {
+                    target: "docker".into(),
+                    action: what.clone(),
+                    reason: "not a replicated service".into(),
+                })?;
+            replicated.replicas = Some(i64::from(replicas));
+            let options = UpdateServiceOptionsBuilder::new()
+                .version(swarm_version(version))
+                .build();
+            self.before_write.call(&what);
+            self.block(&what, self.docker.update_service(name, spec, options, None))?;
+            Ok(())
+        })
     }
 
     fn restart(&self, service: &str, task_id: &str) -> Result<(), TargetError> {
@@ -235,43 +253,62 @@ impl DockerSwarm {
         availability: NodeSpecAvailabilityEnum,
     ) -> Result<(), TargetError> {
         let what = format!("set node {node} to {availability}");
-        let found = self.block(&what, self.docker.inspect_node(node))?;
-        let version = Self::version_of(&what, found.version.and_then(|v| v.index))?;
-        let mut spec = found.spec.unwrap_or_default();
-        spec.availability = Some(availability);
-        let options = UpdateNodeOptionsBuilder::new()
-            .version(i64::try_from(version).unwrap_or(i64::MAX))
-            .build();
-        self.block(&what, self.docker.update_node(node, spec, options))?;
-        Ok(())
+        retry_on_conflict(|| {
+            let found = self.block(&what, self.docker.inspect_node(node))?;
+            let version = Self::version_of(&what, found.version.and_then(|v| v.index))?;
+            let mut spec = found.spec.unwrap_or_default();
+            spec.availability = Some(availability);
+            let options = UpdateNodeOptionsBuilder::new()
+                .version(i64::try_from(version).unwrap_or(i64::MAX))
+                .build();
+            self.before_write.call(&what);
+            self.block(&what, self.docker.update_node(node, spec, options))?;
+            Ok(())
+        })
     }
 
     fn rollback(&self, name: &str) -> Result<(), TargetError> {
         let what = format!("roll back service {name}");
-        let service = self.service(name)?;
-        let version = Self::version_of(&what, service.version.and_then(|v| v.index))?;
-        let options = UpdateServiceOptionsBuilder::new()
-            .version(i32::try_from(version).unwrap_or(i32::MAX))
-            .rollback("previous")
-            .build();
-        match self.block(
-            &what,
-            self.docker
-                .update_service(name, service.spec.unwrap_or_default(), options, None),
-        ) {
-            Ok(_) => Ok(()),
-            // The engine answers a service with nothing to roll back to with a
-            // server error; it is a refusal, not an outage.
-            Err(TargetError::Unreachable { reason, .. }) if reason.contains("previous") => {
-                Err(TargetError::Refused {
-                    target: "docker".into(),
-                    action: what,
-                    reason,
-                })
+        retry_on_conflict(|| {
+            let service = self.service(name)?;
+            let version = Self::version_of(&what, service.version.and_then(|v| v.index))?;
+            let options = UpdateServiceOptionsBuilder::new()
+                .version(swarm_version(version))
+                .rollback("previous")
+                .build();
+            self.before_write.call(&what);
+            match self.block(
+                &what,
+                self.docker
+                    .update_service(name, service.spec.unwrap_or_default(), options, None),
+            ) {
+                Ok(_) => Ok(()),
+                // The engine answers a service with nothing to roll back to with a
+                // server error; it is a refusal, not an outage.
+                Err(TargetError::Unreachable { reason, .. }) if reason.contains("previous") => {
+                    Err(TargetError::Refused {
+                        target: "docker".into(),
+                        action: what.clone(),
+                        reason,
+                    })
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        }
+        })
     }
+
+    /// Calls `hook` with the action's description between the read and the write of
+    /// every read-modify-write ([`BeforeWrite`]).
+    pub fn set_before_write(&mut self, hook: impl FnMut(&str) + Send + 'static) {
+        self.before_write.set(hook);
+    }
+}
+
+/// An object version as the update calls take it. Swarm's versions are raft log
+/// indices, far below `i32::MAX`; one past it is sent as `i32::MAX`, which the
+/// engine refuses as out of sequence rather than wrapping to an old version.
+fn swarm_version(version: u64) -> i32 {
+    i32::try_from(version).unwrap_or(i32::MAX)
 }
 
 fn restart_condition(

@@ -11,7 +11,10 @@
 
 use crate::action::Action;
 use crate::observe::Replicas;
-use crate::target::{Blocking, NodeState, ReplicaState, Target, TargetError, TargetState};
+use crate::target::{
+    BeforeWrite, Blocking, NodeState, ReplicaState, Target, TargetError, TargetState,
+    retry_on_conflict,
+};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
@@ -32,6 +35,7 @@ pub struct Kubernetes {
     client: kube::Client,
     namespace: String,
     deployments: Vec<String>,
+    before_write: BeforeWrite,
 }
 
 impl Kubernetes {
@@ -67,6 +71,7 @@ impl Kubernetes {
             client,
             namespace: namespace.to_string(),
             deployments: deployments.to_vec(),
+            before_write: BeforeWrite::default(),
         })
     }
 
@@ -232,37 +237,50 @@ impl Kubernetes {
         Ok(())
     }
 
+    /// Puts the previous revision's template back. The Deployment is read, changed
+    /// and replaced with the resourceVersion it was read at, so a write by anyone
+    /// else in between (the Deployment controller's status updates bump the version
+    /// too) is refused with 409 rather than overwritten; then the whole
+    /// read-modify-write is tried again ([`retry_on_conflict`]).
     fn rollback(&self, name: &str) -> Result<(), TargetError> {
+        let action = format!("roll back deployment {}/{name}", self.namespace);
         let refused = |reason: String| TargetError::Refused {
             target: "kubernetes".into(),
-            action: format!("roll back deployment {}/{name}", self.namespace),
+            action: action.clone(),
             reason,
         };
-        let mut deployment = self.deployment(name)?;
-        let owned = self.revisions(&deployment)?;
-        let Some((revision, previous)) = owned.into_iter().nth(1) else {
-            return Err(refused("it has no previous revision".into()));
-        };
-        let mut template = previous
-            .spec
-            .and_then(|s| s.template)
-            .ok_or_else(|| refused(format!("revision {revision} has no pod template")))?;
-        if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
-            labels.remove(POD_TEMPLATE_HASH);
-        }
-        let spec = deployment
-            .spec
-            .as_mut()
-            .ok_or_else(|| refused("the deployment has no spec".into()))?;
-        spec.template = template;
-        // A replace carries the resourceVersion read above: if someone changed the
-        // Deployment in between, the API refuses (409) and nothing is overwritten.
-        self.block(
-            &format!("roll back deployment {}/{name}", self.namespace),
-            self.deployments()
-                .replace(name, &PostParams::default(), &deployment),
-        )?;
-        Ok(())
+        retry_on_conflict(|| {
+            let mut deployment = self.deployment(name)?;
+            let owned = self.revisions(&deployment)?;
+            let Some((revision, previous)) = owned.into_iter().nth(1) else {
+                return Err(refused("it has no previous revision".into()));
+            };
+            let mut template = previous
+                .spec
+                .and_then(|s| s.template)
+                .ok_or_else(|| refused(format!("revision {revision} has no pod template")))?;
+            if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+                labels.remove(POD_TEMPLATE_HASH);
+            }
+            let spec = deployment
+                .spec
+                .as_mut()
+                .ok_or_else(|| refused("the deployment has no spec".into()))?;
+            spec.template = template;
+            self.before_write.call(&action);
+            self.block(
+                &action,
+                self.deployments()
+                    .replace(name, &PostParams::default(), &deployment),
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Calls `hook` with the action's description between the read and the write of
+    /// every read-modify-write ([`BeforeWrite`]).
+    pub fn set_before_write(&mut self, hook: impl FnMut(&str) + Send + 'static) {
+        self.before_write.set(hook);
     }
 }
 

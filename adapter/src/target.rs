@@ -110,6 +110,18 @@ pub enum TargetError {
         /// What was looked for.
         object: String,
     },
+    /// Another writer changed the object between our read and our write (Kubernetes
+    /// answers 409, Swarm "update out of sequence"): nothing was overwritten, and a
+    /// fresh read-modify-write may succeed ([`retry_on_conflict`]).
+    #[error("{target}: conflict on {action}: {reason}")]
+    Conflict {
+        /// Target name.
+        target: String,
+        /// The action, printed.
+        action: String,
+        /// What it said.
+        reason: String,
+    },
     /// The target refused the operation.
     #[error("{target}: refused {action}: {reason}")]
     Refused {
@@ -123,8 +135,8 @@ pub enum TargetError {
 }
 
 /// What the loop should make of a failed call to an orchestrator's API: HTTP 404 is
-/// a vanished object, 5xx (or no HTTP answer at all: `status` is `None`) an
-/// unreachable target, any other status a refusal.
+/// a vanished object, 409 a conflict with another writer, 5xx (or no HTTP answer at
+/// all: `status` is `None`) an unreachable target, any other status a refusal.
 pub fn classify(
     target: &str,
     what: &str,
@@ -135,6 +147,11 @@ pub fn classify(
         Some((404, _)) => TargetError::NotFound {
             target: target.into(),
             object: what.to_string(),
+        },
+        Some((409, message)) => TargetError::Conflict {
+            target: target.into(),
+            action: what.to_string(),
+            reason: format!("HTTP 409 {message}"),
         },
         Some((code, message)) if code >= 500 => TargetError::Unreachable {
             target: target.into(),
@@ -149,6 +166,58 @@ pub fn classify(
             target: target.into(),
             reason: format!("{what}: {error}"),
         },
+    }
+}
+
+/// How many times a read-modify-write is tried in all when other writers keep
+/// changing the object between its read and its write (client-go's `DefaultRetry`
+/// has 5 steps).
+pub const CONFLICT_ATTEMPTS: u32 = 5;
+
+/// Runs `read_modify_write` (which reads the object afresh each time, changes it and
+/// writes it back conditionally on the version it read) until it succeeds, fails for
+/// another reason than a conflict, or has met [`CONFLICT_ATTEMPTS`] conflicts, as
+/// client-go's `RetryOnConflict` does. Between tries it waits 10 ms more each time,
+/// so that a controller's burst of status writes can pass.
+///
+/// Orchestrators bump an object's version on every write, status updates included: a
+/// Deployment controller updating a rollout's status makes a roll back read a moment
+/// earlier stale. The last conflict is returned if every try met one.
+pub fn retry_on_conflict<T>(
+    mut read_modify_write: impl FnMut() -> Result<T, TargetError>,
+) -> Result<T, TargetError> {
+    let mut tries = 1;
+    loop {
+        match read_modify_write() {
+            Err(TargetError::Conflict { .. }) if tries < CONFLICT_ATTEMPTS => {
+                std::thread::sleep(std::time::Duration::from_millis(10 * u64::from(tries)));
+                tries += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// A seam for tests of concurrent writers: a target calls it between the read and
+/// the write of each read-modify-write, so a test can change the object meanwhile,
+/// as a controller or a person would. Empty (and free) unless a test sets it.
+#[derive(Default)]
+pub struct BeforeWrite(std::sync::Mutex<Option<WriteHook>>);
+
+/// What [`BeforeWrite`] calls: the action's description in, nothing out.
+type WriteHook = Box<dyn FnMut(&str) + Send>;
+
+impl BeforeWrite {
+    /// Calls `hook` with the action's description before each conditional write.
+    pub fn set(&mut self, hook: impl FnMut(&str) + Send + 'static) {
+        *self.0.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(hook));
+    }
+
+    /// Runs the hook, if one is set.
+    pub fn call(&self, action: &str) {
+        if let Some(hook) = self.0.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            hook(action);
+        }
     }
 }
 
@@ -291,5 +360,65 @@ impl Target for DryRun {
         }
         self.applied.push(action.clone());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conflict() -> TargetError {
+        classify(
+            "kubernetes",
+            "roll back deployment default/web",
+            Some((409, "the object has been modified".into())),
+            "",
+        )
+    }
+
+    #[test]
+    fn http_409_is_a_conflict() {
+        assert!(matches!(conflict(), TargetError::Conflict { .. }));
+    }
+
+    #[test]
+    fn a_conflict_is_retried_until_the_write_goes_through() {
+        let mut calls = 0;
+        let done = retry_on_conflict(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(conflict())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(done.unwrap(), 3);
+    }
+
+    #[test]
+    fn retries_are_bounded_and_the_last_conflict_is_returned() {
+        let mut calls = 0;
+        let done: Result<(), _> = retry_on_conflict(|| {
+            calls += 1;
+            Err(conflict())
+        });
+        assert_eq!(calls, CONFLICT_ATTEMPTS);
+        assert!(matches!(done, Err(TargetError::Conflict { .. })));
+    }
+
+    #[test]
+    fn other_errors_are_not_retried() {
+        let mut calls = 0;
+        let done: Result<(), _> = retry_on_conflict(|| {
+            calls += 1;
+            Err(classify(
+                "kubernetes",
+                "x",
+                Some((403, "forbidden".into())),
+                "",
+            ))
+        });
+        assert_eq!(calls, 1);
+        assert!(matches!(done, Err(TargetError::Refused { .. })));
     }
 }

@@ -695,6 +695,43 @@ fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
         })
         .unwrap();
     assert!(image().starts_with("hale-demo:1"), "{}", image());
+
+    // Another writer between the adapter's read and its write (issue 15): the
+    // versioned update is refused as out of sequence, the adapter reads again and
+    // writes, and the other writer's change is kept.
+    let socket = engine.socket();
+    let mut writes = 0;
+    swarm.set_before_write(move |action| {
+        writes += 1;
+        if writes == 1 {
+            assert_eq!(action, "scale service db");
+            let out = Command::new("docker")
+                .args(["-H", &socket, "service", "update", "--detach"])
+                .args(["--label-add", "writer=other", "db"])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+    });
+    swarm
+        .apply(&Action::Scale {
+            namespace: String::new(),
+            service: "db".into(),
+            replicas: 2,
+        })
+        .unwrap();
+    let spec = |format: &str| engine.docker(&["service", "inspect", "db", "--format", format]);
+    assert_eq!(spec("{{.Spec.Mode.Replicated.Replicas}}"), "2");
+    assert_eq!(spec("{{index .Spec.Labels \"writer\"}}"), "other");
+    swarm.set_before_write(|_| {});
+    swarm
+        .apply(&Action::Scale {
+            namespace: String::new(),
+            service: "db".into(),
+            replicas: 1,
+        })
+        .unwrap();
+
     // Faults. Prometheus down: the adapter holds, naming it; back: it decides again.
     let mut step = || {
         let unix = std::time::SystemTime::now()
