@@ -291,6 +291,31 @@ fn default_audit() -> PathBuf {
     "hale-adapter-audit.jsonl".into()
 }
 
+/// The longest time the adapter takes from a config (a decision interval, a
+/// timeout, a proposal's time to live, a guard window): a week. A longer one is a
+/// mistake, and past about 10^19 s it cannot even be held as a `Duration`.
+pub const MAX_SECONDS: f64 = 7.0 * 86_400.0;
+
+/// Checks a number of seconds from the config: finite, positive (or ≥ 0 with
+/// `zero_ok`) and at most [`MAX_SECONDS`]; the error names `field`.
+pub fn check_seconds(field: &str, v: f64, zero_ok: bool) -> Result<(), String> {
+    let low_ok = if zero_ok { v >= 0.0 } else { v > 0.0 };
+    if !(v.is_finite() && low_ok) {
+        let want = if zero_ok {
+            "a non-negative"
+        } else {
+            "a positive"
+        };
+        return Err(format!("{field} must be {want} number of seconds, got {v}"));
+    }
+    if v > MAX_SECONDS {
+        return Err(format!(
+            "{field} = {v} s is longer than the longest the adapter waits, {MAX_SECONDS} s (a week)"
+        ));
+    }
+    Ok(())
+}
+
 /// Why a config cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -331,12 +356,7 @@ impl AdapterConfig {
 
     /// Checks values; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
-        if !(self.interval_s.is_finite() && self.interval_s > 0.0) {
-            return Err(format!(
-                "interval_s must be a positive number of seconds, got {}",
-                self.interval_s
-            ));
-        }
+        check_seconds("interval_s", self.interval_s, false)?;
         match &self.target {
             TargetConfig::DryRun { services, .. } if services.is_empty() => {
                 return Err("target.services must name the services, in the env's order".into());
@@ -350,21 +370,12 @@ impl AdapterConfig {
             TargetConfig::Docker { services, .. } if services.is_empty() => {
                 return Err("target.services must name the services, in the env's order".into());
             }
-            TargetConfig::Kubernetes { timeout_s, .. } | TargetConfig::Docker { timeout_s, .. }
-                if !(timeout_s.is_finite() && *timeout_s > 0.0) =>
-            {
-                return Err(format!(
-                    "target.timeout_s must be a positive number of seconds, got {timeout_s}"
-                ));
+            TargetConfig::Kubernetes { timeout_s, .. } | TargetConfig::Docker { timeout_s, .. } => {
+                check_seconds("target.timeout_s", *timeout_s, false)?;
             }
             _ => {}
         }
-        if !(self.manual.ttl_s.is_finite() && self.manual.ttl_s > 0.0) {
-            return Err(format!(
-                "manual.ttl_s must be a positive number of seconds, got {}",
-                self.manual.ttl_s
-            ));
-        }
+        check_seconds("manual.ttl_s", self.manual.ttl_s, false)?;
         if self.mode == Mode::Manual && self.server.is_none() && !self.manual.prompt {
             return Err(
                 "mode = \"manual\" needs a way to ask: manual.prompt = true or a [server] table"

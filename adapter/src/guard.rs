@@ -86,11 +86,8 @@ impl GuardConfig {
         if self.max_step == 0 {
             return Err("guardrails.max_step must be positive".into());
         }
-        for (name, v) in [("cooldown_s", self.cooldown_s), ("window_s", self.window_s)] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(format!("guardrails.{name} must be a non-negative number"));
-            }
-        }
+        crate::config::check_seconds("guardrails.cooldown_s", self.cooldown_s, true)?;
+        crate::config::check_seconds("guardrails.window_s", self.window_s, true)?;
         Ok(())
     }
 

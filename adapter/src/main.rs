@@ -3,7 +3,6 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use hale_adapter::config::{AdapterConfig, Mode, TargetConfig};
-use hale_adapter::guard::Guard;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,7 +24,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check a config: TOML fields, guardrails, the policy bundle (format version,
-    /// weights checksum, env and spaces) or baseline. Touches no target.
+    /// weights checksum, env and spaces) or baseline, the services against the
+    /// policy's env, the observation queries and, in manual mode, the endpoint's
+    /// token: everything `run` checks before it starts. Touches no target.
     Check {
         /// The adapter's config file (TOML).
         config: PathBuf,
@@ -69,8 +70,9 @@ fn run(path: &std::path::Path, mode: Option<ModeArg>, steps: Option<u64>) -> Res
         cfg.validate()
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
-    let mut adapter =
-        hale_adapter::run::Adapter::new(&cfg).with_context(|| path.display().to_string())?;
+    let prepared = hale_adapter::run::prepare(&cfg).with_context(|| path.display().to_string())?;
+    let mut adapter = hale_adapter::run::Adapter::start(&cfg, prepared)
+        .with_context(|| path.display().to_string())?;
     let start = std::time::Instant::now();
     let mut n = 0;
     loop {
@@ -88,11 +90,11 @@ fn run(path: &std::path::Path, mode: Option<ModeArg>, steps: Option<u64>) -> Res
 
 fn check(path: &std::path::Path) -> Result<()> {
     let cfg = AdapterConfig::load(path)?;
-    let loaded = hale_adapter::policy::load(&cfg)?;
-    let guard = Guard::new(cfg.guardrails.clone()).map_err(anyhow::Error::msg)?;
-    let g = guard.config();
+    // The same checks as `run`, short of contacting the target.
+    let prepared = hale_adapter::run::prepare(&cfg).with_context(|| path.display().to_string())?;
+    let g = &cfg.guardrails;
     println!("config {}: ok", path.display());
-    println!("policy: {}", loaded.description);
+    println!("policy: {}", prepared.description());
     println!(
         "mode: {:?}, a decision every {} s",
         cfg.mode, cfg.interval_s

@@ -156,14 +156,8 @@ impl PrometheusSource {
                 config.prometheus
             ));
         }
-        for (name, v) in [
-            ("timeout_s", config.timeout_s),
-            ("max_age_s", config.max_age_s),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(format!("observation.{name} must be positive, got {v}"));
-            }
-        }
+        crate::config::check_seconds("observation.timeout_s", config.timeout_s, false)?;
+        crate::config::check_seconds("observation.max_age_s", config.max_age_s, false)?;
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs_f64(config.timeout_s)))
             .http_status_as_error(false)

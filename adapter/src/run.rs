@@ -218,81 +218,133 @@ pub struct Adapter {
     webhook: Option<(String, ureq::Agent)>,
 }
 
+/// Everything a config resolves to before anything outside is touched: the policy
+/// loaded and checked against its env, the env's encoding, the service list checked
+/// against it, the token, the Prometheus source and the guardrails. `hale-adapter
+/// check` builds this, so that it refuses exactly what `run` would refuse.
+pub struct Prepared {
+    loaded: crate::policy::Loaded,
+    driver: Driver,
+    graph: Option<GraphEncoding>,
+    namespace: String,
+    services: Vec<String>,
+    token: Option<String>,
+    source: PrometheusSource,
+    guard: Guard,
+}
+
+impl Prepared {
+    /// What the policy is, for people.
+    pub fn description(&self) -> &str {
+        &self.loaded.description
+    }
+}
+
+/// Resolves and checks a config without touching a target, a port or a file.
+pub fn prepare(cfg: &AdapterConfig) -> Result<Prepared> {
+    if !SUPPORTED_ENVS.contains(&cfg.env.as_str()) {
+        bail!(
+            "env {}: the adapter runs {} policies",
+            cfg.env,
+            SUPPORTED_ENVS.join(" and ")
+        );
+    }
+    let observation = cfg
+        .observation
+        .clone()
+        .context("an [observation] table is needed to run")?;
+    let loaded = crate::policy::load(cfg)?;
+    let reads_graphs = loaded
+        .env_config
+        .get("observation")
+        .and_then(|v| v.as_str())
+        == Some("graph");
+    if reads_graphs && observation.replica_queries.is_none() {
+        bail!(
+            "{}: the policy reads the resource graph, whose replica nodes need an \
+             [observation.replica_queries] table (memory_fraction, mean_latency_ms, \
+             error_rate)",
+            loaded.description
+        );
+    }
+    let (driver, graph) = if cfg.env == "Healing-v0" {
+        if observation.replica_queries.is_none() {
+            bail!(
+                "Healing-v0 reads each replica: the config needs an \
+                 [observation.replica_queries] table (memory_fraction, mean_latency_ms, \
+                 error_rate)"
+            );
+        }
+        let env =
+            hale_envs::Healing::new(&loaded.env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
+        (
+            Driver::Healing {
+                encoding: env.live_observation(),
+            },
+            env.live_graph(),
+        )
+    } else {
+        let env =
+            hale_envs::Scaling::new(&loaded.env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
+        (
+            Driver::Scaling {
+                encoding: env.live_observation(),
+                actions: env.live_actions(),
+            },
+            env.live_graph(),
+        )
+    };
+    let graph = reads_graphs.then_some(graph);
+    let env_services = match &driver {
+        Driver::Scaling { encoding, .. } => &encoding.services,
+        Driver::Healing { encoding } => &encoding.services,
+    };
+    let namespace = cfg.target.namespace().to_string();
+    let services = cfg.target.services().to_vec();
+    if services.len() != env_services.len() {
+        bail!(
+            "target lists {} services, the policy's env has {} ({})",
+            services.len(),
+            env_services.len(),
+            env_services.join(", ")
+        );
+    }
+    let token = match (&cfg.server, cfg.mode) {
+        (Some(server), Mode::Manual) => Some(server.token().map_err(anyhow::Error::msg)?),
+        _ => None,
+    };
+    Ok(Prepared {
+        source: PrometheusSource::new(observation).map_err(anyhow::Error::msg)?,
+        guard: Guard::new(cfg.guardrails.clone()).map_err(anyhow::Error::msg)?,
+        loaded,
+        driver,
+        graph,
+        namespace,
+        services,
+        token,
+    })
+}
+
 impl Adapter {
     /// Builds the adapter a config describes (policy, guardrails, observation,
     /// target, audit log, endpoint); refuses what it cannot run.
     pub fn new(cfg: &AdapterConfig) -> Result<Adapter> {
-        if !SUPPORTED_ENVS.contains(&cfg.env.as_str()) {
-            bail!(
-                "env {}: the adapter runs {} policies",
-                cfg.env,
-                SUPPORTED_ENVS.join(" and ")
-            );
-        }
-        let observation = cfg
-            .observation
-            .clone()
-            .context("an [observation] table is needed to run")?;
-        let loaded = crate::policy::load(cfg)?;
-        let reads_graphs = loaded
-            .env_config
-            .get("observation")
-            .and_then(|v| v.as_str())
-            == Some("graph");
-        if reads_graphs && observation.replica_queries.is_none() {
-            bail!(
-                "{}: the policy reads the resource graph, whose replica nodes need an \
-                 [observation.replica_queries] table (memory_fraction, mean_latency_ms, \
-                 error_rate)",
-                loaded.description
-            );
-        }
-        let (driver, graph) = if cfg.env == "Healing-v0" {
-            if observation.replica_queries.is_none() {
-                bail!(
-                    "Healing-v0 reads each replica: the config needs an \
-                     [observation.replica_queries] table (memory_fraction, mean_latency_ms, \
-                     error_rate)"
-                );
-            }
-            let env =
-                hale_envs::Healing::new(&loaded.env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
-            (
-                Driver::Healing {
-                    encoding: env.live_observation(),
-                },
-                env.live_graph(),
-            )
-        } else {
-            let env =
-                hale_envs::Scaling::new(&loaded.env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
-            (
-                Driver::Scaling {
-                    encoding: env.live_observation(),
-                    actions: env.live_actions(),
-                },
-                env.live_graph(),
-            )
-        };
-        let graph = reads_graphs.then_some(graph);
-        let env_services = match &driver {
-            Driver::Scaling { encoding, .. } => &encoding.services,
-            Driver::Healing { encoding } => &encoding.services,
-        };
-        let namespace = cfg.target.namespace().to_string();
-        let services = cfg.target.services().to_vec();
-        if services.len() != env_services.len() {
-            bail!(
-                "target lists {} services, the policy's env has {} ({})",
-                services.len(),
-                env_services.len(),
-                env_services.join(", ")
-            );
-        }
-        let token = match (&cfg.server, cfg.mode) {
-            (Some(server), Mode::Manual) => Some(server.token().map_err(anyhow::Error::msg)?),
-            _ => None,
-        };
+        Adapter::start(cfg, prepare(cfg)?)
+    }
+
+    /// Starts what [`prepare`] resolved: connects the target, opens the audit log,
+    /// starts the endpoint and the terminal prompt.
+    pub fn start(cfg: &AdapterConfig, prepared: Prepared) -> Result<Adapter> {
+        let Prepared {
+            loaded,
+            driver,
+            graph,
+            namespace,
+            services,
+            token,
+            source,
+            guard,
+        } = prepared;
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = std::sync::mpsc::channel();
         let shared = Arc::new(Shared {
@@ -328,9 +380,9 @@ impl Adapter {
         });
         Ok(Adapter {
             policy: loaded.policy,
-            guard: Guard::new(cfg.guardrails.clone()).map_err(anyhow::Error::msg)?,
+            guard,
             target,
-            source: PrometheusSource::new(observation).map_err(anyhow::Error::msg)?,
+            source,
             driver,
             graph,
             namespace,

@@ -11,7 +11,6 @@
 use crate::approval::{Answer, Proposal, Reply};
 use crate::metrics::Metrics;
 use serde::Deserialize;
-use std::io::Read;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
@@ -65,9 +64,26 @@ impl Server {
             .ok_or_else(|| format!("server.listen {listen}: not an IP address"))?;
         let http = Arc::new(http);
         let serving = http.clone();
+        // One thread per request, at most MAX_IN_FLIGHT at once: a slow client holds
+        // its own thread only, never /metrics or another person's answer.
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let thread = std::thread::spawn(move || {
+            use std::sync::atomic::Ordering;
             for request in serving.incoming_requests() {
-                serve(request, &shared);
+                if in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_IN_FLIGHT {
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    json(
+                        request,
+                        503,
+                        serde_json::json!({"error": "too many requests in flight"}),
+                    );
+                    continue;
+                }
+                let (shared, in_flight) = (shared.clone(), in_flight.clone());
+                std::thread::spawn(move || {
+                    serve(request, &shared);
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         });
         Ok(Server {
@@ -106,6 +122,40 @@ fn authorised(request: &tiny_http::Request, token: &str) -> bool {
 /// about how much of a guessed token was right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Requests served at once; more are answered 503 at once.
+const MAX_IN_FLIGHT: usize = 32;
+
+/// The longest a request body may take to arrive.
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The largest body read (a decision is a few dozen bytes).
+const MAX_BODY: usize = 64 * 1024;
+
+/// Reads the body in chunks until it ends, is too large, or has taken longer than
+/// [`BODY_DEADLINE`] (a client trickling bytes gets 408 rather than a thread for ever).
+fn read_body(request: &mut tiny_http::Request) -> Result<String, (u16, String)> {
+    let started = std::time::Instant::now();
+    let reader = request.as_reader();
+    let mut body = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = reader
+            .read(&mut chunk)
+            .map_err(|e| (400, format!("unreadable body: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+        if body.len() > MAX_BODY {
+            return Err((413, format!("the body is larger than {MAX_BODY} bytes")));
+        }
+        if started.elapsed() > BODY_DEADLINE {
+            return Err((408, format!("the body took longer than {BODY_DEADLINE:?}")));
+        }
+    }
+    String::from_utf8(body).map_err(|_| (400, "the body is not UTF-8".to_string()))
 }
 
 fn serve(mut request: tiny_http::Request, shared: &Shared) {
@@ -160,19 +210,12 @@ fn serve(mut request: tiny_http::Request, shared: &Shared) {
                     serde_json::json!({"error": format!("no pending proposal {id} (decided or expired?)")}),
                 );
             }
-            let mut text = String::new();
-            if request
-                .as_reader()
-                .take(64 * 1024)
-                .read_to_string(&mut text)
-                .is_err()
-            {
-                return json(
-                    request,
-                    400,
-                    serde_json::json!({"error": "unreadable body"}),
-                );
-            }
+            let text = match read_body(&mut request) {
+                Ok(text) => text,
+                Err((status, error)) => {
+                    return json(request, status, serde_json::json!({ "error": error }));
+                }
+            };
             let answer = serde_json::from_str::<Body>(&text)
                 .map_err(|e| e.to_string())
                 .and_then(|b| {

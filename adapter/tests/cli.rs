@@ -3,15 +3,20 @@
 use assert_cmd::Command;
 
 fn check(config: &str) -> std::process::Output {
+    check_with_token(config, None)
+}
+
+/// `check` with `$HALE_ADAPTER_TOKEN` set to `token`, or unset.
+fn check_with_token(config: &str, token: Option<&str>) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("adapter.toml");
     std::fs::write(&path, config).unwrap();
-    Command::cargo_bin("hale-adapter")
-        .unwrap()
-        .arg("check")
-        .arg(&path)
-        .output()
-        .unwrap()
+    let mut cmd = Command::cargo_bin("hale-adapter").unwrap();
+    match token {
+        Some(t) => cmd.env("HALE_ADAPTER_TOKEN", t),
+        None => cmd.env_remove("HALE_ADAPTER_TOKEN"),
+    };
+    cmd.arg("check").arg(&path).output().unwrap()
 }
 
 const GOOD: &str = r#"
@@ -61,7 +66,7 @@ fn a_kubernetes_manual_config_is_described_without_contacting_the_cluster() {
             "kind = \"kubernetes\"\nkubeconfig = \"/nonexistent/kubeconfig\"\nnamespace = \"shop\"\ndeployments = [\"frontend\", \"api\", \"db\"]",
         );
     let config = format!("{config}\n[server]\nlisten = \"127.0.0.1:9464\"\n");
-    let out = check(&config);
+    let out = check_with_token(&config, Some("s3cret"));
     assert!(out.status.success(), "{out:?}");
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -84,8 +89,10 @@ fn the_example_configs_pass_check() {
         "docker-auto.toml",
         "docker-healing.toml",
     ] {
+        // The manual-mode example reads its endpoint's token from the environment.
         let out = Command::cargo_bin("hale-adapter")
             .unwrap()
+            .env("HALE_ADAPTER_TOKEN", "s3cret")
             .arg("check")
             .arg(dir.join(name))
             .output()
@@ -172,6 +179,59 @@ fn bad_configs_name_the_field_and_exit_non_zero() {
         let e = String::from_utf8_lossy(&out.stderr);
         assert!(e.contains(expect), "expected {expect:?} in: {e}");
     }
+}
+
+/// `check` refuses what `run` would refuse (issue 15: it said ok, then `run`
+/// refused or panicked): a target listing another number of services than the
+/// policy's env, manual mode without a token or with an empty one, and durations no
+/// `Duration` can hold.
+#[test]
+fn check_refuses_everything_run_would() {
+    let manual = format!(
+        "{}\n[server]\nlisten = \"127.0.0.1:9464\"\n",
+        GOOD.replace("mode = \"auto\"", "mode = \"manual\"")
+    );
+    let cases: Vec<(String, Option<&str>, &str)> = vec![
+        (
+            GOOD.replace("[\"frontend\", \"api\", \"db\"]", "[\"frontend\", \"api\"]"),
+            None,
+            "target lists 2 services, the policy's env has 3",
+        ),
+        (manual.clone(), None, "HALE_ADAPTER_TOKEN is not set"),
+        (manual.clone(), Some("  "), "is empty"),
+        (
+            GOOD.replace("interval_s = 15", "interval_s = 1e30"),
+            None,
+            "interval_s = 1000000000000000000000000000000 s is longer",
+        ),
+        (
+            GOOD.replace("[observation]", "[observation]\ntimeout_s = 1e30"),
+            None,
+            "observation.timeout_s",
+        ),
+        (
+            format!("{GOOD}\n[manual]\nttl_s = 1e30\n"),
+            None,
+            "manual.ttl_s",
+        ),
+        (
+            GOOD.replace(
+                "kind = \"dry-run\"\nservices",
+                "kind = \"docker\"\ntimeout_s = 1e30\nservices",
+            ),
+            None,
+            "target.timeout_s",
+        ),
+    ];
+    for (config, token, expect) in cases {
+        let out = check_with_token(&config, token);
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{config}\n{e}");
+        assert!(e.contains(expect), "expected {expect:?} in: {e}");
+        assert!(!e.contains("panicked"), "{e}");
+    }
+    // The manual config with a token passes.
+    assert!(check_with_token(&manual, Some("s3cret")).status.success());
 }
 
 /// What ships: the adapter's own dependency tree has no autodiff, optimiser, polars,

@@ -330,3 +330,44 @@ fn accept_decline_expire_and_modify_over_http_are_audited() {
         "{text}"
     );
 }
+
+/// A client that trickles its upload (issue 15: 4 KB/s stalled the whole endpoint,
+/// /metrics timed out) holds only its own request: /metrics and the proposal list
+/// answer meanwhile.
+#[test]
+fn a_slow_client_does_not_stall_the_endpoint() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let (prometheus, _answers) = common::stand_in();
+    let (hook, _hooked) = webhook();
+    let adapter = Adapter::new(&config(dir.path(), &prometheus, &hook)).unwrap();
+    let addr = adapter.server_addr().unwrap();
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        slow,
+        "POST /proposals/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n\
+         Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{\"decision\""
+    )
+    .unwrap();
+    slow.flush().unwrap();
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..20 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if slow.write_all(&[b' '; 400]).is_err() {
+                break;
+            }
+        }
+    });
+    let base = format!("http://{addr}");
+    for _ in 0..3 {
+        let r = agent().get(&format!("{base}/metrics")).call().unwrap();
+        assert_eq!(r.status(), 200);
+        let r = agent()
+            .get(&format!("{base}/proposals"))
+            .header("Authorization", "Bearer s3cret")
+            .call()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    trickle.join().unwrap();
+}
