@@ -3,6 +3,7 @@
 mod cartpole;
 mod checker;
 mod cloud;
+mod golden;
 #[cfg(feature = "traces")]
 mod traces;
 mod vector;
