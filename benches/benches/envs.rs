@@ -3,7 +3,7 @@
 //! `cargo bench -p hale-benches --bench envs`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hale_envs::{AutoReset, Env, Value, VectorEnv, make};
+use hale_envs::{AutoReset, Env, ObsSlot, Value, VectorEnv, make};
 use serde_json::{Value as Json, json};
 use std::hint::black_box;
 
@@ -12,10 +12,10 @@ fn single(env: &mut dyn Env, actions: &[Value], n: usize) {
     env.reset(Some(0), None).unwrap();
     let mut obs = vec![0.0f32; env.observation_space().flat_dim().unwrap()];
     for i in 0..n {
-        let (_, term, trunc) = env
-            .step_into(&actions[i % actions.len()], &mut obs)
+        let s = env
+            .step_into(&actions[i % actions.len()], ObsSlot::Flat(&mut obs))
             .unwrap();
-        if term || trunc {
+        if s.terminated || s.truncated {
             env.reset(None, None).unwrap();
         }
     }

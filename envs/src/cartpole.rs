@@ -6,7 +6,7 @@
 //! Gymnasium registers it). `reset` draws the state from U(−0.05, 0.05); the option
 //! `{"state": [x, x_dot, theta, theta_dot]}` sets it instead.
 
-use crate::env::{Env, EnvError, Info, Step, check_action};
+use crate::env::{Env, EnvError, Info, ObsSlot, Step, StepInto, check_action};
 use crate::space::{Space, Value};
 use hale_sim::rng::{self, Stream, StreamId};
 use serde_json::Value as Json;
@@ -154,7 +154,7 @@ impl Env for CartPole {
         }
         self.state = Some(state);
         self.steps_beyond_terminated = None;
-        Ok((Value::Box(self.obs().to_vec()), Info::new()))
+        Ok((Value::Box(self.obs().to_vec()), Info::default()))
     }
 
     fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
@@ -165,18 +165,26 @@ impl Env for CartPole {
             reward,
             terminated,
             truncated: false,
-            info: Info::new(),
+            info: Info::default(),
         })
     }
 
-    fn step_into(
-        &mut self,
-        action: &Value,
-        obs: &mut [f32],
-    ) -> Result<(f64, bool, bool), EnvError> {
+    fn step_into(&mut self, action: &Value, obs: ObsSlot<'_>) -> Result<StepInto, EnvError> {
+        let ObsSlot::Flat(row @ [_, _, _, _]) = obs else {
+            return Err(EnvError::Config {
+                env: "CartPole-v1".into(),
+                field: "observation".into(),
+                reason: format!("4 floats, written to {obs:?}"),
+            });
+        };
         let a = self.action_of(action)?;
         let (reward, terminated) = self.advance(a)?;
-        obs[..4].copy_from_slice(&self.obs());
-        Ok((reward, terminated, false))
+        row.copy_from_slice(&self.obs());
+        Ok(StepInto {
+            reward,
+            terminated,
+            truncated: false,
+            info: Info::default(),
+        })
     }
 }

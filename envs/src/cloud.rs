@@ -65,6 +65,40 @@ pub(crate) fn positive(id: &str, field: &str, v: f64) -> Result<(), EnvError> {
     }
 }
 
+/// A span of simulated time in an env config (`episode_s`): positive and at most
+/// [`hale_sim::MAX_DURATION_S`], so that an episode ends.
+pub(crate) fn duration(id: &str, field: &str, v: f64) -> Result<(), EnvError> {
+    positive(id, field, v)?;
+    if v > hale_sim::MAX_DURATION_S {
+        return Err(EnvError::Config {
+            env: id.into(),
+            field: field.into(),
+            reason: format!(
+                "{v} s is longer than the longest run, {} s (a year)",
+                hale_sim::MAX_DURATION_S
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A period in an env config (`control_interval_s`, `fluid_tick_s`): at least
+/// [`hale_sim::MIN_PERIOD_S`] and at most [`hale_sim::MAX_DURATION_S`].
+pub(crate) fn period(id: &str, field: &str, v: f64) -> Result<(), EnvError> {
+    duration(id, field, v)?;
+    if v < hale_sim::MIN_PERIOD_S {
+        return Err(EnvError::Config {
+            env: id.into(),
+            field: field.into(),
+            reason: format!(
+                "{v} s is shorter than the shortest period, {} s",
+                hale_sim::MIN_PERIOD_S
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Features per service in matrix observations.
 pub const SERVICE_FEATURES: usize = 9;
 
@@ -307,17 +341,8 @@ pub(crate) fn common_info(
     sim: &Simulation,
     before: &Before,
     faults: &mut FaultReporter,
-    info: &mut crate::env::Info,
-) -> (f64, f64) {
-    use serde_json::json;
-    let (arrived, unserved) = interval_requests(before.requests, sim.requests());
-    info.insert("requests".into(), json!(arrived));
-    info.insert("unserved".into(), json!(unserved));
-    info.insert(
-        "slo_violation_s".into(),
-        json!(slo_seconds(sim) - before.slo_s),
-    );
-    info.insert("cost".into(), json!(sim.cost() - before.cost));
+) -> crate::env::CloudInfo {
+    let (requests, unserved) = interval_requests(before.requests, sim.requests());
     let dt = (sim.now().as_secs_f64() - before.time_s).max(0.0);
     let cores: f64 = sim
         .replicas()
@@ -325,27 +350,33 @@ pub(crate) fn common_info(
         .filter(|r| r.state.is_live())
         .map(|r| r.cpu)
         .sum();
-    info.insert("core_hours".into(), json!(cores * dt / 3600.0));
     let sc = sim.scenario();
+    let (mut p95_ms, mut p99_ms, mut slack) = (None, None, None);
     if let Some(snap) = sim.observe() {
         let entry = &snap.services[sc.workload_service[0]];
-        info.insert("p95_ms".into(), json!(entry.p95_ms));
-        info.insert("p99_ms".into(), json!(entry.p99_ms));
+        p95_ms = Some(entry.p95_ms);
+        p99_ms = Some(entry.p99_ms);
         let (mut busy, mut slots) = (0.0, 0.0);
         for (s, m) in snap.services.iter().enumerate() {
             let c = m.replicas_ready as f64 * sc.spec.services[s].concurrency as f64;
             busy += m.cpu_utilization * c;
             slots += c;
         }
-        info.insert(
-            "slack".into(),
-            json!(if slots > 0.0 { 1.0 - busy / slots } else { 0.0 }),
-        );
+        slack = Some(if slots > 0.0 { 1.0 - busy / slots } else { 0.0 });
     }
-    let (ttr, kinds) = faults.newly_resolved(sim);
-    info.insert("ttr_s".into(), json!(ttr));
-    info.insert("ttr_kinds".into(), json!(kinds));
-    (arrived, unserved)
+    let (ttr_s, ttr_kinds) = faults.newly_resolved(sim);
+    crate::env::CloudInfo {
+        requests,
+        unserved,
+        slo_violation_s: slo_seconds(sim) - before.slo_s,
+        cost: sim.cost() - before.cost,
+        core_hours: cores * dt / 3600.0,
+        p95_ms,
+        p99_ms,
+        slack,
+        ttr_s,
+        ttr_kinds,
+    }
 }
 
 /// Restarts every crashed replica and every replica failing its liveness probe

@@ -1,10 +1,105 @@
 //! The environment contract, after Gymnasium's `gymnasium.Env`.
 
-use crate::space::{Space, Value};
-use serde_json::{Map, Value as Json};
+use crate::space::{GraphValue, Space, Value};
+use serde::Serialize;
+use serde_json::Value as Json;
 
-/// Extra information from `reset` and `step` (Gymnasium's `info` dict).
-pub type Info = Map<String, Json>;
+/// Extra information from `reset` and `step`: Gymnasium's `info` dict, typed. Each
+/// env fills the parts that concern it; evaluation and learners read named fields
+/// (a misspelt one does not compile, where `info["…"]` read 0), and [`Info::to_json`]
+/// gives the dict, with the field names below as keys.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Info {
+    /// The cloud envs (Scaling-v0, Healing-v0): what the step served and cost.
+    #[serde(flatten)]
+    pub cloud: Option<CloudInfo>,
+    /// Scaling-v0: the reward's terms.
+    #[serde(flatten)]
+    pub scaling: Option<ScalingInfo>,
+    /// Healing-v0: the remedy taken.
+    #[serde(flatten)]
+    pub healing: Option<HealingInfo>,
+    /// At the last step of an episode, under [`crate::wrappers::EpisodeStatistics`]
+    /// (Gymnasium's `info["episode"]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub episode: Option<EpisodeInfo>,
+}
+
+impl Info {
+    /// Gymnasium's `info` dict: one key per field that is set.
+    pub fn to_json(&self) -> Json {
+        serde_json::to_value(self).unwrap_or(Json::Null)
+    }
+}
+
+/// What a step of a cloud env served and cost, as evaluation tables need it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CloudInfo {
+    /// External requests that arrived in the step.
+    pub requests: f64,
+    /// Of those, the ones not served (failed, timed out or dropped).
+    pub unserved: f64,
+    /// SLO-violation seconds in the step, summed over SLOs.
+    pub slo_violation_s: f64,
+    /// The host bill of the step.
+    pub cost: f64,
+    /// Cores requested by live replicas × the step's hours (a chargeback cost).
+    pub core_hours: f64,
+    /// The user-facing p95 latency (the first workload's entry service, last scrape);
+    /// `None` before the first scrape.
+    pub p95_ms: Option<f64>,
+    /// The user-facing p99 latency, as `p95_ms`.
+    pub p99_ms: Option<f64>,
+    /// Over-provisioning: 1 − busy slots / ready slots (last scrape).
+    pub slack: Option<f64>,
+    /// Time to recovery (seconds) of each fault resolved in the step.
+    pub ttr_s: Vec<f64>,
+    /// Their kinds.
+    pub ttr_kinds: Vec<&'static str>,
+}
+
+/// Scaling-v0's reward terms of a step.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ScalingInfo {
+    /// Replica cost relative to the initial sizing.
+    pub relative_replica_cost: f64,
+    /// Share of the step's SLO time in violation.
+    pub slo_violation_fraction: f64,
+    /// Share of the step's requests dropped.
+    pub dropped_fraction: f64,
+    /// Services whose replica count the action changed.
+    pub scaling_changes: u32,
+}
+
+/// Healing-v0's remedy of a step.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HealingInfo {
+    /// The remedy's kind (`no-op`, `restart`, `reschedule`, `rollback`, `drain`).
+    pub remedy: &'static str,
+    /// Why the cluster refused it, if it did (rolling back a good deploy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// Share of the step's requests not served.
+    pub unserved_fraction: f64,
+    /// The remedy's cost in the reward.
+    pub remedy_cost: f64,
+}
+
+impl HealingInfo {
+    /// Whether the step did something (anything but a no-op).
+    pub fn acted(&self) -> bool {
+        self.remedy != "no-op"
+    }
+}
+
+/// An episode's totals (Gymnasium's `info["episode"]`, without wall time).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct EpisodeInfo {
+    /// The return (undiscounted sum of rewards).
+    pub r: f64,
+    /// The length in steps.
+    pub l: u64,
+}
 
 /// What `step` returns.
 #[derive(Clone, Debug, PartialEq)]
@@ -101,34 +196,86 @@ pub trait Env: Send {
     /// Releases resources; calling it twice is harmless.
     fn close(&mut self) {}
 
-    /// `step`, writing a flat (Box) observation into `obs` instead of allocating one.
-    /// Vector envs use it; envs with a cheap observation override it.
-    fn step_into(
-        &mut self,
-        action: &Value,
-        obs: &mut [f32],
-    ) -> Result<(f64, bool, bool), EnvError> {
+    /// `step`, writing the observation into `obs` (a row of a flat buffer, or a graph)
+    /// instead of returning a new one. Vector envs use it; envs with a cheap
+    /// observation override it. Whatever it writes and returns is what `step` would
+    /// have returned (the checker holds every registered env to this).
+    fn step_into(&mut self, action: &Value, obs: ObsSlot<'_>) -> Result<StepInto, EnvError> {
         let s = self.step(action)?;
-        copy_flat(&s.obs, obs);
-        Ok((s.reward, s.terminated, s.truncated))
+        write_obs(self.id(), s.obs, obs)?;
+        Ok(StepInto {
+            reward: s.reward,
+            terminated: s.terminated,
+            truncated: s.truncated,
+            info: s.info,
+        })
     }
 
-    /// `reset`, writing a flat (Box) observation into `obs`.
-    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<(), EnvError> {
-        let (o, _) = self.reset(seed, None)?;
-        copy_flat(&o, obs);
-        Ok(())
+    /// `reset`, writing the observation into `obs`.
+    fn reset_into(&mut self, seed: Option<u64>, obs: ObsSlot<'_>) -> Result<Info, EnvError> {
+        let (o, info) = self.reset(seed, None)?;
+        write_obs(self.id(), o, obs)?;
+        Ok(info)
     }
 }
 
-/// Copies a Box observation into a flat buffer (Discrete observations as one float).
-pub fn copy_flat(v: &Value, out: &mut [f32]) {
-    match v {
-        Value::Box(x) => out[..x.len()].copy_from_slice(x),
-        Value::Discrete(a) => out[0] = *a as f32,
-        Value::MultiDiscrete(a) => out.iter_mut().zip(a).for_each(|(o, &x)| *o = x as f32),
-        Value::Graph(_) => {}
+/// Where [`Env::step_into`] and [`Env::reset_into`] write an observation.
+#[derive(Debug)]
+pub enum ObsSlot<'a> {
+    /// A flat observation's row (Box; Discrete and MultiDiscrete as floats).
+    Flat(&'a mut [f32]),
+    /// A graph observation.
+    Graph(&'a mut GraphValue),
+}
+
+/// What [`Env::step_into`] returns besides the observation it wrote.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepInto {
+    /// The reward of the step.
+    pub reward: f64,
+    /// A terminal state of the MDP was reached.
+    pub terminated: bool,
+    /// An outside limit ended the episode.
+    pub truncated: bool,
+    /// Diagnostics.
+    pub info: Info,
+}
+
+/// Writes observation `v` of env `id` into `slot`: a flat value into a row of exactly
+/// its length, a graph into a graph slot. Anything else is an error naming the env
+/// (never a silent skip or a panic).
+pub fn write_obs(id: &str, v: Value, slot: ObsSlot<'_>) -> Result<(), EnvError> {
+    let mismatch = |reason: String| EnvError::Config {
+        env: id.to_string(),
+        field: "observation".into(),
+        reason,
+    };
+    match (v, slot) {
+        (Value::Box(x), ObsSlot::Flat(out)) if out.len() == x.len() => out.copy_from_slice(&x),
+        (Value::Discrete(a), ObsSlot::Flat(out)) if out.len() == 1 => out[0] = a as f32,
+        (Value::MultiDiscrete(a), ObsSlot::Flat(out)) if out.len() == a.len() => {
+            out.iter_mut().zip(&a).for_each(|(o, &x)| *o = x as f32)
+        }
+        (Value::Graph(g), ObsSlot::Graph(out)) => *out = g,
+        (Value::Graph(_), ObsSlot::Flat(_)) => {
+            return Err(mismatch(
+                "a graph observation, written to a flat buffer".into(),
+            ));
+        }
+        (_, ObsSlot::Graph(_)) => {
+            return Err(mismatch(
+                "a flat observation, written to a graph slot".into(),
+            ));
+        }
+        (v, ObsSlot::Flat(out)) => {
+            return Err(mismatch(format!(
+                "an observation of {} values, written to a row of {}",
+                v.flat_len(),
+                out.len()
+            )));
+        }
     }
+    Ok(())
 }
 
 /// Checks an action against a space and a mask: the error every env returns.

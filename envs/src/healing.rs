@@ -32,7 +32,7 @@
 //! called, so every remedy has a use.
 
 use crate::cloud;
-use crate::env::{Env, EnvError, Info, Step, check_action};
+use crate::env::{Env, EnvError, HealingInfo, Info, Step, check_action};
 use crate::live::{HealingAction, HealingObservation, HostReading, ReplicaReading, ServiceReading};
 use crate::space::{Space, Value};
 use hale_sim::rng::Stream;
@@ -41,7 +41,7 @@ use hale_sim::{
     Simulation,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 use std::sync::Arc;
 
 /// Configuration of `Healing-v0`.
@@ -110,7 +110,10 @@ impl Healing {
     /// Makes the env from a JSON config (null for the defaults).
     pub fn new(config: &Json) -> Result<Healing, EnvError> {
         let cfg: HealingConfig = cloud::parse_config(ID, config)?;
-        cloud::positive(ID, "control_interval_s", cfg.control_interval_s)?;
+        cloud::period(ID, "control_interval_s", cfg.control_interval_s)?;
+        if let Some(e) = cfg.episode_s {
+            cloud::duration(ID, "episode_s", e)?;
+        }
         cloud::positive(ID, "fault_mix_mtbf_s", cfg.fault_mix_mtbf_s)?;
         if cfg.max_replicas == 0 || cfg.max_hosts == 0 {
             return Err(EnvError::Config {
@@ -309,7 +312,7 @@ impl Env for Healing {
         let sim_seed = cloud::episode_seed(ID, &mut self.seeds, 0x4ea1, seed, options)?;
         self.sim = Some(cloud::new_sim(&self.sc, sim_seed));
         self.faults.clear();
-        Ok((self.observe(), Info::new()))
+        Ok((self.observe(), Info::default()))
     }
 
     fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
@@ -356,14 +359,16 @@ impl Env for Healing {
         };
         let reward = -self.cfg.unserved_weight * unserved_frac - remedy_cost;
         let truncated = sim.now().as_secs_f64() >= self.episode_s - 1e-9;
-        let mut info = Info::new();
-        info.insert("remedy".into(), json!(kind));
-        if let Some(why) = refused {
-            info.insert("refused".into(), json!(why));
-        }
-        info.insert("unserved_fraction".into(), json!(unserved_frac));
-        info.insert("remedy_cost".into(), json!(remedy_cost));
-        cloud::common_info(sim, &before, &mut self.faults, &mut info);
+        let info = Info {
+            cloud: Some(cloud::common_info(sim, &before, &mut self.faults)),
+            healing: Some(HealingInfo {
+                remedy: kind,
+                refused,
+                unserved_fraction: unserved_frac,
+                remedy_cost,
+            }),
+            ..Info::default()
+        };
         let obs = self.observe();
         Ok(Step {
             obs,

@@ -32,7 +32,10 @@ pub mod wrappers;
 
 pub use cartpole::CartPole;
 pub use checker::{check_env, check_registered};
-pub use env::{Env, EnvError, Info, Step, check_action, copy_flat};
+pub use env::{
+    CloudInfo, Env, EnvError, EpisodeInfo, HealingInfo, Info, ObsSlot, ScalingInfo, Step, StepInto,
+    check_action, write_obs,
+};
 pub use healing::{Healing, HealingConfig};
 pub use registry::{EnvSpec, make, registry};
 pub use scaling::{Scaling, ScalingConfig};

@@ -20,12 +20,14 @@
 //! liveness-failed replicas are restarted at each step, as kubelets would.
 
 use crate::cloud::{self, SERVICE_FEATURES};
-use crate::env::{Env, EnvError, Info, Step, check_action};
+use crate::env::{
+    Env, EnvError, Info, ObsSlot, ScalingInfo, Step, StepInto, check_action, write_obs,
+};
 use crate::space::{Space, Value};
 use hale_sim::rng::Stream;
 use hale_sim::{Action, Fidelity, Scenario, Simulation};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 use std::sync::Arc;
 
 /// How actions are read.
@@ -128,9 +130,9 @@ impl Scaling {
     /// Makes the env from a JSON config (null for the defaults).
     pub fn new(config: &Json) -> Result<Scaling, EnvError> {
         let cfg: ScalingConfig = cloud::parse_config(ID, config)?;
-        cloud::positive(ID, "control_interval_s", cfg.control_interval_s)?;
+        cloud::period(ID, "control_interval_s", cfg.control_interval_s)?;
         if let Some(e) = cfg.episode_s {
-            cloud::positive(ID, "episode_s", e)?;
+            cloud::duration(ID, "episode_s", e)?;
         }
         if cfg.min_replicas > cfg.max_replicas || cfg.max_replicas == 0 {
             return Err(EnvError::Config {
@@ -149,7 +151,7 @@ impl Scaling {
                 spec.faults = Default::default();
             }
             if let Some(t) = cfg.fluid_tick_s {
-                cloud::positive(ID, "fluid_tick_s", t)?;
+                cloud::period(ID, "fluid_tick_s", t)?;
                 spec.simulation.fluid_tick_s = t;
             }
             sc = Scenario::from_spec(spec, &sc.origin).map_err(|e| EnvError::Config {
@@ -332,6 +334,31 @@ impl Scaling {
     }
 }
 
+impl Scaling {
+    /// The step's info: what it served and cost, and the reward's terms.
+    fn info(&mut self, t: &Terms) -> Result<Info, EnvError> {
+        let sim = self
+            .sim
+            .as_ref()
+            .ok_or_else(|| EnvError::NeedsReset(ID.into()))?;
+        Ok(Info {
+            cloud: Some(cloud::common_info(sim, &t.before, &mut self.faults)),
+            scaling: Some(ScalingInfo {
+                relative_replica_cost: t.replica_cost,
+                slo_violation_fraction: t.slo_frac,
+                dropped_fraction: t.drop_frac,
+                scaling_changes: t.changes,
+            }),
+            ..Info::default()
+        })
+    }
+
+    /// Length of a matrix observation.
+    fn obs_dim(&self) -> usize {
+        self.obs_space.flat_dim().unwrap_or(0)
+    }
+}
+
 /// The outcome of one step, before it is dressed as `Step` or written in place.
 struct Terms {
     reward: f64,
@@ -370,21 +397,16 @@ impl Env for Scaling {
         self.faults.clear();
         let obs = self.observation(&sim);
         self.sim = Some(sim);
-        Ok((obs, Info::new()))
+        Ok((obs, Info::default()))
     }
 
     fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
         let t = self.advance(action)?;
-        let mut info = Info::new();
-        info.insert("relative_replica_cost".into(), json!(t.replica_cost));
-        info.insert("slo_violation_fraction".into(), json!(t.slo_frac));
-        info.insert("dropped_fraction".into(), json!(t.drop_frac));
-        info.insert("scaling_changes".into(), json!(t.changes));
+        let info = self.info(&t)?;
         let sim = self
             .sim
             .as_ref()
             .ok_or_else(|| EnvError::NeedsReset(ID.into()))?;
-        cloud::common_info(sim, &t.before, &mut self.faults, &mut info);
         Ok(Step {
             obs: self.observation(sim),
             reward: t.reward,
@@ -394,15 +416,30 @@ impl Env for Scaling {
         })
     }
 
-    fn step_into(
-        &mut self,
-        action: &Value,
-        obs: &mut [f32],
-    ) -> Result<(f64, bool, bool), EnvError> {
+    fn step_into(&mut self, action: &Value, obs: ObsSlot<'_>) -> Result<StepInto, EnvError> {
         let t = self.advance(action)?;
-        if let (ObservationKind::Matrix, Some(sim)) = (self.cfg.observation, self.sim.as_ref()) {
-            cloud::service_features(sim.observe(), &self.refs, self.cfg.max_replicas as f64, obs);
+        let info = self.info(&t)?;
+        let sim = self
+            .sim
+            .as_ref()
+            .ok_or_else(|| EnvError::NeedsReset(ID.into()))?;
+        match (self.cfg.observation, obs) {
+            // The matrix straight into the row, without a Value in between.
+            (ObservationKind::Matrix, ObsSlot::Flat(row)) if row.len() == self.obs_dim() => {
+                cloud::service_features(
+                    sim.observe(),
+                    &self.refs,
+                    self.cfg.max_replicas as f64,
+                    row,
+                )
+            }
+            (_, slot) => write_obs(ID, self.observation(sim), slot)?,
         }
-        Ok((t.reward, false, t.truncated))
+        Ok(StepInto {
+            reward: t.reward,
+            terminated: false,
+            truncated: t.truncated,
+            info,
+        })
     }
 }

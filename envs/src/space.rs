@@ -25,6 +25,16 @@ impl Value {
             _ => &[],
         }
     }
+
+    /// How many floats the value takes in a flat buffer (a graph: none).
+    pub fn flat_len(&self) -> usize {
+        match self {
+            Value::Box(v) => v.len(),
+            Value::Discrete(_) => 1,
+            Value::MultiDiscrete(a) => a.len(),
+            Value::Graph(_) => 0,
+        }
+    }
 }
 
 /// A graph: node features `[nodes × node_features]`, edge features

@@ -1,7 +1,7 @@
 //! Vector environments: N copies stepped in parallel (rayon) into contiguous buffers,
 //! with Gymnasium's autoreset modes.
 
-use crate::env::{Env, EnvError};
+use crate::env::{Env, EnvError, Info, ObsSlot};
 use crate::space::{GraphValue, Space, Value};
 use rayon::prelude::*;
 
@@ -20,7 +20,16 @@ pub enum AutoReset {
 /// N environments of one kind, stepped together.
 ///
 /// Flat (Box) observations go into one contiguous buffer, `obs`; graph observations
-/// (the resource graph of the cloud envs) into `graphs`, one per sub-env.
+/// (the resource graph of the cloud envs) into `graphs`, one per sub-env. Both kinds
+/// go through one step path (each sub-env writes through [`Env::step_into`]).
+///
+/// Infos come as a list, one [`Info`] per sub-env (`infos[i]`), rather than
+/// Gymnasium's dict of arrays with presence masks: the typed fields say what is there.
+/// After a step, `infos[i]` is sub-env i's info of that step, also where the step
+/// ended an episode and same-step autoreset has already reset it (Gymnasium's
+/// `final_info`); after a reset, or the step that resets under next-step autoreset,
+/// it is the reset's info. With [`VectorEnv::record_episode_statistics`], an
+/// episode's last step carries its return and length in `infos[i].episode`.
 ///
 /// Results do not depend on how many threads rayon uses: each sub-env owns its
 /// randomness, and sub-env i is seeded `seed + i`.
@@ -52,6 +61,8 @@ pub struct VectorEnv {
     pub graphs: Vec<GraphValue>,
     /// Same-step mode: the episode's last graph where an episode just ended.
     pub final_graphs: Vec<GraphValue>,
+    /// Each sub-env's info of the last step or reset.
+    pub infos: Vec<Info>,
 }
 
 impl VectorEnv {
@@ -71,11 +82,10 @@ impl VectorEnv {
             0
         };
         let n = envs.len();
-        let graphs = if graph {
-            vec![GraphValue::default(); n]
-        } else {
-            Vec::new()
-        };
+        // Every sub-env has a row and a graph slot, so that one step path serves both
+        // kinds: graph envs get a one-float row, flat envs an empty (unallocated) graph.
+        let row = obs_dim.max(1);
+        let graphs = vec![GraphValue::default(); n];
         Ok(VectorEnv {
             envs,
             mode,
@@ -84,14 +94,15 @@ impl VectorEnv {
             config: serde_json::Value::Null,
             mask_dim,
             needs_reset: vec![false; n],
-            obs: vec![0.0; n * obs_dim],
+            obs: vec![0.0; n * row],
             rewards: vec![0.0; n],
             terminated: vec![false; n],
             truncated: vec![false; n],
-            final_obs: vec![0.0; n * obs_dim],
+            final_obs: vec![0.0; n * row],
             masks: vec![true; n * mask_dim],
             final_graphs: graphs.clone(),
             graphs,
+            infos: vec![Info::default(); n],
         })
     }
 
@@ -114,6 +125,15 @@ impl VectorEnv {
     /// [`VectorEnv::new`]).
     pub fn config(&self) -> &serde_json::Value {
         &self.config
+    }
+
+    /// Wraps every sub-env in [`crate::wrappers::EpisodeStatistics`]: the last step
+    /// of each episode reports its return and length in `infos[i].episode`.
+    pub fn record_episode_statistics(&mut self) {
+        self.envs = std::mem::take(&mut self.envs)
+            .into_iter()
+            .map(|e| Box::new(crate::wrappers::EpisodeStatistics::new(e)) as Box<dyn Env>)
+            .collect();
     }
 
     /// Changes the autoreset mode (before the next `reset`).
@@ -171,16 +191,18 @@ impl VectorEnv {
 
     /// Resets every sub-env; with a seed, sub-env i gets `seed + i`.
     pub fn reset(&mut self, seed: Option<u64>) -> Result<(), EnvError> {
-        if self.graph {
-            return self.reset_graphs(seed);
-        }
-        let d = self.obs_dim;
+        let (row, graph) = (self.obs_dim.max(1), self.graph);
         let results: Vec<Result<(), EnvError>> = self
             .envs
             .par_iter_mut()
-            .zip(self.obs.par_chunks_mut(d))
+            .zip(self.obs.par_chunks_mut(row).zip(self.graphs.par_iter_mut()))
+            .zip(self.infos.par_iter_mut())
             .enumerate()
-            .map(|(i, (env, obs))| env.reset_into(seed.map(|s| s.wrapping_add(i as u64)), obs))
+            .map(|(i, ((env, (obs, g)), info))| {
+                let slot = slot(graph, obs, g);
+                *info = env.reset_into(seed.map(|s| s.wrapping_add(i as u64)), slot)?;
+                Ok(())
+            })
             .collect();
         results.into_iter().collect::<Result<(), _>>()?;
         self.after_reset();
@@ -196,17 +218,22 @@ impl VectorEnv {
                 reason: format!("{} actions for {} envs", actions.len(), self.envs.len()),
             });
         }
-        if self.graph {
-            return self.step_graphs(actions);
-        }
-        let (d, mode) = (self.obs_dim, self.mode);
+        let (row, graph, mode) = (self.obs_dim.max(1), self.graph, self.mode);
         let min_len = self.min_len();
         let results: Vec<Result<(), EnvError>> = self
             .envs
             .par_iter_mut()
-            .zip(self.obs.par_chunks_mut(d))
-            .zip(self.final_obs.par_chunks_mut(d))
-            .zip(self.rewards.par_iter_mut())
+            .zip(
+                self.obs
+                    .par_chunks_mut(row)
+                    .zip(self.final_obs.par_chunks_mut(row)),
+            )
+            .zip(
+                self.graphs
+                    .par_iter_mut()
+                    .zip(self.final_graphs.par_iter_mut()),
+            )
+            .zip(self.rewards.par_iter_mut().zip(self.infos.par_iter_mut()))
             .zip(
                 self.terminated
                     .par_iter_mut()
@@ -215,82 +242,29 @@ impl VectorEnv {
             .zip(self.needs_reset.par_iter_mut().zip(actions.par_iter()))
             .with_min_len(min_len)
             .map(
-                |(((((env, obs), fin), rew), (term, trunc)), (needs_reset, action))| {
+                |(
+                    ((((env, (obs, fin)), (g, fin_g)), (rew, info)), (term, trunc)),
+                    (needs_reset, action),
+                )| {
                     if mode == AutoReset::NextStep && *needs_reset {
-                        env.reset_into(None, obs)?;
+                        *info = env.reset_into(None, slot(graph, obs, g))?;
                         (*rew, *term, *trunc, *needs_reset) = (0.0, false, false, false);
                         return Ok(());
                     }
-                    let (r, te, tr) = env.step_into(action, obs)?;
-                    (*rew, *term, *trunc) = (r, te, tr);
-                    if te || tr {
+                    let s = env.step_into(action, slot(graph, obs, g))?;
+                    (*rew, *term, *trunc, *info) = (s.reward, s.terminated, s.truncated, s.info);
+                    if s.terminated || s.truncated {
                         match mode {
                             AutoReset::NextStep => *needs_reset = true,
                             AutoReset::SameStep => {
-                                fin.copy_from_slice(obs);
-                                env.reset_into(None, obs)?;
-                            }
-                        }
-                    }
-                    Ok(())
-                },
-            )
-            .collect();
-        self.gather_masks();
-        results.into_iter().collect()
-    }
-
-    fn reset_graphs(&mut self, seed: Option<u64>) -> Result<(), EnvError> {
-        let results: Vec<Result<(), EnvError>> = self
-            .envs
-            .par_iter_mut()
-            .zip(self.graphs.par_iter_mut())
-            .enumerate()
-            .map(|(i, (env, g))| {
-                *g = graph_of(
-                    env.reset(seed.map(|s| s.wrapping_add(i as u64)), None)?.0,
-                    env.as_ref(),
-                )?;
-                Ok(())
-            })
-            .collect();
-        results.into_iter().collect::<Result<(), _>>()?;
-        self.after_reset();
-        Ok(())
-    }
-
-    /// `step` for graph observations: the same semantics, values moved instead of
-    /// copied into a flat buffer.
-    fn step_graphs(&mut self, actions: &[Value]) -> Result<(), EnvError> {
-        let mode = self.mode;
-        let results: Vec<Result<(), EnvError>> = self
-            .envs
-            .par_iter_mut()
-            .zip(self.graphs.par_iter_mut())
-            .zip(self.final_graphs.par_iter_mut())
-            .zip(self.rewards.par_iter_mut())
-            .zip(
-                self.terminated
-                    .par_iter_mut()
-                    .zip(self.truncated.par_iter_mut()),
-            )
-            .zip(self.needs_reset.par_iter_mut().zip(actions.par_iter()))
-            .map(
-                |(((((env, obs), fin), rew), (term, trunc)), (needs_reset, action))| {
-                    if mode == AutoReset::NextStep && *needs_reset {
-                        *obs = graph_of(env.reset(None, None)?.0, env.as_ref())?;
-                        (*rew, *term, *trunc, *needs_reset) = (0.0, false, false, false);
-                        return Ok(());
-                    }
-                    let step = env.step(action)?;
-                    *obs = graph_of(step.obs, env.as_ref())?;
-                    (*rew, *term, *trunc) = (step.reward, step.terminated, step.truncated);
-                    if step.terminated || step.truncated {
-                        match mode {
-                            AutoReset::NextStep => *needs_reset = true,
-                            AutoReset::SameStep => {
-                                let next = graph_of(env.reset(None, None)?.0, env.as_ref())?;
-                                *fin = std::mem::replace(obs, next);
+                                // The episode's last observation is kept; the reset's
+                                // info is dropped for the step's (Gymnasium's final_info).
+                                if graph {
+                                    std::mem::swap(g, fin_g);
+                                } else {
+                                    fin.copy_from_slice(obs);
+                                }
+                                env.reset_into(None, slot(graph, obs, g))?;
                             }
                         }
                     }
@@ -303,13 +277,11 @@ impl VectorEnv {
     }
 }
 
-fn graph_of(v: Value, env: &dyn Env) -> Result<GraphValue, EnvError> {
-    match v {
-        Value::Graph(g) => Ok(g),
-        other => Err(EnvError::Config {
-            env: env.id().into(),
-            field: "observation".into(),
-            reason: format!("a graph observation space, but the env returned {other:?}"),
-        }),
+/// Sub-env's observation slot: its graph, or its row of the flat buffer.
+fn slot<'a>(graph: bool, row: &'a mut [f32], g: &'a mut GraphValue) -> ObsSlot<'a> {
+    if graph {
+        ObsSlot::Graph(g)
+    } else {
+        ObsSlot::Flat(row)
     }
 }

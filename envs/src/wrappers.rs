@@ -1,9 +1,9 @@
 //! Wrappers: each changes one thing about an env and passes the rest through.
 
-use crate::env::{Env, EnvError, Info, Step};
+use crate::env::{Env, EnvError, Info, ObsSlot, Step, StepInto};
 use crate::space::{Space, Value};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 /// Truncates an episode after `max_steps` steps (Gymnasium's `TimeLimit`).
 pub struct TimeLimit<E: Env> {
@@ -47,16 +47,13 @@ impl<E: Env> Env for TimeLimit<E> {
         s.truncated |= self.elapsed >= self.max_steps;
         Ok(s)
     }
-    fn step_into(
-        &mut self,
-        action: &Value,
-        obs: &mut [f32],
-    ) -> Result<(f64, bool, bool), EnvError> {
-        let (r, term, trunc) = self.inner.step_into(action, obs)?;
+    fn step_into(&mut self, action: &Value, obs: ObsSlot<'_>) -> Result<StepInto, EnvError> {
+        let mut s = self.inner.step_into(action, obs)?;
         self.elapsed += 1;
-        Ok((r, term, trunc || self.elapsed >= self.max_steps))
+        s.truncated |= self.elapsed >= self.max_steps;
+        Ok(s)
     }
-    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<(), EnvError> {
+    fn reset_into(&mut self, seed: Option<u64>, obs: ObsSlot<'_>) -> Result<Info, EnvError> {
         self.elapsed = 0;
         self.inner.reset_into(seed, obs)
     }
@@ -86,6 +83,16 @@ impl<E: Env> EpisodeStatistics<E> {
             episode_length: 0,
         }
     }
+
+    /// Counts a step; the episode's totals if it ended.
+    fn record(&mut self, reward: f64, ended: bool) -> Option<crate::env::EpisodeInfo> {
+        self.episode_return += reward;
+        self.episode_length += 1;
+        ended.then_some(crate::env::EpisodeInfo {
+            r: self.episode_return,
+            l: self.episode_length,
+        })
+    }
 }
 
 impl<E: Env> Env for EpisodeStatistics<E> {
@@ -109,15 +116,18 @@ impl<E: Env> Env for EpisodeStatistics<E> {
     }
     fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
         let mut s = self.inner.step(action)?;
-        self.episode_return += s.reward;
-        self.episode_length += 1;
-        if s.terminated || s.truncated {
-            s.info.insert(
-                "episode".into(),
-                json!({"r": self.episode_return, "l": self.episode_length}),
-            );
-        }
+        s.info.episode = self.record(s.reward, s.terminated || s.truncated);
         Ok(s)
+    }
+    fn step_into(&mut self, action: &Value, obs: ObsSlot<'_>) -> Result<StepInto, EnvError> {
+        let mut s = self.inner.step_into(action, obs)?;
+        s.info.episode = self.record(s.reward, s.terminated || s.truncated);
+        Ok(s)
+    }
+    fn reset_into(&mut self, seed: Option<u64>, obs: ObsSlot<'_>) -> Result<Info, EnvError> {
+        self.episode_return = 0.0;
+        self.episode_length = 0;
+        self.inner.reset_into(seed, obs)
     }
     fn action_mask(&self) -> Option<&[bool]> {
         self.inner.action_mask()
@@ -243,10 +253,8 @@ impl<E: Env> Env for NormalizeObservation<E> {
 /// (Gymnasium's `NormalizeReward`).
 pub struct NormalizeReward<E: Env> {
     inner: E,
-    /// Statistics of the discounted return.
-    pub stats: RunningMeanStd,
-    gamma: f64,
-    discounted: f64,
+    /// The normaliser (one env).
+    pub normalizer: RewardNormalizer,
 }
 
 impl<E: Env> NormalizeReward<E> {
@@ -254,10 +262,49 @@ impl<E: Env> NormalizeReward<E> {
     pub fn new(inner: E, gamma: f64) -> Self {
         NormalizeReward {
             inner,
+            normalizer: RewardNormalizer::new(1, gamma),
+        }
+    }
+}
+
+/// Gymnasium's reward normalisation (`NormalizeReward`, scalar and vector forms),
+/// written once for the wrapper and for learners that step a vector env: each
+/// env's discounted return `G ← γ·G·(1 − terminated) + r` feeds one shared
+/// [`RunningMeanStd`], and the reward is divided by its standard deviation.
+///
+/// The return is cut on termination only: a truncated episode's return runs on into
+/// the next one, as in Gymnasium (truncation is an outside limit, not the end of the
+/// MDP's discounting).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RewardNormalizer {
+    /// Statistics of the discounted return, over all envs.
+    pub stats: RunningMeanStd,
+    gamma: f64,
+    discounted: Vec<f64>,
+}
+
+impl RewardNormalizer {
+    /// A normaliser for `num_envs` envs with discount `gamma`.
+    pub fn new(num_envs: usize, gamma: f64) -> Self {
+        RewardNormalizer {
             stats: RunningMeanStd::new(1),
             gamma,
-            discounted: 0.0,
+            discounted: vec![0.0; num_envs],
         }
+    }
+
+    /// The normalised reward of env `i`'s step.
+    pub fn normalize(&mut self, i: usize, reward: f64, terminated: bool) -> f64 {
+        let keep = if terminated { 0.0 } else { 1.0 };
+        self.discounted[i] = self.discounted[i] * self.gamma * keep + reward;
+        self.stats.update(&[self.discounted[i]]);
+        reward / (self.stats.var[0] + 1e-8).sqrt()
+    }
+
+    /// Forgets the envs' running returns (not the statistics), for a learner that
+    /// resets all its envs.
+    pub fn forget_returns(&mut self) {
+        self.discounted.fill(0.0);
     }
 }
 
@@ -280,10 +327,7 @@ impl<E: Env> Env for NormalizeReward<E> {
     }
     fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
         let mut s = self.inner.step(action)?;
-        self.discounted =
-            self.discounted * self.gamma * if s.terminated { 0.0 } else { 1.0 } + s.reward;
-        self.stats.update(&[self.discounted]);
-        s.reward /= (self.stats.var[0] + 1e-8).sqrt();
+        s.reward = self.normalizer.normalize(0, s.reward, s.terminated);
         Ok(s)
     }
     fn action_mask(&self) -> Option<&[bool]> {
@@ -320,14 +364,10 @@ impl Env for Box<dyn Env> {
     fn close(&mut self) {
         (**self).close()
     }
-    fn step_into(
-        &mut self,
-        action: &Value,
-        obs: &mut [f32],
-    ) -> Result<(f64, bool, bool), EnvError> {
+    fn step_into(&mut self, action: &Value, obs: ObsSlot<'_>) -> Result<StepInto, EnvError> {
         (**self).step_into(action, obs)
     }
-    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<(), EnvError> {
+    fn reset_into(&mut self, seed: Option<u64>, obs: ObsSlot<'_>) -> Result<Info, EnvError> {
         (**self).reset_into(seed, obs)
     }
 }

@@ -107,8 +107,9 @@ pub struct TransformArgs {
     /// Keep one part of a time split: train, validation or test.
     #[arg(long)]
     split: Option<String>,
-    /// Fractions of train, validation and test (comma-separated, sum 1).
-    #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [0.7, 0.15, 0.15])]
+    /// Fractions of train, validation and test (three numbers that sum to 1, as
+    /// `0.7,0.15,0.15` or `0.7 0.15 0.15`).
+    #[arg(long, value_delimiter = ',', num_args = 1..=3, default_values_t = [0.7, 0.15, 0.15])]
     split_fractions: Vec<f64>,
     /// Skip this many seconds into the (split) series.
     #[arg(long, default_value_t = 0.0)]
@@ -159,6 +160,12 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             read,
             transforms: t,
         } => {
+            let &[train, validation, test] = t.split_fractions.as_slice() else {
+                bail!(
+                    "--split-fractions needs three fractions (train, validation, test), got {}",
+                    t.split_fractions.len()
+                );
+            };
             let spec = TraceSpec {
                 path: file.display().to_string(),
                 format: read.format.map(|f| f.name().to_string()),
@@ -167,11 +174,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 column: t.column,
                 step_s: t.step_s,
                 split: t.split,
-                split_fractions: [
-                    t.split_fractions[0],
-                    t.split_fractions[1],
-                    t.split_fractions[2],
-                ],
+                split_fractions: [train, validation, test],
                 start_s: t.start_s,
                 duration_s: t.duration_s,
                 peak_rps: t.peak_rps,

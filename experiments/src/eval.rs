@@ -95,10 +95,6 @@ fn get(e: &Episode, k: &str) -> f64 {
     }
 }
 
-fn f(info: &Json, k: &str) -> f64 {
-    info.get(k).and_then(Json::as_f64).unwrap_or(0.0)
-}
-
 /// Runs one episode of `policy` on a fresh env with `seed`.
 fn run_episode(
     env_id: &str,
@@ -127,29 +123,29 @@ fn run_episode(
             .with_context(|| format!("{policy} on {env_id}, seed {seed}, step {}", e.steps))?;
         e.steps += 1;
         e.episode_return += s.reward;
-        let info = Json::Object(s.info);
-        e.cost += f(&info, "cost");
-        e.core_hours += f(&info, "core_hours");
-        e.slo_violation_min += f(&info, "slo_violation_s") / 60.0;
-        let req = f(&info, "requests");
-        e.requests += req;
-        e.unserved += f(&info, "unserved");
-        e.p95_ms += f(&info, "p95_ms") * req;
-        e.p99_ms += f(&info, "p99_ms") * req;
-        p95_w += req;
-        e.slack += f(&info, "slack");
-        if let Some(ttr) = info.get("ttr_s").and_then(Json::as_array) {
-            for t in ttr.iter().filter_map(Json::as_f64) {
+        if let Some(c) = &s.info.cloud {
+            e.cost += c.cost;
+            e.core_hours += c.core_hours;
+            e.slo_violation_min += c.slo_violation_s / 60.0;
+            e.requests += c.requests;
+            e.unserved += c.unserved;
+            // Before the first scrape there is no percentile: it weighs nothing.
+            e.p95_ms += c.p95_ms.unwrap_or(0.0) * c.requests;
+            e.p99_ms += c.p99_ms.unwrap_or(0.0) * c.requests;
+            p95_w += c.requests;
+            e.slack += c.slack.unwrap_or(0.0);
+            for t in &c.ttr_s {
                 ttr_sum += t;
                 e.faults_resolved += 1;
             }
         }
-        let acted = f(&info, "scaling_changes") > 0.0
-            || info
-                .get("remedy")
-                .and_then(Json::as_str)
-                .is_some_and(|r| r != "no-op");
-        e.actions += acted as u64;
+        let acted = s
+            .info
+            .scaling
+            .as_ref()
+            .is_some_and(|t| t.scaling_changes > 0)
+            || s.info.healing.as_ref().is_some_and(|h| h.acted());
+        e.actions += u64::from(acted);
         obs = s.obs;
         if s.terminated || s.truncated {
             break;
@@ -175,8 +171,8 @@ fn run_episode(
     Ok(e)
 }
 
-/// The resolved env config: the user's, with the scenario flag and eval defaults.
-fn resolve_config(args: &EvalArgs) -> Result<Json> {
+/// The env config the user asked for: `--config` with `--scenario` set in it.
+fn requested_config(args: &EvalArgs) -> Result<Json> {
     let mut config = match &args.config {
         None => json!({}),
         Some(text) => {
@@ -189,14 +185,129 @@ fn resolve_config(args: &EvalArgs) -> Result<Json> {
     if let Some(s) = &args.scenario {
         map.insert("scenario".into(), json!(s));
     }
-    if args.env == "Scaling-v0" {
+    Ok(config)
+}
+
+/// The env config every policy is evaluated under: what the user asked for, then
+/// what the bundles were trained with (a bundle's task is its env config: scenario,
+/// intervals, action kind), then eval's defaults. A bundle trained under a value the
+/// user's config contradicts, or two bundles that contradict each other, are refused,
+/// naming the field, as the adapter and `hale export` refuse them; the observation
+/// view is each policy's own ([`config_for`]).
+fn resolve_config(env_id: &str, requested: Json, specs: &[PolicySpec]) -> Result<Json> {
+    let mut config = requested;
+    let mut set_by: std::collections::BTreeMap<String, String> = config
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .map(|k| (k.clone(), "--config/--scenario".to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for spec in specs {
+        let hale_policies::PolicySource::Bundle(dir) = &spec.source else {
+            continue;
+        };
+        // A bundle that cannot be read, or was trained on another env, is reported by
+        // `load_policy`, naming the file or the env.
+        let Some(theirs) =
+            bundle_env_config(dir).filter(|_| bundle_env_id(dir).as_deref() == Some(env_id))
+        else {
+            continue;
+        };
+        let Some(map) = config.as_object_mut() else {
+            bail!("--config must be a JSON object")
+        };
+        for (k, v) in theirs {
+            if k == "observation" {
+                continue;
+            }
+            match map.get(&k) {
+                Some(mine) if !same_value(mine, &v) => bail!(
+                    "bundle {} was trained with env_config.{k} = {v}, but {} sets {mine}: \
+                     evaluate it on the env it was trained for (leave {k} out to take the bundle's)",
+                    dir.display(),
+                    set_by[&k]
+                ),
+                Some(_) => {}
+                None => {
+                    map.insert(k.clone(), v);
+                    set_by.insert(k, format!("bundle {}", dir.display()));
+                }
+            }
+        }
+    }
+    let Some(map) = config.as_object_mut() else {
+        bail!("--config must be a JSON object")
+    };
+    if env_id == "Scaling-v0" {
         map.entry("action").or_insert(json!("target"));
         map.entry("control_interval_s").or_insert(json!(15.0));
     }
-    if args.env == "CartPole-v1" && map.is_empty() {
+    if env_id == "CartPole-v1" && map.is_empty() {
         config = Json::Null;
     }
     Ok(config)
+}
+
+/// A bundle's `env_config`, if its policy.json can be read.
+fn bundle_env_config(dir: &Path) -> Option<serde_json::Map<String, Json>> {
+    let text = std::fs::read(dir.join("policy.json")).ok()?;
+    let spec: Json = serde_json::from_slice(&text).ok()?;
+    spec.get("env_config")?.as_object().cloned()
+}
+
+/// A bundle's `env_id`, if its policy.json can be read.
+fn bundle_env_id(dir: &Path) -> Option<String> {
+    let text = std::fs::read(dir.join("policy.json")).ok()?;
+    let spec: Json = serde_json::from_slice(&text).ok()?;
+    Some(spec.get("env_id")?.as_str()?.to_string())
+}
+
+/// Refuses an `--out` that cannot become a folder (a file there, or a file where a
+/// folder above it should be) before any episode runs; nothing is created yet.
+fn check_out_dir(dir: &Path) -> Result<()> {
+    let mut at = Some(dir);
+    while let Some(p) = at {
+        if p.exists() {
+            anyhow::ensure!(
+                p.is_dir(),
+                "--out {}: {} is a file, not a folder",
+                dir.display(),
+                p.display()
+            );
+            return Ok(());
+        }
+        at = p.parent().filter(|p| !p.as_os_str().is_empty());
+    }
+    Ok(())
+}
+
+/// Equal JSON values, numbers compared as numbers (15 and 15.0 agree).
+fn same_value(a: &Json, b: &Json) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// The most episodes per policy that one evaluation runs: a bound on the work a
+/// mistyped count can ask for (and on the memory its table takes).
+pub const MAX_EPISODES: usize = 100_000;
+
+/// Checks that `episodes` episodes from `seed` can be run: at most [`MAX_EPISODES`],
+/// and seeds `seed … seed + episodes − 1` all below `u64::MAX`.
+pub fn check_episodes(seed: u64, episodes: usize) -> std::result::Result<(), String> {
+    if episodes > MAX_EPISODES {
+        return Err(format!("{episodes} episodes is more than {MAX_EPISODES}"));
+    }
+    if seed.checked_add(episodes as u64).is_none() {
+        return Err(format!(
+            "seeds {seed} + {episodes} episodes go past the largest seed {}",
+            u64::MAX
+        ));
+    }
+    Ok(())
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -204,8 +315,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
         args.episodes >= 2,
         "--episodes must be at least 2 for confidence intervals"
     );
-    let config = resolve_config(&args)?;
+    check_episodes(args.seed, args.episodes).map_err(|e| anyhow::anyhow!("--episodes: {e}"))?;
     let specs: Vec<PolicySpec> = args.policy.iter().map(|p| PolicySpec::parse(p)).collect();
+    let config = resolve_config(&args.env, requested_config(&args)?, &specs)?;
+    // A path that cannot be a folder is refused at once rather than after the work.
+    if let Some(dir) = &args.out {
+        check_out_dir(dir)?;
+    }
     eprintln!("env {} with config {config}", args.env);
     let (episodes, summary) = compare(&args.env, &config, &specs, args.episodes, args.seed)?;
     let labels: Vec<String> = specs.iter().map(|s| s.label.clone()).collect();
@@ -227,6 +343,7 @@ pub fn compare(
     episodes: usize,
     seed: u64,
 ) -> Result<(Vec<Episode>, Json)> {
+    check_episodes(seed, episodes).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Check every policy fits, and that labels are distinct, before running anything.
     let configs: Vec<Json> = specs.iter().map(|s| config_for(config, s)).collect();
     for (i, s) in specs.iter().enumerate() {
@@ -270,10 +387,9 @@ fn config_for(config: &Json, spec: &PolicySpec) -> Json {
     let mut config = config.clone();
     let wanted = match &spec.source {
         // A bundle that cannot be read is reported by `load_policy`, naming the file.
-        hale_policies::PolicySource::Bundle(dir) => std::fs::read(dir.join("policy.json"))
-            .ok()
-            .and_then(|text| serde_json::from_slice::<Json>(&text).ok())
-            .and_then(|spec| spec.get("env_config")?.get("observation").cloned()),
+        hale_policies::PolicySource::Bundle(dir) => {
+            bundle_env_config(dir).and_then(|c| c.get("observation").cloned())
+        }
         hale_policies::PolicySource::Baseline(_) => config
             .get("observation")
             .filter(|v| v.as_str() == Some("graph"))
@@ -442,12 +558,8 @@ fn write_parquet(path: &Path, episodes: &[Episode]) -> Result<()> {
         "actions" => col_u(|e| e.actions),
     )
     .map_err(|e| anyhow::anyhow!("building the episodes table: {e}"))?;
-    let tmp = path.with_extension("parquet.tmp");
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    ParquetWriter::new(file)
-        .finish(&mut df)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+    hale_sim::fs::write_atomic_with(path, |file| {
+        ParquetWriter::new(file).finish(&mut df).map(|_| ())
+    })
+    .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -55,31 +55,21 @@ pub fn run(args: ExportArgs) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let tmp = parent.join(format!(
-        ".{}.tmp",
-        args.out
-            .file_name()
-            .map_or("bundle".into(), |n| n.to_string_lossy())
-    ));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    for file in ["policy.json", "weights.bpk"] {
-        std::fs::copy(src.join(file), tmp.join(file))
-            .with_context(|| format!("copying {}", src.join(file).display()))?;
-    }
-    if args.onnx {
-        let result = onnx_bytes(&bundle).and_then(|bytes| {
-            std::fs::write(tmp.join("policy.onnx"), bytes).context("writing policy.onnx")
-        });
-        if let Err(e) = result {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
+    // The folder takes its name only once everything in it is written and the
+    // bundle reads back.
+    hale_sim::fs::create_dir_atomic(&args.out, |tmp| -> Result<()> {
+        for file in ["policy.json", "weights.bpk"] {
+            std::fs::copy(src.join(file), tmp.join(file))
+                .with_context(|| format!("copying {}", src.join(file).display()))?;
         }
-    }
-    // Read back what was written before it takes the final name.
-    Bundle::load(&tmp, &Device::flex())?;
-    std::fs::rename(&tmp, &args.out)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), args.out.display()))?;
+        if args.onnx {
+            let bytes = onnx_bytes(&bundle)?;
+            std::fs::write(tmp.join("policy.onnx"), bytes).context("writing policy.onnx")?;
+        }
+        Bundle::load(tmp, &Device::flex())?;
+        Ok(())
+    })
+    .with_context(|| format!("writing {}", args.out.display()))?;
     println!(
         "{}: {} policy for {} (observation {:?}, action {:?}), weights sha256 {}",
         args.out.display(),

@@ -156,6 +156,11 @@ fn run(cli: Cli) -> Result<()> {
                 secs.is_finite() && secs > 0.0,
                 "--seconds must be positive, got {secs}"
             );
+            anyhow::ensure!(
+                secs <= hale_sim::MAX_DURATION_S,
+                "--seconds: {secs} s is longer than the longest run, {} s (a year)",
+                hale_sim::MAX_DURATION_S
+            );
             let summary = simulate(sc, secs, seed, if json { 0.0 } else { every })
                 .with_context(|| format!("running {scenario}"))?;
             if json {

@@ -51,6 +51,10 @@ pub struct TrainConfig {
     /// Checkpoint (and reset the envs) every this many iterations.
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u64,
+    /// Checkpoints kept: older ones are deleted once a newer one is written (the
+    /// newest is what `--resume` reads; the one before it stands in if it is corrupt).
+    #[serde(default = "default_keep_checkpoints")]
+    pub keep_checkpoints: u64,
     /// Episodes of the final evaluation.
     #[serde(default = "default_eval_episodes")]
     pub eval_episodes: u64,
@@ -120,6 +124,10 @@ fn default_algorithm() -> String {
 fn default_checkpoint_every() -> u64 {
     25
 }
+fn default_keep_checkpoints() -> u64 {
+    3
+}
+
 fn default_eval_episodes() -> u64 {
     20
 }
@@ -138,7 +146,10 @@ pub struct TrainArgs {
     /// Continue the run in this folder from its last checkpoint.
     #[arg(long, conflicts_with = "config")]
     resume: Option<PathBuf>,
-    /// Stop after this many iterations in all (resume later with --resume).
+    /// Stop once this many iterations are done in all, at the first checkpoint at or
+    /// after it (checkpoints fall every `checkpoint_every` iterations, where the envs
+    /// are reset, so that a resumed run is exactly the uninterrupted one); resume
+    /// later with --resume.
     #[arg(long)]
     stop_after: Option<u64>,
     /// Where the network trains: `cpu` (burn's flex backend, always built), or `wgpu`
@@ -165,7 +176,7 @@ fn read_config(path: &Path) -> Result<TrainConfig> {
             }
             let c = cfg.ppo.get_or_insert_with(PpoConfig::default);
             c.validate()
-                .map_err(|e| anyhow::anyhow!("{}: ppo: {e}", path.display()))?;
+                .map_err(|e| anyhow::anyhow!("{}: [ppo] {e}", path.display()))?;
         }
         "dqn" => {
             if cfg.ppo.is_some() {
@@ -173,7 +184,7 @@ fn read_config(path: &Path) -> Result<TrainConfig> {
             }
             let c = cfg.dqn.get_or_insert_with(DqnConfig::default);
             c.validate()
-                .map_err(|e| anyhow::anyhow!("{}: dqn: {e}", path.display()))?;
+                .map_err(|e| anyhow::anyhow!("{}: [dqn] {e}", path.display()))?;
         }
         other => bail!(
             "{}: algorithm: unknown algorithm {other:?} (known: ppo, dqn)",
@@ -181,8 +192,23 @@ fn read_config(path: &Path) -> Result<TrainConfig> {
         ),
     }
     if cfg.checkpoint_every == 0 {
-        bail!("{}: checkpoint_every must be positive", path.display());
+        bail!(
+            "{}: field `checkpoint_every`: must be positive",
+            path.display()
+        );
     }
+    if cfg.keep_checkpoints == 0 {
+        bail!(
+            "{}: field `keep_checkpoints`: must be positive",
+            path.display()
+        );
+    }
+    crate::eval::check_episodes(cfg.eval_seed, cfg.eval_episodes as usize).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: fields `eval_seed`, `eval_episodes`: {e}",
+            path.display()
+        )
+    })?;
     Ok(cfg)
 }
 
@@ -197,14 +223,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let time = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_secs();
-            let dir = args.out.join(format!(
-                "{}__{}__{}__{}",
-                cfg.env, cfg.exp_name, cfg.seed, time
-            ));
-            if dir.exists() {
-                bail!("{} exists already", dir.display());
-            }
-            (cfg, dir)
+            let name = format!("{}__{}__{}__{}", cfg.env, cfg.exp_name, cfg.seed, time);
+            (cfg, args.out.join(name))
         }
         (None, None) => bail!("give a config file or --resume RUN_DIR"),
     };
@@ -216,18 +236,33 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut learner = cfg
         .learner(device)
         .with_context(|| cfg_path.display().to_string())?;
-    if args.resume.is_none() {
+    let dir = if args.resume.is_none() {
+        let dir = new_run_dir(&dir)?;
         std::fs::create_dir_all(dir.join("checkpoints"))
             .with_context(|| format!("creating {}", dir.display()))?;
         write_atomic(
             &dir.join("config.toml"),
             toml::to_string_pretty(&cfg)?.as_bytes(),
         )?;
-    }
+        dir
+    } else {
+        dir
+    };
     let metrics_path = dir.join("metrics.csv");
     let episodes_path = dir.join("episodes.csv");
-    if args.resume.is_some() {
-        let (checkpoint, at) = last_checkpoint(&dir)?;
+    // A run killed before its first checkpoint starts over in its own folder.
+    let resume_from = match &args.resume {
+        Some(_) if checkpoints(&dir)?.is_empty() => {
+            eprintln!(
+                "{}: no checkpoint yet; starting the run over",
+                dir.display()
+            );
+            None
+        }
+        Some(_) => Some(last_good_checkpoint(&dir)?),
+        None => None,
+    };
+    if let Some((checkpoint, at)) = resume_from {
         learner
             .restore(&checkpoint)
             .map_err(|e| anyhow::anyhow!("{}: {e}", at.display()))?;
@@ -254,7 +289,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
 
     let total = learner.num_iterations();
-    let stop = args.stop_after.unwrap_or(total).min(total);
+    // A stop falls on a checkpoint: the envs are reset there, so resuming from it
+    // is exactly the uninterrupted run.
+    let stop = args
+        .stop_after
+        .map_or(total, |n| {
+            n.div_ceil(cfg.checkpoint_every)
+                .saturating_mul(cfg.checkpoint_every)
+        })
+        .min(total);
     let bar = ProgressBar::new(total * learner.steps_per_iteration());
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  {msg}")
@@ -275,14 +318,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
     while learner.iteration() < stop {
         let s = learner.iterate().map_err(|e| anyhow::anyhow!("{e}"))?;
         let wall = start.elapsed().as_secs_f64();
+        // Each file gets one write per iteration, so that a kill leaves whole rows
+        // (and a torn last row is dropped on resume: it has too few cells).
+        let mut rows = String::new();
         for (r, l) in s.episodic_returns.iter().zip(&s.episodic_lengths) {
-            writeln!(
-                episodes,
-                "{},{},{r},{l},{wall:.3}",
+            rows.push_str(&format!(
+                "{},{},{r},{l},{wall:.3}\n",
                 s.global_step,
                 learner.iteration()
-            )?;
+            ));
         }
+        episodes.write_all(rows.as_bytes())?;
         for &r in &s.episodic_returns {
             recent.push_back(r);
             if recent.len() > 20 {
@@ -306,7 +352,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         for (_, v) in &s.metrics {
             row.push_str(&format!(",{v}"));
         }
-        writeln!(metrics, "{row}")?;
+        row.push('\n');
+        metrics.write_all(row.as_bytes())?;
         bar.set_position(learner.global_step());
         if let Some(m) = mean(recent.make_contiguous()) {
             bar.set_message(format!("return(20) {m:.1}"));
@@ -319,12 +366,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
             metrics.flush()?;
             episodes.flush()?;
             save_checkpoint(&dir, learner.as_ref())?;
+            prune_checkpoints(&dir, cfg.keep_checkpoints)?;
         }
     }
     bar.finish_and_clear();
     if learner.iteration() < total {
+        let rounded = match args.stop_after {
+            Some(n) if n != learner.iteration() => format!(
+                " (the first checkpoint at or after --stop-after {n}: checkpoints fall every {} iterations)",
+                cfg.checkpoint_every
+            ),
+            _ => String::new(),
+        };
         println!(
-            "stopped at iteration {} of {total}; continue with: hale train --resume {}",
+            "stopped at iteration {} of {total}{rounded}; continue with: hale train --resume {}",
             learner.iteration(),
             dir.display()
         );
@@ -458,29 +513,70 @@ fn save_checkpoint(dir: &Path, learner: &dyn Learner) -> Result<()> {
         .checkpoint()
         .map_err(|e| anyhow::anyhow!("checkpoint: {e}"))?;
     let name = format!("iter-{:06}", learner.iteration());
-    let tmp = dir.join("checkpoints").join(format!(".{name}.tmp"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)?;
-    let mut sums = serde_json::Map::new();
-    for (file, bytes) in &ckpt.files {
-        std::fs::write(tmp.join(file), bytes)?;
-        sums.insert(file.clone(), bundle::sha256_hex(bytes).into());
-    }
-    let meta = serde_json::json!({
-        "algorithm": learner.algorithm(),
-        "state": ckpt.state,
-        "sha256": sums,
-    });
-    std::fs::write(tmp.join("state.json"), serde_json::to_vec_pretty(&meta)?)?;
     let final_dir = dir.join("checkpoints").join(name);
-    let _ = std::fs::remove_dir_all(&final_dir);
-    std::fs::rename(&tmp, &final_dir)
-        .with_context(|| format!("writing {}", final_dir.display()))?;
-    Ok(())
+    // The folder gets its name only when every file and the checksums are in it: a
+    // kill halfway leaves a hidden temporary folder, which resuming ignores.
+    hale_sim::fs::create_dir_atomic(&final_dir, |tmp| -> Result<()> {
+        let mut sums = serde_json::Map::new();
+        for (file, bytes) in &ckpt.files {
+            std::fs::write(tmp.join(file), bytes)?;
+            sums.insert(file.clone(), bundle::sha256_hex(bytes).into());
+            kill_here_if_asked(learner.iteration());
+        }
+        let meta = serde_json::json!({
+            "algorithm": learner.algorithm(),
+            "state": ckpt.state,
+            "sha256": sums,
+        });
+        std::fs::write(tmp.join("state.json"), serde_json::to_vec_pretty(&meta)?)?;
+        Ok(())
+    })
+    .with_context(|| format!("writing {}", final_dir.display()))
 }
 
-/// The newest checkpoint, its files checked against their checksums.
-fn last_checkpoint(dir: &Path) -> Result<(Checkpoint, PathBuf)> {
+/// A new run folder at `wanted`, or, if that name is taken (two runs of one config
+/// started in the same second), at `wanted.2`, `wanted.3`, …: made with
+/// `create_dir`, which fails if the folder exists, so two runs never share one.
+fn new_run_dir(wanted: &Path) -> Result<PathBuf> {
+    if let Some(parent) = wanted.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    for k in 1..1000 {
+        let dir = if k == 1 {
+            wanted.to_path_buf()
+        } else {
+            let mut name = wanted.as_os_str().to_owned();
+            name.push(format!(".{k}"));
+            PathBuf::from(name)
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    }
+    bail!("{}: 999 run folders of this name exist", wanted.display())
+}
+
+/// The crash-safety test's seam: with `HALE_TEST_KILL_IN_CHECKPOINT=N` set, the
+/// process kills itself with SIGKILL halfway through writing checkpoint N (after
+/// its first file), as a power cut or the OOM killer would. Unset, it does nothing.
+fn kill_here_if_asked(iteration: u64) {
+    let asked = std::env::var("HALE_TEST_KILL_IN_CHECKPOINT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    if asked == Some(iteration) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &std::process::id().to_string()])
+            .status();
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
+/// The run's checkpoint folders (`iter-NNNNNN`), oldest first; unfinished writes
+/// (`.iter-NNNNNN.tmp`, left by a kill) are not among them.
+fn checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
     let ckpts = dir.join("checkpoints");
     let mut names: Vec<PathBuf> = std::fs::read_dir(&ckpts)
         .with_context(|| format!("reading {}", ckpts.display()))?
@@ -491,9 +587,63 @@ fn last_checkpoint(dir: &Path) -> Result<(Checkpoint, PathBuf)> {
         })
         .collect();
     names.sort();
-    let Some(at) = names.pop() else {
-        bail!("{}: no checkpoint to resume from", ckpts.display());
-    };
+    Ok(names)
+}
+
+/// Deletes all but the newest `keep` checkpoints, and the temporary folders of
+/// checkpoints whose writing a kill interrupted.
+fn prune_checkpoints(dir: &Path, keep: u64) -> Result<()> {
+    let ckpts = dir.join("checkpoints");
+    for entry in std::fs::read_dir(&ckpts)
+        .with_context(|| format!("reading {}", ckpts.display()))?
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().starts_with(".iter-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let all = checkpoints(dir)?;
+    let old = all
+        .len()
+        .saturating_sub(usize::try_from(keep).unwrap_or(usize::MAX));
+    for path in &all[..old] {
+        std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The newest checkpoint whose files match their checksums. A corrupt one (a disk
+/// that lost a write, a file altered by hand) is reported on stderr and the one
+/// before it is read instead; an error only if none is whole.
+fn last_good_checkpoint(dir: &Path) -> Result<(Checkpoint, PathBuf)> {
+    let all = checkpoints(dir)?;
+    let mut last_error = None;
+    for at in all.iter().rev() {
+        match read_checkpoint(at) {
+            Ok(checkpoint) => {
+                if let Some(e) = &last_error {
+                    eprintln!("warning: {e:#}; resuming from {} instead", at.display());
+                }
+                return Ok((checkpoint, at.clone()));
+            }
+            Err(e) => {
+                if let Some(previous) = last_error.replace(e) {
+                    eprintln!("warning: {previous:#}");
+                }
+            }
+        }
+    }
+    match last_error {
+        Some(e) => Err(e.context("no whole checkpoint to resume from")),
+        None => bail!(
+            "{}: no checkpoint to resume from",
+            dir.join("checkpoints").display()
+        ),
+    }
+}
+
+/// One checkpoint, its files checked against their checksums.
+fn read_checkpoint(at: &Path) -> Result<Checkpoint> {
     let meta_path = at.join("state.json");
     let meta: serde_json::Value = serde_json::from_slice(
         &std::fs::read(&meta_path).with_context(|| format!("reading {}", meta_path.display()))?,
@@ -516,7 +666,7 @@ fn last_checkpoint(dir: &Path) -> Result<(Checkpoint, PathBuf)> {
         files.push((file.clone(), bytes));
     }
     let state = meta["state"].clone();
-    Ok((Checkpoint { state, files }, at))
+    Ok(Checkpoint { state, files })
 }
 
 /// Keeps the header and the rows of iterations ≤ `iteration` (rows written after the
@@ -525,13 +675,15 @@ fn truncate_metrics(path: &Path, iteration: u64) -> Result<()> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = String::new();
+    let cells = text.lines().next().map_or(0, |h| h.split(',').count());
     for (i, line) in text.lines().enumerate() {
         let keep = i == 0
-            || line
-                .split(',')
-                .nth(1)
-                .and_then(|v| v.parse::<u64>().ok())
-                .is_some_and(|it| it <= iteration);
+            || line.split(',').count() == cells
+                && line
+                    .split(',')
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .is_some_and(|it| it <= iteration);
         if keep {
             out.push_str(line);
             out.push('\n');

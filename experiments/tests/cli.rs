@@ -536,14 +536,21 @@ fn resume_matches_whole_run(
     assert!(
         metrics[0].starts_with("global_step,iteration,charts/learning_rate,charts/episodic_return")
     );
-    // Stopped after 3 iterations (the last checkpoint is at 2), then resumed.
+    // Asked to stop after 3 iterations, it goes on to the checkpoint at 4 (issue 15:
+    // it used to stop at 3 with no checkpoint there, and resume at 2), then resumes.
     let parts = tmp.join("parts");
     let out = train(&cfg, &parts, &["--stop-after", "3"]);
     assert!(out.status.success(), "{out:?}");
-    let stopped = format!("stopped at iteration 3 of {iterations}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&stopped));
+    let stopped = format!(
+        "stopped at iteration 4 of {iterations} (the first checkpoint at or after --stop-after 3"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&stopped),
+        "{out:?}"
+    );
     let b = run_dir(&parts);
     assert!(!b.join("policy").exists());
+    assert!(b.join("checkpoints/iter-000004").exists());
     let out = hale()
         .arg("train")
         .arg("--resume")
@@ -606,6 +613,152 @@ fn train_writes_a_run_folder_and_resume_continues_exactly() {
         serde_json::from_slice(&std::fs::read(a.join("summary.json")).unwrap()).unwrap();
     assert!(summary["eval_mean_return"].as_f64().unwrap() > 0.0);
     assert_eq!(summary["eval_seeds"][0], 1_000_000);
+}
+
+/// Crash safety (issue 15): SIGKILL at random moments, and halfway through writing a
+/// checkpoint; a corrupt newest checkpoint; each time `--resume` ends with the
+/// metrics and weights of the uninterrupted run. Old checkpoints are pruned.
+#[test]
+fn sigkill_at_any_moment_then_resume_gives_the_uninterrupted_run() {
+    use burn::prelude::Device;
+    use hale_policies::bundle::Bundle;
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("run.toml");
+    std::fs::write(&cfg, format!("{TRAIN_SMOKE}\n")).unwrap();
+    let config = std::fs::read_to_string(&cfg).unwrap().replace(
+        "checkpoint_every = 2",
+        "checkpoint_every = 2\nkeep_checkpoints = 2",
+    );
+    std::fs::write(&cfg, config).unwrap();
+    let whole = tmp.path().join("whole");
+    let out = train(&cfg, &whole, &[]);
+    assert!(out.status.success(), "{out:?}");
+    let a = run_dir(&whole);
+    let metrics = metrics_without_sps(&a);
+    let mut kept: Vec<String> = std::fs::read_dir(a.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["iter-000006", "iter-000008"], "keep_checkpoints = 2");
+    let device = Device::flex();
+    let logits = |run: &std::path::Path| {
+        let p = Bundle::load(&run.join("policy"), &device)
+            .unwrap()
+            .into_policy("p");
+        cartpole_probes()
+            .iter()
+            .map(|o| p.logits(o, None).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let same_as_whole = |run: &std::path::Path, how: &str| {
+        assert_eq!(metrics_without_sps(run), metrics, "{how}: metrics");
+        assert_eq!(logits(run), logits(&a), "{how}: weights");
+    };
+    let resume = |run: &std::path::Path| {
+        hale()
+            .arg("train")
+            .arg("--resume")
+            .arg(run)
+            .output()
+            .unwrap()
+    };
+
+    // Killed halfway through writing checkpoint 4: the unfinished one is ignored.
+    let out = train_with_env(
+        &cfg,
+        &tmp.path().join("mid"),
+        "HALE_TEST_KILL_IN_CHECKPOINT",
+        "4",
+    );
+    assert!(!out.status.success(), "{out:?}");
+    let run = run_dir(&tmp.path().join("mid"));
+    assert!(!run.join("checkpoints/iter-000004").exists());
+    let out = resume(&run);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at iteration 2"),
+        "{out:?}"
+    );
+    same_as_whole(&run, "killed while writing a checkpoint");
+
+    // The newest checkpoint corrupt: the one before it is read, with a warning.
+    let out = train(&cfg, &tmp.path().join("corrupt"), &["--stop-after", "6"]);
+    assert!(out.status.success(), "{out:?}");
+    let run = run_dir(&tmp.path().join("corrupt"));
+    let model = run.join("checkpoints/iter-000006/model.bpk");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(&model, bytes).unwrap();
+    let out = resume(&run);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("iter-000006/model.bpk") && stderr.contains("resuming from"),
+        "{stderr}"
+    );
+    same_as_whole(&run, "corrupt newest checkpoint");
+
+    // SIGKILL at moments spread over the run (before the first checkpoint, between
+    // checkpoints, in the evaluation), each followed by --resume, until it finishes.
+    let parts = tmp.path().join("killed");
+    let spawn = || {
+        let entries = std::fs::read_dir(&parts).map(|d| d.count()).unwrap_or(0);
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("hale"));
+        cmd.arg("train");
+        match entries {
+            // Killed before its folder held a config: nothing to resume.
+            0 => {
+                cmd.arg(&cfg).arg("--out").arg(&parts);
+            }
+            _ => {
+                let run = run_dir(&parts);
+                if !run.join("config.toml").exists() {
+                    std::fs::remove_dir_all(&run).unwrap();
+                    cmd.arg(&cfg).arg("--out").arg(&parts);
+                } else {
+                    cmd.arg("--resume").arg(run);
+                }
+            }
+        }
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut finished = false;
+    for delay_ms in [50, 300, 700, 1200, 1800, 2500, 3500, 5000] {
+        let mut child = spawn();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        if child.wait().unwrap().success() {
+            finished = true;
+            break;
+        }
+    }
+    if !finished {
+        assert!(spawn().wait().unwrap().success());
+    }
+    same_as_whole(&run_dir(&parts), "killed at random moments");
+}
+
+/// `hale train CFG --out OUT` with one environment variable set.
+fn train_with_env(
+    cfg: &std::path::Path,
+    out: &std::path::Path,
+    key: &str,
+    value: &str,
+) -> std::process::Output {
+    hale()
+        .arg("train")
+        .arg(cfg)
+        .arg("--out")
+        .arg(out)
+        .env(key, value)
+        .output()
+        .unwrap()
 }
 
 /// DQN resumes exactly too: its replay buffer and target network are checkpointed.
@@ -1109,4 +1262,146 @@ num_steps = 64
         5,
         &[graph],
     );
+}
+
+/// What a probe with bad input found (issue 15, item 11): each is refused at once
+/// with the file and field named, leaving no run folder, instead of a panic, an
+/// abort, a NaN blamed on the wrong field, or work thrown away at the end.
+#[test]
+fn issue_15_bad_numbers_are_refused_up_front_naming_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("probe.toml");
+    let dqn = "env = \"CartPole-v1\"\nalgorithm = \"dqn\"\n[dqn]\ntotal_timesteps = 2000\n";
+    for (text, field) in [
+        (
+            TRAIN_SMOKE.replace("[ppo]", "[ppo]\nlearning_rate = inf"),
+            "`learning_rate`: must be finite",
+        ),
+        (
+            TRAIN_SMOKE.replace("[ppo]", "[ppo]\nent_coef = nan"),
+            "`ent_coef`: must be finite",
+        ),
+        (
+            TRAIN_SMOKE.replace(
+                "[ppo]",
+                "[ppo]\nnum_envs = 4294967296\nnum_steps = 4294967296",
+            ),
+            "`num_steps`",
+        ),
+        (
+            TRAIN_SMOKE.replace(
+                "eval_episodes = 3",
+                "eval_episodes = 3\neval_seed = 18446744073709551615",
+            ),
+            "`eval_seed`",
+        ),
+        (
+            format!("{dqn}buffer_size = 10000000000000\n"),
+            "`buffer_size`",
+        ),
+    ] {
+        std::fs::write(&cfg, &text).unwrap();
+        let out = train(&cfg, &tmp.path().join("runs"), &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}\n{stderr}");
+        assert!(
+            stderr.contains("probe.toml") && stderr.contains(field),
+            "{text}\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!tmp.path().join("runs").exists(), "no run folder is left");
+    }
+
+    // Two runs of one config in the same second get two folders.
+    std::fs::write(&cfg, TRAIN_SMOKE.replace("4096", "512")).unwrap();
+    let runs = tmp.path().join("twice");
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            hale()
+                .arg("train")
+                .arg(&cfg)
+                .arg("--out")
+                .arg(&runs)
+                .arg("--stop-after")
+                .arg("1")
+                .output()
+        })
+        .collect();
+    for out in children {
+        let out = out.unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 2);
+
+    // hale eval: seeds past u64::MAX, an absurd episode count, and an --out that
+    // cannot be a folder are refused before any episode runs.
+    let eval = |extra: &[&str]| {
+        hale()
+            .args(["eval", "--env", "CartPole-v1", "--policy", "random,noop"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for (extra, says) in [
+        (
+            vec!["--seed", "18446744073709551614", "--episodes", "3"],
+            "largest seed",
+        ),
+        (vec!["--episodes", "18446744073709551615"], "more than"),
+    ] {
+        let out = eval(&extra);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(
+            stderr.contains("--episodes") && stderr.contains(says),
+            "{stderr}"
+        );
+    }
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = eval(&["--episodes", "2", "--out", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--out") && stderr.contains("a-file"),
+        "{stderr}"
+    );
+}
+
+/// `hale eval` and the adapter agree on a bundle's env config (issue 15): a bundle
+/// trained on the demo scenario is refused on three-tier, naming the field, and
+/// without --scenario it is evaluated on the scenario it was trained on.
+#[test]
+fn eval_refuses_a_bundle_on_another_scenario_and_defaults_to_its_own() {
+    let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../adapter/tests/data/demo-scaling-ppo");
+    let policies = format!("hpa,ppo={}", bundle.display());
+    let out = hale()
+        .args([
+            "eval",
+            "--env",
+            "Scaling-v0",
+            "--scenario",
+            "three-tier",
+            "--episodes",
+            "2",
+        ])
+        .args(["--policy", &policies])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("env_config.scenario = \"demo\"") && stderr.contains("--config/--scenario"),
+        "{stderr}"
+    );
+    let out = hale()
+        .args(["eval", "--env", "Scaling-v0", "--episodes", "2", "--config"])
+        .arg(r#"{"episode_s": 300}"#)
+        .args(["--policy", &policies])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("\"scenario\":\"demo\""), "{stderr}");
 }

@@ -36,6 +36,7 @@
 mod actions;
 mod faults;
 mod fluid;
+pub mod fs;
 mod graph;
 mod model;
 mod monitor;

@@ -687,6 +687,17 @@ impl ScenarioSpec {
     }
 }
 
+/// The longest span of simulated time hale runs: a year (365 days). A duration past
+/// it (a typo such as `duration_s = 1e30`) would make a run, an episode or an
+/// evaluation go on for ever; scenarios, env configs (`episode_s`) and `hale sim run
+/// --seconds` are refused past it.
+pub const MAX_DURATION_S: f64 = 365.0 * 86_400.0;
+
+/// The shortest period of anything that repeats (fluid ticks, scrapes, probes, an
+/// env's control interval): 1 ms. Shorter periods multiply the work without a useful
+/// bound, and below the clock's microsecond one would never advance.
+pub const MIN_PERIOD_S: f64 = 1e-3;
+
 /// A scenario file as written.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -923,6 +934,31 @@ impl Validator {
         }
     }
 
+    /// A span of simulated time: positive and at most [`MAX_DURATION_S`].
+    fn duration(&self, field: &str, v: f64) -> Result<(), ScenarioError> {
+        self.positive(field, v)?;
+        if v > MAX_DURATION_S {
+            return Err(self.err(
+                field,
+                format!("{v} s is longer than the longest run, {MAX_DURATION_S} s (a year)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The period of something that repeats: at least [`MIN_PERIOD_S`], at most
+    /// [`MAX_DURATION_S`].
+    fn period(&self, field: &str, v: f64) -> Result<(), ScenarioError> {
+        self.duration(field, v)?;
+        if v < MIN_PERIOD_S {
+            return Err(self.err(
+                field,
+                format!("{v} s is shorter than the shortest period, {MIN_PERIOD_S} s"),
+            ));
+        }
+        Ok(())
+    }
+
     fn non_negative(&self, field: impl Into<String>, v: f64) -> Result<(), ScenarioError> {
         if v.is_finite() && v >= 0.0 {
             Ok(())
@@ -1127,12 +1163,12 @@ impl Validator {
             return Err(self.err("name", "must not be empty"));
         }
         let s = &spec.simulation;
-        self.positive("simulation.duration_s", s.duration_s)?;
-        self.positive("simulation.scrape_interval_s", s.scrape_interval_s)?;
+        self.duration("simulation.duration_s", s.duration_s)?;
+        self.period("simulation.scrape_interval_s", s.scrape_interval_s)?;
         self.non_negative("simulation.scrape_delay_s", s.scrape_delay_s)?;
         self.non_negative("simulation.metric_noise", s.metric_noise)?;
-        self.positive("simulation.probe_period_s", s.probe_period_s)?;
-        self.positive("simulation.fluid_tick_s", s.fluid_tick_s)?;
+        self.period("simulation.probe_period_s", s.probe_period_s)?;
+        self.period("simulation.fluid_tick_s", s.fluid_tick_s)?;
         self.non_negative("simulation.termination_grace_s", s.termination_grace_s)?;
         if s.probe_failure_threshold == 0 {
             return Err(self.err("simulation.probe_failure_threshold", "must be ≥ 1"));

@@ -8,6 +8,59 @@ fn every_registered_env_passes_the_checker() {
         let failures = hale_envs::check_registered(spec.id, &Value::Null, 60);
         assert!(failures.is_empty(), "{}: {failures:#?}", spec.id);
     }
+    // The cloud envs' graph view too (issue 15: Scaling-v0's graph step_into wrote
+    // nothing).
+    for id in ["Scaling-v0", "Healing-v0"] {
+        let config = serde_json::json!({"observation": "graph", "episode_s": 600});
+        let failures = hale_envs::check_registered(id, &config, 30);
+        assert!(failures.is_empty(), "{id} graph: {failures:#?}");
+    }
+}
+
+/// An env whose `step_into` writes nothing (as Scaling-v0's graph view did) is
+/// caught; a flat buffer of the wrong length is an error, not a panic.
+#[test]
+fn the_checker_catches_a_step_into_that_writes_nothing() {
+    use hale_envs::{CartPole, Env, EnvError, Info, ObsSlot, Space, Step, StepInto, Value as V};
+    struct Lazy(CartPole);
+    impl Env for Lazy {
+        fn id(&self) -> &str {
+            "Lazy"
+        }
+        fn observation_space(&self) -> &Space {
+            self.0.observation_space()
+        }
+        fn action_space(&self) -> &Space {
+            self.0.action_space()
+        }
+        fn reset(&mut self, seed: Option<u64>, o: Option<&Value>) -> Result<(V, Info), EnvError> {
+            self.0.reset(seed, o)
+        }
+        fn step(&mut self, a: &V) -> Result<Step, EnvError> {
+            self.0.step(a)
+        }
+        fn step_into(&mut self, a: &V, _obs: ObsSlot<'_>) -> Result<StepInto, EnvError> {
+            let s = self.0.step(a)?;
+            Ok(StepInto {
+                reward: s.reward,
+                terminated: s.terminated,
+                truncated: s.truncated,
+                info: s.info,
+            })
+        }
+    }
+    let failures = hale_envs::check_env(&|| Ok(Box::new(Lazy(CartPole::default()))), 20);
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.contains("step_into wrote another observation")),
+        "{failures:?}"
+    );
+    let mut env = CartPole::default();
+    env.reset(Some(1), None).unwrap();
+    let mut short = [0.0f32; 3];
+    let err = env.step_into(&V::Discrete(0), ObsSlot::Flat(&mut short));
+    assert!(err.is_err(), "{err:?}");
 }
 
 #[test]

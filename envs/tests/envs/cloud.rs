@@ -17,9 +17,10 @@ fn static_policy(config: &Json, replicas: i64, seed: u64) -> (f64, f64, f64, f64
     loop {
         let s = env.step(&action).unwrap();
         total += s.reward;
-        cost += s.info["relative_replica_cost"].as_f64().unwrap();
-        slo += s.info["slo_violation_fraction"].as_f64().unwrap();
-        dropped += s.info["dropped_fraction"].as_f64().unwrap();
+        let terms = s.info.scaling.as_ref().unwrap();
+        cost += terms.relative_replica_cost;
+        slo += terms.slo_violation_fraction;
+        dropped += terms.dropped_fraction;
         assert!(!s.terminated);
         if s.truncated {
             return (total, cost, slo, dropped);
@@ -114,18 +115,12 @@ fn healing_masks_and_reports_time_to_recovery() {
     );
     // A healer that restarts the first visibly unhealthy replica and rolls back bad
     // deploys resolves faults; info reports each time to recovery.
-    let mut ttr = vec![];
+    let mut ttr: Vec<f64> = vec![];
     for _ in 0..360 {
         let mask = env.action_mask().unwrap().to_vec();
         let a = (1 + 2 * 16..1 + 2 * 16 + 3).find(|&i| mask[i]).unwrap_or(0);
         let s = env.step(&Value::Discrete(a as i64)).unwrap();
-        ttr.extend(
-            s.info["ttr_s"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap()),
-        );
+        ttr.extend(&s.info.cloud.as_ref().unwrap().ttr_s);
         if s.truncated {
             break;
         }

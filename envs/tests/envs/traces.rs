@@ -64,7 +64,7 @@ fn episode(scenario: &str, episode_s: f64) -> (f64, f64) {
     let mut steps = 0;
     loop {
         let s = env.step(&Value::MultiDiscrete(vec![2; 20])).unwrap();
-        arrived += s.info["requests"].as_f64().unwrap();
+        arrived += s.info.cloud.as_ref().unwrap().requests;
         assert!(s.reward.is_finite());
         steps += 1;
         if s.truncated {

@@ -157,3 +157,50 @@ fn graph_observations_are_a_view_of_the_same_episodes() {
     }
     assert_eq!(ended, 4, "two 30-step episodes per env in 70 steps");
 }
+
+/// Infos come per sub-env (issue 15): with episode statistics recorded, the last step
+/// of each episode, and only it, carries the episode's return and length, in both
+/// autoreset modes; the cloud envs' typed info is there on every step, for flat and
+/// graph observations alike.
+#[test]
+fn infos_carry_episode_statistics_and_the_envs_own_fields() {
+    for mode in [AutoReset::SameStep, AutoReset::NextStep] {
+        let mut v = VectorEnv::make("CartPole-v1", &Json::Null, 2, mode).unwrap();
+        v.record_episode_statistics();
+        v.reset(Some(3)).unwrap();
+        let (mut sum, mut len, mut episodes, mut resetting) = (0.0, 0u64, 0, false);
+        for t in 0..300 {
+            let a = Value::Discrete(t % 2);
+            v.step(&[a.clone(), a]).unwrap();
+            if resetting {
+                // Next-step autoreset: this step only reset sub-env 0.
+                resetting = false;
+                assert_eq!(v.infos[0].episode, None);
+                continue;
+            }
+            sum += v.rewards[0];
+            len += 1;
+            let done = v.terminated[0] || v.truncated[0];
+            match v.infos[0].episode {
+                Some(e) => {
+                    assert!(done, "{mode:?} step {t}");
+                    assert_eq!((e.r, e.l), (sum, len), "{mode:?} step {t}");
+                    (sum, len, episodes) = (0.0, 0, episodes + 1);
+                    resetting = mode == AutoReset::NextStep;
+                }
+                None => assert!(!done, "{mode:?} step {t}: an episode ended without totals"),
+            }
+        }
+        assert!(episodes >= 5, "{mode:?}: {episodes} episodes");
+    }
+    for observation in ["matrix", "graph"] {
+        let config = serde_json::json!({"scenario": "three-tier", "observation": observation, "episode_s": 300});
+        let mut v = VectorEnv::make("Healing-v0", &config, 2, AutoReset::SameStep).unwrap();
+        v.reset(Some(1)).unwrap();
+        v.step(&[Value::Discrete(0), Value::Discrete(0)]).unwrap();
+        for info in &v.infos {
+            assert_eq!(info.healing.as_ref().unwrap().remedy, "no-op");
+            assert!(info.cloud.as_ref().unwrap().requests > 0.0, "{observation}");
+        }
+    }
+}

@@ -34,10 +34,13 @@ fn episode_statistics_report_return_and_length_at_the_end() {
     let mut last = None;
     for a in [1, 0, 1, 0] {
         let s = env.step(&Value::Discrete(a)).unwrap();
-        assert_eq!(s.info.contains_key("episode"), s.truncated);
+        assert_eq!(s.info.episode.is_some(), s.truncated);
         last = Some(s);
     }
-    assert_eq!(last.unwrap().info["episode"], json!({"r": 4.0, "l": 4}));
+    let info = last.unwrap().info;
+    assert_eq!(info.episode, Some(hale_envs::EpisodeInfo { r: 4.0, l: 4 }));
+    // Gymnasium's dict form.
+    assert_eq!(info.to_json(), json!({"episode": {"r": 4.0, "l": 4}}));
 }
 
 #[test]

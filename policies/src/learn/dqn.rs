@@ -22,7 +22,10 @@
 //!   seeded for the initial weights: same seed, same run, bit for bit (the replay
 //!   buffer is checkpointed, so a resumed run continues exactly).
 
-use super::{Checkpoint, IterationStats, Learner, TrainError};
+use super::{
+    Checkpoint, HyperparameterError, IterationStats, Learner, MAX_TRANSITIONS, TrainError,
+    check_counts, check_fractions, check_reals,
+};
 use crate::nets::{ActorCritic, Heads, tensor1, tensor2, to_vec};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -98,51 +101,64 @@ impl DqnConfig {
         self.total_timesteps / self.steps_per_iteration.max(1)
     }
 
-    /// Checks the values; the error names the field.
-    pub fn validate(&self) -> Result<(), String> {
-        for (name, ok) in [
-            ("num_envs", self.num_envs > 0),
-            ("buffer_size", self.buffer_size > 0),
-            ("batch_size", self.batch_size > 0),
-            ("train_frequency", self.train_frequency > 0),
-            (
-                "target_network_frequency",
-                self.target_network_frequency > 0,
-            ),
-            ("steps_per_iteration", self.steps_per_iteration > 0),
-            ("learning_rate", self.learning_rate > 0.0),
-        ] {
-            if !ok {
-                return Err(format!("{name} must be positive"));
-            }
+    /// Checks the values before anything is built; the error names the field.
+    pub fn validate(&self) -> Result<(), HyperparameterError> {
+        check_counts(&[
+            ("num_envs", self.num_envs as u64),
+            ("buffer_size", self.buffer_size as u64),
+            ("batch_size", self.batch_size as u64),
+            ("train_frequency", self.train_frequency),
+            ("target_network_frequency", self.target_network_frequency),
+            ("steps_per_iteration", self.steps_per_iteration),
+        ])?;
+        check_reals(&[("learning_rate", self.learning_rate, true)])?;
+        check_fractions(&[
+            ("gamma", self.gamma),
+            ("start_e", self.start_e),
+            ("end_e", self.end_e),
+            ("exploration_fraction", self.exploration_fraction),
+        ])?;
+        if self.buffer_size as u64 > MAX_TRANSITIONS {
+            return Err(HyperparameterError::new(
+                "buffer_size",
+                format!(
+                    "{} transitions is more than {MAX_TRANSITIONS}",
+                    self.buffer_size
+                ),
+            ));
+        }
+        if self.num_envs as u64 > MAX_TRANSITIONS {
+            return Err(HyperparameterError::new(
+                "num_envs",
+                format!("{} is more than {MAX_TRANSITIONS}", self.num_envs),
+            ));
         }
         if !self
             .steps_per_iteration
             .is_multiple_of(self.num_envs as u64)
         {
-            return Err(format!(
-                "num_envs ({}) must divide steps_per_iteration ({})",
-                self.num_envs, self.steps_per_iteration
+            return Err(HyperparameterError::new(
+                "steps_per_iteration",
+                format!(
+                    "num_envs ({}) must divide steps_per_iteration ({})",
+                    self.num_envs, self.steps_per_iteration
+                ),
             ));
         }
         if self.num_iterations() == 0 {
-            return Err(format!(
-                "total_timesteps ({}) is less than one iteration ({})",
-                self.total_timesteps, self.steps_per_iteration
+            return Err(HyperparameterError::new(
+                "total_timesteps",
+                format!(
+                    "{} is less than one iteration ({})",
+                    self.total_timesteps, self.steps_per_iteration
+                ),
             ));
         }
-        for (name, v) in [
-            ("gamma", self.gamma),
-            ("start_e", self.start_e),
-            ("end_e", self.end_e),
-            ("exploration_fraction", self.exploration_fraction),
-        ] {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(format!("{name} must be in [0, 1], got {v}"));
-            }
-        }
         if self.hidden.is_empty() || self.hidden.contains(&0) {
-            return Err("hidden must list positive layer widths".into());
+            return Err(HyperparameterError::new(
+                "hidden",
+                "must list positive layer widths",
+            ));
         }
         Ok(())
     }
@@ -176,21 +192,38 @@ pub struct ReplayBuffer {
 const REPLAY_MAGIC: &[u8; 12] = b"hale-replay1";
 
 impl ReplayBuffer {
-    /// An empty buffer for `capacity` transitions.
-    pub fn new(capacity: usize, obs_dim: usize, mask_len: usize) -> ReplayBuffer {
-        ReplayBuffer {
+    /// An empty buffer for `capacity` transitions, or an error saying how much
+    /// memory it would take when that cannot be had (rather than an abort).
+    pub fn new(capacity: usize, obs_dim: usize, mask_len: usize) -> Result<ReplayBuffer, String> {
+        let bytes =
+            capacity.saturating_mul(obs_dim.saturating_mul(8).saturating_add(mask_len + 14));
+        let too_big = || {
+            format!(
+                "a replay buffer of {capacity} transitions × {obs_dim} features needs {:.1} GB, which cannot be allocated: lower buffer_size",
+                bytes as f64 / 1e9
+            )
+        };
+        fn filled<T: Clone>(n: Option<usize>, value: T) -> Option<Vec<T>> {
+            let n = n?;
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).ok()?;
+            v.resize(n, value);
+            Some(v)
+        }
+        let floats = capacity.checked_mul(obs_dim);
+        Ok(ReplayBuffer {
             capacity,
             obs_dim,
             mask_len,
             len: 0,
             pos: 0,
-            obs: vec![0.0; capacity * obs_dim],
-            next_obs: vec![0.0; capacity * obs_dim],
-            actions: vec![0; capacity],
-            rewards: vec![0.0; capacity],
-            terminated: vec![false; capacity],
-            next_masks: vec![true; capacity * mask_len],
-        }
+            obs: filled(floats, 0.0).ok_or_else(too_big)?,
+            next_obs: filled(floats, 0.0).ok_or_else(too_big)?,
+            actions: filled(Some(capacity), 0).ok_or_else(too_big)?,
+            rewards: filled(Some(capacity), 0.0).ok_or_else(too_big)?,
+            terminated: filled(Some(capacity), false).ok_or_else(too_big)?,
+            next_masks: filled(capacity.checked_mul(mask_len), true).ok_or_else(too_big)?,
+        })
     }
 
     /// Transitions held.
@@ -289,7 +322,7 @@ impl ReplayBuffer {
                 head + body
             ));
         }
-        let mut b = ReplayBuffer::new(cap, d, m);
+        let mut b = ReplayBuffer::new(cap, d, m)?;
         b.len = len;
         b.pos = pos;
         let mut at = head;
@@ -348,8 +381,6 @@ pub struct Dqn {
     /// Environment steps done.
     pub global_step: u64,
     vector_step: u64,
-    episode_return: Vec<f64>,
-    episode_length: Vec<u64>,
 }
 
 impl Dqn {
@@ -361,7 +392,7 @@ impl Dqn {
         device: Device,
         seed: u64,
     ) -> Result<Dqn, String> {
-        config.validate()?;
+        config.validate().map_err(|e| e.to_string())?;
         if envs.num_envs() != config.num_envs {
             return Err(format!(
                 "{} envs given, num_envs is {}",
@@ -385,14 +416,15 @@ impl Dqn {
             }
         };
         envs.set_mode(AutoReset::SameStep);
+        // Episode returns and lengths come from the envs' infos.
+        envs.record_episode_statistics();
         let model = super::seeded(&device, seed, |d| {
             ActorCritic::new(envs.obs_dim(), n_actions, &config.hidden, d)
         });
         let target = model.valid();
         let mask_len = if envs.masks.is_empty() { 0 } else { n_actions };
-        let replay = ReplayBuffer::new(config.buffer_size, envs.obs_dim(), mask_len);
+        let replay = ReplayBuffer::new(config.buffer_size, envs.obs_dim(), mask_len)?;
         envs.reset(Some(seed)).map_err(|e| e.to_string())?;
-        let n = config.num_envs;
         Ok(Dqn {
             optim: AdamConfig::new().init(),
             model: Some(model),
@@ -408,8 +440,6 @@ impl Dqn {
             iteration: 0,
             global_step: 0,
             vector_step: 0,
-            episode_return: vec![0.0; n],
-            episode_length: vec![0; n],
             config,
         })
     }
@@ -495,13 +525,10 @@ impl Dqn {
                     self.envs.terminated[i],
                     next_mask,
                 );
-                self.episode_return[i] += r;
-                self.episode_length[i] += 1;
-                if done {
-                    stats.episodic_returns.push(self.episode_return[i]);
-                    stats.episodic_lengths.push(self.episode_length[i]);
-                    self.episode_return[i] = 0.0;
-                    self.episode_length[i] = 0;
+                if let Some(episode) = self.envs.infos[i].episode {
+                    stats.episodic_returns.push(episode.r);
+
+                    stats.episodic_lengths.push(episode.l);
                 }
             }
 
@@ -606,8 +633,6 @@ impl Dqn {
     pub fn reset_envs(&mut self, seed: u64) -> Result<(), EnvError> {
         let s = hale_sim::rng::mix64(seed ^ self.iteration.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         self.envs.reset(Some(s))?;
-        self.episode_return.fill(0.0);
-        self.episode_length.fill(0);
         Ok(())
     }
 
@@ -746,7 +771,7 @@ mod tests {
 
     #[test]
     fn replay_round_trips_and_refuses_truncation() {
-        let mut b = ReplayBuffer::new(3, 2, 2);
+        let mut b = ReplayBuffer::new(3, 2, 2).unwrap();
         for k in 0..5 {
             let x = k as f32;
             b.push(

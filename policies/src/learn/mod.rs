@@ -61,6 +61,71 @@ impl IterationStats {
     }
 }
 
+/// A hyperparameter that cannot be trained with, named by its field.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("field `{field}`: {reason}")]
+pub struct HyperparameterError {
+    /// The field, as in the config file (`learning_rate`).
+    pub field: &'static str,
+    /// What is wrong with its value.
+    pub reason: String,
+}
+
+impl HyperparameterError {
+    fn new(field: &'static str, reason: impl Into<String>) -> HyperparameterError {
+        HyperparameterError {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Checks that each named value is finite and, where `positive`, above 0.
+fn check_reals(values: &[(&'static str, f64, bool)]) -> Result<(), HyperparameterError> {
+    for &(field, v, positive) in values {
+        if !v.is_finite() {
+            return Err(HyperparameterError::new(
+                field,
+                format!("must be finite, got {v}"),
+            ));
+        }
+        if positive && v <= 0.0 {
+            return Err(HyperparameterError::new(
+                field,
+                format!("must be positive, got {v}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that each named count is above 0.
+fn check_counts(values: &[(&'static str, u64)]) -> Result<(), HyperparameterError> {
+    match values.iter().find(|(_, v)| *v == 0) {
+        Some((field, _)) => Err(HyperparameterError::new(field, "must be positive")),
+        None => Ok(()),
+    }
+}
+
+/// Checks that each named value is in [0, 1].
+fn check_fractions(values: &[(&'static str, f64)]) -> Result<(), HyperparameterError> {
+    for &(field, v) in values {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(HyperparameterError::new(
+                field,
+                format!("must be in [0, 1], got {v}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The most transitions a rollout (PPO's `num_envs · num_steps`) or a replay buffer
+/// (DQN's `buffer_size`) may hold: 2^24, about 16.8 M. Beyond it the arrays of
+/// observations alone take tens of GB for the cloud envs, and the product of two
+/// counts could overflow; a config past it is refused before anything is allocated.
+pub const MAX_TRANSITIONS: u64 = 1 << 24;
+
 /// Why an iteration failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

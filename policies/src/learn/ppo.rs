@@ -18,14 +18,17 @@
 //! - Randomness: one seeded stream for action sampling and minibatch order, and the
 //!   backend seeded for the initial weights: same seed, same run, bit for bit.
 
-use super::{Checkpoint, IterationStats, Learner, TrainError};
+use super::{
+    Checkpoint, HyperparameterError, IterationStats, Learner, MAX_TRANSITIONS, TrainError,
+    check_counts, check_fractions, check_reals,
+};
 use crate::nets::{Heads, tensor1, to_vec};
 use crate::network::{Encoder, GnnSpec, LayoutSpec, Network, NetworkKind, Observations};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use hale_envs::wrappers::RunningMeanStd;
+use hale_envs::wrappers::{RewardNormalizer, RunningMeanStd};
 use hale_envs::{AutoReset, EnvError, GraphValue, Space, Value, VectorEnv};
 use hale_sim::rng::Stream;
 use serde::{Deserialize, Serialize};
@@ -110,60 +113,78 @@ impl Default for PpoConfig {
 }
 
 impl PpoConfig {
-    /// Rollout size: `num_envs · num_steps`.
+    /// Rollout size: `num_envs · num_steps` (at most [`MAX_TRANSITIONS`] in a
+    /// validated config).
     pub fn batch_size(&self) -> usize {
-        self.num_envs * self.num_steps
+        self.num_envs.saturating_mul(self.num_steps)
     }
 
     /// `batch_size / num_minibatches`.
     pub fn minibatch_size(&self) -> usize {
-        self.batch_size() / self.num_minibatches
+        self.batch_size() / self.num_minibatches.max(1)
     }
 
     /// Updates in the run: `total_timesteps / batch_size`.
     pub fn num_iterations(&self) -> u64 {
-        self.total_timesteps / self.batch_size() as u64
+        self.total_timesteps / self.batch_size().max(1) as u64
     }
 
-    /// Checks the values; the error names the field.
-    pub fn validate(&self) -> Result<(), String> {
-        let positive = |name: &str, ok: bool| {
-            if ok {
-                Ok(())
-            } else {
-                Err(format!("{name} must be positive"))
-            }
-        };
-        positive("num_envs", self.num_envs > 0)?;
-        positive("num_steps", self.num_steps > 0)?;
-        positive("num_minibatches", self.num_minibatches > 0)?;
-        positive("update_epochs", self.update_epochs > 0)?;
-        positive("learning_rate", self.learning_rate > 0.0)?;
-        positive("clip_coef", self.clip_coef > 0.0)?;
-        positive("max_grad_norm", self.max_grad_norm > 0.0)?;
-        positive("gnn_hidden", self.gnn_hidden > 0)?;
-        positive("gnn_layers", self.gnn_layers > 0)?;
+    /// Checks the values before anything is built; the error names the field.
+    pub fn validate(&self) -> Result<(), HyperparameterError> {
+        check_counts(&[
+            ("num_envs", self.num_envs as u64),
+            ("num_steps", self.num_steps as u64),
+            ("num_minibatches", self.num_minibatches as u64),
+            ("update_epochs", self.update_epochs as u64),
+            ("gnn_hidden", self.gnn_hidden as u64),
+            ("gnn_layers", self.gnn_layers as u64),
+        ])?;
+        check_reals(&[
+            ("learning_rate", self.learning_rate, true),
+            ("clip_coef", self.clip_coef, true),
+            ("max_grad_norm", self.max_grad_norm, true),
+            ("ent_coef", self.ent_coef, false),
+            ("vf_coef", self.vf_coef, false),
+        ])?;
+        if let Some(kl) = self.target_kl {
+            check_reals(&[("target_kl", kl, true)])?;
+        }
+        check_fractions(&[("gamma", self.gamma), ("gae_lambda", self.gae_lambda)])?;
+        let batch = (self.num_envs as u64).checked_mul(self.num_steps as u64);
+        if batch.is_none_or(|b| b > MAX_TRANSITIONS) {
+            return Err(HyperparameterError::new(
+                "num_steps",
+                format!(
+                    "a rollout of num_envs · num_steps = {} · {} transitions is more than {MAX_TRANSITIONS}",
+                    self.num_envs, self.num_steps
+                ),
+            ));
+        }
         if !self.batch_size().is_multiple_of(self.num_minibatches) {
-            return Err(format!(
-                "num_minibatches ({}) must divide num_envs · num_steps ({})",
-                self.num_minibatches,
-                self.batch_size()
+            return Err(HyperparameterError::new(
+                "num_minibatches",
+                format!(
+                    "{} must divide num_envs · num_steps ({})",
+                    self.num_minibatches,
+                    self.batch_size()
+                ),
             ));
         }
         if self.num_iterations() == 0 {
-            return Err(format!(
-                "total_timesteps ({}) is less than one rollout ({})",
-                self.total_timesteps,
-                self.batch_size()
+            return Err(HyperparameterError::new(
+                "total_timesteps",
+                format!(
+                    "{} is less than one rollout ({})",
+                    self.total_timesteps,
+                    self.batch_size()
+                ),
             ));
         }
-        for (name, v) in [("gamma", self.gamma), ("gae_lambda", self.gae_lambda)] {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(format!("{name} must be in [0, 1], got {v}"));
-            }
-        }
         if self.hidden.is_empty() || self.hidden.contains(&0) {
-            return Err("hidden must list positive layer widths".into());
+            return Err(HyperparameterError::new(
+                "hidden",
+                "must list positive layer widths",
+            ));
         }
         Ok(())
     }
@@ -198,12 +219,9 @@ pub struct Ppo {
     pub iteration: u64,
     /// Environment steps done.
     pub global_step: u64,
-    episode_return: Vec<f64>,
-    episode_length: Vec<u64>,
     starts: Vec<bool>,
-    /// Discounted return per env, for reward normalisation.
-    discounted: Vec<f64>,
-    reward_stats: RunningMeanStd,
+    /// Reward normalisation (Gymnasium's), one running return per env.
+    reward_norm: RewardNormalizer,
 }
 
 impl Ppo {
@@ -215,7 +233,7 @@ impl Ppo {
         device: Device,
         seed: u64,
     ) -> Result<Ppo, String> {
-        config.validate()?;
+        config.validate().map_err(|e| e.to_string())?;
         if envs.num_envs() != config.num_envs {
             return Err(format!(
                 "{} envs given, num_envs is {}",
@@ -232,12 +250,15 @@ impl Ppo {
         })?;
         let encoder = encoder_for(&config, &envs, &heads)?;
         envs.set_mode(AutoReset::SameStep);
+        // Episode returns and lengths come from the envs' infos.
+        envs.record_episode_statistics();
         let model = super::seeded(&device, seed, |d| {
             Network::new(&encoder, envs.obs_dim(), heads.total(), &config.hidden, d)
         });
         let optim = AdamConfig::new().with_epsilon(1e-5).init();
         envs.reset(Some(seed)).map_err(|e| e.to_string())?;
         let n = config.num_envs;
+        let reward_norm = RewardNormalizer::new(n, config.gamma);
         Ok(Ppo {
             config,
             model: Some(model),
@@ -248,11 +269,8 @@ impl Ppo {
             rng: Stream::from_key(hale_sim::rng::mix64(seed ^ 0x5050_5050)),
             iteration: 0,
             global_step: 0,
-            episode_return: vec![0.0; n],
-            episode_length: vec![0; n],
             starts: vec![false; n],
-            discounted: vec![0.0; n],
-            reward_stats: RunningMeanStd::new(1),
+            reward_norm,
         })
     }
 
@@ -380,26 +398,18 @@ impl Ppo {
                 if !r.is_finite() {
                     return Err(bad_input(format!("reward of env {i}")));
                 }
-                self.episode_return[i] += r;
-                self.episode_length[i] += 1;
                 let done = self.envs.terminated[i] || self.envs.truncated[i];
                 let r = if cfg.normalize_reward {
-                    self.discounted[i] = self.discounted[i] * gamma + r;
-                    self.reward_stats.update(&[self.discounted[i]]);
-                    if done {
-                        self.discounted[i] = 0.0;
-                    }
-                    r / (self.reward_stats.var[0] + 1e-8).sqrt()
+                    self.reward_norm.normalize(i, r, self.envs.terminated[i])
                 } else {
                     r
                 };
                 rew_buf.push((r + gamma * f64::from(final_value)) as f32);
                 self.starts[i] = done;
-                if done {
-                    stats.episodic_returns.push(self.episode_return[i]);
-                    stats.episodic_lengths.push(self.episode_length[i]);
-                    self.episode_return[i] = 0.0;
-                    self.episode_length[i] = 0;
+                if let Some(episode) = self.envs.infos[i].episode {
+                    stats.episodic_returns.push(episode.r);
+
+                    stats.episodic_lengths.push(episode.l);
                 }
             }
         }
@@ -608,10 +618,8 @@ impl Ppo {
     pub fn reset_envs(&mut self, seed: u64) -> Result<(), EnvError> {
         let s = hale_sim::rng::mix64(seed ^ self.iteration.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         self.envs.reset(Some(s))?;
-        self.episode_return.fill(0.0);
-        self.episode_length.fill(0);
         self.starts.fill(false);
-        self.discounted.fill(0.0);
+        self.reward_norm.forget_returns();
         Ok(())
     }
 
@@ -628,7 +636,7 @@ impl Ppo {
             iteration: self.iteration,
             global_step: self.global_step,
             rng: self.rng.state(),
-            reward_stats: self.reward_stats.clone(),
+            reward_stats: self.reward_norm.stats.clone(),
         };
         Ok(Checkpoint {
             state: serde_json::to_value(state).map_err(|e| e.to_string())?,
@@ -658,7 +666,7 @@ impl Ppo {
         self.iteration = state.iteration;
         self.global_step = state.global_step;
         self.rng = Stream::from_state(state.rng);
-        self.reward_stats = state.reward_stats;
+        self.reward_norm.stats = state.reward_stats;
         Ok(())
     }
 
