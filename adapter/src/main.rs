@@ -183,7 +183,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", hale_sim::report::error_chain(e.as_ref()));
             ExitCode::from(2)
         }
     }

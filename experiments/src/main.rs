@@ -88,7 +88,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", hale_sim::report::error_chain(e.as_ref()));
             ExitCode::from(2)
         }
     }

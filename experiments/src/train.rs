@@ -617,18 +617,22 @@ fn prune_checkpoints(dir: &Path, keep: u64) -> Result<()> {
 /// before it is read instead; an error only if none is whole.
 fn last_good_checkpoint(dir: &Path) -> Result<(Checkpoint, PathBuf)> {
     let all = checkpoints(dir)?;
-    let mut last_error = None;
+    let mut last_error: Option<anyhow::Error> = None;
     for at in all.iter().rev() {
         match read_checkpoint(at) {
             Ok(checkpoint) => {
                 if let Some(e) = &last_error {
-                    eprintln!("warning: {e:#}; resuming from {} instead", at.display());
+                    let e = hale_sim::report::error_chain(e.as_ref());
+                    eprintln!("warning: {e}; resuming from {} instead", at.display());
                 }
                 return Ok((checkpoint, at.clone()));
             }
             Err(e) => {
                 if let Some(previous) = last_error.replace(e) {
-                    eprintln!("warning: {previous:#}");
+                    eprintln!(
+                        "warning: {}",
+                        hale_sim::report::error_chain(previous.as_ref())
+                    );
                 }
             }
         }

@@ -1405,3 +1405,65 @@ fn eval_refuses_a_bundle_on_another_scenario_and_defaults_to_its_own() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("\"scenario\":\"demo\""), "{stderr}");
 }
+
+/// Errors say each cause once, in words (issue 15: `(os error 2): No such file or
+/// directory (os error 2)`, and `Io("Invalid magic number")` for weights that are
+/// not burnpack); `--split-fractions` takes the comma form that --help gives.
+#[test]
+fn errors_say_each_cause_once_and_split_fractions_take_commas() {
+    let out = hale()
+        .args(["data", "inspect", "/nonexistent/trace.csv"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+
+    // A bundle whose weights are not burnpack (with a checksum that matches them).
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../adapter/tests/data/demo-scaling-ppo/policy.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(shipped).unwrap()).unwrap();
+    let garbage = b"not a burnpack file at all".to_vec();
+    spec["weights_sha256"] = hale_policies::bundle::sha256_hex(&garbage).into();
+    std::fs::write(bundle.join("policy.json"), spec.to_string()).unwrap();
+    std::fs::write(bundle.join("weights.bpk"), garbage).unwrap();
+    let out = hale()
+        .args(["eval", "--env", "Scaling-v0", "--episodes", "2", "--policy"])
+        .arg(format!("hpa,ppo={}", bundle.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("weights.bpk"), "{stderr}");
+    assert!(!stderr.contains("Io(\""), "a Rust debug form: {stderr}");
+
+    let trace = fixture("counts.txt");
+    for form in [&["0.6,0.2,0.2"][..], &["0.6", "0.2", "0.2"]] {
+        let dest = tmp.path().join(format!("split{}.csv", form.len()));
+        let out = hale()
+            .args(["data", "convert", "--no-cache", "--step-s", "60"])
+            .arg(&trace)
+            .args(["--split", "test", "--split-fractions"])
+            .args(form)
+            .arg("--out")
+            .arg(&dest)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{form:?}: {out:?}");
+        assert!(dest.exists());
+    }
+    let out = hale()
+        .args(["data", "convert", "--no-cache", "--step-s", "60"])
+        .arg(&trace)
+        .args(["--split-fractions", "0.5,0.5", "--out"])
+        .arg(tmp.path().join("x.csv"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("three fractions"), "{stderr}");
+}

@@ -144,15 +144,15 @@ pub fn module_bytes<M: Module>(module: M) -> Result<Vec<u8>, String> {
     let bytes = module
         .into_record()
         .into_bytes()
-        .map_err(|e| format!("{e:?}"))?;
+        .map_err(|e| format!("{e}"))?;
     Ok(bytes.to_vec())
 }
 
 /// Loads burnpack `bytes` into `module` (every parameter must be matched).
 pub fn load_module_bytes<M: Module>(module: M, bytes: Vec<u8>) -> Result<M, String> {
     let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-        .map_err(|e| format!("{e:?}"))?;
-    module.try_load_record(record).map_err(|e| format!("{e:?}"))
+        .map_err(|e| format!("{e}"))?;
+    module.try_load_record(record).map_err(|e| format!("{e}"))
 }
 
 /// Writes a bundle into `dir` (created if needed): `weights.bpk` first, then

@@ -41,6 +41,7 @@ mod graph;
 mod model;
 mod monitor;
 mod queue;
+pub mod report;
 mod request;
 pub mod rng;
 mod scenario;

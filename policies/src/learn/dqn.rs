@@ -660,7 +660,7 @@ impl Dqn {
                     "optim.bin".into(),
                     self.optim
                         .into_bytes()
-                        .map_err(|e| format!("{e:?}"))?
+                        .map_err(|e| format!("{e}"))?
                         .to_vec(),
                 ),
                 ("replay.bin".into(), self.replay.to_bytes()),
@@ -689,7 +689,7 @@ impl Dqn {
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(
                 checkpoint.file("optim.bin")?.to_vec(),
             ))
-            .map_err(|e| format!("optimizer state: {e:?}"))?;
+            .map_err(|e| format!("optimizer state: {e}"))?;
         self.replay = ReplayBuffer::from_bytes(
             checkpoint.file("replay.bin")?,
             self.replay.capacity,

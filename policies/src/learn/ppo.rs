@@ -630,7 +630,7 @@ impl Ppo {
         let optim = self
             .optim
             .into_bytes()
-            .map_err(|e| format!("{e:?}"))?
+            .map_err(|e| format!("{e}"))?
             .to_vec();
         let state = RunState {
             iteration: self.iteration,
@@ -662,7 +662,7 @@ impl Ppo {
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(
                 checkpoint.file("optim.bin")?.to_vec(),
             ))
-            .map_err(|e| format!("optimizer state: {e:?}"))?;
+            .map_err(|e| format!("optimizer state: {e}"))?;
         self.iteration = state.iteration;
         self.global_step = state.global_step;
         self.rng = Stream::from_state(state.rng);
