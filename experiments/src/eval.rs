@@ -117,7 +117,9 @@ fn run_episode(
     };
     let (mut p95_w, mut ttr_sum) = (0.0, 0.0);
     loop {
-        let action = pi.act(&obs, env.action_mask());
+        let action = pi
+            .act(&obs, env.action_mask())
+            .with_context(|| format!("{policy} on {env_id}, seed {seed}, step {}", e.steps))?;
         let s = env
             .step(&action)
             .with_context(|| format!("{policy} on {env_id}, seed {seed}, step {}", e.steps))?;

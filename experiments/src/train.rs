@@ -498,7 +498,7 @@ fn episode(env: &mut dyn Env, policy: &mut dyn Policy, seed: u64) -> Result<f64>
     policy.reset();
     let mut total = 0.0;
     loop {
-        let a = policy.act(&obs, env.action_mask());
+        let a = policy.act(&obs, env.action_mask())?;
         let s = env.step(&a).map_err(|e| anyhow::anyhow!("{e}"))?;
         total += s.reward;
         obs = s.obs;

@@ -7,9 +7,9 @@
 //! an environment, its id and spaces; a bundle loads onto a plain (non-autodiff)
 //! device and implements [`Policy`] (greedy: the most likely allowed action per head).
 
-use crate::Policy;
 use crate::nets::{Heads, MASKED_LOGIT, to_vec};
 use crate::network::{Encoder, ForwardError, Network, Observations};
+use crate::{ActError, Policy};
 use burn::module::Module;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
@@ -307,6 +307,13 @@ impl LearnedPolicy {
                     .forward(Observations::Graphs(vec![g]), &self.device)?
                     .0
             }
+            (obs, Some((mean, _))) if obs.as_box().len() != mean.len() => {
+                return Err(ForwardError::Layout(format!(
+                    "an observation of {} values, the policy reads {}",
+                    obs.as_box().len(),
+                    mean.len()
+                )));
+            }
             (obs, Some((mean, var))) => {
                 let x: Vec<f32> = obs
                     .as_box()
@@ -354,6 +361,14 @@ impl LearnedPolicy {
         Ok(self.greedy(&self.heads(&self.logits(obs, mask)?)))
     }
 
+    /// The error for an observation the network could not read.
+    fn refused(&self, e: ForwardError) -> ActError {
+        ActError {
+            policy: self.name.clone(),
+            reason: e.to_string(),
+        }
+    }
+
     /// Logits split into the action heads.
     fn heads(&self, logits: &[f32]) -> Vec<Vec<f32>> {
         let mut start = 0;
@@ -388,15 +403,10 @@ impl Policy for LearnedPolicy {
         &self.name
     }
 
-    /// [`LearnedPolicy::try_act`]. An observation the network cannot read (wrong
-    /// length, a graph that does not fit the layout) is a broken contract: the bundle
-    /// was checked against the env with [`Bundle::check_fits`], so this panics with the
-    /// reason. Callers facing live data (the adapter) use `act_explained`.
-    fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Value {
-        match self.try_act(obs, mask) {
-            Ok(a) => a,
-            Err(e) => panic!("policy {}: {e}", self.name),
-        }
+    /// [`LearnedPolicy::try_act`]; an observation the network cannot read (wrong
+    /// length, a graph that does not fit the layout) is an error naming the policy.
+    fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Result<Value, ActError> {
+        self.try_act(obs, mask).map_err(|e| self.refused(e))
     }
 
     fn reset(&mut self) {}
@@ -406,8 +416,8 @@ impl Policy for LearnedPolicy {
         &mut self,
         obs: &Value,
         mask: Option<&[bool]>,
-    ) -> Result<(Value, Option<crate::Scores>), String> {
-        let heads = self.heads(&self.logits(obs, mask).map_err(|e| e.to_string())?);
+    ) -> Result<(Value, Option<crate::Scores>), ActError> {
+        let heads = self.heads(&self.logits(obs, mask).map_err(|e| self.refused(e))?);
         Ok((self.greedy(&heads), Some(heads)))
     }
 }

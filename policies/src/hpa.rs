@@ -20,7 +20,7 @@
 //!    then `min_replicas..=max_replicas`.
 
 use crate::scaling_obs::{ScalingView, ServiceView};
-use crate::{Policy, Value};
+use crate::{ActError, Policy, Value};
 use std::collections::VecDeque;
 
 /// HPA settings (the `HorizontalPodAutoscaler` spec and controller flags).
@@ -174,7 +174,7 @@ impl Policy for Hpa {
         "hpa"
     }
 
-    fn act(&mut self, obs: &Value, _mask: Option<&[bool]>) -> Value {
+    fn act(&mut self, obs: &Value, _mask: Option<&[bool]>) -> Result<Value, ActError> {
         let services = self.view.read(obs);
         let counts: Vec<u32> = services
             .iter()
@@ -182,7 +182,7 @@ impl Policy for Hpa {
             .map(|(i, s)| self.sync_service(i, s))
             .collect();
         self.time += self.sync_s;
-        self.view.action(&counts)
+        Ok(self.view.action(&counts))
     }
 
     fn reset(&mut self) {

@@ -12,7 +12,7 @@
 //! can do better. One remedy per env step: of the restarts that are due, the one due
 //! longest.
 
-use crate::{Policy, PolicyContext, Value};
+use crate::{ActError, Policy, PolicyContext, Value};
 use serde_json::Value as Json;
 
 /// Kubernetes' container restart back-off.
@@ -96,8 +96,18 @@ impl Policy for Kubelet {
         "kubelet"
     }
 
-    fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Value {
+    fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Result<Value, ActError> {
         let x = obs.as_box();
+        if x.len() < self.max_replicas * REPLICA_FEATURES {
+            return Err(ActError {
+                policy: "kubelet".into(),
+                reason: format!(
+                    "a Healing-v0 observation of at least {} values (its replica rows), got {}",
+                    self.max_replicas * REPLICA_FEATURES,
+                    x.len()
+                ),
+            });
+        }
         let now = self.time;
         self.time += self.interval_s;
         let mut best: Option<(f64, usize)> = None;
@@ -130,7 +140,7 @@ impl Policy for Kubelet {
                 }
             }
         }
-        match best {
+        Ok(match best {
             Some((_, k)) => {
                 let slot = &mut self.slots[k];
                 slot.restarts += 1;
@@ -138,7 +148,7 @@ impl Policy for Kubelet {
                 Value::Discrete(1 + k as i64)
             }
             None => Value::Discrete(0),
-        }
+        })
     }
 
     fn reset(&mut self) {
@@ -186,7 +196,7 @@ mod tests {
         let mut k = kubelet();
         let mut restarts = vec![];
         for step in 0..200 {
-            let a = k.act(&obs_with(5, 0.0), None);
+            let a = k.act(&obs_with(5, 0.0), None).unwrap();
             if a == Value::Discrete(1) {
                 restarts.push(step as f64 * 10.0);
             }
@@ -198,24 +208,27 @@ mod tests {
         // Ten minutes of health resets the count: the next crash waits 10 s again.
         let mut k = kubelet();
         for _ in 0..2 {
-            k.act(&obs_with(5, 0.0), None);
+            k.act(&obs_with(5, 0.0), None).unwrap();
         }
         assert_eq!(k.slots[0].restarts, 1);
         for _ in 0..61 {
-            assert_eq!(k.act(&obs_with(2, 0.0), None), Value::Discrete(0));
+            assert_eq!(k.act(&obs_with(2, 0.0), None).unwrap(), Value::Discrete(0));
         }
         assert_eq!(k.slots[0].restarts, 0);
-        assert_eq!(k.act(&obs_with(5, 0.0), None), Value::Discrete(0));
-        assert_eq!(k.act(&obs_with(5, 0.0), None), Value::Discrete(1));
+        assert_eq!(k.act(&obs_with(5, 0.0), None).unwrap(), Value::Discrete(0));
+        assert_eq!(k.act(&obs_with(5, 0.0), None).unwrap(), Value::Discrete(1));
     }
 
     #[test]
     fn liveness_failures_restart_a_hung_replica() {
         let mut k = kubelet();
         // Hung but probes not yet failed three times: nothing.
-        assert_eq!(k.act(&obs_with(4, 2.0 / 3.0), None), Value::Discrete(0));
+        assert_eq!(
+            k.act(&obs_with(4, 2.0 / 3.0), None).unwrap(),
+            Value::Discrete(0)
+        );
         // Three failures: due after the 10 s back-off.
-        assert_eq!(k.act(&obs_with(4, 1.0), None), Value::Discrete(0));
-        assert_eq!(k.act(&obs_with(4, 1.0), None), Value::Discrete(1));
+        assert_eq!(k.act(&obs_with(4, 1.0), None).unwrap(), Value::Discrete(0));
+        assert_eq!(k.act(&obs_with(4, 1.0), None).unwrap(), Value::Discrete(1));
     }
 }

@@ -17,7 +17,7 @@
 //! let mut hpa = make_policy("hpa", &ctx).unwrap();
 //! let (mut obs, _) = env.reset(Some(1), None).unwrap();
 //! loop {
-//!     let step = env.step(&hpa.act(&obs, env.action_mask())).unwrap();
+//!     let step = env.step(&hpa.act(&obs, env.action_mask()).unwrap()).unwrap();
 //!     obs = step.obs;
 //!     if step.truncated { break; }
 //! }
@@ -43,25 +43,36 @@ pub use scaling_obs::ScalingView;
 /// How a policy scored every action: one list per action head.
 pub type Scores = Vec<Vec<f32>>;
 
+/// A policy could not choose an action: the observation does not fit it (a
+/// learned policy given an observation of another length, or a graph that does not
+/// fit its layout). An error the caller sees, never a panic.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("policy {policy}: {reason}")]
+pub struct ActError {
+    /// The policy's name.
+    pub policy: String,
+    /// Why it could not act.
+    pub reason: String,
+}
+
 /// Maps observations to actions.
 pub trait Policy: Send {
     /// A short name for tables.
     fn name(&self) -> &str;
-    /// The action for this observation (within `mask` when the env gives one).
-    fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Value;
+    /// The action for this observation (within `mask` when the env gives one), or
+    /// an error when the policy cannot read the observation.
+    fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Result<Value, ActError>;
     /// Forgets everything about the previous episode.
     fn reset(&mut self);
-    /// [`Policy::act`] for observations built from live data, which may not fit
-    /// (an error says why instead of a panic), with how the policy scored every
-    /// action, one list per action head, to explain the decision: a learned
-    /// policy's logits from the same forward pass; `None` for rules, which read any
-    /// observation of their env and have no scores.
+    /// [`Policy::act`] with how the policy scored every action, one list per action
+    /// head, to explain the decision: a learned policy's logits from the same
+    /// forward pass; `None` for rules, which have no scores.
     fn act_explained(
         &mut self,
         obs: &Value,
         mask: Option<&[bool]>,
-    ) -> Result<(Value, Option<Scores>), String> {
-        Ok((self.act(obs, mask), None))
+    ) -> Result<(Value, Option<Scores>), ActError> {
+        Ok((self.act(obs, mask)?, None))
     }
 }
 

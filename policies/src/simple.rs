@@ -2,7 +2,7 @@
 //! autoscaler.
 
 use crate::scaling_obs::ScalingView;
-use crate::{Policy, Value};
+use crate::{ActError, Policy, Value};
 use hale_envs::Space;
 use hale_sim::rng::Stream;
 
@@ -23,8 +23,8 @@ impl Policy for Static {
     fn name(&self) -> &str {
         "static"
     }
-    fn act(&mut self, _obs: &Value, _mask: Option<&[bool]>) -> Value {
-        self.view.action(&self.counts)
+    fn act(&mut self, _obs: &Value, _mask: Option<&[bool]>) -> Result<Value, ActError> {
+        Ok(self.view.action(&self.counts))
     }
     fn reset(&mut self) {}
 }
@@ -49,8 +49,8 @@ impl Policy for Random {
     fn name(&self) -> &str {
         "random"
     }
-    fn act(&mut self, _obs: &Value, mask: Option<&[bool]>) -> Value {
-        self.space.sample(&mut self.rng, mask)
+    fn act(&mut self, _obs: &Value, mask: Option<&[bool]>) -> Result<Value, ActError> {
+        Ok(self.space.sample(&mut self.rng, mask))
     }
     fn reset(&mut self) {}
 }
@@ -72,8 +72,8 @@ impl Policy for Noop {
     fn name(&self) -> &str {
         "noop"
     }
-    fn act(&mut self, _obs: &Value, _mask: Option<&[bool]>) -> Value {
-        Value::Discrete(0)
+    fn act(&mut self, _obs: &Value, _mask: Option<&[bool]>) -> Result<Value, ActError> {
+        Ok(Value::Discrete(0))
     }
     fn reset(&mut self) {}
 }
@@ -112,7 +112,7 @@ impl Policy for Threshold {
     fn name(&self) -> &str {
         "threshold"
     }
-    fn act(&mut self, obs: &Value, _mask: Option<&[bool]>) -> Value {
+    fn act(&mut self, obs: &Value, _mask: Option<&[bool]>) -> Result<Value, ActError> {
         let now = self.time;
         self.time += self.interval_s;
         let counts: Vec<u32> = self
@@ -137,7 +137,7 @@ impl Policy for Threshold {
                 next
             })
             .collect();
-        self.view.action(&counts)
+        Ok(self.view.action(&counts))
     }
     fn reset(&mut self) {
         self.cooldown_until.fill(0.0);
@@ -242,7 +242,7 @@ impl Policy for Forecast {
     fn name(&self) -> &str {
         "forecast"
     }
-    fn act(&mut self, obs: &Value, _mask: Option<&[bool]>) -> Value {
+    fn act(&mut self, obs: &Value, _mask: Option<&[bool]>) -> Result<Value, ActError> {
         let counts: Vec<u32> = self
             .view
             .read(obs)
@@ -267,7 +267,7 @@ impl Policy for Forecast {
                 }
             })
             .collect();
-        self.view.action(&counts)
+        Ok(self.view.action(&counts))
     }
     fn reset(&mut self) {
         let period = self.models.first().map(|m| m.season.len()).unwrap_or(1);

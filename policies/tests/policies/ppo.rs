@@ -174,6 +174,11 @@ fn ppo_trains_the_gnn_on_graph_observations() {
     // A flat observation is refused, not misread.
     let e = policy.logits(&Value::Box(vec![0.0; 8]), None).unwrap_err();
     assert!(e.to_string().contains("GNN"), "{e}");
+    // Through the Policy trait it is an error the caller sees, naming the policy
+    // (issue 15: `act` panicked).
+    let mut policy = policy;
+    let e = hale_policies::Policy::act(&mut policy, &Value::Box(vec![0.0; 8]), None).unwrap_err();
+    assert!(e.to_string().starts_with("policy gnn: "), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
