@@ -16,6 +16,47 @@ pub enum Mode {
     Manual,
 }
 
+/// The envs whose policies the adapter runs, by their registered ids. Anything
+/// else is refused when the config is read, naming the field and the choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EnvKind {
+    /// `Scaling-v0`: replica counts per service.
+    #[serde(rename = "Scaling-v0")]
+    Scaling,
+    /// `Healing-v0`: a remedy for a replica, service or host.
+    #[serde(rename = "Healing-v0")]
+    Healing,
+}
+
+impl EnvKind {
+    /// The registered env id.
+    pub fn id(self) -> &'static str {
+        match self {
+            EnvKind::Scaling => "Scaling-v0",
+            EnvKind::Healing => "Healing-v0",
+        }
+    }
+}
+
+impl std::fmt::Display for EnvKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl std::str::FromStr for EnvKind {
+    type Err = String;
+    fn from_str(id: &str) -> Result<EnvKind, String> {
+        match id {
+            "Scaling-v0" => Ok(EnvKind::Scaling),
+            "Healing-v0" => Ok(EnvKind::Healing),
+            other => Err(format!(
+                "env {other:?}: the adapter runs Scaling-v0 and Healing-v0 policies"
+            )),
+        }
+    }
+}
+
 /// The `[target]` table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -81,51 +122,10 @@ impl TargetConfig {
             TargetConfig::Docker { .. } => "",
         }
     }
-
-    /// Connects to the target (nothing is changed).
-    pub fn connect(&self) -> Result<Box<dyn crate::target::Target>, crate::target::TargetError> {
-        match self {
-            TargetConfig::DryRun {
-                namespace,
-                services,
-                initial_replicas,
-            } => Ok(Box::new(crate::target::DryRun::new(
-                services
-                    .iter()
-                    .map(|s| (format!("{namespace}/{s}"), *initial_replicas))
-                    .collect(),
-            ))),
-            TargetConfig::Docker {
-                socket,
-                services,
-                timeout_s,
-            } => Ok(Box::new(crate::docker::DockerSwarm::connect(
-                socket,
-                services,
-                std::time::Duration::from_secs_f64(*timeout_s),
-            )?)),
-            TargetConfig::Kubernetes {
-                kubeconfig,
-                context,
-                namespace,
-                deployments,
-                timeout_s,
-            } => {
-                let path = kubeconfig.clone().unwrap_or_else(default_kubeconfig);
-                Ok(Box::new(crate::kubernetes::Kubernetes::connect(
-                    &path,
-                    context.as_deref(),
-                    namespace,
-                    deployments,
-                    std::time::Duration::from_secs_f64(*timeout_s),
-                )?))
-            }
-        }
-    }
 }
 
 /// `$KUBECONFIG` (its first file), else `~/.kube/config`.
-fn default_kubeconfig() -> PathBuf {
+pub(crate) fn default_kubeconfig() -> PathBuf {
     if let Some(first) = std::env::var_os("KUBECONFIG")
         .as_ref()
         .and_then(|v| std::env::split_paths(v).next())
@@ -161,7 +161,7 @@ pub struct AdapterConfig {
     pub policy: String,
     /// The env the policy drives (`Scaling-v0`, `Healing-v0`); a bundle must have been
     /// trained on it.
-    pub env: String,
+    pub env: EnvKind,
     /// The env's config (a baseline needs it; a bundle must match it).
     #[serde(default)]
     pub env_config: toml::Table,
@@ -389,16 +389,9 @@ impl AdapterConfig {
                 "notify.webhook {url:?}: only plain http:// URLs are supported"
             ));
         }
-        if !crate::run::SUPPORTED_ENVS.contains(&self.env.as_str()) {
-            return Err(format!(
-                "env {:?}: the adapter runs {} policies",
-                self.env,
-                crate::run::SUPPORTED_ENVS.join(" and ")
-            ));
-        }
         if let Some(o) = &self.observation {
             crate::observe::PrometheusSource::new(o.clone())?;
-            if self.env == "Healing-v0" && o.replica_queries.is_none() {
+            if self.env == EnvKind::Healing && o.replica_queries.is_none() {
                 return Err(
                     "env Healing-v0 reads each replica: observation.replica_queries \
                      (memory_fraction, mean_latency_ms, error_rate) is missing"

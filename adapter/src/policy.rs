@@ -26,7 +26,7 @@ pub fn load(config: &AdapterConfig) -> Result<Loaded> {
     let env_config = match &spec.source {
         hale_policies::PolicySource::Bundle(dir) => {
             let bundle = hale_policies::bundle::Bundle::load(dir, &Device::flex())?;
-            if bundle.spec.env_id != config.env {
+            if bundle.spec.env_id != config.env.id() {
                 bail!(
                     "bundle {} was trained on {}, the config's env is {}",
                     dir.display(),
@@ -59,9 +59,9 @@ pub fn load(config: &AdapterConfig) -> Result<Loaded> {
             env_config
         }
     };
-    let env = hale_envs::make(&config.env, &env_config)
+    let env = hale_envs::make(config.env.id(), &env_config)
         .with_context(|| format!("env {} with env_config {env_config}", config.env))?;
-    let ctx = PolicyContext::new(&config.env, &env_config, env.as_ref())?;
+    let ctx = PolicyContext::new(config.env.id(), &env_config, env.as_ref())?;
     let policy = load_policy(&spec, &ctx, &Device::flex())?;
     let description = format!(
         "{} ({}) for {}: observation {:?}, action {:?}",

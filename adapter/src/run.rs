@@ -9,7 +9,7 @@
 use crate::action::Action;
 use crate::approval::{Answer, Proposal, Reply};
 use crate::audit::AuditLog;
-use crate::config::{AdapterConfig, Mode};
+use crate::config::{AdapterConfig, EnvKind, Mode};
 use crate::explain::Explanation;
 use crate::guard::{Guard, Verdict};
 use crate::metrics::Metrics;
@@ -27,9 +27,6 @@ use serde::Serialize;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The envs whose policies the adapter runs.
-pub const SUPPORTED_ENVS: [&str; 2] = ["Scaling-v0", "Healing-v0"];
 
 /// What was seen of a service when deciding about it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -242,13 +239,6 @@ impl Prepared {
 
 /// Resolves and checks a config without touching a target, a port or a file.
 pub fn prepare(cfg: &AdapterConfig) -> Result<Prepared> {
-    if !SUPPORTED_ENVS.contains(&cfg.env.as_str()) {
-        bail!(
-            "env {}: the adapter runs {} policies",
-            cfg.env,
-            SUPPORTED_ENVS.join(" and ")
-        );
-    }
     let observation = cfg
         .observation
         .clone()
@@ -267,7 +257,7 @@ pub fn prepare(cfg: &AdapterConfig) -> Result<Prepared> {
             loaded.description
         );
     }
-    let (driver, graph) = if cfg.env == "Healing-v0" {
+    let (driver, graph) = if cfg.env == EnvKind::Healing {
         if observation.replica_queries.is_none() {
             bail!(
                 "Healing-v0 reads each replica: the config needs an \
@@ -353,10 +343,8 @@ impl Adapter {
             replies: Mutex::new(tx.clone()),
             token,
         });
-        let target = cfg
-            .target
-            .connect()
-            .map_err(|e| anyhow::anyhow!("target: {e}"))?;
+        let target =
+            crate::target::connect(&cfg.target).map_err(|e| anyhow::anyhow!("target: {e}"))?;
         let server = match &cfg.server {
             Some(s) => Some(Server::start(&s.listen, shared.clone()).map_err(anyhow::Error::msg)?),
             None => None,

@@ -141,6 +141,10 @@ fn bad_configs_name_the_field_and_exit_non_zero() {
         (GOOD.replace("p99_ms =", "p999_ms ="), "p999_ms"),
         (GOOD.replace("mode = \"auto\"", "mode = \"yolo\""), "yolo"),
         (
+            GOOD.replace("env = \"Scaling-v0\"", "env = \"CartPole-v1\""),
+            "unknown variant `CartPole-v1`, expected `Scaling-v0` or `Healing-v0`",
+        ),
+        (
             GOOD.replace("policy = \"hpa\"", "policy = \"/nonexistent/bundle\""),
             "/nonexistent/bundle",
         ),

@@ -247,13 +247,10 @@ fn healing_without_replica_queries_or_for_another_env_is_refused() {
     let err = Adapter::new(&cfg).err().unwrap().to_string();
     assert!(err.contains("replica_queries"), "{err}");
 
-    let mut cfg = config(
-        "http://127.0.0.1:9",
-        &dir.path().join("a.jsonl"),
-        REPLICA_QUERIES,
-    );
-    cfg.env = "CartPole-v1".into();
-    let err = cfg.validate().unwrap_err();
+    // Another env is refused when the config is read, naming the choices.
+    let err = "CartPole-v1"
+        .parse::<hale_adapter::config::EnvKind>()
+        .unwrap_err();
     assert!(err.contains("Scaling-v0 and Healing-v0"), "{err}");
 }
 
@@ -285,7 +282,7 @@ fn gnn_bundles_run_on_the_live_resource_graph() {
             REPLICA_QUERIES,
         );
         cfg.policy = bundle.display().to_string();
-        cfg.env = env.into();
+        cfg.env = env.parse().unwrap();
         cfg.env_config = toml::Table::new();
         let target = Scripted::default();
         *target.state.lock().unwrap() = cluster();
