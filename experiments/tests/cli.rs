@@ -1467,3 +1467,54 @@ fn errors_say_each_cause_once_and_split_fractions_take_commas() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("three fractions"), "{stderr}");
 }
+
+/// Work is bounded (issue 15: `duration_s = 1e30` passed `hale sim check`, then
+/// `hale sim run`, `hale eval` and training's evaluation never ended): a scenario's
+/// duration past a year, a period under 1 ms, an env's `episode_s` past a year and
+/// `hale sim run --seconds 1e30` are refused, naming the field.
+#[test]
+fn durations_that_would_never_end_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let builtin =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sim/scenarios/three-tier.toml");
+    let text = std::fs::read_to_string(builtin).unwrap();
+    for (change, field) in [
+        ("duration_s = 1e30", "simulation.duration_s"),
+        (
+            "duration_s = 3600\nfluid_tick_s = 1e-9",
+            "simulation.fluid_tick_s",
+        ),
+    ] {
+        let path = tmp.path().join("long.toml");
+        std::fs::write(&path, text.replace("duration_s = 3600", change)).unwrap();
+        let out = hale().args(["sim", "check"]).arg(&path).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{stdout}");
+        assert!(stdout.contains(field), "{stdout}");
+    }
+    let out = hale()
+        .args(["sim", "run", "three-tier", "--seconds", "1e30"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--seconds") && stderr.contains("a year"),
+        "{stderr}"
+    );
+    let out = hale()
+        .args([
+            "eval",
+            "--env",
+            "Healing-v0",
+            "--policy",
+            "kubelet,noop",
+            "--config",
+        ])
+        .arg(r#"{"episode_s": 1e30}"#)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("episode_s"), "{stderr}");
+}
