@@ -212,8 +212,9 @@ fn resolve_config(env_id: &str, requested: Json, specs: &[PolicySpec]) -> Result
         };
         // A bundle that cannot be read, or was trained on another env, is reported by
         // `load_policy`, naming the file or the env.
-        let Some(theirs) =
-            bundle_env_config(dir).filter(|_| bundle_env_id(dir).as_deref() == Some(env_id))
+        let Some(theirs) = bundle_env(dir)
+            .filter(|(id, _)| id == env_id)
+            .map(|(_, c)| c)
         else {
             continue;
         };
@@ -252,18 +253,12 @@ fn resolve_config(env_id: &str, requested: Json, specs: &[PolicySpec]) -> Result
     Ok(config)
 }
 
-/// A bundle's `env_config`, if its policy.json can be read.
-fn bundle_env_config(dir: &Path) -> Option<serde_json::Map<String, Json>> {
+/// A bundle's `env_id` and `env_config`, if its policy.json can be read (read once).
+fn bundle_env(dir: &Path) -> Option<(String, serde_json::Map<String, Json>)> {
     let text = std::fs::read(dir.join("policy.json")).ok()?;
     let spec: Json = serde_json::from_slice(&text).ok()?;
-    spec.get("env_config")?.as_object().cloned()
-}
-
-/// A bundle's `env_id`, if its policy.json can be read.
-fn bundle_env_id(dir: &Path) -> Option<String> {
-    let text = std::fs::read(dir.join("policy.json")).ok()?;
-    let spec: Json = serde_json::from_slice(&text).ok()?;
-    Some(spec.get("env_id")?.as_str()?.to_string())
+    let id = spec.get("env_id")?.as_str()?.to_string();
+    Some((id, spec.get("env_config")?.as_object()?.clone()))
 }
 
 /// Refuses an `--out` that cannot become a folder (a file there, or a file where a
@@ -390,7 +385,7 @@ fn config_for(config: &Json, spec: &PolicySpec) -> Json {
     let wanted = match &spec.source {
         // A bundle that cannot be read is reported by `load_policy`, naming the file.
         hale_policies::PolicySource::Bundle(dir) => {
-            bundle_env_config(dir).and_then(|c| c.get("observation").cloned())
+            bundle_env(dir).and_then(|(_, c)| c.get("observation").cloned())
         }
         hale_policies::PolicySource::Baseline(_) => config
             .get("observation")
