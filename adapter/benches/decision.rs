@@ -11,7 +11,7 @@
 //!   live graphs, so this is the policy and guard part of the path;
 //! - `healing-kubelet` and `healing-mlp`: Healing-v0 (three-tier, 16 replica and 8
 //!   host slots) from 16 live replicas on 4 nodes, one of them crashed, to the guarded
-//!   remedy with its explanation (`Adapter::decide_healing`); the MLP is 64×64 and
+//!   remedy with its explanation (`Adapter::decide` on the live input); the MLP is 64×64 and
 //!   untrained over 44 actions;
 //! - `healing-gnn-live`: a GNN bundle (hidden 32, two rounds) on Healing-v0, with
 //!   the resource graph built from the live input each call: 91 replicas on 4 nodes
@@ -27,9 +27,11 @@ use burn::prelude::Device;
 use criterion::{Criterion, criterion_group, criterion_main};
 use hale_adapter::action::Action;
 use hale_adapter::config::AdapterConfig;
+use hale_adapter::decide::Input;
 use hale_adapter::guard::{Guard, GuardConfig};
+use hale_adapter::live::{LiveHost, LiveInput, LiveReplica};
 use hale_adapter::observe::{Observation, Replicas};
-use hale_adapter::run::{Adapter, LiveHost, LiveInput, LiveReplica};
+use hale_adapter::run::Adapter;
 use hale_envs::Value;
 use hale_envs::live::ServiceReading;
 use hale_policies::Policy;
@@ -238,7 +240,11 @@ fn percentiles<T>(mut f: impl FnMut() -> T) -> (f64, f64) {
 
 fn decision(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
-    let (obs, replicas) = scaling_observation();
+    let (observation, replicas) = scaling_observation();
+    let services = Input::Services {
+        observation,
+        replicas,
+    };
 
     let mlp_dir = tmp.path().join("mlp");
     bundle(&mlp_dir, "Scaling-v0", &scaling_config(), Encoder::Mlp);
@@ -249,11 +255,11 @@ fn decision(c: &mut Criterion) {
     ] {
         let mut a = adapter(&policy, &tmp.path().join(format!("{name}.jsonl")), false);
         let (p50, p99) = percentiles(|| {
-            black_box(a.decide(&obs, &replicas, 0.0).unwrap());
+            black_box(a.decide(&services, 0.0).unwrap());
         });
         println!("decision/{name}: p50 {p50:.1} µs, p99 {p99:.1} µs");
         group.bench_function(name, |b| {
-            b.iter(|| black_box(a.decide(black_box(&obs), &replicas, 0.0).unwrap()))
+            b.iter(|| black_box(a.decide(black_box(&services), 0.0).unwrap()))
         });
     }
 
@@ -262,7 +268,7 @@ fn decision(c: &mut Criterion) {
     let healing_cfg = json!({"scenario": "three-tier", "control_interval_s": 10.0});
     let healing_mlp = tmp.path().join("healing-mlp");
     bundle(&healing_mlp, "Healing-v0", &healing_cfg, Encoder::Mlp);
-    let input = healing_input(16);
+    let input = Input::Live(healing_input(16));
     for (name, policy) in [
         ("healing-kubelet", "kubelet".to_string()),
         ("healing-mlp", healing_mlp.display().to_string()),
@@ -271,7 +277,7 @@ fn decision(c: &mut Criterion) {
         let mut now = 0.0;
         let mut decide = || {
             now += 10.0;
-            black_box(a.decide_healing(black_box(&input), now).unwrap())
+            black_box(a.decide(black_box(&input), now).unwrap())
         };
         let (p50, p99) = percentiles(&mut decide);
         println!("decision/{name}: p50 {p50:.1} µs, p99 {p99:.1} µs");
@@ -301,7 +307,7 @@ fn decision(c: &mut Criterion) {
             }),
         );
     }
-    let big = healing_input(91);
+    let big = Input::Live(healing_input(91));
     let mut a = adapter(
         &healing_gnn.display().to_string(),
         &tmp.path().join("healing-gnn.jsonl"),
@@ -310,7 +316,7 @@ fn decision(c: &mut Criterion) {
     let mut now = 0.0;
     let mut decide = || {
         now += 10.0;
-        black_box(a.decide_healing(black_box(&big), now).unwrap())
+        black_box(a.decide(black_box(&big), now).unwrap())
     };
     let (p50, p99) = percentiles(&mut decide);
     println!(

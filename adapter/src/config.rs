@@ -344,12 +344,17 @@ impl AdapterConfig {
             path: path.to_path_buf(),
             source,
         })?;
+        AdapterConfig::from_toml_str(&text, path)
+    }
+
+    /// Parses and checks the text of a config file; `path` names it in errors.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<AdapterConfig, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             message,
         };
         let cfg: AdapterConfig =
-            toml::from_str(&text).map_err(|e| invalid(e.to_string().trim_end().to_string()))?;
+            toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_string()))?;
         cfg.validate().map_err(invalid)?;
         Ok(cfg)
     }

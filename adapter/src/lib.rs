@@ -9,21 +9,24 @@
 //! ([`explain`]) and waits for a person ([`approval`], on the terminal or the HTTP
 //! endpoint of [`server`], which also serves [`metrics`]). Targets: Kubernetes
 //! ([`kubernetes`]), Docker Swarm ([`docker`]) and a dry run ([`target::DryRun`]).
-//! This version drives Scaling-v0 policies; Healing-v0's live observation is still
-//! to come.
+//! It drives Scaling-v0 and Healing-v0 policies ([`decide`]), flat or on the live
+//! resource graph ([`live`]); each step's outcome is a [`report::Outcome`].
 #![warn(missing_docs)]
 
 pub mod action;
 pub mod approval;
 pub mod audit;
 pub mod config;
+pub mod decide;
 pub mod docker;
 pub mod explain;
 pub mod guard;
 pub mod kubernetes;
+pub mod live;
 pub mod metrics;
 pub mod observe;
 pub mod policy;
+pub mod report;
 pub mod run;
 pub mod server;
 pub mod target;

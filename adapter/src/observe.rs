@@ -186,30 +186,10 @@ impl PrometheusSource {
         if !status.is_success() {
             return Err(format!("{url} answered HTTP {}", status.as_u16()));
         }
-        let json: serde_json::Value =
-            serde_json::from_str(&body).map_err(|e| format!("{url}: not JSON: {e}"))?;
-        if json["status"] != "success" {
-            return Err(format!("query failed: {}", json["error"]));
-        }
-        let result = json["data"]["result"]
-            .as_array()
-            .ok_or("the answer has no data.result")?;
-        let sample = match result.as_slice() {
-            [one] => &one["value"],
-            [] => return Err("no sample (the series is absent)".into()),
-            many => {
-                return Err(format!(
-                    "{} series, expected one (aggregate it)",
-                    many.len()
-                ));
-            }
-        };
-        let ts = sample[0].as_f64().ok_or("sample without a timestamp")?;
-        let value: f64 = sample[1]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .ok_or("sample value is not a number")?;
-        Ok((value, ts))
+        parse_instant_query(&body).map_err(|e| match e {
+            QueryError::NotJson(_) => format!("{url}: {e}"),
+            other => other.to_string(),
+        })
     }
 
     /// All queries at once, one thread each: a Prometheus that does not answer costs
@@ -403,4 +383,52 @@ impl PrometheusSource {
             oldest_sample_s: oldest,
         }
     }
+}
+
+/// What is wrong with an answer of Prometheus' instant-query API.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The body is not JSON.
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// `status` is not `"success"`.
+    #[error("query failed: {0}")]
+    Failed(String),
+    /// No `data.result` array.
+    #[error("the answer has no data.result")]
+    NoResult,
+    /// An empty result.
+    #[error("no sample (the series is absent)")]
+    Absent,
+    /// More than one series.
+    #[error("{0} series, expected one (aggregate it)")]
+    Many(usize),
+    /// The sample's timestamp is not a number.
+    #[error("sample without a timestamp")]
+    NoTimestamp,
+    /// The sample's value is not a number in a string.
+    #[error("sample value is not a number")]
+    NotANumber,
+}
+
+/// Reads the one sample of an instant query's answer: its value and Unix time.
+pub fn parse_instant_query(body: &str) -> Result<(f64, f64), QueryError> {
+    let json: serde_json::Value = serde_json::from_str(body).map_err(QueryError::NotJson)?;
+    if json["status"] != "success" {
+        return Err(QueryError::Failed(json["error"].to_string()));
+    }
+    let result = json["data"]["result"]
+        .as_array()
+        .ok_or(QueryError::NoResult)?;
+    let sample = match result.as_slice() {
+        [one] => &one["value"],
+        [] => return Err(QueryError::Absent),
+        many => return Err(QueryError::Many(many.len())),
+    };
+    let ts = sample[0].as_f64().ok_or(QueryError::NoTimestamp)?;
+    let value: f64 = sample[1]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or(QueryError::NotANumber)?;
+    Ok((value, ts))
 }

@@ -6,7 +6,8 @@
 
 use hale_adapter::action::Action;
 use hale_adapter::config::AdapterConfig;
-use hale_adapter::run::{Adapter, Outcome};
+use hale_adapter::report::Outcome;
+use hale_adapter::run::Adapter;
 
 mod common;
 use common::{QUERIES, sample, stand_in};

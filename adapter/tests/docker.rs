@@ -19,7 +19,8 @@
 use hale_adapter::action::Action;
 use hale_adapter::config::AdapterConfig;
 use hale_adapter::docker::DockerSwarm;
-use hale_adapter::run::{Adapter, Outcome};
+use hale_adapter::report::{Outcome, Resolution};
+use hale_adapter::run::Adapter;
 use hale_adapter::target::Target;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -415,7 +416,7 @@ fn step_until(
             let front = decisions.iter().find(|d| d.service == "front");
             if let Some(d) = front
                 && let Some(Action::Scale { replicas, .. }) = d.verdict.action()
-                && d.result == "applied"
+                && d.result == Resolution::Applied
                 && done(*replicas)
             {
                 return;
@@ -630,7 +631,7 @@ fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
         },
         "{restart:?}"
     );
-    assert_eq!(restart.result, "applied", "{restart:?}");
+    assert_eq!(restart.result, Resolution::Applied, "{restart:?}");
     assert_eq!(restart.explanation.policy, "kubelet");
     assert!(
         restart.explanation.expected_effect.contains("crashed"),

@@ -7,7 +7,8 @@
 use hale_adapter::action::Action;
 use hale_adapter::config::AdapterConfig;
 use hale_adapter::observe::Replicas;
-use hale_adapter::run::{Adapter, Outcome};
+use hale_adapter::report::{Outcome, Resolution};
+use hale_adapter::run::Adapter;
 use hale_adapter::target::{NodeState, ReplicaState, Target, TargetError, TargetState};
 use std::sync::{Arc, Mutex};
 
@@ -175,7 +176,7 @@ fn the_kubelet_restarts_a_crashed_replica_after_its_back_off_and_holds_without_i
             replica: "api-b".into(),
         }
     );
-    assert_eq!(d.result, "applied");
+    assert_eq!(d.result, Resolution::Applied);
     assert!(
         d.explanation.expected_effect.contains("crashed"),
         "{:?}",
@@ -320,7 +321,7 @@ fn gnn_bundles_run_on_the_live_resource_graph() {
 /// contains, calls (three-tier: front → api → db), owns and runs as edges.
 #[test]
 fn the_live_graph_has_the_envs_nodes_and_edges() {
-    use hale_adapter::run::{LiveHost, LiveInput, LiveReplica};
+    use hale_adapter::live::{LiveHost, LiveInput, LiveReplica};
     use hale_envs::live::{HostReading, ReplicaReading, ReplicaState as S};
     let env = hale_envs::Healing::new(&serde_json::json!({"scenario": "three-tier"})).unwrap();
     let encoding = env.live_graph();

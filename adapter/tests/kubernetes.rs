@@ -14,7 +14,8 @@
 use hale_adapter::action::Action;
 use hale_adapter::config::AdapterConfig;
 use hale_adapter::kubernetes::Kubernetes;
-use hale_adapter::run::{Adapter, Outcome};
+use hale_adapter::report::{Outcome, Resolution};
+use hale_adapter::run::Adapter;
 use hale_adapter::target::{Target, TargetError};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -583,7 +584,7 @@ fn scale_restart_cordon_drain_and_roll_back_on_a_real_control_plane() {
         Outcome::Decided { decisions } => {
             assert_eq!(decisions.len(), 3, "{decisions:?}");
             assert!(
-                decisions.iter().all(|d| d.result == "applied"),
+                decisions.iter().all(|d| d.result == Resolution::Applied),
                 "{decisions:?}"
             );
         }

@@ -4,7 +4,8 @@
 //! answers, the webhook and `/metrics` all tell the same story.
 
 use hale_adapter::config::AdapterConfig;
-use hale_adapter::run::{Adapter, Outcome};
+use hale_adapter::report::{ApprovalDecision, Outcome, Resolution};
+use hale_adapter::run::Adapter;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -202,14 +203,17 @@ fn accept_decline_expire_and_modify_over_http_are_audited() {
             .unwrap()
     };
     let (front, approval) = result("front");
-    assert_eq!(front, "applied");
+    assert_eq!(front, Resolution::Applied);
     assert_eq!(
-        (approval.decision.as_str(), approval.by.as_deref()),
-        ("accepted", Some("alice"))
+        (approval.decision, approval.by.as_deref()),
+        (ApprovalDecision::Accepted, Some("alice"))
     );
-    assert_eq!(result("api").0, "declined");
+    assert_eq!(result("api").0, Resolution::Declined(None));
     let (db, approval) = result("db");
-    assert_eq!((db.as_str(), approval.by), ("expired", None));
+    assert_eq!(
+        (db, approval.decision, approval.by),
+        (Resolution::Expired, ApprovalDecision::Expired, None)
+    );
 
     // Step two: front is at 3, api and db still at 2. Modify api's proposal to 5:
     // the guardrails' max_step turns it into 3. Decline the others.
@@ -240,7 +244,7 @@ fn accept_decline_expire_and_modify_over_http_are_audited() {
         "all answered: no wait for expiry"
     );
     let api = decisions.iter().find(|d| d.service == "api").unwrap();
-    assert_eq!(api.result, "applied");
+    assert_eq!(api.result, Resolution::Applied);
     assert_eq!(api.approval.as_ref().unwrap().replicas, Some(5));
     assert!(
         matches!(

@@ -3,7 +3,8 @@
 //! holds while Prometheus is gone and acts again when it is back.
 
 use hale_adapter::config::AdapterConfig;
-use hale_adapter::run::{Adapter, Outcome};
+use hale_adapter::report::{Outcome, Resolution};
+use hale_adapter::run::Adapter;
 
 mod common;
 use common::{Answers, QUERIES, serve_readings, stand_in};
@@ -68,7 +69,7 @@ fn hpa_scales_up_within_the_guardrails_and_holds_without_data() {
             panic!("{d:?}")
         };
         assert!(replicas > 2, "{d:?}");
-        assert_eq!(d.result, "applied", "{d:?}");
+        assert_eq!(d.result, Resolution::Applied, "{d:?}");
         let done = d.verdict.action().unwrap();
         assert!(
             matches!(

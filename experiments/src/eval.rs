@@ -4,6 +4,7 @@ use crate::stats;
 use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use hale_envs::{Env, make};
+use hale_experiments::config::check_episodes;
 use hale_policies::bundle::write_atomic;
 use hale_policies::{PolicyContext, PolicySpec, load_policy};
 use rayon::prelude::*;
@@ -286,25 +287,6 @@ fn same_value(a: &Json, b: &Json) -> bool {
         (Some(x), Some(y)) => x == y,
         _ => a == b,
     }
-}
-
-/// The most episodes per policy that one evaluation runs: a bound on the work a
-/// mistyped count can ask for (and on the memory its table takes).
-pub const MAX_EPISODES: usize = 100_000;
-
-/// Checks that `episodes` episodes from `seed` can be run: at most [`MAX_EPISODES`],
-/// and seeds `seed … seed + episodes − 1` all below `u64::MAX`.
-pub fn check_episodes(seed: u64, episodes: usize) -> std::result::Result<(), String> {
-    if episodes > MAX_EPISODES {
-        return Err(format!("{episodes} episodes is more than {MAX_EPISODES}"));
-    }
-    if seed.checked_add(episodes as u64).is_none() {
-        return Err(format!(
-            "seeds {seed} + {episodes} episodes go past the largest seed {}",
-            u64::MAX
-        ));
-    }
-    Ok(())
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {

@@ -19,121 +19,15 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use clap::Args;
 use hale_envs::{AutoReset, Env, VectorEnv, make};
+use hale_experiments::config::TrainConfig;
 use hale_policies::bundle::{self, Bundle, BundleSpec, write_atomic};
-use hale_policies::learn::dqn::{Dqn, DqnConfig};
-use hale_policies::learn::ppo::{Ppo, PpoConfig};
+use hale_policies::learn::dqn::Dqn;
+use hale_policies::learn::ppo::Ppo;
 use hale_policies::learn::{Checkpoint, Learner};
 use hale_policies::{Policy, PolicySource, PolicySpec};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// A training run's config (TOML).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrainConfig {
-    /// Experiment name, part of the run folder's name.
-    #[serde(default = "default_exp")]
-    pub exp_name: String,
-    /// Registered env id.
-    pub env: String,
-    /// The env's config.
-    #[serde(default = "empty_table")]
-    pub env_config: toml::Table,
-    /// Seed of the run (envs get seed + i, the network and the sampling streams derive
-    /// from it).
-    #[serde(default = "one")]
-    pub seed: u64,
-    /// `ppo` or `dqn`.
-    #[serde(default = "default_algorithm")]
-    pub algorithm: String,
-    /// Checkpoint (and reset the envs) every this many iterations.
-    #[serde(default = "default_checkpoint_every")]
-    pub checkpoint_every: u64,
-    /// Checkpoints kept: older ones are deleted once a newer one is written (the
-    /// newest is what `--resume` reads; the one before it stands in if it is corrupt).
-    #[serde(default = "default_keep_checkpoints")]
-    pub keep_checkpoints: u64,
-    /// Episodes of the final evaluation.
-    #[serde(default = "default_eval_episodes")]
-    pub eval_episodes: u64,
-    /// First seed of the evaluation episodes (held out: far from the training seeds).
-    #[serde(default = "default_eval_seed")]
-    pub eval_seed: u64,
-    /// PPO hyperparameters (with `algorithm = "ppo"`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ppo: Option<PpoConfig>,
-    /// DQN hyperparameters (with `algorithm = "dqn"`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dqn: Option<DqnConfig>,
-}
-
-impl TrainConfig {
-    /// The chosen algorithm's hyperparameters as JSON.
-    fn hyperparameters(&self) -> serde_json::Value {
-        match self.algorithm.as_str() {
-            "dqn" => serde_json::to_value(&self.dqn),
-            _ => serde_json::to_value(&self.ppo),
-        }
-        .unwrap_or(serde_json::Value::Null)
-    }
-
-    /// Hidden layer widths of the chosen algorithm's network.
-    fn hidden(&self) -> Vec<usize> {
-        match self.algorithm.as_str() {
-            "dqn" => self.dqn.as_ref().map(|c| c.hidden.clone()),
-            _ => self.ppo.as_ref().map(|c| c.hidden.clone()),
-        }
-        .unwrap_or_default()
-    }
-
-    /// The learner this config describes, on `device`.
-    fn learner(&self, device: Device) -> Result<Box<dyn Learner>> {
-        let env_config = env_json(self)?;
-        let envs = |n: usize| {
-            VectorEnv::make(&self.env, &env_config, n, AutoReset::SameStep)
-                .map_err(|e| anyhow::anyhow!("{e}"))
-        };
-        Ok(match (&self.ppo, &self.dqn) {
-            (Some(c), _) => Box::new(
-                Ppo::new(c.clone(), envs(c.num_envs)?, device, self.seed)
-                    .map_err(|e| anyhow::anyhow!("ppo: {e}"))?,
-            ),
-            (None, Some(c)) => Box::new(
-                Dqn::new(c.clone(), envs(c.num_envs)?, device, self.seed)
-                    .map_err(|e| anyhow::anyhow!("dqn: {e}"))?,
-            ),
-            (None, None) => bail!("no hyperparameters"),
-        })
-    }
-}
-
-fn default_exp() -> String {
-    "ppo".into()
-}
-fn empty_table() -> toml::Table {
-    toml::Table::new()
-}
-fn one() -> u64 {
-    1
-}
-fn default_algorithm() -> String {
-    "ppo".into()
-}
-fn default_checkpoint_every() -> u64 {
-    25
-}
-fn default_keep_checkpoints() -> u64 {
-    3
-}
-
-fn default_eval_episodes() -> u64 {
-    20
-}
-fn default_eval_seed() -> u64 {
-    1_000_000
-}
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -160,56 +54,24 @@ pub struct TrainArgs {
     device: String,
 }
 
-fn env_json(cfg: &TrainConfig) -> Result<serde_json::Value> {
-    Ok(serde_json::to_value(&cfg.env_config)?)
-}
-
-fn read_config(path: &Path) -> Result<TrainConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut cfg: TrainConfig = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
-    match cfg.algorithm.as_str() {
-        "ppo" => {
-            if cfg.dqn.is_some() {
-                bail!("{}: a [dqn] table, but algorithm = \"ppo\"", path.display());
-            }
-            let c = cfg.ppo.get_or_insert_with(PpoConfig::default);
-            c.validate()
-                .map_err(|e| anyhow::anyhow!("{}: [ppo] {e}", path.display()))?;
-        }
-        "dqn" => {
-            if cfg.ppo.is_some() {
-                bail!("{}: a [ppo] table, but algorithm = \"dqn\"", path.display());
-            }
-            let c = cfg.dqn.get_or_insert_with(DqnConfig::default);
-            c.validate()
-                .map_err(|e| anyhow::anyhow!("{}: [dqn] {e}", path.display()))?;
-        }
-        other => bail!(
-            "{}: algorithm: unknown algorithm {other:?} (known: ppo, dqn)",
-            path.display()
+/// The learner `cfg` describes, on `device`.
+fn learner(cfg: &TrainConfig, device: Device) -> Result<Box<dyn Learner>> {
+    let env_config = cfg.env_config_json();
+    let envs = |n: usize| {
+        VectorEnv::make(&cfg.env, &env_config, n, AutoReset::SameStep)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    Ok(match (&cfg.ppo, &cfg.dqn) {
+        (Some(c), _) => Box::new(
+            Ppo::new(c.clone(), envs(c.num_envs)?, device, cfg.seed)
+                .map_err(|e| anyhow::anyhow!("ppo: {e}"))?,
         ),
-    }
-    if cfg.checkpoint_every == 0 {
-        bail!(
-            "{}: field `checkpoint_every`: must be positive",
-            path.display()
-        );
-    }
-    if cfg.keep_checkpoints == 0 {
-        bail!(
-            "{}: field `keep_checkpoints`: must be positive",
-            path.display()
-        );
-    }
-    crate::eval::check_episodes(cfg.eval_seed, cfg.eval_episodes as usize).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: fields `eval_seed`, `eval_episodes`: {e}",
-            path.display()
-        )
-    })?;
-    Ok(cfg)
+        (None, Some(c)) => Box::new(
+            Dqn::new(c.clone(), envs(c.num_envs)?, device, cfg.seed)
+                .map_err(|e| anyhow::anyhow!("dqn: {e}"))?,
+        ),
+        (None, None) => bail!("no hyperparameters"),
+    })
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -217,9 +79,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     // a run folder exists.
     let device = crate::device::parse(&args.device)?.autodiff();
     let (cfg, dir) = match (&args.resume, &args.config) {
-        (Some(dir), _) => (read_config(&dir.join("config.toml"))?, dir.clone()),
+        (Some(dir), _) => (TrainConfig::load(&dir.join("config.toml"))?, dir.clone()),
         (None, Some(path)) => {
-            let cfg = read_config(path)?;
+            let cfg = TrainConfig::load(path)?;
             let time = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_secs();
@@ -228,14 +90,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         (None, None) => bail!("give a config file or --resume RUN_DIR"),
     };
-    let env_config = env_json(&cfg)?;
+    let env_config = cfg.env_config_json();
     let cfg_path = args
         .config
         .clone()
         .unwrap_or_else(|| dir.join("config.toml"));
-    let mut learner = cfg
-        .learner(device)
-        .with_context(|| cfg_path.display().to_string())?;
+    let mut learner = learner(&cfg, device).with_context(|| cfg_path.display().to_string())?;
     let dir = if args.resume.is_none() {
         let dir = new_run_dir(&dir)?;
         std::fs::create_dir_all(dir.join("checkpoints"))

@@ -1275,18 +1275,18 @@ fn issue_15_bad_numbers_are_refused_up_front_naming_the_field() {
     for (text, field) in [
         (
             TRAIN_SMOKE.replace("[ppo]", "[ppo]\nlearning_rate = inf"),
-            "`learning_rate`: must be finite",
+            "`ppo.learning_rate`: must be finite",
         ),
         (
             TRAIN_SMOKE.replace("[ppo]", "[ppo]\nent_coef = nan"),
-            "`ent_coef`: must be finite",
+            "`ppo.ent_coef`: must be finite",
         ),
         (
             TRAIN_SMOKE.replace(
                 "[ppo]",
                 "[ppo]\nnum_envs = 4294967296\nnum_steps = 4294967296",
             ),
-            "`num_steps`",
+            "`ppo.num_steps`",
         ),
         (
             TRAIN_SMOKE.replace(
@@ -1297,7 +1297,7 @@ fn issue_15_bad_numbers_are_refused_up_front_naming_the_field() {
         ),
         (
             format!("{dqn}buffer_size = 10000000000000\n"),
-            "`buffer_size`",
+            "`dqn.buffer_size`",
         ),
     ] {
         std::fs::write(&cfg, &text).unwrap();

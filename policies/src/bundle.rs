@@ -192,8 +192,22 @@ impl Bundle {
     pub fn load(dir: &Path, device: &Device) -> Result<Bundle, BundleError> {
         let spec_path = dir.join("policy.json");
         let text = std::fs::read(&spec_path).map_err(|e| io(&spec_path, e))?;
+        let weights = dir.join("weights.bpk");
+        let bytes = std::fs::read(&weights).map_err(|e| io(&weights, e))?;
+        Bundle::from_bytes(dir, &text, bytes, device)
+    }
+
+    /// Checks a bundle from the contents of its `policy.json` and `weights.bpk`;
+    /// `dir` names the folder in errors.
+    pub fn from_bytes(
+        dir: &Path,
+        text: &[u8],
+        bytes: Vec<u8>,
+        device: &Device,
+    ) -> Result<Bundle, BundleError> {
+        let spec_path = dir.join("policy.json");
         let raw: serde_json::Value =
-            serde_json::from_slice(&text).map_err(|e| BundleError::Spec {
+            serde_json::from_slice(text).map_err(|e| BundleError::Spec {
                 path: spec_path.clone(),
                 message: e.to_string(),
             })?;
@@ -210,7 +224,6 @@ impl Bundle {
             message: e.to_string(),
         })?;
         let weights = dir.join("weights.bpk");
-        let bytes = std::fs::read(&weights).map_err(|e| io(&weights, e))?;
         let found = sha256_hex(&bytes);
         if found != spec.weights_sha256 {
             return Err(BundleError::Checksum {

@@ -2,6 +2,8 @@
 //! through the HTTP endpoint ([`crate::server`]); a proposal nobody answers in time
 //! expires and nothing is done.
 
+pub mod manual;
+
 use crate::action::Action;
 use crate::explain::Explanation;
 use crate::guard::Verdict;

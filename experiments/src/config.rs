@@ -1,0 +1,217 @@
+//! Experiment configs: what `hale train` reads (TOML), parsed and checked before any
+//! work starts, each error naming the file and field.
+
+use hale_policies::learn::dqn::DqnConfig;
+use hale_policies::learn::ppo::PpoConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What is wrong with an experiment config.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("reading {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not TOML, an unknown field, or a value of the wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value out of range.
+    #[error("{path}: field `{field}`: {message}")]
+    Field {
+        /// The file.
+        path: PathBuf,
+        /// The field, as written in the file (`ppo.learning_rate`).
+        field: String,
+        /// What is wrong with its value.
+        message: String,
+    },
+}
+
+/// The most episodes per policy that one evaluation runs: a bound on the work a
+/// mistyped count can ask for (and on the memory its table takes).
+pub const MAX_EPISODES: usize = 100_000;
+
+/// Checks that `episodes` episodes from `seed` can be run: at most [`MAX_EPISODES`],
+/// and seeds `seed … seed + episodes − 1` all below `u64::MAX`.
+pub fn check_episodes(seed: u64, episodes: usize) -> Result<(), String> {
+    if episodes > MAX_EPISODES {
+        return Err(format!("{episodes} episodes is more than {MAX_EPISODES}"));
+    }
+    if seed.checked_add(episodes as u64).is_none() {
+        return Err(format!(
+            "seeds {seed} + {episodes} episodes go past the largest seed {}",
+            u64::MAX
+        ));
+    }
+    Ok(())
+}
+
+/// A training run's config (TOML).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Experiment name, part of the run folder's name.
+    #[serde(default = "default_exp")]
+    pub exp_name: String,
+    /// Registered env id.
+    pub env: String,
+    /// The env's config.
+    #[serde(default = "empty_table")]
+    pub env_config: toml::Table,
+    /// Seed of the run (envs get seed + i, the network and the sampling streams derive
+    /// from it).
+    #[serde(default = "one")]
+    pub seed: u64,
+    /// `ppo` or `dqn`.
+    #[serde(default = "default_algorithm")]
+    pub algorithm: String,
+    /// Checkpoint (and reset the envs) every this many iterations.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// Checkpoints kept: older ones are deleted once a newer one is written (the
+    /// newest is what `--resume` reads; the one before it stands in if it is corrupt).
+    #[serde(default = "default_keep_checkpoints")]
+    pub keep_checkpoints: u64,
+    /// Episodes of the final evaluation.
+    #[serde(default = "default_eval_episodes")]
+    pub eval_episodes: u64,
+    /// First seed of the evaluation episodes (held out: far from the training seeds).
+    #[serde(default = "default_eval_seed")]
+    pub eval_seed: u64,
+    /// PPO hyperparameters (with `algorithm = "ppo"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppo: Option<PpoConfig>,
+    /// DQN hyperparameters (with `algorithm = "dqn"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dqn: Option<DqnConfig>,
+}
+
+impl TrainConfig {
+    /// The chosen algorithm's hyperparameters as JSON.
+    pub fn hyperparameters(&self) -> serde_json::Value {
+        match self.algorithm.as_str() {
+            "dqn" => serde_json::to_value(&self.dqn),
+            _ => serde_json::to_value(&self.ppo),
+        }
+        .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Hidden layer widths of the chosen algorithm's network.
+    pub fn hidden(&self) -> Vec<usize> {
+        match self.algorithm.as_str() {
+            "dqn" => self.dqn.as_ref().map(|c| c.hidden.clone()),
+            _ => self.ppo.as_ref().map(|c| c.hidden.clone()),
+        }
+        .unwrap_or_default()
+    }
+
+    /// The env config as JSON (what envs take).
+    pub fn env_config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.env_config).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<TrainConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        TrainConfig::from_toml_str(&text, path)
+    }
+
+    /// Parses and checks a config's text (`path` names it in errors); the chosen
+    /// algorithm's table is filled with its defaults when absent.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<TrainConfig, ConfigError> {
+        let field = |field: &str, message: String| ConfigError::Field {
+            path: path.to_path_buf(),
+            field: field.to_string(),
+            message,
+        };
+        let mut cfg: TrainConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        match cfg.algorithm.as_str() {
+            "ppo" => {
+                if cfg.dqn.is_some() {
+                    return Err(field(
+                        "dqn",
+                        "a [dqn] table, but algorithm = \"ppo\"".into(),
+                    ));
+                }
+                let c = cfg.ppo.get_or_insert_with(PpoConfig::default);
+                c.validate()
+                    .map_err(|e| field(&format!("ppo.{}", e.field), e.reason))?;
+            }
+            "dqn" => {
+                if cfg.ppo.is_some() {
+                    return Err(field(
+                        "ppo",
+                        "a [ppo] table, but algorithm = \"dqn\"".into(),
+                    ));
+                }
+                let c = cfg.dqn.get_or_insert_with(DqnConfig::default);
+                c.validate()
+                    .map_err(|e| field(&format!("dqn.{}", e.field), e.reason))?;
+            }
+            other => {
+                return Err(field(
+                    "algorithm",
+                    format!("unknown algorithm {other:?} (known: ppo, dqn)"),
+                ));
+            }
+        }
+        if cfg.checkpoint_every == 0 {
+            return Err(field("checkpoint_every", "must be positive".into()));
+        }
+        if cfg.keep_checkpoints == 0 {
+            return Err(field("keep_checkpoints", "must be positive".into()));
+        }
+        check_episodes(cfg.eval_seed, cfg.eval_episodes as usize).map_err(|e| {
+            let name = if cfg.eval_episodes as usize > MAX_EPISODES {
+                "eval_episodes"
+            } else {
+                "eval_seed"
+            };
+            field(name, e)
+        })?;
+        Ok(cfg)
+    }
+}
+
+fn default_exp() -> String {
+    "ppo".into()
+}
+fn empty_table() -> toml::Table {
+    toml::Table::new()
+}
+fn one() -> u64 {
+    1
+}
+fn default_algorithm() -> String {
+    "ppo".into()
+}
+fn default_checkpoint_every() -> u64 {
+    25
+}
+fn default_keep_checkpoints() -> u64 {
+    3
+}
+
+fn default_eval_episodes() -> u64 {
+    20
+}
+fn default_eval_seed() -> u64 {
+    1_000_000
+}

@@ -1,0 +1,7 @@
+//! # hale-experiments: the `hale` command-line tool
+//!
+//! The binary (`hale`) runs scenarios, trains, evaluates and exports policies; this
+//! library holds what other tools read too: the experiment config ([`config`]).
+#![warn(missing_docs)]
+
+pub mod config;
