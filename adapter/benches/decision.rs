@@ -56,13 +56,9 @@ fn bundle(dir: &Path, env_id: &str, config: &serde_json::Value, encoder: Encoder
     };
     let obs_dim = env.observation_space().flat_dim().unwrap_or(0);
     let hidden = vec![64, 64];
-    let network = Network::new(
-        &encoder,
-        obs_dim,
-        heads.iter().sum(),
-        &hidden,
-        &Device::flex(),
-    );
+    let network = hale_policies::network::seeded(&Device::flex(), 1, |d| {
+        Network::new(&encoder, obs_dim, heads.iter().sum(), &hidden, d)
+    });
     let spec = BundleSpec {
         format_version: bundle::FORMAT_VERSION,
         env_id: env_id.into(),

@@ -1,6 +1,7 @@
 //! The adapter's config file (TOML). Unknown fields anywhere are refused, naming
 //! them; values are checked before anything touches a target.
 
+use crate::error::{FieldError, check_seconds};
 use crate::guard::GuardConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -45,13 +46,14 @@ impl std::fmt::Display for EnvKind {
 }
 
 impl std::str::FromStr for EnvKind {
-    type Err = String;
-    fn from_str(id: &str) -> Result<EnvKind, String> {
+    type Err = FieldError;
+    fn from_str(id: &str) -> Result<EnvKind, FieldError> {
         match id {
             "Scaling-v0" => Ok(EnvKind::Scaling),
             "Healing-v0" => Ok(EnvKind::Healing),
-            other => Err(format!(
-                "env {other:?}: the adapter runs Scaling-v0 and Healing-v0 policies"
+            other => Err(FieldError::new(
+                "env",
+                format!("env {other:?}: the adapter runs Scaling-v0 and Healing-v0 policies"),
             )),
         }
     }
@@ -212,26 +214,36 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// The bearer token, from `token_file` if set, else `$token_env`; an error names
     /// where it looked.
-    pub fn token(&self) -> Result<String, String> {
-        let (token, from) = match &self.token_file {
+    pub fn token(&self) -> Result<String, FieldError> {
+        let (token, field, from) = match &self.token_file {
             Some(path) => (
-                std::fs::read_to_string(path)
-                    .map_err(|e| format!("server.token_file {}: {e}", path.display()))?,
+                std::fs::read_to_string(path).map_err(|e| {
+                    FieldError::new(
+                        "server.token_file",
+                        format!("server.token_file {}: {e}", path.display()),
+                    )
+                })?,
+                "server.token_file",
                 format!("server.token_file {}", path.display()),
             ),
             None => (
                 std::env::var(&self.token_env).map_err(|_| {
-                    format!(
-                        "server.token_env: ${} is not set; the proposal endpoint needs a bearer token",
-                        self.token_env
+                    FieldError::new(
+                        "server.token_env",
+                        format!(
+                            "server.token_env: ${} is not set; the proposal endpoint needs a \
+                             bearer token",
+                            self.token_env
+                        ),
                     )
                 })?,
+                "server.token_env",
                 format!("server.token_env ${}", self.token_env),
             ),
         };
         let token = token.trim().to_string();
         if token.is_empty() {
-            return Err(format!("{from} is empty"));
+            return Err(FieldError::new(field, format!("{from} is empty")));
         }
         Ok(token)
     }
@@ -291,31 +303,6 @@ fn default_audit() -> PathBuf {
     "hale-adapter-audit.jsonl".into()
 }
 
-/// The longest time the adapter takes from a config (a decision interval, a
-/// timeout, a proposal's time to live, a guard window): a week. A longer one is a
-/// mistake, and past about 10^19 s it cannot even be held as a `Duration`.
-pub const MAX_SECONDS: f64 = 7.0 * 86_400.0;
-
-/// Checks a number of seconds from the config: finite, positive (or ≥ 0 with
-/// `zero_ok`) and at most [`MAX_SECONDS`]; the error names `field`.
-pub fn check_seconds(field: &str, v: f64, zero_ok: bool) -> Result<(), String> {
-    let low_ok = if zero_ok { v >= 0.0 } else { v > 0.0 };
-    if !(v.is_finite() && low_ok) {
-        let want = if zero_ok {
-            "a non-negative"
-        } else {
-            "a positive"
-        };
-        return Err(format!("{field} must be {want} number of seconds, got {v}"));
-    }
-    if v > MAX_SECONDS {
-        return Err(format!(
-            "{field} = {v} s is longer than the longest the adapter waits, {MAX_SECONDS} s (a week)"
-        ));
-    }
-    Ok(())
-}
-
 /// Why a config cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -355,25 +342,31 @@ impl AdapterConfig {
         };
         let cfg: AdapterConfig =
             toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_string()))?;
-        cfg.validate().map_err(invalid)?;
+        cfg.validate().map_err(|e| invalid(e.message))?;
         Ok(cfg)
     }
 
     /// Checks values; the error names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         check_seconds("interval_s", self.interval_s, false)?;
         match &self.target {
             TargetConfig::DryRun { services, .. } if services.is_empty() => {
-                return Err("target.services must name the services, in the env's order".into());
+                return Err(FieldError::new(
+                    "target.services",
+                    "target.services must name the services, in the env's order",
+                ));
             }
             TargetConfig::Kubernetes { deployments, .. } if deployments.is_empty() => {
-                return Err(
-                    "target.deployments must name the Deployments, in the env's service order"
-                        .into(),
-                );
+                return Err(FieldError::new(
+                    "target.deployments",
+                    "target.deployments must name the Deployments, in the env's service order",
+                ));
             }
             TargetConfig::Docker { services, .. } if services.is_empty() => {
-                return Err("target.services must name the services, in the env's order".into());
+                return Err(FieldError::new(
+                    "target.services",
+                    "target.services must name the services, in the env's order",
+                ));
             }
             TargetConfig::Kubernetes { timeout_s, .. } | TargetConfig::Docker { timeout_s, .. } => {
                 check_seconds("target.timeout_s", *timeout_s, false)?;
@@ -382,26 +375,27 @@ impl AdapterConfig {
         }
         check_seconds("manual.ttl_s", self.manual.ttl_s, false)?;
         if self.mode == Mode::Manual && self.server.is_none() && !self.manual.prompt {
-            return Err(
-                "mode = \"manual\" needs a way to ask: manual.prompt = true or a [server] table"
-                    .into(),
-            );
+            return Err(FieldError::new(
+                "mode",
+                "mode = \"manual\" needs a way to ask: manual.prompt = true or a [server] table",
+            ));
         }
         if let Some(url) = &self.notify.webhook
             && !url.starts_with("http://")
         {
-            return Err(format!(
-                "notify.webhook {url:?}: only plain http:// URLs are supported"
+            return Err(FieldError::new(
+                "notify.webhook",
+                format!("notify.webhook {url:?}: only plain http:// URLs are supported"),
             ));
         }
         if let Some(o) = &self.observation {
             crate::observe::PrometheusSource::new(o.clone())?;
             if self.env == EnvKind::Healing && o.replica_queries.is_none() {
-                return Err(
+                return Err(FieldError::new(
+                    "observation.replica_queries",
                     "env Healing-v0 reads each replica: observation.replica_queries \
-                     (memory_fraction, mean_latency_ms, error_rate) is missing"
-                        .into(),
-                );
+                     (memory_fraction, mean_latency_ms, error_rate) is missing",
+                ));
             }
         }
         self.guardrails.validate()

@@ -15,6 +15,7 @@
 //! step limit nor the disruption count can be enforced.
 
 use crate::action::Action;
+use crate::error::FieldError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -68,26 +69,35 @@ impl Default for GuardConfig {
 
 impl GuardConfig {
     /// Checks the values; the error names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         if self.min_replicas > self.max_replicas {
-            return Err(format!(
-                "guardrails.min_replicas ({}) is above max_replicas ({})",
-                self.min_replicas, self.max_replicas
+            return Err(FieldError::new(
+                "guardrails.min_replicas",
+                format!(
+                    "guardrails.min_replicas ({}) is above max_replicas ({})",
+                    self.min_replicas, self.max_replicas
+                ),
             ));
         }
         for (name, b) in &self.bounds {
             if b.min > b.max {
-                return Err(format!(
-                    "guardrails.bounds.{name}: min ({}) is above max ({})",
-                    b.min, b.max
+                return Err(FieldError::new(
+                    format!("guardrails.bounds.{name}"),
+                    format!(
+                        "guardrails.bounds.{name}: min ({}) is above max ({})",
+                        b.min, b.max
+                    ),
                 ));
             }
         }
         if self.max_step == 0 {
-            return Err("guardrails.max_step must be positive".into());
+            return Err(FieldError::new(
+                "guardrails.max_step",
+                "guardrails.max_step must be positive",
+            ));
         }
-        crate::config::check_seconds("guardrails.cooldown_s", self.cooldown_s, true)?;
-        crate::config::check_seconds("guardrails.window_s", self.window_s, true)?;
+        crate::error::check_seconds("guardrails.cooldown_s", self.cooldown_s, true)?;
+        crate::error::check_seconds("guardrails.window_s", self.window_s, true)?;
         Ok(())
     }
 
@@ -247,7 +257,7 @@ fn subject(action: &Action) -> Option<String> {
 
 impl Guard {
     /// Guardrails from a validated config.
-    pub fn new(config: GuardConfig) -> Result<Guard, String> {
+    pub fn new(config: GuardConfig) -> Result<Guard, FieldError> {
         config.validate()?;
         Ok(Guard {
             config,

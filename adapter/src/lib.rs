@@ -19,6 +19,7 @@ pub mod audit;
 pub mod config;
 pub mod decide;
 pub mod docker;
+pub mod error;
 pub mod explain;
 pub mod guard;
 pub mod kubernetes;

@@ -4,6 +4,7 @@
 //! service, feature and query, never read as zero; the adapter holds (no action)
 //! while any is.
 
+use crate::error::FieldError;
 use hale_envs::live::{ScalingObservation, ServiceReading};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -149,15 +150,18 @@ pub struct PrometheusSource {
 
 impl PrometheusSource {
     /// A source for `config` (checked: a URL and positive time limits).
-    pub fn new(config: ObservationConfig) -> Result<PrometheusSource, String> {
+    pub fn new(config: ObservationConfig) -> Result<PrometheusSource, FieldError> {
         if !config.prometheus.starts_with("http://") && !config.prometheus.starts_with("https://") {
-            return Err(format!(
-                "observation.prometheus: {:?} is not an http(s) URL",
-                config.prometheus
+            return Err(FieldError::new(
+                "observation.prometheus",
+                format!(
+                    "observation.prometheus: {:?} is not an http(s) URL",
+                    config.prometheus
+                ),
             ));
         }
-        crate::config::check_seconds("observation.timeout_s", config.timeout_s, false)?;
-        crate::config::check_seconds("observation.max_age_s", config.max_age_s, false)?;
+        crate::error::check_seconds("observation.timeout_s", config.timeout_s, false)?;
+        crate::error::check_seconds("observation.max_age_s", config.max_age_s, false)?;
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs_f64(config.timeout_s)))
             .http_status_as_error(false)
@@ -167,7 +171,7 @@ impl PrometheusSource {
     }
 
     /// One instant query: its value and the sample's Unix time.
-    fn query(&self, query: &str) -> Result<(f64, f64), String> {
+    fn query(&self, query: &str) -> Result<(f64, f64), QueryError> {
         let url = format!(
             "{}/api/v1/query",
             self.config.prometheus.trim_end_matches('/')
@@ -177,24 +181,36 @@ impl PrometheusSource {
             .get(&url)
             .query("query", query)
             .call()
-            .map_err(|e| format!("{url} unreachable: {e}"))?;
+            .map_err(|e| QueryError::Unreachable {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
         let status = resp.status();
         let body = resp
             .body_mut()
             .read_to_string()
-            .map_err(|e| format!("{url}: reading the answer: {e}"))?;
+            .map_err(|e| QueryError::Read {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
         if !status.is_success() {
-            return Err(format!("{url} answered HTTP {}", status.as_u16()));
+            return Err(QueryError::Status {
+                url,
+                status: status.as_u16(),
+            });
         }
         parse_instant_query(&body).map_err(|e| match e {
-            QueryError::NotJson(_) => format!("{url}: {e}"),
-            other => other.to_string(),
+            QueryError::NotJson(_) => QueryError::Read {
+                url,
+                reason: e.to_string(),
+            },
+            other => other,
         })
     }
 
     /// All queries at once, one thread each: a Prometheus that does not answer costs
     /// one timeout per step, not one per query.
-    fn query_all(&self, queries: &[String]) -> Vec<Result<(f64, f64), String>> {
+    fn query_all(&self, queries: &[String]) -> Vec<Result<(f64, f64), QueryError>> {
         std::thread::scope(|scope| {
             let running: Vec<_> = queries
                 .iter()
@@ -202,10 +218,7 @@ impl PrometheusSource {
                 .collect();
             running
                 .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("the query thread panicked".into()))
-                })
+                .map(|h| h.join().unwrap_or(Err(QueryError::Panicked)))
                 .collect()
         })
     }
@@ -251,7 +264,7 @@ impl PrometheusSource {
                 let Some((query, answer)) = answers.next() else {
                     break;
                 };
-                let miss = |reason: String| Missing {
+                let miss = |reason: QueryError| Missing {
                     service: service.clone(),
                     feature: format!("{feature} of {replica}"),
                     reason: format!("{reason} (query {query})"),
@@ -274,25 +287,25 @@ impl PrometheusSource {
     /// largest age seen. With `nan_is_zero`, NaN (a ratio of rates, 0/0) reads as 0.
     fn value(
         &self,
-        answer: Result<(f64, f64), String>,
+        answer: Result<(f64, f64), QueryError>,
         now: f64,
         oldest: &mut f64,
         nan_is_zero: bool,
-    ) -> Result<f64, String> {
+    ) -> Result<f64, QueryError> {
         let (v, ts) = answer?;
         let age = (now - ts).max(0.0);
         *oldest = oldest.max(age);
         if age > self.config.max_age_s {
-            Err(format!(
-                "stale: the sample is {age:.0} s old (max_age_s {})",
-                self.config.max_age_s
-            ))
+            Err(QueryError::Stale {
+                age_s: age,
+                max_age_s: self.config.max_age_s,
+            })
         } else if v.is_nan() && nan_is_zero {
             Ok(0.0)
         } else if v.is_finite() {
             Ok(v)
         } else {
-            Err(format!("sample value is {v}"))
+            Err(QueryError::NotFinite(v))
         }
     }
 
@@ -345,7 +358,7 @@ impl PrometheusSource {
                 let Some((query, answer)) = answers.next() else {
                     break;
                 };
-                let miss = |reason: String| Missing {
+                let miss = |reason: QueryError| Missing {
                     service: service.clone(),
                     feature: (*feature).into(),
                     reason: format!("{reason} (query {query})"),
@@ -385,9 +398,47 @@ impl PrometheusSource {
     }
 }
 
-/// What is wrong with an answer of Prometheus' instant-query API.
+/// Why a query gave no usable sample.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
+    /// Prometheus did not answer.
+    #[error("{url} unreachable: {reason}")]
+    Unreachable {
+        /// The query URL.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The answer could not be read.
+    #[error("{url}: {reason}")]
+    Read {
+        /// The query URL.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
+    /// Prometheus answered with an error status.
+    #[error("{url} answered HTTP {status}")]
+    Status {
+        /// The query URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The sample is older than `max_age_s`.
+    #[error("stale: the sample is {age_s:.0} s old (max_age_s {max_age_s})")]
+    Stale {
+        /// Its age, seconds.
+        age_s: f64,
+        /// The config's limit.
+        max_age_s: f64,
+    },
+    /// The sample is infinite or NaN.
+    #[error("sample value is {0}")]
+    NotFinite(f64),
+    /// The thread running the query panicked.
+    #[error("the query thread panicked")]
+    Panicked,
     /// The body is not JSON.
     #[error("not JSON: {0}")]
     NotJson(serde_json::Error),

@@ -2,7 +2,7 @@
 //! drive, or a baseline.
 
 use crate::config::AdapterConfig;
-use anyhow::{Context, Result, bail};
+use crate::error::PolicyLoadError;
 use burn::prelude::Device;
 use hale_policies::{BASELINES, Policy, PolicyContext, PolicySpec, load_policy};
 
@@ -18,7 +18,7 @@ pub struct Loaded {
 
 /// Loads the config's policy for its env: a bundle must carry format version,
 /// checksum and spaces that fit; a baseline must know the env.
-pub fn load(config: &AdapterConfig) -> Result<Loaded> {
+pub fn load(config: &AdapterConfig) -> Result<Loaded, PolicyLoadError> {
     let env_config = config.env_config_json();
     let spec = PolicySpec::parse(&config.policy);
     // A bundle brings the env config it was trained on; the config's env_config must
@@ -27,23 +27,23 @@ pub fn load(config: &AdapterConfig) -> Result<Loaded> {
         hale_policies::PolicySource::Bundle(dir) => {
             let bundle = hale_policies::bundle::Bundle::load(dir, &Device::flex())?;
             if bundle.spec.env_id != config.env.id() {
-                bail!(
-                    "bundle {} was trained on {}, the config's env is {}",
-                    dir.display(),
-                    bundle.spec.env_id,
-                    config.env
-                );
+                return Err(PolicyLoadError::OtherEnv {
+                    dir: dir.clone(),
+                    trained: bundle.spec.env_id,
+                    env: config.env.to_string(),
+                });
             }
             if let (Some(mine), Some(theirs)) =
                 (env_config.as_object(), bundle.spec.env_config.as_object())
             {
                 for (k, v) in mine {
-                    if theirs.get(k).is_some_and(|t| t != v) {
-                        bail!(
-                            "env_config.{k} = {v} in the config, {} in bundle {}",
-                            theirs[k],
-                            dir.display()
-                        );
+                    if let Some(t) = theirs.get(k).filter(|t| *t != v) {
+                        return Err(PolicyLoadError::Contradiction {
+                            key: k.clone(),
+                            mine: v.to_string(),
+                            theirs: t.to_string(),
+                            dir: dir.clone(),
+                        });
                     }
                 }
             }
@@ -51,16 +51,20 @@ pub fn load(config: &AdapterConfig) -> Result<Loaded> {
         }
         hale_policies::PolicySource::Baseline(name) => {
             if !BASELINES.contains(&name.as_str()) {
-                bail!(
-                    "policy {name:?} is neither a bundle folder nor a baseline ({})",
-                    BASELINES.join(", ")
-                );
+                return Err(PolicyLoadError::Unknown {
+                    name: name.clone(),
+                    known: BASELINES.join(", "),
+                });
             }
             env_config
         }
     };
-    let env = hale_envs::make(config.env.id(), &env_config)
-        .with_context(|| format!("env {} with env_config {env_config}", config.env))?;
+    let env =
+        hale_envs::make(config.env.id(), &env_config).map_err(|source| PolicyLoadError::Env {
+            env: config.env.to_string(),
+            config: env_config.to_string(),
+            source: Box::new(source),
+        })?;
     let ctx = PolicyContext::new(config.env.id(), &env_config, env.as_ref())?;
     let policy = load_policy(&spec, &ctx, &Device::flex())?;
     let description = format!(

@@ -10,13 +10,14 @@ use crate::approval::manual::Manual;
 use crate::audit::AuditLog;
 use crate::config::{AdapterConfig, EnvKind, Mode};
 use crate::decide::{Context as DecisionContext, Decide, Input};
+use crate::error::FieldError;
+use crate::error::{AdapterError, PolicyLoadError};
 use crate::guard::{Guard, Verdict};
 use crate::metrics::Metrics;
 use crate::observe::{PrometheusSource, Replicas};
 use crate::report::{Approval, Decision, Outcome, Plan, Resolution, describe};
 use crate::server::{Server, Shared};
 use crate::target::Target;
-use anyhow::{Context, Result, bail};
 use hale_policies::Policy;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -61,49 +62,58 @@ impl Prepared {
 }
 
 /// Resolves and checks a config without touching a target, a port or a file.
-pub fn prepare(cfg: &AdapterConfig) -> Result<Prepared> {
+pub fn prepare(cfg: &AdapterConfig) -> Result<Prepared, AdapterError> {
     let observation = cfg
         .observation
         .clone()
-        .context("an [observation] table is needed to run")?;
+        .ok_or_else(|| FieldError::new("observation", "an [observation] table is needed to run"))?;
     let loaded = crate::policy::load(cfg)?;
-    let decision = crate::decide::for_env(cfg.env, &loaded.env_config)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", loaded.description))?;
-    if observation.replica_queries.is_none() {
-        if decision.reads_graphs() {
-            bail!(
-                "{}: the policy reads the resource graph, whose replica nodes need an \
-                 [observation.replica_queries] table (memory_fraction, mean_latency_ms, \
-                 error_rate)",
-                loaded.description
-            );
+    let decision = crate::decide::for_env(cfg.env, &loaded.env_config).map_err(|source| {
+        PolicyLoadError::Env {
+            env: cfg.env.to_string(),
+            config: loaded.env_config.to_string(),
+            source: Box::new(source),
         }
-        if cfg.env == EnvKind::Healing {
-            bail!(
-                "Healing-v0 reads each replica: the config needs an \
-                 [observation.replica_queries] table (memory_fraction, mean_latency_ms, \
-                 error_rate)"
-            );
+    })?;
+    if observation.replica_queries.is_none() {
+        let reads = if decision.reads_graphs() {
+            Some("the policy reads the resource graph, whose replica nodes need")
+        } else if cfg.env == EnvKind::Healing {
+            Some("Healing-v0 reads each replica: the config needs")
+        } else {
+            None
+        };
+        if let Some(reads) = reads {
+            return Err(AdapterError::Mismatch {
+                policy: loaded.description,
+                message: format!(
+                    "{reads} an [observation.replica_queries] table (memory_fraction, \
+                     mean_latency_ms, error_rate)"
+                ),
+            });
         }
     }
     let env_services = decision.env_services();
     let namespace = cfg.target.namespace().to_string();
     let services = cfg.target.services().to_vec();
     if services.len() != env_services.len() {
-        bail!(
-            "target lists {} services, the policy's env has {} ({})",
-            services.len(),
-            env_services.len(),
-            env_services.join(", ")
-        );
+        return Err(AdapterError::Mismatch {
+            policy: loaded.description,
+            message: format!(
+                "target lists {} services, the policy's env has {} ({})",
+                services.len(),
+                env_services.len(),
+                env_services.join(", ")
+            ),
+        });
     }
     let token = match (&cfg.server, cfg.mode) {
-        (Some(server), Mode::Manual) => Some(server.token().map_err(anyhow::Error::msg)?),
+        (Some(server), Mode::Manual) => Some(server.token()?),
         _ => None,
     };
     Ok(Prepared {
-        source: PrometheusSource::new(observation).map_err(anyhow::Error::msg)?,
-        guard: Guard::new(cfg.guardrails.clone()).map_err(anyhow::Error::msg)?,
+        source: PrometheusSource::new(observation)?,
+        guard: Guard::new(cfg.guardrails.clone())?,
         loaded,
         decision,
         namespace,
@@ -115,13 +125,13 @@ pub fn prepare(cfg: &AdapterConfig) -> Result<Prepared> {
 impl Adapter {
     /// Builds the adapter a config describes (policy, guardrails, observation,
     /// target, audit log, endpoint); refuses what it cannot run.
-    pub fn new(cfg: &AdapterConfig) -> Result<Adapter> {
+    pub fn new(cfg: &AdapterConfig) -> Result<Adapter, AdapterError> {
         Adapter::start(cfg, prepare(cfg)?)
     }
 
     /// Starts what [`prepare`] resolved: connects the target, opens the audit log,
     /// starts the endpoint and the terminal prompt.
-    pub fn start(cfg: &AdapterConfig, prepared: Prepared) -> Result<Adapter> {
+    pub fn start(cfg: &AdapterConfig, prepared: Prepared) -> Result<Adapter, AdapterError> {
         let Prepared {
             loaded,
             decision,
@@ -139,10 +149,9 @@ impl Adapter {
             replies: Mutex::new(tx.clone()),
             token,
         });
-        let target =
-            crate::target::connect(&cfg.target).map_err(|e| anyhow::anyhow!("target: {e}"))?;
+        let target = crate::target::connect(&cfg.target)?;
         let server = match &cfg.server {
-            Some(s) => Some(Server::start(&s.listen, shared.clone()).map_err(anyhow::Error::msg)?),
+            Some(s) => Some(Server::start(&s.listen, shared.clone())?),
             None => None,
         };
         let manual = (cfg.mode == Mode::Manual).then(|| {
@@ -170,8 +179,10 @@ impl Adapter {
             decision,
             namespace,
             services,
-            audit: AuditLog::open(&cfg.audit_log)
-                .with_context(|| format!("audit log {}", cfg.audit_log.display()))?,
+            audit: AuditLog::open(&cfg.audit_log).map_err(|source| AdapterError::Audit {
+                path: cfg.audit_log.clone(),
+                source,
+            })?,
             metrics,
             shared,
             server,
@@ -199,7 +210,7 @@ impl Adapter {
     /// One decision: `now_unix` for sample ages, `now_s` (monotonic seconds) for the
     /// guardrails' clocks. In manual mode this waits for the proposals' answers (or
     /// their expiry). Errors only when the audit log cannot be written.
-    pub fn step(&mut self, now_unix: f64, now_s: f64) -> Result<Outcome> {
+    pub fn step(&mut self, now_unix: f64, now_s: f64) -> Result<Outcome, AdapterError> {
         let outcome = match self.plan(now_unix, now_s) {
             Err(hold) => hold,
             Ok(planned) => {
@@ -257,9 +268,18 @@ impl Adapter {
 
     /// Appends to the audit log and posts to the webhook (whose failure is reported
     /// on stderr and does not stop the loop).
-    pub(crate) fn notify(&mut self, event: &str, fields: impl Serialize) -> Result<()> {
+    pub(crate) fn notify(
+        &mut self,
+        event: &str,
+        fields: impl Serialize,
+    ) -> Result<(), AdapterError> {
         let value = serde_json::to_value(fields)?;
-        self.audit.append(event, &value)?;
+        self.audit
+            .append(event, &value)
+            .map_err(|source| AdapterError::Audit {
+                path: self.audit.path().to_path_buf(),
+                source,
+            })?;
         if let Some((url, agent)) = &self.webhook {
             let mut body = serde_json::json!({ "event": event });
             if let (Some(b), serde_json::Value::Object(m)) = (body.as_object_mut(), value) {

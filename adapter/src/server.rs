@@ -9,6 +9,7 @@
 //! The proposal routes need `Authorization: Bearer TOKEN`.
 
 use crate::approval::{Answer, Proposal, Reply};
+use crate::error::FieldError;
 use crate::metrics::Metrics;
 use serde::Deserialize;
 use std::sync::mpsc::Sender;
@@ -55,13 +56,15 @@ struct Body {
 
 impl Server {
     /// Listens on `listen` (`HOST:PORT`; port 0 picks one) and serves until dropped.
-    pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Server, String> {
-        let http =
-            tiny_http::Server::http(listen).map_err(|e| format!("server.listen {listen}: {e}"))?;
+    pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Server, FieldError> {
+        let field = |why: String| {
+            FieldError::new("server.listen", format!("server.listen {listen}: {why}"))
+        };
+        let http = tiny_http::Server::http(listen).map_err(|e| field(e.to_string()))?;
         let addr = http
             .server_addr()
             .to_ip()
-            .ok_or_else(|| format!("server.listen {listen}: not an IP address"))?;
+            .ok_or_else(|| field("not an IP address".into()))?;
         let http = Arc::new(http);
         let serving = http.clone();
         // One thread per request, at most MAX_IN_FLIGHT at once: a slow client holds

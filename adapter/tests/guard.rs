@@ -178,5 +178,8 @@ fn each_refusal_names_its_rule() {
         max_replicas: 2,
         ..GuardConfig::default()
     };
-    assert!(Guard::new(bad).err().unwrap().contains("min_replicas"));
+    assert_eq!(
+        Guard::new(bad).err().unwrap().field,
+        "guardrails.min_replicas"
+    );
 }

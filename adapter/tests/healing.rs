@@ -244,7 +244,7 @@ fn healing_without_replica_queries_or_for_another_env_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config("http://127.0.0.1:9", &dir.path().join("a.jsonl"), "");
     let err = cfg.validate().unwrap_err();
-    assert!(err.contains("observation.replica_queries"), "{err}");
+    assert_eq!(err.field, "observation.replica_queries", "{err}");
     let err = Adapter::new(&cfg).err().unwrap().to_string();
     assert!(err.contains("replica_queries"), "{err}");
 
@@ -252,7 +252,7 @@ fn healing_without_replica_queries_or_for_another_env_is_refused() {
     let err = "CartPole-v1"
         .parse::<hale_adapter::config::EnvKind>()
         .unwrap_err();
-    assert!(err.contains("Scaling-v0 and Healing-v0"), "{err}");
+    assert!(err.message.contains("Scaling-v0 and Healing-v0"), "{err}");
 }
 
 /// GNN bundles read the resource graph built from the live state: a Healing-v0 one

@@ -44,8 +44,11 @@ struct Episode {
 
 /// Decodes a JSON action for a space: an integer for Discrete, an array of integers
 /// for MultiDiscrete, an array of numbers for Box.
-pub fn action_from_json(space: &Space, a: &Json) -> Result<Value, String> {
-    let bad = || format!("{a} is not an action of {space:?}");
+pub fn action_from_json(space: &Space, a: &Json) -> Result<Value, ActionError> {
+    let bad = || ActionError::NotAnAction {
+        action: a.to_string(),
+        space: format!("{space:?}"),
+    };
     Ok(match space {
         Space::Discrete { .. } => Value::Discrete(a.as_i64().ok_or_else(bad)?),
         Space::MultiDiscrete { .. } => Value::MultiDiscrete(
@@ -62,8 +65,24 @@ pub fn action_from_json(space: &Space, a: &Json) -> Result<Value, String> {
                 .map(|x| x.as_f64().map(|v| v as f32).ok_or_else(bad))
                 .collect::<Result<_, _>>()?,
         ),
-        Space::Graph { .. } => return Err("graph actions cannot be replayed".into()),
+        Space::Graph { .. } => return Err(ActionError::Graph),
     })
+}
+
+/// Why a JSON action cannot be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    /// The value does not fit the space.
+    #[error("{action} is not an action of {space}")]
+    NotAnAction {
+        /// The JSON given.
+        action: String,
+        /// The space, printed.
+        space: String,
+    },
+    /// Graph spaces have no JSON form here.
+    #[error("graph actions cannot be replayed")]
+    Graph,
 }
 
 /// Replays one episode line on `env`; `line` is its 1-based number for messages.

@@ -44,17 +44,36 @@ pub const MAX_EPISODES: usize = 100_000;
 
 /// Checks that `episodes` episodes from `seed` can be run: at most [`MAX_EPISODES`],
 /// and seeds `seed … seed + episodes − 1` all below `u64::MAX`.
-pub fn check_episodes(seed: u64, episodes: usize) -> Result<(), String> {
+pub fn check_episodes(seed: u64, episodes: usize) -> Result<(), EpisodesError> {
     if episodes > MAX_EPISODES {
-        return Err(format!("{episodes} episodes is more than {MAX_EPISODES}"));
+        return Err(EpisodesError::TooMany { episodes });
     }
     if seed.checked_add(episodes as u64).is_none() {
-        return Err(format!(
-            "seeds {seed} + {episodes} episodes go past the largest seed {}",
-            u64::MAX
-        ));
+        return Err(EpisodesError::PastLastSeed { seed, episodes });
     }
     Ok(())
+}
+
+/// An evaluation that cannot be run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EpisodesError {
+    /// More than [`MAX_EPISODES`].
+    #[error("{episodes} episodes is more than {MAX_EPISODES}")]
+    TooMany {
+        /// Episodes asked for.
+        episodes: usize,
+    },
+    /// Seeds past `u64::MAX`.
+    #[error(
+        "seeds {seed} + {episodes} episodes go past the largest seed {}",
+        u64::MAX
+    )]
+    PastLastSeed {
+        /// First seed.
+        seed: u64,
+        /// Episodes asked for.
+        episodes: usize,
+    },
 }
 
 /// A training run's config (TOML).
@@ -179,12 +198,11 @@ impl TrainConfig {
             return Err(field("keep_checkpoints", "must be positive".into()));
         }
         check_episodes(cfg.eval_seed, cfg.eval_episodes as usize).map_err(|e| {
-            let name = if cfg.eval_episodes as usize > MAX_EPISODES {
-                "eval_episodes"
-            } else {
-                "eval_seed"
+            let name = match e {
+                EpisodesError::TooMany { .. } => "eval_episodes",
+                EpisodesError::PastLastSeed { .. } => "eval_seed",
             };
-            field(name, e)
+            field(name, e.to_string())
         })?;
         Ok(cfg)
     }

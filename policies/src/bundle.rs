@@ -9,10 +9,9 @@
 
 use crate::nets::{Heads, MASKED_LOGIT, to_vec};
 use crate::network::{Encoder, ForwardError, Network, Observations};
+use crate::weights::WeightsError;
 use crate::{ActError, Policy};
-use burn::module::Module;
 use burn::prelude::*;
-use burn::store::ModuleRecord;
 use hale_envs::{Space, Value};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -101,12 +100,13 @@ pub enum BundleError {
         found: String,
     },
     /// The weights do not fit the network that `policy.json` describes.
-    #[error("{path}: {message}")]
+    #[error("{path}: {source}")]
     Weights {
         /// `weights.bpk`.
         path: PathBuf,
         /// What burn said.
-        message: String,
+        #[source]
+        source: WeightsError,
     },
     /// The bundle was trained on another env or spaces than it is asked to drive.
     #[error("bundle {path} does not fit: {message}")]
@@ -139,22 +139,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
     hale_sim::fs::write_atomic(path, bytes).map_err(|e| io(path, e))
 }
 
-/// A module's weights as burnpack bytes.
-pub fn module_bytes<M: Module>(module: M) -> Result<Vec<u8>, String> {
-    let bytes = module
-        .into_record()
-        .into_bytes()
-        .map_err(|e| format!("{e}"))?;
-    Ok(bytes.to_vec())
-}
-
-/// Loads burnpack `bytes` into `module` (every parameter must be matched).
-pub fn load_module_bytes<M: Module>(module: M, bytes: Vec<u8>) -> Result<M, String> {
-    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-        .map_err(|e| format!("{e}"))?;
-    module.try_load_record(record).map_err(|e| format!("{e}"))
-}
-
 /// Writes a bundle into `dir` (created if needed): `weights.bpk` first, then
 /// `policy.json` with its checksum, each atomically. `spec.weights_sha256` is filled in.
 /// `spec.encoder` is taken from the network.
@@ -163,9 +147,9 @@ pub fn save(dir: &Path, model: &Network, mut spec: BundleSpec) -> Result<BundleS
     let weights = dir.join("weights.bpk");
     let bytes = model
         .weight_bytes()
-        .map_err(|message| BundleError::Weights {
+        .map_err(|source| BundleError::Weights {
             path: weights.clone(),
-            message,
+            source,
         })?;
     spec.format_version = FORMAT_VERSION;
     spec.encoder = model.encoder();
@@ -233,12 +217,16 @@ impl Bundle {
             });
         }
         let total: usize = spec.heads.iter().sum();
-        let fresh = Network::new(&spec.encoder, spec.obs_dim, total, &spec.hidden, device);
+        // Under the backend-RNG lock, as every module is built: the fresh weights are
+        // overwritten, but drawing them unlocked could shift a seeded draw elsewhere.
+        let fresh = crate::network::seeded(device, 0, |d| {
+            Network::new(&spec.encoder, spec.obs_dim, total, &spec.hidden, d)
+        });
         let model = fresh
             .load_weight_bytes(bytes)
-            .map_err(|message| BundleError::Weights {
+            .map_err(|source| BundleError::Weights {
                 path: weights,
-                message,
+                source,
             })?;
         Ok(Bundle {
             dir: dir.to_path_buf(),
@@ -321,11 +309,10 @@ impl LearnedPolicy {
                     .0
             }
             (obs, Some((mean, _))) if obs.as_box().len() != mean.len() => {
-                return Err(ForwardError::Layout(format!(
-                    "an observation of {} values, the policy reads {}",
-                    obs.as_box().len(),
-                    mean.len()
-                )));
+                return Err(ForwardError::Length {
+                    found: obs.as_box().len(),
+                    expected: mean.len(),
+                });
             }
             (obs, Some((mean, var))) => {
                 let x: Vec<f32> = obs
@@ -354,16 +341,16 @@ impl LearnedPolicy {
 
     fn forward_flat(&self, x: &[f32]) -> Result<Tensor<2>, ForwardError> {
         if matches!(self.model, Network::Gnn(_)) {
-            return Err(ForwardError::Kind(
-                "a GNN policy was given a flat observation (it reads the env's graph)".into(),
-            ));
+            return Err(ForwardError::Kind {
+                network: "a GNN",
+                given: "flat",
+            });
         }
         if x.len() != self.obs_dim {
-            return Err(ForwardError::Kind(format!(
-                "an observation of {} features, the policy reads {}",
-                x.len(),
-                self.obs_dim
-            )));
+            return Err(ForwardError::Length {
+                found: x.len(),
+                expected: self.obs_dim,
+            });
         }
         let obs = Observations::Flat { values: x, rows: 1 };
         Ok(self.model.forward(obs, &self.device)?.0)

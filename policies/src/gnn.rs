@@ -308,16 +308,17 @@ pub fn scaling_layout(
     batch: &GraphBatch,
     services: usize,
     choices: usize,
-) -> Result<ActionLayout, String> {
+) -> Result<ActionLayout, LayoutError> {
     let graph_entries = batch.graphs(); // graph_outputs = 1 (unused here)
     let mut index = Vec::with_capacity(batch.graphs() * services * choices);
     for g in 0..batch.graphs() {
         let s = nodes_of_kind(batch, g, KIND_SERVICE);
         if s.len() != services {
-            return Err(format!(
-                "graph {g} has {} service nodes, the action space {services} heads",
-                s.len()
-            ));
+            return Err(LayoutError::Services {
+                graph: g,
+                found: s.len(),
+                expected: services,
+            });
         }
         for node in s {
             for c in 0..choices {
@@ -441,7 +442,7 @@ mod tests {
     #[test]
     fn a_graph_scores_the_same_alone_or_batched() {
         let device = Device::flex();
-        let net = GnnActorCritic::new(2, 8, 2, 3, 1, &device);
+        let net = crate::network::seeded(&device, 1, |d| GnnActorCritic::new(2, 8, 2, 3, 1, d));
         let a = graph(4, 2, &[[0, 1], [1, 2], [2, 3]]);
         let b = graph(3, 2, &[[0, 2]]);
         let run = |gs: &[&GraphValue]| {
@@ -465,4 +466,48 @@ mod tests {
             assert!((x - y).abs() < 1e-5, "{x} vs {y}");
         }
     }
+}
+
+/// Why an action layout cannot be made for an env, or a graph does not fit it.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum LayoutError {
+    /// Scaling-v0 heads of different sizes.
+    #[error("Scaling-v0 heads of unequal sizes {nvec:?}")]
+    UnequalHeads {
+        /// The sizes.
+        nvec: Vec<u64>,
+    },
+    /// Healing-v0's config cannot be read.
+    #[error("Healing-v0 config: {0}")]
+    Config(String),
+    /// Healing-v0's action count does not fit its slots.
+    #[error(
+        "Healing-v0: {actions} actions for {replica_slots} replica and {host_slots} host slots"
+    )]
+    HealingActions {
+        /// Actions.
+        actions: u64,
+        /// Replica slots.
+        replica_slots: usize,
+        /// Host slots.
+        host_slots: usize,
+    },
+    /// No layout for this env and space.
+    #[error("the GNN has action layouts for Scaling-v0 and Healing-v0, not {env} with {space}")]
+    Unsupported {
+        /// The env id.
+        env: String,
+        /// Its action space.
+        space: String,
+    },
+    /// A graph with another number of service nodes than the action space's heads.
+    #[error("graph {graph} has {found} service nodes, the action space {expected} heads")]
+    Services {
+        /// The graph in the batch.
+        graph: usize,
+        /// Its service nodes.
+        found: usize,
+        /// Heads.
+        expected: usize,
+    },
 }

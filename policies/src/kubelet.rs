@@ -67,14 +67,14 @@ const REPLICA_FEATURES: usize = 15;
 
 impl Kubelet {
     /// A kubelet for the Healing-v0 env described by `ctx`.
-    pub fn new(ctx: &PolicyContext) -> Result<Kubelet, String> {
+    pub fn new(ctx: &PolicyContext) -> Result<Kubelet, crate::Unfit> {
         if ctx
             .config
             .get("observation")
             .and_then(Json::as_str)
             .is_some_and(|o| o != "matrix")
         {
-            return Err("the kubelet reads the matrix observation".into());
+            return Err(crate::Unfit("the kubelet reads the matrix observation"));
         }
         let max_replicas = ctx
             .config

@@ -34,6 +34,7 @@ pub mod nets;
 pub mod network;
 mod scaling_obs;
 pub mod simple;
+pub mod weights;
 
 use hale_envs::{Env, Space, Value};
 use serde_json::Value as Json;
@@ -92,6 +93,11 @@ pub struct PolicyContext {
     /// Initial desired replicas per service (Scaling-v0).
     pub initial_replicas: Vec<u32>,
 }
+
+/// Why a baseline does not apply to an env's config: what it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unfit(pub &'static str);
 
 /// Why a policy cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -181,7 +187,7 @@ pub fn make_policy(name: &str, ctx: &PolicyContext) -> Result<Box<dyn Policy>, P
         if ctx.env_id != "Scaling-v0" {
             return Err(mismatch("it drives Scaling-v0 only"));
         }
-        ScalingView::new(ctx).map_err(|r| mismatch(&r))
+        ScalingView::new(ctx).map_err(|r| mismatch(r.0))
     };
     Ok(match name {
         "hpa" => Box::new(hpa::Hpa::new(
@@ -208,10 +214,10 @@ pub fn make_policy(name: &str, ctx: &PolicyContext) -> Result<Box<dyn Policy>, P
             if ctx.env_id != "Healing-v0" {
                 return Err(mismatch("it drives Healing-v0 only"));
             }
-            Box::new(kubelet::Kubelet::new(ctx).map_err(|r| mismatch(&r))?)
+            Box::new(kubelet::Kubelet::new(ctx).map_err(|r| mismatch(r.0))?)
         }
         "random" => Box::new(simple::Random::new(ctx.action_space.clone(), 0)),
-        "noop" => Box::new(simple::Noop::new(&ctx.action_space).map_err(|r| mismatch(&r))?),
+        "noop" => Box::new(simple::Noop::new(&ctx.action_space).map_err(|r| mismatch(r.0))?),
         _ => {
             return Err(PolicyError::Unknown {
                 name: name.into(),

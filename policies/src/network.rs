@@ -6,13 +6,16 @@
 //! width and depth and the [`LayoutSpec`] that maps node scores to the env's actions.
 
 use crate::gnn::{
-    ActionLayout, GnnActorCritic, GraphBatch, GraphError, healing_layout, scaling_layout,
+    ActionLayout, GnnActorCritic, GraphBatch, GraphError, LayoutError, healing_layout,
+    scaling_layout,
 };
 use crate::nets::{ActorCritic, MASKED_LOGIT, tensor2};
-use burn::module::Module;
+use crate::weights::WeightsError;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use hale_envs::{GraphValue, HealingConfig, Space};
 use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
 
 /// Which network reads the observations.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -70,12 +73,12 @@ impl LayoutSpec {
         env_id: &str,
         config: &serde_json::Value,
         action_space: &Space,
-    ) -> Result<LayoutSpec, String> {
+    ) -> Result<LayoutSpec, LayoutError> {
         match (env_id, action_space) {
             ("Scaling-v0", Space::MultiDiscrete { nvec }) => {
                 let choices = nvec.first().copied().unwrap_or(0) as usize;
                 if nvec.iter().any(|&n| n as usize != choices) {
-                    return Err(format!("Scaling-v0 heads of unequal sizes {nvec:?}"));
+                    return Err(LayoutError::UnequalHeads { nvec: nvec.clone() });
                 }
                 Ok(LayoutSpec::Scaling {
                     services: nvec.len(),
@@ -87,21 +90,26 @@ impl LayoutSpec {
                     HealingConfig::default()
                 } else {
                     serde_json::from_value(config.clone())
-                        .map_err(|e| format!("Healing-v0 config: {e}"))?
+                        .map_err(|e| LayoutError::Config(e.to_string()))?
                 };
                 let (r, h) = (cfg.max_replicas, cfg.max_hosts);
-                let services = (*n as usize).checked_sub(1 + 2 * r + h).ok_or_else(|| {
-                    format!("Healing-v0: {n} actions for {r} replica and {h} host slots")
-                })?;
+                let services = (*n as usize).checked_sub(1 + 2 * r + h).ok_or(
+                    LayoutError::HealingActions {
+                        actions: *n,
+                        replica_slots: r,
+                        host_slots: h,
+                    },
+                )?;
                 Ok(LayoutSpec::Healing {
                     replica_slots: r,
                     services,
                     host_slots: h,
                 })
             }
-            _ => Err(format!(
-                "the GNN has action layouts for Scaling-v0 and Healing-v0, not {env_id} with {action_space:?}"
-            )),
+            _ => Err(LayoutError::Unsupported {
+                env: env_id.to_string(),
+                space: format!("{action_space:?}"),
+            }),
         }
     }
 
@@ -126,7 +134,7 @@ impl LayoutSpec {
     }
 
     /// The index table for a batch.
-    pub fn build(&self, batch: &GraphBatch) -> Result<ActionLayout, String> {
+    pub fn build(&self, batch: &GraphBatch) -> Result<ActionLayout, LayoutError> {
         match *self {
             LayoutSpec::Scaling { services, choices } => scaling_layout(batch, services, choices),
             LayoutSpec::Healing {
@@ -193,11 +201,24 @@ pub enum ForwardError {
     #[error(transparent)]
     Graph(#[from] GraphError),
     /// The graph does not fit the action layout (e.g. another number of services).
-    #[error("{0}")]
-    Layout(String),
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// A flat observation of another length than the policy reads.
+    #[error("an observation of {found} values, the policy reads {expected}")]
+    Length {
+        /// Values given.
+        found: usize,
+        /// Values the policy reads.
+        expected: usize,
+    },
     /// Flat observations given to a GNN or graphs to an MLP.
-    #[error("{0}")]
-    Kind(String),
+    #[error("{network} policy was given {given} observations")]
+    Kind {
+        /// `an MLP` or `a GNN`.
+        network: &'static str,
+        /// `graph` or `flat`.
+        given: &'static str,
+    },
 }
 
 impl Network {
@@ -241,19 +262,17 @@ impl Network {
             }
             (Network::Gnn(net), Observations::Graphs(graphs)) => {
                 let batch = GraphBatch::new(&graphs, net.spec.node_dim)?;
-                let layout = net
-                    .spec
-                    .layout
-                    .build(&batch)
-                    .map_err(ForwardError::Layout)?;
+                let layout = net.spec.layout.build(&batch)?;
                 Ok(net.gnn.forward(&batch, &layout, MASKED_LOGIT, device))
             }
-            (Network::Mlp(_), Observations::Graphs(_)) => Err(ForwardError::Kind(
-                "an MLP policy was given graph observations".into(),
-            )),
-            (Network::Gnn(_), Observations::Flat { .. }) => Err(ForwardError::Kind(
-                "a GNN policy was given flat observations".into(),
-            )),
+            (Network::Mlp(_), Observations::Graphs(_)) => Err(ForwardError::Kind {
+                network: "an MLP",
+                given: "graph",
+            }),
+            (Network::Gnn(_), Observations::Flat { .. }) => Err(ForwardError::Kind {
+                network: "a GNN",
+                given: "flat",
+            }),
         }
     }
 
@@ -270,23 +289,47 @@ impl Network {
 
     /// The weights as burnpack bytes (of the inner network, so an MLP's bundle is
     /// the same file it was before networks had a common type).
-    pub fn weight_bytes(&self) -> Result<Vec<u8>, String> {
+    pub fn weight_bytes(&self) -> Result<Vec<u8>, WeightsError> {
         match self {
-            Network::Mlp(net) => crate::bundle::module_bytes(net.clone()),
-            Network::Gnn(net) => crate::bundle::module_bytes(net.gnn.clone()),
+            Network::Mlp(net) => crate::weights::module_bytes(net.clone()),
+            Network::Gnn(net) => crate::weights::module_bytes(net.gnn.clone()),
         }
     }
 
     /// Loads weights written by [`Network::weight_bytes`].
-    pub fn load_weight_bytes(self, bytes: Vec<u8>) -> Result<Network, String> {
+    pub fn load_weight_bytes(self, bytes: Vec<u8>) -> Result<Network, WeightsError> {
         Ok(match self {
-            Network::Mlp(net) => Network::Mlp(crate::bundle::load_module_bytes(net, bytes)?),
+            Network::Mlp(net) => Network::Mlp(crate::weights::load_module_bytes(net, bytes)?),
             Network::Gnn(net) => Network::Gnn(GraphPolicyNet {
-                gnn: crate::bundle::load_module_bytes(net.gnn, bytes)?,
+                gnn: crate::weights::load_module_bytes(net.gnn, bytes)?,
                 spec: net.spec,
             }),
         })
     }
+}
+
+/// The backend's random generator is one per process: seeding it and drawing
+/// initial weights happen under this lock, so runs in parallel threads (tests, sweeps)
+/// still get the weights their seed gives. Every module built here is built under it
+/// (bundles too: their fresh weights are overwritten, but drawing them unlocked would
+/// shift another thread's seeded draw). Nothing else draws from the backend's
+/// generator (actions and minibatches come from our own seeded streams).
+static BACKEND_RNG: Mutex<()> = Mutex::new(());
+
+/// Builds a module with the backend seeded with `seed`, under the backend-RNG lock, and
+/// materialises its lazily initialised parameters before the lock is released.
+pub fn seeded<M: Module>(device: &Device, seed: u64, init: impl FnOnce(&Device) -> M) -> M {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let _ = p.val();
+        }
+    }
+    let _guard = BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    let module = init(device);
+    module.visit(&mut Touch);
+    module
 }
 
 /// Which network an algorithm builds (its config's `network` field).

@@ -35,24 +35,23 @@ pub struct ScalingView {
 
 impl ScalingView {
     /// The view for an env context; says why it does not apply.
-    pub fn new(ctx: &PolicyContext) -> Result<ScalingView, String> {
+    pub fn new(ctx: &PolicyContext) -> Result<ScalingView, crate::Unfit> {
         let get = |k: &str| ctx.config.get(k);
         if get("action").and_then(Json::as_str) != Some("target") {
-            return Err(
-                "baselines set replica counts: configure the env with \"action\": \"target\""
-                    .into(),
-            );
+            return Err(crate::Unfit(
+                "baselines set replica counts: configure the env with \"action\": \"target\"",
+            ));
         }
         if get("observation")
             .and_then(Json::as_str)
             .is_some_and(|o| o != "matrix")
         {
-            return Err("baselines read the matrix observation".into());
+            return Err(crate::Unfit("baselines read the matrix observation"));
         }
         let n = ctx
             .observation_space
             .flat_dim()
-            .ok_or("observation is not a matrix")?
+            .ok_or(crate::Unfit("observation is not a matrix"))?
             / 9;
         Ok(ScalingView {
             services: n,

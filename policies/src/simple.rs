@@ -60,10 +60,10 @@ pub struct Noop;
 
 impl Noop {
     /// A no-op for a Discrete action space.
-    pub fn new(space: &Space) -> Result<Noop, String> {
+    pub fn new(space: &Space) -> Result<Noop, crate::Unfit> {
         match space {
             Space::Discrete { .. } => Ok(Noop),
-            _ => Err("noop needs a Discrete action space".into()),
+            _ => Err(crate::Unfit("noop needs a Discrete action space")),
         }
     }
 }

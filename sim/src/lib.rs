@@ -60,6 +60,6 @@ pub use model::{
 pub use monitor::{HostMetrics, ReplicaMetrics, ServiceMetrics, Snapshot};
 pub use queue::EventQueue;
 pub use scenario::*;
-pub use sim::Simulation;
+pub use sim::{InvariantError, Simulation};
 pub use time::SimTime;
 pub use workload::rate_at;

@@ -64,6 +64,40 @@ impl Event {
     }
 }
 
+/// A model invariant that does not hold (a simulator bug), with the state that
+/// breaks it.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum InvariantError {
+    /// A host's allocation.
+    #[error("host {host}: {broken}: {state}")]
+    Host {
+        /// The host.
+        host: usize,
+        /// What is broken.
+        broken: &'static str,
+        /// The host's state.
+        state: String,
+    },
+    /// A replica of a service.
+    #[error("replica {replica} of service {service}: {broken}")]
+    Replica {
+        /// The replica.
+        replica: usize,
+        /// Its service.
+        service: usize,
+        /// What is broken.
+        broken: String,
+    },
+    /// Requests arrived ≠ completed + failed + timed out + in flight.
+    #[error("requests not conserved: {counters}, in flight {in_flight}")]
+    Conservation {
+        /// The counters.
+        counters: String,
+        /// Requests in flight.
+        in_flight: f64,
+    },
+}
+
 /// A running simulation of one scenario with one seed.
 ///
 /// A run is a pure function of (scenario, seed, actions and the times they are
@@ -468,31 +502,49 @@ impl Simulation {
     }
 
     /// Checks the model's invariants; returns the first one broken.
-    pub fn check_invariants(&self) -> Result<(), String> {
+    pub fn check_invariants(&self) -> Result<(), InvariantError> {
         for (h, host) in self.hosts.iter().enumerate() {
             if host.cpu_free() < -1e-6 || host.memory_free() < -1e-6 {
-                return Err(format!("host {h} over-committed: {host:?}"));
+                return Err(InvariantError::Host {
+                    host: h,
+                    broken: "over-committed",
+                    state: format!("{host:?}"),
+                });
             }
             if host.cpu_allocated < -1e-6 || host.memory_allocated < -1e-6 {
-                return Err(format!("host {h} has negative allocation: {host:?}"));
+                return Err(InvariantError::Host {
+                    host: h,
+                    broken: "negative allocation",
+                    state: format!("{host:?}"),
+                });
             }
         }
         for (s, st) in self.services.iter().enumerate() {
             let conc = self.sc.spec.services[s].concurrency;
             for &r in &st.endpoints {
                 if !self.replicas[r].in_lb || self.replicas[r].service != s {
-                    return Err(format!("endpoint {r} of service {s} is not marked in_lb"));
+                    return Err(InvariantError::Replica {
+                        replica: r,
+                        service: s,
+                        broken: "an endpoint not marked in_lb".into(),
+                    });
                 }
             }
             for &r in &st.replicas {
                 let rep = &self.replicas[r];
                 if rep.busy > conc {
-                    return Err(format!("replica {r} has {} busy slots of {conc}", rep.busy));
+                    return Err(InvariantError::Replica {
+                        replica: r,
+                        service: s,
+                        broken: format!("{} busy slots of {conc}", rep.busy),
+                    });
                 }
                 if rep.state == ReplicaState::Terminated {
-                    return Err(format!(
-                        "terminated replica {r} still listed by service {s}"
-                    ));
+                    return Err(InvariantError::Replica {
+                        replica: r,
+                        service: s,
+                        broken: "terminated, still listed".into(),
+                    });
                 }
             }
         }
@@ -501,9 +553,10 @@ impl Simulation {
         if self.sc.spec.fidelity == Fidelity::Request
             && c.arrived != c.completed + c.failed + c.timed_out + in_flight
         {
-            return Err(format!(
-                "requests not conserved: {c:?}, in flight {in_flight}"
-            ));
+            return Err(InvariantError::Conservation {
+                counters: format!("{c:?}"),
+                in_flight,
+            });
         }
         Ok(())
     }

@@ -4,9 +4,9 @@
 
 use super::{Answer, Proposal, Reply};
 use crate::action::Action;
+use crate::error::AdapterError;
 use crate::report::{Approval, ApprovalDecision, Decision, Plan, Resolution};
 use crate::run::Adapter;
-use anyhow::Result;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,7 @@ impl Adapter {
         planned: Vec<Plan>,
         now_unix: f64,
         now_s: f64,
-    ) -> Result<Vec<Decision>> {
+    ) -> Result<Vec<Decision>, AdapterError> {
         let ttl = manual.ttl_s;
         // Answers left over from earlier steps name proposals that are gone.
         while let Ok(stale) = manual.replies.try_recv() {

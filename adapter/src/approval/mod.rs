@@ -56,28 +56,39 @@ pub struct Reply {
 
 /// Parses a terminal answer: `ID accept`, `ID decline`, `ID modify N` (or `a`, `d`,
 /// `m N`).
-pub fn parse_line(line: &str) -> Result<Reply, String> {
+pub fn parse_line(line: &str) -> Result<Reply, AnswerError> {
     let words: Vec<&str> = line.split_whitespace().collect();
-    let usage = "answer `ID accept`, `ID decline` or `ID modify REPLICAS` (a, d, m for short)";
+    let usage = || AnswerError::Usage(line.to_string());
     let id: u64 = words
         .first()
         .and_then(|w| w.parse().ok())
-        .ok_or_else(|| format!("{line:?}: {usage}"))?;
+        .ok_or_else(usage)?;
     let answer = match (words.get(1).copied(), words.get(2)) {
         (Some("a" | "accept"), None) => Answer::Accept,
         (Some("d" | "decline"), None) => Answer::Decline,
         (Some("m" | "modify"), Some(n)) => Answer::Modify {
             replicas: n
                 .parse()
-                .map_err(|_| format!("{n:?} is not a replica count"))?,
+                .map_err(|_| AnswerError::Replicas(n.to_string()))?,
         },
-        _ => return Err(format!("{line:?}: {usage}")),
+        _ => return Err(usage()),
     };
     Ok(Reply {
         id,
         answer,
         by: "terminal".into(),
     })
+}
+
+/// A terminal answer that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    /// Not `ID accept`, `ID decline` or `ID modify N` (the line).
+    #[error("{0:?}: answer `ID accept`, `ID decline` or `ID modify REPLICAS` (a, d, m for short)")]
+    Usage(String),
+    /// The replica count of a modify (the word).
+    #[error("{0:?} is not a replica count")]
+    Replicas(String),
 }
 
 /// Reads answers from standard input on a thread of its own and sends them to the
@@ -117,16 +128,9 @@ mod tests {
                 by: "terminal".into()
             }
         );
-        assert!(parse_line("accept").unwrap_err().contains("ID accept"));
-        assert!(
-            parse_line("3 m")
-                .unwrap_err()
-                .contains("ID modify REPLICAS")
-        );
-        assert!(
-            parse_line("3 m -1")
-                .unwrap_err()
-                .contains("not a replica count")
-        );
+        let said = |line: &str| parse_line(line).unwrap_err().to_string();
+        assert!(said("accept").contains("ID accept"));
+        assert!(said("3 m").contains("ID modify REPLICAS"));
+        assert!(said("3 m -1").contains("not a replica count"));
     }
 }

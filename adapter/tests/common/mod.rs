@@ -124,7 +124,9 @@ pub fn gnn_bundle(dir: &std::path::Path, env_id: &str, env_config: &serde_json::
         layers: 1,
         layout: LayoutSpec::for_env(env_id, env_config, env.action_space()).unwrap(),
     });
-    let network = Network::new(&encoder, 0, heads.iter().sum(), &[], &Device::flex());
+    let network = hale_policies::network::seeded(&Device::flex(), 1, |d| {
+        Network::new(&encoder, 0, heads.iter().sum(), &[], d)
+    });
     let spec = BundleSpec {
         format_version: bundle::FORMAT_VERSION,
         env_id: env_id.into(),

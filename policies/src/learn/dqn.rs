@@ -23,8 +23,8 @@
 //!   buffer is checkpointed, so a resumed run continues exactly).
 
 use super::{
-    Checkpoint, HyperparameterError, IterationStats, Learner, MAX_TRANSITIONS, TrainError,
-    check_counts, check_fractions, check_reals,
+    Checkpoint, HyperparameterError, IterationStats, LearnError, Learner, MAX_TRANSITIONS,
+    TrainError, check_counts, check_fractions, check_reals,
 };
 use crate::nets::{ActorCritic, Heads, tensor1, tensor2, to_vec};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -194,14 +194,17 @@ const REPLAY_MAGIC: &[u8; 12] = b"hale-replay1";
 impl ReplayBuffer {
     /// An empty buffer for `capacity` transitions, or an error saying how much
     /// memory it would take when that cannot be had (rather than an abort).
-    pub fn new(capacity: usize, obs_dim: usize, mask_len: usize) -> Result<ReplayBuffer, String> {
+    pub fn new(
+        capacity: usize,
+        obs_dim: usize,
+        mask_len: usize,
+    ) -> Result<ReplayBuffer, LearnError> {
         let bytes =
             capacity.saturating_mul(obs_dim.saturating_mul(8).saturating_add(mask_len + 14));
-        let too_big = || {
-            format!(
-                "a replay buffer of {capacity} transitions × {obs_dim} features needs {:.1} GB, which cannot be allocated: lower buffer_size",
-                bytes as f64 / 1e9
-            )
+        let too_big = || LearnError::Memory {
+            capacity,
+            obs_dim,
+            gigabytes: bytes as f64 / 1e9,
         };
         fn filled<T: Clone>(n: Option<usize>, value: T) -> Option<Vec<T>> {
             let n = n?;
@@ -294,10 +297,11 @@ impl ReplayBuffer {
         capacity: usize,
         obs_dim: usize,
         mask_len: usize,
-    ) -> Result<ReplayBuffer, String> {
+    ) -> Result<ReplayBuffer, LearnError> {
+        let bad = |reason: String| LearnError::checkpoint("replay.bin", reason);
         let head = REPLAY_MAGIC.len() + 5 * 8;
         if bytes.len() < head || &bytes[..REPLAY_MAGIC.len()] != REPLAY_MAGIC {
-            return Err("not a replay buffer written by this version".into());
+            return Err(bad("not a replay buffer written by this version".into()));
         }
         let word = |k: usize| {
             let at = REPLAY_MAGIC.len() + 8 * k;
@@ -305,22 +309,21 @@ impl ReplayBuffer {
         };
         let (cap, d, m, len, pos) = (word(0), word(1), word(2), word(3), word(4));
         if (cap, d, m) != (capacity, obs_dim, mask_len) {
-            return Err(format!(
-                "replay buffer of {cap} transitions × {d} features × {m} mask entries, the run needs {capacity} × {obs_dim} × {mask_len}"
-            ));
+            return Err(bad(format!(
+                "{cap} transitions × {d} features × {m} mask entries, the run needs \
+                 {capacity} × {obs_dim} × {mask_len}"
+            )));
         }
         if len > cap || pos >= cap.max(1) {
-            return Err(format!(
-                "replay buffer length {len} / position {pos} out of range"
-            ));
+            return Err(bad(format!("length {len} / position {pos} out of range")));
         }
         let body = 4 * (2 * cap * d + cap) + 8 * cap + cap + cap * m;
         if bytes.len() != head + body {
-            return Err(format!(
-                "replay buffer is {} bytes, expected {} (truncated?)",
+            return Err(bad(format!(
+                "{} bytes, expected {} (truncated?)",
                 bytes.len(),
                 head + body
-            ));
+            )));
         }
         let mut b = ReplayBuffer::new(cap, d, m)?;
         b.len = len;
@@ -391,28 +394,37 @@ impl Dqn {
         mut envs: VectorEnv,
         device: Device,
         seed: u64,
-    ) -> Result<Dqn, String> {
-        config.validate().map_err(|e| e.to_string())?;
+    ) -> Result<Dqn, LearnError> {
+        config.validate()?;
         if envs.num_envs() != config.num_envs {
-            return Err(format!(
-                "{} envs given, num_envs is {}",
-                envs.num_envs(),
-                config.num_envs
-            ));
+            return Err(LearnError::Unfit {
+                algorithm: "dqn",
+                env: envs.single_env().id().to_string(),
+                reason: format!(
+                    "{} envs given, num_envs is {}",
+                    envs.num_envs(),
+                    config.num_envs
+                ),
+            });
         }
+        let unfit = |reason: String| LearnError::Unfit {
+            algorithm: "dqn",
+            env: envs.single_env().id().to_string(),
+            reason,
+        };
         if envs.graph_observations() {
-            return Err(format!(
-                "DQN here reads flat observations, and {} gives graphs: set the env's observation = \"matrix\" (or train the GNN with PPO)",
-                envs.single_env().id()
+            return Err(unfit(
+                "it reads flat observations, and the env gives graphs: set the env's \
+                 observation = \"matrix\" (or train the GNN with PPO)"
+                    .into(),
             ));
         }
         let n_actions = match envs.single_env().action_space() {
             Space::Discrete { n } => *n as usize,
             other => {
-                return Err(format!(
-                    "DQN here needs a Discrete action space, {} has {other:?}",
-                    envs.single_env().id()
-                ));
+                return Err(unfit(format!(
+                    "it needs a Discrete action space, not {other:?}"
+                )));
             }
         };
         envs.set_mode(AutoReset::SameStep);
@@ -424,7 +436,7 @@ impl Dqn {
         let target = model.valid();
         let mask_len = if envs.masks.is_empty() { 0 } else { n_actions };
         let replay = ReplayBuffer::new(config.buffer_size, envs.obs_dim(), mask_len)?;
-        envs.reset(Some(seed)).map_err(|e| e.to_string())?;
+        envs.reset(Some(seed))?;
         Ok(Dqn {
             optim: AdamConfig::new().init(),
             model: Some(model),
@@ -638,7 +650,7 @@ impl Dqn {
 
     /// The run's state, the online and target networks (`model.bpk`, `target.bpk`),
     /// the optimiser (`optim.bin`) and the replay buffer (`replay.bin`).
-    pub fn checkpoint(&self) -> Result<Checkpoint, String> {
+    pub fn checkpoint(&self) -> Result<Checkpoint, LearnError> {
         let state = DqnState {
             iteration: self.iteration,
             global_step: self.global_step,
@@ -646,21 +658,21 @@ impl Dqn {
             rng: self.rng.state(),
         };
         Ok(Checkpoint {
-            state: serde_json::to_value(state).map_err(|e| e.to_string())?,
+            state: serde_json::to_value(state).map_err(|e| LearnError::checkpoint("state", e))?,
             files: vec![
                 (
                     "model.bpk".into(),
-                    crate::bundle::module_bytes(self.model().clone())?,
+                    crate::weights::module_bytes(self.model().clone())?,
                 ),
                 (
                     "target.bpk".into(),
-                    crate::bundle::module_bytes(self.target.clone())?,
+                    crate::weights::module_bytes(self.target.clone())?,
                 ),
                 (
                     "optim.bin".into(),
                     self.optim
                         .into_bytes()
-                        .map_err(|e| format!("{e}"))?
+                        .map_err(|e| LearnError::checkpoint("optim.bin", e))?
                         .to_vec(),
                 ),
                 ("replay.bin".into(), self.replay.to_bytes()),
@@ -669,18 +681,18 @@ impl Dqn {
     }
 
     /// Continues from a [`Dqn::checkpoint`] of a run with the same config and seed.
-    pub fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), String> {
-        let state: DqnState =
-            serde_json::from_value(checkpoint.state.clone()).map_err(|e| format!("state: {e}"))?;
+    pub fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), LearnError> {
+        let state: DqnState = serde_json::from_value(checkpoint.state.clone())
+            .map_err(|e| LearnError::checkpoint("state", e))?;
         let current = self
             .model
             .take()
             .expect("the model is put back after each update");
-        self.model = Some(crate::bundle::load_module_bytes(
+        self.model = Some(crate::weights::load_module_bytes(
             current,
             checkpoint.file("model.bpk")?.to_vec(),
         )?);
-        self.target = crate::bundle::load_module_bytes(
+        self.target = crate::weights::load_module_bytes(
             self.target.clone(),
             checkpoint.file("target.bpk")?.to_vec(),
         )?;
@@ -689,7 +701,7 @@ impl Dqn {
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(
                 checkpoint.file("optim.bin")?.to_vec(),
             ))
-            .map_err(|e| format!("optimizer state: {e}"))?;
+            .map_err(|e| LearnError::checkpoint("optim.bin", e))?;
         self.replay = ReplayBuffer::from_bytes(
             checkpoint.file("replay.bin")?,
             self.replay.capacity,
@@ -743,10 +755,10 @@ impl Learner for Dqn {
     fn reset_envs(&mut self, seed: u64) -> Result<(), EnvError> {
         Dqn::reset_envs(self, seed)
     }
-    fn checkpoint(&self) -> Result<Checkpoint, String> {
+    fn checkpoint(&self) -> Result<Checkpoint, LearnError> {
         Dqn::checkpoint(self)
     }
-    fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), String> {
+    fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), LearnError> {
         Dqn::restore(self, checkpoint)
     }
     fn heads(&self) -> &Heads {
@@ -787,9 +799,9 @@ mod tests {
         let bytes = b.to_bytes();
         assert_eq!(ReplayBuffer::from_bytes(&bytes, 3, 2, 2).unwrap(), b);
         let e = ReplayBuffer::from_bytes(&bytes[..bytes.len() - 1], 3, 2, 2).unwrap_err();
-        assert!(e.contains("truncated"), "{e}");
+        assert!(e.to_string().contains("truncated"), "{e}");
         let e = ReplayBuffer::from_bytes(&bytes, 4, 2, 2).unwrap_err();
-        assert!(e.contains("the run needs 4"), "{e}");
+        assert!(e.to_string().contains("the run needs 4"), "{e}");
     }
 
     #[test]

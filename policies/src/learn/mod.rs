@@ -7,33 +7,10 @@ pub mod ppo;
 
 use crate::nets::Heads;
 use crate::network::Network;
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::prelude::{Device, Tensor};
 use hale_envs::EnvError;
 use serde::Serialize;
-use std::sync::Mutex;
 
-/// The backend's random generator is one per process: seeding it and drawing the
-/// initial weights happen under this lock, so runs in parallel threads (tests, sweeps)
-/// still get the weights their seed gives. Nothing else here draws from the backend's
-/// generator (actions and minibatches come from our own seeded streams).
-static BACKEND_RNG: Mutex<()> = Mutex::new(());
-
-/// Builds a module with the backend seeded with `seed`, under the backend-RNG lock, and
-/// materialises its lazily initialised parameters before the lock is released.
-pub fn seeded<M: Module>(device: &Device, seed: u64, init: impl FnOnce(&Device) -> M) -> M {
-    struct Touch;
-    impl ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            let _ = p.val();
-        }
-    }
-    let _guard = BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    device.seed(seed);
-    let module = init(device);
-    module.visit(&mut Touch);
-    module
-}
+pub use crate::network::seeded;
 
 /// What one iteration measured, named as CleanRL logs them.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -161,6 +138,68 @@ pub enum TrainError {
     },
 }
 
+/// Why a learner cannot be built, checkpointed or restored.
+#[derive(Debug, thiserror::Error)]
+pub enum LearnError {
+    /// A hyperparameter out of range.
+    #[error(transparent)]
+    Hyperparameter(#[from] HyperparameterError),
+    /// The envs cannot be reset.
+    #[error("the envs: {0}")]
+    Env(#[from] EnvError),
+    /// The algorithm or network cannot train on these envs (what does not fit).
+    #[error("{algorithm} cannot train on {env}: {reason}")]
+    Unfit {
+        /// `ppo`, `dqn`.
+        algorithm: &'static str,
+        /// The env id.
+        env: String,
+        /// What does not fit.
+        reason: String,
+    },
+    /// The GNN's action layout.
+    #[error(transparent)]
+    Layout(#[from] crate::gnn::LayoutError),
+    /// Weights that cannot be written or read back.
+    #[error(transparent)]
+    Weights(#[from] crate::weights::WeightsError),
+    /// A buffer too large for this machine's memory.
+    #[error(
+        "a replay buffer of {capacity} transitions × {obs_dim} features needs {gigabytes:.1} GB, \
+         which cannot be allocated: lower buffer_size"
+    )]
+    Memory {
+        /// Transitions.
+        capacity: usize,
+        /// Features per observation.
+        obs_dim: usize,
+        /// What it would take.
+        gigabytes: f64,
+    },
+    /// A checkpoint without a file the learner writes.
+    #[error("the checkpoint has no {0}")]
+    MissingFile(String),
+    /// A part of a checkpoint that cannot be written or read back (`state`,
+    /// `optim.bin`, `replay.bin`).
+    #[error("checkpoint {part}: {reason}")]
+    Checkpoint {
+        /// The part.
+        part: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl LearnError {
+    /// A checkpoint part that cannot be used.
+    pub fn checkpoint(part: &'static str, reason: impl std::fmt::Display) -> LearnError {
+        LearnError::Checkpoint {
+            part,
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// A learner's state at an iteration boundary: a JSON state (counters, random
 /// streams, statistics) and named binary files (weights, optimiser state, replay).
 #[derive(Clone, Debug)]
@@ -173,12 +212,12 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// The contents of file `name`, or an error naming it.
-    pub fn file(&self, name: &str) -> Result<&[u8], String> {
+    pub fn file(&self, name: &str) -> Result<&[u8], LearnError> {
         self.files
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, b)| b.as_slice())
-            .ok_or_else(|| format!("the checkpoint has no {name}"))
+            .ok_or_else(|| LearnError::MissingFile(name.to_string()))
     }
 }
 
@@ -202,9 +241,9 @@ pub trait Learner {
     /// forgets unfinished episodes (at every checkpoint boundary, resumed or not).
     fn reset_envs(&mut self, seed: u64) -> Result<(), EnvError>;
     /// Everything needed to continue exactly from here.
-    fn checkpoint(&self) -> Result<Checkpoint, String>;
+    fn checkpoint(&self) -> Result<Checkpoint, LearnError>;
     /// Continues from a [`Learner::checkpoint`] of a run with the same config and seed.
-    fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), String>;
+    fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), LearnError>;
     /// The action heads.
     fn heads(&self) -> &Heads;
     /// The network a policy bundle holds (greedy actions from its logits), on the

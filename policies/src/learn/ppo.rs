@@ -19,8 +19,8 @@
 //!   backend seeded for the initial weights: same seed, same run, bit for bit.
 
 use super::{
-    Checkpoint, HyperparameterError, IterationStats, Learner, MAX_TRANSITIONS, TrainError,
-    check_counts, check_fractions, check_reals,
+    Checkpoint, HyperparameterError, IterationStats, LearnError, Learner, MAX_TRANSITIONS,
+    TrainError, check_counts, check_fractions, check_reals,
 };
 use crate::nets::{Heads, tensor1, to_vec};
 use crate::network::{Encoder, GnnSpec, LayoutSpec, Network, NetworkKind, Observations};
@@ -232,22 +232,28 @@ impl Ppo {
         mut envs: VectorEnv,
         device: Device,
         seed: u64,
-    ) -> Result<Ppo, String> {
-        config.validate().map_err(|e| e.to_string())?;
+    ) -> Result<Ppo, LearnError> {
+        config.validate()?;
         if envs.num_envs() != config.num_envs {
-            return Err(format!(
-                "{} envs given, num_envs is {}",
-                envs.num_envs(),
-                config.num_envs
-            ));
+            return Err(LearnError::Unfit {
+                algorithm: "ppo",
+                env: envs.single_env().id().to_string(),
+                reason: format!(
+                    "{} envs given, num_envs is {}",
+                    envs.num_envs(),
+                    config.num_envs
+                ),
+            });
         }
-        let heads = heads_of(envs.single_env().action_space()).ok_or_else(|| {
-            format!(
-                "PPO here needs a Discrete or MultiDiscrete action space, {} has {:?}",
-                envs.single_env().id(),
-                envs.single_env().action_space()
-            )
-        })?;
+        let heads =
+            heads_of(envs.single_env().action_space()).ok_or_else(|| LearnError::Unfit {
+                algorithm: "ppo",
+                env: envs.single_env().id().to_string(),
+                reason: format!(
+                    "it needs a Discrete or MultiDiscrete action space, not {:?}",
+                    envs.single_env().action_space()
+                ),
+            })?;
         let encoder = encoder_for(&config, &envs, &heads)?;
         envs.set_mode(AutoReset::SameStep);
         // Episode returns and lengths come from the envs' infos.
@@ -256,7 +262,7 @@ impl Ppo {
             Network::new(&encoder, envs.obs_dim(), heads.total(), &config.hidden, d)
         });
         let optim = AdamConfig::new().with_epsilon(1e-5).init();
-        envs.reset(Some(seed)).map_err(|e| e.to_string())?;
+        envs.reset(Some(seed))?;
         let n = config.num_envs;
         let reward_norm = RewardNormalizer::new(n, config.gamma);
         Ok(Ppo {
@@ -625,12 +631,12 @@ impl Ppo {
 
     /// The run's state, the network's weights (`model.bpk`, burnpack) and the
     /// optimiser's state (`optim.bin`, burn's optimiser record).
-    pub fn checkpoint(&self) -> Result<Checkpoint, String> {
-        let model = crate::bundle::module_bytes(self.model().clone())?;
+    pub fn checkpoint(&self) -> Result<Checkpoint, LearnError> {
+        let model = crate::weights::module_bytes(self.model().clone())?;
         let optim = self
             .optim
             .into_bytes()
-            .map_err(|e| format!("{e}"))?
+            .map_err(|e| LearnError::checkpoint("optim.bin", e))?
             .to_vec();
         let state = RunState {
             iteration: self.iteration,
@@ -639,21 +645,21 @@ impl Ppo {
             reward_stats: self.reward_norm.stats.clone(),
         };
         Ok(Checkpoint {
-            state: serde_json::to_value(state).map_err(|e| e.to_string())?,
+            state: serde_json::to_value(state).map_err(|e| LearnError::checkpoint("state", e))?,
             files: vec![("model.bpk".into(), model), ("optim.bin".into(), optim)],
         })
     }
 
     /// Continues from a checkpoint taken by [`Ppo::checkpoint`] on a run with the same
     /// config and seed.
-    pub fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), String> {
-        let state: RunState =
-            serde_json::from_value(checkpoint.state.clone()).map_err(|e| format!("state: {e}"))?;
+    pub fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), LearnError> {
+        let state: RunState = serde_json::from_value(checkpoint.state.clone())
+            .map_err(|e| LearnError::checkpoint("state", e))?;
         let current = self
             .model
             .take()
             .expect("the model is put back after each step");
-        self.model = Some(crate::bundle::load_module_bytes(
+        self.model = Some(crate::weights::load_module_bytes(
             current,
             checkpoint.file("model.bpk")?.to_vec(),
         )?);
@@ -662,7 +668,7 @@ impl Ppo {
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(
                 checkpoint.file("optim.bin")?.to_vec(),
             ))
-            .map_err(|e| format!("optimizer state: {e}"))?;
+            .map_err(|e| LearnError::checkpoint("optim.bin", e))?;
         self.iteration = state.iteration;
         self.global_step = state.global_step;
         self.rng = Stream::from_state(state.rng);
@@ -758,10 +764,10 @@ impl Learner for Ppo {
     fn reset_envs(&mut self, seed: u64) -> Result<(), EnvError> {
         Ppo::reset_envs(self, seed)
     }
-    fn checkpoint(&self) -> Result<Checkpoint, String> {
+    fn checkpoint(&self) -> Result<Checkpoint, LearnError> {
         Ppo::checkpoint(self)
     }
-    fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), String> {
+    fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), LearnError> {
         Ppo::restore(self, checkpoint)
     }
     fn heads(&self) -> &Heads {
@@ -774,22 +780,28 @@ impl Learner for Ppo {
 
 /// The network `config.network` asks for, checked against the envs' observations
 /// and action heads.
-fn encoder_for(config: &PpoConfig, envs: &VectorEnv, heads: &Heads) -> Result<Encoder, String> {
+fn encoder_for(config: &PpoConfig, envs: &VectorEnv, heads: &Heads) -> Result<Encoder, LearnError> {
     let env = envs.single_env();
+    let unfit = |reason: String| LearnError::Unfit {
+        algorithm: "ppo",
+        env: env.id().to_string(),
+        reason,
+    };
     match (config.network, env.observation_space()) {
-        (NetworkKind::Mlp, Space::Graph { .. }) => Err(format!(
-            "network = \"mlp\" reads flat observations, and {} gives graphs: set network = \"gnn\" or the env's observation = \"matrix\"",
-            env.id()
+        (NetworkKind::Mlp, Space::Graph { .. }) => Err(unfit(
+            "network = \"mlp\" reads flat observations, and the env gives graphs: set \
+             network = \"gnn\" or the env's observation = \"matrix\""
+                .into(),
         )),
         (NetworkKind::Mlp, _) => Ok(Encoder::Mlp),
         (NetworkKind::Gnn, Space::Graph { node_features, .. }) => {
             let layout = LayoutSpec::for_env(env.id(), envs.config(), env.action_space())?;
             if layout.actions() != heads.total() {
-                return Err(format!(
+                return Err(unfit(format!(
                     "the GNN layout has {} logits, the action space {}",
                     layout.actions(),
                     heads.total()
-                ));
+                )));
             }
             Ok(Encoder::Gnn(GnnSpec {
                 node_dim: *node_features,
@@ -798,9 +810,10 @@ fn encoder_for(config: &PpoConfig, envs: &VectorEnv, heads: &Heads) -> Result<En
                 layout,
             }))
         }
-        (NetworkKind::Gnn, _) => Err(format!(
-            "network = \"gnn\" reads graph observations, and {} gives flat ones: set the env's observation = \"graph\"",
-            env.id()
+        (NetworkKind::Gnn, _) => Err(unfit(
+            "network = \"gnn\" reads graph observations, and the env gives flat ones: set \
+             the env's observation = \"graph\""
+                .into(),
         )),
     }
 }

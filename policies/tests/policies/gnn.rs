@@ -6,6 +6,7 @@ use burn::prelude::*;
 use hale_envs::{Space, Value, make};
 use hale_policies::gnn::{GnnActorCritic, GraphBatch, healing_layout, scaling_layout};
 use hale_policies::nets::{MASKED_LOGIT, to_vec};
+use hale_policies::network::seeded;
 use serde_json::json;
 
 fn graph_of(obs: Value) -> hale_envs::GraphValue {
@@ -31,7 +32,9 @@ fn healing_layout_gives_every_allowed_action_a_node_score() {
     };
     let d = node_dim(env.observation_space());
     let device = Device::flex();
-    let net = GnnActorCritic::new(d, 32, 2, 2, 1, &device);
+    // Built under the backend-RNG lock: unlocked, this draw would race the PPO tests'
+    // seeded ones in this binary and change their weights.
+    let net = seeded(&device, 1, |dev| GnnActorCritic::new(d, 32, 2, 2, 1, dev));
     let mut graphs = Vec::new();
     let mut masks = Vec::new();
     for seed in 0..3 {
@@ -78,7 +81,9 @@ fn scaling_gnn_trains_through_message_passing() {
     let (obs, _) = env.reset(Some(1), None).unwrap();
     let g = graph_of(obs);
     let device = Device::flex().autodiff();
-    let mut net = GnnActorCritic::new(d, 32, 2, nvec[0] as usize, 1, &device);
+    let mut net = seeded(&device, 1, |dev| {
+        GnnActorCritic::new(d, 32, 2, nvec[0] as usize, 1, dev)
+    });
     let batch = GraphBatch::new(&[&g, &g], d).unwrap();
     let layout = scaling_layout(&batch, nvec.len(), nvec[0] as usize).unwrap();
     assert_eq!(layout.actions, nvec.iter().sum::<u64>() as usize);
