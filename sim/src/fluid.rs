@@ -174,7 +174,7 @@ fn queue_step(backlog: f64, inflow: f64, capacity: f64, q_max: f64) -> QueueStep
 
 impl Simulation {
     pub(crate) fn fluid_tick(&mut self, dt: f64) {
-        let sc = self.sc.clone();
+        let sc = self.scenario.clone();
         let t = self.now().as_secs_f64();
         let f = &mut self.fluid;
 
@@ -293,7 +293,7 @@ impl Simulation {
                 f.edge_fail[e] = 1.0 - job_ok * (1.0 - tail(l_mean, l_var, to));
             }
             // 3. The window's counters, in expected values.
-            let w = &mut self.mon.win[s];
+            let w = &mut self.monitor.win[s];
             let attempts_now = arrivals * dt;
             w.arrivals += attempts_now;
             w.started += served;
@@ -303,7 +303,7 @@ impl Simulation {
                 attempts_now * (1.0 - hung_share) * (1.0 - job_ok / (1.0 - hung_share).max(1e-12));
             w.rejected += attempts_now * p_reject + dropped;
             w.latency_s += attempts_now * (1.0 - hung_share) * l_mean;
-            let lat = &mut self.mon.fluid_lat[s];
+            let lat = &mut self.monitor.fluid_lat[s];
             let weight = attempts_now * job_ok;
             lat.0 += weight;
             lat.1 += weight * l_mean;

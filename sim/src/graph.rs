@@ -59,7 +59,7 @@ impl Simulation {
             index.insert(r, i);
             i
         };
-        let zones: Vec<NodeIndex> = (0..self.sc.spec.zones.len())
+        let zones: Vec<NodeIndex> = (0..self.scenario.spec.zones.len())
             .map(|z| add(&mut graph, Resource::Zone(z)))
             .collect();
         let mut hosts = HashMap::new();
@@ -73,7 +73,7 @@ impl Simulation {
         let services: Vec<NodeIndex> = (0..self.services.len())
             .map(|s| add(&mut graph, Resource::Service(s)))
             .collect();
-        for e in self.sc.edges.iter() {
+        for e in self.scenario.edges.iter() {
             if let Some(from) = e.from {
                 graph.add_edge(
                     services[from],

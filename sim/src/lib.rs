@@ -44,7 +44,7 @@ mod queue;
 pub mod report;
 mod request;
 pub mod rng;
-mod scenario;
+pub mod scenario;
 mod sim;
 mod time;
 mod workload;
@@ -59,7 +59,13 @@ pub use model::{
 };
 pub use monitor::{HostMetrics, ReplicaMetrics, ServiceMetrics, Snapshot};
 pub use queue::EventQueue;
-pub use scenario::*;
+pub use scenario::{
+    BUILTINS, CallSpec, ClusterSpec, DistSpec, Edge, FaultProcessSpec, FaultSpec, FaultTarget,
+    FaultsSpec, Fidelity, HostGroupSpec, HostTypeSpec, IntervalSpec, LbPolicy, Lifecycle,
+    MAX_DURATION_S, MIN_PERIOD_S, Placement, RateSpec, ResolvedSeries, Scenario, ScenarioError,
+    ScenarioSpec, ScheduledFaultSpec, ServiceSpec, SimulationSpec, SloSpec, TraceSpec,
+    WorkloadSpec,
+};
 pub use sim::{InvariantError, Simulation};
 pub use time::SimTime;
 pub use workload::rate_at;

@@ -182,7 +182,7 @@ pub struct ServiceState {
     /// Replicas behind the load balancer.
     pub endpoints: Vec<ReplicaId>,
     #[serde(skip)]
-    pub(crate) rr: usize,
+    pub(crate) next_endpoint: usize,
     #[serde(skip)]
     pub(crate) pending_resize: Option<f64>,
     #[serde(skip)]

@@ -242,17 +242,17 @@ impl Simulation {
     pub(crate) fn scrape(&mut self) {
         let now = self.now();
         let window_s = now
-            .saturating_sub(self.mon.last_scrape)
+            .saturating_sub(self.monitor.last_scrape)
             .as_secs_f64()
             .max(1e-9);
-        self.mon.last_scrape = now;
+        self.monitor.last_scrape = now;
         let mut services = Vec::with_capacity(self.services.len());
         for (s, st) in self.services.iter().enumerate() {
-            let w = self.mon.win[s];
-            let [p50, p95, p99] = self.mon.percentiles(s);
+            let w = self.monitor.win[s];
+            let [p50, p95, p99] = self.monitor.percentiles(s);
             let answered = w.completed + w.failed;
             let (mut ready, mut booting, mut slots, mut queued) = (0u32, 0u32, 0.0, 0.0);
-            let conc = self.sc.spec.services[s].concurrency as f64;
+            let conc = self.scenario.spec.services[s].concurrency as f64;
             for &r in &st.replicas {
                 let rep = &self.replicas[r];
                 match rep.state {
@@ -268,7 +268,7 @@ impl Simulation {
             let mean_ms = if answered > 0.0 {
                 w.latency_s / answered * 1e3
             } else {
-                let (fw, m1, _) = self.mon.fluid_lat[s];
+                let (fw, m1, _) = self.monitor.fluid_lat[s];
                 if fw > 0.0 { m1 / fw * 1e3 } else { 0.0 }
             };
             queued += self.fluid.queued(s);
@@ -295,17 +295,17 @@ impl Simulation {
                 slo_violated: false,
             });
         }
-        for (i, slo) in self.sc.spec.slos.iter().enumerate() {
-            let s = self.sc.slo_service[i];
+        for (i, slo) in self.scenario.spec.slos.iter().enumerate() {
+            let s = self.scenario.slo_service[i];
             let m = &mut services[s];
-            let latency = self.mon.latency_quantile(s, slo.percentile);
+            let latency = self.monitor.latency_quantile(s, slo.percentile);
             let violated = latency * 1e3 > slo.latency_ms || m.error_rate > slo.max_error_rate;
             if violated {
                 m.slo_violated = true;
-                self.mon.slo_violation_s[i] += window_s;
+                self.monitor.slo_violation_s[i] += window_s;
             }
         }
-        let noise = self.sc.spec.simulation.metric_noise;
+        let noise = self.scenario.spec.simulation.metric_noise;
         if noise > 0.0 {
             for m in &mut services {
                 for v in [
@@ -317,7 +317,7 @@ impl Simulation {
                     &mut m.error_rate,
                     &mut m.cpu_utilization,
                 ] {
-                    *v = (*v * (1.0 + noise * self.mon.noise.normal())).max(0.0);
+                    *v = (*v * (1.0 + noise * self.monitor.noise.normal())).max(0.0);
                 }
             }
         }
@@ -338,9 +338,9 @@ impl Simulation {
         // with its service's figures, its latency shifted by how much slower (or
         // faster) its service time is than the average endpoint's. Done here, once per
         // scrape, rather than on every tick for every replica.
-        if self.sc.spec.fidelity == crate::scenario::Fidelity::Fluid {
+        if self.scenario.spec.fidelity == crate::scenario::Fidelity::Fluid {
             for (s, st) in self.services.iter().enumerate() {
-                let spec = &self.sc.spec.services[s];
+                let spec = &self.scenario.spec.services[s];
                 let scale =
                     |r: ReplicaId| self.replicas[r].slowdown * spec.cpu / self.replicas[r].cpu;
                 let serving: Vec<ReplicaId> = st
@@ -373,7 +373,7 @@ impl Simulation {
             .flat_map(|st| st.replicas.iter().copied())
             .map(|r| {
                 let rep = &self.replicas[r];
-                let request = self.sc.spec.services[rep.service].memory_mib;
+                let request = self.scenario.spec.services[rep.service].memory_mib;
                 ReplicaMetrics {
                     replica: r,
                     service: rep.service,
@@ -413,7 +413,7 @@ impl Simulation {
             replicas,
             cost,
         };
-        let mon = &mut self.mon;
+        let mon = &mut self.monitor;
         for s in 0..mon.win.len() {
             mon.totals[s] = add(mon.totals[s], &mon.win[s]);
             mon.win[s] = ServiceCounters::default();
@@ -423,7 +423,7 @@ impl Simulation {
             mon.fluid_lat[s] = (0.0, 0.0, 0.0);
         }
         // Keep what a delayed observer may still need, and one more.
-        let delay = SimTime::from_secs_f64(self.sc.spec.simulation.scrape_delay_s);
+        let delay = SimTime::from_secs_f64(self.scenario.spec.simulation.scrape_delay_s);
         while mon.snapshots.len() > 1 && mon.snapshots[1].time + delay <= now {
             mon.snapshots.pop_front();
         }
@@ -433,9 +433,9 @@ impl Simulation {
     /// The newest scrape an observer can see now (scraped at least
     /// `scrape_delay_s` ago), if any.
     pub fn observe(&self) -> Option<&Snapshot> {
-        let delay = SimTime::from_secs_f64(self.sc.spec.simulation.scrape_delay_s);
+        let delay = SimTime::from_secs_f64(self.scenario.spec.simulation.scrape_delay_s);
         let now = self.now();
-        self.mon
+        self.monitor
             .snapshots
             .iter()
             .rev()
@@ -444,7 +444,7 @@ impl Simulation {
 
     /// Seconds of SLO violation so far, per SLO of the scenario.
     pub fn slo_violation_s(&self) -> &[f64] {
-        &self.mon.slo_violation_s
+        &self.monitor.slo_violation_s
     }
 }
 

@@ -209,22 +209,22 @@ impl RequestEngine {
 impl Simulation {
     pub(crate) fn schedule_next_arrival(&mut self, w: usize) {
         if let Some(t) = self.arrivals[w].next() {
-            self.next_arrival[w] = self.q.reserve(SimTime::from_secs_f64(t));
+            self.next_arrival[w] = self.queue.reserve(SimTime::from_secs_f64(t));
         }
     }
 
     pub(crate) fn on_arrival(&mut self, w: usize) {
         let n = self.arrivals[w].count;
-        let key = rng::key(self.req.workload_keys[w], n);
+        let key = rng::key(self.requests.workload_keys[w], n);
         let now = self.now();
-        let call = self.req.calls.insert(Call {
+        let call = self.requests.calls.insert(Call {
             key,
             parent: None,
             edge: w as u32,
             attempt: 0,
             arrived: now,
         });
-        self.req.roots += 1;
+        self.requests.roots += 1;
         self.counters.arrived += 1.0;
         self.dispatch(call);
         self.schedule_next_arrival(w);
@@ -232,35 +232,35 @@ impl Simulation {
 
     /// Sends the current attempt of a call to a replica of its service.
     pub(crate) fn dispatch(&mut self, call: CallId) {
-        let Some(c) = self.req.calls.get(call) else {
+        let Some(c) = self.requests.calls.get(call) else {
             return;
         };
         let (edge, attempt) = (c.edge as usize, c.attempt);
         let job_key = rng::key(c.key, attempt as u64);
-        let s = self.sc.edges[edge].to;
+        let s = self.scenario.edges[edge].to;
         let now = self.now();
-        self.mon.win[s].arrivals += 1.0;
+        self.monitor.win[s].arrivals += 1.0;
         if self.services[s].down {
-            self.mon.win[s].failed += 1.0;
+            self.monitor.win[s].failed += 1.0;
             self.attempt_done(call, attempt, Outcome::Error);
             return;
         }
         let Some(r) = self.pick_replica(s, job_key) else {
-            self.mon.win[s].rejected += 1.0;
-            self.mon.win[s].failed += 1.0;
+            self.monitor.win[s].rejected += 1.0;
+            self.monitor.win[s].failed += 1.0;
             self.attempt_done(call, attempt, Outcome::Error);
             return;
         };
-        let spec = &self.sc.spec.services[s];
+        let spec = &self.scenario.spec.services[s];
         let rep = &self.replicas[r];
         let free = rep.busy < spec.concurrency;
         if !free && rep.queue.len() >= spec.queue_capacity as usize {
-            self.mon.win[s].rejected += 1.0;
-            self.mon.win[s].failed += 1.0;
+            self.monitor.win[s].rejected += 1.0;
+            self.monitor.win[s].failed += 1.0;
             self.attempt_done(call, attempt, Outcome::Error);
             return;
         }
-        let job = self.req.jobs.insert(Job {
+        let job = self.requests.jobs.insert(Job {
             call,
             attempt,
             key: job_key,
@@ -273,21 +273,21 @@ impl Simulation {
             pending: 0,
             child_failed: false,
         });
-        let deadline = now + self.sc.edges[edge].timeout;
-        self.req.timeouts[edge].push_back(TimeoutEntry {
+        let deadline = now + self.scenario.edges[edge].timeout;
+        self.requests.timeouts[edge].push_back(TimeoutEntry {
             deadline,
             call,
             attempt,
         });
-        if !self.req.check_pending[edge] {
-            self.req.check_pending[edge] = true;
-            self.q
+        if !self.requests.check_pending[edge] {
+            self.requests.check_pending[edge] = true;
+            self.queue
                 .push(deadline, Event::TimeoutCheck { edge: edge as u32 });
         }
         if free {
             self.start(job);
         } else {
-            self.mon.win[s].waited += 1.0;
+            self.monitor.win[s].waited += 1.0;
             self.replicas[r].queue.push_back(job);
         }
     }
@@ -299,17 +299,21 @@ impl Simulation {
             return None;
         }
         let load = |r: ReplicaId| self.replicas[r].busy as usize + self.replicas[r].queue.len();
-        Some(match self.sc.spec.services[s].load_balancer {
+        Some(match self.scenario.spec.services[s].load_balancer {
             LbPolicy::RoundRobin => {
-                st.rr = if st.rr + 1 >= n { 0 } else { st.rr + 1 };
-                st.endpoints[st.rr]
+                st.next_endpoint = if st.next_endpoint + 1 >= n {
+                    0
+                } else {
+                    st.next_endpoint + 1
+                };
+                st.endpoints[st.next_endpoint]
             }
             LbPolicy::LeastOutstanding => {
                 // Ties go to the next replica in round-robin order, so idle replicas share.
-                st.rr = st.rr.wrapping_add(1);
-                let mut best = st.endpoints[st.rr % n];
+                st.next_endpoint = st.next_endpoint.wrapping_add(1);
+                let mut best = st.endpoints[st.next_endpoint % n];
                 for i in 1..n {
-                    let r = st.endpoints[(st.rr + i) % n];
+                    let r = st.endpoints[(st.next_endpoint + i) % n];
                     if load(r) < load(best) {
                         best = r;
                     }
@@ -329,22 +333,22 @@ impl Simulation {
     /// A job takes a worker slot and is processed for its sampled demand.
     fn start(&mut self, job: JobId) {
         let now = self.now();
-        let Some(j) = self.req.jobs.get_mut(job) else {
+        let Some(j) = self.requests.jobs.get_mut(job) else {
             return;
         };
         let r = j.replica as usize;
         let s = j.service as usize;
-        let spec = &self.sc.spec.services[s];
+        let spec = &self.scenario.spec.services[s];
         let rep = &mut self.replicas[r];
         rep.busy += 1;
         j.started = true;
         let scale = rep.slowdown * spec.cpu / rep.cpu;
         j.demand_s = spec.service_time.sample_s(rng::key(j.key, K_SERVICE)) * scale;
-        let w = &mut self.mon.win[s];
+        let w = &mut self.monitor.win[s];
         w.started += 1.0;
         w.wait_s += now.saturating_sub(j.arrived).as_secs_f64();
         if rep.state != ReplicaState::Hung {
-            self.q.push(
+            self.queue.push(
                 now + SimTime::from_secs_f64(j.demand_s),
                 Event::JobDone { job },
             );
@@ -352,7 +356,7 @@ impl Simulation {
     }
 
     pub(crate) fn on_job_done(&mut self, job: JobId) {
-        let Some(j) = self.req.jobs.get(job) else {
+        let Some(j) = self.requests.jobs.get(job) else {
             return;
         };
         let r = j.replica as usize;
@@ -360,27 +364,27 @@ impl Simulation {
             return;
         }
         let s = j.service as usize;
-        self.mon.win[s].busy_s += j.demand_s;
-        let p_err = self.sc.spec.services[s].error_rate + self.services[s].extra_error_rate;
+        self.monitor.win[s].busy_s += j.demand_s;
+        let p_err = self.scenario.spec.services[s].error_rate + self.services[s].extra_error_rate;
         if p_err > 0.0 && rng::unit(rng::key(j.key, K_ERROR)) < p_err {
             self.finish(job, Outcome::Error);
             return;
         }
-        let edges = &self.sc.out_edges[s];
+        let edges = &self.scenario.out_edges[s];
         if edges.is_empty() {
             self.finish(job, Outcome::Ok);
             return;
         }
-        let total: u32 = edges.iter().map(|&e| self.sc.edges[e].fanout).sum();
+        let total: u32 = edges.iter().map(|&e| self.scenario.edges[e].fanout).sum();
         let parent_key = j.key;
-        if let Some(j) = self.req.jobs.get_mut(job) {
+        if let Some(j) = self.requests.jobs.get_mut(job) {
             j.pending = total + 1;
         }
-        let sc = self.sc.clone();
+        let sc = self.scenario.clone();
         for &e in &sc.out_edges[s] {
             for f in 0..sc.edges[e].fanout {
                 let key = rng::key(parent_key, (e as u64) << 32 | f as u64);
-                let call = self.req.calls.insert(Call {
+                let call = self.requests.calls.insert(Call {
                     key,
                     parent: Some(job),
                     edge: e as u32,
@@ -395,7 +399,7 @@ impl Simulation {
 
     /// One of a job's downstream calls answered (or the job finished issuing them).
     fn child_answered(&mut self, job: JobId, outcome: Outcome) {
-        let Some(j) = self.req.jobs.get_mut(job) else {
+        let Some(j) = self.requests.jobs.get_mut(job) else {
             return;
         };
         if outcome != Outcome::Ok {
@@ -414,13 +418,13 @@ impl Simulation {
 
     /// A job answers its caller and frees its slot for the next queued job.
     fn finish(&mut self, job: JobId, outcome: Outcome) {
-        let Some(j) = self.req.jobs.remove(job) else {
+        let Some(j) = self.requests.jobs.remove(job) else {
             return;
         };
         let now = self.now();
         let s = j.service as usize;
         let r = j.replica as usize;
-        let w = &mut self.mon.win[s];
+        let w = &mut self.monitor.win[s];
         let latency = now.saturating_sub(j.arrived);
         w.latency_s += latency.as_secs_f64();
         if outcome == Outcome::Ok {
@@ -428,7 +432,7 @@ impl Simulation {
         } else {
             w.failed += 1.0;
         }
-        self.mon.record_latency(s, latency);
+        self.monitor.record_latency(s, latency);
         let rep = &mut self.replicas[r];
         rep.win_answered += 1.0;
         rep.win_latency_s += latency.as_secs_f64();
@@ -442,14 +446,14 @@ impl Simulation {
     }
 
     fn release_slot(&mut self, r: ReplicaId) {
-        let conc = self.sc.spec.services[self.replicas[r].service].concurrency;
+        let conc = self.scenario.spec.services[self.replicas[r].service].concurrency;
         let rep = &mut self.replicas[r];
         rep.busy = rep.busy.saturating_sub(1);
         while self.replicas[r].busy < conc {
             let Some(next) = self.replicas[r].queue.pop_front() else {
                 break;
             };
-            if self.req.jobs.get(next).is_some() {
+            if self.requests.jobs.get(next).is_some() {
                 self.start(next);
             }
         }
@@ -461,38 +465,38 @@ impl Simulation {
 
     /// An attempt ended; retry after a back-off or settle the call.
     fn attempt_done(&mut self, call: CallId, attempt: u32, outcome: Outcome) {
-        let Some(c) = self.req.calls.get_mut(call) else {
+        let Some(c) = self.requests.calls.get_mut(call) else {
             return;
         };
         if c.attempt != attempt {
             return; // an abandoned attempt answering late
         }
-        let edge = &self.sc.edges[c.edge as usize];
+        let edge = &self.scenario.edges[c.edge as usize];
         if outcome != Outcome::Ok && c.attempt < edge.retries {
             c.attempt += 1;
             let cap = edge.backoff_max_s;
             let base = (edge.backoff_s * f64::powi(2.0, c.attempt as i32 - 1)).min(cap);
             let wait = base * rng::unit(rng::key(c.key, K_JITTER << 32 | c.attempt as u64));
             let at = self.now() + SimTime::from_secs_f64(wait);
-            self.q.push(at, Event::Retry { call });
+            self.queue.push(at, Event::Retry { call });
             return;
         }
         self.settle(call, outcome);
     }
 
     fn settle(&mut self, call: CallId, outcome: Outcome) {
-        let Some(c) = self.req.calls.remove(call) else {
+        let Some(c) = self.requests.calls.remove(call) else {
             return;
         };
         match c.parent {
             Some(job) => self.child_answered(job, outcome),
             None => {
-                self.req.roots -= 1;
+                self.requests.roots -= 1;
                 let k = &mut self.counters;
                 match outcome {
                     Outcome::Ok => {
                         k.completed += 1.0;
-                        k.latency_s += self.q.now().saturating_sub(c.arrived).as_secs_f64();
+                        k.latency_s += self.queue.now().saturating_sub(c.arrived).as_secs_f64();
                     }
                     Outcome::Error => k.failed += 1.0,
                     Outcome::Timeout => k.timed_out += 1.0,
@@ -503,31 +507,32 @@ impl Simulation {
 
     pub(crate) fn on_timeout_check(&mut self, edge: usize) {
         let now = self.now();
-        while let Some(front) = self.req.timeouts[edge].front() {
+        while let Some(front) = self.requests.timeouts[edge].front() {
             if !self.attempt_outstanding(front.call, front.attempt) {
-                self.req.timeouts[edge].pop_front();
+                self.requests.timeouts[edge].pop_front();
                 continue;
             }
             if front.deadline > now {
                 break;
             }
             let (call, attempt) = (front.call, front.attempt);
-            self.req.timeouts[edge].pop_front();
+            self.requests.timeouts[edge].pop_front();
             self.attempt_done(call, attempt, Outcome::Timeout);
         }
-        match self.req.timeouts[edge].front() {
+        match self.requests.timeouts[edge].front() {
             Some(front) => {
                 let at = front.deadline;
-                self.q.push(at, Event::TimeoutCheck { edge: edge as u32 });
+                self.queue
+                    .push(at, Event::TimeoutCheck { edge: edge as u32 });
             }
-            None => self.req.check_pending[edge] = false,
+            None => self.requests.check_pending[edge] = false,
         }
     }
 
     /// An attempt is outstanding while its call is still waiting on it. A call whose
     /// attempt already failed is waiting on a retry instead, with `attempt` moved on.
     fn attempt_outstanding(&self, call: CallId, attempt: u32) -> bool {
-        self.req
+        self.requests
             .calls
             .get(call)
             .is_some_and(|c| c.attempt == attempt)
@@ -539,15 +544,15 @@ impl Simulation {
         rep.busy = 0;
         rep.queue.clear();
         let held: Vec<JobId> = self
-            .req
+            .requests
             .jobs
             .iter()
             .filter(|(_, j)| j.replica as usize == r)
             .map(|(id, _)| id)
             .collect();
         for job in held {
-            if let Some(j) = self.req.jobs.remove(job) {
-                let w = &mut self.mon.win[j.service as usize];
+            if let Some(j) = self.requests.jobs.remove(job) {
+                let w = &mut self.monitor.win[j.service as usize];
                 w.failed += 1.0;
                 let rep = &mut self.replicas[r];
                 rep.win_answered += 1.0;

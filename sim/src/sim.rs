@@ -105,19 +105,19 @@ pub enum InvariantError {
 /// three. Exogenous randomness (arrivals, service demands, faults) comes from streams
 /// that no action touches, so two policies on one seed face the same world.
 pub struct Simulation {
-    pub(crate) sc: Arc<Scenario>,
+    pub(crate) scenario: Arc<Scenario>,
     pub(crate) seed: u64,
-    pub(crate) q: EventQueue<Event>,
+    pub(crate) queue: EventQueue<Event>,
     pub(crate) hosts: Vec<Host>,
     pub(crate) replicas: Vec<Replica>,
     pub(crate) services: Vec<ServiceState>,
-    pub(crate) req: RequestEngine,
+    pub(crate) requests: RequestEngine,
     pub(crate) fluid: crate::fluid::FluidEngine,
     pub(crate) arrivals: Vec<Arrivals>,
     /// (time, seq) of each workload's next arrival, kept out of the heap: arrivals
     /// are half of all events in simple models, and a workload has one at a time.
     pub(crate) next_arrival: Vec<(SimTime, u64)>,
-    pub(crate) mon: Monitor,
+    pub(crate) monitor: Monitor,
     pub(crate) faults: Vec<FaultRecord>,
     pub(crate) faults_missed: u64,
     pub(crate) counters: RequestCounters,
@@ -157,7 +157,7 @@ impl Simulation {
                 down: false,
                 replicas: Vec::new(),
                 endpoints: Vec::new(),
-                rr: 0,
+                next_endpoint: 0,
                 pending_resize: None,
                 resizes: 0,
             })
@@ -180,15 +180,15 @@ impl Simulation {
             .collect();
         let mut sim = Simulation {
             seed,
-            q: EventQueue::default(),
+            queue: EventQueue::default(),
             hosts: Vec::new(),
             replicas: Vec::new(),
             services,
-            req: RequestEngine::new(&sc, seed),
+            requests: RequestEngine::new(&sc, seed),
             fluid: crate::fluid::FluidEngine::new(&sc),
             next_arrival: vec![(SimTime::MAX, u64::MAX); spec.workload.len()],
             arrivals,
-            mon: Monitor::new(&sc, seed),
+            monitor: Monitor::new(&sc, seed),
             faults: Vec::new(),
             faults_missed: 0,
             counters: RequestCounters::default(),
@@ -200,7 +200,7 @@ impl Simulation {
             cost_accrued: 0.0,
             log_hash: rng::key(seed, 0x10c),
             events: 0,
-            sc: sc.clone(),
+            scenario: sc.clone(),
         };
         for &(zone, t) in &sc.initial_hosts {
             let h = sim.push_host(t, zone, HostState::Ready);
@@ -223,21 +223,21 @@ impl Simulation {
                     sim.schedule_next_arrival(w);
                 }
             }
-            Fidelity::Fluid => sim.q.push(SimTime::ZERO, Event::FluidTick),
+            Fidelity::Fluid => sim.queue.push(SimTime::ZERO, Event::FluidTick),
         }
-        sim.q
+        sim.queue
             .push(SimTime::from_secs_f64(s.scrape_interval_s), Event::Scrape);
-        sim.q
+        sim.queue
             .push(SimTime::from_secs_f64(s.probe_period_s), Event::Probe);
         for (i, f) in sc.spec.faults.schedule.iter().enumerate() {
-            sim.q.push(
+            sim.queue.push(
                 SimTime::from_secs_f64(f.at_s),
                 Event::ScheduledFault { index: i as u32 },
             );
         }
         for (i, p) in sc.spec.faults.mtbf.iter().enumerate() {
             let dt = p.every.sample_s(sim.fault_streams[i].unit());
-            sim.q.push(
+            sim.queue.push(
                 SimTime::from_secs_f64(dt),
                 Event::SampledFault { process: i as u32 },
             );
@@ -251,7 +251,7 @@ impl Simulation {
     pub fn run_until(&mut self, t: SimTime) {
         loop {
             let mut lane = None;
-            let mut key = self.q.peek_key().unwrap_or((SimTime::MAX, u64::MAX));
+            let mut key = self.queue.peek_key().unwrap_or((SimTime::MAX, u64::MAX));
             for (w, &a) in self.next_arrival.iter().enumerate() {
                 if a < key {
                     (key, lane) = (a, Some(w));
@@ -263,10 +263,10 @@ impl Simulation {
             let (time, ev) = match lane {
                 Some(w) => {
                     self.next_arrival[w] = (SimTime::MAX, u64::MAX);
-                    self.q.advance_to(key.0);
+                    self.queue.advance_to(key.0);
                     (key.0, Event::Arrival { workload: w as u32 })
                 }
-                None => match self.q.pop() {
+                None => match self.queue.pop() {
                     Some(x) => x,
                     None => break,
                 },
@@ -276,7 +276,7 @@ impl Simulation {
             self.log_hash = rng::mix64(self.log_hash ^ time.0 ^ (kind << 58)) ^ id;
             self.handle(ev);
         }
-        self.q.advance_to(t);
+        self.queue.advance_to(t);
     }
 
     /// Runs for `dt` more.
@@ -291,7 +291,7 @@ impl Simulation {
         let step = SimTime::from_secs(1);
         loop {
             let more = self.next_arrival.iter().any(|a| a.1 != u64::MAX);
-            if !more && self.req.calls_live() == 0 {
+            if !more && self.requests.calls_live() == 0 {
                 return true;
             }
             if self.now() >= deadline {
@@ -351,24 +351,24 @@ impl Simulation {
             }
             Event::ScheduledFault { index } => {
                 let i = index as usize;
-                let fault = self.sc.spec.faults.schedule[i].fault.clone();
-                let target = self.sc.scheduled_targets[i].clone();
+                let fault = self.scenario.spec.faults.schedule[i].fault.clone();
+                let target = self.scenario.scheduled_targets[i].clone();
                 let u = self.schedule_stream.unit();
                 self.inject(&fault, &target, u);
             }
             Event::SampledFault { process } => {
                 let i = process as usize;
-                let p = &self.sc.spec.faults.mtbf[i];
+                let p = &self.scenario.spec.faults.mtbf[i];
                 let (fault, target, every) = (
                     p.fault.clone(),
-                    self.sc.process_targets[i].clone(),
+                    self.scenario.process_targets[i].clone(),
                     p.every.clone(),
                 );
                 let u = self.fault_streams[i].unit();
                 let dt = every.sample_s(self.fault_streams[i].unit());
                 self.inject(&fault, &target, u);
                 let at = self.now() + SimTime::from_secs_f64(dt);
-                self.q.push(at, Event::SampledFault { process });
+                self.queue.push(at, Event::SampledFault { process });
             }
             Event::FaultEnd { record } => self.end_fault(record as usize),
             Event::Oom { replica, epoch } => {
@@ -391,21 +391,21 @@ impl Simulation {
             Event::ResizeDone { service, resize } => self.finish_resize(service as usize, resize),
             Event::Scrape => {
                 self.scrape();
-                let at =
-                    self.now() + SimTime::from_secs_f64(self.sc.spec.simulation.scrape_interval_s);
-                self.q.push(at, Event::Scrape);
+                let at = self.now()
+                    + SimTime::from_secs_f64(self.scenario.spec.simulation.scrape_interval_s);
+                self.queue.push(at, Event::Scrape);
             }
             Event::Probe => {
                 self.probe();
-                let at =
-                    self.now() + SimTime::from_secs_f64(self.sc.spec.simulation.probe_period_s);
-                self.q.push(at, Event::Probe);
+                let at = self.now()
+                    + SimTime::from_secs_f64(self.scenario.spec.simulation.probe_period_s);
+                self.queue.push(at, Event::Probe);
             }
             Event::FluidTick => {
-                let dt = self.sc.spec.simulation.fluid_tick_s;
+                let dt = self.scenario.spec.simulation.fluid_tick_s;
                 self.fluid_tick(dt);
                 let at = self.now() + SimTime::from_secs_f64(dt);
-                self.q.push(at, Event::FluidTick);
+                self.queue.push(at, Event::FluidTick);
             }
         }
     }
@@ -414,12 +414,12 @@ impl Simulation {
 
     /// Current simulated time.
     pub fn now(&self) -> SimTime {
-        self.q.now()
+        self.queue.now()
     }
 
     /// The scenario.
     pub fn scenario(&self) -> &Arc<Scenario> {
-        &self.sc
+        &self.scenario
     }
 
     /// The seed of this run.
@@ -449,17 +449,17 @@ impl Simulation {
 
     /// External requests in flight now (request level: counted from live calls).
     pub fn requests_in_flight(&self) -> u64 {
-        self.req.roots_live()
+        self.requests.roots_live()
     }
 
     /// A service's counters since the start.
     pub fn service_totals(&self, s: ServiceId) -> ServiceCounters {
-        self.mon.totals(s)
+        self.monitor.totals(s)
     }
 
     /// Clears every service's run totals (to drop a warm-up period).
     pub fn reset_service_totals(&mut self) {
-        self.mon.reset_totals();
+        self.monitor.reset_totals();
     }
 
     /// Money spent on hosts so far.
@@ -498,7 +498,7 @@ impl Simulation {
 
     /// Pushes that asked for a time in the past (zero unless the simulator is wrong).
     pub fn events_scheduled_in_past(&self) -> u64 {
-        self.q.scheduled_in_past()
+        self.queue.scheduled_in_past()
     }
 
     /// Checks the model's invariants; returns the first one broken.
@@ -520,7 +520,7 @@ impl Simulation {
             }
         }
         for (s, st) in self.services.iter().enumerate() {
-            let conc = self.sc.spec.services[s].concurrency;
+            let conc = self.scenario.spec.services[s].concurrency;
             for &r in &st.endpoints {
                 if !self.replicas[r].in_lb || self.replicas[r].service != s {
                     return Err(InvariantError::Replica {
@@ -549,8 +549,8 @@ impl Simulation {
             }
         }
         let c = &self.counters;
-        let in_flight = self.req.roots_live() as f64;
-        if self.sc.spec.fidelity == Fidelity::Request
+        let in_flight = self.requests.roots_live() as f64;
+        if self.scenario.spec.fidelity == Fidelity::Request
             && c.arrived != c.completed + c.failed + c.timed_out + in_flight
         {
             return Err(InvariantError::Conservation {
@@ -564,7 +564,7 @@ impl Simulation {
     // ----- hosts and placement --------------------------------------------------------
 
     fn push_host(&mut self, t: usize, zone: usize, state: HostState) -> HostId {
-        let ht = &self.sc.spec.host_types[t];
+        let ht = &self.scenario.spec.host_types[t];
         self.hosts.push(Host {
             zone,
             host_type: t,
@@ -615,7 +615,7 @@ impl Simulation {
             let host = &self.hosts[h];
             Some(h) != avoid && host.cpu_free() + EPS >= cpu && host.memory_free() + EPS >= mem
         };
-        match self.sc.spec.cluster.placement {
+        match self.scenario.spec.cluster.placement {
             Placement::Spread => self.sched_index.iter().find(fits).map(|&(_, h)| h),
             Placement::Binpack => self.sched_index.iter().rev().find(fits).map(|&(_, h)| h),
         }
@@ -630,14 +630,15 @@ impl Simulation {
 
     fn provision_host(&mut self, t: usize, zone: usize) -> HostId {
         let h = self.push_host(t, zone, HostState::Provisioning);
-        let at = self.now() + SimTime::from_secs_f64(self.sc.spec.cluster.provisioning_time_s);
-        self.q.push(at, Event::HostReady { host: h as u32 });
+        let at =
+            self.now() + SimTime::from_secs_f64(self.scenario.spec.cluster.provisioning_time_s);
+        self.queue.push(at, Event::HostReady { host: h as u32 });
         h
     }
 
     /// Provisions hosts (if the scenario allows) until pending replicas could fit.
     fn maybe_provision(&mut self) {
-        let Some((t, zone)) = self.sc.provision else {
+        let Some((t, zone)) = self.scenario.provision else {
             return;
         };
         let demand: f64 = self
@@ -651,7 +652,7 @@ impl Simulation {
             .filter(|h| h.state == HostState::Provisioning)
             .map(Host::cpu_free)
             .sum();
-        let max = self.sc.spec.cluster.max_hosts as usize;
+        let max = self.scenario.spec.cluster.max_hosts as usize;
         while demand > supply + EPS && self.live_hosts() < max {
             let h = self.provision_host(t, zone);
             supply += self.hosts[h].cpu;
@@ -706,7 +707,7 @@ impl Simulation {
     fn try_place(&mut self, r: ReplicaId) -> bool {
         let s = self.replicas[r].service;
         let cpu = self.services[s].cpu;
-        let mem = self.sc.spec.services[s].memory_mib;
+        let mem = self.scenario.spec.services[s].memory_mib;
         let Some(h) = self.find_host(cpu, mem, self.replicas[r].avoid_host) else {
             return false;
         };
@@ -716,7 +717,7 @@ impl Simulation {
         rep.host = Some(h);
         rep.cpu = cpu;
         rep.epoch += 1;
-        self.start_booting(r, self.sc.spec.services[s].boot_time_s);
+        self.start_booting(r, self.scenario.spec.services[s].boot_time_s);
         true
     }
 
@@ -725,8 +726,8 @@ impl Simulation {
         let rep = &mut self.replicas[r];
         rep.state = ReplicaState::Booting;
         let epoch = rep.epoch;
-        let at = self.q.now() + SimTime::from_secs_f64(secs);
-        self.q.push(
+        let at = self.queue.now() + SimTime::from_secs_f64(secs);
+        self.queue.push(
             at,
             Event::ReplicaReady {
                 replica: r as u32,
@@ -786,10 +787,10 @@ impl Simulation {
         if graceful && busy && rep.host.is_some() && rep.state.is_serving() {
             let rep = &mut self.replicas[r];
             rep.state = ReplicaState::Terminating;
-            let at =
-                self.q.now() + SimTime::from_secs_f64(self.sc.spec.simulation.termination_grace_s);
+            let at = self.queue.now()
+                + SimTime::from_secs_f64(self.scenario.spec.simulation.termination_grace_s);
             let epoch = rep.epoch;
-            self.q.push(
+            self.queue.push(
                 at,
                 Event::TerminateDone {
                     replica: r as u32,
@@ -806,7 +807,7 @@ impl Simulation {
         self.remove_endpoint(r);
         self.drop_work(r);
         let s = self.replicas[r].service;
-        let mem = self.sc.spec.services[s].memory_mib;
+        let mem = self.scenario.spec.services[s].memory_mib;
         if let Some(h) = self.replicas[r].host {
             let cpu = self.replicas[r].cpu;
             self.allocate(h, -cpu, -mem);
@@ -930,7 +931,7 @@ impl Simulation {
                 rep.slowdown = 1.0;
                 rep.leak_mib_per_s = 0.0;
                 rep.restarts += 1;
-                self.start_booting(r, self.sc.spec.services[s].restart_time_s);
+                self.start_booting(r, self.scenario.spec.services[s].restart_time_s);
             }
             Action::Kill { replica: r } | Action::Reschedule { replica: r } => {
                 let name = if matches!(action, Action::Kill { .. }) {
@@ -956,9 +957,9 @@ impl Simulation {
                     return Err(ActionError::NothingToRollBack(service));
                 }
                 let at = self.now()
-                    + SimTime::from_secs_f64(self.sc.spec.services[service].rollback_time_s);
+                    + SimTime::from_secs_f64(self.scenario.spec.services[service].rollback_time_s);
                 let deploy = st.deploys;
-                self.q.push(
+                self.queue.push(
                     at,
                     Event::RollbackDone {
                         service: service as u32,
@@ -995,7 +996,7 @@ impl Simulation {
             Action::Resize { service, cpu } => {
                 self.check_service(service)?;
                 let max = self
-                    .sc
+                    .scenario
                     .spec
                     .host_types
                     .iter()
@@ -1024,9 +1025,9 @@ impl Simulation {
                 // rollback in flight do not cancel each other.
                 self.services[service].resizes += 1;
                 let at = self.now()
-                    + SimTime::from_secs_f64(self.sc.spec.services[service].resize_time_s);
+                    + SimTime::from_secs_f64(self.scenario.spec.services[service].resize_time_s);
                 let resize = self.services[service].resizes;
-                self.q.push(
+                self.queue.push(
                     at,
                     Event::ResizeDone {
                         service: service as u32,
@@ -1035,19 +1036,19 @@ impl Simulation {
                 );
             }
             Action::AddHost { host_type, zone } => {
-                if host_type >= self.sc.spec.host_types.len() {
+                if host_type >= self.scenario.spec.host_types.len() {
                     return Err(ActionError::NoSuch {
                         what: "host type",
                         index: host_type,
                     });
                 }
-                if zone >= self.sc.spec.zones.len() {
+                if zone >= self.scenario.spec.zones.len() {
                     return Err(ActionError::NoSuch {
                         what: "zone",
                         index: zone,
                     });
                 }
-                let max = self.sc.spec.cluster.max_hosts;
+                let max = self.scenario.spec.cluster.max_hosts;
                 if self.live_hosts() >= max as usize {
                     return Err(ActionError::HostLimit(max));
                 }
@@ -1157,18 +1158,18 @@ impl Simulation {
                         self.replicas[r].epoch += 1;
                     }
                     FaultSpec::MemoryLeak { mib_per_s } => {
-                        let spec = &self.sc.spec.services[s];
+                        let spec = &self.scenario.spec.services[s];
                         let limit = spec.memory_limit_mib.unwrap_or(2.0 * spec.memory_mib);
                         let rep = &mut self.replicas[r];
                         let headroom =
-                            (limit - rep.memory_mib(spec.memory_mib, self.q.now())).max(0.0);
+                            (limit - rep.memory_mib(spec.memory_mib, self.queue.now())).max(0.0);
                         rep.leak_mib_per_s += mib_per_s;
-                        rep.leak_since = self.q.now();
+                        rep.leak_since = self.queue.now();
                         rep.state = ReplicaState::Degraded;
-                        let at =
-                            self.q.now() + SimTime::from_secs_f64(headroom / rep.leak_mib_per_s);
+                        let at = self.queue.now()
+                            + SimTime::from_secs_f64(headroom / rep.leak_mib_per_s);
                         let epoch = rep.epoch;
-                        self.q.push(
+                        self.queue.push(
                             at,
                             Event::Oom {
                                 replica: r as u32,
@@ -1206,7 +1207,7 @@ impl Simulation {
                 if let Some(rep) = repair_s {
                     let at = self.now() + SimTime::from_secs_f64(*rep);
                     let epoch = self.hosts[h].repair_epoch;
-                    self.q.push(
+                    self.queue.push(
                         at,
                         Event::HostRepair {
                             host: h as u32,
@@ -1224,7 +1225,7 @@ impl Simulation {
                     self.fail_host(h);
                 }
                 let at = self.now() + SimTime::from_secs_f64(*duration_s);
-                self.q.push(at, Event::FaultEnd { record: rec as u32 });
+                self.queue.push(at, Event::FaultEnd { record: rec as u32 });
             }
             (FaultSpec::BadDeploy { error_rate }, &FaultTarget::Service(s)) => {
                 self.record_fault(kind, FaultSubject::Service(s), vec![]);
@@ -1237,7 +1238,7 @@ impl Simulation {
                 let rec = self.record_fault(kind, FaultSubject::Dependency(s), vec![]);
                 self.services[s].down = true;
                 let at = self.now() + SimTime::from_secs_f64(*duration_s);
-                self.q.push(at, Event::FaultEnd { record: rec as u32 });
+                self.queue.push(at, Event::FaultEnd { record: rec as u32 });
             }
             // Validation resolves every kind to a target of the right shape.
             _ => self.faults_missed += 1,
@@ -1297,7 +1298,7 @@ impl Simulation {
     /// Readiness probes: a replica failing `probe_failure_threshold` probes in a row
     /// leaves the load balancer; one passing again rejoins it.
     fn probe(&mut self) {
-        let threshold = self.sc.spec.simulation.probe_failure_threshold;
+        let threshold = self.scenario.spec.simulation.probe_failure_threshold;
         for s in 0..self.services.len() {
             for i in 0..self.services[s].replicas.len() {
                 let r = self.services[s].replicas[i];
