@@ -33,7 +33,7 @@ use hale_adapter::live::{LiveHost, LiveInput, LiveReplica};
 use hale_adapter::observe::{Observation, Replicas};
 use hale_adapter::run::Adapter;
 use hale_envs::Value;
-use hale_envs::live::ServiceReading;
+use hale_envs::encoding::ServiceReading;
 use hale_policies::Policy;
 use hale_policies::bundle::{self, Bundle, BundleSpec};
 use hale_policies::network::{Encoder, GnnSpec, LayoutSpec, Network};
@@ -158,7 +158,7 @@ fn scaling_observation() -> (Observation, Vec<Option<Replicas>>) {
 
 /// p50 and p99 of `f` over 2000 calls, in microseconds.
 fn healing_input(replicas: usize) -> LiveInput {
-    use hale_envs::live::{HostReading, ReplicaReading, ReplicaState};
+    use hale_envs::encoding::{HostReading, ReplicaReading, ReplicaState};
     let replicas = (0..replicas)
         .map(|k| LiveReplica {
             name: format!("replica-{k}"),

@@ -3,7 +3,7 @@
 //! action probabilities; rules have none), and the change's expected effect.
 
 use crate::observe::Replicas;
-use hale_envs::live::{ScalingActions, ServiceReading};
+use hale_envs::encoding::{ScalingActions, ServiceReading};
 use serde::Serialize;
 
 /// One observed feature, in the units of the `[observation.queries]` it came from.
@@ -162,7 +162,7 @@ pub fn scaling_effect(cpu_utilization: f64, from: u32, to: u32) -> String {
 
 /// Features of a Healing-v0 replica and its service.
 pub fn healing_features(
-    replica: &hale_envs::live::ReplicaReading,
+    replica: &hale_envs::encoding::ReplicaReading,
     service: &ServiceReading,
     replicas: Replicas,
 ) -> Vec<Feature> {
@@ -181,7 +181,10 @@ pub fn healing_features(
 }
 
 /// Features of a Healing-v0 host.
-pub fn host_features(host: &hale_envs::live::HostReading, replicas_on_it: usize) -> Vec<Feature> {
+pub fn host_features(
+    host: &hale_envs::encoding::HostReading,
+    replicas_on_it: usize,
+) -> Vec<Feature> {
     vec![
         Feature {
             name: "up",

@@ -6,7 +6,7 @@ use crate::decide::Context;
 use crate::observe::{Missing, Replicas};
 use crate::report::Outcome;
 use crate::target::TargetState;
-use hale_envs::live::{
+use hale_envs::encoding::{
     GraphEncoding, GraphHost, GraphReplica, HostReading, ReplicaReading, ServiceReading,
 };
 

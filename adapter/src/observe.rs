@@ -5,7 +5,7 @@
 //! while any is.
 
 use crate::error::FieldError;
-use hale_envs::live::{ScalingObservation, ServiceReading};
+use hale_envs::encoding::{ScalingObservation, ServiceReading};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

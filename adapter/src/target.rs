@@ -58,8 +58,8 @@ impl ReplicaState {
     /// The orchestrator's own liveness probes act on a hung process; what the adapter
     /// sees is readiness failing, reported as one failure (a third of the restart
     /// threshold), so a kubelet-like policy leaves it to them.
-    pub fn live_state(&self) -> (hale_envs::live::ReplicaState, u32) {
-        use hale_envs::live::ReplicaState as S;
+    pub fn live_state(&self) -> (hale_envs::encoding::ReplicaState, u32) {
+        use hale_envs::encoding::ReplicaState as S;
         match self.phase.as_str() {
             "pending" | "new" | "allocated" | "assigned" if self.node.is_none() => (S::Pending, 0),
             "pending" | "new" | "allocated" | "assigned" | "accepted" | "preparing" | "ready"

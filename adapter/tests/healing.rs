@@ -322,7 +322,7 @@ fn gnn_bundles_run_on_the_live_resource_graph() {
 #[test]
 fn the_live_graph_has_the_envs_nodes_and_edges() {
     use hale_adapter::live::{LiveHost, LiveInput, LiveReplica};
-    use hale_envs::live::{HostReading, ReplicaReading, ReplicaState as S};
+    use hale_envs::encoding::{HostReading, ReplicaReading, ReplicaState as S};
     let env = hale_envs::Healing::new(&serde_json::json!({"scenario": "three-tier"})).unwrap();
     let encoding = env.live_graph();
     let replica = |service: usize, node: Option<&str>| LiveReplica {
@@ -362,7 +362,7 @@ fn the_live_graph_has_the_envs_nodes_and_edges() {
         rollback_possible: vec![],
     };
     let g = input.graph(&encoding);
-    let f = hale_envs::live::NODE_FEATURES;
+    let f = hale_envs::encoding::NODE_FEATURES;
     assert_eq!(g.nodes.len(), (2 + 2 + 3 + 3) * f);
     // Kinds in order: zone, zone, host, host, service × 3, replica × 3.
     let kinds: Vec<usize> = g
@@ -386,5 +386,5 @@ fn the_live_graph_has_the_envs_nodes_and_edges() {
             [6, 9]
         ]
     );
-    assert_eq!(g.edges.len(), 9 * hale_envs::live::EDGE_FEATURES);
+    assert_eq!(g.edges.len(), 9 * hale_envs::encoding::EDGE_FEATURES);
 }

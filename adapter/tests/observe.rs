@@ -3,7 +3,7 @@
 //! reported by service and feature, never read as zero.
 
 use hale_adapter::observe::{ObservationConfig, PrometheusSource, Queries, Replicas};
-use hale_envs::live::{ScalingObservation, ServiceReading};
+use hale_envs::encoding::{ScalingObservation, ServiceReading};
 use std::net::TcpListener;
 
 mod common;

@@ -1,6 +1,7 @@
 //! What the cloud environments share: loading the scenario, features from what the
 //! monitoring system saw, the resource graph as a `Graph` observation.
 
+use crate::encoding::SERVICE_FEATURES;
 use crate::env::EnvError;
 use crate::space::GraphValue;
 use hale_sim::{Fidelity, HostState, ReplicaState, Scenario, SimTime, Simulation, Snapshot};
@@ -99,9 +100,6 @@ pub(crate) fn period(id: &str, field: &str, v: f64) -> Result<(), EnvError> {
     Ok(())
 }
 
-/// Features per service in matrix observations.
-pub const SERVICE_FEATURES: usize = 9;
-
 /// Latency a service's percentiles are measured against: its SLO bound, or 100 ms.
 pub(crate) fn latency_refs_ms(sc: &Scenario) -> Vec<f64> {
     let mut refs = vec![100.0; sc.spec.services.len()];
@@ -123,18 +121,11 @@ pub(crate) fn service_features(
     out.fill(0.0);
     let Some(snap) = snap else { return };
     for (s, m) in snap.services.iter().enumerate() {
-        out[s * SERVICE_FEATURES..(s + 1) * SERVICE_FEATURES]
-            .copy_from_slice(&crate::live::ServiceReading::from(m).encode(refs[s], max_replicas));
+        out[s * SERVICE_FEATURES..(s + 1) * SERVICE_FEATURES].copy_from_slice(
+            &crate::encoding::ServiceReading::from(m).encode(refs[s], max_replicas),
+        );
     }
 }
-
-/// Node features of the graph observation: kind one-hot (zone, host, service,
-/// replica), the service features, replica state one-hot (8) with probe failures,
-/// restarts, memory over limit, mean latency over the SLO bound and error rate (last
-/// scrape), and host up, cordoned, CPU and memory allocation.
-pub const NODE_FEATURES: usize = 4 + SERVICE_FEATURES + 8 + 5 + 4;
-/// Edge features: relation one-hot (contains, runs, owns, calls) and fan-out.
-pub const EDGE_FEATURES: usize = 5;
 
 /// The state a monitoring system can see: a hung replica looks ready until a probe
 /// fails, and a degraded one looks ready (its latency and memory give it away).
@@ -146,30 +137,17 @@ pub(crate) fn visible_state(s: ReplicaState, probe_failures: u32) -> ReplicaStat
     }
 }
 
-pub(crate) fn state_index(s: ReplicaState) -> usize {
-    match s {
-        ReplicaState::Pending => 0,
-        ReplicaState::Booting => 1,
-        ReplicaState::Ready => 2,
-        ReplicaState::Degraded => 3,
-        ReplicaState::Hung => 4,
-        ReplicaState::Crashed => 5,
-        ReplicaState::Terminating => 6,
-        ReplicaState::Terminated => 7,
-    }
-}
-
 /// What monitoring shows of replica `id`, with its last scrape window's metrics (if
 /// it had one) — the reading both cloud envs encode.
 pub(crate) fn replica_reading(
     sim: &Simulation,
     id: usize,
     window: Option<&hale_sim::ReplicaMetrics>,
-) -> crate::live::ReplicaReading {
+) -> crate::encoding::ReplicaReading {
     let rep = &sim.replicas()[id];
     let spec = &sim.scenario().spec.services[rep.service];
     let limit = spec.memory_limit_mib.unwrap_or(2.0 * spec.memory_mib);
-    crate::live::ReplicaReading {
+    crate::encoding::ReplicaReading {
         service: rep.service,
         state: visible_state(rep.state, rep.probe_failures),
         probe_failures: rep.probe_failures,
@@ -184,9 +162,9 @@ pub(crate) fn replica_reading(
 }
 
 /// Host `id` as the cloud envs encode it.
-pub(crate) fn host_reading(sim: &Simulation, id: usize) -> crate::live::HostReading {
+pub(crate) fn host_reading(sim: &Simulation, id: usize) -> crate::encoding::HostReading {
     let host = &sim.hosts()[id];
-    crate::live::HostReading {
+    crate::encoding::HostReading {
         up: host.state == HostState::Ready,
         cordoned: host.cordoned,
         cpu_allocation: host.cpu_allocated / host.cpu,
@@ -198,9 +176,9 @@ pub(crate) fn host_reading(sim: &Simulation, id: usize) -> crate::live::HostRead
 /// what monitoring can see ([`visible_state`]).
 pub(crate) fn graph_observation(
     sim: &Simulation,
-    encoding: &crate::live::GraphEncoding,
+    encoding: &crate::encoding::GraphEncoding,
 ) -> GraphValue {
-    use crate::live::{GraphHost, GraphReplica, ServiceReading};
+    use crate::encoding::{GraphHost, GraphReplica, ServiceReading};
     let snap = sim.observe();
     let per_replica: std::collections::HashMap<usize, &hale_sim::ReplicaMetrics> = snap
         .map(|s| s.replicas.iter().map(|m| (m.replica, m)).collect())
@@ -248,8 +226,8 @@ pub(crate) fn graph_encoding(
     sc: &Scenario,
     refs: &[f64],
     max_replicas: f64,
-) -> crate::live::GraphEncoding {
-    crate::live::GraphEncoding {
+) -> crate::encoding::GraphEncoding {
+    crate::encoding::GraphEncoding {
         services: sc.spec.services.iter().map(|s| s.name.clone()).collect(),
         latency_refs_ms: refs.to_vec(),
         max_replicas,

@@ -15,7 +15,7 @@
 //! up and not cordoned). Rolling back a deploy that was good is refused by the cluster:
 //! the step is a no-op that still costs the remedy (`info["refused"]` says why).
 //!
-//! The encoding, mask and action decoding are [`crate::live::HealingObservation`]'s,
+//! The encoding, mask and action decoding are [`crate::encoding::HealingObservation`]'s,
 //! which the actuation adapter uses on live data.
 //!
 //! With `observation = "graph"` the observation is the resource graph instead (see
@@ -32,8 +32,10 @@
 //! called, so every remedy has a use.
 
 use crate::cloud;
+use crate::encoding::{
+    HealingAction, HealingObservation, HostReading, ReplicaReading, ServiceReading,
+};
 use crate::env::{Env, EnvError, HealingInfo, Info, Step, check_action};
-use crate::live::{HealingAction, HealingObservation, HostReading, ReplicaReading, ServiceReading};
 use crate::space::{Space, Value};
 use hale_sim::rng::Stream;
 use hale_sim::{
@@ -67,7 +69,15 @@ pub struct HealingConfig {
     /// Weight of the unserved fraction.
     pub unserved_weight: f64,
     /// Flat slots (`matrix`) or the resource graph (`graph`).
-    pub observation: crate::scaling::ObservationKind,
+    pub observation: crate::encoding::ObservationKind,
+}
+
+impl HealingConfig {
+    /// Reads a config (a JSON object, or null for the defaults); an unknown field is
+    /// an error that names it.
+    pub fn from_json(config: &Json) -> Result<HealingConfig, EnvError> {
+        cloud::parse_config("Healing-v0", config)
+    }
 }
 
 impl Default for HealingConfig {
@@ -82,7 +92,7 @@ impl Default for HealingConfig {
             fault_mix: true,
             fault_mix_mtbf_s: 1800.0,
             unserved_weight: 1.0,
-            observation: crate::scaling::ObservationKind::Matrix,
+            observation: crate::encoding::ObservationKind::Matrix,
         }
     }
 }
@@ -102,7 +112,7 @@ pub struct Healing {
     host_slots: Vec<usize>,
     mask: Vec<bool>,
     encoding: HealingObservation,
-    graph: crate::live::GraphEncoding,
+    graph: crate::encoding::GraphEncoding,
     faults: cloud::FaultReporter,
 }
 
@@ -161,14 +171,14 @@ impl Healing {
         Ok(Healing {
             episode_s: cfg.episode_s.unwrap_or(sc.spec.simulation.duration_s),
             obs_space: match cfg.observation {
-                crate::scaling::ObservationKind::Matrix => Space::Box {
+                crate::encoding::ObservationKind::Matrix => Space::Box {
                     low: vec![0.0; dim],
                     high: vec![f32::MAX; dim],
                     shape: vec![dim],
                 },
-                crate::scaling::ObservationKind::Graph => Space::Graph {
-                    node_features: cloud::NODE_FEATURES,
-                    edge_features: cloud::EDGE_FEATURES,
+                crate::encoding::ObservationKind::Graph => Space::Graph {
+                    node_features: crate::encoding::NODE_FEATURES,
+                    edge_features: crate::encoding::EDGE_FEATURES,
                 },
             },
             act_space: Space::Discrete { n: actions as u64 },
@@ -202,7 +212,7 @@ impl Healing {
     }
 
     /// How this env encodes its graph observation, for building it from live data.
-    pub fn live_graph(&self) -> crate::live::GraphEncoding {
+    pub fn live_graph(&self) -> crate::encoding::GraphEncoding {
         self.graph.clone()
     }
 
@@ -250,10 +260,10 @@ impl Healing {
             .collect();
         self.mask = self.encoding.mask(&replicas, &hosts, &rollback);
         match self.cfg.observation {
-            crate::scaling::ObservationKind::Matrix => {
+            crate::encoding::ObservationKind::Matrix => {
                 Value::Box(self.encoding.encode(&replicas, &hosts, &services))
             }
-            crate::scaling::ObservationKind::Graph => {
+            crate::encoding::ObservationKind::Graph => {
                 Value::Graph(cloud::graph_observation(sim, &self.graph))
             }
         }

@@ -20,9 +20,9 @@
 mod cartpole;
 pub mod checker;
 mod cloud;
+pub mod encoding;
 mod env;
 mod healing;
-pub mod live;
 mod registry;
 pub mod replay;
 mod scaling;
@@ -38,6 +38,6 @@ pub use env::{
 };
 pub use healing::{Healing, HealingConfig};
 pub use registry::{EnvSpec, make, registry};
-pub use scaling::{Scaling, ScalingConfig};
+pub use scaling::{Scaling, ScalingAction, ScalingConfig};
 pub use space::{GraphValue, Space, Value};
 pub use vector::{AutoReset, VectorEnv};

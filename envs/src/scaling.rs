@@ -19,7 +19,8 @@
 //! ever `truncated`, never `terminated`. With `auto_heal` (the default) crashed and
 //! liveness-failed replicas are restarted at each step, as kubelets would.
 
-use crate::cloud::{self, SERVICE_FEATURES};
+use crate::cloud;
+use crate::encoding::{ObservationKind, SERVICE_FEATURES};
 use crate::env::{
     Env, EnvError, Info, ObsSlot, ScalingInfo, Step, StepInto, check_action, write_obs,
 };
@@ -39,17 +40,6 @@ pub enum ScalingAction {
     Delta,
     /// Per service, a target count: action value k means `min_replicas + k`.
     Target,
-}
-
-/// Which observation to produce.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ObservationKind {
-    /// `[services × 9]` features, flattened.
-    #[default]
-    Matrix,
-    /// The resource graph (zones, hosts, services, replicas) with node and edge features.
-    Graph,
 }
 
 /// Configuration of `Scaling-v0`.
@@ -88,6 +78,14 @@ pub struct ScalingConfig {
     pub auto_heal: bool,
 }
 
+impl ScalingConfig {
+    /// Reads a config (a JSON object, or null for the defaults); an unknown field is
+    /// an error that names it.
+    pub fn from_json(config: &Json) -> Result<ScalingConfig, EnvError> {
+        cloud::parse_config("Scaling-v0", config)
+    }
+}
+
 impl Default for ScalingConfig {
     fn default() -> Self {
         ScalingConfig {
@@ -117,7 +115,7 @@ pub struct Scaling {
     seeds: Stream,
     episode_s: f64,
     refs: Vec<f64>,
-    graph: crate::live::GraphEncoding,
+    graph: crate::encoding::GraphEncoding,
     obs_space: Space,
     act_space: Space,
     base_cost_rate: f64,
@@ -172,8 +170,8 @@ impl Scaling {
                 shape: vec![n, SERVICE_FEATURES],
             },
             ObservationKind::Graph => Space::Graph {
-                node_features: cloud::NODE_FEATURES,
-                edge_features: cloud::EDGE_FEATURES,
+                node_features: crate::encoding::NODE_FEATURES,
+                edge_features: crate::encoding::EDGE_FEATURES,
             },
         };
         let base_cost_rate = sc
@@ -207,8 +205,8 @@ impl Scaling {
     }
 
     /// How this env turns action choices into desired replicas.
-    pub fn live_actions(&self) -> crate::live::ScalingActions {
-        crate::live::ScalingActions {
+    pub fn live_actions(&self) -> crate::encoding::ScalingActions {
+        crate::encoding::ScalingActions {
             delta: self.cfg.action == ScalingAction::Delta,
             min_replicas: self.cfg.min_replicas,
             max_replicas: self.cfg.max_replicas,
@@ -216,13 +214,13 @@ impl Scaling {
     }
 
     /// How this env encodes its graph observation, for building it from live data.
-    pub fn live_graph(&self) -> crate::live::GraphEncoding {
+    pub fn live_graph(&self) -> crate::encoding::GraphEncoding {
         self.graph.clone()
     }
 
     /// How this env encodes its matrix observation, for building it from live data.
-    pub fn live_observation(&self) -> crate::live::ScalingObservation {
-        crate::live::ScalingObservation {
+    pub fn live_observation(&self) -> crate::encoding::ScalingObservation {
+        crate::encoding::ScalingObservation {
             services: self
                 .sc
                 .spec
@@ -263,7 +261,7 @@ impl Scaling {
             .as_mut()
             .ok_or_else(|| EnvError::NeedsReset(ID.into()))?;
         let mut changes = 0;
-        let actions = crate::live::ScalingActions {
+        let actions = crate::encoding::ScalingActions {
             delta: cfg.action == ScalingAction::Delta,
             min_replicas: cfg.min_replicas,
             max_replicas: cfg.max_replicas,

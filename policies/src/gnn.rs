@@ -21,6 +21,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::{IndexingUpdateOp, TensorData};
 use hale_envs::GraphValue;
+use hale_envs::encoding::{node, node_kind};
 
 /// Why graphs cannot be batched.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -198,14 +199,10 @@ pub struct GnnActorCritic {
     value_head: Linear,
 }
 
-/// Index of the first node-kind feature (zone, host, service, replica one-hot).
-pub const KIND_ZONE: usize = 0;
-/// Host kind feature.
-pub const KIND_HOST: usize = 1;
-/// Service kind feature.
-pub const KIND_SERVICE: usize = 2;
-/// Replica kind feature.
-pub const KIND_REPLICA: usize = 3;
+/// The node-kind features, as the envs encode them (`hale_envs::encoding::node`).
+const KIND_HOST: usize = node::KIND + node_kind::HOST;
+const KIND_SERVICE: usize = node::KIND + node_kind::SERVICE;
+const KIND_REPLICA: usize = node::KIND + node_kind::REPLICA;
 
 impl GnnActorCritic {
     /// A network for `node_dim` node features, `hidden` wide, `layers` SAGE layers,

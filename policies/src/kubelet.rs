@@ -13,7 +13,7 @@
 //! longest.
 
 use crate::{ActError, Policy, PolicyContext, Value};
-use serde_json::Value as Json;
+use hale_envs::encoding::{ObservationKind, ReplicaState, replica_row, state_index};
 
 /// Kubernetes' container restart back-off.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,25 +62,19 @@ pub struct Kubelet {
     time: f64,
 }
 
-/// Features per replica slot in Healing-v0's observation (the kubelet reads the first 10).
-const REPLICA_FEATURES: usize = 15;
+/// Features per replica slot in Healing-v0's observation (the kubelet reads the state,
+/// presence and probe failures).
+const REPLICA_FEATURES: usize = replica_row::FEATURES;
 
 impl Kubelet {
     /// A kubelet for the Healing-v0 env described by `ctx`.
     pub fn new(ctx: &PolicyContext) -> Result<Kubelet, crate::Unfit> {
-        if ctx
-            .config
-            .get("observation")
-            .and_then(Json::as_str)
-            .is_some_and(|o| o != "matrix")
-        {
+        let cfg = hale_envs::HealingConfig::from_json(&ctx.config)
+            .map_err(|_| crate::Unfit("the kubelet reads a Healing-v0 config"))?;
+        if cfg.observation != ObservationKind::Matrix {
             return Err(crate::Unfit("the kubelet reads the matrix observation"));
         }
-        let max_replicas = ctx
-            .config
-            .get("max_replicas")
-            .and_then(Json::as_u64)
-            .unwrap_or(16) as usize;
+        let max_replicas = cfg.max_replicas;
         Ok(Kubelet {
             slots: vec![Slot::default(); max_replicas],
             max_replicas,
@@ -114,14 +108,19 @@ impl Policy for Kubelet {
         for k in 0..self.max_replicas {
             let row = &x[k * REPLICA_FEATURES..(k + 1) * REPLICA_FEATURES];
             let slot = &mut self.slots[k];
-            if row[0] == 0.0 {
+            if row[replica_row::PRESENT] == 0.0 {
                 *slot = Slot::default();
                 continue;
             }
-            let state = (1..9).find(|&i| row[i] == 1.0).map(|i| i - 1).unwrap_or(0);
-            let crashed = state == 5;
-            let liveness_failed = row[9] >= 1.0;
-            let ready = state == 2 && row[9] == 0.0;
+            let states = replica_row::STATE..replica_row::STATE + hale_envs::encoding::STATES;
+            let state = states
+                .clone()
+                .find(|&i| row[i] == 1.0)
+                .map_or(0, |i| i - replica_row::STATE);
+            let probe_failures = row[replica_row::PROBE_FAILURES];
+            let crashed = state == state_index(ReplicaState::Crashed);
+            let liveness_failed = probe_failures >= 1.0;
+            let ready = state == state_index(ReplicaState::Ready) && probe_failures == 0.0;
             if ready {
                 slot.failing_since = None;
                 let since = *slot.healthy_since.get_or_insert(now);

@@ -133,26 +133,22 @@ impl PolicyContext {
             env: env_id.into(),
             reason,
         };
-        let control_interval_s = match env_id {
-            "Scaling-v0" => config
-                .get("control_interval_s")
-                .and_then(Json::as_f64)
-                .unwrap_or(30.0),
-            "Healing-v0" => config
-                .get("control_interval_s")
-                .and_then(Json::as_f64)
-                .unwrap_or(10.0),
-            _ => 1.0,
-        };
-        let initial_replicas = if env_id == "Scaling-v0" {
-            let name = config
-                .get("scenario")
-                .and_then(Json::as_str)
-                .unwrap_or("microservices-20");
-            let sc = hale_sim::Scenario::load(name).map_err(|e| mismatch(e.to_string()))?;
-            sc.spec.services.iter().map(|s| s.replicas).collect()
-        } else {
-            vec![]
+        // The env's own config type, defaults included, not a copy of them.
+        let (control_interval_s, initial_replicas) = match env_id {
+            "Scaling-v0" => {
+                let cfg = hale_envs::ScalingConfig::from_json(config)
+                    .map_err(|e| mismatch(e.to_string()))?;
+                let sc =
+                    hale_sim::Scenario::load(&cfg.scenario).map_err(|e| mismatch(e.to_string()))?;
+                let replicas = sc.spec.services.iter().map(|s| s.replicas).collect();
+                (cfg.control_interval_s, replicas)
+            }
+            "Healing-v0" => {
+                let cfg = hale_envs::HealingConfig::from_json(config)
+                    .map_err(|e| mismatch(e.to_string()))?;
+                (cfg.control_interval_s, vec![])
+            }
+            _ => (1.0, vec![]),
         };
         Ok(PolicyContext {
             env_id: env_id.into(),

@@ -1,8 +1,8 @@
 //! Reading Scaling-v0's matrix observation and writing its target actions.
 
 use crate::PolicyContext;
-use hale_envs::Value;
-use serde_json::Value as Json;
+use hale_envs::encoding::{ObservationKind, SERVICE_FEATURES, service};
+use hale_envs::{ScalingAction, Value};
 
 /// One service as the monitoring system saw it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -21,7 +21,7 @@ pub struct ServiceView {
     pub desired: u32,
 }
 
-/// Decodes Scaling-v0 observations (matrix, 9 features per service) and encodes
+/// Decodes Scaling-v0 observations (matrix, `SERVICE_FEATURES` per service) and encodes
 /// target-count actions. Requires the env's `action = "target"`: baselines set counts.
 #[derive(Clone, Debug)]
 pub struct ScalingView {
@@ -36,27 +36,25 @@ pub struct ScalingView {
 impl ScalingView {
     /// The view for an env context; says why it does not apply.
     pub fn new(ctx: &PolicyContext) -> Result<ScalingView, crate::Unfit> {
-        let get = |k: &str| ctx.config.get(k);
-        if get("action").and_then(Json::as_str) != Some("target") {
+        let cfg = hale_envs::ScalingConfig::from_json(&ctx.config)
+            .map_err(|_| crate::Unfit("baselines read a Scaling-v0 config"))?;
+        if cfg.action != ScalingAction::Target {
             return Err(crate::Unfit(
                 "baselines set replica counts: configure the env with \"action\": \"target\"",
             ));
         }
-        if get("observation")
-            .and_then(Json::as_str)
-            .is_some_and(|o| o != "matrix")
-        {
+        if cfg.observation != ObservationKind::Matrix {
             return Err(crate::Unfit("baselines read the matrix observation"));
         }
         let n = ctx
             .observation_space
             .flat_dim()
             .ok_or(crate::Unfit("observation is not a matrix"))?
-            / 9;
+            / SERVICE_FEATURES;
         Ok(ScalingView {
             services: n,
-            min_replicas: get("min_replicas").and_then(Json::as_u64).unwrap_or(1) as u32,
-            max_replicas: get("max_replicas").and_then(Json::as_u64).unwrap_or(20) as u32,
+            min_replicas: cfg.min_replicas,
+            max_replicas: cfg.max_replicas,
         })
     }
 
@@ -66,14 +64,14 @@ impl ScalingView {
         let m = self.max_replicas as f64;
         (0..self.services)
             .map(|s| {
-                let f = |k: usize| x.get(s * 9 + k).copied().unwrap_or(0.0) as f64;
+                let f = |k: usize| x.get(s * SERVICE_FEATURES + k).copied().unwrap_or(0.0) as f64;
                 ServiceView {
-                    rate: (f(0) * 10.0).exp() - 1.0,
-                    p95_over_slo: f(2),
-                    cpu: f(5),
-                    ready: (f(6) * m).round() as u32,
-                    booting: (f(7) * m).round() as u32,
-                    desired: (f(8) * m).round() as u32,
+                    rate: (f(service::RATE) * 10.0).exp() - 1.0,
+                    p95_over_slo: f(service::P95),
+                    cpu: f(service::CPU),
+                    ready: (f(service::READY) * m).round() as u32,
+                    booting: (f(service::BOOTING) * m).round() as u32,
+                    desired: (f(service::DESIRED) * m).round() as u32,
                 }
             })
             .collect()

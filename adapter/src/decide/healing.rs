@@ -12,7 +12,7 @@ use crate::observe::Replicas;
 use crate::report::{Outcome, Plan, Seen};
 use crate::target::TargetState;
 use hale_envs::Value;
-use hale_envs::live::{
+use hale_envs::encoding::{
     GraphEncoding, HealingAction, HealingObservation, HostReading, ReplicaReading, ReplicaState,
 };
 

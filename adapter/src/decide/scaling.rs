@@ -9,7 +9,7 @@ use crate::observe::Replicas;
 use crate::report::{Outcome, Plan, Seen};
 use crate::target::TargetState;
 use hale_envs::Value;
-use hale_envs::live::{GraphEncoding, ScalingActions, ScalingObservation, ServiceReading};
+use hale_envs::encoding::{GraphEncoding, ScalingActions, ScalingObservation, ServiceReading};
 
 /// Scaling-v0's encoding and action layout, from the env the policy was trained on.
 pub struct ScalingDecision {

@@ -208,7 +208,7 @@ fn live_encoding_reproduces_the_scaling_observation() {
     assert_eq!(live.services.len(), 3);
     assert_eq!(live.max_replicas, 12.0);
     let snap = env.simulation().unwrap().observe().unwrap();
-    let readings: Vec<hale_envs::live::ServiceReading> =
+    let readings: Vec<hale_envs::encoding::ServiceReading> =
         snap.services.iter().map(Into::into).collect();
     assert!(readings.iter().any(|r| r.request_rate > 0.0));
     assert_eq!(Value::Box(live.encode(&readings).unwrap()), obs);

@@ -1,8 +1,188 @@
-//! The cloud envs' observations from live readings: the encoding `Scaling-v0` uses,
-//! public so that the actuation adapter builds, from Prometheus and the target's
-//! state, exactly the observation a policy was trained on.
+//! The cloud envs' observation encoding, in one place: the feature layouts (service
+//! rows, Healing-v0's replica, host and service rows, the resource graph's node and
+//! edge features, each offset named), the readings they are built from, and the
+//! encoders. The envs encode the simulator's state through it, and the actuation
+//! adapter encodes live readings from Prometheus and the target through it, so a
+//! policy sees in production exactly the observation it was trained on.
 
-use crate::cloud::SERVICE_FEATURES;
+use serde::{Deserialize, Serialize};
+
+/// Which observation a cloud env produces (its config's `observation`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObservationKind {
+    /// `[services × SERVICE_FEATURES]` features (Healing-v0: its replica, host and
+    /// service rows), flattened.
+    #[default]
+    Matrix,
+    /// The resource graph (zones, hosts, services, replicas) with node and edge features.
+    Graph,
+}
+
+/// Features per service in matrix observations ([`ServiceReading::encode`]).
+pub const SERVICE_FEATURES: usize = 9;
+
+/// Offsets in a service's [`SERVICE_FEATURES`] features ([`ServiceReading::encode`]).
+pub mod service {
+    /// ln(1 + requests per second) / 10.
+    pub const RATE: usize = 0;
+    /// p50 latency over the service's reference, capped at 10.
+    pub const P50: usize = 1;
+    /// p95, likewise.
+    pub const P95: usize = 2;
+    /// p99, likewise.
+    pub const P99: usize = 3;
+    /// Error rate.
+    pub const ERRORS: usize = 4;
+    /// CPU utilisation.
+    pub const CPU: usize = 5;
+    /// Ready replicas over the env's `max_replicas`.
+    pub const READY: usize = 6;
+    /// Starting replicas, likewise.
+    pub const BOOTING: usize = 7;
+    /// Desired replicas, likewise.
+    pub const DESIRED: usize = 8;
+}
+
+/// Replica states in one-hot form ([`state_index`]).
+pub const STATES: usize = 8;
+
+/// A replica state's position in its one-hot block.
+pub fn state_index(s: ReplicaState) -> usize {
+    match s {
+        ReplicaState::Pending => 0,
+        ReplicaState::Booting => 1,
+        ReplicaState::Ready => 2,
+        ReplicaState::Degraded => 3,
+        ReplicaState::Hung => 4,
+        ReplicaState::Crashed => 5,
+        ReplicaState::Terminating => 6,
+        ReplicaState::Terminated => 7,
+    }
+}
+
+/// The kinds of graph nodes, the first four node features (one-hot), in the order
+/// nodes come: zones, hosts, services, replicas.
+pub mod node_kind {
+    /// A zone.
+    pub const ZONE: usize = 0;
+    /// A host.
+    pub const HOST: usize = 1;
+    /// A service.
+    pub const SERVICE: usize = 2;
+    /// A replica.
+    pub const REPLICA: usize = 3;
+    /// How many kinds.
+    pub const COUNT: usize = 4;
+}
+
+/// Offsets in a graph node's feature row ([`NODE_FEATURES`] long): the kind one-hot,
+/// then the service block, the replica block and the host block (zero where a node
+/// is of another kind).
+pub mod node {
+    use super::{SERVICE_FEATURES, STATES, node_kind};
+    /// Kind one-hot ([`node_kind`]).
+    pub const KIND: usize = 0;
+    /// A service's [`SERVICE_FEATURES`] features.
+    pub const SERVICE: usize = KIND + node_kind::COUNT;
+    /// A replica's state one-hot ([`super::STATES`]).
+    pub const REPLICA_STATE: usize = SERVICE + SERVICE_FEATURES;
+    /// Probe failures / 3, capped at 10.
+    pub const PROBE_FAILURES: usize = REPLICA_STATE + STATES;
+    /// Restarts / 5, capped at 10.
+    pub const RESTARTS: usize = PROBE_FAILURES + 1;
+    /// Memory over its limit.
+    pub const MEMORY: usize = RESTARTS + 1;
+    /// Mean latency over the service's reference, capped at 10.
+    pub const LATENCY: usize = MEMORY + 1;
+    /// Error rate.
+    pub const ERRORS: usize = LATENCY + 1;
+    /// A host is up.
+    pub const HOST_UP: usize = ERRORS + 1;
+    /// A host is cordoned.
+    pub const HOST_CORDONED: usize = HOST_UP + 1;
+    /// A host's CPU allocation.
+    pub const HOST_CPU: usize = HOST_CORDONED + 1;
+    /// A host's memory allocation.
+    pub const HOST_MEMORY: usize = HOST_CPU + 1;
+    /// Features per node.
+    pub const FEATURES: usize = HOST_MEMORY + 1;
+}
+
+/// Node features of the graph observation: kind one-hot (zone, host, service,
+/// replica), the service features, replica state one-hot (8) with probe failures,
+/// restarts, memory over limit, mean latency over the SLO bound and error rate (last
+/// scrape), and host up, cordoned, CPU and memory allocation (offsets in [`node`]).
+pub const NODE_FEATURES: usize = node::FEATURES;
+
+/// The relations of graph edges, the first four edge features (one-hot), then the
+/// fan-out ([`edge::FANOUT`]).
+pub mod edge {
+    /// Zone → host.
+    pub const CONTAINS: usize = 0;
+    /// Host → replica.
+    pub const RUNS: usize = 1;
+    /// Service → replica.
+    pub const OWNS: usize = 2;
+    /// Caller → callee.
+    pub const CALLS: usize = 3;
+    /// Calls per request (for `CALLS`; 0 otherwise).
+    pub const FANOUT: usize = 4;
+    /// Features per edge.
+    pub const FEATURES: usize = FANOUT + 1;
+}
+
+/// Edge features: relation one-hot (contains, runs, owns, calls) and fan-out.
+pub const EDGE_FEATURES: usize = edge::FEATURES;
+
+/// Offsets in Healing-v0's flat replica row.
+pub mod replica_row {
+    use super::STATES;
+    /// 1 where the slot holds a replica.
+    pub const PRESENT: usize = 0;
+    /// State one-hot ([`super::STATES`]).
+    pub const STATE: usize = 1;
+    /// Probe failures / 3, capped at 10.
+    pub const PROBE_FAILURES: usize = STATE + STATES;
+    /// Restarts / 5, capped at 10.
+    pub const RESTARTS: usize = PROBE_FAILURES + 1;
+    /// Memory over its limit.
+    pub const MEMORY: usize = RESTARTS + 1;
+    /// Its service's index over the number of services.
+    pub const SERVICE: usize = MEMORY + 1;
+    /// Mean latency over the service's reference, capped at 10.
+    pub const LATENCY: usize = SERVICE + 1;
+    /// Error rate.
+    pub const ERRORS: usize = LATENCY + 1;
+    /// Features per replica slot.
+    pub const FEATURES: usize = ERRORS + 1;
+}
+
+/// Offsets in Healing-v0's flat host row.
+pub mod host_row {
+    /// 1 where the slot holds a host.
+    pub const PRESENT: usize = 0;
+    /// Up.
+    pub const UP: usize = 1;
+    /// Cordoned.
+    pub const CORDONED: usize = 2;
+    /// CPU allocation.
+    pub const CPU: usize = 3;
+    /// Features per host slot.
+    pub const FEATURES: usize = 4;
+}
+
+/// Offsets in Healing-v0's flat service row.
+pub mod service_row {
+    /// Error rate.
+    pub const ERRORS: usize = 0;
+    /// p95 latency over the service's reference, capped at 10.
+    pub const P95: usize = 1;
+    /// Its share of all requests.
+    pub const RATE_SHARE: usize = 2;
+    /// Features per service.
+    pub const FEATURES: usize = 3;
+}
 
 /// What monitoring says about one service, in the units the env's simulator reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -120,7 +300,6 @@ impl ScalingActions {
     }
 }
 
-pub use crate::cloud::{EDGE_FEATURES, NODE_FEATURES};
 pub use hale_sim::ReplicaState;
 
 /// One replica as the orchestrator and monitoring show it, for `Healing-v0`.
@@ -188,11 +367,11 @@ pub struct HealingObservation {
 
 impl HealingObservation {
     /// Features per replica slot.
-    pub const REPLICA_FEATURES: usize = 15;
+    pub const REPLICA_FEATURES: usize = replica_row::FEATURES;
     /// Features per host slot.
-    pub const HOST_FEATURES: usize = 4;
+    pub const HOST_FEATURES: usize = host_row::FEATURES;
     /// Features per service.
-    pub const SERVICE_FEATURES: usize = 3;
+    pub const SERVICE_FEATURES: usize = service_row::FEATURES;
 
     /// Length of the flat observation.
     pub fn dim(&self) -> usize {
@@ -220,23 +399,25 @@ impl HealingObservation {
         let mut obs = vec![0.0f32; self.dim()];
         for (k, rep) in replicas.iter().take(r).enumerate() {
             let row = &mut obs[k * Self::REPLICA_FEATURES..(k + 1) * Self::REPLICA_FEATURES];
-            row[0] = 1.0;
-            row[1 + crate::cloud::state_index(rep.state)] = 1.0;
-            row[9] = (rep.probe_failures as f32 / 3.0).min(10.0);
-            row[10] = (rep.restarts as f32 / 5.0).min(10.0);
-            row[11] = rep.memory_fraction as f32;
-            row[12] = rep.service as f32 / n_services as f32;
-            row[13] = (rep.mean_latency_ms / self.latency_refs_ms[rep.service]).min(10.0) as f32;
-            row[14] = rep.error_rate as f32;
+            use replica_row as f;
+            row[f::PRESENT] = 1.0;
+            row[f::STATE + state_index(rep.state)] = 1.0;
+            row[f::PROBE_FAILURES] = (rep.probe_failures as f32 / 3.0).min(10.0);
+            row[f::RESTARTS] = (rep.restarts as f32 / 5.0).min(10.0);
+            row[f::MEMORY] = rep.memory_fraction as f32;
+            row[f::SERVICE] = rep.service as f32 / n_services as f32;
+            row[f::LATENCY] =
+                (rep.mean_latency_ms / self.latency_refs_ms[rep.service]).min(10.0) as f32;
+            row[f::ERRORS] = rep.error_rate as f32;
         }
         let base = r * Self::REPLICA_FEATURES;
         for (k, host) in hosts.iter().take(h).enumerate() {
             let row =
                 &mut obs[base + k * Self::HOST_FEATURES..base + (k + 1) * Self::HOST_FEATURES];
-            row[0] = 1.0;
-            row[1] = host.up as u8 as f32;
-            row[2] = host.cordoned as u8 as f32;
-            row[3] = host.cpu_allocation as f32;
+            row[host_row::PRESENT] = 1.0;
+            row[host_row::UP] = host.up as u8 as f32;
+            row[host_row::CORDONED] = host.cordoned as u8 as f32;
+            row[host_row::CPU] = host.cpu_allocation as f32;
         }
         let base = base + h * Self::HOST_FEATURES;
         let total: f64 = services
@@ -247,9 +428,9 @@ impl HealingObservation {
         for (s, m) in services.iter().take(n_services).enumerate() {
             let row = &mut obs
                 [base + s * Self::SERVICE_FEATURES..base + (s + 1) * Self::SERVICE_FEATURES];
-            row[0] = m.error_rate as f32;
-            row[1] = (m.p95_ms / self.latency_refs_ms[s]).min(10.0) as f32;
-            row[2] = (m.request_rate / total) as f32;
+            row[service_row::ERRORS] = m.error_rate as f32;
+            row[service_row::P95] = (m.p95_ms / self.latency_refs_ms[s]).min(10.0) as f32;
+            row[service_row::RATE_SHARE] = (m.request_rate / total) as f32;
         }
         obs
     }
@@ -350,65 +531,72 @@ impl GraphEncoding {
         services: &[ServiceReading],
         replicas: &[GraphReplica],
     ) -> crate::GraphValue {
-        use crate::cloud::{EDGE_FEATURES, NODE_FEATURES};
         let n_services = self.services.len();
         let n = zones + hosts.len() + n_services + replicas.len();
         let mut nodes = vec![0.0f32; n * NODE_FEATURES];
         let row = |i: usize| i * NODE_FEATURES..(i + 1) * NODE_FEATURES;
         for z in 0..zones {
-            nodes[row(z)][0] = 1.0;
+            nodes[row(z)][node::KIND + node_kind::ZONE] = 1.0;
         }
-        let host_base = 4 + SERVICE_FEATURES + 13;
         for (k, h) in hosts.iter().enumerate() {
             let r = &mut nodes[row(zones + k)];
-            r[1] = 1.0;
-            r[host_base] = h.reading.up as u8 as f32;
-            r[host_base + 1] = h.reading.cordoned as u8 as f32;
-            r[host_base + 2] = h.reading.cpu_allocation as f32;
-            r[host_base + 3] = h.memory_allocation as f32;
+            r[node::KIND + node_kind::HOST] = 1.0;
+            r[node::HOST_UP] = h.reading.up as u8 as f32;
+            r[node::HOST_CORDONED] = h.reading.cordoned as u8 as f32;
+            r[node::HOST_CPU] = h.reading.cpu_allocation as f32;
+            r[node::HOST_MEMORY] = h.memory_allocation as f32;
         }
         let first_service = zones + hosts.len();
         for s in 0..n_services {
             let r = &mut nodes[row(first_service + s)];
-            r[2] = 1.0;
+            r[node::KIND + node_kind::SERVICE] = 1.0;
             if let Some(m) = services.get(s) {
-                r[4..4 + SERVICE_FEATURES]
+                r[node::SERVICE..node::SERVICE + SERVICE_FEATURES]
                     .copy_from_slice(&m.encode(self.latency_refs_ms[s], self.max_replicas));
             }
         }
         let first_replica = first_service + n_services;
-        let base = 4 + SERVICE_FEATURES;
         for (k, x) in replicas.iter().enumerate() {
             let rep = &x.reading;
             let r = &mut nodes[row(first_replica + k)];
-            r[3] = 1.0;
-            r[base + crate::cloud::state_index(rep.state)] = 1.0;
-            r[base + 8] = (rep.probe_failures as f32 / 3.0).min(10.0);
-            r[base + 9] = (rep.restarts as f32 / 5.0).min(10.0);
-            r[base + 10] = rep.memory_fraction as f32;
-            r[base + 11] =
+            r[node::KIND + node_kind::REPLICA] = 1.0;
+            r[node::REPLICA_STATE + state_index(rep.state)] = 1.0;
+            r[node::PROBE_FAILURES] = (rep.probe_failures as f32 / 3.0).min(10.0);
+            r[node::RESTARTS] = (rep.restarts as f32 / 5.0).min(10.0);
+            r[node::MEMORY] = rep.memory_fraction as f32;
+            r[node::LATENCY] =
                 (rep.mean_latency_ms / self.latency_refs_ms[rep.service]).min(10.0) as f32;
-            r[base + 12] = rep.error_rate as f32;
+            r[node::ERRORS] = rep.error_rate as f32;
         }
         let mut edges = Vec::new();
         let mut links = Vec::new();
-        let mut edge = |kind: usize, fanout: f32, from: usize, to: usize| {
+        let mut add_edge = |relation: usize, fanout: f32, from: usize, to: usize| {
             let mut f = [0.0f32; EDGE_FEATURES];
-            f[kind] = 1.0;
-            f[4] = fanout;
+            f[relation] = 1.0;
+            f[edge::FANOUT] = fanout;
             edges.extend_from_slice(&f);
             links.push([from as u32, to as u32]);
         };
         for (k, h) in hosts.iter().enumerate() {
-            edge(0, 0.0, h.zone, zones + k);
+            add_edge(edge::CONTAINS, 0.0, h.zone, zones + k);
         }
         for &(from, to, fanout) in &self.calls {
-            edge(3, fanout as f32, first_service + from, first_service + to);
+            add_edge(
+                edge::CALLS,
+                fanout as f32,
+                first_service + from,
+                first_service + to,
+            );
         }
         for (k, x) in replicas.iter().enumerate() {
-            edge(2, 0.0, first_service + x.reading.service, first_replica + k);
+            add_edge(
+                edge::OWNS,
+                0.0,
+                first_service + x.reading.service,
+                first_replica + k,
+            );
             if let Some(h) = x.host {
-                edge(1, 0.0, zones + h, first_replica + k);
+                add_edge(edge::RUNS, 0.0, zones + h, first_replica + k);
             }
         }
         crate::GraphValue {
