@@ -107,9 +107,9 @@ impl Cache {
 }
 
 fn read_entry(entry: &Path, format: Format) -> Option<Trace> {
-    use polars::prelude::{ParquetReader, SerReader};
-    let file = std::fs::File::open(entry).ok()?;
-    let df = ParquetReader::new(file).finish().ok()?;
+    // A corrupt entry (even one that makes the parquet reader panic) is a miss.
+    let bytes = std::fs::read(entry).ok()?;
+    let df = crate::frame::read_parquet(&bytes).ok()?;
     Trace::from_frame(format, &df).ok()
 }
 

@@ -329,3 +329,17 @@ fn no_nulls<T>(values: impl Iterator<Item = Option<T>>, name: &str) -> PolarsRes
         .map(|v| v.ok_or_else(|| polars_err!(ComputeError: "null in {name}")))
         .collect()
 }
+
+/// Reads a parquet file's bytes into a frame. A panic of the parquet reader (polars'
+/// thrift decoder `expect`s well-formed metadata: a 66-byte file found by fuzzing
+/// panicked with "thrift bool field", the bug arrow-rs fixed in apache/arrow-rs#9840)
+/// becomes an error, so that a corrupt file is refused instead of ending the process.
+pub(crate) fn read_parquet(bytes: &[u8]) -> Result<DataFrame, String> {
+    use polars::prelude::{ParquetReader, SerReader};
+    let read = std::panic::catch_unwind(|| {
+        ParquetReader::new(std::io::Cursor::new(bytes))
+            .finish()
+            .map_err(|e| e.to_string())
+    });
+    read.unwrap_or_else(|_| Err("corrupt parquet metadata (the parquet reader gave up)".into()))
+}

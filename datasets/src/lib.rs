@@ -233,10 +233,7 @@ pub fn parse(path: &Path, bytes: &[u8], format: Format) -> Result<Trace, DataErr
         Format::Lanl => Trace::Failures(lanl::FailureLog::parse(path, bytes)?),
         Format::SeriesCsv => Trace::Series(parse_series_csv(path, bytes)?),
         Format::SeriesParquet => {
-            use polars::prelude::{ParquetReader, SerReader};
-            let df = ParquetReader::new(std::io::Cursor::new(bytes))
-                .finish()
-                .map_err(|e| DataError::frame(path, e))?;
+            let df = frame::read_parquet(bytes).map_err(|e| DataError::frame(path, e))?;
             Trace::Series(frame::series_from_frame(&df).map_err(|e| DataError::frame(path, e))?)
         }
         Format::Synthetic => {

@@ -243,3 +243,28 @@ proptest! {
         let _ = parse(&fixture(name), &bytes, format);
     }
 }
+
+/// Inputs the fuzzers (`fuzz/`) found that crashed a loader, kept in
+/// `fuzz/regressions/trace_FORMAT/`: each is now refused with an error naming the file.
+#[test]
+fn fuzz_regressions_are_refused_not_crashed_on() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
+    let mut seen = 0;
+    for format in Format::ALL {
+        let dir = root.join(format!("trace_{}", format.name().replace('-', "_")));
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let e = parse(&path, &bytes, format).expect_err("a crashing input is refused");
+            assert!(
+                e.to_string().contains(&path.display().to_string()),
+                "{format}: {e}"
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1, "the regressions under {}", root.display());
+}
