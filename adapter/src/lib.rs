@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod action;
+pub mod actuate;
 pub mod approval;
 pub mod audit;
 pub mod config;

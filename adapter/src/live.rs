@@ -2,8 +2,8 @@
 //! them, in the slots the env's encoding reads. Healing-v0 decides from it, and a
 //! policy of either env that reads the resource graph sees it as a graph.
 
-use crate::decide::Context;
-use crate::observe::{Missing, Replicas};
+use crate::metrics::Metrics;
+use crate::observe::{Missing, PrometheusSource, Replicas};
 use crate::report::Outcome;
 use crate::target::TargetState;
 use hale_envs::encoding::{
@@ -79,10 +79,23 @@ pub struct LiveReplica {
     pub reading: ReplicaReading,
 }
 
+/// Where observations come from, and the target's names of the env's services.
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    /// Prometheus.
+    pub source: &'a PrometheusSource,
+    /// Where staleness goes.
+    pub metrics: &'a Metrics,
+    /// The target's namespace.
+    pub namespace: &'a str,
+    /// The target's names of the env's services, in the env's order.
+    pub services: &'a [String],
+}
+
 /// The live input (Healing-v0, or a graph) from the target's state and Prometheus;
 /// a hold when anything is missing. The nodes' memory is needed for a `graph` only.
 pub fn gather(
-    cx: &Context<'_>,
+    cx: &Sources<'_>,
     state: &TargetState,
     replicas: &[Option<Replicas>],
     now_unix: f64,

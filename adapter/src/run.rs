@@ -6,38 +6,34 @@
 //! or a target that does not answer, means no action this step (a `hold` event says
 //! why); the next step tries again.
 
+use crate::actuate::Actuator;
 use crate::approval::manual::Manual;
 use crate::audit::AuditLog;
-use crate::config::{AdapterConfig, EnvKind, Mode};
+use crate::config::{AdapterConfig, EnvKind, Mode, TargetConfig};
 use crate::decide::{Context as DecisionContext, Decide, Input};
 use crate::error::FieldError;
 use crate::error::{AdapterError, PolicyLoadError};
-use crate::guard::{Guard, Verdict};
+use crate::guard::Guard;
+use crate::live::Sources;
 use crate::metrics::Metrics;
 use crate::observe::{PrometheusSource, Replicas};
-use crate::report::{Approval, Decision, Outcome, Plan, Resolution, describe};
+use crate::report::{Outcome, Plan, describe};
 use crate::server::{Server, Shared};
 use crate::target::Target;
 use hale_policies::Policy;
-use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A running adapter.
 pub struct Adapter {
     policy: Box<dyn Policy>,
-    pub(crate) guard: Guard,
-    target: Box<dyn Target>,
     source: PrometheusSource,
     decision: Box<dyn Decide>,
     namespace: String,
     services: Vec<String>,
-    audit: AuditLog,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) shared: Arc<Shared>,
+    act: Actuator,
     server: Option<Server>,
     manual: Option<Manual>,
-    webhook: Option<(String, ureq::Agent)>,
 }
 
 /// Everything a config resolves to before anything outside is touched: the policy
@@ -149,7 +145,7 @@ impl Adapter {
             replies: Mutex::new(tx.clone()),
             token,
         });
-        let target = crate::target::connect(&cfg.target)?;
+        let target = connect(&cfg.target)?;
         let server = match &cfg.server {
             Some(s) => Some(Server::start(&s.listen, shared.clone())?),
             None => None,
@@ -171,29 +167,32 @@ impl Adapter {
                 .into();
             (url, agent)
         });
+        let audit = AuditLog::open(&cfg.audit_log).map_err(|source| AdapterError::Audit {
+            path: cfg.audit_log.clone(),
+            source,
+        })?;
         Ok(Adapter {
             policy: loaded.policy,
-            guard,
-            target,
             source,
             decision,
             namespace,
             services,
-            audit: AuditLog::open(&cfg.audit_log).map_err(|source| AdapterError::Audit {
-                path: cfg.audit_log.clone(),
-                source,
-            })?,
-            metrics,
-            shared,
+            act: Actuator {
+                guard,
+                target,
+                audit,
+                metrics,
+                shared,
+                webhook,
+            },
             server,
             manual,
-            webhook,
         })
     }
 
     /// Replaces the target (tests and other targets than the config's).
     pub fn with_target(mut self, target: Box<dyn Target>) -> Adapter {
-        self.target = target;
+        self.act.target = target;
         self
     }
 
@@ -204,7 +203,7 @@ impl Adapter {
 
     /// The adapter's metrics.
     pub fn metrics(&self) -> &Metrics {
-        &self.metrics
+        &self.act.metrics
     }
 
     /// One decision: `now_unix` for sample ages, `now_s` (monotonic seconds) for the
@@ -214,30 +213,27 @@ impl Adapter {
         let outcome = match self.plan(now_unix, now_s) {
             Err(hold) => hold,
             Ok(planned) => {
-                let decisions = if let Some(mut manual) = self.manual.take() {
-                    let asked = self.ask(&mut manual, planned, now_unix, now_s);
-                    self.manual = Some(manual);
-                    asked?
-                } else {
-                    planned
+                let decisions = match &mut self.manual {
+                    Some(manual) => manual.ask(&mut self.act, planned, now_unix, now_s)?,
+                    None => planned
                         .into_iter()
                         .map(|p| {
                             let verdict = p.verdict.clone();
-                            self.carry_out(p, verdict, None, now_s)
+                            self.act.carry_out(p, verdict, None, now_s)
                         })
-                        .collect()
+                        .collect(),
                 };
                 Outcome::Decided { decisions }
             }
         };
         match &outcome {
             Outcome::Hold { reasons, .. } => {
-                self.metrics.holds.inc();
+                self.act.metrics.holds.inc();
                 println!("hold: {}", reasons.join("; "));
-                self.notify("hold", &outcome)?;
+                self.act.notify("hold", &outcome)?;
             }
             Outcome::Decided { decisions } => {
-                self.metrics.decisions.inc();
+                self.act.metrics.decisions.inc();
                 for d in decisions {
                     let seen = d.seen.as_ref().map_or(String::new(), |s| {
                         format!(
@@ -256,55 +252,28 @@ impl Adapter {
                         d.result,
                         d.explanation.summary()
                     );
-                    self.notify("decision", d)?;
+                    self.act.notify("decision", d)?;
                 }
                 if decisions.is_empty() {
-                    self.notify("decision", serde_json::json!({"changes": 0}))?;
+                    self.act
+                        .notify("decision", serde_json::json!({"changes": 0}))?;
                 }
             }
         }
         Ok(outcome)
     }
 
-    /// Appends to the audit log and posts to the webhook (whose failure is reported
-    /// on stderr and does not stop the loop).
-    pub(crate) fn notify(
-        &mut self,
-        event: &str,
-        fields: impl Serialize,
-    ) -> Result<(), AdapterError> {
-        let value = serde_json::to_value(fields)?;
-        self.audit
-            .append(event, &value)
-            .map_err(|source| AdapterError::Audit {
-                path: self.audit.path().to_path_buf(),
-                source,
-            })?;
-        if let Some((url, agent)) = &self.webhook {
-            let mut body = serde_json::json!({ "event": event });
-            if let (Some(b), serde_json::Value::Object(m)) = (body.as_object_mut(), value) {
-                b.extend(m);
-            }
-            if let Err(e) = agent
-                .post(url)
-                .header("Content-Type", "application/json")
-                .send(body.to_string())
-            {
-                eprintln!("webhook {url}: {e}");
-            }
-        }
-        Ok(())
-    }
-
     /// The env's decision and what it reads besides its input.
     fn decision(&mut self) -> (&dyn Decide, DecisionContext<'_>) {
         let cx = DecisionContext {
             policy: self.policy.as_mut(),
-            guard: &self.guard,
-            source: &self.source,
-            metrics: &self.metrics,
-            namespace: &self.namespace,
-            services: &self.services,
+            guard: &self.act.guard,
+            sources: Sources {
+                source: &self.source,
+                metrics: &self.act.metrics,
+                namespace: &self.namespace,
+                services: &self.services,
+            },
         };
         (self.decision.as_ref(), cx)
     }
@@ -312,6 +281,7 @@ impl Adapter {
     /// Observes and lets the policy decide; a hold when anything is missing.
     fn plan(&mut self, now_unix: f64, now_s: f64) -> Result<Vec<Plan>, Outcome> {
         let state = self
+            .act
             .target
             .state()
             .map_err(|e| Outcome::hold(e.to_string()))?;
@@ -337,54 +307,55 @@ impl Adapter {
         let started = Instant::now();
         let (decision, mut cx) = self.decision();
         let planned = decision.decide(&mut cx, input, now_s);
-        self.metrics
+        self.act
+            .metrics
             .decision_latency
             .observe(started.elapsed().as_secs_f64());
         planned
     }
+}
 
-    /// Checks `asked` against the guardrails again (an earlier action of this step, or
-    /// the wait for a person, may have changed what they allow) and carries out what
-    /// they let through.
-    pub(crate) fn carry_out(
-        &mut self,
-        p: Plan,
-        asked: Verdict,
-        approval: Option<Approval>,
-        now_s: f64,
-    ) -> Decision {
-        let verdict = match asked.action() {
-            Some(a) => {
-                let again = self.guard.check(a, p.current, now_s);
-                match (&asked, again) {
-                    // Keep the rules of the first check when the second changes nothing.
-                    (_, Verdict::Allow { action }) if Some(&action) == asked.action() => asked,
-                    (_, v) => v,
-                }
-            }
-            None => asked,
-        };
-        let result = match verdict.action() {
-            None => {
-                if let Verdict::Blocked { rule } = &verdict {
-                    self.metrics
-                        .blocked
-                        .get_or_create(&crate::metrics::RuleLabels {
-                            rule: rule.name().to_string(),
-                        })
-                        .inc();
-                }
-                Resolution::Blocked
-            }
-            Some(a) => match self.target.apply(a) {
-                Ok(()) => {
-                    self.guard.record(a, p.current, now_s);
-                    Resolution::Applied
-                }
-                Err(e) => Resolution::Failed(e.to_string()),
-            },
-        };
-        self.metrics.action(p.proposed.kind(), result.label());
-        p.resolve(verdict, approval, result)
+/// Connects to the target a config's `[target]` table describes (nothing is
+/// changed). The config module only describes targets, and the target modules know
+/// nothing of configs: the clients are built here.
+fn connect(config: &TargetConfig) -> Result<Box<dyn Target>, crate::target::TargetError> {
+    match config {
+        TargetConfig::DryRun {
+            namespace,
+            services,
+            initial_replicas,
+        } => Ok(Box::new(crate::target::DryRun::new(
+            services
+                .iter()
+                .map(|s| (format!("{namespace}/{s}"), *initial_replicas))
+                .collect(),
+        ))),
+        TargetConfig::Docker {
+            socket,
+            services,
+            timeout_s,
+        } => Ok(Box::new(crate::docker::DockerSwarm::connect(
+            socket,
+            services,
+            std::time::Duration::from_secs_f64(*timeout_s),
+        )?)),
+        TargetConfig::Kubernetes {
+            kubeconfig,
+            context,
+            namespace,
+            deployments,
+            timeout_s,
+        } => {
+            let path = kubeconfig
+                .clone()
+                .unwrap_or_else(crate::config::default_kubeconfig);
+            Ok(Box::new(crate::kubernetes::Kubernetes::connect(
+                &path,
+                context.as_deref(),
+                namespace,
+                deployments,
+                std::time::Duration::from_secs_f64(*timeout_s),
+            )?))
+        }
     }
 }

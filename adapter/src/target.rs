@@ -2,7 +2,6 @@
 //! Kubernetes in [`crate::kubernetes`].
 
 use crate::action::Action;
-use crate::config::TargetConfig;
 use crate::observe::Replicas;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -296,50 +295,6 @@ pub trait Target: Send {
     fn state(&mut self) -> Result<TargetState, TargetError>;
     /// Carries out one (guarded) action.
     fn apply(&mut self, action: &Action) -> Result<(), TargetError>;
-}
-
-/// Connects to the target a config's `[target]` table describes (nothing is
-/// changed). The config module only describes targets; clients are built here.
-pub fn connect(config: &TargetConfig) -> Result<Box<dyn Target>, TargetError> {
-    match config {
-        TargetConfig::DryRun {
-            namespace,
-            services,
-            initial_replicas,
-        } => Ok(Box::new(DryRun::new(
-            services
-                .iter()
-                .map(|s| (format!("{namespace}/{s}"), *initial_replicas))
-                .collect(),
-        ))),
-        TargetConfig::Docker {
-            socket,
-            services,
-            timeout_s,
-        } => Ok(Box::new(crate::docker::DockerSwarm::connect(
-            socket,
-            services,
-            std::time::Duration::from_secs_f64(*timeout_s),
-        )?)),
-        TargetConfig::Kubernetes {
-            kubeconfig,
-            context,
-            namespace,
-            deployments,
-            timeout_s,
-        } => {
-            let path = kubeconfig
-                .clone()
-                .unwrap_or_else(crate::config::default_kubeconfig);
-            Ok(Box::new(crate::kubernetes::Kubernetes::connect(
-                &path,
-                context.as_deref(),
-                namespace,
-                deployments,
-                std::time::Duration::from_secs_f64(*timeout_s),
-            )?))
-        }
-    }
 }
 
 /// Does nothing, says what it would do (on stderr), and keeps the replica counts it

@@ -4,9 +4,9 @@
 
 use super::{Answer, Proposal, Reply};
 use crate::action::Action;
+use crate::actuate::Actuator;
 use crate::error::AdapterError;
 use crate::report::{Approval, ApprovalDecision, Decision, Plan, Resolution};
-use crate::run::Adapter;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -20,19 +20,19 @@ pub struct Manual {
     pub next_id: u64,
 }
 
-impl Adapter {
+impl Manual {
     /// Manual mode: proposes each allowed change, waits for answers until the
     /// proposals expire, and carries out what was accepted (or modified).
-    pub(crate) fn ask(
+    pub fn ask(
         &mut self,
-        manual: &mut Manual,
+        act: &mut Actuator,
         planned: Vec<Plan>,
         now_unix: f64,
         now_s: f64,
     ) -> Result<Vec<Decision>, AdapterError> {
-        let ttl = manual.ttl_s;
+        let ttl = self.ttl_s;
         // Answers left over from earlier steps name proposals that are gone.
-        while let Ok(stale) = manual.replies.try_recv() {
+        while let Ok(stale) = self.replies.try_recv() {
             eprintln!("proposal {}: no longer pending, answer ignored", stale.id);
         }
         let mut decisions = Vec::new();
@@ -40,33 +40,33 @@ impl Adapter {
         for p in planned {
             let Some(action) = p.verdict.action().cloned() else {
                 let verdict = p.verdict.clone();
-                decisions.push(self.carry_out(p, verdict, None, now_s));
+                decisions.push(act.carry_out(p, verdict, None, now_s));
                 continue;
             };
             let proposal = Proposal {
-                id: manual.next_id,
+                id: self.next_id,
                 action,
                 verdict: p.verdict.clone(),
                 explanation: p.explanation.clone(),
                 created_unix: now_unix,
                 expires_unix: now_unix + ttl,
             };
-            manual.next_id += 1;
+            self.next_id += 1;
             println!(
                 "proposal {}: {} ({}); answer `{0} accept`, `{0} decline` or `{0} modify REPLICAS` within {ttl} s",
                 proposal.id,
                 proposal.action,
                 proposal.explanation.summary()
             );
-            self.notify("proposal", &proposal)?;
+            act.notify("proposal", &proposal)?;
             waiting.push((proposal, p));
         }
-        self.publish(&waiting);
+        publish(act, &waiting);
         let started = Instant::now();
         let deadline = started + Duration::from_secs_f64(ttl);
         while !waiting.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(reply) = manual.replies.recv_timeout(left) else {
+            let Ok(reply) = self.replies.recv_timeout(left) else {
                 break;
             };
             let Some(at) = waiting.iter().position(|(q, _)| q.id == reply.id) else {
@@ -74,7 +74,7 @@ impl Adapter {
                 continue;
             };
             let (proposal, p) = waiting.remove(at);
-            self.publish(&waiting);
+            publish(act, &waiting);
             let now_s = now_s + started.elapsed().as_secs_f64();
             let approval = |decision, replicas| Approval {
                 proposal: proposal.id,
@@ -85,7 +85,7 @@ impl Adapter {
             let decision = match reply.answer {
                 Answer::Accept => {
                     let approval = approval(ApprovalDecision::Accepted, None);
-                    self.carry_out(p, proposal.verdict, Some(approval), now_s)
+                    act.carry_out(p, proposal.verdict, Some(approval), now_s)
                 }
                 Answer::Modify { replicas } => {
                     let approval = approval(ApprovalDecision::Modified, Some(replicas));
@@ -98,8 +98,8 @@ impl Adapter {
                                 service: service.clone(),
                                 replicas,
                             };
-                            let verdict = self.guard.check(&modified, p.current, now_s);
-                            self.carry_out(p, verdict, Some(approval), now_s)
+                            let verdict = act.guard.check(&modified, p.current, now_s);
+                            act.carry_out(p, verdict, Some(approval), now_s)
                         }
                         // A replica count means nothing to a restart, a drain or a
                         // roll back: nothing is done rather than guessing.
@@ -110,7 +110,7 @@ impl Adapter {
                             );
                             let result =
                                 Resolution::Declined(Some("modify applies to a scale only".into()));
-                            self.metrics.action(other.kind(), result.label());
+                            act.metrics.action(other.kind(), result.label());
                             p.resolve(proposal.verdict, Some(approval), result)
                         }
                     }
@@ -118,16 +118,16 @@ impl Adapter {
                 Answer::Decline => {
                     let approval = approval(ApprovalDecision::Declined, None);
                     let result = Resolution::Declined(None);
-                    self.metrics.action(p.proposed.kind(), result.label());
+                    act.metrics.action(p.proposed.kind(), result.label());
                     p.resolve(proposal.verdict, Some(approval), result)
                 }
             };
-            self.notify("approval", &decision)?;
+            act.notify("approval", &decision)?;
             decisions.push(decision);
         }
         for (proposal, p) in std::mem::take(&mut waiting) {
             println!("proposal {}: expired, nothing done", proposal.id);
-            self.metrics
+            act.metrics
                 .action(p.proposed.kind(), Resolution::Expired.label());
             let approval = Approval {
                 proposal: proposal.id,
@@ -136,18 +136,18 @@ impl Adapter {
                 replicas: None,
             };
             let decision = p.resolve(proposal.verdict, Some(approval), Resolution::Expired);
-            self.notify("approval", &decision)?;
+            act.notify("approval", &decision)?;
             decisions.push(decision);
         }
-        self.publish(&[]);
+        publish(act, &[]);
         Ok(decisions)
     }
+}
 
-    /// Shows the endpoint what is pending now.
-    fn publish(&self, waiting: &[(Proposal, Plan)]) {
-        if let Ok(mut pending) = self.shared.pending.lock() {
-            *pending = waiting.iter().map(|(q, _)| q.clone()).collect();
-        }
-        self.metrics.pending.set(waiting.len() as i64);
+/// Shows the endpoint the proposals still waiting for an answer.
+fn publish(act: &Actuator, waiting: &[(Proposal, Plan)]) {
+    if let Ok(mut pending) = act.shared.pending.lock() {
+        *pending = waiting.iter().map(|(q, _)| q.clone()).collect();
     }
+    act.metrics.pending.set(waiting.len() as i64);
 }

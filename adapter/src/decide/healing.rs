@@ -54,7 +54,8 @@ impl Decide for HealingDecision {
         replicas: &[Option<Replicas>],
         now_unix: f64,
     ) -> Result<Input, Outcome> {
-        crate::live::gather(cx, state, replicas, now_unix, self.graph.is_some()).map(Input::Live)
+        crate::live::gather(&cx.sources, state, replicas, now_unix, self.graph.is_some())
+            .map(Input::Live)
     }
 
     fn decide(&self, cx: &mut Context<'_>, input: &Input, now_s: f64) -> Result<Vec<Plan>, String> {
@@ -100,7 +101,7 @@ impl HealingDecision {
                 Some(HealingAction::Reschedule(k)) => {
                     format!("reschedule {}", input.replicas[k].name)
                 }
-                Some(HealingAction::Rollback(s)) => format!("roll back {}", cx.services[s]),
+                Some(HealingAction::Rollback(s)) => format!("roll back {}", cx.sources.services[s]),
                 Some(HealingAction::Drain(h)) => format!("drain {}", input.hosts[h].name),
             }
         };
@@ -109,7 +110,7 @@ impl HealingDecision {
             .and_then(|s| s.first())
             .map(|head| discrete_alternatives(head, &mask, 5, name))
             .unwrap_or_default();
-        let ns = cx.namespace.to_string();
+        let ns = cx.sources.namespace.to_string();
         let seen = |s: usize| Seen {
             request_rate: input.services[s].request_rate,
             p95_ms: input.services[s].p95_ms,
@@ -132,11 +133,11 @@ impl HealingDecision {
                     "a replacement placed by the orchestrator's scheduler"
                 };
                 (
-                    cx.services[s].clone(),
+                    cx.sources.services[s].clone(),
                     Some(s),
                     Action::Restart {
                         namespace: ns,
-                        service: cx.services[s].clone(),
+                        service: cx.sources.services[s].clone(),
                         replica: replica.clone(),
                     },
                     healing_features(r, &input.services[s], counts),
@@ -145,7 +146,7 @@ impl HealingDecision {
                          ready meanwhile",
                         state_name(r.state),
                         r.restarts,
-                        cx.services[s],
+                        cx.sources.services[s],
                         counts
                             .ready
                             .saturating_sub(u32::from(r.state == ReplicaState::Ready)),
@@ -154,16 +155,16 @@ impl HealingDecision {
                 )
             }
             HealingAction::Rollback(s) => (
-                cx.services[s].clone(),
+                cx.sources.services[s].clone(),
                 Some(s),
                 Action::Rollback {
                     namespace: ns,
-                    service: cx.services[s].clone(),
+                    service: cx.sources.services[s].clone(),
                 },
                 scaling_features(&input.services[s], input.counts[s]),
                 format!(
                     "{} goes back to its previous template (error rate now {:.1} %)",
-                    cx.services[s],
+                    cx.sources.services[s],
                     100.0 * input.services[s].error_rate
                 ),
             ),

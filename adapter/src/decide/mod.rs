@@ -8,9 +8,8 @@ pub mod scaling;
 
 use crate::config::EnvKind;
 use crate::guard::Guard;
-use crate::live::LiveInput;
-use crate::metrics::Metrics;
-use crate::observe::{Observation, PrometheusSource, Replicas};
+use crate::live::{LiveInput, Sources};
+use crate::observe::{Observation, Replicas};
 use crate::report::{Outcome, Plan};
 use crate::target::TargetState;
 use hale_policies::Policy;
@@ -21,14 +20,8 @@ pub struct Context<'a> {
     pub policy: &'a mut dyn Policy,
     /// The guardrails (checked, not recorded: nothing is carried out here).
     pub guard: &'a Guard,
-    /// Prometheus.
-    pub source: &'a PrometheusSource,
-    /// Where staleness goes.
-    pub metrics: &'a Metrics,
-    /// The target's namespace.
-    pub namespace: &'a str,
-    /// The target's names of the env's services, in the env's order.
-    pub services: &'a [String],
+    /// Where observations come from, and the target's names.
+    pub sources: Sources<'a>,
 }
 
 /// What a policy decides from.

@@ -51,12 +51,17 @@ impl Decide for ScalingDecision {
         now_unix: f64,
     ) -> Result<Input, Outcome> {
         if self.graph.is_some() {
-            return crate::live::gather(cx, state, replicas, now_unix, true).map(Input::Live);
+            return crate::live::gather(&cx.sources, state, replicas, now_unix, true)
+                .map(Input::Live);
         }
-        let observation = cx
-            .source
-            .observe(&self.encoding, cx.services, replicas, now_unix);
-        cx.metrics.staleness.set(observation.oldest_sample_s);
+        let observation =
+            cx.sources
+                .source
+                .observe(&self.encoding, cx.sources.services, replicas, now_unix);
+        cx.sources
+            .metrics
+            .staleness
+            .set(observation.oldest_sample_s);
         if !observation.missing.is_empty() {
             return Err(Outcome::missing(observation.missing));
         }
@@ -114,19 +119,21 @@ impl ScalingDecision {
         now_s: f64,
     ) -> Result<Vec<Plan>, String> {
         let (choice, scores) = match cx.policy.act_explained(observation, None) {
-            Ok((Value::MultiDiscrete(a), scores)) if a.len() == cx.services.len() => (a, scores),
+            Ok((Value::MultiDiscrete(a), scores)) if a.len() == cx.sources.services.len() => {
+                (a, scores)
+            }
             Ok((other, _)) => return Err(format!("the policy answered {other:?}")),
             Err(e) => return Err(format!("the policy cannot read the observation: {e}")),
         };
         let mut planned = Vec::new();
-        for (i, service) in cx.services.iter().enumerate() {
+        for (i, service) in cx.sources.services.iter().enumerate() {
             let r = counts[i];
             let wanted = self.actions.replicas(choice[i], r.desired);
             if wanted == r.desired {
                 continue;
             }
             let proposed = Action::Scale {
-                namespace: cx.namespace.to_string(),
+                namespace: cx.sources.namespace.to_string(),
                 service: service.clone(),
                 replicas: wanted,
             };
