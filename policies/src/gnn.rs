@@ -439,7 +439,7 @@ mod tests {
     #[test]
     fn a_graph_scores_the_same_alone_or_batched() {
         let device = Device::flex();
-        let net = crate::network::seeded(&device, 1, |d| GnnActorCritic::new(2, 8, 2, 3, 1, d));
+        let net = crate::nets::seeded(&device, 1, |d| GnnActorCritic::new(2, 8, 2, 3, 1, d));
         let a = graph(4, 2, &[[0, 1], [1, 2], [2, 3]]);
         let b = graph(3, 2, &[[0, 2]]);
         let run = |gs: &[&GraphValue]| {

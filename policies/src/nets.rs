@@ -1,11 +1,12 @@
 //! Networks: an MLP actor-critic with categorical heads (Discrete and MultiDiscrete,
 //! masked), and the tensor helpers the algorithms share.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::log_softmax;
+use std::sync::Mutex;
 
 /// Separate actor and critic MLPs with tanh activations, initialised as CleanRL's PPO
 /// does (orthogonal, gain √2 for hidden layers, 0.01 for the policy head, 1 for the
@@ -207,4 +208,28 @@ pub fn tensor1(values: Vec<f32>, device: &Device) -> Tensor<1> {
 /// The values of a float tensor, row-major.
 pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_into_vec::<f32>().expect("float tensor")
+}
+
+/// The backend's random generator is one per process: seeding it and drawing
+/// initial weights happen under this lock, so runs in parallel threads (tests, sweeps)
+/// still get the weights their seed gives. Every module built here is built under it
+/// (bundles too: their fresh weights are overwritten, but drawing them unlocked would
+/// shift another thread's seeded draw). Nothing else draws from the backend's
+/// generator (actions and minibatches come from our own seeded streams).
+static BACKEND_RNG: Mutex<()> = Mutex::new(());
+
+/// Builds a module with the backend seeded with `seed`, under the backend-RNG lock, and
+/// materialises its lazily initialised parameters before the lock is released.
+pub fn seeded<M: Module>(device: &Device, seed: u64, init: impl FnOnce(&Device) -> M) -> M {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let _ = p.val();
+        }
+    }
+    let _guard = BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    let module = init(device);
+    module.visit(&mut Touch);
+    module
 }

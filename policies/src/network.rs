@@ -11,11 +11,10 @@ use crate::gnn::{
 };
 use crate::nets::{ActorCritic, MASKED_LOGIT, tensor2};
 use crate::weights::WeightsError;
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::prelude::*;
 use hale_envs::{GraphValue, HealingConfig, Space};
 use serde::{Deserialize, Serialize};
-use std::sync::Mutex;
 
 /// Which network reads the observations.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -308,29 +307,7 @@ impl Network {
     }
 }
 
-/// The backend's random generator is one per process: seeding it and drawing
-/// initial weights happen under this lock, so runs in parallel threads (tests, sweeps)
-/// still get the weights their seed gives. Every module built here is built under it
-/// (bundles too: their fresh weights are overwritten, but drawing them unlocked would
-/// shift another thread's seeded draw). Nothing else draws from the backend's
-/// generator (actions and minibatches come from our own seeded streams).
-static BACKEND_RNG: Mutex<()> = Mutex::new(());
-
-/// Builds a module with the backend seeded with `seed`, under the backend-RNG lock, and
-/// materialises its lazily initialised parameters before the lock is released.
-pub fn seeded<M: Module>(device: &Device, seed: u64, init: impl FnOnce(&Device) -> M) -> M {
-    struct Touch;
-    impl ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            let _ = p.val();
-        }
-    }
-    let _guard = BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    device.seed(seed);
-    let module = init(device);
-    module.visit(&mut Touch);
-    module
-}
+pub use crate::nets::seeded;
 
 /// Which network an algorithm builds (its config's `network` field).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
