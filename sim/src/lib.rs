@@ -46,6 +46,7 @@ mod request;
 pub mod rng;
 pub mod scenario;
 mod sim;
+mod slab;
 mod time;
 mod workload;
 

@@ -136,7 +136,7 @@ pub struct Replica {
     /// When it was created.
     pub created: SimTime,
     #[serde(skip)]
-    pub(crate) queue: VecDeque<crate::request::JobId>,
+    pub(crate) queue: VecDeque<crate::slab::JobId>,
     pub(crate) epoch: u32,
     pub(crate) leak_since: SimTime,
     pub(crate) avoid_host: Option<HostId>,

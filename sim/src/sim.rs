@@ -9,9 +9,10 @@ use crate::model::{
 };
 use crate::monitor::Monitor;
 use crate::queue::EventQueue;
-use crate::request::{CallId, JobId, RequestEngine};
+use crate::request::RequestEngine;
 use crate::rng::{self, Stream, StreamId};
 use crate::scenario::{FaultSpec, FaultTarget, Fidelity, Placement, Scenario};
+use crate::slab::{CallId, JobId};
 use crate::time::SimTime;
 use crate::workload::Arrivals;
 use std::collections::{BTreeSet, VecDeque};
