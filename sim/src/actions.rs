@@ -1,6 +1,9 @@
 //! What a policy can do to the cloud, and why the simulator may refuse.
 
+use crate::model::FaultSubject;
 use crate::model::{HostId, HostState, ReplicaId, ReplicaState, ServiceId};
+use crate::sim::{EPS, Event, Simulation};
+use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 
 /// An action on the simulated cloud. Each takes effect with the latency the scenario
@@ -149,3 +152,250 @@ pub enum ActionError {
 
 /// Most replicas one service may be scaled to.
 pub const MAX_REPLICAS_PER_SERVICE: u32 = 100_000;
+
+// ----- applying actions ----------------------------------------------------------
+
+impl Simulation {
+    pub(crate) fn check_service(&self, s: ServiceId) -> Result<(), ActionError> {
+        if s < self.services.len() {
+            Ok(())
+        } else {
+            Err(ActionError::NoService(s, self.services.len()))
+        }
+    }
+
+    pub(crate) fn check_replica(
+        &self,
+        r: ReplicaId,
+        action: &'static str,
+    ) -> Result<(), ActionError> {
+        let Some(rep) = self.replicas.get(r) else {
+            return Err(ActionError::NoReplica(
+                r,
+                self.replicas.len().saturating_sub(1),
+            ));
+        };
+        if rep.state.is_live() && rep.state != ReplicaState::Pending {
+            Ok(())
+        } else {
+            Err(ActionError::ReplicaState {
+                replica: r,
+                state: rep.state,
+                action,
+            })
+        }
+    }
+
+    pub(crate) fn check_host(&self, h: HostId, action: &'static str) -> Result<(), ActionError> {
+        let Some(host) = self.hosts.get(h) else {
+            return Err(ActionError::NoHost(h, self.hosts.len().saturating_sub(1)));
+        };
+        if host.state == HostState::Removed {
+            Err(ActionError::HostState {
+                host: h,
+                state: host.state,
+                action,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Applies an action now. An invalid action changes nothing and says why.
+    pub fn apply(&mut self, action: &Action) -> Result<(), ActionError> {
+        self.version += 1;
+        match *action {
+            Action::Scale { service, replicas } => {
+                self.check_service(service)?;
+                if replicas > MAX_REPLICAS_PER_SERVICE {
+                    return Err(ActionError::OutOfRange {
+                        field: "replicas",
+                        value: replicas as f64,
+                        range: format!("0..={MAX_REPLICAS_PER_SERVICE}"),
+                    });
+                }
+                self.services[service].desired = replicas;
+                self.reconcile(service);
+            }
+            Action::Restart { replica: r } => {
+                self.check_replica(r, "restart")?;
+                if let Some(h) = self.replicas[r].host
+                    && self.hosts[h].state != HostState::Ready
+                {
+                    return Err(ActionError::HostState {
+                        host: h,
+                        state: self.hosts[h].state,
+                        action: "restart a replica on it",
+                    });
+                }
+                self.remove_endpoint(r);
+                self.drop_work(r);
+                let s = self.replicas[r].service;
+                let rep = &mut self.replicas[r];
+                rep.slowdown = 1.0;
+                rep.leak_mib_per_s = 0.0;
+                rep.restarts += 1;
+                self.start_booting(r, self.scenario.spec.services[s].restart_time_s);
+            }
+            Action::Kill { replica: r } | Action::Reschedule { replica: r } => {
+                let name = if matches!(action, Action::Kill { .. }) {
+                    "kill"
+                } else {
+                    "reschedule"
+                };
+                self.check_replica(r, name)?;
+                let avoid = if name == "kill" {
+                    None
+                } else {
+                    self.replicas[r].host
+                };
+                let s = self.replicas[r].service;
+                self.finalize(r);
+                self.create_replica(s, avoid);
+                self.reconcile(s);
+            }
+            Action::Rollback { service } => {
+                self.check_service(service)?;
+                let st = &self.services[service];
+                if !st.bad_deploy {
+                    return Err(ActionError::NothingToRollBack(service));
+                }
+                let at = self.now()
+                    + SimTime::from_secs_f64(self.scenario.spec.services[service].rollback_time_s);
+                let deploy = st.deploys;
+                self.queue.push(
+                    at,
+                    Event::RollbackDone {
+                        service: service as u32,
+                        deploy,
+                    },
+                );
+            }
+            Action::Cordon { host } => {
+                self.check_host(host, "cordon")?;
+                self.index_remove(host);
+                self.hosts[host].cordoned = true;
+            }
+            Action::Uncordon { host } => {
+                self.check_host(host, "uncordon")?;
+                self.hosts[host].cordoned = false;
+                self.index_insert(host);
+                self.place_pending();
+            }
+            Action::Drain { host } => {
+                self.check_host(host, "drain")?;
+                self.index_remove(host);
+                self.hosts[host].cordoned = true;
+                let on_host: Vec<ReplicaId> = (0..self.replicas.len())
+                    .filter(|&r| {
+                        self.replicas[r].host == Some(host) && self.replicas[r].state.is_live()
+                    })
+                    .collect();
+                for r in on_host {
+                    let s = self.replicas[r].service;
+                    self.terminate(r, true);
+                    self.create_replica(s, Some(host));
+                }
+            }
+            Action::Resize { service, cpu } => {
+                self.check_service(service)?;
+                let max = self
+                    .scenario
+                    .spec
+                    .host_types
+                    .iter()
+                    .map(|t| t.cpu)
+                    .fold(0.0, f64::max);
+                if !(cpu.is_finite() && cpu > 0.0 && cpu <= max) {
+                    return Err(ActionError::OutOfRange {
+                        field: "cpu",
+                        value: cpu,
+                        range: format!("(0, {max}]"),
+                    });
+                }
+                for &r in &self.services[service].replicas {
+                    if let Some(h) = self.replicas[r].host
+                        && self.hosts[h].cpu_free() + EPS < cpu - self.replicas[r].cpu
+                    {
+                        return Err(ActionError::NoRoom {
+                            service,
+                            cpu,
+                            host: h,
+                        });
+                    }
+                }
+                self.services[service].pending_resize = Some(cpu);
+                // A resize is not a deploy: it has its own counter, so a resize and a
+                // rollback in flight do not cancel each other.
+                self.services[service].resizes += 1;
+                let at = self.now()
+                    + SimTime::from_secs_f64(self.scenario.spec.services[service].resize_time_s);
+                let resize = self.services[service].resizes;
+                self.queue.push(
+                    at,
+                    Event::ResizeDone {
+                        service: service as u32,
+                        resize,
+                    },
+                );
+            }
+            Action::AddHost { host_type, zone } => {
+                if host_type >= self.scenario.spec.host_types.len() {
+                    return Err(ActionError::NoSuch {
+                        what: "host type",
+                        index: host_type,
+                    });
+                }
+                if zone >= self.scenario.spec.zones.len() {
+                    return Err(ActionError::NoSuch {
+                        what: "zone",
+                        index: zone,
+                    });
+                }
+                let max = self.scenario.spec.cluster.max_hosts;
+                if self.live_hosts() >= max as usize {
+                    return Err(ActionError::HostLimit(max));
+                }
+                self.provision_host(host_type, zone);
+            }
+            Action::RemoveHost { host } => {
+                self.check_host(host, "remove")?;
+                if self.hosts[host].replicas > 0 {
+                    return Err(ActionError::HostNotEmpty {
+                        host,
+                        replicas: self.hosts[host].replicas,
+                    });
+                }
+                self.index_remove(host);
+                self.stop_billing(host);
+                self.hosts[host].state = HostState::Removed;
+                self.resolve(|x| x == FaultSubject::Host(host));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish_resize(&mut self, s: ServiceId, resize: u32) {
+        if self.services[s].resizes != resize {
+            return;
+        }
+        let Some(cpu) = self.services[s].pending_resize.take() else {
+            return;
+        };
+        let old = self.services[s].cpu;
+        self.services[s].cpu = cpu;
+        for r in self.services[s].replicas.clone() {
+            if let Some(h) = self.replicas[r].host {
+                let delta = cpu - self.replicas[r].cpu;
+                // Replicas whose host filled up meanwhile keep their old size.
+                if self.hosts[h].cpu_free() + EPS >= delta {
+                    self.allocate(h, delta, 0.0);
+                    self.replicas[r].cpu = cpu;
+                }
+            }
+        }
+        if cpu < old {
+            self.place_pending();
+        }
+    }
+}

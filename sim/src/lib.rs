@@ -40,6 +40,7 @@ pub mod fs;
 mod graph;
 mod model;
 mod monitor;
+mod placement;
 mod queue;
 pub mod report;
 mod request;
@@ -51,12 +52,11 @@ mod time;
 mod workload;
 
 pub use actions::{Action, ActionError, MAX_REPLICAS_PER_SERVICE};
-pub use faults::{FaultRecord, FaultSubject};
 pub use fluid::erlang_c;
 pub use graph::{Relation, Resource, ResourceGraph};
 pub use model::{
-    Host, HostId, HostState, Replica, ReplicaId, ReplicaState, RequestCounters, ServiceCounters,
-    ServiceId, ServiceState,
+    FaultRecord, FaultSubject, Host, HostId, HostState, Replica, ReplicaId, ReplicaState,
+    RequestCounters, ServiceCounters, ServiceId, ServiceState,
 };
 pub use monitor::{HostMetrics, ReplicaMetrics, ServiceMetrics, Snapshot};
 pub use queue::EventQueue;

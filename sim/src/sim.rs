@@ -1,8 +1,7 @@
 //! The simulation: one event loop over the cloud model, its control plane (placement,
 //! actions, faults, probes) and one of the two traffic models.
 
-use crate::actions::{Action, ActionError, MAX_REPLICAS_PER_SERVICE};
-use crate::faults::{FaultRecord, FaultSubject};
+use crate::model::{FaultRecord, FaultSubject};
 use crate::model::{
     Host, HostId, HostState, Replica, ReplicaId, ReplicaState, RequestCounters, ServiceCounters,
     ServiceId, ServiceState,
@@ -11,7 +10,7 @@ use crate::monitor::Monitor;
 use crate::queue::EventQueue;
 use crate::request::RequestEngine;
 use crate::rng::{self, Stream, StreamId};
-use crate::scenario::{FaultSpec, FaultTarget, Fidelity, Placement, Scenario};
+use crate::scenario::{Fidelity, Scenario};
 use crate::slab::{CallId, JobId};
 use crate::time::SimTime;
 use crate::workload::Arrivals;
@@ -42,7 +41,7 @@ pub(crate) enum Event {
 
 impl Event {
     /// (kind, main id) folded into the event-log hash.
-    fn fingerprint(&self) -> (u64, u64) {
+    pub(crate) fn fingerprint(&self) -> (u64, u64) {
         match *self {
             Event::Arrival { workload } => (1, workload as u64),
             Event::JobDone { job } => (2, job.raw()),
@@ -122,21 +121,21 @@ pub struct Simulation {
     pub(crate) faults: Vec<FaultRecord>,
     pub(crate) faults_missed: u64,
     pub(crate) counters: RequestCounters,
-    fault_streams: Vec<Stream>,
+    pub(crate) fault_streams: Vec<Stream>,
     /// Bumped whenever replica states, sizes or endpoints may have changed; lets the
     /// fluid model reuse its per-service endpoint aggregates between changes.
     pub(crate) version: u64,
-    schedule_stream: Stream,
-    pending: VecDeque<ReplicaId>,
-    sched_index: BTreeSet<(u64, HostId)>,
-    cost_accrued: f64,
-    log_hash: u64,
-    events: u64,
+    pub(crate) schedule_stream: Stream,
+    pub(crate) pending: VecDeque<ReplicaId>,
+    pub(crate) sched_index: BTreeSet<(u64, HostId)>,
+    pub(crate) cost_accrued: f64,
+    pub(crate) log_hash: u64,
+    pub(crate) events: u64,
 }
 
-const EPS: f64 = 1e-9;
+pub(crate) const EPS: f64 = 1e-9;
 
-fn milli(x: f64) -> u64 {
+pub(crate) fn milli(x: f64) -> u64 {
     (x * 1000.0).round().max(0.0) as u64
 }
 
@@ -303,7 +302,7 @@ impl Simulation {
         }
     }
 
-    fn handle(&mut self, ev: Event) {
+    pub(crate) fn handle(&mut self, ev: Event) {
         // Control events may change replica states, sizes and endpoints; traffic,
         // ticks, scrapes and probes do not (probes change endpoints, which bump the
         // version themselves).
@@ -562,119 +561,9 @@ impl Simulation {
         Ok(())
     }
 
-    // ----- hosts and placement --------------------------------------------------------
-
-    fn push_host(&mut self, t: usize, zone: usize, state: HostState) -> HostId {
-        let ht = &self.scenario.spec.host_types[t];
-        self.hosts.push(Host {
-            zone,
-            host_type: t,
-            cpu: ht.cpu,
-            memory_mib: ht.memory_mib,
-            price_per_hour: ht.price_per_hour,
-            lifecycle: ht.lifecycle,
-            state,
-            cordoned: false,
-            cpu_allocated: 0.0,
-            memory_allocated: 0.0,
-            replicas: 0,
-            billed_since: Some(self.now()),
-            repair_epoch: 0,
-        });
-        self.hosts.len() - 1
-    }
-
-    fn index_insert(&mut self, h: HostId) {
-        if self.hosts[h].schedulable() {
-            self.sched_index
-                .insert((milli(self.hosts[h].cpu_allocated), h));
-        }
-    }
-
-    fn index_remove(&mut self, h: HostId) {
-        self.sched_index
-            .remove(&(milli(self.hosts[h].cpu_allocated), h));
-    }
-
-    fn allocate(&mut self, h: HostId, cpu: f64, mem: f64) {
-        self.index_remove(h);
-        let host = &mut self.hosts[h];
-        host.cpu_allocated = (host.cpu_allocated + cpu).max(0.0);
-        host.memory_allocated = (host.memory_allocated + mem).max(0.0);
-        self.index_insert(h);
-    }
-
-    fn stop_billing(&mut self, h: HostId) {
-        if let Some(t) = self.hosts[h].billed_since.take() {
-            self.cost_accrued +=
-                self.hosts[h].price_per_hour * self.now().saturating_sub(t).as_secs_f64() / 3600.0;
-        }
-    }
-
-    fn find_host(&self, cpu: f64, mem: f64, avoid: Option<HostId>) -> Option<HostId> {
-        let fits = |&&(_, h): &&(u64, HostId)| {
-            let host = &self.hosts[h];
-            Some(h) != avoid && host.cpu_free() + EPS >= cpu && host.memory_free() + EPS >= mem
-        };
-        match self.scenario.spec.cluster.placement {
-            Placement::Spread => self.sched_index.iter().find(fits).map(|&(_, h)| h),
-            Placement::Binpack => self.sched_index.iter().rev().find(fits).map(|&(_, h)| h),
-        }
-    }
-
-    fn live_hosts(&self) -> usize {
-        self.hosts
-            .iter()
-            .filter(|h| h.state != HostState::Removed)
-            .count()
-    }
-
-    fn provision_host(&mut self, t: usize, zone: usize) -> HostId {
-        let h = self.push_host(t, zone, HostState::Provisioning);
-        let at =
-            self.now() + SimTime::from_secs_f64(self.scenario.spec.cluster.provisioning_time_s);
-        self.queue.push(at, Event::HostReady { host: h as u32 });
-        h
-    }
-
-    /// Provisions hosts (if the scenario allows) until pending replicas could fit.
-    fn maybe_provision(&mut self) {
-        let Some((t, zone)) = self.scenario.provision else {
-            return;
-        };
-        let demand: f64 = self
-            .pending
-            .iter()
-            .map(|&r| self.services[self.replicas[r].service].cpu)
-            .sum();
-        let mut supply: f64 = self
-            .hosts
-            .iter()
-            .filter(|h| h.state == HostState::Provisioning)
-            .map(Host::cpu_free)
-            .sum();
-        let max = self.scenario.spec.cluster.max_hosts as usize;
-        while demand > supply + EPS && self.live_hosts() < max {
-            let h = self.provision_host(t, zone);
-            supply += self.hosts[h].cpu;
-        }
-    }
-
-    fn place_pending(&mut self) {
-        let n = self.pending.len();
-        for _ in 0..n {
-            let Some(r) = self.pending.pop_front() else {
-                break;
-            };
-            if self.replicas[r].state == ReplicaState::Pending && !self.try_place(r) {
-                self.pending.push_back(r);
-            }
-        }
-    }
-
     // ----- replica life ---------------------------------------------------------------
 
-    fn create_replica(&mut self, s: ServiceId, avoid: Option<HostId>) -> ReplicaId {
+    pub(crate) fn create_replica(&mut self, s: ServiceId, avoid: Option<HostId>) -> ReplicaId {
         let r = self.replicas.len();
         self.replicas.push(Replica {
             service: s,
@@ -705,7 +594,7 @@ impl Simulation {
     }
 
     /// Binds a pending replica to a host and starts booting it.
-    fn try_place(&mut self, r: ReplicaId) -> bool {
+    pub(crate) fn try_place(&mut self, r: ReplicaId) -> bool {
         let s = self.replicas[r].service;
         let cpu = self.services[s].cpu;
         let mem = self.scenario.spec.services[s].memory_mib;
@@ -723,7 +612,7 @@ impl Simulation {
     }
 
     /// Starts a replica booting; it becomes ready after `secs` unless its epoch moves on.
-    fn start_booting(&mut self, r: ReplicaId, secs: f64) {
+    pub(crate) fn start_booting(&mut self, r: ReplicaId, secs: f64) {
         let rep = &mut self.replicas[r];
         rep.state = ReplicaState::Booting;
         let epoch = rep.epoch;
@@ -737,7 +626,7 @@ impl Simulation {
         );
     }
 
-    fn make_ready(&mut self, r: ReplicaId) {
+    pub(crate) fn make_ready(&mut self, r: ReplicaId) {
         let rep = &mut self.replicas[r];
         rep.state = if rep.slowdown > 1.0 || rep.leak_mib_per_s > 0.0 {
             ReplicaState::Degraded
@@ -748,7 +637,7 @@ impl Simulation {
         self.add_endpoint(r);
     }
 
-    fn add_endpoint(&mut self, r: ReplicaId) {
+    pub(crate) fn add_endpoint(&mut self, r: ReplicaId) {
         if !self.replicas[r].in_lb {
             self.version += 1;
             self.replicas[r].in_lb = true;
@@ -757,7 +646,7 @@ impl Simulation {
         }
     }
 
-    fn remove_endpoint(&mut self, r: ReplicaId) {
+    pub(crate) fn remove_endpoint(&mut self, r: ReplicaId) {
         if self.replicas[r].in_lb {
             self.version += 1;
             self.replicas[r].in_lb = false;
@@ -767,7 +656,7 @@ impl Simulation {
     }
 
     /// Fails everything the replica holds (its callers see a reset connection).
-    fn drop_work(&mut self, r: ReplicaId) {
+    pub(crate) fn drop_work(&mut self, r: ReplicaId) {
         self.replicas[r].epoch += 1;
         self.fail_jobs_at(r);
     }
@@ -781,7 +670,7 @@ impl Simulation {
 
     /// Takes a replica out of service; with `graceful`, it first finishes its work
     /// (at most the termination grace period).
-    fn terminate(&mut self, r: ReplicaId, graceful: bool) {
+    pub(crate) fn terminate(&mut self, r: ReplicaId, graceful: bool) {
         self.remove_endpoint(r);
         let rep = &self.replicas[r];
         let busy = rep.busy > 0 || !rep.queue.is_empty();
@@ -825,7 +714,7 @@ impl Simulation {
     }
 
     /// Brings the service's live replica count to its desired count.
-    fn reconcile(&mut self, s: ServiceId) {
+    pub(crate) fn reconcile(&mut self, s: ServiceId) {
         let live: Vec<ReplicaId> = self.services[s]
             .replicas
             .iter()
@@ -855,450 +744,11 @@ impl Simulation {
         }
     }
 
-    // ----- actions --------------------------------------------------------------------
-
-    fn check_service(&self, s: ServiceId) -> Result<(), ActionError> {
-        if s < self.services.len() {
-            Ok(())
-        } else {
-            Err(ActionError::NoService(s, self.services.len()))
-        }
-    }
-
-    fn check_replica(&self, r: ReplicaId, action: &'static str) -> Result<(), ActionError> {
-        let Some(rep) = self.replicas.get(r) else {
-            return Err(ActionError::NoReplica(
-                r,
-                self.replicas.len().saturating_sub(1),
-            ));
-        };
-        if rep.state.is_live() && rep.state != ReplicaState::Pending {
-            Ok(())
-        } else {
-            Err(ActionError::ReplicaState {
-                replica: r,
-                state: rep.state,
-                action,
-            })
-        }
-    }
-
-    fn check_host(&self, h: HostId, action: &'static str) -> Result<(), ActionError> {
-        let Some(host) = self.hosts.get(h) else {
-            return Err(ActionError::NoHost(h, self.hosts.len().saturating_sub(1)));
-        };
-        if host.state == HostState::Removed {
-            Err(ActionError::HostState {
-                host: h,
-                state: host.state,
-                action,
-            })
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Applies an action now. An invalid action changes nothing and says why.
-    pub fn apply(&mut self, action: &Action) -> Result<(), ActionError> {
-        self.version += 1;
-        match *action {
-            Action::Scale { service, replicas } => {
-                self.check_service(service)?;
-                if replicas > MAX_REPLICAS_PER_SERVICE {
-                    return Err(ActionError::OutOfRange {
-                        field: "replicas",
-                        value: replicas as f64,
-                        range: format!("0..={MAX_REPLICAS_PER_SERVICE}"),
-                    });
-                }
-                self.services[service].desired = replicas;
-                self.reconcile(service);
-            }
-            Action::Restart { replica: r } => {
-                self.check_replica(r, "restart")?;
-                if let Some(h) = self.replicas[r].host
-                    && self.hosts[h].state != HostState::Ready
-                {
-                    return Err(ActionError::HostState {
-                        host: h,
-                        state: self.hosts[h].state,
-                        action: "restart a replica on it",
-                    });
-                }
-                self.remove_endpoint(r);
-                self.drop_work(r);
-                let s = self.replicas[r].service;
-                let rep = &mut self.replicas[r];
-                rep.slowdown = 1.0;
-                rep.leak_mib_per_s = 0.0;
-                rep.restarts += 1;
-                self.start_booting(r, self.scenario.spec.services[s].restart_time_s);
-            }
-            Action::Kill { replica: r } | Action::Reschedule { replica: r } => {
-                let name = if matches!(action, Action::Kill { .. }) {
-                    "kill"
-                } else {
-                    "reschedule"
-                };
-                self.check_replica(r, name)?;
-                let avoid = if name == "kill" {
-                    None
-                } else {
-                    self.replicas[r].host
-                };
-                let s = self.replicas[r].service;
-                self.finalize(r);
-                self.create_replica(s, avoid);
-                self.reconcile(s);
-            }
-            Action::Rollback { service } => {
-                self.check_service(service)?;
-                let st = &self.services[service];
-                if !st.bad_deploy {
-                    return Err(ActionError::NothingToRollBack(service));
-                }
-                let at = self.now()
-                    + SimTime::from_secs_f64(self.scenario.spec.services[service].rollback_time_s);
-                let deploy = st.deploys;
-                self.queue.push(
-                    at,
-                    Event::RollbackDone {
-                        service: service as u32,
-                        deploy,
-                    },
-                );
-            }
-            Action::Cordon { host } => {
-                self.check_host(host, "cordon")?;
-                self.index_remove(host);
-                self.hosts[host].cordoned = true;
-            }
-            Action::Uncordon { host } => {
-                self.check_host(host, "uncordon")?;
-                self.hosts[host].cordoned = false;
-                self.index_insert(host);
-                self.place_pending();
-            }
-            Action::Drain { host } => {
-                self.check_host(host, "drain")?;
-                self.index_remove(host);
-                self.hosts[host].cordoned = true;
-                let on_host: Vec<ReplicaId> = (0..self.replicas.len())
-                    .filter(|&r| {
-                        self.replicas[r].host == Some(host) && self.replicas[r].state.is_live()
-                    })
-                    .collect();
-                for r in on_host {
-                    let s = self.replicas[r].service;
-                    self.terminate(r, true);
-                    self.create_replica(s, Some(host));
-                }
-            }
-            Action::Resize { service, cpu } => {
-                self.check_service(service)?;
-                let max = self
-                    .scenario
-                    .spec
-                    .host_types
-                    .iter()
-                    .map(|t| t.cpu)
-                    .fold(0.0, f64::max);
-                if !(cpu.is_finite() && cpu > 0.0 && cpu <= max) {
-                    return Err(ActionError::OutOfRange {
-                        field: "cpu",
-                        value: cpu,
-                        range: format!("(0, {max}]"),
-                    });
-                }
-                for &r in &self.services[service].replicas {
-                    if let Some(h) = self.replicas[r].host
-                        && self.hosts[h].cpu_free() + EPS < cpu - self.replicas[r].cpu
-                    {
-                        return Err(ActionError::NoRoom {
-                            service,
-                            cpu,
-                            host: h,
-                        });
-                    }
-                }
-                self.services[service].pending_resize = Some(cpu);
-                // A resize is not a deploy: it has its own counter, so a resize and a
-                // rollback in flight do not cancel each other.
-                self.services[service].resizes += 1;
-                let at = self.now()
-                    + SimTime::from_secs_f64(self.scenario.spec.services[service].resize_time_s);
-                let resize = self.services[service].resizes;
-                self.queue.push(
-                    at,
-                    Event::ResizeDone {
-                        service: service as u32,
-                        resize,
-                    },
-                );
-            }
-            Action::AddHost { host_type, zone } => {
-                if host_type >= self.scenario.spec.host_types.len() {
-                    return Err(ActionError::NoSuch {
-                        what: "host type",
-                        index: host_type,
-                    });
-                }
-                if zone >= self.scenario.spec.zones.len() {
-                    return Err(ActionError::NoSuch {
-                        what: "zone",
-                        index: zone,
-                    });
-                }
-                let max = self.scenario.spec.cluster.max_hosts;
-                if self.live_hosts() >= max as usize {
-                    return Err(ActionError::HostLimit(max));
-                }
-                self.provision_host(host_type, zone);
-            }
-            Action::RemoveHost { host } => {
-                self.check_host(host, "remove")?;
-                if self.hosts[host].replicas > 0 {
-                    return Err(ActionError::HostNotEmpty {
-                        host,
-                        replicas: self.hosts[host].replicas,
-                    });
-                }
-                self.index_remove(host);
-                self.stop_billing(host);
-                self.hosts[host].state = HostState::Removed;
-                self.resolve(|x| x == FaultSubject::Host(host));
-            }
-        }
-        Ok(())
-    }
-
-    fn finish_resize(&mut self, s: ServiceId, resize: u32) {
-        if self.services[s].resizes != resize {
-            return;
-        }
-        let Some(cpu) = self.services[s].pending_resize.take() else {
-            return;
-        };
-        let old = self.services[s].cpu;
-        self.services[s].cpu = cpu;
-        for r in self.services[s].replicas.clone() {
-            if let Some(h) = self.replicas[r].host {
-                let delta = cpu - self.replicas[r].cpu;
-                // Replicas whose host filled up meanwhile keep their old size.
-                if self.hosts[h].cpu_free() + EPS >= delta {
-                    self.allocate(h, delta, 0.0);
-                    self.replicas[r].cpu = cpu;
-                }
-            }
-        }
-        if cpu < old {
-            self.place_pending();
-        }
-    }
-
-    // ----- faults ---------------------------------------------------------------------
-
-    fn record_fault(
-        &mut self,
-        kind: &'static str,
-        subject: FaultSubject,
-        hosts: Vec<HostId>,
-    ) -> usize {
-        self.faults.push(FaultRecord {
-            kind,
-            at: self.now(),
-            subject,
-            resolved_at: None,
-            hosts,
-        });
-        self.faults.len() - 1
-    }
-
-    fn resolve(&mut self, pred: impl Fn(FaultSubject) -> bool) {
-        let now = self.now();
-        for f in self.faults.iter_mut().filter(|f| f.resolved_at.is_none()) {
-            if pred(f.subject) {
-                f.resolved_at = Some(now);
-            }
-        }
-    }
-
-    fn pick<T: Copy>(items: &[T], u: f64) -> Option<T> {
-        if items.is_empty() {
-            None
-        } else {
-            Some(items[((u * items.len() as f64) as usize).min(items.len() - 1)])
-        }
-    }
-
-    fn inject(&mut self, fault: &FaultSpec, target: &FaultTarget, u: f64) {
-        let kind = fault.kind_name();
-        match (fault, target) {
-            (
-                FaultSpec::Crash
-                | FaultSpec::Hang
-                | FaultSpec::MemoryLeak { .. }
-                | FaultSpec::Slow { .. },
-                &FaultTarget::Service(s),
-            ) => {
-                let serving: Vec<ReplicaId> = self.services[s]
-                    .replicas
-                    .iter()
-                    .copied()
-                    .filter(|&r| self.replicas[r].state.is_serving())
-                    .collect();
-                let Some(r) = Self::pick(&serving, u) else {
-                    self.faults_missed += 1;
-                    return;
-                };
-                self.record_fault(kind, FaultSubject::Replica(r), vec![]);
-                match *fault {
-                    FaultSpec::Crash => self.crash_replica(r),
-                    FaultSpec::Hang => {
-                        self.replicas[r].state = ReplicaState::Hung;
-                        self.replicas[r].epoch += 1;
-                    }
-                    FaultSpec::MemoryLeak { mib_per_s } => {
-                        let spec = &self.scenario.spec.services[s];
-                        let limit = spec.memory_limit_mib.unwrap_or(2.0 * spec.memory_mib);
-                        let rep = &mut self.replicas[r];
-                        let headroom =
-                            (limit - rep.memory_mib(spec.memory_mib, self.queue.now())).max(0.0);
-                        rep.leak_mib_per_s += mib_per_s;
-                        rep.leak_since = self.queue.now();
-                        rep.state = ReplicaState::Degraded;
-                        let at = self.queue.now()
-                            + SimTime::from_secs_f64(headroom / rep.leak_mib_per_s);
-                        let epoch = rep.epoch;
-                        self.queue.push(
-                            at,
-                            Event::Oom {
-                                replica: r as u32,
-                                epoch,
-                            },
-                        );
-                    }
-                    FaultSpec::Slow { factor } => {
-                        self.replicas[r].slowdown = factor;
-                        self.replicas[r].state = ReplicaState::Degraded;
-                    }
-                    _ => unreachable!("matched above"),
-                }
-            }
-            (FaultSpec::HostFailure { repair_s }, t) => {
-                let up = |h: &Host| h.state == HostState::Ready;
-                let candidates: Vec<HostId> = match *t {
-                    FaultTarget::Host(h) => vec![h]
-                        .into_iter()
-                        .filter(|&h| up(&self.hosts[h]))
-                        .collect(),
-                    FaultTarget::Zone(z) => (0..self.hosts.len())
-                        .filter(|&h| up(&self.hosts[h]) && self.hosts[h].zone == z)
-                        .collect(),
-                    _ => (0..self.hosts.len())
-                        .filter(|&h| up(&self.hosts[h]))
-                        .collect(),
-                };
-                let Some(h) = Self::pick(&candidates, u) else {
-                    self.faults_missed += 1;
-                    return;
-                };
-                self.record_fault(kind, FaultSubject::Host(h), vec![h]);
-                self.fail_host(h);
-                if let Some(rep) = repair_s {
-                    let at = self.now() + SimTime::from_secs_f64(*rep);
-                    let epoch = self.hosts[h].repair_epoch;
-                    self.queue.push(
-                        at,
-                        Event::HostRepair {
-                            host: h as u32,
-                            epoch,
-                        },
-                    );
-                }
-            }
-            (FaultSpec::ZoneOutage { duration_s }, &FaultTarget::Zone(z)) => {
-                let hosts: Vec<HostId> = (0..self.hosts.len())
-                    .filter(|&h| self.hosts[h].zone == z && self.hosts[h].state == HostState::Ready)
-                    .collect();
-                let rec = self.record_fault(kind, FaultSubject::Zone(z), hosts.clone());
-                for h in hosts {
-                    self.fail_host(h);
-                }
-                let at = self.now() + SimTime::from_secs_f64(*duration_s);
-                self.queue.push(at, Event::FaultEnd { record: rec as u32 });
-            }
-            (FaultSpec::BadDeploy { error_rate }, &FaultTarget::Service(s)) => {
-                self.record_fault(kind, FaultSubject::Service(s), vec![]);
-                let st = &mut self.services[s];
-                st.bad_deploy = true;
-                st.extra_error_rate = *error_rate;
-                st.deploys += 1;
-            }
-            (FaultSpec::DependencyFailure { duration_s }, &FaultTarget::Service(s)) => {
-                let rec = self.record_fault(kind, FaultSubject::Dependency(s), vec![]);
-                self.services[s].down = true;
-                let at = self.now() + SimTime::from_secs_f64(*duration_s);
-                self.queue.push(at, Event::FaultEnd { record: rec as u32 });
-            }
-            // Validation resolves every kind to a target of the right shape.
-            _ => self.faults_missed += 1,
-        }
-    }
-
-    fn fail_host(&mut self, h: HostId) {
-        self.index_remove(h);
-        self.stop_billing(h);
-        self.hosts[h].state = HostState::Failed;
-        self.hosts[h].repair_epoch += 1;
-        let on_host: Vec<ReplicaId> = (0..self.replicas.len())
-            .filter(|&r| {
-                self.replicas[r].host == Some(h)
-                    && self.replicas[r].state != ReplicaState::Terminated
-            })
-            .collect();
-        for r in on_host {
-            if self.replicas[r].state == ReplicaState::Terminating {
-                self.finalize(r);
-            } else {
-                self.crash_replica(r);
-            }
-        }
-    }
-
-    fn repair_host(&mut self, h: HostId, epoch: u32) {
-        if self.hosts[h].state != HostState::Failed || self.hosts[h].repair_epoch != epoch {
-            return;
-        }
-        self.hosts[h].state = HostState::Ready;
-        self.hosts[h].billed_since = Some(self.now());
-        self.index_insert(h);
-        self.resolve(|x| x == FaultSubject::Host(h));
-        self.place_pending();
-    }
-
-    fn end_fault(&mut self, rec: usize) {
-        if self.faults[rec].resolved_at.is_some() {
-            return;
-        }
-        match self.faults[rec].subject {
-            FaultSubject::Zone(_) => {
-                for h in self.faults[rec].hosts.clone() {
-                    let epoch = self.hosts[h].repair_epoch;
-                    self.repair_host(h, epoch);
-                }
-            }
-            FaultSubject::Dependency(s) => self.services[s].down = false,
-            _ => {}
-        }
-        self.faults[rec].resolved_at = Some(self.now());
-    }
-
     // ----- probes ---------------------------------------------------------------------
 
     /// Readiness probes: a replica failing `probe_failure_threshold` probes in a row
     /// leaves the load balancer; one passing again rejoins it.
-    fn probe(&mut self) {
+    pub(crate) fn probe(&mut self) {
         let threshold = self.scenario.spec.simulation.probe_failure_threshold;
         for s in 0..self.services.len() {
             for i in 0..self.services[s].replicas.len() {
