@@ -122,7 +122,7 @@ cpu_utilization = "u"
 
 fn scaling_observation() -> (Observation, Vec<Option<Replicas>>) {
     let env = hale_envs::Scaling::new(&scaling_config()).unwrap();
-    let encoding = env.live_observation();
+    let encoding = env.observation_encoding();
     let readings: Vec<ServiceReading> = (0..3)
         .map(|i| ServiceReading {
             request_rate: 40.0 + 10.0 * i as f64,

@@ -324,7 +324,7 @@ fn the_live_graph_has_the_envs_nodes_and_edges() {
     use hale_adapter::live::{LiveHost, LiveInput, LiveReplica};
     use hale_envs::encoding::{HostReading, ReplicaReading, ReplicaState as S};
     let env = hale_envs::Healing::new(&serde_json::json!({"scenario": "three-tier"})).unwrap();
-    let encoding = env.live_graph();
+    let encoding = env.graph_encoding();
     let replica = |service: usize, node: Option<&str>| LiveReplica {
         name: format!("r{service}"),
         node: node.map(str::to_string),

@@ -207,12 +207,12 @@ impl Healing {
 
     /// How this env encodes its matrix observation, mask and actions, for building
     /// the same observation from live data.
-    pub fn live_observation(&self) -> HealingObservation {
+    pub fn observation_encoding(&self) -> HealingObservation {
         self.encoding.clone()
     }
 
     /// How this env encodes its graph observation, for building it from live data.
-    pub fn live_graph(&self) -> crate::encoding::GraphEncoding {
+    pub fn graph_encoding(&self) -> crate::encoding::GraphEncoding {
         self.graph.clone()
     }
 

@@ -205,7 +205,7 @@ impl Scaling {
     }
 
     /// How this env turns action choices into desired replicas.
-    pub fn live_actions(&self) -> crate::encoding::ScalingActions {
+    pub fn action_encoding(&self) -> crate::encoding::ScalingActions {
         crate::encoding::ScalingActions {
             delta: self.cfg.action == ScalingAction::Delta,
             min_replicas: self.cfg.min_replicas,
@@ -214,12 +214,12 @@ impl Scaling {
     }
 
     /// How this env encodes its graph observation, for building it from live data.
-    pub fn live_graph(&self) -> crate::encoding::GraphEncoding {
+    pub fn graph_encoding(&self) -> crate::encoding::GraphEncoding {
         self.graph.clone()
     }
 
     /// How this env encodes its matrix observation, for building it from live data.
-    pub fn live_observation(&self) -> crate::encoding::ScalingObservation {
+    pub fn observation_encoding(&self) -> crate::encoding::ScalingObservation {
         crate::encoding::ScalingObservation {
             services: self
                 .sc

@@ -28,8 +28,8 @@ impl HealingDecision {
     pub fn new(env_config: &serde_json::Value) -> Result<HealingDecision, hale_envs::EnvError> {
         let env = hale_envs::Healing::new(env_config)?;
         Ok(HealingDecision {
-            encoding: env.live_observation(),
-            graph: super::reads_graphs(env_config).then(|| env.live_graph()),
+            encoding: env.observation_encoding(),
+            graph: super::reads_graphs(env_config).then(|| env.graph_encoding()),
         })
     }
 }

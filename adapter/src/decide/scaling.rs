@@ -23,9 +23,9 @@ impl ScalingDecision {
     pub fn new(env_config: &serde_json::Value) -> Result<ScalingDecision, hale_envs::EnvError> {
         let env = hale_envs::Scaling::new(env_config)?;
         Ok(ScalingDecision {
-            encoding: env.live_observation(),
-            actions: env.live_actions(),
-            graph: super::reads_graphs(env_config).then(|| env.live_graph()),
+            encoding: env.observation_encoding(),
+            actions: env.action_encoding(),
+            graph: super::reads_graphs(env_config).then(|| env.graph_encoding()),
         })
     }
 }

@@ -204,7 +204,7 @@ fn live_encoding_reproduces_the_scaling_observation() {
     for _ in 0..5 {
         obs = env.step(&Value::MultiDiscrete(vec![3, 2, 2])).unwrap().obs;
     }
-    let live = env.live_observation();
+    let live = env.observation_encoding();
     assert_eq!(live.services.len(), 3);
     assert_eq!(live.max_replicas, 12.0);
     let snap = env.simulation().unwrap().observe().unwrap();
