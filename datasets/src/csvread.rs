@@ -214,14 +214,15 @@ impl Row<'_> {
     }
 }
 
-/// `m/d/YYYY H:MM` → minutes since 1970-01-01 00:00.
+/// `m/d/YYYY H:MM` → minutes since 1970-01-01 00:00. Years outside 1..=9999 are
+/// refused (the fuzzer found that a year such as 10^16 overflowed the minutes).
 pub(crate) fn parse_us_datetime(s: &str) -> Option<i64> {
     let (date, time) = s.split_once(' ')?;
     let mut d = date.split('/');
     let month: u32 = d.next()?.parse().ok()?;
     let day: u32 = d.next()?.parse().ok()?;
     let year: i64 = d.next()?.parse().ok()?;
-    if d.next().is_some() {
+    if d.next().is_some() || !(1..=9999).contains(&year) {
         return None;
     }
     let (h, m) = time.split_once(':')?;
@@ -278,6 +279,7 @@ mod tests {
         let m = parse_us_datetime("5/19/1995 21:55").unwrap();
         assert_eq!(format_minutes(m), "1995-05-19 21:55");
         assert_eq!(parse_us_datetime("1/1/1970 0:00"), Some(0));
+        assert_eq!(parse_us_datetime("1/1/10000000000000000 0:00"), None);
         assert_eq!(
             parse_us_datetime("2/29/2004 0:00")
                 .map(format_minutes)

@@ -330,16 +330,138 @@ fn no_nulls<T>(values: impl Iterator<Item = Option<T>>, name: &str) -> PolarsRes
         .collect()
 }
 
-/// Reads a parquet file's bytes into a frame. A panic of the parquet reader (polars'
-/// thrift decoder `expect`s well-formed metadata: a 66-byte file found by fuzzing
-/// panicked with "thrift bool field", the bug arrow-rs fixed in apache/arrow-rs#9840)
-/// becomes an error, so that a corrupt file is refused instead of ending the process.
+/// Reads a parquet file's bytes into a frame. The footer is checked first
+/// ([`check_footer`]): a length in the metadata larger than the file made polars
+/// allocate 76 GB and abort (found by fuzzing). A panic of the parquet reader
+/// (polars' thrift decoder `expect`s well-formed metadata: a 66-byte file panicked
+/// with "thrift bool field", the bug arrow-rs fixed in apache/arrow-rs#9840) becomes
+/// an error too, so that a corrupt file is refused instead of ending the process.
 pub(crate) fn read_parquet(bytes: &[u8]) -> Result<DataFrame, String> {
     use polars::prelude::{ParquetReader, SerReader};
+    check_footer(bytes)?;
     let read = std::panic::catch_unwind(|| {
         ParquetReader::new(std::io::Cursor::new(bytes))
             .finish()
             .map_err(|e| e.to_string())
     });
     read.unwrap_or_else(|_| Err("corrupt parquet metadata (the parquet reader gave up)".into()))
+}
+
+/// Checks a parquet file's frame (`PAR1` at both ends, the footer's length) and
+/// that every length in its thrift-encoded metadata (lists, sets, maps, strings)
+/// fits in the bytes that are left, so that no reader allocates for a count the file
+/// cannot hold.
+fn check_footer(bytes: &[u8]) -> Result<(), String> {
+    let n = bytes.len();
+    if n < 12 || &bytes[..4] != b"PAR1" || &bytes[n - 4..] != b"PAR1" {
+        return Err("not a parquet file (no PAR1 at both ends)".into());
+    }
+    let len = u32::from_le_bytes([bytes[n - 8], bytes[n - 7], bytes[n - 6], bytes[n - 5]]) as usize;
+    if len > n - 12 {
+        return Err(format!("footer of {len} bytes in a file of {n}"));
+    }
+    let meta = &bytes[n - 8 - len..n - 8];
+    let mut at = 0;
+    thrift::check_struct(meta, &mut at, 0).map_err(|at| {
+        format!("corrupt parquet metadata (a length at byte {at} of the footer exceeds it)")
+    })
+}
+
+/// Bounds checks on thrift's compact protocol, as parquet's metadata uses it.
+mod thrift {
+    /// The error: the offset where the metadata stops making sense.
+    type Bad = usize;
+
+    fn byte(b: &[u8], at: &mut usize) -> Result<u8, Bad> {
+        let v = *b.get(*at).ok_or(*at)?;
+        *at += 1;
+        Ok(v)
+    }
+
+    fn varint(b: &[u8], at: &mut usize) -> Result<u64, Bad> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let x = byte(b, at)?;
+            v |= u64::from(x & 0x7f) << shift;
+            if x & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(*at)
+    }
+
+    fn skip(b: &[u8], at: &mut usize, n: u64) -> Result<(), Bad> {
+        let left = (b.len() - *at) as u64;
+        if n > left {
+            return Err(*at);
+        }
+        *at += n as usize;
+        Ok(())
+    }
+
+    /// A count of elements that each take at least one byte: at most what is left.
+    fn count(b: &[u8], at: &usize, n: u64) -> Result<u64, Bad> {
+        if n > (b.len() - *at) as u64 {
+            Err(*at)
+        } else {
+            Ok(n)
+        }
+    }
+
+    /// One value of compact type `ty`; `in_struct` says whether a bool is in its
+    /// field header (a struct field) or a byte of its own (a list element).
+    fn value(b: &[u8], at: &mut usize, ty: u8, in_struct: bool, depth: u32) -> Result<(), Bad> {
+        match ty {
+            1 | 2 if in_struct => Ok(()),
+            1..=3 => skip(b, at, 1),
+            4..=6 => varint(b, at).map(|_| ()),
+            7 => skip(b, at, 8),
+            8 => {
+                let n = varint(b, at)?;
+                skip(b, at, n)
+            }
+            9 | 10 => {
+                let h = byte(b, at)?;
+                let n = match h >> 4 {
+                    15 => varint(b, at)?,
+                    k => u64::from(k),
+                };
+                for _ in 0..count(b, at, n)? {
+                    value(b, at, h & 0x0f, false, depth)?;
+                }
+                Ok(())
+            }
+            11 => {
+                let n = varint(b, at)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                let kv = byte(b, at)?;
+                for _ in 0..count(b, at, n)? {
+                    value(b, at, kv >> 4, false, depth)?;
+                    value(b, at, kv & 0x0f, false, depth)?;
+                }
+                Ok(())
+            }
+            12 => check_struct(b, at, depth + 1),
+            _ => Err(*at),
+        }
+    }
+
+    /// A struct: fields until the stop byte, nested at most 64 deep.
+    pub(super) fn check_struct(b: &[u8], at: &mut usize, depth: u32) -> Result<(), Bad> {
+        if depth > 64 {
+            return Err(*at);
+        }
+        loop {
+            let h = byte(b, at)?;
+            if h == 0 {
+                return Ok(());
+            }
+            if h >> 4 == 0 {
+                varint(b, at)?; // an explicit field id
+            }
+            value(b, at, h & 0x0f, true, depth)?;
+        }
+    }
 }
