@@ -362,10 +362,17 @@ fn check_footer(bytes: &[u8]) -> Result<(), String> {
     }
     let meta = &bytes[n - 8 - len..n - 8];
     let mut at = 0;
-    thrift::check_struct(meta, &mut at, 0).map_err(|at| {
-        format!("corrupt parquet metadata (a length at byte {at} of the footer exceeds it)")
+    thrift::check_struct(meta, &mut at, 0, Some(&FILE_METADATA)).map_err(|at| {
+        format!(
+            "corrupt parquet metadata (at byte {at} of the footer: a length past its end or \
+             a field of the wrong type)"
+        )
     })
 }
+
+/// The wire types of `FileMetaData`'s fields (parquet.thrift), by field id from 1:
+/// polars reads a field by its id whatever its wire type says, so a mismatch is refused.
+const FILE_METADATA: [u8; 9] = [5, 9, 6, 9, 9, 8, 9, 12, 8];
 
 /// Bounds checks on thrift's compact protocol, as parquet's metadata uses it.
 mod thrift {
@@ -443,25 +450,42 @@ mod thrift {
                 }
                 Ok(())
             }
-            12 => check_struct(b, at, depth + 1),
+            12 => check_struct(b, at, depth + 1, None),
             _ => Err(*at),
         }
     }
 
-    /// A struct: fields until the stop byte, nested at most 64 deep.
-    pub(super) fn check_struct(b: &[u8], at: &mut usize, depth: u32) -> Result<(), Bad> {
+    /// A struct: fields until the stop byte, nested at most 64 deep. With `types`,
+    /// the field with id `k` must have wire type `types[k - 1]`.
+    pub(super) fn check_struct(
+        b: &[u8],
+        at: &mut usize,
+        depth: u32,
+        types: Option<&[u8]>,
+    ) -> Result<(), Bad> {
         if depth > 64 {
             return Err(*at);
         }
+        let mut id: i64 = 0;
         loop {
+            let start = *at;
             let h = byte(b, at)?;
             if h == 0 {
                 return Ok(());
             }
-            if h >> 4 == 0 {
-                varint(b, at)?; // an explicit field id
+            id = match h >> 4 {
+                0 => {
+                    let v = varint(b, at)?;
+                    (v >> 1) as i64 ^ -((v & 1) as i64)
+                }
+                delta => id + i64::from(delta),
+            };
+            let ty = h & 0x0f;
+            let expected = types.and_then(|t| usize::try_from(id - 1).ok().and_then(|k| t.get(k)));
+            if expected.is_some_and(|&e| e != ty) {
+                return Err(start);
             }
-            value(b, at, h & 0x0f, true, depth)?;
+            value(b, at, ty, true, depth)?;
         }
     }
 }
