@@ -56,7 +56,7 @@ fn bundle(dir: &Path, env_id: &str, config: &serde_json::Value, encoder: Encoder
     };
     let obs_dim = env.observation_space().flat_dim().unwrap_or(0);
     let hidden = vec![64, 64];
-    let network = hale_policies::network::seeded(&Device::flex(), 1, |d| {
+    let network = hale_policies::tensors::seeded(&Device::flex(), 1, |d| {
         Network::new(&encoder, obs_dim, heads.iter().sum(), &hidden, d)
     });
     let spec = BundleSpec {

@@ -166,7 +166,7 @@ impl GnnStep {
                 .map(|i| i + graphs as i64)
                 .collect(),
         };
-        let net = hale_policies::learn::seeded(&device, 0, |d| {
+        let net = hale_policies::tensors::seeded(&device, 0, |d| {
             GnnActorCritic::new(features, 64, 2, 4, 1, d)
         });
         GnnStep {
@@ -184,7 +184,7 @@ impl GnnStep {
         let net = self.net.take().expect("put back after each step");
         let (logits, values) = net.forward(&self.batch, &self.layout, -1e8, &self.device);
         let loss = (values - 1.0).square().mean() + logits.square().mean();
-        let value = hale_policies::nets::to_vec(loss.clone().detach())[0];
+        let value = hale_policies::tensors::to_vec(loss.clone().detach())[0];
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         self.net = Some(self.optim.step(1e-3, net, grads));
         value

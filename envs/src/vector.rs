@@ -57,7 +57,7 @@ pub struct VectorEnv {
     pub final_obs: Vec<f32>,
     /// Action masks, `[num_envs × mask_dim]` (empty when the env has none).
     pub masks: Vec<bool>,
-    /// Graph observations, one per sub-env (empty for flat observations).
+    /// Graph observations, one per sub-env (empty graphs for flat observations).
     pub graphs: Vec<GraphValue>,
     /// Same-step mode: the episode's last graph where an episode just ended.
     pub final_graphs: Vec<GraphValue>,

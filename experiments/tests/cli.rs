@@ -574,6 +574,13 @@ fn resume_matches_whole_run(
     for obs in probes {
         assert_eq!(pa.logits(obs, None).unwrap(), pb.logits(obs, None).unwrap());
     }
+    // And the same file, byte for byte: parameter ids are numbered, not drawn at
+    // random, so the bundle's SHA-256 is the run's too.
+    assert_eq!(
+        std::fs::read(a.join("policy/weights.bpk")).unwrap(),
+        std::fs::read(b.join("policy/weights.bpk")).unwrap(),
+        "the resumed run's weights file is the whole run's"
+    );
     a
 }
 

@@ -5,6 +5,7 @@
 
 use burn::prelude::*;
 use hale_envs::{AutoReset, VectorEnv};
+use hale_policies::learn::Learner;
 use hale_policies::learn::ppo::{Ppo, PpoConfig};
 
 fn main() {

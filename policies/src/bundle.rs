@@ -7,8 +7,9 @@
 //! an environment, its id and spaces; a bundle loads onto a plain (non-autodiff)
 //! device and implements [`Policy`] (greedy: the most likely allowed action per head).
 
-use crate::nets::{Heads, MASKED_LOGIT, to_vec};
+use crate::heads::{Heads, MASKED_LOGIT};
 use crate::network::{Encoder, ForwardError, Network, Observations};
+use crate::tensors::to_vec;
 use crate::weights::WeightsError;
 use crate::{ActError, Policy};
 use burn::prelude::*;
@@ -219,7 +220,7 @@ impl Bundle {
         let total: usize = spec.heads.iter().sum();
         // Under the backend-RNG lock, as every module is built: the fresh weights are
         // overwritten, but drawing them unlocked could shift a seeded draw elsewhere.
-        let fresh = crate::network::seeded(device, 0, |d| {
+        let fresh = crate::tensors::seeded(device, 0, |d| {
             Network::new(&spec.encoder, spec.obs_dim, total, &spec.hidden, d)
         });
         let model = fresh

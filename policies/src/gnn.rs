@@ -421,10 +421,10 @@ mod tests {
             Tensor::<1, Int>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device)
         };
         let inv = Tensor::<2>::from_data(TensorData::new(b.inv_degree.clone(), [3, 1]), &device);
-        let out = crate::nets::to_vec(layer.forward(h, int(&b.src), int(&b.dst), inv));
-        let w_self = crate::nets::to_vec(layer.self_proj.weight.val())[0];
-        let bias = crate::nets::to_vec(layer.self_proj.bias.as_ref().unwrap().val())[0];
-        let w_n = crate::nets::to_vec(layer.neigh_proj.weight.val())[0];
+        let out = crate::tensors::to_vec(layer.forward(h, int(&b.src), int(&b.dst), inv));
+        let w_self = crate::tensors::to_vec(layer.self_proj.weight.val())[0];
+        let bias = crate::tensors::to_vec(layer.self_proj.bias.as_ref().unwrap().val())[0];
+        let w_n = crate::tensors::to_vec(layer.neigh_proj.weight.val())[0];
         let mean = [2.0, 2.5, 2.0];
         for (i, x) in [1.0f32, 2.0, 4.0].iter().enumerate() {
             let expect = (w_self * x + bias + w_n * mean[i]).max(0.0);
@@ -439,7 +439,7 @@ mod tests {
     #[test]
     fn a_graph_scores_the_same_alone_or_batched() {
         let device = Device::flex();
-        let net = crate::nets::seeded(&device, 1, |d| GnnActorCritic::new(2, 8, 2, 3, 1, d));
+        let net = crate::tensors::seeded(&device, 1, |d| GnnActorCritic::new(2, 8, 2, 3, 1, d));
         let a = graph(4, 2, &[[0, 1], [1, 2], [2, 3]]);
         let b = graph(3, 2, &[[0, 2]]);
         let run = |gs: &[&GraphValue]| {
@@ -449,7 +449,7 @@ mod tests {
                 index: (0..gs.len() as i64).collect(),
             };
             let (l, v) = net.forward(&batch, &layout, -1e8, &device);
-            (crate::nets::to_vec(l), crate::nets::to_vec(v))
+            (crate::tensors::to_vec(l), crate::tensors::to_vec(v))
         };
         let (la, va) = run(&[&a]);
         let (lb, vb) = run(&[&b]);

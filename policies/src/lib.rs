@@ -26,14 +26,16 @@
 
 pub mod bundle;
 pub mod gnn;
+pub mod heads;
 pub mod hpa;
 pub mod kubelet;
 #[cfg(feature = "learn")]
 pub mod learn;
-pub mod nets;
+pub mod mlp;
 pub mod network;
 mod scaling_obs;
 pub mod simple;
+pub mod tensors;
 pub mod weights;
 
 use hale_envs::{Env, Space, Value};

@@ -9,7 +9,9 @@ use crate::gnn::{
     ActionLayout, GnnActorCritic, GraphBatch, GraphError, LayoutError, healing_layout,
     scaling_layout,
 };
-use crate::nets::{ActorCritic, MASKED_LOGIT, tensor2};
+use crate::heads::MASKED_LOGIT;
+use crate::mlp::ActorCritic;
+use crate::tensors::tensor2;
 use crate::weights::WeightsError;
 use burn::module::Module;
 use burn::prelude::*;
@@ -306,8 +308,6 @@ impl Network {
         })
     }
 }
-
-pub use crate::nets::seeded;
 
 /// Which network an algorithm builds (its config's `network` field).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -124,7 +124,7 @@ pub fn gnn_bundle(dir: &std::path::Path, env_id: &str, env_config: &serde_json::
         layers: 1,
         layout: LayoutSpec::for_env(env_id, env_config, env.action_space()).unwrap(),
     });
-    let network = hale_policies::network::seeded(&Device::flex(), 1, |d| {
+    let network = hale_policies::tensors::seeded(&Device::flex(), 1, |d| {
         Network::new(&encoder, 0, heads.iter().sum(), &[], d)
     });
     let spec = BundleSpec {

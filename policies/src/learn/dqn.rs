@@ -26,7 +26,9 @@ use super::{
     Checkpoint, HyperparameterError, IterationStats, LearnError, Learner, MAX_TRANSITIONS,
     TrainError, check_counts, check_fractions, check_reals,
 };
-use crate::nets::{ActorCritic, Heads, tensor1, tensor2, to_vec};
+use crate::heads::Heads;
+use crate::mlp::ActorCritic;
+use crate::tensors::{tensor1, tensor2, to_vec};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -370,7 +372,7 @@ pub struct DqnState {
 pub struct Dqn {
     /// Hyperparameters.
     pub config: DqnConfig,
-    model: Option<ActorCritic>,
+    model: ActorCritic,
     target: ActorCritic,
     optim: ModuleOptimizer,
     device: Device,
@@ -439,7 +441,7 @@ impl Dqn {
         envs.reset(Some(seed))?;
         Ok(Dqn {
             optim: AdamConfig::new().init(),
-            model: Some(model),
+            model,
             target,
             device,
             envs,
@@ -456,26 +458,95 @@ impl Dqn {
         })
     }
 
-    /// The online Q-network (on the autodiff device).
-    pub fn model(&self) -> &ActorCritic {
-        self.model
-            .as_ref()
-            .expect("the model is put back after each update")
-    }
+    /// One gradient step on a uniform minibatch; returns the TD loss and the mean
+    /// Q-value of the taken actions. `online` is the online network without autodiff.
+    fn update(&mut self, online: &ActorCritic) -> Result<(f64, f64), TrainError> {
+        let cfg = &self.config;
+        let (b, d, a_n) = (cfg.batch_size, self.replay.obs_dim, self.n_actions);
+        let m = self.replay.mask_len;
+        let idx: Vec<usize> = (0..b).map(|_| self.rng.below(self.replay.len())).collect();
+        let rows = |src: &[f32]| -> Vec<f32> {
+            idx.iter()
+                .flat_map(|&k| src[k * d..(k + 1) * d].iter().copied())
+                .collect()
+        };
+        let infer_device = self.device.clone().inner();
 
-    /// Whether the run has done all its iterations.
-    pub fn done(&self) -> bool {
-        self.iteration >= self.config.num_iterations()
+        // Targets, outside the graph: r + γ (1 − terminated) Q_target(s', a*).
+        let next = rows(&self.replay.next_obs);
+        let q_target = to_vec(
+            self.target
+                .logits(tensor2(next.clone(), b, d, &infer_device)),
+        );
+        let q_pick = if cfg.double_dqn {
+            to_vec(online.logits(tensor2(next, b, d, &infer_device)))
+        } else {
+            q_target.clone()
+        };
+        let mut y = Vec::with_capacity(b);
+        for (j, &k) in idx.iter().enumerate() {
+            let allowed = |a: usize| m == 0 || self.replay.next_masks[k * m + a];
+            let best = argmax_allowed(&q_pick[j * a_n..(j + 1) * a_n], allowed);
+            let bootstrap = if self.replay.terminated[k] {
+                0.0
+            } else {
+                cfg.gamma as f32 * q_target[j * a_n + best]
+            };
+            y.push(self.replay.rewards[k] + bootstrap);
+        }
+
+        let obs = tensor2(rows(&self.replay.obs), b, d, &self.device);
+        let actions: Vec<i64> = idx.iter().map(|&k| self.replay.actions[k]).collect();
+        let actions = Tensor::<2, Int>::from_data(TensorData::new(actions, [b, 1]), &self.device);
+        let q_taken = self
+            .model
+            .logits(obs)
+            .gather(1, actions)
+            .squeeze_dim::<1>(1);
+        let loss = (q_taken.clone() - tensor1(y, &self.device)).square().mean();
+        let loss_v = f64::from(to_vec(loss.clone().detach())[0]);
+        if !loss_v.is_finite() {
+            return Err(TrainError::NonFinite {
+                iteration: self.iteration + 1,
+                what: "the TD loss".into(),
+            });
+        }
+        let q_mean = f64::from(to_vec(q_taken.detach().mean())[0]);
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self
+            .optim
+            .step(cfg.learning_rate, self.model.clone(), grads);
+        Ok((loss_v, q_mean))
+    }
+}
+
+/// The index of the largest value among the allowed ones (the first on ties; 0 when
+/// none is allowed).
+fn argmax_allowed(values: &[f32], allowed: impl Fn(usize) -> bool) -> usize {
+    let mut best: Option<usize> = None;
+    for (a, &v) in values.iter().enumerate() {
+        if allowed(a) && best.is_none_or(|b| v > values[b]) {
+            best = Some(a);
+        }
+    }
+    best.unwrap_or(0)
+}
+
+const DQN_METRICS: &[&str] = &["losses/td_loss", "losses/q_values", "charts/epsilon"];
+
+impl Learner for Dqn {
+    fn algorithm(&self) -> &'static str {
+        "dqn"
     }
 
     /// `steps_per_iteration` environment steps: act, store, and learn as scheduled.
-    pub fn iterate(&mut self) -> Result<IterationStats, TrainError> {
+    fn iterate(&mut self) -> Result<IterationStats, TrainError> {
         let cfg = self.config.clone();
         let (n, d, a_n) = (cfg.num_envs, self.envs.obs_dim(), self.n_actions);
         let iteration = self.iteration + 1;
         let bad_input = |what: String| TrainError::NonFiniteInput { iteration, what };
         let infer_device = self.device.clone().inner();
-        let mut infer = self.model().valid();
+        let mut infer = self.model.valid();
         let mut stats = IterationStats {
             learning_rate: cfg.learning_rate,
             ..Default::default()
@@ -550,13 +621,13 @@ impl Dqn {
                     let (loss, q_mean) = self.update(&infer)?;
                     td_losses.push(loss);
                     q_means.push(q_mean);
-                    infer = self.model().valid();
+                    infer = self.model.valid();
                 }
                 if self
                     .vector_step
                     .is_multiple_of(cfg.target_network_frequency)
                 {
-                    self.target = self.model().valid();
+                    self.target = self.model.valid();
                 }
             }
         }
@@ -577,72 +648,29 @@ impl Dqn {
         Ok(stats)
     }
 
-    /// One gradient step on a uniform minibatch; returns the TD loss and the mean
-    /// Q-value of the taken actions. `online` is the online network without autodiff.
-    fn update(&mut self, online: &ActorCritic) -> Result<(f64, f64), TrainError> {
-        let cfg = &self.config;
-        let (b, d, a_n) = (cfg.batch_size, self.replay.obs_dim, self.n_actions);
-        let m = self.replay.mask_len;
-        let idx: Vec<usize> = (0..b).map(|_| self.rng.below(self.replay.len())).collect();
-        let rows = |src: &[f32]| -> Vec<f32> {
-            idx.iter()
-                .flat_map(|&k| src[k * d..(k + 1) * d].iter().copied())
-                .collect()
-        };
-        let infer_device = self.device.clone().inner();
+    fn iteration(&self) -> u64 {
+        self.iteration
+    }
 
-        // Targets, outside the graph: r + γ (1 − terminated) Q_target(s', a*).
-        let next = rows(&self.replay.next_obs);
-        let q_target = to_vec(
-            self.target
-                .logits(tensor2(next.clone(), b, d, &infer_device)),
-        );
-        let q_pick = if cfg.double_dqn {
-            to_vec(online.logits(tensor2(next, b, d, &infer_device)))
-        } else {
-            q_target.clone()
-        };
-        let mut y = Vec::with_capacity(b);
-        for (j, &k) in idx.iter().enumerate() {
-            let allowed = |a: usize| m == 0 || self.replay.next_masks[k * m + a];
-            let best = argmax_allowed(&q_pick[j * a_n..(j + 1) * a_n], allowed);
-            let bootstrap = if self.replay.terminated[k] {
-                0.0
-            } else {
-                cfg.gamma as f32 * q_target[j * a_n + best]
-            };
-            y.push(self.replay.rewards[k] + bootstrap);
-        }
+    fn global_step(&self) -> u64 {
+        self.global_step
+    }
 
-        let obs = tensor2(rows(&self.replay.obs), b, d, &self.device);
-        let actions: Vec<i64> = idx.iter().map(|&k| self.replay.actions[k]).collect();
-        let actions = Tensor::<2, Int>::from_data(TensorData::new(actions, [b, 1]), &self.device);
-        let q_taken = self
-            .model()
-            .logits(obs)
-            .gather(1, actions)
-            .squeeze_dim::<1>(1);
-        let loss = (q_taken.clone() - tensor1(y, &self.device)).square().mean();
-        let loss_v = f64::from(to_vec(loss.clone().detach())[0]);
-        if !loss_v.is_finite() {
-            return Err(TrainError::NonFinite {
-                iteration: self.iteration + 1,
-                what: "the TD loss".into(),
-            });
-        }
-        let q_mean = f64::from(to_vec(q_taken.detach().mean())[0]);
-        let grads = GradientsParams::from_grads(loss.backward(), self.model());
-        let model = self
-            .model
-            .take()
-            .expect("the model is put back after each update");
-        self.model = Some(self.optim.step(cfg.learning_rate, model, grads));
-        Ok((loss_v, q_mean))
+    fn num_iterations(&self) -> u64 {
+        self.config.num_iterations()
+    }
+
+    fn steps_per_iteration(&self) -> u64 {
+        self.config.steps_per_iteration
+    }
+
+    fn metric_names(&self) -> &'static [&'static str] {
+        DQN_METRICS
     }
 
     /// Resets every environment (seeds from `seed` and the iteration) and forgets
     /// unfinished episodes; the replay buffer is kept.
-    pub fn reset_envs(&mut self, seed: u64) -> Result<(), EnvError> {
+    fn reset_envs(&mut self, seed: u64) -> Result<(), EnvError> {
         let s = hale_sim::rng::mix64(seed ^ self.iteration.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         self.envs.reset(Some(s))?;
         Ok(())
@@ -650,7 +678,7 @@ impl Dqn {
 
     /// The run's state, the online and target networks (`model.bpk`, `target.bpk`),
     /// the optimiser (`optim.bin`) and the replay buffer (`replay.bin`).
-    pub fn checkpoint(&self) -> Result<Checkpoint, LearnError> {
+    fn checkpoint(&self) -> Result<Checkpoint, LearnError> {
         let state = DqnState {
             iteration: self.iteration,
             global_step: self.global_step,
@@ -662,7 +690,7 @@ impl Dqn {
             files: vec![
                 (
                     "model.bpk".into(),
-                    crate::weights::module_bytes(self.model().clone())?,
+                    crate::weights::module_bytes(self.model.clone())?,
                 ),
                 (
                     "target.bpk".into(),
@@ -680,18 +708,14 @@ impl Dqn {
         })
     }
 
-    /// Continues from a [`Dqn::checkpoint`] of a run with the same config and seed.
-    pub fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), LearnError> {
+    /// Continues from a [`Learner::checkpoint`] of a run with the same config and seed.
+    fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), LearnError> {
         let state: DqnState = serde_json::from_value(checkpoint.state.clone())
             .map_err(|e| LearnError::checkpoint("state", e))?;
-        let current = self
-            .model
-            .take()
-            .expect("the model is put back after each update");
-        self.model = Some(crate::weights::load_module_bytes(
-            current,
+        self.model = crate::weights::load_module_bytes(
+            self.model.clone(),
             checkpoint.file("model.bpk")?.to_vec(),
-        )?);
+        )?;
         self.target = crate::weights::load_module_bytes(
             self.target.clone(),
             checkpoint.file("target.bpk")?.to_vec(),
@@ -714,58 +738,13 @@ impl Dqn {
         self.rng = Stream::from_state(state.rng);
         Ok(())
     }
-}
 
-/// The index of the largest value among the allowed ones (the first on ties; 0 when
-/// none is allowed).
-fn argmax_allowed(values: &[f32], allowed: impl Fn(usize) -> bool) -> usize {
-    let mut best: Option<usize> = None;
-    for (a, &v) in values.iter().enumerate() {
-        if allowed(a) && best.is_none_or(|b| v > values[b]) {
-            best = Some(a);
-        }
-    }
-    best.unwrap_or(0)
-}
-
-const DQN_METRICS: &[&str] = &["losses/td_loss", "losses/q_values", "charts/epsilon"];
-
-impl Learner for Dqn {
-    fn algorithm(&self) -> &'static str {
-        "dqn"
-    }
-    fn iterate(&mut self) -> Result<IterationStats, TrainError> {
-        Dqn::iterate(self)
-    }
-    fn iteration(&self) -> u64 {
-        self.iteration
-    }
-    fn global_step(&self) -> u64 {
-        self.global_step
-    }
-    fn num_iterations(&self) -> u64 {
-        self.config.num_iterations()
-    }
-    fn steps_per_iteration(&self) -> u64 {
-        self.config.steps_per_iteration
-    }
-    fn metric_names(&self) -> &'static [&'static str] {
-        DQN_METRICS
-    }
-    fn reset_envs(&mut self, seed: u64) -> Result<(), EnvError> {
-        Dqn::reset_envs(self, seed)
-    }
-    fn checkpoint(&self) -> Result<Checkpoint, LearnError> {
-        Dqn::checkpoint(self)
-    }
-    fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), LearnError> {
-        Dqn::restore(self, checkpoint)
-    }
     fn heads(&self) -> &Heads {
         &self.heads
     }
+
     fn network(&self) -> crate::network::Network {
-        crate::network::Network::Mlp(self.model().valid())
+        crate::network::Network::Mlp(self.model.valid())
     }
 }
 

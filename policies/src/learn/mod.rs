@@ -5,12 +5,12 @@
 pub mod dqn;
 pub mod ppo;
 
-use crate::nets::Heads;
+use crate::heads::Heads;
 use crate::network::Network;
 use hale_envs::EnvError;
 use serde::Serialize;
 
-pub use crate::network::seeded;
+pub(crate) use crate::tensors::seeded;
 
 /// What one iteration measured, named as CleanRL logs them.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -233,6 +233,10 @@ pub trait Learner {
     fn global_step(&self) -> u64;
     /// Iterations in the whole run.
     fn num_iterations(&self) -> u64;
+    /// Whether the run has done all its iterations.
+    fn done(&self) -> bool {
+        self.iteration() >= self.num_iterations()
+    }
     /// Environment steps per iteration.
     fn steps_per_iteration(&self) -> u64;
     /// Names of [`IterationStats::metrics`], in order.

@@ -22,8 +22,11 @@ use super::{
     Checkpoint, HyperparameterError, IterationStats, LearnError, Learner, MAX_TRANSITIONS,
     TrainError, check_counts, check_fractions, check_reals,
 };
-use crate::nets::{Heads, tensor1, to_vec};
-use crate::network::{Encoder, GnnSpec, LayoutSpec, Network, NetworkKind, Observations};
+use crate::heads::Heads;
+use crate::network::{
+    Encoder, ForwardError, GnnSpec, LayoutSpec, Network, NetworkKind, Observations,
+};
+use crate::tensors::{tensor1, to_vec};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -204,12 +207,167 @@ pub fn heads_of(space: &Space) -> Option<Heads> {
     }
 }
 
+// ---------------------------------------------------------------------------------
+// Rollout storage
+// ---------------------------------------------------------------------------------
+
+/// One rollout, stored as CleanRL's `ppo.py` stores it: step-major arrays of shape
+/// `[num_steps, num_envs, …]`, flattened row-major, so transition `k = t · num_envs + i`
+/// is env `i` at step `t`.
+struct Rollout {
+    num_steps: usize,
+    num_envs: usize,
+    /// Features per flat observation.
+    obs_dim: usize,
+    /// Logits per action mask row (0: the env gives no masks).
+    mask_len: usize,
+    /// Categorical heads per action.
+    num_heads: usize,
+    /// Observations are graphs (stored in `graphs`), not flat (in `obs`).
+    graph: bool,
+    /// `[num_steps, num_envs, obs_dim]`.
+    obs: Vec<f32>,
+    /// `[num_steps, num_envs]` (graph observations only).
+    graphs: Vec<GraphValue>,
+    /// `[num_steps, num_envs, mask_len]`.
+    masks: Vec<bool>,
+    /// `[num_steps, num_envs, num_heads]`.
+    actions: Vec<i64>,
+    /// `[num_steps, num_envs]`: log π(a|s) summed over heads, when sampled.
+    logprobs: Vec<f32>,
+    /// `[num_steps, num_envs]`: V(s) when sampled.
+    values: Vec<f32>,
+    /// `[num_steps, num_envs]`: the (normalised) reward, plus `γ · V(final_obs)` where
+    /// the episode was truncated at this step.
+    rewards: Vec<f32>,
+    /// `[num_steps, num_envs]`: this step's observation begins an episode (CleanRL's
+    /// `dones`, shifted: the previous step ended one).
+    starts: Vec<bool>,
+}
+
+impl Rollout {
+    fn with_capacity(
+        num_steps: usize,
+        num_envs: usize,
+        obs_dim: usize,
+        mask_len: usize,
+        num_heads: usize,
+        graph: bool,
+    ) -> Rollout {
+        let k = num_steps * num_envs;
+        Rollout {
+            num_steps,
+            num_envs,
+            obs_dim,
+            mask_len,
+            num_heads,
+            graph,
+            obs: Vec::with_capacity(k * obs_dim),
+            graphs: Vec::with_capacity(if graph { k } else { 0 }),
+            masks: Vec::with_capacity(k * mask_len),
+            actions: Vec::with_capacity(k * num_heads),
+            logprobs: Vec::with_capacity(k),
+            values: Vec::with_capacity(k),
+            rewards: Vec::with_capacity(k),
+            starts: Vec::with_capacity(k),
+        }
+    }
+
+    /// Transitions held: `num_steps · num_envs` once full.
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The observations of transitions `idx` as a network batch (`flat` receives the
+    /// rows of flat observations and must outlive the batch).
+    fn observations<'a>(&'a self, idx: &[usize], flat: &'a mut Vec<f32>) -> Observations<'a> {
+        if !self.graph {
+            *flat = gather(&self.obs, self.obs_dim, idx);
+            Observations::Flat {
+                values: flat,
+                rows: idx.len(),
+            }
+        } else {
+            Observations::Graphs(idx.iter().map(|&k| &self.graphs[k]).collect())
+        }
+    }
+}
+
+/// Rows `idx` of `src`, whose rows are `width` values long.
+fn gather<T: Copy>(src: &[T], width: usize, idx: &[usize]) -> Vec<T> {
+    idx.iter()
+        .flat_map(|&k| src[k * width..(k + 1) * width].iter().copied())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------
+// Advantages
+// ---------------------------------------------------------------------------------
+
+/// Generalised advantage estimates and the returns the critic regresses on, both
+/// `[num_steps, num_envs]`.
+struct Advantages {
+    advantages: Vec<f32>,
+    returns: Vec<f32>,
+}
+
+/// GAE(λ) over a full rollout, as CleanRL computes it: backwards in time per env,
+/// `δ_t = r_t + γ · V(s_{t+1}) · (1 − start_{t+1}) − V(s_t)` and
+/// `A_t = δ_t + γλ · (1 − start_{t+1}) · A_{t+1}`, bootstrapped after the last step
+/// from `next_value` (`[num_envs]`) unless `next_start` says an episode begins there.
+/// Returns are `A + V`.
+fn gae(
+    rollout: &Rollout,
+    next_value: &[f32],
+    next_start: &[bool],
+    gamma: f64,
+    lambda: f64,
+) -> Advantages {
+    let (t_len, n) = (rollout.num_steps, rollout.num_envs);
+    let mut advantages = vec![0.0f32; t_len * n];
+    for i in 0..n {
+        let mut last = 0.0f64;
+        for t in (0..t_len).rev() {
+            let (next_nonterminal, next_v) = if t == t_len - 1 {
+                (
+                    f64::from(u8::from(!next_start[i])),
+                    f64::from(next_value[i]),
+                )
+            } else {
+                let k = (t + 1) * n + i;
+                (
+                    f64::from(u8::from(!rollout.starts[k])),
+                    f64::from(rollout.values[k]),
+                )
+            };
+            let k = t * n + i;
+            let delta = f64::from(rollout.rewards[k]) + gamma * next_v * next_nonterminal
+                - f64::from(rollout.values[k]);
+            last = delta + gamma * lambda * next_nonterminal * last;
+            advantages[k] = last as f32;
+        }
+    }
+    let returns = advantages
+        .iter()
+        .zip(&rollout.values)
+        .map(|(a, v)| a + v)
+        .collect();
+    Advantages {
+        advantages,
+        returns,
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------
+
 /// A PPO run in progress: the network, its optimiser, the environments and the
-/// random stream. [`Ppo::iterate`] does one rollout and one update.
+/// random stream. [`Learner::iterate`] does one rollout and one update.
 pub struct Ppo {
     /// Hyperparameters.
     pub config: PpoConfig,
-    model: Option<Network>,
+    model: Network,
     optim: ModuleOptimizer,
     device: Device,
     envs: VectorEnv,
@@ -219,6 +377,7 @@ pub struct Ppo {
     pub iteration: u64,
     /// Environment steps done.
     pub global_step: u64,
+    /// `[num_envs]`: the envs' current observation begins an episode.
     starts: Vec<bool>,
     /// Reward normalisation (Gymnasium's), one running return per env.
     reward_norm: RewardNormalizer,
@@ -267,7 +426,7 @@ impl Ppo {
         let reward_norm = RewardNormalizer::new(n, config.gamma);
         Ok(Ppo {
             config,
-            model: Some(model),
+            model,
             optim,
             device,
             envs,
@@ -280,405 +439,333 @@ impl Ppo {
         })
     }
 
-    /// The actor-critic (on the autodiff device).
-    pub fn model(&self) -> &Network {
-        self.model
-            .as_ref()
-            .expect("the model is put back after each step")
+    /// The learning rate of the next update: annealed linearly from `learning_rate`
+    /// towards 0 over the run when `anneal_lr`.
+    fn learning_rate(&self) -> f64 {
+        let cfg = &self.config;
+        if cfg.anneal_lr {
+            let frac = 1.0 - self.iteration as f64 / cfg.num_iterations() as f64;
+            frac * cfg.learning_rate
+        } else {
+            cfg.learning_rate
+        }
     }
 
-    /// Whether the run has done all its iterations.
-    pub fn done(&self) -> bool {
-        self.iteration >= self.config.num_iterations()
-    }
-
-    /// One rollout of `num_steps` in every env, then the update.
-    pub fn iterate(&mut self) -> Result<IterationStats, TrainError> {
-        let cfg = self.config.clone();
-        let (n, t_len, d) = (cfg.num_envs, cfg.num_steps, self.envs.obs_dim());
-        let n_heads = self.heads.sizes.len();
+    /// `num_steps` steps in every env with actions sampled from `infer` (the network
+    /// without autodiff), stored in a [`Rollout`]; the episodes that ended go into
+    /// `stats`.
+    fn collect_rollout(
+        &mut self,
+        infer: &Network,
+        stats: &mut IterationStats,
+    ) -> Result<Rollout, TrainError> {
+        let (n, d) = (self.config.num_envs, self.envs.obs_dim());
+        let iteration = self.iteration + 1;
         let mask_len = if self.envs.masks.is_empty() {
             0
         } else {
             self.heads.total()
         };
+        let num_heads = self.heads.sizes.len();
+        let mut rollout = Rollout::with_capacity(
+            self.config.num_steps,
+            n,
+            d,
+            mask_len,
+            num_heads,
+            self.envs.graph_observations(),
+        );
         let infer_device = self.device.clone().inner();
-        let infer = self.model().valid();
-        let gamma = cfg.gamma;
-
-        // Annealing: lr = (1 − iteration / iterations) · learning_rate.
-        let frac = 1.0 - self.iteration as f64 / cfg.num_iterations() as f64;
-        let lr = if cfg.anneal_lr {
-            frac * cfg.learning_rate
-        } else {
-            cfg.learning_rate
-        };
-
-        // Rollout.
-        let graph = self.envs.graph_observations();
-        let mut obs_buf = Vec::with_capacity(t_len * n * d);
-        let mut graph_buf: Vec<GraphValue> = Vec::with_capacity(if graph { t_len * n } else { 0 });
-        let mut mask_buf = Vec::with_capacity(t_len * n * mask_len);
-        let mut act_buf = Vec::with_capacity(t_len * n * n_heads);
-        let mut logp_buf = Vec::with_capacity(t_len * n);
-        let mut val_buf = Vec::with_capacity(t_len * n);
-        let mut rew_buf = Vec::with_capacity(t_len * n);
-        let mut start_buf = Vec::with_capacity(t_len * n);
-        let mut stats = IterationStats {
-            learning_rate: lr,
-            ..Default::default()
-        };
-        let iteration = self.iteration + 1;
-        let non_finite = |what: String| TrainError::NonFinite { iteration, what };
-        let bad_input = |what: String| TrainError::NonFiniteInput { iteration, what };
-        let refused = |e: crate::network::ForwardError| TrainError::Observation {
-            iteration,
-            message: e.to_string(),
-        };
-        for _ in 0..t_len {
+        let refused = |e: ForwardError| refused(iteration, e);
+        let discrete = matches!(
+            self.envs.single_env().action_space(),
+            Space::Discrete { .. }
+        );
+        for _ in 0..self.config.num_steps {
             if let Some(what) = non_finite_observation(&self.envs) {
-                return Err(bad_input(what));
+                return Err(TrainError::NonFiniteInput { iteration, what });
             }
             let (logits, values) = infer
                 .forward(current_obs(&self.envs), &infer_device)
                 .map_err(refused)?;
             let (logits, values) = (to_vec(logits), to_vec(values));
             let rng = &mut self.rng;
-            let (actions, logp) = self
+            let (actions, logprobs) = self
                 .heads
                 .sample(&logits, &self.envs.masks, n, || rng.unit());
-            obs_buf.extend_from_slice(&self.envs.obs);
-            graph_buf.extend_from_slice(&self.envs.graphs);
-            mask_buf.extend_from_slice(&self.envs.masks);
-            act_buf.extend_from_slice(&actions);
-            logp_buf.extend_from_slice(&logp);
-            val_buf.extend_from_slice(&values);
-            start_buf.extend_from_slice(&self.starts);
-            let values_of_actions: Vec<Value> = actions
-                .chunks(n_heads)
+            rollout.obs.extend_from_slice(&self.envs.obs);
+            if rollout.graph {
+                rollout.graphs.extend_from_slice(&self.envs.graphs);
+            }
+            rollout.masks.extend_from_slice(&self.envs.masks);
+            rollout.actions.extend_from_slice(&actions);
+            rollout.logprobs.extend_from_slice(&logprobs);
+            rollout.values.extend_from_slice(&values);
+            rollout.starts.extend_from_slice(&self.starts);
+
+            let actions: Vec<Value> = actions
+                .chunks(num_heads)
                 .map(|a| {
-                    if n_heads == 1
-                        && matches!(
-                            self.envs.single_env().action_space(),
-                            Space::Discrete { .. }
-                        )
-                    {
+                    if discrete {
                         Value::Discrete(a[0])
                     } else {
                         Value::MultiDiscrete(a.to_vec())
                     }
                 })
                 .collect();
-            self.envs.step(&values_of_actions)?;
+            self.envs.step(&actions)?;
             self.global_step += n as u64;
-            // Bootstrap truncated episodes from their final observation.
-            let truncated: Vec<usize> = (0..n)
-                .filter(|&i| self.envs.truncated[i] && !self.envs.terminated[i])
-                .collect();
-            let mut final_values = vec![0.0f32; n];
-            if !truncated.is_empty() {
-                let fin: Vec<f32> = truncated
-                    .iter()
-                    .flat_map(|&i| self.envs.final_obs[i * d..(i + 1) * d].iter().copied())
-                    .collect();
-                let obs = if graph {
-                    Observations::Graphs(
-                        truncated
-                            .iter()
-                            .map(|&i| &self.envs.final_graphs[i])
-                            .collect(),
-                    )
-                } else {
-                    Observations::Flat {
-                        values: &fin,
-                        rows: truncated.len(),
-                    }
-                };
-                let v = to_vec(infer.value(obs, &infer_device).map_err(refused)?);
-                for (k, &i) in truncated.iter().enumerate() {
-                    final_values[i] = v[k];
-                }
-            }
+
+            let final_values = self.truncated_final_values(infer).map_err(refused)?;
             for (i, &final_value) in final_values.iter().enumerate() {
                 let r = self.envs.rewards[i];
                 if !r.is_finite() {
-                    return Err(bad_input(format!("reward of env {i}")));
+                    return Err(TrainError::NonFiniteInput {
+                        iteration,
+                        what: format!("reward of env {i}"),
+                    });
                 }
-                let done = self.envs.terminated[i] || self.envs.truncated[i];
-                let r = if cfg.normalize_reward {
+                let r = if self.config.normalize_reward {
                     self.reward_norm.normalize(i, r, self.envs.terminated[i])
                 } else {
                     r
                 };
-                rew_buf.push((r + gamma * f64::from(final_value)) as f32);
-                self.starts[i] = done;
+                rollout
+                    .rewards
+                    .push((r + self.config.gamma * f64::from(final_value)) as f32);
+                self.starts[i] = self.envs.terminated[i] || self.envs.truncated[i];
                 if let Some(episode) = self.envs.infos[i].episode {
                     stats.episodic_returns.push(episode.r);
-
                     stats.episodic_lengths.push(episode.l);
                 }
             }
         }
-        stats.global_step = self.global_step;
+        Ok(rollout)
+    }
 
-        // Advantages: GAE(λ), bootstrapped from the value of the next observation.
-        let next_value = to_vec(
-            infer
-                .value(current_obs(&self.envs), &infer_device)
-                .map_err(refused)?,
-        );
-        let mut advantages = vec![0.0f32; t_len * n];
-        for i in 0..n {
-            let mut last = 0.0f64;
-            for t in (0..t_len).rev() {
-                let (next_nonterminal, next_v) = if t == t_len - 1 {
-                    (
-                        f64::from(u8::from(!self.starts[i])),
-                        f64::from(next_value[i]),
-                    )
-                } else {
-                    (
-                        f64::from(u8::from(!start_buf[(t + 1) * n + i])),
-                        f64::from(val_buf[(t + 1) * n + i]),
-                    )
-                };
-                let k = t * n + i;
-                let delta = f64::from(rew_buf[k]) + gamma * next_v * next_nonterminal
-                    - f64::from(val_buf[k]);
-                last = delta + gamma * cfg.gae_lambda * next_nonterminal * last;
-                advantages[k] = last as f32;
-            }
-        }
-        let returns: Vec<f32> = advantages
-            .iter()
-            .zip(&val_buf)
-            .map(|(a, v)| a + v)
+    /// `[num_envs]`: V(final observation) for the envs whose episode was truncated
+    /// (not terminated) at the last step, 0 elsewhere. A truncated episode's last
+    /// reward is bootstrapped with it; truncation is never treated as terminal.
+    fn truncated_final_values(&self, infer: &Network) -> Result<Vec<f32>, ForwardError> {
+        let (n, d) = (self.envs.num_envs(), self.envs.obs_dim());
+        let truncated: Vec<usize> = (0..n)
+            .filter(|&i| self.envs.truncated[i] && !self.envs.terminated[i])
             .collect();
+        let mut final_values = vec![0.0f32; n];
+        if truncated.is_empty() {
+            return Ok(final_values);
+        }
+        let flat = gather(&self.envs.final_obs, d, &truncated);
+        let obs = if self.envs.graph_observations() {
+            Observations::Graphs(
+                truncated
+                    .iter()
+                    .map(|&i| &self.envs.final_graphs[i])
+                    .collect(),
+            )
+        } else {
+            Observations::Flat {
+                values: &flat,
+                rows: truncated.len(),
+            }
+        };
+        let v = to_vec(infer.value(obs, &self.device.clone().inner())?);
+        for (k, &i) in truncated.iter().enumerate() {
+            final_values[i] = v[k];
+        }
+        Ok(final_values)
+    }
 
-        // Update: epochs of shuffled minibatches.
-        let batch = t_len * n;
-        let mb = cfg.minibatch_size();
+    /// `update_epochs` epochs over the rollout in shuffled minibatches, one Adam step
+    /// each, stopping early when the approximate KL passes `target_kl`.
+    fn update(
+        &mut self,
+        rollout: &Rollout,
+        adv: &Advantages,
+        lr: f64,
+    ) -> Result<UpdateStats, TrainError> {
+        let batch = rollout.len();
         let mut order: Vec<usize> = (0..batch).collect();
-        let (mut clipfracs, mut last_pg, mut last_v, mut last_ent, mut last_kl) =
-            (Vec::new(), 0.0, 0.0, 0.0, 0.0);
-        'epochs: for _ in 0..cfg.update_epochs {
+        let mut stats = UpdateStats::default();
+        for _ in 0..self.config.update_epochs {
             for i in (1..batch).rev() {
                 order.swap(i, self.rng.below(i + 1));
             }
-            for chunk in order.chunks(mb) {
-                let pick = |src: &[f32], w: usize| -> Vec<f32> {
-                    chunk
-                        .iter()
-                        .flat_map(|&k| src[k * w..(k + 1) * w].iter().copied())
-                        .collect()
-                };
-                let m = chunk.len();
-                let flat = pick(&obs_buf, d);
-                let obs = if graph {
-                    Observations::Graphs(chunk.iter().map(|&k| &graph_buf[k]).collect())
-                } else {
-                    Observations::Flat {
-                        values: &flat,
-                        rows: m,
-                    }
-                };
-                let acts: Vec<i64> = chunk
-                    .iter()
-                    .flat_map(|&k| act_buf[k * n_heads..(k + 1) * n_heads].iter().copied())
-                    .collect();
-                let acts =
-                    Tensor::<2, Int>::from_data(TensorData::new(acts, [m, n_heads]), &self.device);
-                let mask = (mask_len > 0).then(|| {
-                    let v: Vec<bool> = chunk
-                        .iter()
-                        .flat_map(|&k| mask_buf[k * mask_len..(k + 1) * mask_len].iter().copied())
-                        .collect();
-                    Tensor::<2, Bool>::from_data(TensorData::new(v, [m, mask_len]), &self.device)
-                });
-                let old_logp = tensor1(pick(&logp_buf, 1), &self.device);
-                let old_v = tensor1(pick(&val_buf, 1), &self.device);
-                let ret = tensor1(pick(&returns, 1), &self.device);
-                let mut adv = pick(&advantages, 1);
-                if cfg.norm_adv && m > 1 {
-                    let mean = adv.iter().map(|&a| f64::from(a)).sum::<f64>() / m as f64;
-                    let var = adv
-                        .iter()
-                        .map(|&a| (f64::from(a) - mean).powi(2))
-                        .sum::<f64>()
-                        / (m - 1) as f64;
-                    let sd = var.sqrt() + 1e-8;
-                    for a in &mut adv {
-                        *a = ((f64::from(*a) - mean) / sd) as f32;
-                    }
-                }
-                let adv = tensor1(adv, &self.device);
-
-                let (logits, new_v) = self.model().forward(obs, &self.device).map_err(refused)?;
-                let head = self.heads.stats(logits, mask, acts);
-                let log_ratio = head.log_prob - old_logp;
-                let ratio = log_ratio.clone().exp();
-                {
-                    // Diagnostics, outside the graph.
-                    let lr_v = to_vec(log_ratio.clone().detach());
-                    let kl = lr_v
-                        .iter()
-                        .map(|&x| (f64::from(x).exp() - 1.0) - f64::from(x))
-                        .sum::<f64>()
-                        / m as f64;
-                    let cf = lr_v
-                        .iter()
-                        .filter(|&&x| (f64::from(x).exp() - 1.0).abs() > cfg.clip_coef)
-                        .count() as f64
-                        / m as f64;
-                    last_kl = kl;
-                    clipfracs.push(cf);
-                }
-                let pg1 = -adv.clone() * ratio.clone();
-                let pg2 = -adv * ratio.clamp(1.0 - cfg.clip_coef, 1.0 + cfg.clip_coef);
-                let pg_loss = pg1.max_pair(pg2).mean();
-                let v_loss = if cfg.clip_vloss {
-                    let unclipped = (new_v.clone() - ret.clone()).square();
-                    let clipped =
-                        old_v.clone() + (new_v - old_v).clamp(-cfg.clip_coef, cfg.clip_coef);
-                    let clipped = (clipped - ret).square();
-                    unclipped.max_pair(clipped).mean() * 0.5
-                } else {
-                    (new_v - ret).square().mean() * 0.5
-                };
-                let entropy = head.entropy.mean();
-                let loss =
-                    pg_loss.clone() - entropy.clone() * cfg.ent_coef + v_loss.clone() * cfg.vf_coef;
-                last_pg = f64::from(to_vec(pg_loss.detach())[0]);
-                last_v = f64::from(to_vec(v_loss.detach())[0]);
-                last_ent = f64::from(to_vec(entropy.detach())[0]);
-                for (what, v) in [
-                    ("the policy loss", last_pg),
-                    ("the value loss", last_v),
-                    ("the entropy", last_ent),
-                ] {
-                    if !v.is_finite() {
-                        return Err(non_finite(what.into()));
-                    }
-                }
-
-                let mut grads = GradientsParams::from_grads(loss.backward(), self.model());
-                clip_global_norm(&mut grads, self.model(), cfg.max_grad_norm as f32);
-                let model = self
-                    .model
-                    .take()
-                    .expect("the model is put back after each step");
-                self.model = Some(self.optim.step(lr, model, grads));
+            for idx in order.chunks(self.config.minibatch_size()) {
+                let losses = self.minibatch_loss(rollout, adv, idx)?;
+                stats.record(&losses);
+                let mut grads = GradientsParams::from_grads(losses.total.backward(), &self.model);
+                clip_global_norm(&mut grads, &self.model, self.config.max_grad_norm as f32);
+                self.model = self.optim.step(lr, self.model.clone(), grads);
             }
-            if let Some(target) = cfg.target_kl
-                && last_kl > target
+            if self
+                .config
+                .target_kl
+                .is_some_and(|target| stats.approx_kl > target)
             {
-                break 'epochs;
+                break;
             }
         }
-        let var_y = variance(&returns);
-        let resid: Vec<f32> = returns.iter().zip(&val_buf).map(|(r, v)| r - v).collect();
-        let explained_variance = if var_y == 0.0 {
-            f64::NAN
-        } else {
-            1.0 - variance(&resid) / var_y
-        };
-        stats.metrics = vec![
-            ("losses/value_loss", last_v),
-            ("losses/policy_loss", last_pg),
-            ("losses/entropy", last_ent),
-            ("losses/approx_kl", last_kl),
-            (
-                "losses/clipfrac",
-                clipfracs.iter().sum::<f64>() / clipfracs.len().max(1) as f64,
-            ),
-            ("losses/explained_variance", explained_variance),
-        ];
-        self.iteration += 1;
         Ok(stats)
     }
-}
 
-/// What a run needs to continue exactly where it stopped (taken at an iteration
-/// boundary, right after [`Ppo::reset_envs`]).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunState {
-    /// Iterations done.
-    pub iteration: u64,
-    /// Environment steps done.
-    pub global_step: u64,
-    /// The action/minibatch stream.
-    pub rng: [u64; 4],
-    /// Running statistics of the discounted return (reward normalisation).
-    #[serde(default = "no_reward_stats")]
-    pub reward_stats: RunningMeanStd,
-}
+    /// PPO's loss on the transitions `idx`: clipped surrogate, (clipped) value loss
+    /// and entropy bonus, with the diagnostics CleanRL logs. Fails on a non-finite
+    /// loss rather than step with it.
+    fn minibatch_loss(
+        &self,
+        rollout: &Rollout,
+        adv: &Advantages,
+        idx: &[usize],
+    ) -> Result<Losses, TrainError> {
+        let cfg = &self.config;
+        let iteration = self.iteration + 1;
+        let (m, device) = (idx.len(), &self.device);
+        let mut flat = Vec::new();
+        let obs = rollout.observations(idx, &mut flat);
+        // [m, num_heads]
+        let actions = Tensor::<2, Int>::from_data(
+            TensorData::new(
+                gather(&rollout.actions, rollout.num_heads, idx),
+                [m, rollout.num_heads],
+            ),
+            device,
+        );
+        // [m, mask_len]
+        let mask = (rollout.mask_len > 0).then(|| {
+            let rows = gather(&rollout.masks, rollout.mask_len, idx);
+            Tensor::<2, Bool>::from_data(TensorData::new(rows, [m, rollout.mask_len]), device)
+        });
+        // [m] each
+        let old_logprob = tensor1(gather(&rollout.logprobs, 1, idx), device);
+        let old_value = tensor1(gather(&rollout.values, 1, idx), device);
+        let returns = tensor1(gather(&adv.returns, 1, idx), device);
+        let mut advantages = gather(&adv.advantages, 1, idx);
+        if cfg.norm_adv && m > 1 {
+            normalize(&mut advantages);
+        }
+        let advantages = tensor1(advantages, device);
 
-fn no_reward_stats() -> RunningMeanStd {
-    RunningMeanStd::new(1)
-}
-
-impl Ppo {
-    /// Resets every environment with seeds derived from `seed` and the iteration (so a
-    /// resumed run resets them the same way) and forgets unfinished episodes. The
-    /// trainer calls it at each checkpoint boundary, resumed or not.
-    pub fn reset_envs(&mut self, seed: u64) -> Result<(), EnvError> {
-        let s = hale_sim::rng::mix64(seed ^ self.iteration.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        self.envs.reset(Some(s))?;
-        self.starts.fill(false);
-        self.reward_norm.forget_returns();
-        Ok(())
-    }
-
-    /// The run's state, the network's weights (`model.bpk`, burnpack) and the
-    /// optimiser's state (`optim.bin`, burn's optimiser record).
-    pub fn checkpoint(&self) -> Result<Checkpoint, LearnError> {
-        let model = crate::weights::module_bytes(self.model().clone())?;
-        let optim = self
-            .optim
-            .into_bytes()
-            .map_err(|e| LearnError::checkpoint("optim.bin", e))?
-            .to_vec();
-        let state = RunState {
-            iteration: self.iteration,
-            global_step: self.global_step,
-            rng: self.rng.state(),
-            reward_stats: self.reward_norm.stats.clone(),
-        };
-        Ok(Checkpoint {
-            state: serde_json::to_value(state).map_err(|e| LearnError::checkpoint("state", e))?,
-            files: vec![("model.bpk".into(), model), ("optim.bin".into(), optim)],
-        })
-    }
-
-    /// Continues from a checkpoint taken by [`Ppo::checkpoint`] on a run with the same
-    /// config and seed.
-    pub fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), LearnError> {
-        let state: RunState = serde_json::from_value(checkpoint.state.clone())
-            .map_err(|e| LearnError::checkpoint("state", e))?;
-        let current = self
+        let (logits, new_value) = self
             .model
-            .take()
-            .expect("the model is put back after each step");
-        self.model = Some(crate::weights::load_module_bytes(
-            current,
-            checkpoint.file("model.bpk")?.to_vec(),
-        )?);
-        let fresh = AdamConfig::new().with_epsilon(1e-5).init();
-        self.optim = fresh
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(
-                checkpoint.file("optim.bin")?.to_vec(),
-            ))
-            .map_err(|e| LearnError::checkpoint("optim.bin", e))?;
-        self.iteration = state.iteration;
-        self.global_step = state.global_step;
-        self.rng = Stream::from_state(state.rng);
-        self.reward_norm.stats = state.reward_stats;
-        Ok(())
-    }
+            .forward(obs, device)
+            .map_err(|e| refused(iteration, e))?;
+        let head = self.heads.stats(logits, mask, actions);
+        let log_ratio = head.log_prob - old_logprob;
+        let ratio = log_ratio.clone().exp();
+        let (approx_kl, clipfrac) = ratio_diagnostics(&to_vec(log_ratio.detach()), cfg.clip_coef);
 
-    /// The categorical heads.
-    pub fn heads(&self) -> &Heads {
-        &self.heads
+        let pg1 = -advantages.clone() * ratio.clone();
+        let pg2 = -advantages * ratio.clamp(1.0 - cfg.clip_coef, 1.0 + cfg.clip_coef);
+        let pg_loss = pg1.max_pair(pg2).mean();
+        let v_loss = if cfg.clip_vloss {
+            let unclipped = (new_value.clone() - returns.clone()).square();
+            let clipped =
+                old_value.clone() + (new_value - old_value).clamp(-cfg.clip_coef, cfg.clip_coef);
+            let clipped = (clipped - returns).square();
+            unclipped.max_pair(clipped).mean() * 0.5
+        } else {
+            (new_value - returns).square().mean() * 0.5
+        };
+        let entropy = head.entropy.mean();
+        let total = pg_loss.clone() - entropy.clone() * cfg.ent_coef + v_loss.clone() * cfg.vf_coef;
+        let scalar = |t: Tensor<1>| f64::from(to_vec(t.detach())[0]);
+        let losses = Losses {
+            policy: scalar(pg_loss),
+            value: scalar(v_loss),
+            entropy: scalar(entropy),
+            approx_kl,
+            clipfrac,
+            total,
+        };
+        for (what, v) in [
+            ("the policy loss", losses.policy),
+            ("the value loss", losses.value),
+            ("the entropy", losses.entropy),
+        ] {
+            if !v.is_finite() {
+                return Err(TrainError::NonFinite {
+                    iteration,
+                    what: what.into(),
+                });
+            }
+        }
+        Ok(losses)
+    }
+}
+
+/// One minibatch's losses: the one to differentiate, and its parts as numbers.
+struct Losses {
+    policy: f64,
+    value: f64,
+    entropy: f64,
+    approx_kl: f64,
+    clipfrac: f64,
+    /// `policy − ent_coef · entropy + vf_coef · value`, in the autodiff graph.
+    total: Tensor<1>,
+}
+
+/// What an update logs: the last minibatch's losses and KL, the mean clip fraction.
+#[derive(Default)]
+struct UpdateStats {
+    policy: f64,
+    value: f64,
+    entropy: f64,
+    approx_kl: f64,
+    clipfracs: Vec<f64>,
+}
+
+impl UpdateStats {
+    fn record(&mut self, losses: &Losses) {
+        self.policy = losses.policy;
+        self.value = losses.value;
+        self.entropy = losses.entropy;
+        self.approx_kl = losses.approx_kl;
+        self.clipfracs.push(losses.clipfrac);
+    }
+}
+
+/// Approximate KL (`mean((r − 1) − log r)`, Schulman's k3 estimator) and the fraction
+/// of ratios outside `1 ± clip_coef`, from the log-ratios.
+fn ratio_diagnostics(log_ratio: &[f32], clip_coef: f64) -> (f64, f64) {
+    let m = log_ratio.len() as f64;
+    let kl = log_ratio
+        .iter()
+        .map(|&x| (f64::from(x).exp() - 1.0) - f64::from(x))
+        .sum::<f64>()
+        / m;
+    let clipfrac = log_ratio
+        .iter()
+        .filter(|&&x| (f64::from(x).exp() - 1.0).abs() > clip_coef)
+        .count() as f64
+        / m;
+    (kl, clipfrac)
+}
+
+/// Normalises `x` to mean 0 and (sample) standard deviation 1, in place.
+fn normalize(x: &mut [f32]) {
+    let m = x.len() as f64;
+    let mean = x.iter().map(|&a| f64::from(a)).sum::<f64>() / m;
+    let var = x
+        .iter()
+        .map(|&a| (f64::from(a) - mean).powi(2))
+        .sum::<f64>()
+        / (m - 1.0);
+    let sd = var.sqrt() + 1e-8;
+    for a in x {
+        *a = ((f64::from(*a) - mean) / sd) as f32;
+    }
+}
+
+/// The fraction of the returns' variance the values explain (NaN when the returns
+/// do not vary).
+fn explained_variance(returns: &[f32], values: &[f32]) -> f64 {
+    let var_y = variance(returns);
+    let resid: Vec<f32> = returns.iter().zip(values).map(|(r, v)| r - v).collect();
+    if var_y == 0.0 {
+        f64::NAN
+    } else {
+        1.0 - variance(&resid) / var_y
     }
 }
 
@@ -689,6 +776,13 @@ fn variance(x: &[f32]) -> f64 {
         .map(|&v| (f64::from(v) - mean).powi(2))
         .sum::<f64>()
         / n
+}
+
+fn refused(iteration: u64, e: ForwardError) -> TrainError {
+    TrainError::Observation {
+        iteration,
+        message: e.to_string(),
+    }
 }
 
 /// Scales every gradient so that their global L2 norm is at most `max` (PyTorch's
@@ -729,6 +823,29 @@ pub fn clip_global_norm<M: Module>(grads: &mut GradientsParams, model: &M, max: 
     total
 }
 
+// ---------------------------------------------------------------------------------
+// Iteration, checkpoints
+// ---------------------------------------------------------------------------------
+
+/// What a run needs to continue exactly where it stopped (taken at an iteration
+/// boundary, right after [`Learner::reset_envs`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunState {
+    /// Iterations done.
+    pub iteration: u64,
+    /// Environment steps done.
+    pub global_step: u64,
+    /// The action/minibatch stream.
+    pub rng: [u64; 4],
+    /// Running statistics of the discounted return (reward normalisation).
+    #[serde(default = "no_reward_stats")]
+    pub reward_stats: RunningMeanStd,
+}
+
+fn no_reward_stats() -> RunningMeanStd {
+    RunningMeanStd::new(1)
+}
+
 /// The names PPO logs, in order.
 const PPO_METRICS: &[&str] = &[
     "losses/value_loss",
@@ -743,40 +860,130 @@ impl Learner for Ppo {
     fn algorithm(&self) -> &'static str {
         "ppo"
     }
+
+    /// One rollout of `num_steps` in every env, its advantages, then the update.
     fn iterate(&mut self) -> Result<IterationStats, TrainError> {
-        Ppo::iterate(self)
+        let lr = self.learning_rate();
+        let mut stats = IterationStats {
+            learning_rate: lr,
+            ..Default::default()
+        };
+        let infer = self.model.valid();
+        let rollout = self.collect_rollout(&infer, &mut stats)?;
+        stats.global_step = self.global_step;
+        let next_value = infer
+            .value(current_obs(&self.envs), &self.device.clone().inner())
+            .map_err(|e| refused(self.iteration + 1, e))?;
+        drop(infer);
+        let adv = gae(
+            &rollout,
+            &to_vec(next_value),
+            &self.starts,
+            self.config.gamma,
+            self.config.gae_lambda,
+        );
+        let update = self.update(&rollout, &adv, lr)?;
+        stats.metrics = vec![
+            ("losses/value_loss", update.value),
+            ("losses/policy_loss", update.policy),
+            ("losses/entropy", update.entropy),
+            ("losses/approx_kl", update.approx_kl),
+            (
+                "losses/clipfrac",
+                update.clipfracs.iter().sum::<f64>() / update.clipfracs.len().max(1) as f64,
+            ),
+            (
+                "losses/explained_variance",
+                explained_variance(&adv.returns, &rollout.values),
+            ),
+        ];
+        self.iteration += 1;
+        Ok(stats)
     }
+
     fn iteration(&self) -> u64 {
         self.iteration
     }
+
     fn global_step(&self) -> u64 {
         self.global_step
     }
+
     fn num_iterations(&self) -> u64 {
         self.config.num_iterations()
     }
+
     fn steps_per_iteration(&self) -> u64 {
         self.config.batch_size() as u64
     }
+
     fn metric_names(&self) -> &'static [&'static str] {
         PPO_METRICS
     }
+
+    /// Resets every environment with seeds derived from `seed` and the iteration (so
+    /// a resumed run resets them the same way) and forgets unfinished episodes.
     fn reset_envs(&mut self, seed: u64) -> Result<(), EnvError> {
-        Ppo::reset_envs(self, seed)
+        let s = hale_sim::rng::mix64(seed ^ self.iteration.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        self.envs.reset(Some(s))?;
+        self.starts.fill(false);
+        self.reward_norm.forget_returns();
+        Ok(())
     }
+
+    /// The run's state, the network's weights (`model.bpk`, burnpack) and the
+    /// optimiser's state (`optim.bin`, burn's optimiser record).
     fn checkpoint(&self) -> Result<Checkpoint, LearnError> {
-        Ppo::checkpoint(self)
+        let model = crate::weights::module_bytes(self.model.clone())?;
+        let optim = self
+            .optim
+            .into_bytes()
+            .map_err(|e| LearnError::checkpoint("optim.bin", e))?
+            .to_vec();
+        let state = RunState {
+            iteration: self.iteration,
+            global_step: self.global_step,
+            rng: self.rng.state(),
+            reward_stats: self.reward_norm.stats.clone(),
+        };
+        Ok(Checkpoint {
+            state: serde_json::to_value(state).map_err(|e| LearnError::checkpoint("state", e))?,
+            files: vec![("model.bpk".into(), model), ("optim.bin".into(), optim)],
+        })
     }
+
     fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), LearnError> {
-        Ppo::restore(self, checkpoint)
+        let state: RunState = serde_json::from_value(checkpoint.state.clone())
+            .map_err(|e| LearnError::checkpoint("state", e))?;
+        self.model = crate::weights::load_module_bytes(
+            self.model.clone(),
+            checkpoint.file("model.bpk")?.to_vec(),
+        )?;
+        let fresh = AdamConfig::new().with_epsilon(1e-5).init();
+        self.optim = fresh
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(
+                checkpoint.file("optim.bin")?.to_vec(),
+            ))
+            .map_err(|e| LearnError::checkpoint("optim.bin", e))?;
+        self.iteration = state.iteration;
+        self.global_step = state.global_step;
+        self.rng = Stream::from_state(state.rng);
+        self.reward_norm.stats = state.reward_stats;
+        Ok(())
     }
+
     fn heads(&self) -> &Heads {
-        Ppo::heads(self)
+        &self.heads
     }
+
     fn network(&self) -> Network {
-        self.model().valid()
+        self.model.valid()
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Envs and networks
+// ---------------------------------------------------------------------------------
 
 /// The network `config.network` asks for, checked against the envs' observations
 /// and action heads.
@@ -845,5 +1052,68 @@ fn non_finite_observation(envs: &VectorEnv) -> Option<String> {
             .iter()
             .position(|x| !x.is_finite())
             .map(|k| format!("observation feature {} of env {}", k % d, k / d))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rollout(num_steps: usize, rewards: &[f32], values: &[f32], starts: &[bool]) -> Rollout {
+        let mut r = Rollout::with_capacity(num_steps, 1, 0, 0, 1, false);
+        r.rewards = rewards.to_vec();
+        r.values = values.to_vec();
+        r.starts = starts.to_vec();
+        r
+    }
+
+    #[test]
+    fn gae_matches_a_hand_computation() {
+        // One env, three steps, an episode ending after step 1 (step 2 starts one).
+        let (gamma, lambda) = (0.9, 0.5);
+        let r = rollout(3, &[1.0, 2.0, 3.0], &[0.5, 1.0, 1.5], &[false, false, true]);
+        let adv = gae(&r, &[2.0], &[false], gamma, lambda);
+        // Step 2 bootstraps from next_value 2.0: δ = 3 + 0.9·2 − 1.5 = 3.3.
+        let a2 = 3.3;
+        // Step 1 ends its episode: no bootstrap, no carry. δ = 2 − 1 = 1.
+        let a1 = 1.0;
+        // Step 0: δ = 1 + 0.9·1.0 − 0.5 = 1.4; A = 1.4 + 0.45·A1.
+        let a0 = 1.4 + 0.45 * a1;
+        for (got, want) in adv.advantages.iter().zip([a0, a1, a2]) {
+            assert!((f64::from(*got) - want).abs() < 1e-6, "{got} vs {want}");
+        }
+        for ((ret, a), v) in adv.returns.iter().zip(&adv.advantages).zip(&r.values) {
+            assert_eq!(*ret, a + v);
+        }
+        // An episode starting right after the rollout: no bootstrap from next_value.
+        let adv = gae(&r, &[2.0], &[true], gamma, lambda);
+        assert!((adv.advantages[2] - 1.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn gae_with_lambda_one_is_the_discounted_return_minus_the_value() {
+        let gamma = 0.99;
+        let rewards = [0.5f32, -1.0, 2.0, 0.25];
+        let values = [0.1f32, 0.2, 0.3, 0.4];
+        let r = rollout(4, &rewards, &values, &[false; 4]);
+        let adv = gae(&r, &[1.0], &[false], gamma, 1.0);
+        let mut g = 1.0f64;
+        for t in (0..4).rev() {
+            g = f64::from(rewards[t]) + gamma * g;
+            assert!((f64::from(adv.returns[t]) - g).abs() < 1e-5, "step {t}");
+        }
+    }
+
+    #[test]
+    fn normalised_advantages_have_mean_zero_and_unit_sample_deviation() {
+        let mut x = vec![1.0f32, 2.0, 4.0, 8.0];
+        normalize(&mut x);
+        let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / 4.0;
+        let var = x
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / 3.0;
+        assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5, "{x:?}");
     }
 }

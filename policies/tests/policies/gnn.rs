@@ -5,8 +5,9 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use hale_envs::{Space, Value, make};
 use hale_policies::gnn::{GnnActorCritic, GraphBatch, healing_layout, scaling_layout};
-use hale_policies::nets::{MASKED_LOGIT, to_vec};
-use hale_policies::network::seeded;
+use hale_policies::heads::MASKED_LOGIT;
+use hale_policies::tensors::seeded;
+use hale_policies::tensors::to_vec;
 use serde_json::json;
 
 fn graph_of(obs: Value) -> hale_envs::GraphValue {

@@ -2,10 +2,10 @@
 
 use burn::prelude::*;
 use hale_envs::{AutoReset, VectorEnv};
-use hale_policies::learn::LearnError;
 use hale_policies::learn::ppo::{Ppo, PpoConfig};
-use hale_policies::nets::to_vec;
+use hale_policies::learn::{LearnError, Learner};
 use hale_policies::network::Observations;
+use hale_policies::tensors::to_vec;
 use serde_json::json;
 
 fn device() -> Device {
@@ -40,7 +40,7 @@ fn run(env: &str, config: serde_json::Value, ppo: PpoConfig, seed: u64) -> (Vec<
         values: &ones,
         rows: 1,
     };
-    let w = to_vec(run.model().forward(obs, &device()).unwrap().0);
+    let w = to_vec(run.network().forward(obs, &Device::flex()).unwrap().0);
     (w, returns)
 }
 
@@ -130,8 +130,8 @@ fn ppo_trains_the_gnn_on_graph_observations() {
             returns.extend(s.episodic_returns);
         }
         let logits = run
-            .model()
-            .forward(Observations::Graphs(vec![graph]), &device())
+            .network()
+            .forward(Observations::Graphs(vec![graph]), &Device::flex())
             .unwrap()
             .0;
         (run, to_vec(logits), returns)

@@ -1,0 +1,79 @@
+//! The MLP actor-critic: separate actor and critic MLPs over a flat observation, the
+//! network PPO trains by default and DQN reads Q-values from. (The GNN is in
+//! [`crate::gnn`]; [`crate::network::Network`] is either.)
+
+use burn::module::Module;
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::prelude::*;
+
+/// Separate actor and critic MLPs with tanh activations, initialised as CleanRL's PPO
+/// does (orthogonal, gain √2 for hidden layers, 0.01 for the policy head, 1 for the
+/// value head, zero biases).
+#[derive(Module, Debug)]
+pub struct ActorCritic {
+    actor: Vec<Linear>,
+    critic: Vec<Linear>,
+    policy_head: Linear,
+    value_head: Linear,
+}
+
+fn layer(d_in: usize, d_out: usize, gain: f64, device: &Device) -> Linear {
+    let mut l = LinearConfig::new(d_in, d_out).init(device);
+    l.weight =
+        Initializer::Orthogonal { gain }.init_with([d_in, d_out], Some(d_in), Some(d_out), device);
+    l.bias = Some(Initializer::Zeros.init([d_out], device));
+    l
+}
+
+/// tanh as `2·σ(2x) − 1`: the same function (within 1.2e-7 absolute), and on the
+/// flex CPU backend three times faster than its `tanh` (a scalar libm call per
+/// element, 60 % of a CartPole PPO run's time before this).
+pub fn tanh(x: Tensor<2>) -> Tensor<2> {
+    burn::tensor::activation::sigmoid(x * 2.0) * 2.0 - 1.0
+}
+
+impl ActorCritic {
+    /// An actor-critic for observations of `obs_dim` floats and `logits` action logits
+    /// (the sum of the categorical heads' sizes), with `hidden` layer widths.
+    pub fn new(obs_dim: usize, logits: usize, hidden: &[usize], device: &Device) -> ActorCritic {
+        let gain = std::f64::consts::SQRT_2;
+        let mut actor = Vec::new();
+        let mut critic = Vec::new();
+        let mut d = obs_dim;
+        for &h in hidden {
+            actor.push(layer(d, h, gain, device));
+            critic.push(layer(d, h, gain, device));
+            d = h;
+        }
+        ActorCritic {
+            actor,
+            critic,
+            policy_head: layer(d, logits, 0.01, device),
+            value_head: layer(d, 1, 1.0, device),
+        }
+    }
+
+    /// Action logits.
+    ///
+    /// # Shapes
+    /// `obs` `[batch, obs_dim]` → `[batch, logits]`
+    pub fn logits(&self, obs: Tensor<2>) -> Tensor<2> {
+        let mut x = obs;
+        for l in &self.actor {
+            x = tanh(l.forward(x));
+        }
+        self.policy_head.forward(x)
+    }
+
+    /// State values.
+    ///
+    /// # Shapes
+    /// `obs` `[batch, obs_dim]` → `[batch]`
+    pub fn value(&self, obs: Tensor<2>) -> Tensor<1> {
+        let mut x = obs;
+        for l in &self.critic {
+            x = tanh(l.forward(x));
+        }
+        self.value_head.forward(x).squeeze_dim(1)
+    }
+}
