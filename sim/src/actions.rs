@@ -1,8 +1,9 @@
 //! What a policy can do to the cloud, and why the simulator may refuse.
 
+use crate::event::Event;
 use crate::model::FaultSubject;
 use crate::model::{HostId, HostState, ReplicaId, ReplicaState, ServiceId};
-use crate::sim::{EPS, Event, Simulation};
+use crate::sim::{EPS, Simulation};
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 

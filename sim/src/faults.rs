@@ -2,9 +2,10 @@
 //! scenario ([`crate::scenario::FaultSpec`]); what was injected is recorded as
 //! [`crate::model::FaultRecord`]s, for time-to-recovery accounting.
 
+use crate::event::Event;
 use crate::model::{FaultRecord, FaultSubject, Host, HostId, HostState, ReplicaId, ReplicaState};
 use crate::scenario::{FaultSpec, FaultTarget};
-use crate::sim::{Event, Simulation};
+use crate::sim::Simulation;
 use crate::time::SimTime;
 
 // ----- injection and repair ---------------------------------------------------------

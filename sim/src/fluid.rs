@@ -22,9 +22,10 @@
 //! Faults, actions, probes and placement are shared with the request level: only the
 //! traffic is approximated. Agreement with the request level is tested on `three-tier`.
 
-use crate::model::ReplicaState;
+use crate::model::{Replica, ReplicaState, RequestCounters, ServiceCounters, ServiceState};
 use crate::scenario::{LbPolicy, Scenario};
-use crate::sim::Simulation;
+use crate::time::SimTime;
+use crate::workload::Arrivals;
 
 pub(crate) struct FluidEngine {
     /// Queued work per service (requests).
@@ -41,6 +42,23 @@ pub(crate) struct FluidEngine {
     /// while the simulation's version equals `agg_version`.
     agg: Vec<(f64, f64, f64)>,
     agg_version: u64,
+}
+
+/// What a fluid tick reads of the cluster, and where it writes its expected counts.
+pub(crate) struct FluidInput<'a> {
+    pub(crate) scenario: &'a Scenario,
+    pub(crate) now: SimTime,
+    pub(crate) arrivals: &'a mut [Arrivals],
+    pub(crate) services: &'a [ServiceState],
+    pub(crate) replicas: &'a [Replica],
+    /// The simulation's control version (moved by every control event): per-service
+    /// endpoint aggregates are recomputed only when it has moved.
+    pub(crate) version: u64,
+    /// The monitor's counters of the current window, per service.
+    pub(crate) windows: &'a mut [ServiceCounters],
+    /// The monitor's fluid latency moments of the current window, per service.
+    pub(crate) latency: &'a mut [(f64, f64, f64)],
+    pub(crate) counters: &'a mut RequestCounters,
 }
 
 impl FluidEngine {
@@ -172,16 +190,19 @@ fn queue_step(backlog: f64, inflow: f64, capacity: f64, q_max: f64) -> QueueStep
     }
 }
 
-impl Simulation {
-    pub(crate) fn fluid_tick(&mut self, dt: f64) {
-        let sc = self.scenario.clone();
-        let t = self.now().as_secs_f64();
-        let f = &mut self.fluid;
+impl FluidEngine {
+    /// Advances the model by one tick of `dt` seconds: attempt rates down the call
+    /// graph, latency and failure back up it, and the tick's expected counts into the
+    /// monitor's windows and the request counters.
+    pub(crate) fn tick(&mut self, dt: f64, cx: FluidInput<'_>) {
+        let sc = cx.scenario;
+        let t = cx.now.as_secs_f64();
+        let f = self;
 
         // 1. Attempt rates, callers first.
         f.rate.iter_mut().for_each(|x| *x = 0.0);
         let mut external = vec![0.0; sc.spec.workload.len()];
-        for (w, arr) in self.arrivals.iter_mut().enumerate() {
+        for (w, arr) in cx.arrivals.iter_mut().enumerate() {
             external[w] = arr.rate_now(t);
             let e = &sc.edges[w];
             f.rate[e.to] += external[w] * attempts(f.edge_fail[w], e.retries);
@@ -198,7 +219,7 @@ impl Simulation {
         // 2. Latency and failure, callees first.
         for &s in sc.topo_order.iter().rev() {
             let spec = &sc.spec.services[s];
-            let st = &self.services[s];
+            let st = &cx.services[s];
             // The slowest downstream call (expected maximum over its fan-out).
             let (mut d_mean, mut d_var, mut child_ok) = (0.0, 0.0, 1.0);
             for &e in &sc.out_edges[s] {
@@ -229,10 +250,10 @@ impl Simulation {
                 }
                 child_ok *= (1.0 - p.powi(edge.retries as i32 + 1)).powi(k as i32);
             }
-            if f.agg_version != self.version {
+            if f.agg_version != cx.version {
                 let (mut healthy, mut hung, mut slow) = (0.0, 0.0, 0.0);
                 for &r in &st.endpoints {
-                    let rep = &self.replicas[r];
+                    let rep = &cx.replicas[r];
                     match rep.state {
                         ReplicaState::Hung => hung += 1.0,
                         x if x.is_serving() => {
@@ -293,7 +314,7 @@ impl Simulation {
                 f.edge_fail[e] = 1.0 - job_ok * (1.0 - tail(l_mean, l_var, to));
             }
             // 3. The window's counters, in expected values.
-            let w = &mut self.monitor.win[s];
+            let w = &mut cx.windows[s];
             let attempts_now = arrivals * dt;
             w.arrivals += attempts_now;
             w.started += served;
@@ -303,14 +324,14 @@ impl Simulation {
                 attempts_now * (1.0 - hung_share) * (1.0 - job_ok / (1.0 - hung_share).max(1e-12));
             w.rejected += attempts_now * p_reject + dropped;
             w.latency_s += attempts_now * (1.0 - hung_share) * l_mean;
-            let lat = &mut self.monitor.fluid_lat[s];
+            let lat = &mut cx.latency[s];
             let weight = attempts_now * job_ok;
             lat.0 += weight;
             lat.1 += weight * l_mean;
             lat.2 += weight * (l_var + l_mean * l_mean);
         }
 
-        f.agg_version = self.version;
+        f.agg_version = cx.version;
 
         // External requests, end to end.
         for (w, &lam) in external.iter().enumerate() {
@@ -321,7 +342,7 @@ impl Simulation {
             let to = edge.timeout.as_secs_f64();
             let p_timeout = tail(m, v, to).min(p);
             let arrived = lam * dt;
-            let k = &mut self.counters;
+            let k = &mut *cx.counters;
             k.arrived += arrived;
             let completed = arrived * (1.0 - p_final);
             k.completed += completed;

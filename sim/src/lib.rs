@@ -34,6 +34,7 @@
 #![warn(missing_docs)]
 
 mod actions;
+mod event;
 mod faults;
 mod fluid;
 pub mod fs;

@@ -3,10 +3,13 @@
 //! `scrape_delay_s`, optionally with multiplicative noise. SLOs are judged per scrape
 //! window on the true values; costs accrue per host-second.
 
-use crate::model::{HostId, HostState, ReplicaId, ReplicaState, ServiceCounters, ServiceId};
+use crate::fluid::FluidEngine;
+use crate::model::{
+    Host, HostId, HostState, Replica, ReplicaId, ReplicaState, ServiceCounters, ServiceId,
+    ServiceState,
+};
 use crate::rng::{Stream, StreamId};
 use crate::scenario::Scenario;
-use crate::sim::Simulation;
 use crate::time::SimTime;
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -238,23 +241,36 @@ pub(crate) fn inverse_normal_cdf(p: f64) -> f64 {
     }
 }
 
-impl Simulation {
-    pub(crate) fn scrape(&mut self) {
-        let now = self.now();
-        let window_s = now
-            .saturating_sub(self.monitor.last_scrape)
-            .as_secs_f64()
-            .max(1e-9);
-        self.monitor.last_scrape = now;
-        let mut services = Vec::with_capacity(self.services.len());
-        for (s, st) in self.services.iter().enumerate() {
-            let w = self.monitor.win[s];
-            let [p50, p95, p99] = self.monitor.percentiles(s);
+/// What a scrape reads of the cluster (and the per-replica windows it closes).
+pub(crate) struct ScrapeInput<'a> {
+    pub(crate) scenario: &'a Scenario,
+    pub(crate) now: SimTime,
+    pub(crate) services: &'a [ServiceState],
+    pub(crate) hosts: &'a [Host],
+    pub(crate) replicas: &'a mut [Replica],
+    /// Work queued in the fluid model (0 at request level).
+    pub(crate) fluid: &'a FluidEngine,
+    /// Money spent on hosts so far.
+    pub(crate) cost: f64,
+}
+
+impl Monitor {
+    /// Takes a scrape: the window's metrics per service, host and replica (with noise
+    /// where the scenario asks), SLO violations, and the snapshot kept for observers;
+    /// then opens the next window.
+    pub(crate) fn scrape(&mut self, cx: ScrapeInput<'_>) {
+        let now = cx.now;
+        let window_s = now.saturating_sub(self.last_scrape).as_secs_f64().max(1e-9);
+        self.last_scrape = now;
+        let mut services = Vec::with_capacity(cx.services.len());
+        for (s, st) in cx.services.iter().enumerate() {
+            let w = self.win[s];
+            let [p50, p95, p99] = self.percentiles(s);
             let answered = w.completed + w.failed;
             let (mut ready, mut booting, mut slots, mut queued) = (0u32, 0u32, 0.0, 0.0);
-            let conc = self.scenario.spec.services[s].concurrency as f64;
+            let conc = cx.scenario.spec.services[s].concurrency as f64;
             for &r in &st.replicas {
-                let rep = &self.replicas[r];
+                let rep = &cx.replicas[r];
                 match rep.state {
                     ReplicaState::Ready | ReplicaState::Degraded => {
                         ready += 1;
@@ -268,10 +284,10 @@ impl Simulation {
             let mean_ms = if answered > 0.0 {
                 w.latency_s / answered * 1e3
             } else {
-                let (fw, m1, _) = self.monitor.fluid_lat[s];
+                let (fw, m1, _) = self.fluid_lat[s];
                 if fw > 0.0 { m1 / fw * 1e3 } else { 0.0 }
             };
-            queued += self.fluid.queued(s);
+            queued += cx.fluid.queued(s);
             services.push(ServiceMetrics {
                 request_rate: w.arrivals / window_s,
                 p50_ms: p50,
@@ -295,17 +311,17 @@ impl Simulation {
                 slo_violated: false,
             });
         }
-        for (i, slo) in self.scenario.spec.slos.iter().enumerate() {
-            let s = self.scenario.slo_service[i];
+        for (i, slo) in cx.scenario.spec.slos.iter().enumerate() {
+            let s = cx.scenario.slo_service[i];
             let m = &mut services[s];
-            let latency = self.monitor.latency_quantile(s, slo.percentile);
+            let latency = self.latency_quantile(s, slo.percentile);
             let violated = latency * 1e3 > slo.latency_ms || m.error_rate > slo.max_error_rate;
             if violated {
                 m.slo_violated = true;
-                self.monitor.slo_violation_s[i] += window_s;
+                self.slo_violation_s[i] += window_s;
             }
         }
-        let noise = self.scenario.spec.simulation.metric_noise;
+        let noise = cx.scenario.spec.simulation.metric_noise;
         if noise > 0.0 {
             for m in &mut services {
                 for v in [
@@ -317,11 +333,11 @@ impl Simulation {
                     &mut m.error_rate,
                     &mut m.cpu_utilization,
                 ] {
-                    *v = (*v * (1.0 + noise * self.monitor.noise.normal())).max(0.0);
+                    *v = (*v * (1.0 + noise * self.noise.normal())).max(0.0);
                 }
             }
         }
-        let hosts = self
+        let hosts = cx
             .hosts
             .iter()
             .enumerate()
@@ -338,16 +354,15 @@ impl Simulation {
         // with its service's figures, its latency shifted by how much slower (or
         // faster) its service time is than the average endpoint's. Done here, once per
         // scrape, rather than on every tick for every replica.
-        if self.scenario.spec.fidelity == crate::scenario::Fidelity::Fluid {
-            for (s, st) in self.services.iter().enumerate() {
-                let spec = &self.scenario.spec.services[s];
-                let scale =
-                    |r: ReplicaId| self.replicas[r].slowdown * spec.cpu / self.replicas[r].cpu;
+        if cx.scenario.spec.fidelity == crate::scenario::Fidelity::Fluid {
+            for (s, st) in cx.services.iter().enumerate() {
+                let spec = &cx.scenario.spec.services[s];
+                let scale = |r: ReplicaId| cx.replicas[r].slowdown * spec.cpu / cx.replicas[r].cpu;
                 let serving: Vec<ReplicaId> = st
                     .endpoints
                     .iter()
                     .copied()
-                    .filter(|&r| self.replicas[r].state.is_serving())
+                    .filter(|&r| cx.replicas[r].state.is_serving())
                     .collect();
                 if serving.is_empty() {
                     continue;
@@ -360,20 +375,20 @@ impl Simulation {
                     .map(|&r| (scale(r) - avg) * spec.service_time.mean_s())
                     .collect();
                 for (&r, shift) in serving.iter().zip(shifts) {
-                    let rep = &mut self.replicas[r];
+                    let rep = &mut cx.replicas[r];
                     rep.win_answered = share;
                     rep.win_failed = share * m.error_rate;
                     rep.win_latency_s = share * (m.mean_ms / 1e3 + shift).max(0.0);
                 }
             }
         }
-        let replicas = self
+        let replicas = cx
             .services
             .iter()
             .flat_map(|st| st.replicas.iter().copied())
             .map(|r| {
-                let rep = &self.replicas[r];
-                let request = self.scenario.spec.services[rep.service].memory_mib;
+                let rep = &cx.replicas[r];
+                let request = cx.scenario.spec.services[rep.service].memory_mib;
                 ReplicaMetrics {
                     replica: r,
                     service: rep.service,
@@ -398,13 +413,13 @@ impl Simulation {
                 }
             })
             .collect();
-        for st in &self.services {
+        for st in cx.services.iter() {
             for &r in &st.replicas {
-                let rep = &mut self.replicas[r];
+                let rep = &mut cx.replicas[r];
                 (rep.win_answered, rep.win_failed, rep.win_latency_s) = (0.0, 0.0, 0.0);
             }
         }
-        let cost = self.cost();
+        let cost = cx.cost;
         let snap = Snapshot {
             time: now,
             window_s,
@@ -413,7 +428,7 @@ impl Simulation {
             replicas,
             cost,
         };
-        let mon = &mut self.monitor;
+        let mon = self;
         for s in 0..mon.win.len() {
             mon.totals[s] = add(mon.totals[s], &mon.win[s]);
             mon.win[s] = ServiceCounters::default();
@@ -423,32 +438,20 @@ impl Simulation {
             mon.fluid_lat[s] = (0.0, 0.0, 0.0);
         }
         // Keep what a delayed observer may still need, and one more.
-        let delay = SimTime::from_secs_f64(self.scenario.spec.simulation.scrape_delay_s);
+        let delay = SimTime::from_secs_f64(cx.scenario.spec.simulation.scrape_delay_s);
         while mon.snapshots.len() > 1 && mon.snapshots[1].time + delay <= now {
             mon.snapshots.pop_front();
         }
         mon.snapshots.push_back(snap);
     }
-
-    /// The newest scrape an observer can see now (scraped at least
-    /// `scrape_delay_s` ago), if any.
-    pub fn observe(&self) -> Option<&Snapshot> {
-        let delay = SimTime::from_secs_f64(self.scenario.spec.simulation.scrape_delay_s);
-        let now = self.now();
-        self.monitor
-            .snapshots
-            .iter()
-            .rev()
-            .find(|s| s.time + delay <= now)
-    }
-
-    /// Seconds of SLO violation so far, per SLO of the scenario.
-    pub fn slo_violation_s(&self) -> &[f64] {
-        &self.monitor.slo_violation_s
-    }
 }
 
 impl Monitor {
+    /// The newest snapshot an observer can see at `now`: scraped at least `delay` ago.
+    pub(crate) fn visible(&self, now: SimTime, delay: SimTime) -> Option<&Snapshot> {
+        self.snapshots.iter().rev().find(|s| s.time + delay <= now)
+    }
+
     fn latency_quantile(&self, s: ServiceId, percentile: f64) -> f64 {
         let h = &self.hist[s];
         if !h.is_empty() {

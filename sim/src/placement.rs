@@ -1,9 +1,10 @@
 //! Hosts and placement: adding and removing hosts, and placing pending replicas on
 //! the hosts the scenario's placement policy picks.
 
+use crate::event::Event;
 use crate::model::{Host, HostId, HostState, ReplicaState};
 use crate::scenario::Placement;
-use crate::sim::{EPS, Event, Simulation, milli};
+use crate::sim::{EPS, Simulation, milli};
 use crate::time::SimTime;
 
 impl Simulation {

@@ -16,12 +16,15 @@
 //! choice) is a pure function of its key: the request's arrival number and its path
 //! through the call graph (see [`crate::rng`]).
 
-use crate::model::{ReplicaId, ReplicaState};
+use crate::event::Event;
+use crate::model::{Replica, ReplicaId, ReplicaState, RequestCounters, ServiceState};
+use crate::monitor::Monitor;
+use crate::queue::EventQueue;
 use crate::rng::{self, StreamId};
 use crate::scenario::{LbPolicy, Scenario};
-use crate::sim::{Event, Simulation};
 use crate::slab::{CallId, JobId, Slab};
 use crate::time::SimTime;
+use crate::workload::Arrivals;
 use std::collections::VecDeque;
 
 /// How an attempt or call ended.
@@ -73,6 +76,24 @@ pub(crate) struct RequestEngine {
     roots: u64,
 }
 
+/// What the request model works on besides its own calls and jobs, borrowed from the
+/// simulation for one event: the clock and event queue, the replicas it queues jobs
+/// at and the services it balances over, the monitor's windows, the request counters
+/// and the workloads' arrival processes.
+pub(crate) struct Traffic<'a> {
+    pub(crate) scenario: &'a Scenario,
+    pub(crate) queue: &'a mut EventQueue<Event>,
+    pub(crate) replicas: &'a mut [Replica],
+    pub(crate) services: &'a mut [ServiceState],
+    pub(crate) monitor: &'a mut Monitor,
+    pub(crate) counters: &'a mut RequestCounters,
+    pub(crate) arrivals: &'a mut [Arrivals],
+    pub(crate) next_arrival: &'a mut [(SimTime, u64)],
+    /// Terminating replicas whose last job just ended: the simulation finalizes them
+    /// once the event is handled (the request model does not own replicas' lives).
+    pub(crate) drained: &'a mut Vec<ReplicaId>,
+}
+
 const K_SERVICE: u64 = 1;
 const K_ERROR: u64 = 2;
 const K_JITTER: u64 = 3;
@@ -102,61 +123,61 @@ impl RequestEngine {
     }
 }
 
-impl Simulation {
-    pub(crate) fn schedule_next_arrival(&mut self, w: usize) {
-        if let Some(t) = self.arrivals[w].next() {
-            self.next_arrival[w] = self.queue.reserve(SimTime::from_secs_f64(t));
+impl RequestEngine {
+    pub(crate) fn schedule_next_arrival(&mut self, cx: &mut Traffic<'_>, w: usize) {
+        if let Some(t) = cx.arrivals[w].next() {
+            cx.next_arrival[w] = cx.queue.reserve(SimTime::from_secs_f64(t));
         }
     }
 
-    pub(crate) fn on_arrival(&mut self, w: usize) {
-        let n = self.arrivals[w].count;
-        let key = rng::key(self.requests.workload_keys[w], n);
-        let now = self.now();
-        let call = self.requests.calls.insert(Call {
+    pub(crate) fn on_arrival(&mut self, cx: &mut Traffic<'_>, w: usize) {
+        let n = cx.arrivals[w].count;
+        let key = rng::key(self.workload_keys[w], n);
+        let now = cx.queue.now();
+        let call = self.calls.insert(Call {
             key,
             parent: None,
             edge: w as u32,
             attempt: 0,
             arrived: now,
         });
-        self.requests.roots += 1;
-        self.counters.arrived += 1.0;
-        self.dispatch(call);
-        self.schedule_next_arrival(w);
+        self.roots += 1;
+        cx.counters.arrived += 1.0;
+        self.dispatch(cx, call);
+        self.schedule_next_arrival(cx, w);
     }
 
     /// Sends the current attempt of a call to a replica of its service.
-    pub(crate) fn dispatch(&mut self, call: CallId) {
-        let Some(c) = self.requests.calls.get(call) else {
+    pub(crate) fn dispatch(&mut self, cx: &mut Traffic<'_>, call: CallId) {
+        let Some(c) = self.calls.get(call) else {
             return;
         };
         let (edge, attempt) = (c.edge as usize, c.attempt);
         let job_key = rng::key(c.key, attempt as u64);
-        let s = self.scenario.edges[edge].to;
-        let now = self.now();
-        self.monitor.win[s].arrivals += 1.0;
-        if self.services[s].down {
-            self.monitor.win[s].failed += 1.0;
-            self.attempt_done(call, attempt, Outcome::Error);
+        let s = cx.scenario.edges[edge].to;
+        let now = cx.queue.now();
+        cx.monitor.win[s].arrivals += 1.0;
+        if cx.services[s].down {
+            cx.monitor.win[s].failed += 1.0;
+            self.attempt_done(cx, call, attempt, Outcome::Error);
             return;
         }
-        let Some(r) = self.pick_replica(s, job_key) else {
-            self.monitor.win[s].rejected += 1.0;
-            self.monitor.win[s].failed += 1.0;
-            self.attempt_done(call, attempt, Outcome::Error);
+        let Some(r) = self.pick_replica(cx, s, job_key) else {
+            cx.monitor.win[s].rejected += 1.0;
+            cx.monitor.win[s].failed += 1.0;
+            self.attempt_done(cx, call, attempt, Outcome::Error);
             return;
         };
-        let spec = &self.scenario.spec.services[s];
-        let rep = &self.replicas[r];
+        let spec = &cx.scenario.spec.services[s];
+        let rep = &cx.replicas[r];
         let free = rep.busy < spec.concurrency;
         if !free && rep.queue.len() >= spec.queue_capacity as usize {
-            self.monitor.win[s].rejected += 1.0;
-            self.monitor.win[s].failed += 1.0;
-            self.attempt_done(call, attempt, Outcome::Error);
+            cx.monitor.win[s].rejected += 1.0;
+            cx.monitor.win[s].failed += 1.0;
+            self.attempt_done(cx, call, attempt, Outcome::Error);
             return;
         }
-        let job = self.requests.jobs.insert(Job {
+        let job = self.jobs.insert(Job {
             call,
             attempt,
             key: job_key,
@@ -169,33 +190,33 @@ impl Simulation {
             pending: 0,
             child_failed: false,
         });
-        let deadline = now + self.scenario.edges[edge].timeout;
-        self.requests.timeouts[edge].push_back(TimeoutEntry {
+        let deadline = now + cx.scenario.edges[edge].timeout;
+        self.timeouts[edge].push_back(TimeoutEntry {
             deadline,
             call,
             attempt,
         });
-        if !self.requests.check_pending[edge] {
-            self.requests.check_pending[edge] = true;
-            self.queue
+        if !self.check_pending[edge] {
+            self.check_pending[edge] = true;
+            cx.queue
                 .push(deadline, Event::TimeoutCheck { edge: edge as u32 });
         }
         if free {
-            self.start(job);
+            self.start(cx, job);
         } else {
-            self.monitor.win[s].waited += 1.0;
-            self.replicas[r].queue.push_back(job);
+            cx.monitor.win[s].waited += 1.0;
+            cx.replicas[r].queue.push_back(job);
         }
     }
 
-    fn pick_replica(&mut self, s: usize, key: u64) -> Option<ReplicaId> {
-        let st = &mut self.services[s];
+    fn pick_replica(&mut self, cx: &mut Traffic<'_>, s: usize, key: u64) -> Option<ReplicaId> {
+        let st = &mut cx.services[s];
         let n = st.endpoints.len();
         if n == 0 {
             return None;
         }
-        let load = |r: ReplicaId| self.replicas[r].busy as usize + self.replicas[r].queue.len();
-        Some(match self.scenario.spec.services[s].load_balancer {
+        let load = |r: ReplicaId| cx.replicas[r].busy as usize + cx.replicas[r].queue.len();
+        Some(match cx.scenario.spec.services[s].load_balancer {
             LbPolicy::RoundRobin => {
                 st.next_endpoint = if st.next_endpoint + 1 >= n {
                     0
@@ -227,75 +248,75 @@ impl Simulation {
     }
 
     /// A job takes a worker slot and is processed for its sampled demand.
-    fn start(&mut self, job: JobId) {
-        let now = self.now();
-        let Some(j) = self.requests.jobs.get_mut(job) else {
+    fn start(&mut self, cx: &mut Traffic<'_>, job: JobId) {
+        let now = cx.queue.now();
+        let Some(j) = self.jobs.get_mut(job) else {
             return;
         };
         let r = j.replica as usize;
         let s = j.service as usize;
-        let spec = &self.scenario.spec.services[s];
-        let rep = &mut self.replicas[r];
+        let spec = &cx.scenario.spec.services[s];
+        let rep = &mut cx.replicas[r];
         rep.busy += 1;
         j.started = true;
         let scale = rep.slowdown * spec.cpu / rep.cpu;
         j.demand_s = spec.service_time.sample_s(rng::key(j.key, K_SERVICE)) * scale;
-        let w = &mut self.monitor.win[s];
+        let w = &mut cx.monitor.win[s];
         w.started += 1.0;
         w.wait_s += now.saturating_sub(j.arrived).as_secs_f64();
         if rep.state != ReplicaState::Hung {
-            self.queue.push(
+            cx.queue.push(
                 now + SimTime::from_secs_f64(j.demand_s),
                 Event::JobDone { job },
             );
         }
     }
 
-    pub(crate) fn on_job_done(&mut self, job: JobId) {
-        let Some(j) = self.requests.jobs.get(job) else {
+    pub(crate) fn on_job_done(&mut self, cx: &mut Traffic<'_>, job: JobId) {
+        let Some(j) = self.jobs.get(job) else {
             return;
         };
         let r = j.replica as usize;
-        if self.replicas[r].epoch != j.epoch {
+        if cx.replicas[r].epoch != j.epoch {
             return;
         }
         let s = j.service as usize;
-        self.monitor.win[s].busy_s += j.demand_s;
-        let p_err = self.scenario.spec.services[s].error_rate + self.services[s].extra_error_rate;
+        cx.monitor.win[s].busy_s += j.demand_s;
+        let p_err = cx.scenario.spec.services[s].error_rate + cx.services[s].extra_error_rate;
         if p_err > 0.0 && rng::unit(rng::key(j.key, K_ERROR)) < p_err {
-            self.finish(job, Outcome::Error);
+            self.finish(cx, job, Outcome::Error);
             return;
         }
-        let edges = &self.scenario.out_edges[s];
+        let edges = &cx.scenario.out_edges[s];
         if edges.is_empty() {
-            self.finish(job, Outcome::Ok);
+            self.finish(cx, job, Outcome::Ok);
             return;
         }
-        let total: u32 = edges.iter().map(|&e| self.scenario.edges[e].fanout).sum();
+        let total: u32 = edges.iter().map(|&e| cx.scenario.edges[e].fanout).sum();
         let parent_key = j.key;
-        if let Some(j) = self.requests.jobs.get_mut(job) {
+        if let Some(j) = self.jobs.get_mut(job) {
             j.pending = total + 1;
         }
-        let sc = self.scenario.clone();
+        let sc = cx.scenario;
         for &e in &sc.out_edges[s] {
             for f in 0..sc.edges[e].fanout {
                 let key = rng::key(parent_key, (e as u64) << 32 | f as u64);
-                let call = self.requests.calls.insert(Call {
+                let call = self.calls.insert(Call {
                     key,
                     parent: Some(job),
                     edge: e as u32,
                     attempt: 0,
                     arrived: SimTime::ZERO,
                 });
-                self.dispatch(call);
+                self.dispatch(cx, call);
             }
         }
-        self.child_answered(job, Outcome::Ok);
+        self.child_answered(cx, job, Outcome::Ok);
     }
 
     /// One of a job's downstream calls answered (or the job finished issuing them).
-    fn child_answered(&mut self, job: JobId, outcome: Outcome) {
-        let Some(j) = self.requests.jobs.get_mut(job) else {
+    fn child_answered(&mut self, cx: &mut Traffic<'_>, job: JobId, outcome: Outcome) {
+        let Some(j) = self.jobs.get_mut(job) else {
             return;
         };
         if outcome != Outcome::Ok {
@@ -308,19 +329,19 @@ impl Simulation {
             } else {
                 Outcome::Ok
             };
-            self.finish(job, o);
+            self.finish(cx, job, o);
         }
     }
 
     /// A job answers its caller and frees its slot for the next queued job.
-    fn finish(&mut self, job: JobId, outcome: Outcome) {
-        let Some(j) = self.requests.jobs.remove(job) else {
+    fn finish(&mut self, cx: &mut Traffic<'_>, job: JobId, outcome: Outcome) {
+        let Some(j) = self.jobs.remove(job) else {
             return;
         };
-        let now = self.now();
+        let now = cx.queue.now();
         let s = j.service as usize;
         let r = j.replica as usize;
-        let w = &mut self.monitor.win[s];
+        let w = &mut cx.monitor.win[s];
         let latency = now.saturating_sub(j.arrived);
         w.latency_s += latency.as_secs_f64();
         if outcome == Outcome::Ok {
@@ -328,71 +349,71 @@ impl Simulation {
         } else {
             w.failed += 1.0;
         }
-        self.monitor.record_latency(s, latency);
-        let rep = &mut self.replicas[r];
+        cx.monitor.record_latency(s, latency);
+        let rep = &mut cx.replicas[r];
         rep.win_answered += 1.0;
         rep.win_latency_s += latency.as_secs_f64();
         if outcome != Outcome::Ok {
             rep.win_failed += 1.0;
         }
         if j.started {
-            self.release_slot(r);
+            self.release_slot(cx, r);
         }
-        self.attempt_done(j.call, j.attempt, outcome);
+        self.attempt_done(cx, j.call, j.attempt, outcome);
     }
 
-    fn release_slot(&mut self, r: ReplicaId) {
-        let conc = self.scenario.spec.services[self.replicas[r].service].concurrency;
-        let rep = &mut self.replicas[r];
+    fn release_slot(&mut self, cx: &mut Traffic<'_>, r: ReplicaId) {
+        let conc = cx.scenario.spec.services[cx.replicas[r].service].concurrency;
+        let rep = &mut cx.replicas[r];
         rep.busy = rep.busy.saturating_sub(1);
-        while self.replicas[r].busy < conc {
-            let Some(next) = self.replicas[r].queue.pop_front() else {
+        while cx.replicas[r].busy < conc {
+            let Some(next) = cx.replicas[r].queue.pop_front() else {
                 break;
             };
-            if self.requests.jobs.get(next).is_some() {
-                self.start(next);
+            if self.jobs.get(next).is_some() {
+                self.start(cx, next);
             }
         }
-        let rep = &self.replicas[r];
+        let rep = &cx.replicas[r];
         if rep.state == ReplicaState::Terminating && rep.busy == 0 && rep.queue.is_empty() {
-            self.finalize(r);
+            cx.drained.push(r);
         }
     }
 
     /// An attempt ended; retry after a back-off or settle the call.
-    fn attempt_done(&mut self, call: CallId, attempt: u32, outcome: Outcome) {
-        let Some(c) = self.requests.calls.get_mut(call) else {
+    fn attempt_done(&mut self, cx: &mut Traffic<'_>, call: CallId, attempt: u32, outcome: Outcome) {
+        let Some(c) = self.calls.get_mut(call) else {
             return;
         };
         if c.attempt != attempt {
             return; // an abandoned attempt answering late
         }
-        let edge = &self.scenario.edges[c.edge as usize];
+        let edge = &cx.scenario.edges[c.edge as usize];
         if outcome != Outcome::Ok && c.attempt < edge.retries {
             c.attempt += 1;
             let cap = edge.backoff_max_s;
             let base = (edge.backoff_s * f64::powi(2.0, c.attempt as i32 - 1)).min(cap);
             let wait = base * rng::unit(rng::key(c.key, K_JITTER << 32 | c.attempt as u64));
-            let at = self.now() + SimTime::from_secs_f64(wait);
-            self.queue.push(at, Event::Retry { call });
+            let at = cx.queue.now() + SimTime::from_secs_f64(wait);
+            cx.queue.push(at, Event::Retry { call });
             return;
         }
-        self.settle(call, outcome);
+        self.settle(cx, call, outcome);
     }
 
-    fn settle(&mut self, call: CallId, outcome: Outcome) {
-        let Some(c) = self.requests.calls.remove(call) else {
+    fn settle(&mut self, cx: &mut Traffic<'_>, call: CallId, outcome: Outcome) {
+        let Some(c) = self.calls.remove(call) else {
             return;
         };
         match c.parent {
-            Some(job) => self.child_answered(job, outcome),
+            Some(job) => self.child_answered(cx, job, outcome),
             None => {
-                self.requests.roots -= 1;
-                let k = &mut self.counters;
+                self.roots -= 1;
+                let k = &mut cx.counters;
                 match outcome {
                     Outcome::Ok => {
                         k.completed += 1.0;
-                        k.latency_s += self.queue.now().saturating_sub(c.arrived).as_secs_f64();
+                        k.latency_s += cx.queue.now().saturating_sub(c.arrived).as_secs_f64();
                     }
                     Outcome::Error => k.failed += 1.0,
                     Outcome::Timeout => k.timed_out += 1.0,
@@ -401,59 +422,54 @@ impl Simulation {
         }
     }
 
-    pub(crate) fn on_timeout_check(&mut self, edge: usize) {
-        let now = self.now();
-        while let Some(front) = self.requests.timeouts[edge].front() {
+    pub(crate) fn on_timeout_check(&mut self, cx: &mut Traffic<'_>, edge: usize) {
+        let now = cx.queue.now();
+        while let Some(front) = self.timeouts[edge].front() {
             if !self.attempt_outstanding(front.call, front.attempt) {
-                self.requests.timeouts[edge].pop_front();
+                self.timeouts[edge].pop_front();
                 continue;
             }
             if front.deadline > now {
                 break;
             }
             let (call, attempt) = (front.call, front.attempt);
-            self.requests.timeouts[edge].pop_front();
-            self.attempt_done(call, attempt, Outcome::Timeout);
+            self.timeouts[edge].pop_front();
+            self.attempt_done(cx, call, attempt, Outcome::Timeout);
         }
-        match self.requests.timeouts[edge].front() {
+        match self.timeouts[edge].front() {
             Some(front) => {
                 let at = front.deadline;
-                self.queue
-                    .push(at, Event::TimeoutCheck { edge: edge as u32 });
+                cx.queue.push(at, Event::TimeoutCheck { edge: edge as u32 });
             }
-            None => self.requests.check_pending[edge] = false,
+            None => self.check_pending[edge] = false,
         }
     }
 
     /// An attempt is outstanding while its call is still waiting on it. A call whose
     /// attempt already failed is waiting on a retry instead, with `attempt` moved on.
     fn attempt_outstanding(&self, call: CallId, attempt: u32) -> bool {
-        self.requests
-            .calls
-            .get(call)
-            .is_some_and(|c| c.attempt == attempt)
+        self.calls.get(call).is_some_and(|c| c.attempt == attempt)
     }
 
     /// Fails every job held by a replica (crash, restart, removal).
-    pub(crate) fn fail_jobs_at(&mut self, r: ReplicaId) {
-        let rep = &mut self.replicas[r];
+    pub(crate) fn fail_jobs_at(&mut self, cx: &mut Traffic<'_>, r: ReplicaId) {
+        let rep = &mut cx.replicas[r];
         rep.busy = 0;
         rep.queue.clear();
         let held: Vec<JobId> = self
-            .requests
             .jobs
             .iter()
             .filter(|(_, j)| j.replica as usize == r)
             .map(|(id, _)| id)
             .collect();
         for job in held {
-            if let Some(j) = self.requests.jobs.remove(job) {
-                let w = &mut self.monitor.win[j.service as usize];
+            if let Some(j) = self.jobs.remove(job) {
+                let w = &mut cx.monitor.win[j.service as usize];
                 w.failed += 1.0;
-                let rep = &mut self.replicas[r];
+                let rep = &mut cx.replicas[r];
                 rep.win_answered += 1.0;
                 rep.win_failed += 1.0;
-                self.attempt_done(j.call, j.attempt, Outcome::Error);
+                self.attempt_done(cx, j.call, j.attempt, Outcome::Error);
             }
         }
     }

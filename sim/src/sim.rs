@@ -1,68 +1,22 @@
 //! The simulation: one event loop over the cloud model, its control plane (placement,
 //! actions, faults, probes) and one of the two traffic models.
 
+use crate::event::Event;
+use crate::fluid::{FluidEngine, FluidInput};
 use crate::model::{FaultRecord, FaultSubject};
 use crate::model::{
     Host, HostId, HostState, Replica, ReplicaId, ReplicaState, RequestCounters, ServiceCounters,
     ServiceId, ServiceState,
 };
-use crate::monitor::Monitor;
+use crate::monitor::{Monitor, ScrapeInput, Snapshot};
 use crate::queue::EventQueue;
-use crate::request::RequestEngine;
+use crate::request::{RequestEngine, Traffic};
 use crate::rng::{self, Stream, StreamId};
 use crate::scenario::{Fidelity, Scenario};
-use crate::slab::{CallId, JobId};
 use crate::time::SimTime;
 use crate::workload::Arrivals;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
-
-/// Every kind of event. Kept small (16 bytes) because the heap moves it around.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Event {
-    Arrival { workload: u32 },
-    JobDone { job: JobId },
-    TimeoutCheck { edge: u32 },
-    Retry { call: CallId },
-    ReplicaReady { replica: u32, epoch: u32 },
-    HostReady { host: u32 },
-    HostRepair { host: u32, epoch: u32 },
-    TerminateDone { replica: u32, epoch: u32 },
-    ScheduledFault { index: u32 },
-    SampledFault { process: u32 },
-    FaultEnd { record: u32 },
-    Oom { replica: u32, epoch: u32 },
-    RollbackDone { service: u32, deploy: u32 },
-    ResizeDone { service: u32, resize: u32 },
-    Scrape,
-    Probe,
-    FluidTick,
-}
-
-impl Event {
-    /// (kind, main id) folded into the event-log hash.
-    pub(crate) fn fingerprint(&self) -> (u64, u64) {
-        match *self {
-            Event::Arrival { workload } => (1, workload as u64),
-            Event::JobDone { job } => (2, job.raw()),
-            Event::TimeoutCheck { edge } => (3, edge as u64),
-            Event::Retry { call } => (4, call.raw()),
-            Event::ReplicaReady { replica, epoch } => (5, (replica as u64) << 32 | epoch as u64),
-            Event::HostReady { host } => (6, host as u64),
-            Event::HostRepair { host, epoch } => (7, (host as u64) << 32 | epoch as u64),
-            Event::TerminateDone { replica, epoch } => (8, (replica as u64) << 32 | epoch as u64),
-            Event::ScheduledFault { index } => (9, index as u64),
-            Event::SampledFault { process } => (10, process as u64),
-            Event::FaultEnd { record } => (11, record as u64),
-            Event::Oom { replica, epoch } => (12, (replica as u64) << 32 | epoch as u64),
-            Event::RollbackDone { service, deploy } => (13, (service as u64) << 32 | deploy as u64),
-            Event::ResizeDone { service, resize } => (14, (service as u64) << 32 | resize as u64),
-            Event::Scrape => (15, 0),
-            Event::Probe => (16, 0),
-            Event::FluidTick => (17, 0),
-        }
-    }
-}
 
 /// A model invariant that does not hold (a simulator bug), with the state that
 /// breaks it.
@@ -112,7 +66,7 @@ pub struct Simulation {
     pub(crate) replicas: Vec<Replica>,
     pub(crate) services: Vec<ServiceState>,
     pub(crate) requests: RequestEngine,
-    pub(crate) fluid: crate::fluid::FluidEngine,
+    pub(crate) fluid: FluidEngine,
     pub(crate) arrivals: Vec<Arrivals>,
     /// (time, seq) of each workload's next arrival, kept out of the heap: arrivals
     /// are half of all events in simple models, and a workload has one at a time.
@@ -131,6 +85,8 @@ pub struct Simulation {
     pub(crate) cost_accrued: f64,
     pub(crate) log_hash: u64,
     pub(crate) events: u64,
+    /// Replicas the request model drained during the current event, to finalize.
+    pub(crate) drained: Vec<ReplicaId>,
 }
 
 pub(crate) const EPS: f64 = 1e-9;
@@ -200,6 +156,7 @@ impl Simulation {
             cost_accrued: 0.0,
             log_hash: rng::key(seed, 0x10c),
             events: 0,
+            drained: Vec::new(),
             scenario: sc.clone(),
         };
         for &(zone, t) in &sc.initial_hosts {
@@ -220,7 +177,7 @@ impl Simulation {
         match sc.spec.fidelity {
             Fidelity::Request => {
                 for w in 0..sim.arrivals.len() {
-                    sim.schedule_next_arrival(w);
+                    sim.on_traffic(|engine, cx| engine.schedule_next_arrival(cx, w));
                 }
             }
             Fidelity::Fluid => sim.queue.push(SimTime::ZERO, Event::FluidTick),
@@ -319,10 +276,14 @@ impl Simulation {
             self.version += 1;
         }
         match ev {
-            Event::Arrival { workload } => self.on_arrival(workload as usize),
-            Event::JobDone { job } => self.on_job_done(job),
-            Event::TimeoutCheck { edge } => self.on_timeout_check(edge as usize),
-            Event::Retry { call } => self.dispatch(call),
+            Event::Arrival { workload } => {
+                self.on_traffic(|engine, cx| engine.on_arrival(cx, workload as usize));
+            }
+            Event::JobDone { job } => self.on_traffic(|engine, cx| engine.on_job_done(cx, job)),
+            Event::TimeoutCheck { edge } => {
+                self.on_traffic(|engine, cx| engine.on_timeout_check(cx, edge as usize));
+            }
+            Event::Retry { call } => self.on_traffic(|engine, cx| engine.dispatch(cx, call)),
             Event::ReplicaReady { replica, epoch } => {
                 let r = replica as usize;
                 if self.replicas[r].epoch == epoch
@@ -390,7 +351,16 @@ impl Simulation {
             }
             Event::ResizeDone { service, resize } => self.finish_resize(service as usize, resize),
             Event::Scrape => {
-                self.scrape();
+                let cost = self.cost();
+                self.monitor.scrape(ScrapeInput {
+                    scenario: &self.scenario,
+                    now: self.queue.now(),
+                    services: &self.services,
+                    hosts: &self.hosts,
+                    replicas: &mut self.replicas,
+                    fluid: &self.fluid,
+                    cost,
+                });
                 let at = self.now()
                     + SimTime::from_secs_f64(self.scenario.spec.simulation.scrape_interval_s);
                 self.queue.push(at, Event::Scrape);
@@ -403,14 +373,60 @@ impl Simulation {
             }
             Event::FluidTick => {
                 let dt = self.scenario.spec.simulation.fluid_tick_s;
-                self.fluid_tick(dt);
+                self.fluid.tick(
+                    dt,
+                    FluidInput {
+                        scenario: &self.scenario,
+                        now: self.queue.now(),
+                        arrivals: &mut self.arrivals,
+                        services: &self.services,
+                        replicas: &self.replicas,
+                        version: self.version,
+                        windows: &mut self.monitor.win,
+                        latency: &mut self.monitor.fluid_lat,
+                        counters: &mut self.counters,
+                    },
+                );
                 let at = self.now() + SimTime::from_secs_f64(dt);
                 self.queue.push(at, Event::FluidTick);
             }
         }
     }
 
+    /// Hands an event to the request model with what it works on, then finalizes the
+    /// terminating replicas it drained.
+    fn on_traffic(&mut self, event: impl FnOnce(&mut RequestEngine, &mut Traffic<'_>)) {
+        let mut cx = Traffic {
+            scenario: &self.scenario,
+            queue: &mut self.queue,
+            replicas: &mut self.replicas,
+            services: &mut self.services,
+            monitor: &mut self.monitor,
+            counters: &mut self.counters,
+            arrivals: &mut self.arrivals,
+            next_arrival: &mut self.next_arrival,
+            drained: &mut self.drained,
+        };
+        event(&mut self.requests, &mut cx);
+        while !self.drained.is_empty() {
+            let r = self.drained.remove(0);
+            self.finalize(r);
+        }
+    }
+
     // ----- read-only views ------------------------------------------------------------
+
+    /// The newest scrape an observer can see now (scraped at least
+    /// `scrape_delay_s` ago), if any.
+    pub fn observe(&self) -> Option<&Snapshot> {
+        let delay = SimTime::from_secs_f64(self.scenario.spec.simulation.scrape_delay_s);
+        self.monitor.visible(self.now(), delay)
+    }
+
+    /// Seconds of SLO violation so far, per SLO of the scenario.
+    pub fn slo_violation_s(&self) -> &[f64] {
+        &self.monitor.slo_violation_s
+    }
 
     /// Current simulated time.
     pub fn now(&self) -> SimTime {
@@ -658,7 +674,7 @@ impl Simulation {
     /// Fails everything the replica holds (its callers see a reset connection).
     pub(crate) fn drop_work(&mut self, r: ReplicaId) {
         self.replicas[r].epoch += 1;
-        self.fail_jobs_at(r);
+        self.on_traffic(|engine, cx| engine.fail_jobs_at(cx, r));
     }
 
     pub(crate) fn crash_replica(&mut self, r: ReplicaId) {
