@@ -7,13 +7,12 @@ use crate::error::AdapterError;
 use crate::guard::{Guard, Verdict};
 use crate::metrics::Metrics;
 use crate::report::{Approval, Decision, Plan, Resolution};
-use crate::server::Shared;
 use crate::target::Target;
 use serde::Serialize;
 use std::sync::Arc;
 
-/// The acting half of the adapter: guardrails, target, audit log, metrics, the
-/// endpoint's shared state and the webhook.
+/// The acting half of the adapter: guardrails, target, audit log, metrics and the
+/// webhook.
 pub struct Actuator {
     /// The guardrails (checked again before acting, and told what was done).
     pub guard: Guard,
@@ -23,8 +22,6 @@ pub struct Actuator {
     pub audit: AuditLog,
     /// The adapter's metrics.
     pub metrics: Arc<Metrics>,
-    /// What the endpoint shows (pending proposals).
-    pub shared: Arc<Shared>,
     /// Where events are posted, if anywhere.
     pub webhook: Option<(String, ureq::Agent)>,
 }

@@ -1,7 +1,7 @@
 //! The adapter's config file (TOML). Unknown fields anywhere are refused, naming
 //! them; values are checked before anything touches a target.
 
-use crate::error::{FieldError, check_seconds};
+use crate::field::{FieldError, check_seconds};
 use crate::guard::GuardConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -15,7 +15,7 @@
 //! step limit nor the disruption count can be enforced.
 
 use crate::action::Action;
-use crate::error::FieldError;
+use crate::field::FieldError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -96,8 +96,8 @@ impl GuardConfig {
                 "guardrails.max_step must be positive",
             ));
         }
-        crate::error::check_seconds("guardrails.cooldown_s", self.cooldown_s, true)?;
-        crate::error::check_seconds("guardrails.window_s", self.window_s, true)?;
+        crate::field::check_seconds("guardrails.cooldown_s", self.cooldown_s, true)?;
+        crate::field::check_seconds("guardrails.window_s", self.window_s, true)?;
         Ok(())
     }
 

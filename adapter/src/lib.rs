@@ -22,6 +22,7 @@ pub mod decide;
 pub mod docker;
 pub mod error;
 pub mod explain;
+pub mod field;
 pub mod guard;
 pub mod kubernetes;
 pub mod live;

@@ -4,7 +4,7 @@
 //! service, feature and query, never read as zero; the adapter holds (no action)
 //! while any is.
 
-use crate::error::FieldError;
+use crate::field::FieldError;
 use hale_envs::encoding::{ScalingObservation, ServiceReading};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -160,8 +160,8 @@ impl PrometheusSource {
                 ),
             ));
         }
-        crate::error::check_seconds("observation.timeout_s", config.timeout_s, false)?;
-        crate::error::check_seconds("observation.max_age_s", config.max_age_s, false)?;
+        crate::field::check_seconds("observation.timeout_s", config.timeout_s, false)?;
+        crate::field::check_seconds("observation.max_age_s", config.max_age_s, false)?;
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs_f64(config.timeout_s)))
             .http_status_as_error(false)

@@ -7,18 +7,19 @@
 //! why); the next step tries again.
 
 use crate::actuate::Actuator;
+use crate::approval::Shared;
 use crate::approval::manual::Manual;
 use crate::audit::AuditLog;
 use crate::config::{AdapterConfig, EnvKind, Mode, TargetConfig};
 use crate::decide::{Context as DecisionContext, Decide, Input};
-use crate::error::FieldError;
 use crate::error::{AdapterError, PolicyLoadError};
+use crate::field::FieldError;
 use crate::guard::Guard;
 use crate::live::Sources;
 use crate::metrics::Metrics;
 use crate::observe::{PrometheusSource, Replicas};
 use crate::report::{Outcome, Plan, describe};
-use crate::server::{Server, Shared};
+use crate::server::Server;
 use crate::target::Target;
 use hale_policies::Policy;
 use std::sync::{Arc, Mutex};
@@ -158,6 +159,7 @@ impl Adapter {
                 replies: rx,
                 ttl_s: cfg.manual.ttl_s,
                 next_id: 1,
+                shared: shared.clone(),
             }
         });
         let webhook = cfg.notify.webhook.clone().map(|url| {
@@ -182,7 +184,6 @@ impl Adapter {
                 target,
                 audit,
                 metrics,
-                shared,
                 webhook,
             },
             server,

@@ -1,31 +1,17 @@
 //! The adapter's HTTP endpoint (bound to loopback by default): `/metrics` for
 //! Prometheus, and in manual mode the proposals waiting for a person.
 //!
-//! - `GET /metrics`: the [`Metrics`], no token (like any exporter).
+//! - `GET /metrics`: the [`Metrics`](crate::metrics::Metrics), no token (like any exporter).
 //! - `GET /proposals`: the pending proposals with their explanations (JSON).
 //! - `POST /proposals/ID` with `{"decision": "accept"}`, `{"decision": "decline"}` or
 //!   `{"decision": "modify", "replicas": N}` (and optionally `"by": "NAME"`).
 //!
 //! The proposal routes need `Authorization: Bearer TOKEN`.
 
-use crate::approval::{Answer, Proposal, Reply};
-use crate::error::FieldError;
-use crate::metrics::Metrics;
+use crate::approval::{Answer, Reply, Shared};
+use crate::field::FieldError;
 use serde::Deserialize;
-use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex};
-
-/// State the endpoint shares with the decision loop.
-pub struct Shared {
-    /// The adapter's metrics.
-    pub metrics: Arc<Metrics>,
-    /// Proposals waiting for a decision.
-    pub pending: Mutex<Vec<Proposal>>,
-    /// Where decisions go (the loop waits on the other end).
-    pub replies: Mutex<Sender<Reply>>,
-    /// The bearer token of the proposal routes; `None` serves no proposals.
-    pub token: Option<String>,
-}
+use std::sync::Arc;
 
 /// A running endpoint; stops when dropped.
 pub struct Server {

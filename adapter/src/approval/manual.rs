@@ -2,11 +2,12 @@
 //! step waits until every proposal is answered or expires, and carries out what was
 //! accepted (or modified, through the guardrails again).
 
-use super::{Answer, Proposal, Reply};
+use super::{Answer, Proposal, Reply, Shared};
 use crate::action::Action;
 use crate::actuate::Actuator;
 use crate::error::AdapterError;
 use crate::report::{Approval, ApprovalDecision, Decision, Plan, Resolution};
+use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,8 @@ pub struct Manual {
     pub ttl_s: f64,
     /// The next proposal's number.
     pub next_id: u64,
+    /// What the endpoint shows (the proposals waiting).
+    pub shared: Arc<Shared>,
 }
 
 impl Manual {
@@ -61,7 +64,7 @@ impl Manual {
             act.notify("proposal", &proposal)?;
             waiting.push((proposal, p));
         }
-        publish(act, &waiting);
+        publish(&self.shared, &waiting);
         let started = Instant::now();
         let deadline = started + Duration::from_secs_f64(ttl);
         while !waiting.is_empty() {
@@ -74,7 +77,7 @@ impl Manual {
                 continue;
             };
             let (proposal, p) = waiting.remove(at);
-            publish(act, &waiting);
+            publish(&self.shared, &waiting);
             let now_s = now_s + started.elapsed().as_secs_f64();
             let approval = |decision, replicas| Approval {
                 proposal: proposal.id,
@@ -139,15 +142,15 @@ impl Manual {
             act.notify("approval", &decision)?;
             decisions.push(decision);
         }
-        publish(act, &[]);
+        publish(&self.shared, &[]);
         Ok(decisions)
     }
 }
 
 /// Shows the endpoint the proposals still waiting for an answer.
-fn publish(act: &Actuator, waiting: &[(Proposal, Plan)]) {
-    if let Ok(mut pending) = act.shared.pending.lock() {
+fn publish(shared: &Shared, waiting: &[(Proposal, Plan)]) {
+    if let Ok(mut pending) = shared.pending.lock() {
         *pending = waiting.iter().map(|(q, _)| q.clone()).collect();
     }
-    act.metrics.pending.set(waiting.len() as i64);
+    shared.metrics.pending.set(waiting.len() as i64);
 }

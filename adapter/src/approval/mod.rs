@@ -7,9 +7,24 @@ pub mod manual;
 use crate::action::Action;
 use crate::explain::Explanation;
 use crate::guard::Verdict;
+use crate::metrics::Metrics;
 use serde::Serialize;
 use std::io::BufRead;
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+
+/// What the HTTP endpoint ([`crate::server`]) shares with manual mode's loop: the
+/// proposals waiting, where answers go, the token that guards them, and the metrics.
+pub struct Shared {
+    /// The adapter's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Proposals waiting for a decision.
+    pub pending: Mutex<Vec<Proposal>>,
+    /// Where decisions go (the loop waits on the other end).
+    pub replies: Mutex<Sender<Reply>>,
+    /// The bearer token of the proposal routes; `None` serves no proposals.
+    pub token: Option<String>,
+}
 
 /// An action waiting for a person.
 #[derive(Clone, Debug, PartialEq, Serialize)]
