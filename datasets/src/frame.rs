@@ -480,6 +480,12 @@ mod thrift {
                 }
                 delta => id + i64::from(delta),
             };
+            // Thrift field ids are i16: anything else is not a parquet footer (and
+            // `id - 1` below must not overflow: fuzz finding, a zigzag varint of
+            // i64::MIN).
+            if i16::try_from(id).is_err() {
+                return Err(start);
+            }
             let ty = h & 0x0f;
             let expected = types.and_then(|t| usize::try_from(id - 1).ok().and_then(|k| t.get(k)));
             if expected.is_some_and(|&e| e != ty) {
