@@ -347,10 +347,11 @@ pub(crate) fn read_parquet(bytes: &[u8]) -> Result<DataFrame, String> {
     read.unwrap_or_else(|_| Err("corrupt parquet metadata (the parquet reader gave up)".into()))
 }
 
-/// Checks a parquet file's frame (`PAR1` at both ends, the footer's length) and
-/// that every length in its thrift-encoded metadata (lists, sets, maps, strings)
-/// fits in the bytes that are left, so that no reader allocates for a count the file
-/// cannot hold.
+/// Checks a parquet file's frame (`PAR1` at both ends, the footer's length) and walks
+/// its thrift-encoded metadata against parquet.thrift's types: every length (lists,
+/// sets, maps, strings) must fit in the bytes left, and every field polars reads must
+/// have the wire type the format gives it, so that no reader allocates for a count the
+/// file cannot hold or reads one type's bytes as another's.
 fn check_footer(bytes: &[u8]) -> Result<(), String> {
     let n = bytes.len();
     if n < 12 || &bytes[..4] != b"PAR1" || &bytes[n - 4..] != b"PAR1" {
@@ -362,7 +363,7 @@ fn check_footer(bytes: &[u8]) -> Result<(), String> {
     }
     let meta = &bytes[n - 8 - len..n - 8];
     let mut at = 0;
-    thrift::check_struct(meta, &mut at, 0, Some(&FILE_METADATA)).map_err(|at| {
+    thrift::check_struct(meta, &mut at, 0, &parquet::FILE_METADATA).map_err(|at| {
         format!(
             "corrupt parquet metadata (at byte {at} of the footer: a length past its end or \
              a field of the wrong type)"
@@ -370,14 +371,133 @@ fn check_footer(bytes: &[u8]) -> Result<(), String> {
     })
 }
 
-/// The wire types of `FileMetaData`'s fields (parquet.thrift), by field id from 1:
-/// polars reads a field by its id whatever its wire type says, so a mismatch is refused.
-const FILE_METADATA: [u8; 9] = [5, 9, 6, 9, 9, 8, 9, 12, 8];
+/// What parquet.thrift says a footer holds, as far as polars reads it. polars'
+/// hand-written reader reads a field by its id whatever its wire type, and a list's
+/// elements as the structs it expects whatever the list header says: a field of
+/// another type made it allocate 93 GB (`FileMetaData.row_groups` as an i64), and a
+/// nested one 26 GB (fuzz findings). Field ids past a table's end are not checked
+/// (newer fields polars skips by their wire type).
+mod parquet {
+    use super::thrift::Shape::{self, Bool, List, Struct, Wire};
 
-/// Bounds checks on thrift's compact protocol, as parquet's metadata uses it.
+    const I8: Shape = Wire(3);
+    const I16: Shape = Wire(4);
+    const I32: Shape = Wire(5);
+    const I64: Shape = Wire(6);
+    const BINARY: Shape = Wire(8);
+    /// An empty struct (a union's unit variants).
+    const UNIT: Shape = Struct(&[]);
+
+    const KEY_VALUE: [Shape; 2] = [BINARY, BINARY];
+    const SORTING_COLUMN: [Shape; 3] = [I32, Bool, Bool];
+    const STATISTICS: [Shape; 8] = [BINARY, BINARY, I64, I64, BINARY, BINARY, Bool, Bool];
+    const PAGE_ENCODING_STATS: [Shape; 3] = [I32, I32, I32];
+    const COLUMN_META_DATA: [Shape; 15] = [
+        I32,
+        List(&I32),
+        List(&BINARY),
+        I32,
+        I64,
+        I64,
+        I64,
+        List(&Struct(&KEY_VALUE)),
+        I64,
+        I64,
+        I64,
+        Struct(&STATISTICS),
+        List(&Struct(&PAGE_ENCODING_STATS)),
+        I64,
+        I32,
+    ];
+    const COLUMN_CHUNK: [Shape; 7] = [BINARY, I64, Struct(&COLUMN_META_DATA), I64, I32, I64, I32];
+    const ROW_GROUP: [Shape; 7] = [
+        List(&Struct(&COLUMN_CHUNK)),
+        I64,
+        I64,
+        List(&Struct(&SORTING_COLUMN)),
+        I64,
+        I64,
+        I16,
+    ];
+    const TIME_UNIT: [Shape; 3] = [UNIT, UNIT, UNIT];
+    const TIME_TYPE: [Shape; 2] = [Bool, Struct(&TIME_UNIT)];
+    const INT_TYPE: [Shape; 2] = [I8, Bool];
+    const DECIMAL_TYPE: [Shape; 2] = [I32, I32];
+    const LOGICAL_TYPE: [Shape; 15] = [
+        UNIT,
+        UNIT,
+        UNIT,
+        UNIT,
+        Struct(&DECIMAL_TYPE),
+        UNIT,
+        Struct(&TIME_TYPE),
+        Struct(&TIME_TYPE),
+        Shape::Any,
+        Struct(&INT_TYPE),
+        UNIT,
+        UNIT,
+        UNIT,
+        UNIT,
+        UNIT,
+    ];
+    const SCHEMA_ELEMENT: [Shape; 10] = [
+        I32,
+        I32,
+        I32,
+        BINARY,
+        I32,
+        I32,
+        I32,
+        I32,
+        I32,
+        Struct(&LOGICAL_TYPE),
+    ];
+    const COLUMN_ORDER: [Shape; 2] = [UNIT, UNIT];
+    /// `FileMetaData`: the footer itself. Fields 8 and 9 (encryption) polars skips.
+    pub(super) const FILE_METADATA: [Shape; 7] = [
+        I32,
+        List(&Struct(&SCHEMA_ELEMENT)),
+        I64,
+        List(&Struct(&ROW_GROUP)),
+        List(&Struct(&KEY_VALUE)),
+        BINARY,
+        List(&Struct(&COLUMN_ORDER)),
+    ];
+}
+
+/// Bounds and type checks on thrift's compact protocol, as parquet's metadata uses it.
 mod thrift {
     /// The error: the offset where the metadata stops making sense.
     type Bad = usize;
+
+    /// The shape a value must have: its wire type and, for structs and lists, what is
+    /// inside.
+    #[derive(Clone, Copy, Debug)]
+    pub(super) enum Shape {
+        /// Whatever the wire type says (only lengths are checked).
+        Any,
+        /// A value of this wire type (3 byte, 4 i16, 5 i32, 6 i64, 7 double, 8 binary).
+        Wire(u8),
+        /// A bool (wire type 1 or 2).
+        Bool,
+        /// A list whose elements have this shape.
+        List(&'static Shape),
+        /// A struct whose field with id `k` has shape `fields[k - 1]`.
+        Struct(&'static [Shape]),
+    }
+
+    impl Shape {
+        /// Whether a value of wire type `ty` can have this shape.
+        fn admits(self, ty: u8) -> bool {
+            match self {
+                Shape::Any => true,
+                Shape::Wire(w) => ty == w,
+                Shape::Bool => ty == 1 || ty == 2,
+                Shape::List(_) => ty == 9,
+                Shape::Struct(_) => ty == 12,
+            }
+        }
+    }
 
     fn byte(b: &[u8], at: &mut usize) -> Result<u8, Bad> {
         let v = *b.get(*at).ok_or(*at)?;
@@ -415,9 +535,17 @@ mod thrift {
         }
     }
 
-    /// One value of compact type `ty`; `in_struct` says whether a bool is in its
-    /// field header (a struct field) or a byte of its own (a list element).
-    fn value(b: &[u8], at: &mut usize, ty: u8, in_struct: bool, depth: u32) -> Result<(), Bad> {
+    /// One value of compact type `ty` and shape `shape` (which admits `ty`);
+    /// `in_struct` says whether a bool is in its field header (a struct field) or a
+    /// byte of its own (a list element).
+    fn value(
+        b: &[u8],
+        at: &mut usize,
+        ty: u8,
+        shape: Shape,
+        in_struct: bool,
+        depth: u32,
+    ) -> Result<(), Bad> {
         match ty {
             1 | 2 if in_struct => Ok(()),
             1..=3 => skip(b, at, 1),
@@ -427,41 +555,48 @@ mod thrift {
                 let n = varint(b, at)?;
                 skip(b, at, n)
             }
-            9 | 10 => {
+            9 => {
+                let start = *at;
                 let h = byte(b, at)?;
                 let n = match h >> 4 {
                     15 => varint(b, at)?,
                     k => u64::from(k),
                 };
+                let element = match shape {
+                    Shape::List(e) => *e,
+                    _ => Shape::Any,
+                };
+                // parquet.thrift has no list of bools, and polars skips a bool element
+                // without reading its byte (fuzz finding: the bytes after such a list
+                // became a field header and a 26 GB list), so one is refused.
+                let ty = h & 0x0f;
+                if n > 0 && (matches!(ty, 1 | 2) || !element.admits(ty)) {
+                    return Err(start);
+                }
                 for _ in 0..count(b, at, n)? {
-                    value(b, at, h & 0x0f, false, depth)?;
+                    value(b, at, ty, element, false, depth)?;
                 }
                 Ok(())
             }
-            11 => {
-                let n = varint(b, at)?;
-                if n == 0 {
-                    return Ok(());
-                }
-                let kv = byte(b, at)?;
-                for _ in 0..count(b, at, n)? {
-                    value(b, at, kv >> 4, false, depth)?;
-                    value(b, at, kv & 0x0f, false, depth)?;
-                }
-                Ok(())
+            // Sets and maps: parquet.thrift has none (and polars cannot skip them).
+            12 => {
+                let fields = match shape {
+                    Shape::Struct(f) => f,
+                    _ => &[],
+                };
+                check_struct(b, at, depth + 1, fields)
             }
-            12 => check_struct(b, at, depth + 1, None),
             _ => Err(*at),
         }
     }
 
-    /// A struct: fields until the stop byte, nested at most 64 deep. With `types`,
-    /// the field with id `k` must have wire type `types[k - 1]`.
+    /// A struct: fields until the stop byte, nested at most 64 deep; the field with id
+    /// `k` must have shape `fields[k - 1]` (ids past the end: any).
     pub(super) fn check_struct(
         b: &[u8],
         at: &mut usize,
         depth: u32,
-        types: Option<&[u8]>,
+        fields: &[Shape],
     ) -> Result<(), Bad> {
         if depth > 64 {
             return Err(*at);
@@ -487,11 +622,14 @@ mod thrift {
                 return Err(start);
             }
             let ty = h & 0x0f;
-            let expected = types.and_then(|t| usize::try_from(id - 1).ok().and_then(|k| t.get(k)));
-            if expected.is_some_and(|&e| e != ty) {
+            let shape = usize::try_from(id - 1)
+                .ok()
+                .and_then(|k| fields.get(k).copied())
+                .unwrap_or(Shape::Any);
+            if !shape.admits(ty) {
                 return Err(start);
             }
-            value(b, at, ty, true, depth)?;
+            value(b, at, ty, shape, true, depth)?;
         }
     }
 }
