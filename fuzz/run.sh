@@ -8,7 +8,9 @@
 #   fuzz/run.sh [--runs N] [--seconds S] [--lanes L] [TARGET ...]
 #
 # Prints one line per target: executions, seconds, crashes. Builds into
-# $CARGO_TARGET_DIR (default ~/.cache/hale/fuzz-target), apart from the main build.
+# $HALE_FUZZ_TARGET_DIR (default ~/.cache/hale/fuzz-target), apart from the main build:
+# not $CARGO_TARGET_DIR, which hale's own builds export (a coverage build there would
+# rebuild everything, cold, beside the main build's artifacts).
 set -euo pipefail
 cd "$(dirname "$0")"
 runs=10000000 seconds=1800 lanes=1
@@ -18,12 +20,12 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --lanes) lanes=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo +nightly fuzz list)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/hale/fuzz-target}
+export CARGO_TARGET_DIR=${HALE_FUZZ_TARGET_DIR:-$HOME/.cache/hale/fuzz-target}
 shared=../../shared
 repo=..
 
