@@ -20,6 +20,10 @@ use hale_sim::rng::Stream;
 use serde::{Deserialize, Serialize};
 
 const DAY_S: f64 = 86_400.0;
+/// Most steps a series may have.
+const MAX_STEPS: f64 = 1e7;
+/// Most burst switches, or flash crowds, a series may expect.
+const MAX_EVENTS: f64 = 1e6;
 
 /// A generator, as written in a TOML file (`hale data synth`) or built in code.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,9 +146,21 @@ impl Synthetic {
         unit("daily_amplitude", self.daily_amplitude)?;
         unit("weekly_amplitude", self.weekly_amplitude)?;
         non_negative("noise_cv", self.noise_cv)?;
-        if self.duration_s / self.step_s > 1e7 {
+        if self.duration_s / self.step_s > MAX_STEPS {
             return Err(("step_s".into(), "more than 10⁷ steps".into()));
         }
+        // Switches and flash crowds are drawn up front: their expected number is bounded
+        // like the steps', so a spec cannot ask for unbounded memory or time.
+        let too_many = |name: &str, expected: f64| {
+            if expected <= MAX_EVENTS {
+                Ok(())
+            } else {
+                Err((
+                    name.to_string(),
+                    format!("asks for {expected:.3e} events over duration_s, more than 10⁶"),
+                ))
+            }
+        };
         if let Some(b) = &self.bursts {
             if !(b.factor.is_finite() && b.factor >= 1.0) {
                 return Err((
@@ -154,12 +170,17 @@ impl Synthetic {
             }
             positive("bursts.mean_quiet_s", b.mean_quiet_s)?;
             positive("bursts.mean_burst_s", b.mean_burst_s)?;
+            too_many(
+                "bursts.mean_quiet_s",
+                2.0 * self.duration_s / (b.mean_quiet_s + b.mean_burst_s),
+            )?;
         }
         if let Some(f) = &self.flash_crowds {
             non_negative("flash_crowds.per_day", f.per_day)?;
             non_negative("flash_crowds.magnitude", f.magnitude)?;
             positive("flash_crowds.rise_s", f.rise_s)?;
             positive("flash_crowds.decay_s", f.decay_s)?;
+            too_many("flash_crowds.per_day", f.per_day * self.duration_s / DAY_S)?;
         }
         Ok(())
     }
@@ -195,6 +216,7 @@ impl Synthetic {
             }
         }
         let mut next_switch = 0usize;
+        let mut surge = self.flash_crowds.as_ref().map(|f| Surge::new(f, &flashes));
         let mut rps = Vec::with_capacity(n);
         const POINTS: usize = 8;
         for i in 0..n {
@@ -205,7 +227,8 @@ impl Synthetic {
                     next_switch += 1;
                 }
                 let in_burst = next_switch % 2 == 1;
-                acc += self.shape_at(t, in_burst, &flashes);
+                let surge = surge.as_mut().map_or(0.0, |s| s.at(t));
+                acc += self.shape_at(t, in_burst, surge);
             }
             let mut v = acc / POINTS as f64;
             if self.noise_cv > 0.0 {
@@ -216,7 +239,9 @@ impl Synthetic {
         RateSeries::new(self.step_s, rps)
     }
 
-    fn shape_at(&self, t: f64, in_burst: bool, flashes: &[f64]) -> f64 {
+    /// The rate at `t` without noise, given whether a burst is on and the flash
+    /// crowds' summed surge there.
+    fn shape_at(&self, t: f64, in_burst: bool, surge: f64) -> f64 {
         use std::f64::consts::TAU;
         let mut v = self.base_rps * (1.0 + self.trend_per_day * t / DAY_S).max(0.0);
         v *= 1.0 + self.daily_amplitude * (TAU * (t / DAY_S - self.peak_hour / 24.0)).cos();
@@ -225,24 +250,67 @@ impl Synthetic {
             v *= b.factor;
         }
         if let Some(f) = &self.flash_crowds {
-            let mut surge = 0.0;
-            // Only recent flashes matter: a flash 20 decay times old adds < 2e-9.
-            let horizon = f.rise_s + 20.0 * f.decay_s;
-            let from = flashes.partition_point(|&s| s < t - horizon);
-            for &s in &flashes[from..] {
-                let dt = t - s;
-                if dt < 0.0 {
-                    break;
-                }
-                surge += if dt < f.rise_s {
-                    dt / f.rise_s
-                } else {
-                    (-(dt - f.rise_s) / f.decay_s).exp()
-                };
-            }
             v *= 1.0 + f.magnitude * surge;
         }
         v
+    }
+}
+
+/// The flash crowds' summed surge, Σ over crowds started at s ≤ t of
+/// (t − s)/rise while rising, then e^(−(t − s − rise)/decay), read at increasing t
+/// in O(1) amortised: the decaying part is memoryless (carried by one factor from
+/// the previous t), the rising part is a window sum, (n · t − Σ s) / rise.
+struct Surge<'a> {
+    rise_s: f64,
+    decay_s: f64,
+    /// Start times, ascending.
+    starts: &'a [f64],
+    /// Crowds `[rising_from, started)` are rising; those before are decaying.
+    rising_from: usize,
+    started: usize,
+    /// Σ s over the rising crowds.
+    rising_starts: f64,
+    /// The decaying crowds' sum at `at`.
+    decaying: f64,
+    at: f64,
+}
+
+impl<'a> Surge<'a> {
+    fn new(f: &FlashCrowds, starts: &'a [f64]) -> Self {
+        Surge {
+            rise_s: f.rise_s,
+            decay_s: f.decay_s,
+            starts,
+            rising_from: 0,
+            started: 0,
+            rising_starts: 0.0,
+            decaying: 0.0,
+            at: 0.0,
+        }
+    }
+
+    /// The surge at `t`, no earlier than the last call's.
+    fn at(&mut self, t: f64) -> f64 {
+        debug_assert!(t >= self.at);
+        self.decaying *= (-(t - self.at) / self.decay_s).exp();
+        self.at = t;
+        while self.started < self.starts.len() && self.starts[self.started] <= t {
+            self.rising_starts += self.starts[self.started];
+            self.started += 1;
+        }
+        while self.rising_from < self.started && self.starts[self.rising_from] + self.rise_s <= t {
+            let s = self.starts[self.rising_from];
+            self.rising_starts -= s;
+            self.decaying += (-(t - s - self.rise_s) / self.decay_s).exp();
+            self.rising_from += 1;
+        }
+        let rising = self.started - self.rising_from;
+        if rising == 0 {
+            // No rounding carried over from crowds that have left the window.
+            self.rising_starts = 0.0;
+            return self.decaying;
+        }
+        ((rising as f64 * t - self.rising_starts) / self.rise_s).max(0.0) + self.decaying
     }
 }
 
@@ -310,6 +378,78 @@ mod tests {
         let flashes = (s.total() - 100.0 * g.duration_s) / per_flash;
         assert!((flashes / 200.0 - 1.0).abs() < 0.25, "{flashes}");
         assert!(s.peak() > 300.0);
+    }
+
+    /// The carried surge against the sum written out, crowd by crowd.
+    #[test]
+    fn carried_surge_is_the_direct_sum() {
+        let direct = |f: &FlashCrowds, starts: &[f64], t: f64| -> f64 {
+            starts
+                .iter()
+                .filter(|&&s| s <= t)
+                .map(|&s| {
+                    let dt = t - s;
+                    if dt < f.rise_s {
+                        dt / f.rise_s
+                    } else {
+                        (-(dt - f.rise_s) / f.decay_s).exp()
+                    }
+                })
+                .sum()
+        };
+        let mut rng = Stream::from_key(7);
+        for (rise_s, decay_s) in [(300.0, 1800.0), (5000.0, 10.0), (1.0, 1e53), (1e5, 1e-300)] {
+            let f = FlashCrowds {
+                per_day: 0.0,
+                magnitude: 1.0,
+                rise_s,
+                decay_s,
+            };
+            let mut starts = vec![0.0, 0.0, 50.0];
+            let mut s = 50.0;
+            for _ in 0..200 {
+                s += rng.exp(2000.0);
+                starts.push(s);
+            }
+            let mut surge = Surge::new(&f, &starts);
+            let mut t = 0.0;
+            while t < s + 10.0 * rise_s {
+                let (carried, want) = (surge.at(t), direct(&f, &starts, t));
+                assert!(
+                    (carried - want).abs() <= 1e-9 * (1.0 + want),
+                    "rise {rise_s}, decay {decay_s}, t {t}: {carried} vs {want}"
+                );
+                t += rng.exp(700.0);
+            }
+        }
+    }
+
+    #[test]
+    fn event_counts_are_bounded() {
+        let e = Synthetic {
+            duration_s: 100.0 * DAY_S,
+            flash_crowds: Some(FlashCrowds {
+                per_day: 1e5,
+                magnitude: 1.0,
+                rise_s: 1.0,
+                decay_s: 1.0,
+            }),
+            ..base()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.0, "flash_crowds.per_day", "{e:?}");
+        let e = Synthetic {
+            bursts: Some(Bursts {
+                factor: 2.0,
+                mean_quiet_s: 1e-3,
+                mean_burst_s: 1e-3,
+            }),
+            ..base()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.0, "bursts.mean_quiet_s", "{e:?}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Bad input: every loader names the file, line and column; none panics on any bytes.
 
 use crate::fixture;
-use hale_datasets::{DataError, Format, parse};
+use hale_datasets::{DataError, Format, Trace, parse};
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -267,4 +267,33 @@ fn fuzz_regressions_are_refused_not_crashed_on() {
         }
     }
     assert!(seen >= 1, "the regressions under {}", root.display());
+}
+
+/// Inputs the fuzzers found slow (`fuzz/slow/trace_FORMAT/`): each now loads, or is
+/// refused with an error naming the file. (How fast is `fuzz/run.sh`'s business:
+/// it flags any input over its limit.)
+#[test]
+fn fuzz_slow_inputs_load_or_are_refused() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/slow");
+    let mut seen = 0;
+    for format in Format::ALL {
+        let dir = root.join(format!("trace_{}", format.name().replace('-', "_")));
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            match parse(&path, &bytes, format) {
+                Ok(Trace::Series(s)) => assert!(!s.rps.is_empty(), "{}", path.display()),
+                Ok(_) => {}
+                Err(e) => assert!(
+                    e.to_string().contains(&path.display().to_string()),
+                    "{format}: {e}"
+                ),
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1, "the slow inputs under {}", root.display());
 }
