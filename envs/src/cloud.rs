@@ -25,17 +25,35 @@ pub(crate) fn parse_config<T: DeserializeOwned + Default>(
     }
 }
 
-/// Loads a scenario by builtin name or path, with an optional fidelity override.
-pub(crate) fn load_scenario(
-    id: &str,
+/// Loads a scenario by builtin name or path, with an optional fidelity override, the
+/// way the cloud envs do.
+///
+/// With the default `traces` feature, the trace files a scenario names are read
+/// (through `hale_datasets::load_scenario`). Without it (the adapter's build, which
+/// carries no polars) they are not: the scenario keeps everything else, its topology,
+/// SLOs and faults, and each trace workload gets a placeholder rate of zero, enough
+/// to know the envs' spaces and a policy's context; the envs then refuse to reset.
+pub fn load_scenario(
+    env: &str,
     name: &str,
     fidelity: Option<Fidelity>,
 ) -> Result<Scenario, EnvError> {
+    Ok(load(env, name, fidelity)?.0)
+}
+
+/// [`load_scenario`], and the path of a trace it did not read, if any.
+pub(crate) fn load(
+    id: &str,
+    name: &str,
+    fidelity: Option<Fidelity>,
+) -> Result<(Scenario, Option<String>), EnvError> {
     #[cfg(feature = "traces")]
-    let loaded = hale_datasets::load_scenario(name).map_err(|e| e.to_string());
+    let loaded = hale_datasets::load_scenario(name)
+        .map(|sc| (sc, None))
+        .map_err(|e| e.to_string());
     #[cfg(not(feature = "traces"))]
-    let loaded = Scenario::load(name).map_err(|e| e.to_string());
-    let sc = loaded.map_err(|reason| EnvError::Config {
+    let loaded = without_traces(name);
+    let (sc, unread) = loaded.map_err(|reason| EnvError::Config {
         env: id.into(),
         field: "scenario".into(),
         reason,
@@ -44,13 +62,58 @@ pub(crate) fn load_scenario(
         Some(f) if f != sc.spec.fidelity => {
             let mut spec = sc.spec.clone();
             spec.fidelity = f;
-            Scenario::from_spec(spec, &sc.origin).map_err(|e| EnvError::Config {
-                env: id.into(),
-                field: "fidelity".into(),
-                reason: e.to_string(),
-            })
+            Scenario::from_spec(spec, &sc.origin)
+                .map(|sc| (sc, unread))
+                .map_err(|e| EnvError::Config {
+                    env: id.into(),
+                    field: "fidelity".into(),
+                    reason: e.to_string(),
+                })
         }
-        _ => Ok(sc),
+        _ => Ok((sc, unread)),
+    }
+}
+
+/// A scenario whose trace workloads are not read: each gets a zero rate, and the
+/// first one's path comes back. (Compiled in every build, so that it is tested.)
+#[cfg_attr(feature = "traces", allow(dead_code))]
+pub(crate) fn without_traces(name: &str) -> Result<(Scenario, Option<String>), String> {
+    if hale_sim::BUILTINS.contains(&name) {
+        return Scenario::builtin(name)
+            .map(|sc| (sc, None))
+            .map_err(|e| e.to_string());
+    }
+    let text = std::fs::read_to_string(name).map_err(|e| format!("{name}: {e}"))?;
+    let mut spec = hale_sim::ScenarioSpec::from_toml_str(&text, name).map_err(|e| e.to_string())?;
+    let mut unread = None;
+    for w in &mut spec.workload {
+        if let hale_sim::RateSpec::Trace(t) = &mut w.rate
+            && t.resolved.is_none()
+        {
+            unread.get_or_insert_with(|| t.path.clone());
+            t.resolved = Some(hale_sim::ResolvedSeries {
+                step_s: 1.0,
+                rps: vec![0.0].into(),
+            });
+        }
+    }
+    let sc = Scenario::from_spec(spec, name).map_err(|e| e.to_string())?;
+    Ok((sc, unread))
+}
+
+/// The error of an env asked to reset on a scenario whose trace it did not read.
+pub(crate) fn unread_trace(id: &str, unread: &Option<String>) -> Result<(), EnvError> {
+    match unread {
+        None => Ok(()),
+        Some(path) => Err(EnvError::Config {
+            env: id.into(),
+            field: "scenario".into(),
+            reason: format!(
+                "its workload is the trace {path:?}, and this build of hale-envs reads no \
+                 traces (its `traces` feature is off): it knows the scenario's spaces, not \
+                 its load"
+            ),
+        }),
     }
 }
 
@@ -404,4 +467,44 @@ pub(crate) fn episode_seed(
         *seeds = hale_sim::rng::Stream::from_key(hale_sim::rng::key(s, salt));
     }
     Ok(seeds.next_u64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The adapter's build reads no traces: it still knows the scenario, and an env
+    /// on it refuses to run.
+    #[test]
+    fn a_scenario_without_its_traces_keeps_its_topology() {
+        let text = include_str!("../../sim/scenarios/microservices-20.toml").replace(
+            r#"rate = { kind = "diurnal", mean_rps = 600, amplitude = 0.5, period_s = 3600 }"#,
+            r#"rate = { kind = "trace", path = "nowhere/workload.txt", mean_rps = 600.0 }"#,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traced.toml");
+        std::fs::write(&path, text).unwrap();
+        let name = path.to_str().unwrap();
+        assert!(
+            Scenario::load(name).is_err(),
+            "the simulator alone cannot load it"
+        );
+        let (sc, unread) = without_traces(name).unwrap();
+        assert_eq!(unread.as_deref(), Some("nowhere/workload.txt"));
+        let builtin = Scenario::builtin("microservices-20").unwrap();
+        let names = |sc: &Scenario| -> Vec<String> {
+            sc.spec.services.iter().map(|s| s.name.clone()).collect()
+        };
+        assert_eq!(names(&sc), names(&builtin));
+        assert_eq!(sc.edges.len(), builtin.edges.len());
+        assert_eq!(sc.spec.slos.len(), builtin.spec.slos.len());
+        let e = unread_trace("Scaling-v0", &unread).unwrap_err().to_string();
+        assert!(
+            e.contains("nowhere/workload.txt") && e.contains("traces"),
+            "{e}"
+        );
+        assert!(unread_trace("Scaling-v0", &None).is_ok());
+        let (_, none) = without_traces("three-tier").unwrap();
+        assert_eq!(none, None);
+    }
 }

@@ -104,6 +104,8 @@ pub struct Healing {
     cfg: HealingConfig,
     sc: Arc<Scenario>,
     sim: Option<Simulation>,
+    /// A trace workload this build did not read (see [`crate::load_scenario`]).
+    unread_trace: Option<String>,
     seeds: Stream,
     episode_s: f64,
     obs_space: Space,
@@ -132,7 +134,7 @@ impl Healing {
                 reason: "slots must be ≥ 1".into(),
             });
         }
-        let mut sc = cloud::load_scenario(ID, &cfg.scenario, cfg.fidelity)?;
+        let (mut sc, unread_trace) = cloud::load(ID, &cfg.scenario, cfg.fidelity)?;
         if cfg.fault_mix {
             let mut spec = sc.spec.clone();
             let every = IntervalSpec::Exponential {
@@ -184,6 +186,7 @@ impl Healing {
             act_space: Space::Discrete { n: actions as u64 },
             sc: Arc::new(sc),
             sim: None,
+            unread_trace,
             seeds: Stream::from_key(0x4ea1),
             replica_slots: vec![],
             host_slots: vec![],
@@ -319,6 +322,7 @@ impl Env for Healing {
         seed: Option<u64>,
         options: Option<&Json>,
     ) -> Result<(Value, Info), EnvError> {
+        cloud::unread_trace(ID, &self.unread_trace)?;
         let sim_seed = cloud::episode_seed(ID, &mut self.seeds, 0x4ea1, seed, options)?;
         self.sim = Some(cloud::new_sim(&self.sc, sim_seed));
         self.faults.clear();

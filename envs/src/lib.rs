@@ -32,6 +32,7 @@ pub mod wrappers;
 
 pub use cartpole::CartPole;
 pub use checker::{check_env, check_registered};
+pub use cloud::load_scenario;
 pub use env::{
     CloudInfo, Env, EnvError, EpisodeInfo, HealingInfo, Info, ObsSlot, ScalingInfo, Step, StepInto,
     check_action, write_obs,

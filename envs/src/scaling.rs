@@ -112,6 +112,8 @@ pub struct Scaling {
     cfg: ScalingConfig,
     sc: Arc<Scenario>,
     sim: Option<Simulation>,
+    /// A trace workload this build did not read (see [`crate::load_scenario`]).
+    unread_trace: Option<String>,
     seeds: Stream,
     episode_s: f64,
     refs: Vec<f64>,
@@ -142,7 +144,7 @@ impl Scaling {
                 ),
             });
         }
-        let mut sc = cloud::load_scenario(ID, &cfg.scenario, cfg.fidelity)?;
+        let (mut sc, unread_trace) = cloud::load(ID, &cfg.scenario, cfg.fidelity)?;
         if !cfg.faults || cfg.fluid_tick_s.is_some() {
             let mut spec = sc.spec.clone();
             if !cfg.faults {
@@ -192,6 +194,7 @@ impl Scaling {
             },
             sc: Arc::new(sc),
             sim: None,
+            unread_trace,
             seeds: Stream::from_key(0x5ca1e),
             base_cost_rate: base_cost_rate.max(1e-9),
             faults: cloud::FaultReporter::default(),
@@ -390,6 +393,7 @@ impl Env for Scaling {
         seed: Option<u64>,
         options: Option<&Json>,
     ) -> Result<(Value, Info), EnvError> {
+        cloud::unread_trace(ID, &self.unread_trace)?;
         let sim_seed = cloud::episode_seed(ID, &mut self.seeds, 0x5ca1e, seed, options)?;
         let sim = cloud::new_sim(&self.sc, sim_seed);
         self.faults.clear();

@@ -1525,3 +1525,179 @@ fn durations_that_would_never_end_are_refused() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("episode_s"), "{stderr}");
 }
+
+/// A three-tier scenario whose frontend is driven by the NASA trace in ../shared
+/// (train split, 15 s steps, one hour at a mean of 600 requests/s), or `None` (with
+/// the reason printed) where ../shared is absent.
+fn trace_scenario(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let trace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/traces/nasa_http_1995_per_second/workload.txt");
+    if !trace.exists() {
+        eprintln!("skipping: {} is absent", trace.display());
+        return None;
+    }
+    let builtin = include_str!("../../sim/scenarios/three-tier.toml");
+    let diurnal =
+        r#"rate = { kind = "diurnal", mean_rps = 600, amplitude = 0.6, period_s = 3600 }"#;
+    assert!(builtin.contains(diurnal));
+    let text = builtin.replace(
+        diurnal,
+        &format!(
+            r#"rate = {{ kind = "trace", path = {:?}, step_s = 15.0, split = "train", duration_s = 3600, mean_rps = 600.0 }}"#,
+            trace.display().to_string()
+        ),
+    );
+    let path = dir.join("three-tier-nasa.toml");
+    std::fs::write(&path, text).unwrap();
+    Some(path)
+}
+
+/// Issue 16: a scenario driven by a real trace works in every command that takes a
+/// scenario, for both cloud envs, and a bundle trained on it runs in `hale eval` and
+/// in `hale-adapter check`.
+#[test]
+fn trace_scenarios_work_in_every_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(scenario) = trace_scenario(tmp.path()) else {
+        return;
+    };
+    let sc = scenario.to_str().unwrap();
+    let ok = |out: std::process::Output| {
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    let v: serde_json::Value = serde_json::from_str(&ok(hale()
+        .args(["sim", "run", sc, "--seconds", "60", "--json"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    // One minute of the trace, rescaled to a mean of 600/s over its train part.
+    let arrived = v["requests_arrived"].as_f64().unwrap();
+    assert!(arrived > 5_000.0, "{v}");
+
+    for env in ["Scaling-v0", "Healing-v0"] {
+        let config = serde_json::json!({ "scenario": sc, "fidelity": "fluid" }).to_string();
+        let v: serde_json::Value = serde_json::from_str(&ok(hale()
+            .args(["env", "bench", "--env", env, "--config", &config])
+            .args(["--num-envs", "2", "--steps", "5"])
+            .output()
+            .unwrap()))
+        .unwrap();
+        assert_eq!(v["env_steps"], 10.0, "{env}: {v}");
+    }
+    let healing = ok(hale()
+        .args([
+            "eval",
+            "--env",
+            "Healing-v0",
+            "--scenario",
+            sc,
+            "--episodes",
+            "2",
+        ])
+        .args([
+            "--policy",
+            "kubelet,noop",
+            "--config",
+            r#"{"episode_s": 300}"#,
+        ])
+        .arg("--out")
+        .arg(tmp.path().join("healing"))
+        .output()
+        .unwrap());
+    assert!(
+        healing.contains("paired difference noop - kubelet"),
+        "{healing}"
+    );
+
+    let cfg = tmp.path().join("train.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+exp_name = "traced"
+env = "Scaling-v0"
+eval_episodes = 2
+
+[env_config]
+scenario = {sc:?}
+fidelity = "fluid"
+fluid_tick_s = 15.0
+control_interval_s = 15.0
+episode_s = 300.0
+action = "target"
+
+[ppo]
+total_timesteps = 256
+num_envs = 2
+num_steps = 32
+"#
+        ),
+    )
+    .unwrap();
+    let trained = ok(train(&cfg, &tmp.path().join("r"), &[]));
+    assert!(trained.contains("paired difference ppo - hpa"), "{trained}");
+    let run = run_dir(&tmp.path().join("r"));
+
+    let eval = ok(hale()
+        .args([
+            "eval",
+            "--env",
+            "Scaling-v0",
+            "--scenario",
+            sc,
+            "--episodes",
+            "2",
+        ])
+        .arg("--policy")
+        .arg(format!("hpa,mine={}", run.join("policy").display()))
+        .arg("--out")
+        .arg(tmp.path().join("eval"))
+        .output()
+        .unwrap());
+    assert!(eval.contains("paired difference mine - hpa"), "{eval}");
+
+    // The adapter is built beside `hale` by `cargo test --workspace`.
+    let adapter = std::path::Path::new(env!("CARGO_BIN_EXE_hale")).with_file_name("hale-adapter");
+    assert!(
+        adapter.exists(),
+        "{} is not built (cargo build -p hale-adapter)",
+        adapter.display()
+    );
+    let adapter_cfg = tmp.path().join("adapter.toml");
+    std::fs::write(
+        &adapter_cfg,
+        format!(
+            r#"
+policy = {:?}
+env = "Scaling-v0"
+mode = "auto"
+interval_s = 15
+
+[target]
+kind = "dry-run"
+services = ["frontend", "api", "db"]
+
+[observation]
+prometheus = "http://127.0.0.1:19090"
+[observation.queries]
+request_rate = 'sum(rate(app_requests_total{{service="$service"}}[1m]))'
+p50_ms = 'p50{{service="$service"}}'
+p95_ms = 'p95{{service="$service"}}'
+p99_ms = 'p99{{service="$service"}}'
+error_rate = 'errors{{service="$service"}}'
+cpu_utilization = 'cpu{{service="$service"}}'
+"#,
+            run.join("policy").display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(&adapter)
+        .arg("check")
+        .arg(&adapter_cfg)
+        .output()
+        .unwrap();
+    let checked = ok(out);
+    assert!(checked.contains("for Scaling-v0"), "{checked}");
+}
