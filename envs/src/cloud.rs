@@ -359,6 +359,8 @@ pub(crate) struct Before {
     cost: f64,
     slo_s: f64,
     time_s: f64,
+    /// Per service, slot-seconds of processing so far.
+    busy_s: Vec<f64>,
 }
 
 impl Before {
@@ -368,6 +370,9 @@ impl Before {
             cost: sim.cost(),
             slo_s: slo_seconds(sim),
             time_s: sim.now().as_secs_f64(),
+            busy_s: (0..sim.services().len())
+                .map(|s| sim.service_totals(s).busy_s)
+                .collect(),
         }
     }
 }
@@ -375,24 +380,41 @@ impl Before {
 /// What evaluation tables need from a step of a cloud env, shared by Scaling-v0 and
 /// Healing-v0: requests and unserved requests, SLO-violation seconds, the host bill,
 /// the cores requested by live replicas times the step (core-hours, a chargeback
-/// cost), the user-facing p95 and p99 (the first workload's entry service, last scrape), the
-/// over-provisioning slack (1 − busy slots / ready slots, last scrape), and the time
-/// to recovery of faults resolved in the step.
+/// cost), CPU and memory used and requested per service (for Autopilot's slack), the
+/// user-facing p95 and p99 (the first workload's entry service, last scrape), the
+/// slot slack (1 − busy slots / ready slots, last scrape), and the time to recovery
+/// of faults resolved in the step.
 pub(crate) fn common_info(
     sim: &Simulation,
     before: &Before,
     faults: &mut FaultReporter,
 ) -> crate::env::CloudInfo {
     let (requests, unserved) = interval_requests(before.requests, sim.requests());
-    let dt = (sim.now().as_secs_f64() - before.time_s).max(0.0);
-    let cores: f64 = sim
-        .replicas()
-        .iter()
-        .filter(|r| r.state.is_live())
-        .map(|r| r.cpu)
-        .sum();
+    let now = sim.now();
+    let dt = (now.as_secs_f64() - before.time_s).max(0.0);
     let sc = sim.scenario();
-    let (mut p95_ms, mut p99_ms, mut slack) = (None, None, None);
+    let n = sc.spec.services.len();
+    let mut usage = crate::env::Usage {
+        cpu_used_core_s: vec![0.0; n],
+        cpu_requested_core_s: vec![0.0; n],
+        memory_used_mib_s: vec![0.0; n],
+        memory_requested_mib_s: vec![0.0; n],
+    };
+    let mut cores = 0.0;
+    for r in sim.replicas().iter().filter(|r| r.state.is_live()) {
+        cores += r.cpu;
+        let request_mib = sc.spec.services[r.service].memory_mib;
+        usage.cpu_requested_core_s[r.service] += r.cpu * dt;
+        usage.memory_requested_mib_s[r.service] += request_mib * dt;
+        usage.memory_used_mib_s[r.service] += r.memory_mib(request_mib, now) * dt;
+    }
+    for (s, spec) in sc.spec.services.iter().enumerate() {
+        // A busy slot uses a replica's cores over its slots.
+        let busy = sim.service_totals(s).busy_s - before.busy_s.get(s).copied().unwrap_or(0.0);
+        usage.cpu_used_core_s[s] =
+            busy.max(0.0) * sim.services()[s].cpu / spec.concurrency.max(1) as f64;
+    }
+    let (mut p95_ms, mut p99_ms, mut slot_slack) = (None, None, None);
     if let Some(snap) = sim.observe() {
         let entry = &snap.services[sc.workload_service[0]];
         p95_ms = Some(entry.p95_ms);
@@ -403,7 +425,7 @@ pub(crate) fn common_info(
             busy += m.cpu_utilization * c;
             slots += c;
         }
-        slack = Some(if slots > 0.0 { 1.0 - busy / slots } else { 0.0 });
+        slot_slack = Some(if slots > 0.0 { 1.0 - busy / slots } else { 0.0 });
     }
     let (ttr_s, ttr_kinds) = faults.newly_resolved(sim);
     crate::env::CloudInfo {
@@ -412,9 +434,10 @@ pub(crate) fn common_info(
         slo_violation_s: slo_seconds(sim) - before.slo_s,
         cost: sim.cost() - before.cost,
         core_hours: cores * dt / 3600.0,
+        usage,
         p95_ms,
         p99_ms,
-        slack,
+        slot_slack,
         ttr_s,
         ttr_kinds,
     }

@@ -50,12 +50,30 @@ pub struct CloudInfo {
     pub p95_ms: Option<f64>,
     /// The user-facing p99 latency, as `p95_ms`.
     pub p99_ms: Option<f64>,
-    /// Over-provisioning: 1 − busy slots / ready slots (last scrape).
-    pub slack: Option<f64>,
+    /// CPU and memory used and requested per service over the step.
+    pub usage: Usage,
+    /// Over-provisioning in slots: 1 − busy slots / ready slots (last scrape).
+    pub slot_slack: Option<f64>,
     /// Time to recovery (seconds) of each fault resolved in the step.
     pub ttr_s: Vec<f64>,
     /// Their kinds.
     pub ttr_kinds: Vec<&'static str>,
+}
+
+/// Per service (scenario order), what live replicas used and requested over a step.
+/// Autopilot's slack is 1 − used / requested, over any span: sum the steps first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Usage {
+    /// Core-seconds used: busy slot-seconds × a replica's cores / its slots.
+    pub cpu_used_core_s: Vec<f64>,
+    /// Core-seconds requested by live replicas (their cores × the step).
+    pub cpu_requested_core_s: Vec<f64>,
+    /// MiB-seconds of memory in use: the request, plus what leaks added (the
+    /// simulator's replicas use their whole request, so memory slack is 0 without
+    /// leaks and negative with them).
+    pub memory_used_mib_s: Vec<f64>,
+    /// MiB-seconds of memory requested by live replicas.
+    pub memory_requested_mib_s: Vec<f64>,
 }
 
 /// Scaling-v0's reward terms of a step.

@@ -35,7 +35,7 @@ pub use checker::{check_env, check_registered};
 pub use cloud::load_scenario;
 pub use env::{
     CloudInfo, Env, EnvError, EpisodeInfo, HealingInfo, Info, ObsSlot, ScalingInfo, Step, StepInto,
-    check_action, write_obs,
+    Usage, check_action, write_obs,
 };
 pub use healing::{Healing, HealingConfig};
 pub use registry::{EnvSpec, make, registry};

@@ -55,7 +55,15 @@ pub struct Episode {
     pub slo_violation_min: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
-    pub slack: f64,
+    /// Autopilot's CPU slack: 1 − core-seconds used / core-seconds requested.
+    pub cpu_slack: f64,
+    /// The same for memory (MiB-seconds).
+    pub memory_slack: f64,
+    /// 1 − busy slots / ready slots, averaged over steps.
+    pub slot_slack: f64,
+    /// CPU slack per service (scenario order).
+    #[serde(skip)]
+    pub cpu_slack_by_service: Vec<f64>,
     pub requests: f64,
     pub unserved: f64,
     pub availability: f64,
@@ -64,35 +72,80 @@ pub struct Episode {
     pub actions: u64,
 }
 
-/// Metrics shown, with how to read them.
-const METRICS: &[(&str, &str)] = &[
-    ("episode_return", "return"),
-    ("cost", "host cost"),
-    ("core_hours", "core-hours"),
-    ("slo_violation_min", "SLO-viol. min"),
-    ("p95_ms", "p95 ms"),
-    ("p99_ms", "p99 ms"),
-    ("slack", "slack"),
-    ("unserved", "unserved req."),
-    ("availability", "availability"),
-    ("mttr_s", "MTTR s"),
-    ("actions", "actions"),
+/// A column of the per-episode tables: its name, its label in the printed table
+/// (`None`: in the files only), whether it is a count, and how to read it.
+struct Column {
+    name: &'static str,
+    label: Option<&'static str>,
+    count: bool,
+    get: fn(&Episode) -> f64,
+}
+
+const fn metric(name: &'static str, label: &'static str, get: fn(&Episode) -> f64) -> Column {
+    Column {
+        name,
+        label: Some(label),
+        count: false,
+        get,
+    }
+}
+
+const fn count(
+    name: &'static str,
+    label: Option<&'static str>,
+    get: fn(&Episode) -> f64,
+) -> Column {
+    Column {
+        name,
+        label,
+        count: true,
+        get,
+    }
+}
+
+/// Every numeric column of episodes.csv and episodes.parquet, in order (after
+/// `policy`); those with a label are summarised and compared.
+const COLUMNS: &[Column] = &[
+    count("episode", None, |e| e.episode as f64),
+    count("seed", None, |e| e.seed as f64),
+    metric("episode_return", "return", |e| e.episode_return),
+    count("steps", None, |e| e.steps as f64),
+    metric("cost", "host cost", |e| e.cost),
+    metric("core_hours", "core-hours", |e| e.core_hours),
+    metric("slo_violation_min", "SLO-viol. min", |e| {
+        e.slo_violation_min
+    }),
+    metric("p95_ms", "p95 ms", |e| e.p95_ms),
+    metric("p99_ms", "p99 ms", |e| e.p99_ms),
+    metric("cpu_slack", "CPU slack", |e| e.cpu_slack),
+    metric("memory_slack", "memory slack", |e| e.memory_slack),
+    metric("slot_slack", "slot slack", |e| e.slot_slack),
+    Column {
+        name: "requests",
+        label: None,
+        count: false,
+        get: |e| e.requests,
+    },
+    metric("unserved", "unserved req.", |e| e.unserved),
+    metric("availability", "availability", |e| e.availability),
+    metric("mttr_s", "MTTR s", |e| e.mttr_s),
+    count("faults_resolved", None, |e| e.faults_resolved as f64),
+    count("actions", Some("actions"), |e| e.actions as f64),
 ];
 
-fn get(e: &Episode, k: &str) -> f64 {
-    match k {
-        "episode_return" => e.episode_return,
-        "cost" => e.cost,
-        "core_hours" => e.core_hours,
-        "slo_violation_min" => e.slo_violation_min,
-        "p95_ms" => e.p95_ms,
-        "p99_ms" => e.p99_ms,
-        "slack" => e.slack,
-        "unserved" => e.unserved,
-        "availability" => e.availability,
-        "mttr_s" => e.mttr_s,
-        "actions" => e.actions as f64,
-        _ => f64::NAN,
+/// The columns that are summarised, with their labels.
+fn metrics() -> impl Iterator<Item = (&'static str, &'static str, fn(&Episode) -> f64)> {
+    COLUMNS
+        .iter()
+        .filter_map(|c| c.label.map(|l| (c.name, l, c.get)))
+}
+
+/// 1 − used / requested, or NaN where nothing was requested.
+fn slack(used: f64, requested: f64) -> f64 {
+    if requested > 0.0 {
+        1.0 - used / requested
+    } else {
+        f64::NAN
     }
 }
 
@@ -117,6 +170,13 @@ fn run_episode(
         ..Default::default()
     };
     let (mut p95_w, mut ttr_sum) = (0.0, 0.0);
+    let mut usage = hale_envs::Usage::default();
+    let add = |total: &mut Vec<f64>, step: &[f64]| {
+        total.resize(step.len().max(total.len()), 0.0);
+        for (t, s) in total.iter_mut().zip(step) {
+            *t += s;
+        }
+    };
     loop {
         let action = pi
             .act(&obs, env.action_mask())
@@ -136,7 +196,17 @@ fn run_episode(
             e.p95_ms += c.p95_ms.unwrap_or(0.0) * c.requests;
             e.p99_ms += c.p99_ms.unwrap_or(0.0) * c.requests;
             p95_w += c.requests;
-            e.slack += c.slack.unwrap_or(0.0);
+            e.slot_slack += c.slot_slack.unwrap_or(0.0);
+            add(&mut usage.cpu_used_core_s, &c.usage.cpu_used_core_s);
+            add(
+                &mut usage.cpu_requested_core_s,
+                &c.usage.cpu_requested_core_s,
+            );
+            add(&mut usage.memory_used_mib_s, &c.usage.memory_used_mib_s);
+            add(
+                &mut usage.memory_requested_mib_s,
+                &c.usage.memory_requested_mib_s,
+            );
             for t in &c.ttr_s {
                 ttr_sum += t;
                 e.faults_resolved += 1;
@@ -158,7 +228,22 @@ fn run_episode(
         e.p95_ms /= p95_w;
         e.p99_ms /= p95_w;
     }
-    e.slack /= e.steps.max(1) as f64;
+    e.slot_slack /= e.steps.max(1) as f64;
+    let sum = |v: &[f64]| v.iter().sum::<f64>();
+    e.cpu_slack = slack(
+        sum(&usage.cpu_used_core_s),
+        sum(&usage.cpu_requested_core_s),
+    );
+    e.memory_slack = slack(
+        sum(&usage.memory_used_mib_s),
+        sum(&usage.memory_requested_mib_s),
+    );
+    e.cpu_slack_by_service = usage
+        .cpu_used_core_s
+        .iter()
+        .zip(&usage.cpu_requested_core_s)
+        .map(|(&u, &r)| slack(u, r))
+        .collect();
     e.availability = if e.requests > 0.0 {
         1.0 - e.unserved / e.requests
     } else {
@@ -354,8 +439,25 @@ pub fn compare(
         .iter()
         .map(|p| all.iter().filter(|e| &e.policy == p).collect())
         .collect();
-    let summary = summarise(&labels, &by_policy);
+    let summary = summarise(&labels, &by_policy, &service_names(env_id, config)?);
     Ok((all, summary))
+}
+
+/// The services of a cloud env's scenario, in order (none for other envs).
+fn service_names(env_id: &str, config: &Json) -> Result<Vec<String>> {
+    let (scenario, fidelity) = match env_id {
+        "Scaling-v0" => {
+            let c = hale_envs::ScalingConfig::from_json(config)?;
+            (c.scenario, c.fidelity)
+        }
+        "Healing-v0" => {
+            let c = hale_envs::HealingConfig::from_json(config)?;
+            (c.scenario, c.fidelity)
+        }
+        _ => return Ok(vec![]),
+    };
+    let sc = hale_envs::load_scenario(env_id, &scenario, fidelity)?;
+    Ok(sc.spec.services.iter().map(|s| s.name.clone()).collect())
 }
 
 /// The env config policy `spec` runs under: `config` with the observation the policy
@@ -380,25 +482,39 @@ fn config_for(config: &Json, spec: &PolicySpec) -> Json {
     config
 }
 
-fn summarise(policies: &[String], by: &[Vec<&Episode>]) -> Json {
-    let col = |p: usize, k: &str| -> Vec<f64> { by[p].iter().map(|e| get(e, k)).collect() };
+fn summarise(policies: &[String], by: &[Vec<&Episode>], services: &[String]) -> Json {
+    let col =
+        |p: usize, get: fn(&Episode) -> f64| -> Vec<f64> { by[p].iter().map(|e| get(e)).collect() };
     let mut per_policy = serde_json::Map::new();
     for (p, name) in policies.iter().enumerate() {
         let mut m = serde_json::Map::new();
-        for (k, _) in METRICS {
-            let (mean, hw) = stats::mean_ci(&col(p, k));
-            m.insert((*k).into(), json!({"mean": mean, "ci95": hw}));
+        for (k, _, get) in metrics() {
+            let (mean, hw) = stats::mean_ci(&col(p, get));
+            m.insert(k.into(), json!({"mean": mean, "ci95": hw}));
+        }
+        // Per service, where the env has services.
+        let mut per_service = serde_json::Map::new();
+        for (s, service) in services.iter().enumerate() {
+            let v: Vec<f64> = by[p]
+                .iter()
+                .map(|e| e.cpu_slack_by_service.get(s).copied().unwrap_or(f64::NAN))
+                .collect();
+            let (mean, hw) = stats::mean_ci(&v);
+            per_service.insert(service.clone(), json!({"mean": mean, "ci95": hw}));
+        }
+        if !per_service.is_empty() {
+            m.insert("cpu_slack_by_service".into(), Json::Object(per_service));
         }
         per_policy.insert(name.clone(), Json::Object(m));
     }
     let mut diffs = serde_json::Map::new();
     for (p, name) in policies.iter().enumerate().skip(1) {
         let mut m = serde_json::Map::new();
-        for (k, _) in METRICS {
-            let (d, hw) = stats::paired(&col(0, k), &col(p, k));
-            let (_, hw_unpaired) = stats::welch(&col(0, k), &col(p, k));
+        for (k, _, get) in metrics() {
+            let (d, hw) = stats::paired(&col(0, get), &col(p, get));
+            let (_, hw_unpaired) = stats::welch(&col(0, get), &col(p, get));
             m.insert(
-                (*k).into(),
+                k.into(),
                 json!({"diff": d, "ci95_paired": hw, "ci95_unpaired": hw_unpaired}),
             );
         }
@@ -436,7 +552,7 @@ pub fn print_table(policies: &[String], n: usize, summary: &Json) {
         print!("{p:>24}");
     }
     println!();
-    for (k, label) in METRICS {
+    for (k, label, _) in metrics() {
         print!("{label:<16}");
         for p in policies {
             let v = &summary["policies"][p][k];
@@ -453,7 +569,7 @@ pub fn print_table(policies: &[String], n: usize, summary: &Json) {
     for p in policies.iter().skip(1) {
         let key = format!("{p} - {}", policies[0]);
         println!("\npaired difference {key} (95 % CI paired | unpaired):");
-        for (k, label) in METRICS {
+        for (k, label, _) in metrics() {
             let v = &summary["paired_differences"][&key][k];
             let (d, hp, hu) = (
                 v["diff"].as_f64().unwrap_or(f64::NAN),
@@ -477,30 +593,17 @@ fn write_outputs(
     config: &Json,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut csv = String::from(
-        "policy,episode,seed,episode_return,steps,cost,core_hours,slo_violation_min,p95_ms,p99_ms,slack,requests,unserved,availability,mttr_s,faults_resolved,actions\n",
-    );
+    let mut csv = std::iter::once("policy")
+        .chain(COLUMNS.iter().map(|c| c.name))
+        .collect::<Vec<_>>()
+        .join(",");
+    csv.push('\n');
     for e in episodes {
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            e.policy,
-            e.episode,
-            e.seed,
-            e.episode_return,
-            e.steps,
-            e.cost,
-            e.core_hours,
-            e.slo_violation_min,
-            e.p95_ms,
-            e.p99_ms,
-            e.slack,
-            e.requests,
-            e.unserved,
-            e.availability,
-            e.mttr_s,
-            e.faults_resolved,
-            e.actions
-        ));
+        csv.push_str(&e.policy);
+        for c in COLUMNS {
+            csv.push_str(&format!(",{}", (c.get)(e)));
+        }
+        csv.push('\n');
     }
     write_atomic(&dir.join("episodes.csv"), csv.as_bytes())?;
     write_parquet(&dir.join("episodes.parquet"), episodes)?;
@@ -514,29 +617,27 @@ fn write_outputs(
 
 /// The per-episode rows as parquet (polars), written to a temporary file and renamed.
 fn write_parquet(path: &Path, episodes: &[Episode]) -> Result<()> {
-    use polars::prelude::{ParquetWriter, df};
-    let col_f = |f: fn(&Episode) -> f64| episodes.iter().map(f).collect::<Vec<f64>>();
-    let col_u = |f: fn(&Episode) -> u64| episodes.iter().map(f).collect::<Vec<u64>>();
-    let mut df = df!(
-        "policy" => episodes.iter().map(|e| e.policy.clone()).collect::<Vec<String>>(),
-        "episode" => col_u(|e| e.episode as u64),
-        "seed" => col_u(|e| e.seed),
-        "episode_return" => col_f(|e| e.episode_return),
-        "steps" => col_u(|e| e.steps),
-        "cost" => col_f(|e| e.cost),
-        "core_hours" => col_f(|e| e.core_hours),
-        "slo_violation_min" => col_f(|e| e.slo_violation_min),
-        "p95_ms" => col_f(|e| e.p95_ms),
-        "p99_ms" => col_f(|e| e.p99_ms),
-        "slack" => col_f(|e| e.slack),
-        "requests" => col_f(|e| e.requests),
-        "unserved" => col_f(|e| e.unserved),
-        "availability" => col_f(|e| e.availability),
-        "mttr_s" => col_f(|e| e.mttr_s),
-        "faults_resolved" => col_u(|e| e.faults_resolved),
-        "actions" => col_u(|e| e.actions),
-    )
-    .map_err(|e| anyhow::anyhow!("building the episodes table: {e}"))?;
+    use polars::prelude::{Column as PolarsColumn, DataFrame, ParquetWriter};
+    let mut columns = vec![PolarsColumn::new(
+        "policy".into(),
+        episodes
+            .iter()
+            .map(|e| e.policy.clone())
+            .collect::<Vec<String>>(),
+    )];
+    for c in COLUMNS {
+        let values = episodes.iter().map(c.get);
+        columns.push(if c.count {
+            PolarsColumn::new(
+                c.name.into(),
+                values.map(|v| v as u64).collect::<Vec<u64>>(),
+            )
+        } else {
+            PolarsColumn::new(c.name.into(), values.collect::<Vec<f64>>())
+        });
+    }
+    let mut df = DataFrame::new(episodes.len(), columns)
+        .map_err(|e| anyhow::anyhow!("building the episodes table: {e}"))?;
     hale_sim::fs::write_atomic_with(path, |file| {
         ParquetWriter::new(file).finish(&mut df).map(|_| ())
     })

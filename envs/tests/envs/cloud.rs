@@ -214,3 +214,40 @@ fn live_encoding_reproduces_the_scaling_observation() {
     assert_eq!(Value::Box(live.encode(&readings).unwrap()), obs);
     assert!(live.encode(&readings[..2]).is_err());
 }
+
+/// CPU used is the work done: on three-tier without faults, the frontend's core-seconds
+/// are its requests × their mean demand (2 ms) × a slot's share of the replica's cores
+/// (0.5 cores over 32 slots); requested core-seconds are the replicas' cores × time.
+#[test]
+fn cpu_usage_is_the_work_done_and_requested_is_cores_times_time() {
+    let config =
+        json!({"scenario": "three-tier", "action": "target", "episode_s": 1200, "faults": false});
+    let mut env = make("Scaling-v0", &config).unwrap();
+    env.reset(Some(3), None).unwrap();
+    let action = Value::MultiDiscrete(vec![2; 3]); // three replicas each
+    let (mut requests, mut used, mut requested, mut mem_used, mut mem_requested) =
+        (0.0, 0.0, 0.0, 0.0, 0.0);
+    loop {
+        let s = env.step(&action).unwrap();
+        let c = s.info.cloud.as_ref().unwrap();
+        assert_eq!(c.usage.cpu_used_core_s.len(), 3);
+        requests += c.requests;
+        used += c.usage.cpu_used_core_s[0];
+        requested += c.usage.cpu_requested_core_s[0];
+        mem_used += c.usage.memory_used_mib_s.iter().sum::<f64>();
+        mem_requested += c.usage.memory_requested_mib_s.iter().sum::<f64>();
+        if s.truncated {
+            break;
+        }
+    }
+    let expected = requests * 0.002 * 0.5 / 32.0;
+    assert!(
+        (used / expected - 1.0).abs() < 0.01,
+        "used {used} core-s, expected {expected}"
+    );
+    assert!((requested - 3.0 * 0.5 * 1200.0).abs() < 1e-6, "{requested}");
+    // No leaks: memory in use is exactly what is requested.
+    assert!((mem_used - mem_requested).abs() < 1e-6 * mem_requested);
+    let slack = 1.0 - used / requested;
+    assert!(slack > 0.5 && slack < 1.0, "{slack}");
+}
