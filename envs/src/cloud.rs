@@ -101,6 +101,21 @@ pub(crate) fn without_traces(name: &str) -> Result<(Scenario, Option<String>), S
     Ok((sc, unread))
 }
 
+/// `sc` with the cluster autoscaler on (the scenario's settings, or the defaults) or
+/// off.
+pub(crate) fn with_autoscaler(id: &str, sc: Scenario, on: bool) -> Result<Scenario, EnvError> {
+    if on == sc.spec.cluster.autoscaler.is_some() {
+        return Ok(sc);
+    }
+    let mut spec = sc.spec.clone();
+    spec.cluster.autoscaler = on.then(hale_sim::AutoscalerSpec::default);
+    Scenario::from_spec(spec, &sc.origin).map_err(|e| EnvError::Config {
+        env: id.into(),
+        field: "cluster_autoscaler".into(),
+        reason: e.to_string(),
+    })
+}
+
 /// The error of an env asked to reset on a scenario whose trace it did not read.
 pub(crate) fn unread_trace(id: &str, unread: &Option<String>) -> Result<(), EnvError> {
     match unread {

@@ -70,6 +70,11 @@ pub struct HealingConfig {
     pub unserved_weight: f64,
     /// Flat slots (`matrix`) or the resource graph (`graph`).
     pub observation: crate::encoding::ObservationKind,
+    /// Run the cluster autoscaler, as a real cluster does: the scenario's
+    /// `[cluster.autoscaler]`, or the Kubernetes Cluster Autoscaler's defaults
+    /// (`hale_sim::AutoscalerSpec`), so that unneeded hosts are released and the
+    /// bill follows the replicas. False: hosts are never released.
+    pub cluster_autoscaler: bool,
 }
 
 impl HealingConfig {
@@ -93,6 +98,7 @@ impl Default for HealingConfig {
             fault_mix_mtbf_s: 1800.0,
             unserved_weight: 1.0,
             observation: crate::encoding::ObservationKind::Matrix,
+            cluster_autoscaler: true,
         }
     }
 }
@@ -134,7 +140,8 @@ impl Healing {
                 reason: "slots must be ≥ 1".into(),
             });
         }
-        let (mut sc, unread_trace) = cloud::load(ID, &cfg.scenario, cfg.fidelity)?;
+        let (sc, unread_trace) = cloud::load(ID, &cfg.scenario, cfg.fidelity)?;
+        let mut sc = cloud::with_autoscaler(ID, sc, cfg.cluster_autoscaler)?;
         if cfg.fault_mix {
             let mut spec = sc.spec.clone();
             let every = IntervalSpec::Exponential {

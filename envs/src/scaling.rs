@@ -76,6 +76,11 @@ pub struct ScalingConfig {
     /// step, as the cluster's kubelets would (without their back-off), so that a
     /// scaling policy is judged on capacity, not on healing.
     pub auto_heal: bool,
+    /// Run the cluster autoscaler, as a real cluster does: the scenario's
+    /// `[cluster.autoscaler]`, or the Kubernetes Cluster Autoscaler's defaults
+    /// (`hale_sim::AutoscalerSpec`), so that unneeded hosts are released and the
+    /// bill follows the replicas. False: hosts are never released.
+    pub cluster_autoscaler: bool,
 }
 
 impl ScalingConfig {
@@ -103,6 +108,7 @@ impl Default for ScalingConfig {
             drop_weight: 10.0,
             faults: true,
             auto_heal: true,
+            cluster_autoscaler: true,
         }
     }
 }
@@ -144,7 +150,8 @@ impl Scaling {
                 ),
             });
         }
-        let (mut sc, unread_trace) = cloud::load(ID, &cfg.scenario, cfg.fidelity)?;
+        let (sc, unread_trace) = cloud::load(ID, &cfg.scenario, cfg.fidelity)?;
+        let mut sc = cloud::with_autoscaler(ID, sc, cfg.cluster_autoscaler)?;
         if !cfg.faults || cfg.fluid_tick_s.is_some() {
             let mut spec = sc.spec.clone();
             if !cfg.faults {

@@ -1,7 +1,6 @@
 //! What a policy can do to the cloud, and why the simulator may refuse.
 
 use crate::event::Event;
-use crate::model::FaultSubject;
 use crate::model::{HostId, HostState, ReplicaId, ReplicaState, ServiceId};
 use crate::sim::{EPS, Simulation};
 use crate::time::SimTime;
@@ -280,6 +279,8 @@ impl Simulation {
             Action::Uncordon { host } => {
                 self.check_host(host, "uncordon")?;
                 self.hosts[host].cordoned = false;
+                // Taken back from the cluster autoscaler, if it was draining it.
+                self.hosts[host].draining = false;
                 self.index_insert(host);
                 self.place_pending();
             }
@@ -367,10 +368,7 @@ impl Simulation {
                         replicas: self.hosts[host].replicas,
                     });
                 }
-                self.index_remove(host);
-                self.stop_billing(host);
-                self.hosts[host].state = HostState::Removed;
-                self.resolve(|x| x == FaultSubject::Host(host));
+                self.release_host(host);
             }
         }
         Ok(())

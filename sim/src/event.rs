@@ -24,6 +24,7 @@ pub(crate) enum Event {
     Scrape,
     Probe,
     FluidTick,
+    AutoscalerScan,
 }
 
 impl Event {
@@ -47,6 +48,7 @@ impl Event {
             Event::Scrape => (15, 0),
             Event::Probe => (16, 0),
             Event::FluidTick => (17, 0),
+            Event::AutoscalerScan => (18, 0),
         }
     }
 }

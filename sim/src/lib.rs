@@ -34,6 +34,7 @@
 #![warn(missing_docs)]
 
 mod actions;
+mod autoscaler;
 mod event;
 mod faults;
 mod fluid;
@@ -62,11 +63,11 @@ pub use model::{
 pub use monitor::{HostMetrics, ReplicaMetrics, ServiceMetrics, Snapshot};
 pub use queue::EventQueue;
 pub use scenario::{
-    BUILTINS, CallSpec, ClusterSpec, DistSpec, Edge, FaultProcessSpec, FaultSpec, FaultTarget,
-    FaultsSpec, Fidelity, HostGroupSpec, HostTypeSpec, IntervalSpec, LbPolicy, Lifecycle,
-    MAX_DURATION_S, MIN_PERIOD_S, Placement, RateSpec, ResolvedSeries, Scenario, ScenarioError,
-    ScenarioSpec, ScheduledFaultSpec, ServiceSpec, SimulationSpec, SloSpec, TraceSpec,
-    WorkloadSpec,
+    AutoscalerSpec, BUILTINS, CallSpec, ClusterSpec, DistSpec, Edge, FaultProcessSpec, FaultSpec,
+    FaultTarget, FaultsSpec, Fidelity, HostGroupSpec, HostTypeSpec, IntervalSpec, LbPolicy,
+    Lifecycle, MAX_DURATION_S, MIN_PERIOD_S, Placement, RateSpec, ResolvedSeries, Scenario,
+    ScenarioError, ScenarioSpec, ScheduledFaultSpec, ServiceSpec, SimulationSpec, SloSpec,
+    TraceSpec, WorkloadSpec,
 };
 pub use sim::{InvariantError, Simulation};
 pub use time::SimTime;

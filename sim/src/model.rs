@@ -90,6 +90,10 @@ pub struct Host {
     pub replicas: u32,
     /// Since when the host is billed, if it is.
     pub billed_since: Option<SimTime>,
+    /// Being drained by the cluster autoscaler, to be released once empty.
+    pub draining: bool,
+    /// Since when the cluster autoscaler has found the host unneeded.
+    pub unneeded_since: Option<SimTime>,
     pub(crate) repair_epoch: u32,
 }
 

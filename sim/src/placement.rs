@@ -23,6 +23,8 @@ impl Simulation {
             memory_allocated: 0.0,
             replicas: 0,
             billed_since: Some(self.now()),
+            draining: false,
+            unneeded_since: None,
             repair_epoch: 0,
         });
         self.hosts.len() - 1
@@ -55,6 +57,16 @@ impl Simulation {
         }
     }
 
+    /// Stops billing an empty host and takes it out of the cluster.
+    pub(crate) fn release_host(&mut self, h: HostId) {
+        self.index_remove(h);
+        self.stop_billing(h);
+        self.hosts[h].state = HostState::Removed;
+        self.hosts[h].draining = false;
+        self.hosts[h].unneeded_since = None;
+        self.resolve(|x| x == crate::model::FaultSubject::Host(h));
+    }
+
     pub(crate) fn find_host(&self, cpu: f64, mem: f64, avoid: Option<HostId>) -> Option<HostId> {
         let fits = |&&(_, h): &&(u64, HostId)| {
             let host = &self.hosts[h];
@@ -75,6 +87,7 @@ impl Simulation {
 
     pub(crate) fn provision_host(&mut self, t: usize, zone: usize) -> HostId {
         let h = self.push_host(t, zone, HostState::Provisioning);
+        self.last_scale_up = Some(self.now());
         let at =
             self.now() + SimTime::from_secs_f64(self.scenario.spec.cluster.provisioning_time_s);
         self.queue.push(at, Event::HostReady { host: h as u32 });

@@ -76,6 +76,8 @@ pub struct Simulation {
     pub(crate) faults_missed: u64,
     pub(crate) counters: RequestCounters,
     pub(crate) fault_streams: Vec<Stream>,
+    /// When a host was last added (the autoscaler waits after a scale-up).
+    pub(crate) last_scale_up: Option<SimTime>,
     /// Bumped whenever replica states, sizes or endpoints may have changed; lets the
     /// fluid model reuse its per-service endpoint aggregates between changes.
     pub(crate) version: u64,
@@ -154,6 +156,7 @@ impl Simulation {
             pending: VecDeque::new(),
             sched_index: BTreeSet::new(),
             cost_accrued: 0.0,
+            last_scale_up: None,
             log_hash: rng::key(seed, 0x10c),
             events: 0,
             drained: Vec::new(),
@@ -186,6 +189,12 @@ impl Simulation {
             .push(SimTime::from_secs_f64(s.scrape_interval_s), Event::Scrape);
         sim.queue
             .push(SimTime::from_secs_f64(s.probe_period_s), Event::Probe);
+        if let Some(a) = &sc.spec.cluster.autoscaler {
+            sim.queue.push(
+                SimTime::from_secs_f64(a.scan_interval_s),
+                Event::AutoscalerScan,
+            );
+        }
         for (i, f) in sc.spec.faults.schedule.iter().enumerate() {
             sim.queue.push(
                 SimTime::from_secs_f64(f.at_s),
@@ -365,6 +374,7 @@ impl Simulation {
                     + SimTime::from_secs_f64(self.scenario.spec.simulation.scrape_interval_s);
                 self.queue.push(at, Event::Scrape);
             }
+            Event::AutoscalerScan => self.autoscaler_scan(),
             Event::Probe => {
                 self.probe();
                 let at = self.now()
@@ -524,6 +534,15 @@ impl Simulation {
                 return Err(InvariantError::Host {
                     host: h,
                     broken: "over-committed",
+                    state: format!("{host:?}"),
+                });
+            }
+            if host.state == HostState::Removed
+                && (host.replicas > 0 || host.billed_since.is_some() || host.draining)
+            {
+                return Err(InvariantError::Host {
+                    host: h,
+                    broken: "released with replicas, billing or a drain",
                     state: format!("{host:?}"),
                 });
             }

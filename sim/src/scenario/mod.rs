@@ -12,10 +12,10 @@ pub mod spec;
 mod validate;
 
 pub use spec::{
-    CallSpec, ClusterSpec, DistSpec, FaultProcessSpec, FaultSpec, FaultsSpec, Fidelity,
-    HostGroupSpec, HostTypeSpec, IntervalSpec, LbPolicy, Lifecycle, MAX_DURATION_S, MIN_PERIOD_S,
-    Placement, RateSpec, ResolvedSeries, ScenarioError, ScenarioSpec, ScheduledFaultSpec,
-    ServiceSpec, SimulationSpec, SloSpec, TraceSpec, WorkloadSpec,
+    AutoscalerSpec, CallSpec, ClusterSpec, DistSpec, FaultProcessSpec, FaultSpec, FaultsSpec,
+    Fidelity, HostGroupSpec, HostTypeSpec, IntervalSpec, LbPolicy, Lifecycle, MAX_DURATION_S,
+    MIN_PERIOD_S, Placement, RateSpec, ResolvedSeries, ScenarioError, ScenarioSpec,
+    ScheduledFaultSpec, ServiceSpec, SimulationSpec, SloSpec, TraceSpec, WorkloadSpec,
 };
 
 use crate::time::SimTime;

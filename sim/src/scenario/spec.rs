@@ -115,6 +115,9 @@ pub struct ClusterSpec {
     pub provision_zone: Option<String>,
     /// Placement strategy.
     pub placement: Placement,
+    /// A cluster autoscaler that also releases hosts (absent: hosts are only added,
+    /// when a replica fits nowhere, and never released).
+    pub autoscaler: Option<AutoscalerSpec>,
 }
 
 impl Default for ClusterSpec {
@@ -125,6 +128,47 @@ impl Default for ClusterSpec {
             provision_type: None,
             provision_zone: None,
             placement: Placement::Spread,
+            autoscaler: None,
+        }
+    }
+}
+
+/// The Kubernetes Cluster Autoscaler's scale-down, with its defaults. (Its scale-up,
+/// a host of `provision_type` for replicas that fit nowhere, ready after
+/// `provisioning_time_s`, is the cluster's with or without it.)
+///
+/// Every `scan_interval_s`, a ready host whose requested CPU and memory are both under
+/// `utilization_threshold` of its capacity is *unneeded*; one unneeded for
+/// `unneeded_time_s` in a row whose replicas all fit on the other hosts (by their
+/// requests) is drained (its replicas move, each new one booting elsewhere before the
+/// old one ends) and released once empty, at most one non-empty host per scan,
+/// not within `delay_after_add_s` of a scale-up, and never below `min_hosts`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AutoscalerSpec {
+    /// Seconds between scans (`--scan-interval`).
+    pub scan_interval_s: f64,
+    /// Requested share of a host's CPU and memory under which it is unneeded
+    /// (`--scale-down-utilization-threshold`).
+    pub utilization_threshold: f64,
+    /// How long a host stays unneeded before it is released
+    /// (`--scale-down-unneeded-time`).
+    pub unneeded_time_s: f64,
+    /// No release within this long after a host was added
+    /// (`--scale-down-delay-after-add`).
+    pub delay_after_add_s: f64,
+    /// Fewest hosts the cluster keeps (the node group's minimum).
+    pub min_hosts: u32,
+}
+
+impl Default for AutoscalerSpec {
+    fn default() -> Self {
+        AutoscalerSpec {
+            scan_interval_s: 10.0,
+            utilization_threshold: 0.5,
+            unneeded_time_s: 600.0,
+            delay_after_add_s: 600.0,
+            min_hosts: 1,
         }
     }
 }

@@ -270,6 +270,15 @@ impl Validator {
             "cluster.provisioning_time_s",
             spec.cluster.provisioning_time_s,
         )?;
+        if let Some(a) = &spec.cluster.autoscaler {
+            self.period("cluster.autoscaler.scan_interval_s", a.scan_interval_s)?;
+            self.probability(
+                "cluster.autoscaler.utilization_threshold",
+                a.utilization_threshold,
+            )?;
+            self.non_negative("cluster.autoscaler.unneeded_time_s", a.unneeded_time_s)?;
+            self.non_negative("cluster.autoscaler.delay_after_add_s", a.delay_after_add_s)?;
+        }
 
         if spec.zones.is_empty() {
             return Err(self.err("zones", "at least one zone is needed"));

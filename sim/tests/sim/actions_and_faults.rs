@@ -472,3 +472,93 @@ fn resource_graph_links_everything() {
     // 2 contains + 4 runs + 4 owns + 1 calls.
     assert_eq!(g.graph.edge_count(), 11);
 }
+
+fn hosts_in(s: &Simulation, state: HostState) -> Vec<usize> {
+    (0..s.hosts().len())
+        .filter(|&h| s.hosts()[h].state == state)
+        .collect()
+}
+
+fn ready(s: &Simulation, service: usize) -> usize {
+    states(s, service)
+        .iter()
+        .filter(|&&x| x == ReplicaState::Ready)
+        .count()
+}
+
+/// The cluster autoscaler finds both hosts unneeded (half their cores requested, under
+/// a 0.6 threshold), waits `unneeded_time_s`, drains one (its replicas fit on the
+/// other), releases it once empty, and keeps `min_hosts`: the bill halves.
+#[test]
+fn the_autoscaler_drains_and_releases_an_unneeded_host() {
+    let run = |min_hosts: u32| {
+        let mut s = lab(
+            "",
+            &format!(
+                "[cluster.autoscaler]\nutilization_threshold = 0.6\nunneeded_time_s = 600\nmin_hosts = {min_hosts}\n"
+            ),
+        );
+        at(&mut s, 605.0);
+        assert_eq!(hosts_in(&s, HostState::Ready), vec![0, 1], "not yet");
+        for t in (610..=800).step_by(10) {
+            at(&mut s, t as f64);
+        }
+        s
+    };
+    let mut s = run(1);
+    assert_eq!(hosts_in(&s, HostState::Removed), vec![0]);
+    assert_eq!(s.hosts()[1].replicas, 4);
+    assert!(!s.hosts()[0].draining && s.hosts()[0].billed_since.is_none());
+    assert_eq!((ready(&s, 0), ready(&s, 1)), (2, 2), "the replicas moved");
+    let before = s.cost();
+    at(&mut s, 1400.0);
+    let hourly = (s.cost() - before) / (600.0 / 3600.0);
+    assert!((hourly - 0.36).abs() < 1e-9, "one host billed: {hourly}");
+    assert_eq!(hosts_in(&s, HostState::Removed), vec![0], "min_hosts = 1");
+
+    let s = run(2);
+    assert!(hosts_in(&s, HostState::Removed).is_empty(), "min_hosts = 2");
+}
+
+/// No release within `delay_after_add_s` of a scale-up, and a host whose replicas fit
+/// nowhere else stays.
+#[test]
+fn the_autoscaler_waits_after_a_scale_up_and_keeps_hosts_whose_replicas_fit_nowhere() {
+    let autoscaler = "[cluster.autoscaler]\nunneeded_time_s = 60\ndelay_after_add_s = 600\n";
+    let scale = |s: &mut Simulation, replicas: u32| {
+        s.apply(&Action::Scale {
+            service: 0,
+            replicas,
+        })
+        .unwrap()
+    };
+    // A third host provisioned at 5 s for a replica that no longer needs it: empty
+    // from when it is ready (65 s), unneeded long enough from 125 s, released only
+    // after the delay, at the first scan from 605 s.
+    let mut s = lab("", autoscaler);
+    at(&mut s, 5.0);
+    // 2 × 4 cores hold 8 one-core replicas: the ninth provisions a third host.
+    scale(&mut s, 7);
+    at(&mut s, 6.0);
+    scale(&mut s, 3);
+    at(&mut s, 600.0);
+    assert_eq!(hosts_in(&s, HostState::Ready), vec![0, 1, 2]);
+    assert_eq!(s.hosts()[2].replicas, 0);
+    at(&mut s, 620.0);
+    assert_eq!(hosts_in(&s, HostState::Removed), vec![2]);
+
+    let mut s = lab("", autoscaler);
+    at(&mut s, 5.0);
+    scale(&mut s, 7);
+    at(&mut s, 700.0);
+    assert_eq!(s.hosts()[2].replicas, 1);
+    // The third host is a quarter used, but its replica fits nowhere else.
+    assert_eq!(hosts_in(&s, HostState::Ready), vec![0, 1, 2]);
+    // With room made, it goes: within a scan, a drain and a grace period.
+    scale(&mut s, 3);
+    for t in (710..=900).step_by(10) {
+        at(&mut s, t as f64);
+    }
+    assert_eq!(hosts_in(&s, HostState::Removed), vec![2]);
+    assert_eq!(ready(&s, 0) + ready(&s, 1), 5);
+}

@@ -89,81 +89,91 @@ fn scenario() -> impl Strategy<Value = ScenarioSpec> {
                 2.0f64..8.0,
                 any::<bool>(),
                 any::<bool>(),
+                any::<bool>(),
             )
         })
-        .prop_map(|(services, faults, rps, hosts, cpu, fluid, bursty)| {
-            let schedule = faults
-                .into_iter()
-                .map(|(at_s, (fault, host_level), s)| ScheduledFaultSpec {
-                    at_s,
-                    target: if matches!(fault, FaultSpec::ZoneOutage { .. }) {
-                        "z".into()
-                    } else if host_level {
-                        "any".into()
+        .prop_map(
+            |(services, faults, rps, hosts, cpu, fluid, bursty, autoscaler)| {
+                let schedule = faults
+                    .into_iter()
+                    .map(|(at_s, (fault, host_level), s)| ScheduledFaultSpec {
+                        at_s,
+                        target: if matches!(fault, FaultSpec::ZoneOutage { .. }) {
+                            "z".into()
+                        } else if host_level {
+                            "any".into()
+                        } else {
+                            format!("s{s}")
+                        },
+                        fault,
+                    })
+                    .collect();
+                ScenarioSpec {
+                    name: "random".into(),
+                    description: String::new(),
+                    fidelity: if fluid {
+                        Fidelity::Fluid
                     } else {
-                        format!("s{s}")
+                        Fidelity::Request
                     },
-                    fault,
-                })
-                .collect();
-            ScenarioSpec {
-                name: "random".into(),
-                description: String::new(),
-                fidelity: if fluid {
-                    Fidelity::Fluid
-                } else {
-                    Fidelity::Request
-                },
-                simulation: SimulationSpec {
-                    scrape_interval_s: 2.0,
-                    probe_period_s: 1.0,
-                    ..Default::default()
-                },
-                cluster: ClusterSpec {
-                    provision_type: Some("h".into()),
-                    max_hosts: 6,
-                    provisioning_time_s: 5.0,
-                    ..Default::default()
-                },
-                zones: vec!["z".into()],
-                host_types: vec![HostTypeSpec {
-                    name: "h".into(),
-                    cpu,
-                    memory_mib: 4096.0,
-                    price_per_hour: 1.0,
-                    lifecycle: Lifecycle::OnDemand,
-                }],
-                hosts: vec![HostGroupSpec {
-                    zone: "z".into(),
-                    host_type: "h".into(),
-                    count: hosts,
-                }],
-                services,
-                workload: vec![WorkloadSpec {
-                    service: "s0".into(),
-                    rate: if bursty {
-                        RateSpec::Mmpp {
-                            low_rps: rps / 4.0,
-                            high_rps: rps,
-                            mean_low_s: 3.0,
-                            mean_high_s: 1.0,
-                        }
-                    } else {
-                        RateSpec::Constant { rps }
+                    simulation: SimulationSpec {
+                        scrape_interval_s: 2.0,
+                        probe_period_s: 1.0,
+                        ..Default::default()
                     },
-                    timeout_ms: 500.0,
-                    retries: 1,
-                    backoff_ms: 10.0,
-                    backoff_max_ms: 100.0,
-                    limit: None,
-                }],
-                slos: vec![],
-                faults: FaultsSpec {
-                    schedule,
-                    mtbf: vec![],
-                },
-            }
-        })
+                    cluster: ClusterSpec {
+                        provision_type: Some("h".into()),
+                        max_hosts: 6,
+                        provisioning_time_s: 5.0,
+                        // A fast autoscaler, so that it drains and releases within a run.
+                        autoscaler: autoscaler.then(|| AutoscalerSpec {
+                            scan_interval_s: 1.0,
+                            unneeded_time_s: 3.0,
+                            delay_after_add_s: 2.0,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                    zones: vec!["z".into()],
+                    host_types: vec![HostTypeSpec {
+                        name: "h".into(),
+                        cpu,
+                        memory_mib: 4096.0,
+                        price_per_hour: 1.0,
+                        lifecycle: Lifecycle::OnDemand,
+                    }],
+                    hosts: vec![HostGroupSpec {
+                        zone: "z".into(),
+                        host_type: "h".into(),
+                        count: hosts,
+                    }],
+                    services,
+                    workload: vec![WorkloadSpec {
+                        service: "s0".into(),
+                        rate: if bursty {
+                            RateSpec::Mmpp {
+                                low_rps: rps / 4.0,
+                                high_rps: rps,
+                                mean_low_s: 3.0,
+                                mean_high_s: 1.0,
+                            }
+                        } else {
+                            RateSpec::Constant { rps }
+                        },
+                        timeout_ms: 500.0,
+                        retries: 1,
+                        backoff_ms: 10.0,
+                        backoff_max_ms: 100.0,
+                        limit: None,
+                    }],
+                    slos: vec![],
+                    faults: FaultsSpec {
+                        schedule,
+                        mtbf: vec![],
+                    },
+                }
+            },
+        )
 }
 
 fn action() -> impl Strategy<Value = (f64, Action)> {
