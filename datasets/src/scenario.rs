@@ -148,7 +148,22 @@ pub fn transform(
         return Err(opt("duration_s", format!("must be positive, got {d}")));
     }
     let span = series.span_s();
-    series = series.window(t.start_s, t.duration_s);
+    // A window that moves from run to run is cut by the simulator (each run's from
+    // its seed): the whole part goes through, after start_s.
+    let moving = t.offset != hale_sim::TraceOffset::Start;
+    series = series.window(t.start_s, if moving { None } else { t.duration_s });
+    if moving
+        && let Some(d) = t.duration_s
+        && d > series.span_s() + 1e-9
+    {
+        return Err(opt(
+            "duration_s",
+            format!(
+                "a {d} s window is longer than the series it moves in ({} s)",
+                series.span_s()
+            ),
+        ));
+    }
     if series.rps.is_empty() {
         return Err(opt(
             "start_s",

@@ -371,7 +371,7 @@ impl FaultReporter {
 /// Counters read before a step, to report what the step did.
 pub(crate) struct Before {
     pub(crate) requests: hale_sim::RequestCounters,
-    cost: f64,
+    pub(crate) cost: f64,
     slo_s: f64,
     time_s: f64,
     /// Per service, slot-seconds of processing so far.

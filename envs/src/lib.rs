@@ -39,6 +39,6 @@ pub use env::{
 };
 pub use healing::{Healing, HealingConfig};
 pub use registry::{EnvSpec, make, registry};
-pub use scaling::{Scaling, ScalingAction, ScalingConfig};
+pub use scaling::{Scaling, ScalingAction, ScalingConfig, ScalingReward};
 pub use space::{GraphValue, Space, Value};
 pub use vector::{AutoReset, VectorEnv};

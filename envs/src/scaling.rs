@@ -15,7 +15,10 @@
 //!
 //! where `replica_cost` is the cost rate of the cores the replicas request (each core
 //! priced at its host's price per core), so 1.0 means "as expensive as the scenario's
-//! initial sizing". The episode is a continuing task cut by a time limit: it is only
+//! initial sizing". With `reward = "dollars"` the reward is the step's cost in one
+//! unit instead: `−(host bill of the step + slo_minute_price × SLO-violation minutes)`,
+//! the bill following the replicas through the cluster autoscaler (on by default,
+//! `cluster_autoscaler`). The episode is a continuing task cut by a time limit: it is only
 //! ever `truncated`, never `terminated`. With `auto_heal` (the default) crashed and
 //! liveness-failed replicas are restarted at each step, as kubelets would.
 
@@ -42,6 +45,19 @@ pub enum ScalingAction {
     Target,
 }
 
+/// What the reward counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScalingReward {
+    /// The weighted sum of relative replica cost, SLO-violation share and dropped share
+    /// (`cost_weight`, `slo_weight`, `drop_weight`).
+    #[default]
+    Weighted,
+    /// Dollars: −(the host bill of the step + `slo_minute_price` × SLO-violation
+    /// minutes in the step, summed over SLOs).
+    Dollars,
+}
+
 /// Configuration of `Scaling-v0`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -64,6 +80,13 @@ pub struct ScalingConfig {
     pub max_replicas: u32,
     /// Matrix or graph observations.
     pub observation: ObservationKind,
+    /// What the reward counts: `weighted` terms (the default) or `dollars`.
+    pub reward: ScalingReward,
+    /// With `reward = "dollars"`: the price of one minute of one SLO in violation, in
+    /// the hosts' price unit (dollars). The default, 1.0, prices a minute of one SLO's
+    /// violation like 17 minutes of `microservices-20`'s nine initial hosts (9 ×
+    /// $0.384/h): set it to what a minute of violation costs you.
+    pub slo_minute_price: f64,
     /// Weight of the relative replica cost.
     pub cost_weight: f64,
     /// Weight of the fraction of the step in SLO violation (summed over SLOs).
@@ -103,6 +126,8 @@ impl Default for ScalingConfig {
             min_replicas: 1,
             max_replicas: 20,
             observation: ObservationKind::Matrix,
+            reward: ScalingReward::Weighted,
+            slo_minute_price: 1.0,
             cost_weight: 1.0,
             slo_weight: 1.0,
             drop_weight: 10.0,
@@ -314,9 +339,17 @@ impl Scaling {
             0.0
         };
         let cfg = &self.cfg;
-        let reward = -cfg.cost_weight * replica_cost
-            - cfg.slo_weight * slo_frac
-            - cfg.drop_weight * drop_frac;
+        let reward = match cfg.reward {
+            ScalingReward::Weighted => {
+                -cfg.cost_weight * replica_cost
+                    - cfg.slo_weight * slo_frac
+                    - cfg.drop_weight * drop_frac
+            }
+            ScalingReward::Dollars => {
+                let bill = self.sim.as_ref().map_or(0.0, |s| s.cost()) - before.cost;
+                -(bill + cfg.slo_minute_price * slo_s / 60.0)
+            }
+        };
         Ok(Terms {
             reward,
             replica_cost,

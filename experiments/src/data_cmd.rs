@@ -180,6 +180,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 peak_rps: t.peak_rps,
                 mean_rps: t.mean_rps,
                 repeat: true,
+                offset: hale_sim::TraceOffset::Start,
                 resolved: None,
             };
             let series = hale_datasets::resolve_trace(&spec, Path::new("."), &read.cache())?;

@@ -30,6 +30,8 @@ pub enum StreamId {
     Monitoring = 5,
     /// Left for policies (random baselines, exploration).
     Policy = 6,
+    /// Where each episode's window of a trace starts (`offset = "random"`).
+    Window = 7,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche of 64 bits.

@@ -12,7 +12,7 @@ use crate::monitor::{Monitor, ScrapeInput, Snapshot};
 use crate::queue::EventQueue;
 use crate::request::{RequestEngine, Traffic};
 use crate::rng::{self, Stream, StreamId};
-use crate::scenario::{Fidelity, Scenario};
+use crate::scenario::{Fidelity, RateSpec, Scenario};
 use crate::time::SimTime;
 use crate::workload::Arrivals;
 use std::collections::{BTreeSet, VecDeque};
@@ -76,6 +76,9 @@ pub struct Simulation {
     pub(crate) faults_missed: u64,
     pub(crate) counters: RequestCounters,
     pub(crate) fault_streams: Vec<Stream>,
+    /// Per workload, where this run's window of its trace starts, in seconds into the
+    /// resolved series (traces with `offset = "random"` or `"tiled"`).
+    pub(crate) window_offsets_s: Vec<Option<f64>>,
     /// When a host was last added (the autoscaler waits after a scale-up).
     pub(crate) last_scale_up: Option<SimTime>,
     /// Bumped whenever replica states, sizes or endpoints may have changed; lets the
@@ -120,13 +123,27 @@ impl Simulation {
                 resizes: 0,
             })
             .collect();
+        let mut window_offsets_s = vec![None; spec.workload.len()];
         let arrivals = spec
             .workload
             .iter()
             .enumerate()
             .map(|(i, w)| {
+                // A trace whose window moves from run to run: this run's window.
+                let windowed = match &w.rate {
+                    RateSpec::Trace(t) => t.episode_window(seed, i).map(|(offset, rps)| {
+                        let step_s = t.resolved.as_ref().map_or(1.0, |r| r.step_s);
+                        window_offsets_s[i] = Some(offset as f64 * step_s);
+                        RateSpec::Series {
+                            step_s,
+                            rps,
+                            repeat: t.repeat,
+                        }
+                    }),
+                    _ => None,
+                };
                 Arrivals::new(
-                    &w.rate,
+                    windowed.as_ref().unwrap_or(&w.rate),
                     w.limit,
                     rng::key(rng::key(seed, StreamId::Workload as u64), i as u64),
                 )
@@ -157,6 +174,7 @@ impl Simulation {
             sched_index: BTreeSet::new(),
             cost_accrued: 0.0,
             last_scale_up: None,
+            window_offsets_s,
             log_hash: rng::key(seed, 0x10c),
             events: 0,
             drained: Vec::new(),
@@ -436,6 +454,12 @@ impl Simulation {
     /// Seconds of SLO violation so far, per SLO of the scenario.
     pub fn slo_violation_s(&self) -> &[f64] {
         &self.monitor.slo_violation_s
+    }
+
+    /// Per workload, where this run's window of its trace starts, in seconds into
+    /// the trace's split (`None`: not a trace whose window moves).
+    pub fn window_offsets_s(&self) -> &[Option<f64>] {
+        &self.window_offsets_s
     }
 
     /// Current simulated time.

@@ -155,3 +155,30 @@ fn the_simulator_draws_the_traces_arrivals() {
         RateSpec::Trace(_)
     ));
 }
+
+/// A window that moves from run to run: the scenario keeps the whole part, each run
+/// takes its window from its seed, and a window longer than the part is refused.
+#[test]
+fn a_moving_window_keeps_the_whole_part_and_each_run_takes_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("series.csv"), dir.path().join("load.csv")).unwrap();
+    let path = scenario_with(
+        dir.path(),
+        r#"{ kind = "trace", path = "load.csv", duration_s = 120.0, offset = "random" }"#,
+    );
+    let sc = Arc::new(load_scenario(&path).unwrap());
+    let (_, rps, _) = sc.spec.workload[0].rate.as_series().unwrap();
+    assert_eq!(rps, &[1.0, 2.0, 4.0, 8.0][..], "the whole series");
+    let offsets: std::collections::BTreeSet<u64> = (0..30)
+        .map(|seed| Simulation::new(sc.clone(), seed).window_offsets_s()[0].unwrap() as u64)
+        .collect();
+    // A window of two 60 s steps in a series of four: offsets 0, 60 or 120 s.
+    assert_eq!(offsets.into_iter().collect::<Vec<_>>(), vec![0, 60, 120]);
+
+    let path = scenario_with(
+        dir.path(),
+        r#"{ kind = "trace", path = "load.csv", duration_s = 600.0, offset = "tiled" }"#,
+    );
+    let e = load_scenario(&path).unwrap_err().to_string();
+    assert!(e.contains("load.csv") && e.contains("duration_s"), "{e}");
+}

@@ -251,3 +251,31 @@ fn cpu_usage_is_the_work_done_and_requested_is_cores_times_time() {
     let slack = 1.0 - used / requested;
     assert!(slack > 0.5 && slack < 1.0, "{slack}");
 }
+
+/// With `reward = "dollars"`, the return is minus the episode's bill and its priced
+/// SLO minutes, to the last rounding error.
+#[test]
+fn the_dollar_reward_is_the_bill_plus_priced_slo_minutes() {
+    let config = json!({"scenario": "three-tier", "action": "target", "episode_s": 1800, "reward": "dollars", "slo_minute_price": 2.5});
+    let mut env = make("Scaling-v0", &config).unwrap();
+    env.reset(Some(4), None).unwrap();
+    let (mut ret, mut bill, mut slo_min) = (0.0, 0.0, 0.0);
+    for t in 0.. {
+        // One replica each, then three: SLO minutes and a bill that moves.
+        let k = if t < 40 { 0 } else { 2 };
+        let s = env.step(&Value::MultiDiscrete(vec![k; 3])).unwrap();
+        let c = s.info.cloud.as_ref().unwrap();
+        ret += s.reward;
+        bill += c.cost;
+        slo_min += c.slo_violation_s / 60.0;
+        if s.truncated {
+            break;
+        }
+    }
+    assert!(
+        bill > 0.0 && slo_min > 0.0,
+        "bill {bill}, SLO minutes {slo_min}"
+    );
+    let want = -(bill + 2.5 * slo_min);
+    assert!((ret - want).abs() < 1e-9 * want.abs(), "{ret} vs {want}");
+}

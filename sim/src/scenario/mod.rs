@@ -15,7 +15,7 @@ pub use spec::{
     AutoscalerSpec, CallSpec, ClusterSpec, DistSpec, FaultProcessSpec, FaultSpec, FaultsSpec,
     Fidelity, HostGroupSpec, HostTypeSpec, IntervalSpec, LbPolicy, Lifecycle, MAX_DURATION_S,
     MIN_PERIOD_S, Placement, RateSpec, ResolvedSeries, ScenarioError, ScenarioSpec,
-    ScheduledFaultSpec, ServiceSpec, SimulationSpec, SloSpec, TraceSpec, WorkloadSpec,
+    ScheduledFaultSpec, ServiceSpec, SimulationSpec, SloSpec, TraceOffset, TraceSpec, WorkloadSpec,
 };
 
 use crate::time::SimTime;

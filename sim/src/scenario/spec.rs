@@ -511,9 +511,56 @@ pub struct TraceSpec {
     /// Start again at the end (otherwise the last value holds).
     #[serde(default = "yes")]
     pub repeat: bool,
+    /// Where each run's window of `duration_s` starts: at `start_s` (`start`, the
+    /// default), at a random whole step of the split drawn from the run's seed
+    /// (`random`: each training episode sees another stretch of the trace), or at
+    /// the (seed mod K)-th of the split's K whole windows (`tiled`: runs on seeds s,
+    /// s + 1, … cover consecutive windows; for evaluation).
+    #[serde(default)]
+    pub offset: TraceOffset,
     /// The series after the transforms; filled in by `hale-datasets`, never written.
     #[serde(skip)]
     pub resolved: Option<ResolvedSeries>,
+}
+
+/// Where a run's window of a trace starts (see [`TraceSpec::offset`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TraceOffset {
+    /// At `start_s`: every run sees the same window.
+    #[default]
+    Start,
+    /// At a random whole step, from the run's seed.
+    Random,
+    /// At window (seed mod K) of the K whole windows.
+    Tiled,
+}
+
+impl TraceSpec {
+    /// The window of a run with `seed` of this trace's resolved series (the whole
+    /// split when `offset` is not `start`): (offset in steps, the window's rates).
+    /// `None` for an unresolved trace, or one whose window is the whole series.
+    pub fn episode_window(&self, seed: u64, workload: usize) -> Option<(usize, Vec<f64>)> {
+        let r = self.resolved.as_ref()?;
+        if self.offset == TraceOffset::Start || r.rps.is_empty() {
+            return None;
+        }
+        let n = r.rps.len();
+        let w = ((self.duration_s? / r.step_s).ceil() as usize).clamp(1, n);
+        let offset = match self.offset {
+            TraceOffset::Start => unreachable!("returned above"),
+            TraceOffset::Random => {
+                let key = crate::rng::key(
+                    crate::rng::key(seed, crate::rng::StreamId::Window as u64),
+                    workload as u64,
+                );
+                let u = crate::rng::Stream::from_key(key).unit();
+                ((u * (n - w + 1) as f64) as usize).min(n - w)
+            }
+            TraceOffset::Tiled => (seed % (n / w) as u64) as usize * w,
+        };
+        Some((offset, r.rps[offset..offset + w].to_vec()))
+    }
 }
 
 /// A trace's rate series after its transforms.

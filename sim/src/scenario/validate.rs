@@ -160,6 +160,13 @@ impl Validator {
                         ),
                     ));
                 }
+                if t.offset != crate::scenario::TraceOffset::Start && t.duration_s.is_none() {
+                    return Err(self.err(
+                        format!("{field}.duration_s"),
+                        "a window that moves from run to run (offset = random or tiled) \
+                         needs its length, duration_s",
+                    ));
+                }
                 let (step_s, rps, _) = r.as_series().expect("resolved");
                 self.series(&field, step_s, rps)
             }

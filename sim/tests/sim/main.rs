@@ -5,6 +5,7 @@ mod bad_input;
 mod erlang;
 mod fidelity;
 mod invariants;
+mod windows;
 
 use hale_sim::{Scenario, Simulation};
 use std::sync::Arc;
