@@ -312,6 +312,17 @@ fn resolve_config(env_id: &str, requested: Json, specs: &[PolicySpec]) -> Result
                 continue;
             }
             match map.get(&k) {
+                // Another scenario with the same services and calls: workloads and
+                // faults may differ (the spaces are checked when the policy loads).
+                Some(mine) if k == "scenario" && !same_value(mine, &v) => {
+                    let (ours, trained) = (mine.as_str().unwrap_or(""), v.as_str().unwrap_or(""));
+                    check_topology(env_id, ours, trained, dir)?;
+                    eprintln!(
+                        "note: bundle {} was trained on scenario {trained}; evaluating it on \
+                         {ours}, which has the same services and calls",
+                        dir.display()
+                    );
+                }
                 Some(mine) if !same_value(mine, &v) => bail!(
                     "bundle {} was trained with env_config.{k} = {v}, but {} sets {mine}: \
                      evaluate it on the env it was trained for (leave {k} out to take the bundle's)",
@@ -337,6 +348,55 @@ fn resolve_config(env_id: &str, requested: Json, specs: &[PolicySpec]) -> Result
         config = Json::Null;
     }
     Ok(config)
+}
+
+/// Services (in order) and the calls between them: what a policy trained on one
+/// scenario needs of another to drive it.
+fn topology(env_id: &str, scenario: &str) -> Result<(Vec<String>, Vec<(usize, usize)>)> {
+    let sc = hale_envs::load_scenario(env_id, scenario, None)?;
+    let services = sc.spec.services.iter().map(|s| s.name.clone()).collect();
+    let calls = sc
+        .edges
+        .iter()
+        .filter_map(|e| e.from.map(|f| (f, e.to)))
+        .collect();
+    Ok((services, calls))
+}
+
+/// Refuses to evaluate the bundle in `dir`, trained on scenario `trained`, on scenario
+/// `ours` unless both have the same services, in the same order, calling each other
+/// the same way. A training scenario that cannot be read any more is only warned of.
+fn check_topology(env_id: &str, ours: &str, trained: &str, dir: &Path) -> Result<()> {
+    let theirs = match topology(env_id, trained) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "warning: cannot read scenario {trained}, which bundle {} was trained on, to \
+                 compare it with {ours} ({e:#}); only the spaces are checked",
+                dir.display()
+            );
+            return Ok(());
+        }
+    };
+    let mine = topology(env_id, ours)?;
+    if mine.0 != theirs.0 {
+        bail!(
+            "bundle {} was trained on scenario {trained}, whose services are [{}]; {ours} has \
+             [{}]: a policy drives the services it was trained on (pass --scenario {trained}, \
+             or leave --scenario out to take the bundle's)",
+            dir.display(),
+            theirs.0.join(", "),
+            mine.0.join(", ")
+        );
+    }
+    if mine.1 != theirs.1 {
+        bail!(
+            "bundle {} was trained on scenario {trained}; {ours} has the same services but \
+             other calls between them",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// A bundle's `env_id` and `env_config`, if its policy.json can be read (read once).

@@ -1379,7 +1379,7 @@ fn issue_15_bad_numbers_are_refused_up_front_naming_the_field() {
 /// trained on the demo scenario is refused on three-tier, naming the field, and
 /// without --scenario it is evaluated on the scenario it was trained on.
 #[test]
-fn eval_refuses_a_bundle_on_another_scenario_and_defaults_to_its_own() {
+fn eval_refuses_a_bundle_on_another_topology_and_defaults_to_its_own_scenario() {
     let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../adapter/tests/data/demo-scaling-ppo");
     let policies = format!("hpa,ppo={}", bundle.display());
@@ -1398,8 +1398,11 @@ fn eval_refuses_a_bundle_on_another_scenario_and_defaults_to_its_own() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // Another scenario is fine if it has the same services and calls; three-tier
+    // has not.
     assert!(
-        stderr.contains("env_config.scenario = \"demo\"") && stderr.contains("--config/--scenario"),
+        stderr.contains("trained on scenario demo, whose services are [front, api, db]")
+            && stderr.contains("--scenario demo"),
         "{stderr}"
     );
     let out = hale()
@@ -1657,6 +1660,37 @@ num_steps = 32
         .output()
         .unwrap());
     assert!(eval.contains("paired difference mine - hpa"), "{eval}");
+
+    // On another scenario of the same topology (the test split, in tiled windows),
+    // with a note that says so.
+    let test_split = tmp.path().join("three-tier-nasa-test.toml");
+    std::fs::write(
+        &test_split,
+        std::fs::read_to_string(&scenario)
+            .unwrap()
+            .replace(r#"split = "train""#, r#"split = "test", offset = "tiled""#),
+    )
+    .unwrap();
+    let out = hale()
+        .args([
+            "eval",
+            "--env",
+            "Scaling-v0",
+            "--episodes",
+            "2",
+            "--scenario",
+        ])
+        .arg(&test_split)
+        .arg("--policy")
+        .arg(format!("hpa,mine={}", run.join("policy").display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("was trained on scenario") && stderr.contains("same services and calls"),
+        "{stderr}"
+    );
 
     // The adapter is built beside `hale` by `cargo test --workspace`.
     let adapter = std::path::Path::new(env!("CARGO_BIN_EXE_hale")).with_file_name("hale-adapter");
