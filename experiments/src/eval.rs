@@ -350,9 +350,12 @@ fn resolve_config(env_id: &str, requested: Json, specs: &[PolicySpec]) -> Result
     Ok(config)
 }
 
-/// Services (in order) and the calls between them: what a policy trained on one
-/// scenario needs of another to drive it.
-fn topology(env_id: &str, scenario: &str) -> Result<(Vec<String>, Vec<(usize, usize)>)> {
+/// Services (in order) and the calls between them (caller, callee).
+type Topology = (Vec<String>, Vec<(usize, usize)>);
+
+/// A scenario's [`Topology`]: what a policy trained on one scenario needs of another
+/// to drive it.
+fn topology(env_id: &str, scenario: &str) -> Result<Topology> {
     let sc = hale_envs::load_scenario(env_id, scenario, None)?;
     let services = sc.spec.services.iter().map(|s| s.name.clone()).collect();
     let calls = sc
