@@ -146,7 +146,29 @@ impl TrainConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        TrainConfig::from_toml_str(&text, path)
+        let mut cfg = TrainConfig::from_toml_str(&text, path)?;
+        cfg.resolve_scenario(path.parent().unwrap_or(Path::new(".")));
+        Ok(cfg)
+    }
+
+    /// Reads a relative `env_config.scenario` path relative to the config's folder (as a
+    /// scenario reads its traces relative to itself), where a file is there, and
+    /// records it absolute, so that the run's `config.toml` and bundle name it from
+    /// anywhere. Builtin names, absolute paths and paths with no file there are left
+    /// as they are (the env names a missing file).
+    fn resolve_scenario(&mut self, base: &Path) {
+        let Some(toml::Value::String(name)) = self.env_config.get("scenario") else {
+            return;
+        };
+        if hale_sim::BUILTINS.contains(&name.as_str()) || Path::new(name).is_absolute() {
+            return;
+        }
+        if let Ok(path) = base.join(name).canonicalize() {
+            self.env_config.insert(
+                "scenario".into(),
+                toml::Value::String(path.display().to_string()),
+            );
+        }
     }
 
     /// Parses and checks a config's text (`path` names it in errors); the chosen
@@ -232,4 +254,64 @@ fn default_eval_episodes() -> u64 {
 }
 fn default_eval_seed() -> u64 {
     1_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every config shipped in `experiments/configs/` parses, and its env is made from
+    /// its env config (a relative scenario read relative to the config).
+    #[test]
+    fn the_shipped_configs_load_and_make_their_envs() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let cfg = TrainConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            seen += 1;
+            let scenario = cfg.env_config.get("scenario").and_then(|s| s.as_str());
+            if scenario.is_some_and(|s| s.ends_with("-traces.toml")) && !traces.exists() {
+                eprintln!(
+                    "skipping {}'s env: {} is absent",
+                    path.display(),
+                    traces.display()
+                );
+                continue;
+            }
+            if let Some(s) = scenario
+                && !hale_sim::BUILTINS.contains(&s)
+            {
+                assert!(Path::new(s).is_absolute(), "{}: {s}", path.display());
+            }
+            hale_envs::make(&cfg.env, &cfg.env_config_json())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+        assert!(seen >= 10, "{seen} configs in {}", dir.display());
+    }
+
+    #[test]
+    fn a_relative_scenario_is_read_relative_to_the_config() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("scenarios")).unwrap();
+        let scenario = tmp.path().join("scenarios/mine.toml");
+        std::fs::write(&scenario, "").unwrap();
+        let write = |name: &str, scenario: &str| {
+            let path = tmp.path().join(name);
+            let text = format!("env = \"Scaling-v0\"\n[env_config]\nscenario = \"{scenario}\"\n");
+            std::fs::write(&path, text).unwrap();
+            TrainConfig::load(&path).unwrap().env_config["scenario"].clone()
+        };
+        let want = scenario.canonicalize().unwrap().display().to_string();
+        assert_eq!(
+            write("a.toml", "scenarios/mine.toml").as_str(),
+            Some(want.as_str())
+        );
+        assert_eq!(write("b.toml", "three-tier").as_str(), Some("three-tier"));
+        assert_eq!(
+            write("c.toml", "nowhere.toml").as_str(),
+            Some("nowhere.toml")
+        );
+    }
 }
