@@ -6,6 +6,7 @@ use crate::env::EnvError;
 use crate::space::GraphValue;
 use hale_sim::{Fidelity, HostState, ReplicaState, Scenario, SimTime, Simulation, Snapshot};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::sync::Arc;
 
@@ -99,6 +100,74 @@ pub(crate) fn without_traces(name: &str) -> Result<(Scenario, Option<String>), S
     }
     let sc = Scenario::from_spec(spec, name).map_err(|e| e.to_string())?;
     Ok((sc, unread))
+}
+
+/// Per-episode randomisation of a cloud env's scenario (domain randomisation, for
+/// policies that generalise across workloads): each factor is drawn uniformly from its
+/// range `[low, high]`, from the episode's seed, so policies compared on one seed meet
+/// the same draw. Absent ranges leave the scenario as it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Randomize {
+    /// Multiplies every workload's rate (a trace's whole series, a diurnal's mean, …).
+    pub load: Option<[f64; 2]>,
+    /// Multiplies the rate of every sampled fault process (its times between faults
+    /// are divided by the factor; scheduled faults stay).
+    pub fault_rate: Option<[f64; 2]>,
+    /// Multiplies every service's boot time.
+    pub boot_time: Option<[f64; 2]>,
+}
+
+impl Randomize {
+    /// Checks the ranges; the error names the field.
+    pub(crate) fn validate(&self, id: &str) -> Result<(), EnvError> {
+        for (name, range) in [
+            ("load", self.load),
+            ("fault_rate", self.fault_rate),
+            ("boot_time", self.boot_time),
+        ] {
+            if let Some([lo, hi]) = range
+                && !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi)
+            {
+                return Err(EnvError::Config {
+                    env: id.into(),
+                    field: format!("randomize.{name}"),
+                    reason: format!("must be [low, high] with 0 < low ≤ high, got [{lo}, {hi}]"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The factors (load, fault rate, boot time) of the episode with `seed`.
+    pub(crate) fn factors(&self, seed: u64) -> [f64; 3] {
+        let mut s = hale_sim::rng::Stream::from_key(hale_sim::rng::key(seed, 0x7a4d));
+        // Every factor is drawn, set or not, so that one range does not move another.
+        [self.load, self.fault_rate, self.boot_time].map(|r| {
+            let u = s.unit();
+            r.map_or(1.0, |[lo, hi]| lo + u * (hi - lo))
+        })
+    }
+
+    /// The scenario of the episode with `seed`: `sc` itself when nothing is randomised.
+    pub(crate) fn episode(&self, sc: &Arc<Scenario>, seed: u64) -> Arc<Scenario> {
+        if *self == Randomize::default() {
+            return sc.clone();
+        }
+        let [load, faults, boot] = self.factors(seed);
+        let mut spec = sc.spec.clone();
+        for w in &mut spec.workload {
+            w.rate = w.rate.scaled(load);
+        }
+        for p in &mut spec.faults.mtbf {
+            p.every = p.every.stretched(1.0 / faults);
+        }
+        for s in &mut spec.services {
+            s.boot_time_s *= boot;
+        }
+        // Positive factors of a valid scenario keep it valid.
+        Arc::new(Scenario::from_spec(spec, &sc.origin).unwrap_or_else(|_| (**sc).clone()))
+    }
 }
 
 /// `sc` with the cluster autoscaler on (the scenario's settings, or the defaults) or

@@ -75,6 +75,9 @@ pub struct HealingConfig {
     /// (`hale_sim::AutoscalerSpec`), so that unneeded hosts are released and the
     /// bill follows the replicas. False: hosts are never released.
     pub cluster_autoscaler: bool,
+    /// Per-episode randomisation of load, fault rates and boot times (ranges; see
+    /// [`crate::Randomize`]).
+    pub randomize: crate::Randomize,
 }
 
 impl HealingConfig {
@@ -99,6 +102,7 @@ impl Default for HealingConfig {
             unserved_weight: 1.0,
             observation: crate::encoding::ObservationKind::Matrix,
             cluster_autoscaler: true,
+            randomize: crate::Randomize::default(),
         }
     }
 }
@@ -140,6 +144,7 @@ impl Healing {
                 reason: "slots must be ≥ 1".into(),
             });
         }
+        cfg.randomize.validate(ID)?;
         let (sc, unread_trace) = cloud::load(ID, &cfg.scenario, cfg.fidelity)?;
         let mut sc = cloud::with_autoscaler(ID, sc, cfg.cluster_autoscaler)?;
         if cfg.fault_mix {
@@ -331,7 +336,8 @@ impl Env for Healing {
     ) -> Result<(Value, Info), EnvError> {
         cloud::unread_trace(ID, &self.unread_trace)?;
         let sim_seed = cloud::episode_seed(ID, &mut self.seeds, 0x4ea1, seed, options)?;
-        self.sim = Some(cloud::new_sim(&self.sc, sim_seed));
+        let sc = self.cfg.randomize.episode(&self.sc, sim_seed);
+        self.sim = Some(cloud::new_sim(&sc, sim_seed));
         self.faults.clear();
         Ok((self.observe(), Info::default()))
     }

@@ -104,6 +104,9 @@ pub struct ScalingConfig {
     /// (`hale_sim::AutoscalerSpec`), so that unneeded hosts are released and the
     /// bill follows the replicas. False: hosts are never released.
     pub cluster_autoscaler: bool,
+    /// Per-episode randomisation of load, fault rates and boot times (ranges; see
+    /// [`crate::Randomize`]).
+    pub randomize: crate::Randomize,
 }
 
 impl ScalingConfig {
@@ -134,6 +137,7 @@ impl Default for ScalingConfig {
             faults: true,
             auto_heal: true,
             cluster_autoscaler: true,
+            randomize: crate::Randomize::default(),
         }
     }
 }
@@ -175,6 +179,7 @@ impl Scaling {
                 ),
             });
         }
+        cfg.randomize.validate(ID)?;
         let (sc, unread_trace) = cloud::load(ID, &cfg.scenario, cfg.fidelity)?;
         let mut sc = cloud::with_autoscaler(ID, sc, cfg.cluster_autoscaler)?;
         if !cfg.faults || cfg.fluid_tick_s.is_some() {
@@ -435,7 +440,8 @@ impl Env for Scaling {
     ) -> Result<(Value, Info), EnvError> {
         cloud::unread_trace(ID, &self.unread_trace)?;
         let sim_seed = cloud::episode_seed(ID, &mut self.seeds, 0x5ca1e, seed, options)?;
-        let sim = cloud::new_sim(&self.sc, sim_seed);
+        let sc = self.cfg.randomize.episode(&self.sc, sim_seed);
+        let sim = cloud::new_sim(&sc, sim_seed);
         self.faults.clear();
         let obs = self.observation(&sim);
         self.sim = Some(sim);

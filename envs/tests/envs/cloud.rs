@@ -279,3 +279,42 @@ fn the_dollar_reward_is_the_bill_plus_priced_slo_minutes() {
     let want = -(bill + 2.5 * slo_min);
     assert!((ret - want).abs() < 1e-9 * want.abs(), "{ret} vs {want}");
 }
+
+/// Per-episode randomisation: the load factor is drawn from the episode's seed, within
+/// its range; the same seed gives the same episode; a bad range names its field.
+#[test]
+fn randomised_load_is_drawn_per_episode_from_the_seed() {
+    let arrivals = |randomize: Json, seed: u64| {
+        let config = json!({"scenario": "three-tier", "action": "target", "episode_s": 600, "faults": false, "randomize": randomize});
+        let mut env = make("Scaling-v0", &config).unwrap();
+        env.reset(Some(seed), None).unwrap();
+        let mut n = 0.0;
+        loop {
+            let s = env.step(&Value::MultiDiscrete(vec![4; 3])).unwrap();
+            n += s.info.cloud.as_ref().unwrap().requests;
+            if s.truncated {
+                return n;
+            }
+        }
+    };
+    let ranged = json!({"load": [0.5, 2.0]});
+    let ratios: Vec<f64> = (0..4)
+        .map(|seed| arrivals(ranged.clone(), seed) / arrivals(json!({}), seed))
+        .collect();
+    for r in &ratios {
+        assert!((0.49..=2.01).contains(r), "{ratios:?}");
+    }
+    let spread = ratios.iter().cloned().fold(f64::MIN, f64::max)
+        - ratios.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(spread > 0.1, "the factor moves with the seed: {ratios:?}");
+    assert_eq!(arrivals(ranged.clone(), 2), arrivals(ranged, 2));
+
+    let e = make(
+        "Scaling-v0",
+        &json!({"randomize": {"boot_time": [2.0, 1.0]}}),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("randomize.boot_time"), "{e}");
+}

@@ -444,6 +444,36 @@ pub enum RateSpec {
 }
 
 impl RateSpec {
+    /// The same process with every rate multiplied by `f` (times unchanged).
+    pub fn scaled(&self, f: f64) -> RateSpec {
+        let mut r = self.clone();
+        match &mut r {
+            RateSpec::Constant { rps } => *rps *= f,
+            RateSpec::Diurnal { mean_rps, .. } => *mean_rps *= f,
+            RateSpec::Step {
+                before_rps,
+                after_rps,
+                ..
+            } => {
+                *before_rps *= f;
+                *after_rps *= f;
+            }
+            RateSpec::Mmpp {
+                low_rps, high_rps, ..
+            } => {
+                *low_rps *= f;
+                *high_rps *= f;
+            }
+            RateSpec::Series { rps, .. } => rps.iter_mut().for_each(|x| *x *= f),
+            RateSpec::Trace(t) => {
+                if let Some(res) = &mut t.resolved {
+                    res.rps = res.rps.iter().map(|x| x * f).collect::<Vec<_>>().into();
+                }
+            }
+        }
+        r
+    }
+
     /// The piecewise-constant series behind a `series` or resolved `trace` rate:
     /// (step in seconds, requests per second per step, repeat at the end).
     pub fn as_series(&self) -> Option<(f64, &[f64], bool)> {
@@ -724,6 +754,19 @@ pub enum IntervalSpec {
 }
 
 impl IntervalSpec {
+    /// The same distribution with its times multiplied by `f`.
+    pub fn stretched(&self, f: f64) -> IntervalSpec {
+        match *self {
+            IntervalSpec::Exponential { mean_s } => {
+                IntervalSpec::Exponential { mean_s: mean_s * f }
+            }
+            IntervalSpec::Weibull { shape, scale_s } => IntervalSpec::Weibull {
+                shape,
+                scale_s: scale_s * f,
+            },
+        }
+    }
+
     /// A draw in seconds from a uniform `u` in `[0, 1)` (inverse CDF).
     pub fn sample_s(&self, u: f64) -> f64 {
         let e = -(1.0 - u).ln();
