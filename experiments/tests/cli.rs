@@ -1735,3 +1735,109 @@ cpu_utilization = 'cpu{{service="$service"}}'
     let checked = ok(out);
     assert!(checked.contains("for Scaling-v0"), "{checked}");
 }
+
+/// Issue 16's generalisation protocol on a per-second counts trace that is not in
+/// ../shared (made here): a policy trained on `microservices-20-traces.toml` is
+/// evaluated on that scenario with every trace path replaced by the new file (test
+/// split, tiled windows, the same rescaling), and `summary.json` reports, per policy,
+/// the bill, core-hours, CPU slack and SLO minutes, and their paired differences.
+#[test]
+fn generalisation_to_another_counts_trace() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if !repo.join("../shared/traces").exists() {
+        eprintln!("skipping: ../shared/traces is absent");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = repo.join("experiments/scenarios/microservices-20-traces.toml");
+    let cfg = tmp.path().join("train.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+exp_name = "traces"
+env = "Scaling-v0"
+eval_episodes = 2
+
+[env_config]
+scenario = {:?}
+fidelity = "fluid"
+fluid_tick_s = 15.0
+control_interval_s = 15.0
+episode_s = 600.0
+action = "target"
+
+[ppo]
+total_timesteps = 256
+num_envs = 2
+num_steps = 32
+"#,
+            scenario.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = train(&cfg, &tmp.path().join("r"), &[]);
+    assert!(out.status.success(), "{out:?}");
+    let run = run_dir(&tmp.path().join("r"));
+
+    // Eight hours of per-second counts with a daily-ish swing: 1.2 h in its test part.
+    let counts: Vec<String> = (0..28_800)
+        .map(|t| {
+            format!(
+                "{}",
+                50 + (40.0 * (t as f64 / 3000.0).sin()) as i64 + (t % 7)
+            )
+        })
+        .collect();
+    let trace = tmp.path().join("other-site.txt");
+    // The NASA file's format: one line, every count followed by a space.
+    std::fs::write(&trace, format!("{} ", counts.join(" "))).unwrap();
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let mut swapped = String::new();
+    for line in text.lines() {
+        let line = match line.find("path = \"") {
+            Some(i) => {
+                let end = i + 8 + line[i + 8..].find('"').unwrap();
+                format!(
+                    "{}path = {:?}{}",
+                    &line[..i],
+                    trace.display().to_string(),
+                    &line[end + 1..]
+                )
+            }
+            None => line.to_string(),
+        };
+        swapped.push_str(
+            &line
+                .replace(r#"split = "train""#, r#"split = "test""#)
+                .replace(r#"offset = "random""#, r#"offset = "tiled""#),
+        );
+        swapped.push('\n');
+    }
+    assert_eq!(swapped.matches("other-site.txt").count(), 3, "{swapped}");
+    let file = tmp.path().join("other-site.toml");
+    std::fs::write(&file, swapped).unwrap();
+    let dir = tmp.path().join("eval");
+    let out = hale()
+        .args(["eval", "--env", "Scaling-v0", "--scenario"])
+        .arg(&file)
+        .arg("--policy")
+        .arg(format!("hpa,{}/policy", run.display()))
+        .args(["--episodes", "2", "--seed", "77", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    let s = &summary["summary"];
+    for key in ["cost", "core_hours", "cpu_slack", "slo_violation_min"] {
+        for p in ["hpa", "ppo"] {
+            assert!(s["policies"][p][key]["mean"].is_number(), "{p} {key}: {s}");
+        }
+        assert!(
+            s["paired_differences"]["ppo - hpa"][key]["diff"].is_number(),
+            "{key}: {s}"
+        );
+    }
+}
