@@ -23,7 +23,11 @@
 //! slot h is node `zones + h`, so a GNN can score nodes for the node-level actions.
 //!
 //! Reward per step: `− unserved_weight × (failed + timed-out) / arrived − remedy
-//! cost` (restart 0.01, reschedule 0.02, rollback 0.05, drain 0.05). `info["ttr_s"]`
+//! cost`, where the remedy cost is `remedy_penalty ×` a fixed cost (restart 0.01,
+//! reschedule 0.02, rollback 0.05, drain 0.05) `+ disruption_weight ×` the serving
+//! capacity the remedy takes away (each replica it takes out of the load balancer,
+//! for its restart or boot time within the step, over the replicas serving its
+//! service), so that churn is not free. `info["ttr_s"]`
 //! lists the time to recovery of each fault resolved during the step (in fault order), with
 //! `info["ttr_kinds"]` their kinds.
 //!
@@ -68,6 +72,14 @@ pub struct HealingConfig {
     pub fault_mix_mtbf_s: f64,
     /// Weight of the unserved fraction.
     pub unserved_weight: f64,
+    /// Multiplies each remedy's fixed cost (restart 0.01, reschedule 0.02, rollback and
+    /// drain 0.05): the penalty an operator puts on touching production at all.
+    pub remedy_penalty: f64,
+    /// Weight of the capacity a remedy takes away: for each replica it takes out of
+    /// service, the seconds it is out (restart or boot time, within the step) over the
+    /// step, divided by the replicas serving its service: a restart priced as if the
+    /// capacity it removes were requests lost, so that a policy cannot win by churn.
+    pub disruption_weight: f64,
     /// Flat slots (`matrix`) or the resource graph (`graph`).
     pub observation: crate::encoding::ObservationKind,
     /// Run the cluster autoscaler, as a real cluster does: the scenario's
@@ -100,6 +112,8 @@ impl Default for HealingConfig {
             fault_mix: true,
             fault_mix_mtbf_s: 1800.0,
             unserved_weight: 1.0,
+            remedy_penalty: 1.0,
+            disruption_weight: 1.0,
             observation: crate::encoding::ObservationKind::Matrix,
             cluster_autoscaler: true,
             randomize: crate::Randomize::default(),
@@ -137,6 +151,18 @@ impl Healing {
             cloud::duration(ID, "episode_s", e)?;
         }
         cloud::positive(ID, "fault_mix_mtbf_s", cfg.fault_mix_mtbf_s)?;
+        for (field, v) in [
+            ("remedy_penalty", cfg.remedy_penalty),
+            ("disruption_weight", cfg.disruption_weight),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(EnvError::Config {
+                    env: ID.into(),
+                    field: field.into(),
+                    reason: format!("must be ≥ 0, got {v}"),
+                });
+            }
+        }
         if cfg.max_replicas == 0 || cfg.max_hosts == 0 {
             return Err(EnvError::Config {
                 env: ID.into(),
@@ -315,6 +341,44 @@ impl Healing {
     }
 }
 
+/// The serving capacity `act` takes away, as a share of a step of `step_s`: for each
+/// replica it takes out of the load balancer, the seconds it will be out (its restart
+/// or boot time, at most the step) over the step and over the replicas serving its
+/// service. A replica not serving (crashed, hung and failing probes) costs nothing.
+fn disruption_share(sim: &Simulation, act: &Action, step_s: f64) -> f64 {
+    let spec = &sim.scenario().spec;
+    let serving = |s: usize| {
+        sim.services()[s]
+            .replicas
+            .iter()
+            .filter(|&&r| sim.replicas()[r].in_lb)
+            .count()
+            .max(1) as f64
+    };
+    let share = |r: usize, out_s: f64| {
+        let rep = &sim.replicas()[r];
+        if !rep.in_lb || step_s <= 0.0 {
+            return 0.0;
+        }
+        out_s.min(step_s) / step_s / serving(rep.service)
+    };
+    match *act {
+        Action::Restart { replica } => share(
+            replica,
+            spec.services[sim.replicas()[replica].service].restart_time_s,
+        ),
+        Action::Reschedule { replica } | Action::Kill { replica } => share(
+            replica,
+            spec.services[sim.replicas()[replica].service].boot_time_s,
+        ),
+        Action::Drain { host } => (0..sim.replicas().len())
+            .filter(|&r| sim.replicas()[r].host == Some(host))
+            .map(|r| share(r, spec.services[sim.replicas()[r].service].boot_time_s))
+            .sum(),
+        _ => 0.0,
+    }
+}
+
 impl Env for Healing {
     fn id(&self) -> &str {
         ID
@@ -350,12 +414,15 @@ impl Env for Healing {
         let Value::Discrete(a) = action else {
             unreachable!("checked above")
         };
-        let (remedy, remedy_cost, kind) = self.remedy(*a as usize);
+        let (remedy, fixed_cost, kind) = self.remedy(*a as usize);
         let sim = self
             .sim
             .as_mut()
             .ok_or_else(|| EnvError::NeedsReset(ID.into()))?;
         let mut refused = None;
+        let disruption = remedy.as_ref().map_or(0.0, |act| {
+            disruption_share(sim, act, self.cfg.control_interval_s)
+        });
         if let Some(act) = &remedy
             && let Err(e) = sim.apply(act)
         {
@@ -384,6 +451,12 @@ impl Env for Healing {
         } else {
             0.0
         };
+        let remedy_cost = self.cfg.remedy_penalty * fixed_cost
+            + if refused.is_none() {
+                self.cfg.disruption_weight * disruption
+            } else {
+                0.0
+            };
         let reward = -self.cfg.unserved_weight * unserved_frac - remedy_cost;
         let truncated = sim.now().as_secs_f64() >= self.episode_s - 1e-9;
         let info = Info {

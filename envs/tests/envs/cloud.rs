@@ -318,3 +318,27 @@ fn randomised_load_is_drawn_per_episode_from_the_seed() {
     .to_string();
     assert!(e.contains("randomize.boot_time"), "{e}");
 }
+
+/// A restart costs its fixed price times `remedy_penalty`, plus `disruption_weight` ×
+/// the capacity it takes: three-tier's first replica (a frontend, one of two serving,
+/// restart 5 s) out for 5 s of a 10 s step is a quarter of the service's capacity.
+#[test]
+fn a_remedy_pays_its_penalty_and_the_capacity_it_takes() {
+    let config = json!({"fault_mix": false, "episode_s": 60, "remedy_penalty": 2.0, "disruption_weight": 0.5});
+    let mut env = make("Healing-v0", &config).unwrap();
+    env.reset(Some(1), None).unwrap();
+    let s = env.step(&Value::Discrete(1)).unwrap();
+    let h = s.info.healing.as_ref().unwrap();
+    assert_eq!(h.remedy, "restart");
+    let want = 2.0 * 0.01 + 0.5 * (5.0 / 10.0) / 2.0;
+    assert!(
+        (h.remedy_cost - want).abs() < 1e-12,
+        "{} vs {want}",
+        h.remedy_cost
+    );
+    let e = make("Healing-v0", &json!({"disruption_weight": -1.0}))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("disruption_weight"), "{e}");
+}

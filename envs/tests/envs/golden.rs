@@ -113,7 +113,13 @@ fn scaling_as(config: Json) -> u64 {
 }
 
 fn healing(config: Json) -> u64 {
-    healing_as(with_autoscaler(config, false))
+    healing_as(without_disruption(with_autoscaler(config, false)))
+}
+
+/// `config` without the disruption price (the recorded episodes predate it).
+fn without_disruption(mut config: Json) -> Json {
+    config["disruption_weight"] = json!(0.0);
+    config
 }
 
 fn healing_as(config: Json) -> u64 {
@@ -214,11 +220,22 @@ fn cloud_envs_with_the_cluster_autoscaler_are_bit_identical_to_the_recorded_epis
         ),
         (
             "Healing-v0 flat fluid",
+            healing_as(without_disruption(
+                json!({"fidelity": "fluid", "episode_s": 1800, "fault_mix_mtbf_s": 300}),
+            )),
+        ),
+        (
+            "Healing-v0 flat fluid, disruption priced",
             healing_as(json!({"fidelity": "fluid", "episode_s": 1800, "fault_mix_mtbf_s": 300})),
         ),
     ];
-    // Recorded on the commit that added the autoscaler.
-    let recorded: [u64; 3] = [0x26b94c9c78dd6b66, 0x23c673596b997f61, 0x5e34f5874703634f];
+    // Recorded on the commits that added the autoscaler and the disruption price.
+    let recorded: [u64; 4] = [
+        0x26b94c9c78dd6b66,
+        0x23c673596b997f61,
+        0x5e34f5874703634f,
+        0x18a7632c8ae982ac,
+    ];
     let got: Vec<String> = cases
         .iter()
         .map(|(name, h)| format!("{name}: {h:#018x}"))
