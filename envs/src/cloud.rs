@@ -26,23 +26,27 @@ pub(crate) fn parse_config<T: DeserializeOwned + Default>(
     }
 }
 
-/// Loads a scenario by builtin name or path, with an optional fidelity override, the
-/// way the cloud envs do.
+/// A scenario by builtin name or path without reading the trace files it names: it
+/// keeps everything else (services, calls, SLOs, faults, hosts), and each trace
+/// workload gets a placeholder rate of zero. Enough for what needs a scenario's shape
+/// and not its load (a policy's context, a topology check), without the traces' I/O.
+pub fn load_topology(env: &str, name: &str) -> Result<Scenario, EnvError> {
+    without_traces(name)
+        .map(|(sc, _)| sc)
+        .map_err(|reason| EnvError::Config {
+            env: env.into(),
+            field: "scenario".into(),
+            reason,
+        })
+}
+
+/// Loads a scenario by builtin name or path, with an optional fidelity override, as
+/// the cloud envs do, and says which trace it did not read, if any.
 ///
 /// With the default `traces` feature, the trace files a scenario names are read
 /// (through `hale_datasets::load_scenario`). Without it (the adapter's build, which
-/// carries no polars) they are not: the scenario keeps everything else, its topology,
-/// SLOs and faults, and each trace workload gets a placeholder rate of zero, enough
-/// to know the envs' spaces and a policy's context; the envs then refuse to reset.
-pub fn load_scenario(
-    env: &str,
-    name: &str,
-    fidelity: Option<Fidelity>,
-) -> Result<Scenario, EnvError> {
-    Ok(load(env, name, fidelity)?.0)
-}
-
-/// [`load_scenario`], and the path of a trace it did not read, if any.
+/// carries no polars) they are not: the scenario is [`load_topology`]'s, and the envs
+/// then refuse to reset.
 pub(crate) fn load(
     id: &str,
     name: &str,
@@ -76,8 +80,7 @@ pub(crate) fn load(
 }
 
 /// A scenario whose trace workloads are not read: each gets a zero rate, and the
-/// first one's path comes back. (Compiled in every build, so that it is tested.)
-#[cfg_attr(feature = "traces", allow(dead_code))]
+/// first one's path comes back.
 pub(crate) fn without_traces(name: &str) -> Result<(Scenario, Option<String>), String> {
     if hale_sim::BUILTINS.contains(&name) {
         return Scenario::builtin(name)

@@ -128,7 +128,7 @@ pub struct Healing {
     cfg: HealingConfig,
     sc: Arc<Scenario>,
     sim: Option<Simulation>,
-    /// A trace workload this build did not read (see [`crate::load_scenario`]).
+    /// A trace workload this build did not read (see [`crate::load_topology`]).
     unread_trace: Option<String>,
     seeds: Stream,
     episode_s: f64,
@@ -367,7 +367,7 @@ fn disruption_share(sim: &Simulation, act: &Action, step_s: f64) -> f64 {
             replica,
             spec.services[sim.replicas()[replica].service].restart_time_s,
         ),
-        Action::Reschedule { replica } | Action::Kill { replica } => share(
+        Action::Reschedule { replica } => share(
             replica,
             spec.services[sim.replicas()[replica].service].boot_time_s,
         ),

@@ -32,7 +32,7 @@ pub mod wrappers;
 
 pub use cartpole::CartPole;
 pub use checker::{check_env, check_registered};
-pub use cloud::{Randomize, load_scenario};
+pub use cloud::{Randomize, load_topology};
 pub use env::{
     CloudInfo, Env, EnvError, EpisodeInfo, HealingInfo, Info, ObsSlot, ScalingInfo, Step, StepInto,
     Usage, check_action, write_obs,

@@ -147,7 +147,7 @@ pub struct Scaling {
     cfg: ScalingConfig,
     sc: Arc<Scenario>,
     sim: Option<Simulation>,
-    /// A trace workload this build did not read (see [`crate::load_scenario`]).
+    /// A trace workload this build did not read (see [`crate::load_topology`]).
     unread_trace: Option<String>,
     seeds: Stream,
     episode_s: f64,

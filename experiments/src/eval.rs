@@ -356,7 +356,7 @@ type Topology = (Vec<String>, Vec<(usize, usize)>);
 /// A scenario's [`Topology`]: what a policy trained on one scenario needs of another
 /// to drive it.
 fn topology(env_id: &str, scenario: &str) -> Result<Topology> {
-    let sc = hale_envs::load_scenario(env_id, scenario, None)?;
+    let sc = hale_envs::load_topology(env_id, scenario)?;
     let services = sc.spec.services.iter().map(|s| s.name.clone()).collect();
     let calls = sc
         .edges
@@ -508,19 +508,12 @@ pub fn compare(
 
 /// The services of a cloud env's scenario, in order (none for other envs).
 fn service_names(env_id: &str, config: &Json) -> Result<Vec<String>> {
-    let (scenario, fidelity) = match env_id {
-        "Scaling-v0" => {
-            let c = hale_envs::ScalingConfig::from_json(config)?;
-            (c.scenario, c.fidelity)
-        }
-        "Healing-v0" => {
-            let c = hale_envs::HealingConfig::from_json(config)?;
-            (c.scenario, c.fidelity)
-        }
+    let scenario = match env_id {
+        "Scaling-v0" => hale_envs::ScalingConfig::from_json(config)?.scenario,
+        "Healing-v0" => hale_envs::HealingConfig::from_json(config)?.scenario,
         _ => return Ok(vec![]),
     };
-    let sc = hale_envs::load_scenario(env_id, &scenario, fidelity)?;
-    Ok(sc.spec.services.iter().map(|s| s.name.clone()).collect())
+    Ok(topology(env_id, &scenario)?.0)
 }
 
 /// The env config policy `spec` runs under: `config` with the observation the policy

@@ -1555,6 +1555,42 @@ fn trace_scenario(dir: &std::path::Path) -> Option<std::path::PathBuf> {
     Some(path)
 }
 
+/// A tiny PPO config (256 steps, fluid, target actions, episodes of `episode_s`) on
+/// Scaling-v0 with `scenario`, written in `dir`.
+fn tiny_scaling_config(
+    dir: &std::path::Path,
+    scenario: &std::path::Path,
+    episode_s: f64,
+) -> std::path::PathBuf {
+    let cfg = dir.join("train.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+exp_name = "tiny"
+env = "Scaling-v0"
+eval_episodes = 2
+
+[env_config]
+scenario = {:?}
+fidelity = "fluid"
+fluid_tick_s = 15.0
+control_interval_s = 15.0
+episode_s = {episode_s:?}
+action = "target"
+
+[ppo]
+total_timesteps = 256
+num_envs = 2
+num_steps = 32
+"#,
+            scenario.display().to_string()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
 /// Issue 16: a scenario driven by a real trace works in every command that takes a
 /// scenario, for both cloud envs, and a bundle trained on it runs in `hale eval` and
 /// in `hale-adapter check`.
@@ -1614,31 +1650,7 @@ fn trace_scenarios_work_in_every_command() {
         "{healing}"
     );
 
-    let cfg = tmp.path().join("train.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-exp_name = "traced"
-env = "Scaling-v0"
-eval_episodes = 2
-
-[env_config]
-scenario = {sc:?}
-fidelity = "fluid"
-fluid_tick_s = 15.0
-control_interval_s = 15.0
-episode_s = 300.0
-action = "target"
-
-[ppo]
-total_timesteps = 256
-num_envs = 2
-num_steps = 32
-"#
-        ),
-    )
-    .unwrap();
+    let cfg = tiny_scaling_config(tmp.path(), &scenario, 300.0);
     let trained = ok(train(&cfg, &tmp.path().join("r"), &[]));
     assert!(trained.contains("paired difference ppo - hpa"), "{trained}");
     let run = run_dir(&tmp.path().join("r"));
@@ -1750,32 +1762,7 @@ fn generalisation_to_another_counts_trace() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let scenario = repo.join("experiments/scenarios/microservices-20-traces.toml");
-    let cfg = tmp.path().join("train.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-exp_name = "traces"
-env = "Scaling-v0"
-eval_episodes = 2
-
-[env_config]
-scenario = {:?}
-fidelity = "fluid"
-fluid_tick_s = 15.0
-control_interval_s = 15.0
-episode_s = 600.0
-action = "target"
-
-[ppo]
-total_timesteps = 256
-num_envs = 2
-num_steps = 32
-"#,
-            scenario.display().to_string()
-        ),
-    )
-    .unwrap();
+    let cfg = tiny_scaling_config(tmp.path(), &scenario, 600.0);
     let out = train(&cfg, &tmp.path().join("r"), &[]);
     assert!(out.status.success(), "{out:?}");
     let run = run_dir(&tmp.path().join("r"));

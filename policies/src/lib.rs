@@ -140,8 +140,8 @@ impl PolicyContext {
             "Scaling-v0" => {
                 let cfg = hale_envs::ScalingConfig::from_json(config)
                     .map_err(|e| mismatch(e.to_string()))?;
-                // Loaded as the env loads it (trace workloads included).
-                let sc = hale_envs::load_scenario(env_id, &cfg.scenario, cfg.fidelity)
+                // Its shape is enough: the trace files it names are not read again.
+                let sc = hale_envs::load_topology(env_id, &cfg.scenario)
                     .map_err(|e| mismatch(e.to_string()))?;
                 let replicas = sc.spec.services.iter().map(|s| s.replicas).collect();
                 (cfg.control_interval_s, replicas)

@@ -248,8 +248,21 @@ proptest! {
 /// `fuzz/regressions/trace_FORMAT/`: each is now refused with an error naming the file.
 #[test]
 fn fuzz_regressions_are_refused_not_crashed_on() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
-    let mut seen = 0;
+    for (format, path, bytes) in &fuzz_inputs("regressions") {
+        let e = parse(path, bytes, *format).expect_err("a crashing input is refused");
+        assert!(
+            e.to_string().contains(&path.display().to_string()),
+            "{format}: {e}"
+        );
+    }
+}
+
+/// The inputs kept in `fuzz/KIND/trace_FORMAT/`, with their format; at least one.
+fn fuzz_inputs(kind: &str) -> Vec<(Format, std::path::PathBuf, Vec<u8>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz")
+        .join(kind);
+    let mut inputs = vec![];
     for format in Format::ALL {
         let dir = root.join(format!("trace_{}", format.name().replace('-', "_")));
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -258,15 +271,11 @@ fn fuzz_regressions_are_refused_not_crashed_on() {
         for entry in entries {
             let path = entry.unwrap().path();
             let bytes = std::fs::read(&path).unwrap();
-            let e = parse(&path, &bytes, format).expect_err("a crashing input is refused");
-            assert!(
-                e.to_string().contains(&path.display().to_string()),
-                "{format}: {e}"
-            );
-            seen += 1;
+            inputs.push((format, path, bytes));
         }
     }
-    assert!(seen >= 1, "the regressions under {}", root.display());
+    assert!(!inputs.is_empty(), "the inputs under {}", root.display());
+    inputs
 }
 
 /// Inputs the fuzzers found slow (`fuzz/slow/trace_FORMAT/`): each now loads, or is
@@ -274,26 +283,14 @@ fn fuzz_regressions_are_refused_not_crashed_on() {
 /// it flags any input over its limit.)
 #[test]
 fn fuzz_slow_inputs_load_or_are_refused() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/slow");
-    let mut seen = 0;
-    for format in Format::ALL {
-        let dir = root.join(format!("trace_{}", format.name().replace('-', "_")));
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            let bytes = std::fs::read(&path).unwrap();
-            match parse(&path, &bytes, format) {
-                Ok(Trace::Series(s)) => assert!(!s.rps.is_empty(), "{}", path.display()),
-                Ok(_) => {}
-                Err(e) => assert!(
-                    e.to_string().contains(&path.display().to_string()),
-                    "{format}: {e}"
-                ),
-            }
-            seen += 1;
+    for (format, path, bytes) in &fuzz_inputs("slow") {
+        match parse(path, bytes, *format) {
+            Ok(Trace::Series(s)) => assert!(!s.rps.is_empty(), "{}", path.display()),
+            Ok(_) => {}
+            Err(e) => assert!(
+                e.to_string().contains(&path.display().to_string()),
+                "{format}: {e}"
+            ),
         }
     }
-    assert!(seen >= 1, "the slow inputs under {}", root.display());
 }

@@ -129,6 +129,19 @@ fn healing_as(config: Json) -> u64 {
     h.0
 }
 
+/// Prints every case's hash (to record new ones), then compares each with its record.
+fn assert_recorded(cases: &[(&str, u64)], recorded: &[u64]) {
+    assert_eq!(cases.len(), recorded.len());
+    let got: Vec<String> = cases
+        .iter()
+        .map(|(name, h)| format!("{name}: {h:#018x}"))
+        .collect();
+    eprintln!("{}", got.join("\n"));
+    for ((name, h), want) in cases.iter().zip(recorded) {
+        assert_eq!(h, want, "{name}: {h:#018x}, recorded {want:#018x}");
+    }
+}
+
 #[test]
 fn cloud_envs_are_bit_identical_to_the_recorded_episodes() {
     let cases: Vec<(&str, u64)> = vec![
@@ -194,14 +207,7 @@ fn cloud_envs_are_bit_identical_to_the_recorded_episodes() {
         0x1d8a3d9ad8f83de8,
         0x0aec408786c7caf9,
     ];
-    let got: Vec<String> = cases
-        .iter()
-        .map(|(name, h)| format!("{name}: {h:#018x}"))
-        .collect();
-    eprintln!("{}", got.join("\n"));
-    for ((name, h), want) in cases.iter().zip(recorded) {
-        assert_eq!(*h, want, "{name}: {h:#018x}, recorded {want:#018x}");
-    }
+    assert_recorded(&cases, &recorded);
 }
 
 /// The same, with the cluster autoscaler the cloud envs run by default (issue 16).
@@ -236,12 +242,5 @@ fn cloud_envs_with_the_cluster_autoscaler_are_bit_identical_to_the_recorded_epis
         0x5e34f5874703634f,
         0x18a7632c8ae982ac,
     ];
-    let got: Vec<String> = cases
-        .iter()
-        .map(|(name, h)| format!("{name}: {h:#018x}"))
-        .collect();
-    eprintln!("{}", got.join("\n"));
-    for ((name, h), want) in cases.iter().zip(recorded) {
-        assert_eq!(*h, want, "{name}: {h:#018x}, recorded {want:#018x}");
-    }
+    assert_recorded(&cases, &recorded);
 }
