@@ -247,6 +247,7 @@ mod tests {
             delta: true,
             min_replicas: 1,
             max_replicas: 10,
+            cpu_levels: Vec::new(),
         };
         // From 1 replica, −2 and −1 and 0 all mean "keep 1".
         let alts = scaling_alternatives(&[0.0, 0.0, 0.0, 1.0, -1.0], &actions, 1);

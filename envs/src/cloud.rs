@@ -515,6 +515,11 @@ pub(crate) fn common_info(
         slot_slack = Some(if slots > 0.0 { 1.0 - busy / slots } else { 0.0 });
     }
     let (ttr_s, ttr_kinds) = faults.newly_resolved(sim);
+    let (mut faults_open, mut open_fault_age_s) = (0, 0.0);
+    for f in sim.faults().iter().filter(|f| f.resolved_at.is_none()) {
+        faults_open += 1;
+        open_fault_age_s += now.saturating_sub(f.at).as_secs_f64();
+    }
     crate::env::CloudInfo {
         requests,
         unserved,
@@ -527,6 +532,8 @@ pub(crate) fn common_info(
         slot_slack,
         ttr_s,
         ttr_kinds,
+        faults_open,
+        open_fault_age_s,
     }
 }
 

@@ -278,7 +278,7 @@ impl ScalingObservation {
 }
 
 /// How `Scaling-v0` turns an action's choice for one service into desired replicas.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ScalingActions {
     /// Choices are changes −2…+2 (`action = "delta"`) rather than target counts.
     pub delta: bool,
@@ -286,9 +286,26 @@ pub struct ScalingActions {
     pub min_replicas: u32,
     /// Most replicas.
     pub max_replicas: u32,
+    /// CPU request levels (factors of the scenario's request) of the second action
+    /// block, one choice per service; empty when the env sizes replica counts only.
+    pub cpu_levels: Vec<f64>,
 }
 
 impl ScalingActions {
+    /// Action components per service: 1, or 2 with vertical sizing.
+    pub fn blocks(&self) -> usize {
+        if self.cpu_levels.is_empty() { 1 } else { 2 }
+    }
+
+    /// The choice that keeps the scenario's CPU request (level 1.0), if the env sizes
+    /// CPU.
+    pub fn base_cpu_choice(&self) -> Option<i64> {
+        self.cpu_levels
+            .iter()
+            .position(|&l| l == 1.0)
+            .map(|i| i as i64)
+    }
+
     /// Desired replicas for `choice` when the service wants `current` now.
     pub fn replicas(&self, choice: i64, current: u32) -> u32 {
         let target = if self.delta {

@@ -58,6 +58,11 @@ pub struct CloudInfo {
     pub ttr_s: Vec<f64>,
     /// Their kinds.
     pub ttr_kinds: Vec<&'static str>,
+    /// Faults injected and not resolved at the end of the step.
+    pub faults_open: u32,
+    /// Their summed age at the end of the step, seconds (at an episode's last step:
+    /// what each unresolved fault's time to recovery is at least).
+    pub open_fault_age_s: f64,
 }
 
 /// Per service (scenario order), what live replicas used and requested over a step.

@@ -7,6 +7,14 @@
 //! (`action = "target"`). New replicas boot for the service's boot time, and hosts are
 //! provisioned when none has room.
 //!
+//! With `cpu_levels` the agent also sizes each service vertically, as Kubernetes'
+//! in-place pod resize (and Autopilot's and the VPA's recommendations) do: the action
+//! has a second block of one choice per service, an index into `cpu_levels`, the CPU
+//! request per replica as a factor of the scenario's. A replica's local work runs at
+//! its cores (fewer cores: slower requests, the same CPU-seconds); the resize takes
+//! the service's `resize_time_s`, and a replica whose host has no room for the larger
+//! size keeps its old one.
+//!
 //! Reward per step, each term documented in `info`:
 //!
 //! `− cost_weight × replica_cost / initial_replica_cost
@@ -107,6 +115,11 @@ pub struct ScalingConfig {
     /// Per-episode randomisation of load, fault rates and boot times (ranges; see
     /// [`crate::Randomize`]).
     pub randomize: crate::Randomize,
+    /// Vertical sizing: the CPU requests the agent may give a service's replicas, as
+    /// factors of the scenario's request (e.g. `[0.05, 0.1, 0.25, 0.5, 1.0]`). Empty
+    /// (the default): replica counts only. When set it must hold 1.0, the scenario's
+    /// sizing, where the baselines keep every service.
+    pub cpu_levels: Vec<f64>,
 }
 
 impl ScalingConfig {
@@ -138,6 +151,7 @@ impl Default for ScalingConfig {
             auto_heal: true,
             cluster_autoscaler: true,
             randomize: crate::Randomize::default(),
+            cpu_levels: Vec::new(),
         }
     }
 }
@@ -180,6 +194,7 @@ impl Scaling {
             });
         }
         cfg.randomize.validate(ID)?;
+        check_cpu_levels(&cfg.cpu_levels)?;
         let (sc, unread_trace) = cloud::load(ID, &cfg.scenario, cfg.fidelity)?;
         let mut sc = cloud::with_autoscaler(ID, sc, cfg.cluster_autoscaler)?;
         if !cfg.faults || cfg.fluid_tick_s.is_some() {
@@ -198,6 +213,7 @@ impl Scaling {
             })?;
         }
         let n = sc.spec.services.len();
+        cpu_levels_fit(&sc, &cfg.cpu_levels)?;
         let choices = match cfg.action {
             ScalingAction::Delta => 5,
             ScalingAction::Target => (cfg.max_replicas - cfg.min_replicas + 1) as u64,
@@ -227,7 +243,11 @@ impl Scaling {
             refs,
             obs_space,
             act_space: Space::MultiDiscrete {
-                nvec: vec![choices; n],
+                nvec: [vec![choices; n], vec![cfg.cpu_levels.len() as u64; n]]
+                    .concat()
+                    .into_iter()
+                    .filter(|&k| k > 0)
+                    .collect(),
             },
             sc: Arc::new(sc),
             sim: None,
@@ -250,6 +270,7 @@ impl Scaling {
             delta: self.cfg.action == ScalingAction::Delta,
             min_replicas: self.cfg.min_replicas,
             max_replicas: self.cfg.max_replicas,
+            cpu_levels: self.cfg.cpu_levels.clone(),
         }
     }
 
@@ -305,8 +326,29 @@ impl Scaling {
             delta: cfg.action == ScalingAction::Delta,
             min_replicas: cfg.min_replicas,
             max_replicas: cfg.max_replicas,
+            cpu_levels: Vec::new(),
         };
-        for (s, &k) in a.iter().enumerate() {
+        let n = sim.services().len();
+        let (counts, sizes) = a.split_at(n);
+        for (s, &k) in sizes.iter().enumerate() {
+            let cpu = cfg.cpu_levels[k as usize] * self.sc.spec.services[s].cpu;
+            let service = &sim.services()[s];
+            if (service.target_cpu() - cpu).abs() > 1e-12 {
+                match sim.apply(&Action::Resize { service: s, cpu }) {
+                    Ok(()) => changes += 1,
+                    // A host without room for the larger size: the resize is deferred
+                    // (asked again at the next step), as Kubernetes defers one.
+                    Err(hale_sim::ActionError::NoRoom { .. }) => {}
+                    Err(e) => {
+                        return Err(EnvError::InvalidAction {
+                            env: ID.into(),
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        for (s, &k) in counts.iter().enumerate() {
             let current = sim.services()[s].desired;
             let target = actions.replicas(k, current);
             if target != current {
@@ -414,6 +456,46 @@ struct Terms {
     changes: u32,
     truncated: bool,
     before: cloud::Before,
+}
+
+/// `cpu_levels` is empty, or finite positive factors that include 1.0.
+fn check_cpu_levels(levels: &[f64]) -> Result<(), EnvError> {
+    let bad = |reason: String| EnvError::Config {
+        env: ID.into(),
+        field: "cpu_levels".into(),
+        reason,
+    };
+    if let Some(x) = levels.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
+        return Err(bad(format!(
+            "every level must be a positive factor, got {x}"
+        )));
+    }
+    if !levels.is_empty() && !levels.contains(&1.0) {
+        return Err(bad(format!(
+            "the levels must include 1.0 (the scenario's sizing, kept by the baselines), got {levels:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Every level of every service fits the largest host type.
+fn cpu_levels_fit(sc: &Scenario, levels: &[f64]) -> Result<(), EnvError> {
+    let max = sc.spec.host_types.iter().map(|t| t.cpu).fold(0.0, f64::max);
+    let top = levels.iter().copied().fold(0.0, f64::max);
+    for s in &sc.spec.services {
+        if top * s.cpu > max {
+            return Err(EnvError::Config {
+                env: ID.into(),
+                field: "cpu_levels".into(),
+                reason: format!(
+                    "level {top} gives service `{}` {} cores per replica, more than the largest host type's {max}",
+                    s.name,
+                    top * s.cpu
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Mean price of one core-hour over the scenario's host types.

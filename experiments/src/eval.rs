@@ -69,6 +69,7 @@ pub struct Episode {
     pub availability: f64,
     pub mttr_s: f64,
     pub faults_resolved: u64,
+    pub faults_open: u64,
     pub actions: u64,
 }
 
@@ -130,6 +131,7 @@ const COLUMNS: &[Column] = &[
     metric("availability", "availability", |e| e.availability),
     metric("mttr_s", "MTTR s", |e| e.mttr_s),
     count("faults_resolved", None, |e| e.faults_resolved as f64),
+    count("faults_open", None, |e| e.faults_open as f64),
     count("actions", Some("actions"), |e| e.actions as f64),
 ];
 
@@ -169,7 +171,7 @@ fn run_episode(
         seed,
         ..Default::default()
     };
-    let (mut p95_w, mut ttr_sum) = (0.0, 0.0);
+    let (mut p95_w, mut ttr_sum, mut open_age) = (0.0, 0.0, 0.0);
     let mut usage = hale_envs::Usage::default();
     let add = |total: &mut Vec<f64>, step: &[f64]| {
         total.resize(step.len().max(total.len()), 0.0);
@@ -211,6 +213,8 @@ fn run_episode(
                 ttr_sum += t;
                 e.faults_resolved += 1;
             }
+            // The last step's open faults are those the episode ends with.
+            (e.faults_open, open_age) = (u64::from(c.faults_open), c.open_fault_age_s);
         }
         let acted = s
             .info
@@ -249,9 +253,12 @@ fn run_episode(
     } else {
         1.0
     };
-    // No fault resolved: no MTTR (left out of means rather than counted as 0).
-    e.mttr_s = if e.faults_resolved > 0 {
-        ttr_sum / e.faults_resolved as f64
+    // A fault still open at the end counts with its age then, a lower bound of its
+    // time to recovery: leaving faults unresolved does not shorten the mean. No fault
+    // at all: no MTTR (left out of means rather than counted as 0).
+    let faults = e.faults_resolved + e.faults_open;
+    e.mttr_s = if faults > 0 {
+        (ttr_sum + open_age) / faults as f64
     } else {
         f64::NAN
     };
@@ -412,7 +419,7 @@ fn bundle_env(dir: &Path) -> Option<(String, serde_json::Map<String, Json>)> {
 
 /// Refuses an `--out` that cannot become a folder (a file there, or a file where a
 /// folder above it should be) before any episode runs; nothing is created yet.
-fn check_out_dir(dir: &Path) -> Result<()> {
+pub fn check_out_dir(dir: &Path) -> Result<()> {
     let mut at = Some(dir);
     while let Some(p) = at {
         if p.exists() {
@@ -438,26 +445,49 @@ fn same_value(a: &Json, b: &Json) -> bool {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    let requested = requested_config(&args)?;
+    evaluate(
+        &args.env,
+        requested,
+        &args.policy,
+        args.episodes,
+        args.seed,
+        args.out.as_deref(),
+    )
+    .map(|_| ())
+}
+
+/// What `hale eval` and `hale bench run` do: resolve the env config (`requested`, then
+/// the bundles', then eval's defaults), compare the policies on seeds `seed`,
+/// `seed + 1`, …, print the table and write the outputs to `out`. Returns the summary.
+pub fn evaluate(
+    env: &str,
+    requested: Json,
+    policy: &[String],
+    episodes: usize,
+    seed: u64,
+    out: Option<&Path>,
+) -> Result<Json> {
     anyhow::ensure!(
-        args.episodes >= 2,
+        episodes >= 2,
         "--episodes must be at least 2 for confidence intervals"
     );
-    check_episodes(args.seed, args.episodes).map_err(|e| anyhow::anyhow!("--episodes: {e}"))?;
-    let specs: Vec<PolicySpec> = args.policy.iter().map(|p| PolicySpec::parse(p)).collect();
-    let config = resolve_config(&args.env, requested_config(&args)?, &specs)?;
+    check_episodes(seed, episodes).map_err(|e| anyhow::anyhow!("--episodes: {e}"))?;
+    let specs: Vec<PolicySpec> = policy.iter().map(|p| PolicySpec::parse(p)).collect();
+    let config = resolve_config(env, requested, &specs)?;
     // A path that cannot be a folder is refused at once rather than after the work.
-    if let Some(dir) = &args.out {
+    if let Some(dir) = out {
         check_out_dir(dir)?;
     }
-    eprintln!("env {} with config {config}", args.env);
-    let (episodes, summary) = compare(&args.env, &config, &specs, args.episodes, args.seed)?;
+    eprintln!("env {env} with config {config}");
+    let (all, summary) = compare(env, &config, &specs, episodes, seed)?;
     let labels: Vec<String> = specs.iter().map(|s| s.label.clone()).collect();
-    print_table(&labels, args.episodes, &summary);
-    if let Some(dir) = &args.out {
-        write_outputs(dir, &episodes, &summary, &args.env, &config)?;
+    print_table(&labels, episodes, &summary);
+    if let Some(dir) = out {
+        write_outputs(dir, &all, &summary, env, &config)?;
         eprintln!("wrote {}/episodes.csv and summary.json", dir.display());
     }
-    Ok(())
+    Ok(summary)
 }
 
 /// Runs `episodes` episodes of every policy on seeds `seed`, `seed + 1`, … (the same

@@ -474,6 +474,12 @@ pub enum LayoutError {
         /// The sizes.
         nvec: Vec<u64>,
     },
+    /// Scaling-v0 with `cpu_levels`: two heads per service node, which the GNN's
+    /// layout does not have.
+    #[error(
+        "Scaling-v0 with `cpu_levels` (vertical sizing) needs two heads per service; the GNN has one: use the MLP"
+    )]
+    VerticalSizing,
     /// Healing-v0's config cannot be read.
     #[error("Healing-v0 config: {0}")]
     Config(String),

@@ -252,6 +252,7 @@ mod tests {
                 services: 1,
                 min_replicas: min,
                 max_replicas: max,
+                keep_cpu: None,
             },
             HpaConfig::default(),
             15.0,

@@ -77,6 +77,13 @@ impl LayoutSpec {
     ) -> Result<LayoutSpec, LayoutError> {
         match (env_id, action_space) {
             ("Scaling-v0", Space::MultiDiscrete { nvec }) => {
+                if config
+                    .get("cpu_levels")
+                    .and_then(|l| l.as_array())
+                    .is_some_and(|l| !l.is_empty())
+                {
+                    return Err(LayoutError::VerticalSizing);
+                }
                 let choices = nvec.first().copied().unwrap_or(0) as usize;
                 if nvec.iter().any(|&n| n as usize != choices) {
                     return Err(LayoutError::UnequalHeads { nvec: nvec.clone() });

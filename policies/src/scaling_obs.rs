@@ -31,6 +31,9 @@ pub struct ScalingView {
     pub min_replicas: u32,
     /// Most replicas.
     pub max_replicas: u32,
+    /// With vertical sizing, the choice that keeps each service's CPU request (the
+    /// baselines scale replica counts only).
+    pub keep_cpu: Option<i64>,
 }
 
 impl ScalingView {
@@ -51,10 +54,16 @@ impl ScalingView {
             .flat_dim()
             .ok_or(crate::Unfit("observation is not a matrix"))?
             / SERVICE_FEATURES;
+        // The env checks that a non-empty `cpu_levels` holds 1.0.
         Ok(ScalingView {
             services: n,
             min_replicas: cfg.min_replicas,
             max_replicas: cfg.max_replicas,
+            keep_cpu: cfg
+                .cpu_levels
+                .iter()
+                .position(|&l| l == 1.0)
+                .map(|i| i as i64),
         })
     }
 
@@ -78,14 +87,45 @@ impl ScalingView {
     }
 
     /// The action setting these counts (clamped to the env's bounds).
+    /// With vertical sizing every service keeps the scenario's CPU request.
     pub fn action(&self, counts: &[u32]) -> Value {
-        Value::MultiDiscrete(
-            counts
-                .iter()
-                .map(|&c| {
-                    (c.clamp(self.min_replicas, self.max_replicas) - self.min_replicas) as i64
-                })
-                .collect(),
-        )
+        let replicas = counts
+            .iter()
+            .map(|&c| (c.clamp(self.min_replicas, self.max_replicas) - self.min_replicas) as i64);
+        let sizes = self
+            .keep_cpu
+            .map(|k| vec![k; counts.len()])
+            .unwrap_or_default();
+        Value::MultiDiscrete(replicas.chain(sizes).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baselines_keep_the_scenarios_cpu_request_when_the_env_sizes_cpu() {
+        let ctx = |config: serde_json::Value| {
+            let env = hale_envs::make("Scaling-v0", &config).unwrap();
+            PolicyContext::new("Scaling-v0", &config, env.as_ref()).unwrap()
+        };
+        let plain = ScalingView::new(&ctx(serde_json::json!({
+            "scenario": "three-tier", "action": "target"
+        })))
+        .unwrap();
+        assert_eq!(
+            plain.action(&[3, 0, 25]),
+            Value::MultiDiscrete(vec![2, 0, 19])
+        );
+        let sized = ScalingView::new(&ctx(serde_json::json!({
+            "scenario": "three-tier", "action": "target", "cpu_levels": [0.25, 0.5, 1.0, 2.0]
+        })))
+        .unwrap();
+        // Counts as before, then level 1.0 (choice 2) for every service.
+        assert_eq!(
+            sized.action(&[3, 1, 2]),
+            Value::MultiDiscrete(vec![2, 0, 1, 2, 2, 2])
+        );
     }
 }

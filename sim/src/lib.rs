@@ -67,7 +67,7 @@ pub use scenario::{
     FaultTarget, FaultsSpec, Fidelity, HostGroupSpec, HostTypeSpec, IntervalSpec, LbPolicy,
     Lifecycle, MAX_DURATION_S, MIN_PERIOD_S, Placement, RateSpec, ResolvedSeries, Scenario,
     ScenarioError, ScenarioSpec, ScheduledFaultSpec, ServiceSpec, SimulationSpec, SloSpec,
-    TraceOffset, TraceSpec, WorkloadSpec,
+    TraceOffset, TraceSpec, WorkloadSpec, builtin_text,
 };
 pub use sim::{InvariantError, Simulation};
 pub use time::SimTime;

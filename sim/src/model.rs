@@ -193,6 +193,13 @@ pub struct ServiceState {
     pub(crate) resizes: u32,
 }
 
+impl ServiceState {
+    /// Cores per replica once the resize in flight (if any) has taken effect.
+    pub fn target_cpu(&self) -> f64 {
+        self.pending_resize.unwrap_or(self.cpu)
+    }
+}
+
 /// Counters of one service, over a window or a whole run.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct ServiceCounters {

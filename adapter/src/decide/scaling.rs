@@ -22,6 +22,15 @@ impl ScalingDecision {
     /// The decision for the Scaling-v0 env `env_config` builds.
     pub fn new(env_config: &serde_json::Value) -> Result<ScalingDecision, hale_envs::EnvError> {
         let env = hale_envs::Scaling::new(env_config)?;
+        if !env.action_encoding().cpu_levels.is_empty() {
+            return Err(hale_envs::EnvError::Config {
+                env: "Scaling-v0".into(),
+                field: "cpu_levels".into(),
+                reason: "the adapter sets replica counts only: a policy that also sizes CPU \
+                         requests (vertical sizing) cannot be actuated yet"
+                    .into(),
+            });
+        }
         Ok(ScalingDecision {
             encoding: env.observation_encoding(),
             actions: env.action_encoding(),

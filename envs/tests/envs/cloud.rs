@@ -342,3 +342,70 @@ fn a_remedy_pays_its_penalty_and_the_capacity_it_takes() {
         .to_string();
     assert!(e.contains("disruption_weight"), "{e}");
 }
+
+/// Vertical sizing: half the CPU request per replica halves the cores requested,
+/// leaves the CPU-seconds the same work uses unchanged (the work runs slower on fewer
+/// cores), and raises latency; the baselines' level (1.0) changes
+/// nothing. Bad levels name their field.
+#[test]
+fn cpu_levels_resize_requests_without_changing_the_work() {
+    let run = |level: i64| {
+        let config = json!({"scenario": "three-tier", "action": "target", "episode_s": 900,
+            "faults": false, "cpu_levels": [0.5, 1.0]});
+        let mut env = make("Scaling-v0", &config).unwrap();
+        assert_eq!(
+            env.action_space(),
+            &hale_envs::Space::MultiDiscrete {
+                nvec: [vec![20; 3], vec![2; 3]].concat()
+            }
+        );
+        env.reset(Some(3), None).unwrap();
+        let action = Value::MultiDiscrete([vec![2; 3], vec![level; 3]].concat());
+        let (mut requests, mut used, mut requested, mut changes, mut p95) = (0.0, 0.0, 0.0, 0, 0.0);
+        for t in 0.. {
+            let s = env.step(&action).unwrap();
+            let c = s.info.cloud.as_ref().unwrap();
+            changes += s.info.scaling.as_ref().unwrap().scaling_changes;
+            // Past the resize time (the scenario's default), the new size holds.
+            if t >= 4 {
+                requests += c.requests - c.unserved;
+                used += c.usage.cpu_used_core_s.iter().sum::<f64>();
+                requested += c.usage.cpu_requested_core_s.iter().sum::<f64>();
+                p95 += c.p95_ms.unwrap_or(0.0);
+            }
+            if s.truncated {
+                break;
+            }
+        }
+        (used / requests, requested, changes, p95)
+    };
+    let (work_full, requested_full, changes_full, p95_full) = run(1);
+    let (work_half, requested_half, changes_half, p95_half) = run(0);
+    assert!(
+        (requested_half / requested_full - 0.5).abs() < 1e-9,
+        "{requested_half} vs {requested_full}"
+    );
+    assert!(
+        (work_half / work_full - 1.0).abs() < 0.02,
+        "CPU-seconds per served request {work_half} vs {work_full}"
+    );
+    assert!(p95_half > p95_full, "p95 {p95_half} vs {p95_full}");
+    // Two services start with two replicas (the third with three): two changes at the
+    // first step; the half size adds three resizes.
+    assert_eq!((changes_full, changes_half), (2, 5));
+
+    for (levels, says) in [
+        (json!([0.5]), "must include 1.0"),
+        (json!([0.0, 1.0]), "positive factor"),
+        (json!([1.0, 100.0]), "more than the largest host type"),
+    ] {
+        let err = make(
+            "Scaling-v0",
+            &json!({"scenario": "three-tier", "cpu_levels": levels}),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("cpu_levels") && err.contains(says), "{err}");
+    }
+}

@@ -84,7 +84,8 @@ pub struct Scenario {
 /// Names of the scenarios shipped with the crate.
 pub const BUILTINS: &[&str] = &["three-tier", "microservices-20", "demo"];
 
-fn builtin_text(name: &str) -> Option<&'static str> {
+/// The TOML text of a builtin scenario, to start another scenario from.
+pub fn builtin_text(name: &str) -> Option<&'static str> {
     match name {
         "three-tier" => Some(include_str!("../../scenarios/three-tier.toml")),
         "microservices-20" => Some(include_str!("../../scenarios/microservices-20.toml")),
