@@ -4,6 +4,7 @@
 //! evaluation beside the baselines (`eval`) and policy bundles for deployment
 //! (`export`).
 
+mod bench;
 mod data_cmd;
 mod device;
 mod env_cmd;
@@ -53,6 +54,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Check a training run's policy bundle and copy it out for deployment.
     Export(export_cmd::ExportArgs),
+    /// The benchmark suite: named tasks (env, scenario, split, protocol, baselines);
+    /// list them, or compare policies on one.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Subcommand)]
@@ -101,6 +106,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Data(cmd) => data_cmd::run(cmd),
         Command::Train(args) => train::run(args),
         Command::Export(args) => export_cmd::run(args),
+        Command::Bench(cmd) => bench::run(cmd),
         Command::Sim(SimCommand::List) => {
             for name in BUILTINS {
                 let s = Scenario::builtin(name)?;

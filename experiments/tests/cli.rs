@@ -1828,3 +1828,93 @@ fn generalisation_to_another_counts_trace() {
         );
     }
 }
+
+/// `hale bench`: every shipped task is listed, builds its scenario (traces swapped in,
+/// the judged split, fixed windows) and runs; a run writes the paired results beside
+/// the exact scenario; bad tasks and arguments are named.
+#[test]
+fn bench_lists_and_runs_every_task_and_names_bad_input() {
+    let list = hale().args(["bench", "list"]).output().unwrap();
+    assert!(list.status.success(), "{list:?}");
+    let text = String::from_utf8_lossy(&list.stdout).to_string();
+    let tasks: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/bench"))
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            (p.extension()? == "toml").then(|| p.file_stem().unwrap().to_string_lossy().into())
+        })
+        .collect();
+    assert!(tasks.len() >= 8, "{tasks:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for task in &tasks {
+        assert!(text.contains(task.as_str()), "{task} not listed:\n{text}");
+        let out = dir.path().join(task);
+        let run = hale()
+            .args(["bench", "run", task, "--episodes", "2", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{task}: {run:?}");
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("bench.json")).unwrap()).unwrap();
+        let policies = record["summary"]["policies"].as_object().unwrap();
+        assert!(policies.len() >= 2, "{task}: {record}");
+        let scenario = std::fs::read_to_string(out.join("scenario.toml")).unwrap();
+        if scenario.contains("kind = \"trace\"") {
+            assert!(
+                scenario.contains("split = \"test\"") && !scenario.contains("split = \"train\""),
+                "{task} is judged on the test part"
+            );
+            assert!(scenario.contains("offset = \"tiled\""), "{task}");
+        }
+    }
+    // Another part of the traces for model selection.
+    let out = dir.path().join("validation");
+    let run = hale()
+        .args([
+            "bench",
+            "run",
+            "scaling-ms20-nasa",
+            "--policy",
+            "hpa,static",
+        ])
+        .args(["--episodes", "2", "--split", "validation", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let scenario = std::fs::read_to_string(out.join("scenario.toml")).unwrap();
+    assert!(scenario.contains("split = \"validation\""));
+
+    let fails = |args: &[&str], says: &[&str]| {
+        let o = hale().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        for s in says {
+            assert!(err.contains(s), "{args:?} should say {s:?}: {err}");
+        }
+    };
+    fails(
+        &["bench", "run", "no-such-task"],
+        &["no-such-task", "scaling-ms20-nasa"],
+    );
+    fails(
+        &["bench", "run", "demo", "--split", "holdout"],
+        &["--split", "holdout"],
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "description = \"x\"\nenv = \"Scaling-v0\"\nscenario = \"three-tier\"\nepisodes = 1\nseed = 0\nbaselines = [\"hpa\"]\n",
+    )
+    .unwrap();
+    fails(
+        &["bench", "run", bad.to_str().unwrap()],
+        &["bad.toml", "episodes"],
+    );
+    std::fs::write(&bad, "description = \"x\"\nenv = \"Scaling-v0\"\nscenario = \"three-tier\"\nepisodes = 2\nseed = 0\nbaselines = [\"hpa\"]\n[trace]\npath = \"nowhere.txt\"\nduration_s = 3600\nmean_rps = [1.0, 2.0]\n").unwrap();
+    fails(
+        &["bench", "run", bad.to_str().unwrap()],
+        &["bad.toml", "trace.mean_rps", "2 rates", "1 workloads"],
+    );
+}
