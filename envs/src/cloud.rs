@@ -521,6 +521,7 @@ pub(crate) fn common_info(
         open_fault_age_s += now.saturating_sub(f.at).as_secs_f64();
     }
     crate::env::CloudInfo {
+        step_s: dt,
         requests,
         unserved,
         slo_violation_s: slo_seconds(sim) - before.slo_s,
@@ -532,6 +533,12 @@ pub(crate) fn common_info(
         slot_slack,
         ttr_s,
         ttr_kinds,
+        desired: sim.services().iter().map(|s| s.desired).collect(),
+        hosts: sim
+            .hosts()
+            .iter()
+            .filter(|h| h.state != hale_sim::HostState::Removed)
+            .count() as u32,
         faults_open,
         open_fault_age_s,
     }

@@ -35,6 +35,8 @@ impl Info {
 /// What a step of a cloud env served and cost, as evaluation tables need it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CloudInfo {
+    /// The step's length, simulated seconds.
+    pub step_s: f64,
     /// External requests that arrived in the step.
     pub requests: f64,
     /// Of those, the ones not served (failed, timed out or dropped).
@@ -58,6 +60,10 @@ pub struct CloudInfo {
     pub ttr_s: Vec<f64>,
     /// Their kinds.
     pub ttr_kinds: Vec<&'static str>,
+    /// Desired replicas per service (scenario order) at the end of the step.
+    pub desired: Vec<u32>,
+    /// Live hosts at the end of the step.
+    pub hosts: u32,
     /// Faults injected and not resolved at the end of the step.
     pub faults_open: u32,
     /// Their summed age at the end of the step, seconds (at an episode's last step:

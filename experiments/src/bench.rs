@@ -47,6 +47,9 @@ pub struct RunArgs {
     /// the system's temporary folder, printed).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The episode whose timeline (timeline.csv, timeline.svg) is written.
+    #[arg(long, default_value_t = 0)]
+    timeline: usize,
     /// The folder of task files.
     #[arg(long, default_value_os_t = default_dir())]
     tasks: PathBuf,
@@ -400,9 +403,9 @@ fn run_task(args: RunArgs) -> Result<()> {
         &task.spec.env,
         task.env_config(&scenario_file)?,
         &policies,
-        episodes,
-        task.spec.seed,
+        (episodes, task.spec.seed),
         Some(&out),
+        args.timeline,
     )?;
     let record = json!({
         "task": task.name,

@@ -37,9 +37,37 @@ pub struct EvalArgs {
     /// First seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Write episodes.csv, episodes.parquet and summary.json here.
+    /// Write episodes.csv, episodes.parquet and summary.json here (and, for the
+    /// cloud envs, one episode's timeline.csv and timeline.svg: load, replicas,
+    /// cores, hosts and p95 of every policy on the same seed).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The episode whose timeline is written (0 = the first).
+    #[arg(long, default_value_t = 0)]
+    timeline: usize,
+}
+
+/// One step of an episode's timeline (cloud envs).
+#[derive(Clone, Debug, Default)]
+pub struct Point {
+    /// End of the step, simulated seconds from the episode's start.
+    pub t_s: f64,
+    /// External requests per second arriving in the step.
+    pub load_rps: f64,
+    /// Desired replicas, summed over services.
+    pub replicas: u32,
+    /// Cores requested by live replicas (mean over the step).
+    pub cores: f64,
+    /// Hosts billed at the end of the step.
+    pub hosts: u32,
+    /// The user-facing p95, ms (last scrape).
+    pub p95_ms: f64,
+    /// SLO-violation seconds in the step, summed over SLOs.
+    pub slo_violation_s: f64,
+    /// Faults open at the end of the step.
+    pub faults_open: u32,
+    /// Whether the policy changed anything.
+    pub acted: bool,
 }
 
 /// The figures of one episode.
@@ -71,6 +99,9 @@ pub struct Episode {
     pub faults_resolved: u64,
     pub faults_open: u64,
     pub actions: u64,
+    /// Step by step (cloud envs).
+    #[serde(skip)]
+    pub timeline: Vec<Point>,
 }
 
 /// A column of the per-episode tables: its name, its label in the printed table
@@ -223,6 +254,21 @@ fn run_episode(
             .is_some_and(|t| t.scaling_changes > 0)
             || s.info.healing.as_ref().is_some_and(|h| h.acted());
         e.actions += u64::from(acted);
+        if let Some(c) = &s.info.cloud {
+            let t_s = e.timeline.last().map_or(0.0, |p| p.t_s) + c.step_s;
+            let per_s = |x: f64| if c.step_s > 0.0 { x / c.step_s } else { 0.0 };
+            e.timeline.push(Point {
+                t_s,
+                load_rps: per_s(c.requests),
+                replicas: c.desired.iter().sum(),
+                cores: per_s(c.core_hours * 3600.0),
+                hosts: c.hosts,
+                p95_ms: c.p95_ms.unwrap_or(0.0),
+                slo_violation_s: c.slo_violation_s,
+                faults_open: c.faults_open,
+                acted,
+            });
+        }
         obs = s.obs;
         if s.terminated || s.truncated {
             break;
@@ -450,9 +496,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
         &args.env,
         requested,
         &args.policy,
-        args.episodes,
-        args.seed,
+        (args.episodes, args.seed),
         args.out.as_deref(),
+        args.timeline,
     )
     .map(|_| ())
 }
@@ -464,10 +510,15 @@ pub fn evaluate(
     env: &str,
     requested: Json,
     policy: &[String],
-    episodes: usize,
-    seed: u64,
+    (episodes, seed): (usize, u64),
     out: Option<&Path>,
+    timeline: usize,
 ) -> Result<Json> {
+    anyhow::ensure!(
+        timeline < episodes,
+        "--timeline {timeline}: the episodes are numbered 0 to {}",
+        episodes.saturating_sub(1)
+    );
     anyhow::ensure!(
         episodes >= 2,
         "--episodes must be at least 2 for confidence intervals"
@@ -485,7 +536,16 @@ pub fn evaluate(
     print_table(&labels, episodes, &summary);
     if let Some(dir) = out {
         write_outputs(dir, &all, &summary, env, &config)?;
-        eprintln!("wrote {}/episodes.csv and summary.json", dir.display());
+        let plotted = crate::timeline::write(dir, &all, timeline)?;
+        eprintln!(
+            "wrote {}/episodes.csv and summary.json{}",
+            dir.display(),
+            if plotted {
+                format!(", and episode {timeline}'s timeline.csv and timeline.svg")
+            } else {
+                String::new()
+            }
+        );
     }
     Ok(summary)
 }

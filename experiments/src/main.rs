@@ -11,6 +11,7 @@ mod env_cmd;
 mod eval;
 mod export_cmd;
 mod stats;
+mod timeline;
 mod train;
 
 use anyhow::{Context, Result};

@@ -222,6 +222,42 @@ fn eval_compares_every_scaling_baseline_on_common_seeds() {
     let pol = &summary["summary"]["policies"];
     assert_eq!(pol["static"]["actions"]["mean"], 0.0);
     assert!(pol["hpa"]["actions"]["mean"].as_f64().unwrap() > 0.0);
+    // The first episode's timeline: every policy, every 15-s step of the 600 s, on
+    // the same seed; the same load for every policy (common random numbers), and the
+    // picture.
+    let timeline = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = timeline
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 5 * 40, "{timeline}");
+    assert!(rows.iter().all(|r| r[1] == "0" && r[2] == "3"));
+    let load = |p: &str| -> Vec<&str> { rows.iter().filter(|r| r[0] == p).map(|r| r[4]).collect() };
+    assert_eq!(load("hpa"), load("static"));
+    let last = rows.iter().rfind(|r| r[0] == "hpa").unwrap();
+    assert_eq!(last[3], "600");
+    let svg = std::fs::read_to_string(out.join("timeline.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("hosts billed"),
+        "{svg:.200}"
+    );
+    // An episode that is not run has no timeline.
+    let r = eval(
+        &[
+            "--env",
+            "Scaling-v0",
+            "--policy",
+            "hpa",
+            "--episodes",
+            "2",
+            "--timeline",
+            "2",
+        ],
+        &out,
+    );
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--timeline 2"));
 }
 
 #[test]
