@@ -245,6 +245,73 @@ impl ServiceReading {
     }
 }
 
+/// Which per-service features `Scaling-v0`'s matrix observation has: `v1` (the
+/// default, what bundles trained before issue 16 read) or `v2`, which adds
+/// [`LEAD_FEATURES`] that let a policy lead the load rather than follow it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeatureSet {
+    /// The [`SERVICE_FEATURES`] of a [`ServiceReading`].
+    #[default]
+    V1,
+    /// Those, then the [`LeadReading`] features.
+    V2,
+}
+
+impl FeatureSet {
+    /// Features per service.
+    pub fn per_service(self) -> usize {
+        match self {
+            FeatureSet::V1 => SERVICE_FEATURES,
+            FeatureSet::V2 => SERVICE_FEATURES + LEAD_FEATURES,
+        }
+    }
+}
+
+/// Features per service that `features = "v2"` appends ([`LeadReading::encode`]).
+pub const LEAD_FEATURES: usize = 3;
+
+/// Offsets of the `v2` features after the [`SERVICE_FEATURES`].
+pub mod lead {
+    /// The rate's recent trend: ln((1 + last scrape's rate) / (1 + mean rate over the
+    /// last 5 minutes)), clamped to ±5: positive while the load rises.
+    pub const RATE_TREND: usize = super::SERVICE_FEATURES;
+    /// Replicas pending (no host has room for them yet) over the env's `max_replicas`
+    /// (`booting` counts them too).
+    pub const PENDING: usize = RATE_TREND + 1;
+    /// CPU request per replica over the scenario's (1 unless the policy resized it).
+    pub const CPU_SIZE: usize = PENDING + 1;
+}
+
+/// The trend window of [`lead::RATE_TREND`], seconds.
+pub const TREND_WINDOW_S: f64 = 300.0;
+
+/// What a monitoring system also shows, for the `v2` features: a 5-minute rate (in
+/// PromQL, `rate(requests_total[5m])`), pending replicas, and the CPU request.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LeadReading {
+    /// Mean requests per second over the last [`TREND_WINDOW_S`] (or since the start).
+    pub rate_5m: f64,
+    /// Replicas waiting for a host.
+    pub pending: u32,
+    /// CPU request per replica over the scenario's.
+    pub cpu_size: f64,
+}
+
+impl LeadReading {
+    /// The [`LEAD_FEATURES`], given the service's last-scrape rate.
+    pub fn encode(&self, rate_now: f64, max_replicas: f64) -> [f32; LEAD_FEATURES] {
+        [
+            ((1.0 + rate_now.max(0.0)) / (1.0 + self.rate_5m.max(0.0)))
+                .ln()
+                .clamp(-5.0, 5.0),
+            f64::from(self.pending) / max_replicas,
+            self.cpu_size,
+        ]
+        .map(|v| v as f32)
+    }
+}
+
 /// How `Scaling-v0` with a given config encodes its (matrix) observation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScalingObservation {

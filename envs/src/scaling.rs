@@ -15,6 +15,9 @@
 //! the service's `resize_time_s`, and a replica whose host has no room for the larger
 //! size keeps its old one.
 //!
+//! With `features = "v2"` each service's row also has the rate's 5-minute trend,
+//! pending replicas and the CPU size ([`crate::encoding::lead`]).
+//!
 //! Reward per step, each term documented in `info`:
 //!
 //! `− cost_weight × replica_cost / initial_replica_cost
@@ -31,7 +34,9 @@
 //! liveness-failed replicas are restarted at each step, as kubelets would.
 
 use crate::cloud;
-use crate::encoding::{ObservationKind, SERVICE_FEATURES};
+use crate::encoding::{
+    FeatureSet, LeadReading, ObservationKind, SERVICE_FEATURES, TREND_WINDOW_S, lead,
+};
 use crate::env::{
     Env, EnvError, Info, ObsSlot, ScalingInfo, Step, StepInto, check_action, write_obs,
 };
@@ -88,6 +93,10 @@ pub struct ScalingConfig {
     pub max_replicas: u32,
     /// Matrix or graph observations.
     pub observation: ObservationKind,
+    /// The matrix observation's features per service: `v1` (the default) or `v2`,
+    /// which adds the rate's 5-minute trend, pending replicas and the CPU size
+    /// ([`crate::encoding::lead`]).
+    pub features: crate::encoding::FeatureSet,
     /// What the reward counts: `weighted` terms (the default) or `dollars`.
     pub reward: ScalingReward,
     /// With `reward = "dollars"`: the price of one minute of one SLO in violation, in
@@ -142,6 +151,7 @@ impl Default for ScalingConfig {
             min_replicas: 1,
             max_replicas: 20,
             observation: ObservationKind::Matrix,
+            features: crate::encoding::FeatureSet::V1,
             reward: ScalingReward::Weighted,
             slo_minute_price: 1.0,
             cost_weight: 1.0,
@@ -171,6 +181,9 @@ pub struct Scaling {
     act_space: Space,
     base_cost_rate: f64,
     faults: cloud::FaultReporter,
+    /// With `features = "v2"`: (time, cumulative arrivals per service) after each
+    /// step, back to the trend window.
+    arrivals: std::collections::VecDeque<(f64, Vec<f64>)>,
 }
 
 const ID: &str = "Scaling-v0";
@@ -218,11 +231,28 @@ impl Scaling {
             ScalingAction::Delta => 5,
             ScalingAction::Target => (cfg.max_replicas - cfg.min_replicas + 1) as u64,
         };
+        if cfg.features != FeatureSet::V1 && cfg.observation != ObservationKind::Matrix {
+            return Err(EnvError::Config {
+                env: ID.into(),
+                field: "features".into(),
+                reason: "the v2 features are in the matrix observation only".into(),
+            });
+        }
+        let f = cfg.features.per_service();
         let obs_space = match cfg.observation {
             ObservationKind::Matrix => Space::Box {
-                low: vec![0.0; n * SERVICE_FEATURES],
-                high: vec![f32::MAX; n * SERVICE_FEATURES],
-                shape: vec![n, SERVICE_FEATURES],
+                // The rate trend is a log-ratio: it goes below zero when the load falls.
+                low: (0..n * f)
+                    .map(|i| {
+                        if i % f == lead::RATE_TREND && f > SERVICE_FEATURES {
+                            -5.0
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect(),
+                high: vec![f32::MAX; n * f],
+                shape: vec![n, f],
             },
             ObservationKind::Graph => Space::Graph {
                 node_features: crate::encoding::NODE_FEATURES,
@@ -255,6 +285,7 @@ impl Scaling {
             seeds: Stream::from_key(0x5ca1e),
             base_cost_rate: base_cost_rate.max(1e-9),
             faults: cloud::FaultReporter::default(),
+            arrivals: Default::default(),
             cfg,
         })
     }
@@ -297,16 +328,78 @@ impl Scaling {
     fn observation(&self, sim: &Simulation) -> Value {
         match self.cfg.observation {
             ObservationKind::Matrix => {
-                let mut out = vec![0.0; self.sc.spec.services.len() * SERVICE_FEATURES];
-                cloud::service_features(
-                    sim.observe(),
-                    &self.refs,
-                    self.cfg.max_replicas as f64,
-                    &mut out,
-                );
+                let n = self.sc.spec.services.len();
+                let mut out = vec![0.0; n * SERVICE_FEATURES];
+                let max = self.cfg.max_replicas as f64;
+                cloud::service_features(sim.observe(), &self.refs, max, &mut out);
+                if self.cfg.features == FeatureSet::V2 {
+                    let snap = sim.observe();
+                    out = out
+                        .chunks(SERVICE_FEATURES)
+                        .zip(self.lead_readings(sim))
+                        .enumerate()
+                        .flat_map(|(s, (base, lead))| {
+                            let now = snap.map_or(0.0, |m| m.services[s].request_rate);
+                            base.iter().copied().chain(lead.encode(now, max))
+                        })
+                        .collect();
+                }
                 Value::Box(out)
             }
             ObservationKind::Graph => Value::Graph(cloud::graph_observation(sim, &self.graph)),
+        }
+    }
+
+    /// The `v2` readings of every service now.
+    pub fn lead_readings(&self, sim: &Simulation) -> Vec<LeadReading> {
+        let now = sim.now().as_secs_f64();
+        let base = self
+            .arrivals
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= now - TREND_WINDOW_S + 1e-9)
+            .or(self.arrivals.front());
+        (0..self.sc.spec.services.len())
+            .map(|s| {
+                let total = sim.service_totals(s).arrivals;
+                let rate_5m = match base {
+                    Some((t, cum)) if now - t > 0.0 => (total - cum[s]) / (now - t),
+                    _ => sim.observe().map_or(0.0, |m| m.services[s].request_rate),
+                };
+                let service = &sim.services()[s];
+                LeadReading {
+                    rate_5m,
+                    pending: service
+                        .replicas
+                        .iter()
+                        .filter(|&&r| sim.replicas()[r].state == hale_sim::ReplicaState::Pending)
+                        .count() as u32,
+                    cpu_size: service.cpu / self.sc.spec.services[s].cpu,
+                }
+            })
+            .collect()
+    }
+
+    /// Records the cumulative arrivals now, for the `v2` rate trend.
+    fn record_arrivals(&mut self) {
+        let Some(sim) = self.sim.as_ref() else {
+            return;
+        };
+        if self.cfg.features == FeatureSet::V1 {
+            return;
+        }
+        let now = sim.now().as_secs_f64();
+        let totals = (0..self.sc.spec.services.len())
+            .map(|s| sim.service_totals(s).arrivals)
+            .collect();
+        self.arrivals.push_back((now, totals));
+        // Keep the newest sample at least a window old, and everything after it.
+        while self
+            .arrivals
+            .get(1)
+            .is_some_and(|(t, _)| *t <= now - TREND_WINDOW_S + 1e-9)
+        {
+            self.arrivals.pop_front();
         }
     }
 
@@ -397,6 +490,7 @@ impl Scaling {
                 -(bill + cfg.slo_minute_price * slo_s / 60.0)
             }
         };
+        self.record_arrivals();
         Ok(Terms {
             reward,
             replica_cost,
@@ -525,8 +619,10 @@ impl Env for Scaling {
         let sc = self.cfg.randomize.episode(&self.sc, sim_seed);
         let sim = cloud::new_sim(&sc, sim_seed);
         self.faults.clear();
-        let obs = self.observation(&sim);
         self.sim = Some(sim);
+        self.arrivals.clear();
+        self.record_arrivals();
+        let obs = self.observation(self.sim.as_ref().unwrap_or_else(|| unreachable!()));
         Ok((obs, Info::default()))
     }
 
@@ -555,7 +651,9 @@ impl Env for Scaling {
             .ok_or_else(|| EnvError::NeedsReset(ID.into()))?;
         match (self.cfg.observation, obs) {
             // The matrix straight into the row, without a Value in between.
-            (ObservationKind::Matrix, ObsSlot::Flat(row)) if row.len() == self.obs_dim() => {
+            (ObservationKind::Matrix, ObsSlot::Flat(row))
+                if row.len() == self.obs_dim() && self.cfg.features == FeatureSet::V1 =>
+            {
                 cloud::service_features(
                     sim.observe(),
                     &self.refs,

@@ -253,6 +253,7 @@ mod tests {
                 min_replicas: min,
                 max_replicas: max,
                 keep_cpu: None,
+                stride: hale_envs::encoding::SERVICE_FEATURES,
             },
             HpaConfig::default(),
             15.0,

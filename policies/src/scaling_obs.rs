@@ -1,7 +1,7 @@
 //! Reading Scaling-v0's matrix observation and writing its target actions.
 
 use crate::PolicyContext;
-use hale_envs::encoding::{ObservationKind, SERVICE_FEATURES, service};
+use hale_envs::encoding::{ObservationKind, service};
 use hale_envs::{ScalingAction, Value};
 
 /// One service as the monitoring system saw it.
@@ -21,7 +21,7 @@ pub struct ServiceView {
     pub desired: u32,
 }
 
-/// Decodes Scaling-v0 observations (matrix, `SERVICE_FEATURES` per service) and encodes
+/// Decodes Scaling-v0 observations (matrix, `v1` or `v2` features per service) and encodes
 /// target-count actions. Requires the env's `action = "target"`: baselines set counts.
 #[derive(Clone, Debug)]
 pub struct ScalingView {
@@ -34,6 +34,8 @@ pub struct ScalingView {
     /// With vertical sizing, the choice that keeps each service's CPU request (the
     /// baselines scale replica counts only).
     pub keep_cpu: Option<i64>,
+    /// Features per service in the observation (the `v1` ones come first).
+    pub stride: usize,
 }
 
 impl ScalingView {
@@ -49,11 +51,12 @@ impl ScalingView {
         if cfg.observation != ObservationKind::Matrix {
             return Err(crate::Unfit("baselines read the matrix observation"));
         }
+        let stride = cfg.features.per_service();
         let n = ctx
             .observation_space
             .flat_dim()
             .ok_or(crate::Unfit("observation is not a matrix"))?
-            / SERVICE_FEATURES;
+            / stride;
         // The env checks that a non-empty `cpu_levels` holds 1.0.
         Ok(ScalingView {
             services: n,
@@ -64,6 +67,7 @@ impl ScalingView {
                 .iter()
                 .position(|&l| l == 1.0)
                 .map(|i| i as i64),
+            stride,
         })
     }
 
@@ -73,7 +77,7 @@ impl ScalingView {
         let m = self.max_replicas as f64;
         (0..self.services)
             .map(|s| {
-                let f = |k: usize| x.get(s * SERVICE_FEATURES + k).copied().unwrap_or(0.0) as f64;
+                let f = |k: usize| x.get(s * self.stride + k).copied().unwrap_or(0.0) as f64;
                 ServiceView {
                     rate: (f(service::RATE) * 10.0).exp() - 1.0,
                     p95_over_slo: f(service::P95),
@@ -127,5 +131,39 @@ mod tests {
             sized.action(&[3, 1, 2]),
             Value::MultiDiscrete(vec![2, 0, 1, 2, 2, 2])
         );
+    }
+
+    /// The baselines read the v1 features wherever they sit: the HPA acts the same on
+    /// an env with the v2 features, step for step.
+    #[test]
+    fn the_hpa_acts_the_same_on_v1_and_v2_features() {
+        use crate::{PolicySpec, load_policy};
+        let run = |features: &str| {
+            let config = serde_json::json!({"scenario": "three-tier", "action": "target",
+                "control_interval_s": 15, "episode_s": 1200, "fidelity": "fluid",
+                "features": features});
+            let mut env = hale_envs::make("Scaling-v0", &config).unwrap();
+            let ctx = PolicyContext::new("Scaling-v0", &config, env.as_ref()).unwrap();
+            let mut hpa = load_policy(
+                &PolicySpec::parse("hpa"),
+                &ctx,
+                &burn::prelude::Device::flex(),
+            )
+            .unwrap();
+            let (mut obs, _) = env.reset(Some(4), None).unwrap();
+            let mut actions = vec![];
+            loop {
+                let a = hpa.act(&obs, None).unwrap();
+                let s = env.step(&a).unwrap();
+                actions.push(a);
+                obs = s.obs;
+                if s.truncated {
+                    return actions;
+                }
+            }
+        };
+        let v1 = run("v1");
+        assert!(v1.iter().any(|a| a != &v1[0]), "the HPA should act");
+        assert_eq!(v1, run("v2"));
     }
 }

@@ -22,6 +22,16 @@ impl ScalingDecision {
     /// The decision for the Scaling-v0 env `env_config` builds.
     pub fn new(env_config: &serde_json::Value) -> Result<ScalingDecision, hale_envs::EnvError> {
         let env = hale_envs::Scaling::new(env_config)?;
+        let cfg = hale_envs::ScalingConfig::from_json(env_config)?;
+        if cfg.features != hale_envs::encoding::FeatureSet::V1 {
+            return Err(hale_envs::EnvError::Config {
+                env: "Scaling-v0".into(),
+                field: "features".into(),
+                reason: "the adapter reads the v1 features only: a policy trained on \
+                         `features = \"v2\"` cannot run here yet"
+                    .into(),
+            });
+        }
         if !env.action_encoding().cpu_levels.is_empty() {
             return Err(hale_envs::EnvError::Config {
                 env: "Scaling-v0".into(),

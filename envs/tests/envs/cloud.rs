@@ -409,3 +409,81 @@ fn cpu_levels_resize_requests_without_changing_the_work() {
         assert!(err.contains("cpu_levels") && err.contains(says), "{err}");
     }
 }
+
+/// `features = "v2"`: the v1 features first, unchanged, then the rate's 5-minute
+/// trend (rising with three-tier's diurnal load, falling after its peak), pending
+/// replicas and the CPU size.
+#[test]
+fn v2_features_extend_v1_with_trend_pending_and_size() {
+    let base = json!({"scenario": "three-tier", "action": "target", "episode_s": 2400,
+        "control_interval_s": 15, "faults": false, "fidelity": "fluid", "cpu_levels": [0.5, 1.0]});
+    let mut v2_config = base.clone();
+    v2_config["features"] = json!("v2");
+    let mut v1 = make("Scaling-v0", &base).unwrap();
+    let mut v2 = make("Scaling-v0", &v2_config).unwrap();
+    let (n, f) = (3, hale_envs::encoding::SERVICE_FEATURES);
+    let lead = hale_envs::encoding::LEAD_FEATURES;
+    match v2.observation_space() {
+        hale_envs::Space::Box { shape, .. } => assert_eq!(shape, &vec![n, f + lead]),
+        other => panic!("{other:?}"),
+    }
+    v1.reset(Some(9), None).unwrap();
+    v2.reset(Some(9), None).unwrap();
+    use hale_envs::encoding::lead::{CPU_SIZE, PENDING, RATE_TREND};
+    let (mut rising, mut falling) = (vec![], vec![]);
+    for t in 0..160 {
+        // Twenty api replicas at first (more than the hosts hold: some wait), the
+        // frontend at half its CPU; then three of each at full size.
+        let action = if t < 8 {
+            vec![1, 19, 1, 0, 1, 1]
+        } else {
+            vec![2, 2, 2, 1, 1, 1]
+        };
+        let a = v1.step(&Value::MultiDiscrete(action.clone())).unwrap();
+        let b = v2.step(&Value::MultiDiscrete(action)).unwrap();
+        let (Value::Box(x), Value::Box(y)) = (&a.obs, &b.obs) else {
+            panic!()
+        };
+        for s in 0..n {
+            assert_eq!(
+                &x[s * f..(s + 1) * f],
+                &y[s * (f + lead)..s * (f + lead) + f]
+            );
+        }
+        let row = |s: usize| &y[s * (f + lead)..(s + 1) * (f + lead)];
+        if t == 1 {
+            assert!(
+                row(1)[PENDING] > 0.0,
+                "api replicas wait for hosts: {:?}",
+                row(1)
+            );
+        }
+        if (4..8).contains(&t) {
+            assert_eq!(row(0)[CPU_SIZE], 0.5, "{:?}", row(0));
+            assert_eq!(row(1)[CPU_SIZE], 1.0);
+        }
+        let minute = (t + 1) as f64 * 15.0 / 60.0;
+        if (6.0..14.0).contains(&minute) {
+            rising.push(row(0)[RATE_TREND]);
+        }
+        if (22.0..36.0).contains(&minute) {
+            falling.push(row(0)[RATE_TREND]);
+        }
+        assert!(y.iter().all(|v| v.is_finite()));
+    }
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    assert!(
+        mean(&rising) > 0.02 && mean(&falling) < -0.02,
+        "trend while the load rises {} and falls {}",
+        mean(&rising),
+        mean(&falling)
+    );
+    let err = make(
+        "Scaling-v0",
+        &json!({"features": "v2", "observation": "graph"}),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("features"), "{err}");
+}
