@@ -216,6 +216,19 @@ pub(crate) fn positive(id: &str, field: &str, v: f64) -> Result<(), EnvError> {
     }
 }
 
+/// A weight or a price in an env config: finite and not negative.
+pub(crate) fn non_negative(id: &str, field: &str, v: f64) -> Result<(), EnvError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(EnvError::Config {
+            env: id.into(),
+            field: field.into(),
+            reason: format!("must be ≥ 0, got {v}"),
+        })
+    }
+}
+
 /// A span of simulated time in an env config (`episode_s`): positive and at most
 /// [`hale_sim::MAX_DURATION_S`], so that an episode ends.
 pub(crate) fn duration(id: &str, field: &str, v: f64) -> Result<(), EnvError> {

@@ -155,13 +155,7 @@ impl Healing {
             ("remedy_penalty", cfg.remedy_penalty),
             ("disruption_weight", cfg.disruption_weight),
         ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(EnvError::Config {
-                    env: ID.into(),
-                    field: field.into(),
-                    reason: format!("must be ≥ 0, got {v}"),
-                });
-            }
+            cloud::non_negative(ID, field, v)?;
         }
         if cfg.max_replicas == 0 || cfg.max_hosts == 0 {
             return Err(EnvError::Config {

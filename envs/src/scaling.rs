@@ -207,6 +207,14 @@ impl Scaling {
             });
         }
         cfg.randomize.validate(ID)?;
+        for (field, v) in [
+            ("cost_weight", cfg.cost_weight),
+            ("slo_weight", cfg.slo_weight),
+            ("drop_weight", cfg.drop_weight),
+            ("slo_minute_price", cfg.slo_minute_price),
+        ] {
+            cloud::non_negative(ID, field, v)?;
+        }
         check_cpu_levels(&cfg.cpu_levels)?;
         let (sc, unread_trace) = cloud::load(ID, &cfg.scenario, cfg.fidelity)?;
         let mut sc = cloud::with_autoscaler(ID, sc, cfg.cluster_autoscaler)?;

@@ -487,3 +487,18 @@ fn v2_features_extend_v1_with_trend_pending_and_size() {
     .to_string();
     assert!(err.contains("features"), "{err}");
 }
+
+/// Reward weights and the SLO-minute price are checked up front, naming the field.
+#[test]
+fn negative_or_nan_weights_and_prices_are_refused() {
+    for (field, bad) in [
+        ("slo_minute_price", json!(-1.0)),
+        ("cost_weight", json!(-0.5)),
+        ("drop_weight", json!(-10.0)),
+    ] {
+        let mut config = json!({"scenario": "three-tier"});
+        config[field] = bad;
+        let err = make("Scaling-v0", &config).err().unwrap().to_string();
+        assert!(err.contains(field) && err.contains("≥ 0"), "{err}");
+    }
+}
