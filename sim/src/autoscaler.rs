@@ -103,10 +103,10 @@ impl Simulation {
             .replicas
             .iter()
             .filter(|r| r.host == Some(h) && r.state.is_live())
-            // The replacement is created at the service's current size.
+            // The replacement is created at the service's (target) size.
             .map(|r| {
                 let mem = self.scenario.spec.services[r.service].memory_mib;
-                (self.services[r.service].cpu, mem)
+                (self.services[r.service].target_cpu(), mem)
             })
             .collect();
         moving.sort_by(|a, b| b.0.total_cmp(&a.0));

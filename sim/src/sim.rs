@@ -631,7 +631,9 @@ impl Simulation {
             in_lb: false,
             probe_failures: 0,
             restarts: 0,
-            cpu: self.services[s].cpu,
+            // A new replica gets the size a resize in flight is heading for, as the
+            // VPA's admission controller sets a new pod's requests at creation.
+            cpu: self.services[s].target_cpu(),
             busy: 0,
             leak_mib_per_s: 0.0,
             slowdown: 1.0,
@@ -655,7 +657,7 @@ impl Simulation {
     /// Binds a pending replica to a host and starts booting it.
     pub(crate) fn try_place(&mut self, r: ReplicaId) -> bool {
         let s = self.replicas[r].service;
-        let cpu = self.services[s].cpu;
+        let cpu = self.services[s].target_cpu();
         let mem = self.scenario.spec.services[s].memory_mib;
         let Some(h) = self.find_host(cpu, mem, self.replicas[r].avoid_host) else {
             return false;

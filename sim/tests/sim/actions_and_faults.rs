@@ -394,6 +394,38 @@ fn invalid_actions_are_refused_and_change_nothing() {
     let _ = hash;
 }
 
+/// A replica created while a resize is in flight gets the new size at once (as the
+/// VPA's admission controller sizes a new pod); the running ones change after the
+/// resize time.
+#[test]
+fn new_replicas_take_the_size_a_resize_heads_for() {
+    let mut s = lab("", "");
+    at(&mut s, 5.0);
+    let before = s.services()[0].replicas.len();
+    s.apply(&Action::Resize {
+        service: 0,
+        cpu: 0.5,
+    })
+    .unwrap();
+    s.apply(&Action::Scale {
+        service: 0,
+        replicas: before as u32 + 1,
+    })
+    .unwrap();
+    let new = *s.services()[0].replicas.last().unwrap();
+    assert_eq!(s.replicas()[new].cpu, 0.5);
+    let old = s.services()[0].replicas[0];
+    assert_eq!(s.replicas()[old].cpu, 1.0);
+    assert_eq!(s.services()[0].target_cpu(), 0.5);
+    at(&mut s, 200.0);
+    assert!(
+        s.services()[0]
+            .replicas
+            .iter()
+            .all(|&r| s.replicas()[r].cpu == 0.5)
+    );
+}
+
 #[test]
 fn cordon_drain_resize_and_hosts() {
     let mut s = lab("", "");
