@@ -169,6 +169,9 @@ pub enum EnvError {
     /// `step` before `reset`.
     #[error("{0}: step called before reset")]
     NeedsReset(String),
+    /// `step` after the episode ended (terminated or truncated), before `reset`.
+    #[error("{0}: step called after the episode ended; call reset")]
+    EpisodeOver(String),
     /// An option or config value is wrong.
     #[error("{env}: {field}: {reason}")]
     Config {

@@ -401,8 +401,12 @@ impl Env for Healing {
     }
 
     fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
-        if self.sim.is_none() {
-            return Err(EnvError::NeedsReset(ID.into()));
+        match &self.sim {
+            None => return Err(EnvError::NeedsReset(ID.into())),
+            Some(sim) if sim.now().as_secs_f64() >= self.episode_s - 1e-9 => {
+                return Err(EnvError::EpisodeOver(ID.into()));
+            }
+            Some(_) => {}
         }
         check_action(ID, &self.act_space, Some(&self.mask), action)?;
         let Value::Discrete(a) = action else {

@@ -422,6 +422,9 @@ impl Scaling {
             .sim
             .as_mut()
             .ok_or_else(|| EnvError::NeedsReset(ID.into()))?;
+        if sim.now().as_secs_f64() >= self.episode_s - 1e-9 {
+            return Err(EnvError::EpisodeOver(ID.into()));
+        }
         let mut changes = 0;
         let actions = crate::encoding::ScalingActions {
             delta: cfg.action == ScalingAction::Delta,

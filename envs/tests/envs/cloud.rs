@@ -502,3 +502,33 @@ fn negative_or_nan_weights_and_prices_are_refused() {
         assert!(err.contains(field) && err.contains("≥ 0"), "{err}");
     }
 }
+
+/// A step after the episode's last one is refused until `reset`, as Gymnasium
+/// requires, for both cloud envs.
+#[test]
+fn stepping_past_the_end_needs_a_reset() {
+    for (id, action) in [
+        ("Scaling-v0", Value::MultiDiscrete(vec![0; 3])),
+        ("Healing-v0", Value::Discrete(0)),
+    ] {
+        let config = json!({"scenario": "three-tier", "episode_s": 120, "fidelity": "fluid"});
+        let mut env = make(id, &config).unwrap();
+        env.reset(Some(1), None).unwrap();
+        let mut ended = false;
+        for _ in 0..100 {
+            let s = env.step(&action).unwrap();
+            if s.truncated || s.terminated {
+                ended = true;
+                break;
+            }
+        }
+        assert!(ended, "{id}");
+        let err = env.step(&action).err().unwrap().to_string();
+        assert!(
+            err.contains("ended") && err.contains("reset"),
+            "{id}: {err}"
+        );
+        env.reset(Some(2), None).unwrap();
+        env.step(&action).unwrap();
+    }
+}
