@@ -205,26 +205,23 @@ pub(crate) fn unread_trace(id: &str, unread: &Option<String>) -> Result<(), EnvE
 }
 
 pub(crate) fn positive(id: &str, field: &str, v: f64) -> Result<(), EnvError> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(EnvError::Config {
-            env: id.into(),
-            field: field.into(),
-            reason: format!("must be positive, got {v}"),
-        })
-    }
+    number(id, field, v, v > 0.0, "positive")
 }
 
 /// A weight or a price in an env config: finite and not negative.
 pub(crate) fn non_negative(id: &str, field: &str, v: f64) -> Result<(), EnvError> {
-    if v.is_finite() && v >= 0.0 {
+    number(id, field, v, v >= 0.0, "≥ 0")
+}
+
+/// `Ok` when `v` is finite and `ok`, else a config error saying it must be `what`.
+fn number(id: &str, field: &str, v: f64, ok: bool, what: &str) -> Result<(), EnvError> {
+    if v.is_finite() && ok {
         Ok(())
     } else {
         Err(EnvError::Config {
             env: id.into(),
             field: field.into(),
-            reason: format!("must be ≥ 0, got {v}"),
+            reason: format!("must be {what}, got {v}"),
         })
     }
 }

@@ -359,11 +359,6 @@ pub struct ScalingActions {
 }
 
 impl ScalingActions {
-    /// Action components per service: 1, or 2 with vertical sizing.
-    pub fn blocks(&self) -> usize {
-        if self.cpu_levels.is_empty() { 1 } else { 2 }
-    }
-
     /// The choice that keeps the scenario's CPU request (level 1.0), if the env sizes
     /// CPU.
     pub fn base_cpu_choice(&self) -> Option<i64> {

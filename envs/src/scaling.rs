@@ -137,6 +137,16 @@ impl ScalingConfig {
     pub fn from_json(config: &Json) -> Result<ScalingConfig, EnvError> {
         cloud::parse_config("Scaling-v0", config)
     }
+
+    /// How an env with this config turns action choices into replicas and sizes.
+    pub fn actions(&self) -> crate::encoding::ScalingActions {
+        crate::encoding::ScalingActions {
+            delta: self.action == ScalingAction::Delta,
+            min_replicas: self.min_replicas,
+            max_replicas: self.max_replicas,
+            cpu_levels: self.cpu_levels.clone(),
+        }
+    }
 }
 
 impl Default for ScalingConfig {
@@ -181,6 +191,8 @@ pub struct Scaling {
     act_space: Space,
     base_cost_rate: f64,
     faults: cloud::FaultReporter,
+    /// How action choices become replicas and sizes (from the config).
+    actions: crate::encoding::ScalingActions,
     /// With `features = "v2"`: (time, cumulative arrivals per service) after each
     /// step, back to the trend window.
     arrivals: std::collections::VecDeque<(f64, Vec<f64>)>,
@@ -294,6 +306,7 @@ impl Scaling {
             base_cost_rate: base_cost_rate.max(1e-9),
             faults: cloud::FaultReporter::default(),
             arrivals: Default::default(),
+            actions: cfg.actions(),
             cfg,
         })
     }
@@ -305,12 +318,7 @@ impl Scaling {
 
     /// How this env turns action choices into desired replicas.
     pub fn action_encoding(&self) -> crate::encoding::ScalingActions {
-        crate::encoding::ScalingActions {
-            delta: self.cfg.action == ScalingAction::Delta,
-            min_replicas: self.cfg.min_replicas,
-            max_replicas: self.cfg.max_replicas,
-            cpu_levels: self.cfg.cpu_levels.clone(),
-        }
+        self.actions.clone()
     }
 
     /// How this env encodes its graph observation, for building it from live data.
@@ -388,29 +396,6 @@ impl Scaling {
             .collect()
     }
 
-    /// Records the cumulative arrivals now, for the `v2` rate trend.
-    fn record_arrivals(&mut self) {
-        let Some(sim) = self.sim.as_ref() else {
-            return;
-        };
-        if self.cfg.features == FeatureSet::V1 {
-            return;
-        }
-        let now = sim.now().as_secs_f64();
-        let totals = (0..self.sc.spec.services.len())
-            .map(|s| sim.service_totals(s).arrivals)
-            .collect();
-        self.arrivals.push_back((now, totals));
-        // Keep the newest sample at least a window old, and everything after it.
-        while self
-            .arrivals
-            .get(1)
-            .is_some_and(|(t, _)| *t <= now - TREND_WINDOW_S + 1e-9)
-        {
-            self.arrivals.pop_front();
-        }
-    }
-
     /// Applies an action, runs one control interval and computes the reward terms.
     fn advance(&mut self, action: &Value) -> Result<Terms, EnvError> {
         check_action(ID, &self.act_space, None, action)?;
@@ -426,12 +411,7 @@ impl Scaling {
             return Err(EnvError::EpisodeOver(ID.into()));
         }
         let mut changes = 0;
-        let actions = crate::encoding::ScalingActions {
-            delta: cfg.action == ScalingAction::Delta,
-            min_replicas: cfg.min_replicas,
-            max_replicas: cfg.max_replicas,
-            cpu_levels: Vec::new(),
-        };
+        let actions = &self.actions;
         let n = sim.services().len();
         let (counts, sizes) = a.split_at(n);
         for (s, &k) in sizes.iter().enumerate() {
@@ -501,7 +481,9 @@ impl Scaling {
                 -(bill + cfg.slo_minute_price * slo_s / 60.0)
             }
         };
-        self.record_arrivals();
+        if let (FeatureSet::V2, Some(sim)) = (cfg.features, self.sim.as_ref()) {
+            record_arrivals(&mut self.arrivals, sim);
+        }
         Ok(Terms {
             reward,
             replica_cost,
@@ -561,6 +543,22 @@ struct Terms {
     changes: u32,
     truncated: bool,
     before: cloud::Before,
+}
+
+/// Records `sim`'s cumulative arrivals per service now, for the `v2` rate trend,
+/// keeping the newest sample at least a trend window old and everything after it.
+fn record_arrivals(arrivals: &mut std::collections::VecDeque<(f64, Vec<f64>)>, sim: &Simulation) {
+    let now = sim.now().as_secs_f64();
+    let totals = (0..sim.services().len())
+        .map(|s| sim.service_totals(s).arrivals)
+        .collect();
+    arrivals.push_back((now, totals));
+    while arrivals
+        .get(1)
+        .is_some_and(|(t, _)| *t <= now - TREND_WINDOW_S + 1e-9)
+    {
+        arrivals.pop_front();
+    }
 }
 
 /// `cpu_levels` is empty, or finite positive factors that include 1.0.
@@ -630,10 +628,12 @@ impl Env for Scaling {
         let sc = self.cfg.randomize.episode(&self.sc, sim_seed);
         let sim = cloud::new_sim(&sc, sim_seed);
         self.faults.clear();
-        self.sim = Some(sim);
         self.arrivals.clear();
-        self.record_arrivals();
-        let obs = self.observation(self.sim.as_ref().unwrap_or_else(|| unreachable!()));
+        if self.cfg.features == FeatureSet::V2 {
+            record_arrivals(&mut self.arrivals, &sim);
+        }
+        let obs = self.observation(&sim);
+        self.sim = Some(sim);
         Ok((obs, Info::default()))
     }
 

@@ -62,11 +62,7 @@ impl ScalingView {
             services: n,
             min_replicas: cfg.min_replicas,
             max_replicas: cfg.max_replicas,
-            keep_cpu: cfg
-                .cpu_levels
-                .iter()
-                .position(|&l| l == 1.0)
-                .map(|i| i as i64),
+            keep_cpu: cfg.actions().base_cpu_choice(),
             stride,
         })
     }
