@@ -240,6 +240,7 @@ fn decision(c: &mut Criterion) {
     let services = Input::Services {
         observation,
         replicas,
+        cpu: Vec::new(),
     };
 
     let mlp_dir = tmp.path().join("mlp");

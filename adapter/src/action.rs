@@ -37,6 +37,17 @@ pub enum Action {
         /// Node name.
         node: String,
     },
+    /// Set the CPU request of each of a service's replicas (vertical sizing). The
+    /// targets apply it to the service's template, so it holds for replicas created
+    /// later too, and replace the running replicas to apply it: a rolling update.
+    Resize {
+        /// Namespace (Kubernetes) or stack (Docker); empty where the target has none.
+        namespace: String,
+        /// Deployment or service name.
+        service: String,
+        /// CPU request per replica, millicores (summed over a pod's containers).
+        millicores: u32,
+    },
     /// Roll a service back to its previous template.
     Rollback {
         /// Namespace.
@@ -47,8 +58,9 @@ pub enum Action {
 }
 
 impl Action {
-    /// Whether the action takes running work away (restart, cordon, drain, roll back, or a
-    /// scale down): these count against the global rate limit.
+    /// Whether the action takes running work away (restart, cordon, drain, roll back,
+    /// resize, or a scale down): these count against the global rate limit. A resize
+    /// is one because the targets replace the service's replicas to apply it.
     pub fn is_disruptive(&self, current_replicas: Option<u32>) -> bool {
         match self {
             Action::Noop => false,
@@ -56,6 +68,7 @@ impl Action {
             Action::Restart { .. }
             | Action::Cordon { .. }
             | Action::Drain { .. }
+            | Action::Resize { .. }
             | Action::Rollback { .. } => true,
         }
     }
@@ -67,6 +80,9 @@ impl Action {
                 namespace, service, ..
             }
             | Action::Restart {
+                namespace, service, ..
+            }
+            | Action::Resize {
                 namespace, service, ..
             }
             | Action::Rollback { namespace, service } => Some((namespace, service)),
@@ -90,6 +106,7 @@ impl Action {
             Action::Restart { .. } => "restart",
             Action::Cordon { .. } => "cordon",
             Action::Drain { .. } => "drain",
+            Action::Resize { .. } => "resize",
             Action::Rollback { .. } => "rollback",
         }
     }
@@ -118,6 +135,15 @@ impl std::fmt::Display for Action {
             } => write!(f, "restart {}{service} replica {replica}", ns(namespace)),
             Action::Cordon { node } => write!(f, "cordon node {node}"),
             Action::Drain { node } => write!(f, "drain node {node}"),
+            Action::Resize {
+                namespace,
+                service,
+                millicores,
+            } => write!(
+                f,
+                "set {}{service}'s CPU request to {millicores}m per replica",
+                ns(namespace)
+            ),
             Action::Rollback { namespace, service } => {
                 write!(f, "roll back {}{service}", ns(namespace))
             }

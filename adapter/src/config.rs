@@ -73,6 +73,10 @@ pub enum TargetConfig {
         /// Replicas each service starts with.
         #[serde(default = "one")]
         initial_replicas: u32,
+        /// CPU request per replica each service starts with, millicores (what a
+        /// dry run of a policy that sizes CPU requests resizes); none by default.
+        #[serde(default)]
+        cpu_millicores: Option<u32>,
     },
     /// Docker Swarm services, through the engine's API socket.
     Docker {

@@ -2,7 +2,10 @@
 //! engine's unix socket). Scaling updates a service's replica count; "cordon" pauses
 //! a node (no new tasks, running ones stay) and a drain sets its availability to
 //! `drain` (Swarm moves its tasks); a roll back asks Swarm for the service's previous
-//! spec, as `docker service rollback` does.
+//! spec, as `docker service rollback` does. A resize sets the service's CPU
+//! reservation (and its limit, in proportion), which Swarm applies by a rolling task
+//! update; the reservation before the first resize is kept in the service's
+//! `hale.dev/base-cpu-millicores` label.
 //!
 //! A restart kills the task's container (SIGKILL) if it runs. Where the service's
 //! restart policy is `any` or `on-failure`, Swarm then starts a new task. Where it is
@@ -23,8 +26,8 @@
 use crate::action::Action;
 use crate::observe::Replicas;
 use crate::target::{
-    BeforeWrite, Blocking, NodeState, ReplicaState, Target, TargetError, TargetState,
-    retry_on_conflict,
+    BASE_CPU, BeforeWrite, Blocking, CpuRequest, NodeState, ReplicaState, Target, TargetError,
+    TargetState, retry_on_conflict,
 };
 use bollard::Docker;
 use bollard::models::{
@@ -150,6 +153,47 @@ impl DockerSwarm {
                     reason: "not a replicated service".into(),
                 })?;
             replicated.replicas = Some(i64::from(replicas));
+            let options = UpdateServiceOptionsBuilder::new()
+                .version(swarm_version(version))
+                .build();
+            self.before_write.call(&what);
+            self.block(&what, self.docker.update_service(name, spec, options, None))?;
+            Ok(())
+        })
+    }
+
+    /// Sets the service's CPU reservation per task to `millicores`, and moves its CPU
+    /// limit, if any, by the same factor (never below the reservation); the first
+    /// resize records the reservation it found ([`BASE_CPU`]). Versioned, as
+    /// [`DockerSwarm::scale`] is.
+    fn resize(&self, name: &str, millicores: u32) -> Result<(), TargetError> {
+        let what = format!("resize service {name}");
+        retry_on_conflict(|| {
+            let service = self.service(name)?;
+            let version = Self::version_of(&what, service.version.and_then(|v| v.index))?;
+            let mut spec = service.spec.unwrap_or_default();
+            let Some(now) = cpu_request(&spec) else {
+                return Err(TargetError::Refused {
+                    target: "docker".into(),
+                    action: what.clone(),
+                    reason: "the service reserves no CPU: there is nothing to size".into(),
+                });
+            };
+            spec.labels
+                .get_or_insert_default()
+                .entry(BASE_CPU.to_string())
+                .or_insert_with(|| now.base_millicores.to_string());
+            let resources = spec
+                .task_template
+                .get_or_insert_default()
+                .resources
+                .get_or_insert_default();
+            let nanos = i64::from(millicores) * 1_000_000;
+            resources.reservations.get_or_insert_default().nano_cpus = Some(nanos);
+            if let Some(limit) = resources.limits.as_mut().and_then(|l| l.nano_cpus.as_mut()) {
+                let factor = f64::from(millicores) / f64::from(now.millicores);
+                *limit = ((*limit as f64 * factor).round() as i64).max(nanos);
+            }
             let options = UpdateServiceOptionsBuilder::new()
                 .version(swarm_version(version))
                 .build();
@@ -320,6 +364,26 @@ fn restart_condition(
         .and_then(|r| r.condition)
 }
 
+/// A service's CPU reservation per task, millicores, with its recorded base; None
+/// where it reserves none.
+fn cpu_request(spec: &bollard::models::ServiceSpec) -> Option<CpuRequest> {
+    let nanos = spec
+        .task_template
+        .as_ref()?
+        .resources
+        .as_ref()?
+        .reservations
+        .as_ref()?
+        .nano_cpus?;
+    let millicores = u32::try_from((nanos + 500_000) / 1_000_000).ok()?;
+    (millicores > 0).then(|| {
+        CpuRequest::read(
+            millicores,
+            spec.labels.as_ref().and_then(|l| l.get(BASE_CPU)),
+        )
+    })
+}
+
 fn replicas_of(spec: &bollard::models::ServiceSpec) -> Option<u32> {
     spec.mode
         .as_ref()
@@ -424,6 +488,9 @@ impl Target for DockerSwarm {
                     desired,
                 },
             );
+            if let Some(request) = cpu_request(&spec) {
+                state.cpu.insert(key.clone(), request);
+            }
             // A service whose template was updated has a previous spec to go back to.
             state
                 .rollback_possible
@@ -479,6 +546,11 @@ impl Target for DockerSwarm {
             } => self.restart(service, replica),
             Action::Cordon { node } => self.set_availability(node, NodeSpecAvailabilityEnum::PAUSE),
             Action::Drain { node } => self.set_availability(node, NodeSpecAvailabilityEnum::DRAIN),
+            Action::Resize {
+                service,
+                millicores,
+                ..
+            } => self.resize(service, *millicores),
             Action::Rollback { service, .. } => self.rollback(service),
         }
     }

@@ -160,6 +160,31 @@ pub fn scaling_effect(cpu_utilization: f64, from: u32, to: u32) -> String {
     s
 }
 
+/// What a change of the CPU request per replica from `from` to `to` millicores
+/// should do: utilisation is busy over requested CPU, so at the same load it moves
+/// by `from / to`.
+pub fn resize_effect(cpu_utilization: f64, from: u32, to: u32) -> String {
+    if from == 0 || to == from {
+        return format!("CPU request {from}m → {to}m per replica");
+    }
+    let after = cpu_utilization * f64::from(from) / f64::from(to);
+    let mut s = format!(
+        "CPU request {from}m → {to}m per replica: utilisation of the request {:.0} % → \
+         about {:.0} % at the same load",
+        100.0 * cpu_utilization,
+        100.0 * after
+    );
+    if to < from {
+        s.push_str(&format!(", frees {}m per replica", from - to));
+        if after > 0.8 {
+            s.push_str(", but risks throttling (above 80 %)");
+        }
+    } else {
+        s.push_str(&format!(", costs {}m more per replica", to - from));
+    }
+    s
+}
+
 /// Features of a Healing-v0 replica and its service.
 pub fn healing_features(
     replica: &hale_envs::encoding::ReplicaReading,
@@ -273,6 +298,16 @@ mod tests {
         // e / (e + e + 1) each for a1 and a2.
         let e = 1f64.exp();
         assert!((p - 2.0 * e / (2.0 * e + 1.0)).abs() < 1e-6, "{p}");
+    }
+
+    #[test]
+    fn a_resize_effect_divides_utilisation_by_the_request() {
+        let down = resize_effect(0.3, 500, 175);
+        assert!(down.contains("30 % → about 86 %"), "{down}");
+        assert!(down.contains("frees 325m"), "{down}");
+        assert!(down.contains("risks throttling"), "{down}");
+        let up = resize_effect(0.9, 100, 200);
+        assert!(up.contains("90 % → about 45 %"), "{up}");
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //!   outside them is clamped. Bounds win over `max_step`: a service found outside
 //!   its bounds is brought inside in one action.
 //! - `cooldown_s`: no two actions on one service (or node) closer than this.
-//! - `max_disruptive` per `window_s`: restarts, cordons, drains, roll-backs and scale-downs
-//!   over all services.
+//! - `max_disruptive` per `window_s`: restarts, cordons, drains, roll-backs, resizes
+//!   and scale-downs over all services.
 //! - `deny`: services, whole namespaces (`NS/*`) or nodes (`node/NAME`) never touched.
 //!
 //! A scale whose current replica count is unknown is refused: without it neither the
@@ -167,6 +167,9 @@ pub enum Rule {
     },
     /// The current replica count is unknown (observation missing or stale).
     UnknownReplicas,
+    /// A resize of a service whose CPU request the target does not report (its
+    /// template requests none).
+    UnknownCpu,
     /// After the limits, the scale would change nothing.
     NoChange,
 }
@@ -182,6 +185,7 @@ impl Rule {
             Rule::Cooldown { .. } => "cooldown",
             Rule::RateLimit { .. } => "rate_limit",
             Rule::UnknownReplicas => "unknown_replicas",
+            Rule::UnknownCpu => "unknown_cpu",
             Rule::NoChange => "no_change",
         }
     }
@@ -203,6 +207,7 @@ impl std::fmt::Display for Rule {
                 "at most {max_disruptive} disruptive actions per {window_s} s"
             ),
             Rule::UnknownReplicas => write!(f, "current replicas unknown"),
+            Rule::UnknownCpu => write!(f, "the service requests no CPU to size"),
             Rule::NoChange => write!(f, "nothing left to change"),
         }
     }

@@ -4,7 +4,11 @@
 //! it and evicts its pods through the Eviction API (so PodDisruptionBudgets hold), as
 //! `kubectl drain` does, leaving DaemonSet and mirror pods; a roll back puts the
 //! template of the Deployment's previous ReplicaSet back, as `kubectl rollout undo`
-//! does.
+//! does. A resize sets the CPU requests (and limits, in proportion) of the
+//! Deployment's pod template, as the Vertical Pod Autoscaler's updater in `Recreate`
+//! mode does: the Deployment replaces its pods by its own rolling-update strategy. The
+//! request before the first resize is kept in the Deployment's `hale.dev/base-cpu-millicores`
+//! annotation, so a policy's levels stay factors of what was deployed.
 //!
 //! kube-rs is async; the target blocks on each call through [`Blocking`], with a
 //! timeout, so the decision loop stays synchronous.
@@ -12,8 +16,8 @@
 use crate::action::Action;
 use crate::observe::Replicas;
 use crate::target::{
-    BeforeWrite, Blocking, NodeState, ReplicaState, Target, TargetError, TargetState,
-    retry_on_conflict,
+    BASE_CPU, BeforeWrite, Blocking, CpuRequest, NodeState, ReplicaState, Target, TargetError,
+    TargetState, retry_on_conflict, share_cpu,
 };
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -277,6 +281,70 @@ impl Kubernetes {
         })
     }
 
+    /// Sets the CPU request per pod of the Deployment's template to `millicores`,
+    /// shared over its containers in proportion to what they request now; a
+    /// container's CPU limit moves by its request's factor (never below the request).
+    /// The first resize records the request it found ([`BASE_CPU`]). Read, changed
+    /// and replaced at the version read, as [`Kubernetes::rollback`] is.
+    fn resize(&self, name: &str, millicores: u32) -> Result<(), TargetError> {
+        let action = format!("resize deployment {}/{name}", self.namespace);
+        let refused = |reason: String| TargetError::Refused {
+            target: "kubernetes".into(),
+            action: action.clone(),
+            reason,
+        };
+        retry_on_conflict(|| {
+            let mut deployment = self.deployment(name)?;
+            let Some(now) = cpu_request(&deployment) else {
+                return Err(refused(
+                    "its pod template requests no CPU: there is nothing to size".into(),
+                ));
+            };
+            deployment
+                .metadata
+                .annotations
+                .get_or_insert_default()
+                .entry(BASE_CPU.to_string())
+                .or_insert_with(|| now.base_millicores.to_string());
+            let containers = &mut deployment
+                .spec
+                .as_mut()
+                .and_then(|s| s.template.spec.as_mut())
+                .ok_or_else(|| refused("the deployment has no pod template".into()))?
+                .containers;
+            let requesting: Vec<usize> = (0..containers.len())
+                .filter(|&i| container_cpu(&containers[i]).is_some())
+                .collect();
+            let each: Vec<u32> = requesting
+                .iter()
+                .map(|&i| container_cpu(&containers[i]).unwrap_or(0))
+                .collect();
+            for (&i, (&old, new)) in requesting
+                .iter()
+                .zip(each.iter().zip(share_cpu(&each, millicores)))
+            {
+                let resources = containers[i].resources.get_or_insert_default();
+                resources
+                    .requests
+                    .get_or_insert_default()
+                    .insert("cpu".into(), millis(new));
+                if let Some(limit) = resources.limits.as_mut().and_then(|l| l.get_mut("cpu"))
+                    && let Some(cores) = quantity(limit)
+                {
+                    let scaled = (cores * 1000.0 * f64::from(new) / f64::from(old.max(1))).round();
+                    *limit = millis((scaled as u32).max(new));
+                }
+            }
+            self.before_write.call(&action);
+            self.block(
+                &action,
+                self.deployments()
+                    .replace(name, &PostParams::default(), &deployment),
+            )?;
+            Ok(())
+        })
+    }
+
     /// Calls `hook` with the action's description between the read and the write of
     /// every read-modify-write ([`BeforeWrite`]).
     pub fn set_before_write(&mut self, hook: impl FnMut(&str) + Send + 'static) {
@@ -286,6 +354,33 @@ impl Kubernetes {
 
 fn name_of(d: &Deployment) -> &str {
     d.metadata.name.as_deref().unwrap_or("?")
+}
+
+/// A CPU quantity of `m` millicores.
+fn millis(m: u32) -> k8s_openapi::apimachinery::pkg::api::resource::Quantity {
+    k8s_openapi::apimachinery::pkg::api::resource::Quantity(format!("{m}m"))
+}
+
+/// A container's CPU request, millicores, if it sets a readable one.
+fn container_cpu(c: &k8s_openapi::api::core::v1::Container) -> Option<u32> {
+    let cores = quantity(c.resources.as_ref()?.requests.as_ref()?.get("cpu")?)?;
+    Some((cores * 1000.0).round() as u32)
+}
+
+/// The CPU request per pod of a Deployment's template, with its recorded base;
+/// None where no container requests CPU.
+fn cpu_request(d: &Deployment) -> Option<CpuRequest> {
+    let containers = &d.spec.as_ref()?.template.spec.as_ref()?.containers;
+    let total: u32 = containers.iter().filter_map(container_cpu).sum();
+    (total > 0).then(|| {
+        CpuRequest::read(
+            total,
+            d.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(BASE_CPU)),
+        )
+    })
 }
 
 fn pod_state(pod: &Pod) -> ReplicaState {
@@ -419,6 +514,7 @@ impl Target for Kubernetes {
         let mut services = BTreeMap::new();
         let mut replicas = BTreeMap::new();
         let mut rollback_possible = BTreeMap::new();
+        let mut cpu = BTreeMap::new();
         // Cores and bytes requested per node by the listed Deployments' running pods.
         let mut requested: BTreeMap<String, (f64, f64)> = BTreeMap::new();
         for name in &self.deployments {
@@ -457,6 +553,9 @@ impl Target for Kubernetes {
                 }
             }
             rollback_possible.insert(key.clone(), self.revisions(&d)?.len() > 1);
+            if let Some(request) = cpu_request(&d) {
+                cpu.insert(key.clone(), request);
+            }
             let mut states: Vec<ReplicaState> = pods.items.iter().map(pod_state).collect();
             states.sort_by(|a, b| a.name.cmp(&b.name));
             replicas.insert(key, states);
@@ -474,6 +573,7 @@ impl Target for Kubernetes {
             replicas,
             nodes,
             rollback_possible,
+            cpu,
         })
     }
 
@@ -509,6 +609,14 @@ impl Target for Kubernetes {
             }
             Action::Cordon { node } => self.cordon(node),
             Action::Drain { node } => self.drain(node),
+            Action::Resize {
+                namespace,
+                service,
+                millicores,
+            } => {
+                namespace_matches(namespace)?;
+                self.resize(service, *millicores)
+            }
             Action::Rollback { namespace, service } => {
                 namespace_matches(namespace)?;
                 self.rollback(service)

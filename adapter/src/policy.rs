@@ -68,7 +68,7 @@ pub fn load(config: &AdapterConfig) -> Result<Loaded, PolicyLoadError> {
     let ctx = PolicyContext::new(config.env.id(), &env_config, env.as_ref())?;
     let policy = load_policy(&spec, &ctx, &Device::flex())?;
     let description = format!(
-        "{} ({}) for {}: observation {:?}, action {:?}",
+        "{} ({}) for {}: observation {}, action {}",
         spec.label,
         match &spec.source {
             hale_policies::PolicySource::Bundle(d) => format!("bundle {}", d.display()),

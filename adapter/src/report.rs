@@ -21,6 +21,18 @@ pub struct Seen {
     pub replicas: Replicas,
 }
 
+impl Seen {
+    /// What a service's reading and replica counts show.
+    pub fn of(reading: &hale_envs::encoding::ServiceReading, replicas: Replicas) -> Seen {
+        Seen {
+            request_rate: reading.request_rate,
+            p95_ms: reading.p95_ms,
+            cpu_utilization: reading.cpu_utilization,
+            replicas,
+        }
+    }
+}
+
 /// A person's decision about a proposal, or its expiry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -325,12 +325,19 @@ fn connect(config: &TargetConfig) -> Result<Box<dyn Target>, crate::target::Targ
             namespace,
             services,
             initial_replicas,
-        } => Ok(Box::new(crate::target::DryRun::new(
-            services
-                .iter()
-                .map(|s| (format!("{namespace}/{s}"), *initial_replicas))
-                .collect(),
-        ))),
+            cpu_millicores,
+        } => {
+            let target = crate::target::DryRun::new(
+                services
+                    .iter()
+                    .map(|s| (format!("{namespace}/{s}"), *initial_replicas))
+                    .collect(),
+            );
+            Ok(Box::new(match cpu_millicores {
+                Some(m) => target.with_cpu(*m),
+                None => target,
+            }))
+        }
         TargetConfig::Docker {
             socket,
             services,

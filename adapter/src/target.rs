@@ -18,6 +18,57 @@ pub struct TargetState {
     /// Whether each service (`NS/NAME`) has a previous revision to roll back to,
     /// where the target says.
     pub rollback_possible: BTreeMap<String, bool>,
+    /// Each service's CPU request per replica (`NS/NAME`), where its template sets one.
+    pub cpu: BTreeMap<String, CpuRequest>,
+}
+
+/// A service's CPU request per replica, as its template sets it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct CpuRequest {
+    /// Requested now, millicores (summed over a pod's containers).
+    pub millicores: u32,
+    /// What a sizing policy's levels are factors of: the request the service had
+    /// before the adapter first resized it (the target records it on the service,
+    /// [`BASE_CPU`]), or its request now where it never did.
+    pub base_millicores: u32,
+}
+
+/// The annotation (Kubernetes) or label (Swarm) on a service that records its CPU
+/// request per replica, millicores, before the adapter first resized it.
+pub const BASE_CPU: &str = "hale.dev/base-cpu-millicores";
+
+impl CpuRequest {
+    /// The request `millicores` with the base recorded on the service, if any (an
+    /// unreadable record counts as none: the request now is the base).
+    pub fn read(millicores: u32, recorded: Option<&String>) -> CpuRequest {
+        CpuRequest {
+            millicores,
+            base_millicores: recorded
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|&b: &u32| b > 0)
+                .unwrap_or(millicores),
+        }
+    }
+}
+
+/// Shares `target` millicores out over containers that request `each` now, in
+/// proportion, each at least 1m; the last takes the rounding so they sum to
+/// `target` exactly where that leaves it at least 1m. Empty if none requests CPU.
+pub fn share_cpu(each: &[u32], target: u32) -> Vec<u32> {
+    let total: u32 = each.iter().sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    let ratio = f64::from(target) / f64::from(total);
+    let mut out: Vec<u32> = each
+        .iter()
+        .map(|&m| ((f64::from(m) * ratio).round() as u32).max(1))
+        .collect();
+    let others: u32 = out[..out.len() - 1].iter().sum();
+    if let Some(last) = out.last_mut() {
+        *last = target.saturating_sub(others).max(1);
+    }
+    out
 }
 
 /// One replica (a pod, a task) as the target reports it.
@@ -307,7 +358,8 @@ pub struct DryRun {
 }
 
 impl DryRun {
-    /// A dry-run target starting from these replica counts (`NS/NAME` → count).
+    /// A dry-run target starting from these replica counts (`NS/NAME` → count),
+    /// with no CPU requests (see [`DryRun::with_cpu`]).
     pub fn new(replicas: BTreeMap<String, u32>) -> DryRun {
         let services = replicas
             .into_iter()
@@ -330,6 +382,17 @@ impl DryRun {
             applied: Vec::new(),
         }
     }
+
+    /// The same, every service requesting `millicores` per replica (its base).
+    pub fn with_cpu(mut self, millicores: u32) -> DryRun {
+        self.state.cpu = self
+            .state
+            .services
+            .keys()
+            .map(|k| (k.clone(), CpuRequest::read(millicores, None)))
+            .collect();
+        self
+    }
 }
 
 impl Target for DryRun {
@@ -343,20 +406,37 @@ impl Target for DryRun {
 
     fn apply(&mut self, action: &Action) -> Result<(), TargetError> {
         eprintln!("dry-run: would {action}");
-        if let Action::Scale {
-            namespace,
-            service,
-            replicas,
-        } = action
-        {
-            self.state.services.insert(
-                format!("{namespace}/{service}"),
-                Replicas {
-                    ready: *replicas,
-                    booting: 0,
-                    desired: *replicas,
-                },
-            );
+        match action {
+            Action::Scale {
+                namespace,
+                service,
+                replicas,
+            } => {
+                self.state.services.insert(
+                    format!("{namespace}/{service}"),
+                    Replicas {
+                        ready: *replicas,
+                        booting: 0,
+                        desired: *replicas,
+                    },
+                );
+            }
+            Action::Resize {
+                namespace,
+                service,
+                millicores,
+            } => {
+                let key = format!("{namespace}/{service}");
+                let Some(cpu) = self.state.cpu.get_mut(&key) else {
+                    return Err(TargetError::Refused {
+                        target: "dry-run".into(),
+                        action: action.to_string(),
+                        reason: format!("{key} requests no CPU: there is nothing to size"),
+                    });
+                };
+                cpu.millicores = *millicores;
+            }
+            _ => {}
         }
         self.applied.push(action.clone());
         Ok(())
@@ -374,6 +454,34 @@ mod tests {
             Some((409, "the object has been modified".into())),
             "",
         )
+    }
+
+    #[test]
+    fn cpu_is_shared_in_proportion_and_sums_to_the_target() {
+        assert_eq!(share_cpu(&[500], 175), vec![175]);
+        assert_eq!(share_cpu(&[300, 100], 200), vec![150, 50]);
+        let three = share_cpu(&[333, 333, 334], 101);
+        assert_eq!(three.iter().sum::<u32>(), 101);
+        assert!(three.iter().all(|&m| m >= 1));
+        assert_eq!(share_cpu(&[0, 0], 100), Vec::<u32>::new());
+        assert_eq!(share_cpu(&[100, 100], 1), vec![1, 1]);
+    }
+
+    #[test]
+    fn the_recorded_base_wins_unless_unreadable() {
+        assert_eq!(
+            CpuRequest::read(175, Some(&"500".into())).base_millicores,
+            500
+        );
+        assert_eq!(
+            CpuRequest::read(175, Some(&"half".into())).base_millicores,
+            175
+        );
+        assert_eq!(
+            CpuRequest::read(175, Some(&"0".into())).base_millicores,
+            175
+        );
+        assert_eq!(CpuRequest::read(175, None).base_millicores, 175);
     }
 
     #[test]

@@ -733,6 +733,54 @@ fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
         })
         .unwrap();
 
+    // Resize: db reserves 0.5 core with a 1-core limit; the adapter sets 250m, the
+    // limit follows by the same factor, and the base is recorded in a label; a
+    // second resize is still a factor of that base.
+    assert!(
+        !swarm.state().unwrap().cpu.contains_key("/db"),
+        "db reserves no CPU yet"
+    );
+    engine.docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--reserve-cpu",
+        "0.5",
+        "--limit-cpu",
+        "1",
+        "db",
+    ]);
+    let cpu = swarm.state().unwrap().cpu["/db"];
+    assert_eq!((cpu.millicores, cpu.base_millicores), (500, 500));
+    let resize = |swarm: &mut DockerSwarm, millicores| {
+        swarm
+            .apply(&Action::Resize {
+                namespace: String::new(),
+                service: "db".into(),
+                millicores,
+            })
+            .unwrap()
+    };
+    resize(&mut swarm, 250);
+    let nanos = |kind: &str| {
+        spec(&format!(
+            "{{{{.Spec.TaskTemplate.Resources.{kind}.NanoCPUs}}}}"
+        ))
+    };
+    assert_eq!(nanos("Reservations"), "250000000");
+    assert_eq!(nanos("Limits"), "500000000");
+    assert_eq!(
+        spec(&format!(
+            "{{{{index .Spec.Labels {:?}}}}}",
+            hale_adapter::target::BASE_CPU
+        )),
+        "500"
+    );
+    resize(&mut swarm, 750);
+    let cpu = swarm.state().unwrap().cpu["/db"];
+    assert_eq!((cpu.millicores, cpu.base_millicores), (750, 500));
+    assert_eq!(nanos("Limits"), "1500000000");
+
     // Faults. Prometheus down: the adapter holds, naming it; back: it decides again.
     let mut step = || {
         let unix = std::time::SystemTime::now()

@@ -2,7 +2,7 @@
 //! kube-apiserver and kube-controller-manager 1.20.2, started by
 //! `../shared/infra/kube-up.sh`), with a stand-in kubelet that binds pods to two fake
 //! nodes and marks them running. Each action (scale, restart, cordon, drain through
-//! evictions, roll back) is checked by reading the API afterwards; the decision loop
+//! evictions, roll back, resize) is checked by reading the API afterwards; the decision loop
 //! scales a Deployment from Prometheus readings; a Deployment that vanishes makes the
 //! adapter hold until it is back.
 //!
@@ -225,6 +225,33 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// A hook for [`Kubernetes::set_before_write`]: at the first write, which must be
+/// `action` ("VERB deployment default/NAME"), another writer patches that
+/// Deployment with `patch`. The other writer has a runtime and a client of its own:
+/// the test's runtime is not driven while the adapter's call blocks.
+fn other_writer(
+    kubeconfig: &Path,
+    action: &'static str,
+    patch: Patch<serde_json::Value>,
+) -> impl FnMut(&str) + Send + 'static {
+    let kubeconfig = kubeconfig.to_path_buf();
+    let name = action.rsplit('/').next().unwrap().to_string();
+    let mut writes = 0;
+    move |seen| {
+        writes += 1;
+        if writes == 1 {
+            assert_eq!(seen, action);
+            let rt = runtime();
+            let other: Api<Deployment> = Api::namespaced(client(&rt, &kubeconfig), "default");
+            let params = PatchParams::default();
+            let patched = other.patch(&name, &params, &patch);
+            rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), patched).await })
+                .expect("the other writer's patch answers within 30 s")
+                .unwrap();
+        }
+    }
+}
+
 fn image_of(d: &Deployment) -> String {
     d.spec
         .as_ref()
@@ -415,15 +442,17 @@ fn scale_restart_cordon_drain_and_roll_back_on_a_real_control_plane() {
         1,
         "the pod-template-hash label is not copied: {labels:?}"
     );
-    eventually("web's pods all on demo:v1 again", || {
-        let items = rt
-            .block_on(pods.list(&ListParams::default().labels("app=web")))
+    // The pods of a Deployment (by its app label) that are not being deleted.
+    let live_pods = |app: &str| -> Vec<Pod> {
+        rt.block_on(pods.list(&ListParams::default().labels(&format!("app={app}"))))
             .unwrap()
-            .items;
-        let live: Vec<&Pod> = items
-            .iter()
+            .items
+            .into_iter()
             .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .collect();
+            .collect()
+    };
+    eventually("web's pods all on demo:v1 again", || {
+        let live = live_pods("web");
         live.len() == 4
             && live
                 .iter()
@@ -451,24 +480,12 @@ fn scale_restart_cordon_drain_and_roll_back_on_a_real_control_plane() {
     eventually("other at revision 2", || {
         revision("other").as_deref() == Some("2")
     });
-    // The other writer has a runtime and a client of its own: the test's runtime is
-    // not driven while the adapter's call blocks.
-    let kubeconfig = plane.kubeconfig.clone();
-    let mut writes = 0;
-    k8s.set_before_write(move |action| {
-        writes += 1;
-        if writes == 1 {
-            assert_eq!(action, "roll back deployment default/other");
-            let rt = runtime();
-            let other: Api<Deployment> = Api::namespaced(self::client(&rt, &kubeconfig), "default");
-            let note = serde_json::json!({"metadata": {"annotations": {"writer": "other"}}});
-            let (params, note) = (PatchParams::default(), Patch::Merge(&note));
-            let patch = other.patch("other", &params, &note);
-            rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), patch).await })
-                .expect("the other writer's patch answers within 30 s")
-                .unwrap();
-        }
-    });
+    let note = serde_json::json!({"metadata": {"annotations": {"writer": "other"}}});
+    k8s.set_before_write(other_writer(
+        &plane.kubeconfig,
+        "roll back deployment default/other",
+        Patch::Merge(note),
+    ));
     k8s.apply(&Action::Rollback {
         namespace: "default".into(),
         service: "other".into(),
@@ -495,6 +512,124 @@ fn scale_restart_cordon_drain_and_roll_back_on_a_real_control_plane() {
         })
         .unwrap_err();
     assert!(err.to_string().contains("no previous revision"), "{err}");
+
+    // Resize: the CPU request per pod of "sized" (300m + 200m, the first container
+    // limited to 600m) set to 250m, shared in proportion, the limit moved by the same
+    // factor, the base recorded; another writer changes the image between the read
+    // and the write, and both changes hold. Then up to 1000m, still from the base.
+    let mut sized_deployment = deployment("sized", "demo:v1", 2);
+    let template = sized_deployment
+        .spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap();
+    template.containers[0].resources = Some(
+        serde_json::from_value(
+            serde_json::json!({"requests": {"cpu": "300m"}, "limits": {"cpu": "600m"}}),
+        )
+        .unwrap(),
+    );
+    let mut sidecar = template.containers[0].clone();
+    sidecar.name = "sidecar".into();
+    sidecar.resources =
+        Some(serde_json::from_value(serde_json::json!({"requests": {"cpu": "0.2"}})).unwrap());
+    template.containers.push(sidecar);
+    rt.block_on(deployments.create(&PostParams::default(), &sized_deployment))
+        .unwrap();
+    let mut sized = Kubernetes::connect(
+        &plane.kubeconfig,
+        None,
+        "default",
+        &["sized".to_string(), "front".to_string()],
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let cpu = |k: &mut Kubernetes| k.state().unwrap().cpu;
+    let before = cpu(&mut sized);
+    assert_eq!(
+        (
+            before["default/sized"].millicores,
+            before["default/sized"].base_millicores
+        ),
+        (500, 500)
+    );
+    assert!(
+        !before.contains_key("default/front"),
+        "front requests no CPU"
+    );
+    let image = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "demo:v2"}]}}}});
+    sized.set_before_write(other_writer(
+        &plane.kubeconfig,
+        "resize deployment default/sized",
+        Patch::Strategic(image),
+    ));
+    let resize = |k: &mut Kubernetes, service: &str, millicores| {
+        k.apply(&Action::Resize {
+            namespace: "default".into(),
+            service: service.into(),
+            millicores,
+        })
+    };
+    resize(&mut sized, "sized", 250).unwrap();
+    sized.set_before_write(|_| {});
+    let requests = |d: &Deployment| -> Vec<(String, Option<String>)> {
+        d.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers
+            .iter()
+            .map(|c| {
+                let r = c.resources.as_ref().unwrap();
+                (
+                    r.requests.as_ref().unwrap()["cpu"].0.clone(),
+                    r.limits.as_ref().map(|l| l["cpu"].0.clone()),
+                )
+            })
+            .collect()
+    };
+    let d = rt.block_on(deployments.get("sized")).unwrap();
+    assert_eq!(image_of(&d), "demo:v2", "the other writer's change is kept");
+    assert_eq!(
+        requests(&d),
+        [("150m".into(), Some("300m".into())), ("100m".into(), None)]
+    );
+    assert_eq!(
+        d.metadata.annotations.as_ref().unwrap()[hale_adapter::target::BASE_CPU],
+        "500"
+    );
+    let after = cpu(&mut sized)["default/sized"];
+    assert_eq!((after.millicores, after.base_millicores), (250, 500));
+    resize(&mut sized, "sized", 1000).unwrap();
+    let d = rt.block_on(deployments.get("sized")).unwrap();
+    assert_eq!(
+        requests(&d),
+        [("600m".into(), Some("1200m".into())), ("400m".into(), None)]
+    );
+    let after = cpu(&mut sized)["default/sized"];
+    assert_eq!((after.millicores, after.base_millicores), (1000, 500));
+    // The Deployment rolls its pods over to the new requests.
+    eventually("sized's pods all at 600m + 400m", || {
+        let live = live_pods("sized");
+        live.len() == 2
+            && live.iter().all(|p| {
+                p.spec.as_ref().unwrap().containers[0]
+                    .resources
+                    .as_ref()
+                    .and_then(|r| r.requests.as_ref())
+                    .is_some_and(|r| r["cpu"].0 == "600m")
+            })
+    });
+    // A Deployment whose pods request no CPU has nothing to size.
+    let err = resize(&mut sized, "front", 100).unwrap_err();
+    assert!(err.to_string().contains("requests no CPU"), "{err}");
 
     // Drain: with node-b schedulable again, draining node-a cordons it and evicts its
     // pods through the Eviction API; their replacements all land on node-b.

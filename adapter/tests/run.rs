@@ -1,6 +1,7 @@
 //! The decision loop on a dry-run target with a stand-in Prometheus: the HPA baseline
 //! scales up under load within the guardrails, every step is audited, and the adapter
-//! holds while Prometheus is gone and acts again when it is back.
+//! holds while Prometheus is gone and acts again when it is back. A policy trained
+//! with CPU levels resizes requests from the target's base, once.
 
 use hale_adapter::config::AdapterConfig;
 use hale_adapter::report::{Outcome, Resolution};
@@ -119,6 +120,88 @@ fn hpa_scales_up_within_the_guardrails_and_holds_without_data() {
     assert_eq!(d["verdict"]["rules"][0]["rule"], "max_step", "{d}");
 }
 
+/// A bundle trained with `cpu_levels` sets each service's CPU request to its chosen
+/// level times the base the target reports, explains it, and, the request being
+/// there, does not ask again (a level-triggered controller); the HPA on the same env
+/// keeps the base.
+#[test]
+fn a_sizing_policy_resizes_cpu_requests_from_the_base_once() {
+    use hale_adapter::action::Action;
+    use hale_adapter::config::TargetConfig;
+    let (url, answers) = stand_in();
+    let dir = tempfile::tempdir().unwrap();
+    let levels = [0.25, 0.5, 1.0];
+    let env_config = serde_json::json!({"scenario": "three-tier", "action": "target",
+        "control_interval_s": 15.0, "cpu_levels": levels});
+    let bundle = dir.path().join("sizing");
+    common::mlp_bundle(&bundle, "Scaling-v0", &env_config);
+    let sized = |policy: &str, audit: &str| {
+        let mut cfg = config(&url, &dir.path().join(audit));
+        cfg.policy = policy.into();
+        cfg.env_config = toml::Value::try_from(&env_config)
+            .unwrap()
+            .as_table()
+            .unwrap()
+            .clone();
+        // Replica counts held at 2, so that the observation stays the same.
+        cfg.guardrails.min_replicas = 2;
+        cfg.guardrails.max_replicas = 2;
+        cfg.guardrails.max_disruptive = 10;
+        let TargetConfig::DryRun { cpu_millicores, .. } = &mut cfg.target else {
+            unreachable!()
+        };
+        *cpu_millicores = Some(400);
+        Adapter::new(&cfg).unwrap()
+    };
+    let resizes = |outcome: Outcome| -> Vec<hale_adapter::report::Decision> {
+        let Outcome::Decided { decisions } = outcome else {
+            panic!("expected decisions: {outcome:?}")
+        };
+        decisions
+            .into_iter()
+            .filter(|d| matches!(d.proposed, Action::Resize { .. }))
+            .collect()
+    };
+
+    load(&answers, 0.3);
+    let mut adapter = sized(&bundle.display().to_string(), "mlp.jsonl");
+    let first = resizes(adapter.step(NOW, 0.0).unwrap());
+    assert!(
+        !first.is_empty(),
+        "the untrained policy keeps every request"
+    );
+    for d in &first {
+        let Action::Resize { millicores, .. } = d.proposed else {
+            unreachable!()
+        };
+        assert!(
+            levels[..2]
+                .iter()
+                .any(|l| (400.0 * l - f64::from(millicores)).abs() < 0.5),
+            "{d:?}"
+        );
+        assert_eq!(d.result, Resolution::Applied, "{d:?}");
+        let e = &d.explanation;
+        assert!(
+            e.expected_effect
+                .starts_with(&format!("CPU request 400m → {millicores}m")),
+            "{e:?}"
+        );
+        assert!(
+            e.features
+                .iter()
+                .any(|f| f.name == "base_cpu_millicores" && f.value == 400.0),
+            "{e:?}"
+        );
+        assert_eq!(e.alternatives.len(), 3, "{e:?}");
+    }
+    let again = resizes(adapter.step(NOW + 15.0, 15.0).unwrap());
+    assert!(again.is_empty(), "asked again: {again:?}");
+
+    let mut hpa = sized("hpa", "hpa.jsonl");
+    assert!(resizes(hpa.step(NOW, 0.0).unwrap()).is_empty());
+}
+
 #[test]
 fn what_cannot_run_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,6 +245,7 @@ fn what_cannot_run_is_refused_by_name() {
         namespace: "shop".into(),
         services: vec!["front".into()],
         initial_replicas: 1,
+        cpu_millicores: None,
     };
     let e = Adapter::new(&cfg).err().unwrap().to_string();
     assert!(e.contains("target lists 1 services"), "{e}");

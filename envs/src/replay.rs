@@ -47,7 +47,7 @@ struct Episode {
 pub fn action_from_json(space: &Space, a: &Json) -> Result<Value, ActionError> {
     let bad = || ActionError::NotAnAction {
         action: a.to_string(),
-        space: format!("{space:?}"),
+        space: space.to_string(),
     };
     Ok(match space {
         Space::Discrete { .. } => Value::Discrete(a.as_i64().ok_or_else(bad)?),

@@ -245,9 +245,79 @@ impl Space {
     }
 }
 
+/// One line for people: `Discrete(5)`, `MultiDiscrete(20 × 20, 6 × 20)` (runs of
+/// equal sizes), `Box([20, 9] in 0..inf)` (or `per-element bounds`), `Graph(9 node
+/// features, 2 edge features)`. `{:?}` prints every bound.
+impl std::fmt::Display for Space {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Space::Discrete { n } => write!(f, "Discrete({n})"),
+            Space::MultiDiscrete { nvec } => {
+                let mut runs: Vec<(u64, usize)> = Vec::new();
+                for &n in nvec {
+                    match runs.last_mut() {
+                        Some((m, count)) if *m == n => *count += 1,
+                        _ => runs.push((n, 1)),
+                    }
+                }
+                let runs: Vec<String> = runs
+                    .iter()
+                    .map(|&(n, c)| {
+                        if c == 1 {
+                            n.to_string()
+                        } else {
+                            format!("{n} × {c}")
+                        }
+                    })
+                    .collect();
+                write!(f, "MultiDiscrete({})", runs.join(", "))
+            }
+            Space::Box { low, high, shape } => {
+                let bound = |v: &[f32]| match v.first() {
+                    Some(&b) if v.iter().all(|&x| x == b) => Some(if b.abs() >= f32::MAX {
+                        format!("{}inf", if b < 0.0 { "-" } else { "" })
+                    } else {
+                        b.to_string()
+                    }),
+                    _ => None,
+                };
+                match (bound(low), bound(high)) {
+                    (Some(l), Some(h)) => write!(f, "Box({shape:?} in {l}..{h})"),
+                    _ => write!(f, "Box({shape:?}, per-element bounds)"),
+                }
+            }
+            Space::Graph {
+                node_features,
+                edge_features,
+            } => write!(
+                f,
+                "Graph({node_features} node features, {edge_features} edge features)"
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spaces_print_in_one_short_line() {
+        let md = Space::MultiDiscrete {
+            nvec: [vec![20; 20], vec![6; 20], vec![3]].concat(),
+        };
+        assert_eq!(md.to_string(), "MultiDiscrete(20 × 20, 6 × 20, 3)");
+        let b = Space::uniform_box(vec![20, 9], 0.0, f32::MAX);
+        assert_eq!(b.to_string(), "Box([20, 9] in 0..inf)");
+        let mixed = Space::Box {
+            low: vec![0.0, -1.0],
+            high: vec![1.0, 1.0],
+            shape: vec![2],
+        };
+        assert_eq!(mixed.to_string(), "Box([2], per-element bounds)");
+        assert_eq!(Space::Discrete { n: 5 }.to_string(), "Discrete(5)");
+    }
+
     use hale_sim::rng::StreamId;
 
     #[test]

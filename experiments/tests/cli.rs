@@ -1591,8 +1591,8 @@ fn trace_scenario(dir: &std::path::Path) -> Option<std::path::PathBuf> {
     Some(path)
 }
 
-/// A tiny PPO config (256 steps, fluid, target actions, episodes of `episode_s`) on
-/// Scaling-v0 with `scenario`, written in `dir`.
+/// A tiny PPO config (256 steps, fluid, target actions and two CPU levels, episodes
+/// of `episode_s`) on Scaling-v0 with `scenario`, written in `dir`.
 fn tiny_scaling_config(
     dir: &std::path::Path,
     scenario: &std::path::Path,
@@ -1614,6 +1614,7 @@ fluid_tick_s = 15.0
 control_interval_s = 15.0
 episode_s = {episode_s:?}
 action = "target"
+cpu_levels = [0.5, 1.0]
 
 [ppo]
 total_timesteps = 256
@@ -1760,6 +1761,7 @@ interval_s = 15
 [target]
 kind = "dry-run"
 services = ["frontend", "api", "db"]
+cpu_millicores = 500
 
 [observation]
 prometheus = "http://127.0.0.1:19090"

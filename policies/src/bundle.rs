@@ -250,15 +250,11 @@ impl Bundle {
                 self.spec.env_id
             ))
         } else if &self.spec.observation_space != observation {
-            Some(format!(
-                "observation space {:?} (trained) vs {:?} (env)",
-                self.spec.observation_space, observation
-            ))
+            let (t, e) = differing(&self.spec.observation_space, observation);
+            Some(format!("observation space {t} (trained) vs {e} (env)"))
         } else if &self.spec.action_space != action {
-            Some(format!(
-                "action space {:?} (trained) vs {:?} (env)",
-                self.spec.action_space, action
-            ))
+            let (t, e) = differing(&self.spec.action_space, action);
+            Some(format!("action space {t} (trained) vs {e} (env)"))
         } else {
             None
         };
@@ -420,5 +416,16 @@ impl Policy for LearnedPolicy {
     ) -> Result<(Value, Option<crate::Scores>), ActError> {
         let heads = self.heads(&self.logits(obs, mask).map_err(|e| self.refused(e))?);
         Ok((self.greedy(&heads), Some(heads)))
+    }
+}
+
+/// Two spaces that differ, in one short line each, or in full where the short
+/// lines are the same (boxes that differ in their bounds only).
+fn differing(trained: &Space, env: &Space) -> (String, String) {
+    let (t, e) = (trained.to_string(), env.to_string());
+    if t == e {
+        (format!("{trained:?}"), format!("{env:?}"))
+    } else {
+        (t, e)
     }
 }

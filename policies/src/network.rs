@@ -116,7 +116,7 @@ impl LayoutSpec {
             }
             _ => Err(LayoutError::Unsupported {
                 env: env_id.to_string(),
-                space: format!("{action_space:?}"),
+                space: action_space.to_string(),
             }),
         }
     }

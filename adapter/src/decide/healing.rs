@@ -111,12 +111,7 @@ impl HealingDecision {
             .map(|head| discrete_alternatives(head, &mask, 5, name))
             .unwrap_or_default();
         let ns = cx.sources.namespace.to_string();
-        let seen = |s: usize| Seen {
-            request_rate: input.services[s].request_rate,
-            p95_ms: input.services[s].p95_ms,
-            cpu_utilization: input.services[s].cpu_utilization,
-            replicas: input.counts[s],
-        };
+        let seen = |s: usize| Seen::of(&input.services[s], input.counts[s]);
         let (subject, service, proposed, features, effect) = match chosen {
             HealingAction::Noop => return Ok(vec![]),
             HealingAction::Restart(k) | HealingAction::Reschedule(k) => {

@@ -11,7 +11,7 @@ use crate::guard::Guard;
 use crate::live::{LiveInput, Sources};
 use crate::observe::{Observation, Replicas};
 use crate::report::{Outcome, Plan};
-use crate::target::TargetState;
+use crate::target::{CpuRequest, TargetState};
 use hale_policies::Policy;
 
 /// What a decision reads besides its input.
@@ -34,6 +34,9 @@ pub enum Input {
         observation: Observation,
         /// Replica counts per service.
         replicas: Vec<Option<Replicas>>,
+        /// CPU request per replica of each service (none where the target reports
+        /// none); read by policies that size CPU requests.
+        cpu: Vec<Option<CpuRequest>>,
     },
     /// Replicas, nodes and services: Healing-v0's input, and any graph policy's.
     Live(LiveInput),

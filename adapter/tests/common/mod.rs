@@ -106,26 +106,47 @@ pub fn serve_readings(answers: &Answers, services: &[&str], cpu: f64, ts: f64) {
 /// An untrained GNN bundle (hidden 8, one round) for `env_id` with `env_config`
 /// (which must ask for graph observations), written to `dir`.
 pub fn gnn_bundle(dir: &std::path::Path, env_id: &str, env_config: &serde_json::Value) {
+    untrained_bundle(dir, env_id, env_config, true);
+}
+
+/// An untrained MLP bundle (one hidden layer of 16, seeded) for `env_id` with
+/// `env_config`, written to `dir`.
+pub fn mlp_bundle(dir: &std::path::Path, env_id: &str, env_config: &serde_json::Value) {
+    untrained_bundle(dir, env_id, env_config, false);
+}
+
+fn untrained_bundle(
+    dir: &std::path::Path,
+    env_id: &str,
+    env_config: &serde_json::Value,
+    gnn: bool,
+) {
     use burn::prelude::Device;
     use hale_policies::bundle::{self, BundleSpec};
     use hale_policies::network::{Encoder, GnnSpec, LayoutSpec, Network};
     let env = hale_envs::make(env_id, env_config).unwrap();
-    let hale_envs::Space::Graph { node_features, .. } = env.observation_space() else {
-        panic!("graph observations")
-    };
     let heads: Vec<usize> = match env.action_space() {
         hale_envs::Space::MultiDiscrete { nvec } => nvec.iter().map(|&n| n as usize).collect(),
         hale_envs::Space::Discrete { n } => vec![*n as usize],
         other => panic!("{other:?}"),
     };
-    let encoder = Encoder::Gnn(GnnSpec {
-        node_dim: *node_features,
-        hidden: 8,
-        layers: 1,
-        layout: LayoutSpec::for_env(env_id, env_config, env.action_space()).unwrap(),
-    });
+    let (encoder, obs_dim, hidden) = if gnn {
+        let hale_envs::Space::Graph { node_features, .. } = env.observation_space() else {
+            panic!("graph observations")
+        };
+        let encoder = Encoder::Gnn(GnnSpec {
+            node_dim: *node_features,
+            hidden: 8,
+            layers: 1,
+            layout: LayoutSpec::for_env(env_id, env_config, env.action_space()).unwrap(),
+        });
+        (encoder, 0, vec![])
+    } else {
+        let obs_dim = env.observation_space().flat_dim().unwrap();
+        (Encoder::Mlp, obs_dim, vec![16])
+    };
     let network = hale_policies::tensors::seeded(&Device::flex(), 1, |d| {
-        Network::new(&encoder, 0, heads.iter().sum(), &[], d)
+        Network::new(&encoder, obs_dim, heads.iter().sum(), &hidden, d)
     });
     let spec = BundleSpec {
         format_version: bundle::FORMAT_VERSION,
@@ -133,9 +154,9 @@ pub fn gnn_bundle(dir: &std::path::Path, env_id: &str, env_config: &serde_json::
         env_config: env_config.clone(),
         observation_space: env.observation_space().clone(),
         action_space: env.action_space().clone(),
-        obs_dim: 0,
+        obs_dim,
         heads,
-        hidden: vec![],
+        hidden,
         encoder,
         algorithm: "ppo".into(),
         hyperparameters: serde_json::json!({}),
