@@ -11,6 +11,7 @@ mod env_cmd;
 mod eval;
 mod export_cmd;
 mod stats;
+mod sweep_cmd;
 mod timeline;
 mod train;
 
@@ -59,6 +60,9 @@ enum Command {
     /// list them, or compare policies on one.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Run a sweep: a base config, grid and random axes over its fields, and seeds;
+    /// trials in parallel (--jobs), resumable, in one table (trials.csv, .parquet).
+    Sweep(sweep_cmd::SweepArgs),
 }
 
 #[derive(Subcommand)]
@@ -108,6 +112,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(args),
         Command::Export(args) => export_cmd::run(args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Sweep(args) => sweep_cmd::run(args),
         Command::Sim(SimCommand::List) => {
             for name in BUILTINS {
                 let s = Scenario::builtin(name)?;

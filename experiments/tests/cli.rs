@@ -1956,3 +1956,316 @@ fn bench_lists_and_runs_every_task_and_names_bad_input() {
         &["bad.toml", "trace.mean_rps", "2 rates", "1 workloads"],
     );
 }
+
+/// A sweep file over CartPole-v1 in `dir`: learning rates 1e-3 and 3e-4 × seeds 1–3,
+/// `steps` each, a checkpoint every 5 iterations.
+fn cartpole_sweep(dir: &std::path::Path, steps: u64) -> std::path::PathBuf {
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/cartpole-ppo.toml");
+    let path = dir.join("sweep.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"base = {:?}
+seeds = [1, 2, 3]
+[grid]
+"ppo.learning_rate" = [1e-3, 3e-4]
+"ppo.total_timesteps" = [{steps}]
+"checkpoint_every" = [5]
+"eval_episodes" = [5]
+"#,
+            base.display().to_string()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `trials.csv` as (trial → (status, column → value)).
+fn trial_table(
+    out: &std::path::Path,
+) -> std::collections::BTreeMap<String, (String, std::collections::BTreeMap<String, String>)> {
+    let text = std::fs::read_to_string(out.join("trials.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            let row: std::collections::BTreeMap<String, String> = header
+                .iter()
+                .zip(&cells)
+                .map(|(h, c)| (h.to_string(), c.to_string()))
+                .collect();
+            (cells[0].to_string(), (row["status"].clone(), row))
+        })
+        .collect()
+}
+
+/// The trials' results that a run determines (not wall times or throughput).
+fn results(
+    table: &std::collections::BTreeMap<
+        String,
+        (String, std::collections::BTreeMap<String, String>),
+    >,
+) -> Vec<(String, String, String)> {
+    table
+        .iter()
+        .map(|(t, (_, row))| {
+            (
+                t.clone(),
+                row["eval/mean_return"].clone(),
+                row["train/global_step"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 17: a sweep of 2 values × 3 seeds on CartPole-v1 on 2 jobs. Killed with
+/// SIGKILL once a trial has finished and another has a checkpoint, and run again: the
+/// finished trials are skipped (not rewritten), the others resume, no trial process
+/// outlives the sweep, and every result equals an uninterrupted sweep's. A trial
+/// process killed alone fails its trial (named, exit 2) and the sweep's re-run
+/// resumes it.
+#[test]
+fn a_killed_sweep_resumes_and_matches_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep = cartpole_sweep(tmp.path(), 30_720);
+    let sweep_cmd = |out: &str| {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("hale"));
+        c.arg("sweep")
+            .arg(&sweep)
+            .arg("--out")
+            .arg(tmp.path().join(out))
+            .args(["--jobs", "2"]);
+        c
+    };
+    let whole = sweep_cmd("whole").output().unwrap();
+    assert!(whole.status.success(), "{whole:?}");
+    let stdout = String::from_utf8_lossy(&whole.stdout);
+    assert!(
+        stdout.contains("6 trials (2 axis points × 3 seeds)")
+            && stdout.contains("point 1 (")
+            && stdout.contains("eval/mean_return"),
+        "{stdout}"
+    );
+    let expected = results(&trial_table(&tmp.path().join("whole")));
+    assert_eq!(expected.len(), 6);
+    let parquet = std::fs::metadata(tmp.path().join("whole/trials.parquet")).unwrap();
+    assert!(parquet.len() > 0);
+
+    // Killed mid-way.
+    let cut = tmp.path().join("cut");
+    let trial = |name: &str| cut.join("trials").join(name);
+    let finished = |name: &str| {
+        std::fs::read_dir(trial(name))
+            .into_iter()
+            .flatten()
+            .any(|e| e.unwrap().path().join("summary.json").is_file())
+    };
+    let checkpointed = |name: &str| {
+        std::fs::read_dir(trial(name))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| std::fs::read_dir(e.unwrap().path().join("checkpoints")).ok())
+            .any(|mut d| d.next().is_some())
+    };
+    let names: Vec<String> = expected.iter().map(|(t, _, _)| t.clone()).collect();
+    let mut child = sweep_cmd("cut")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended before it could be killed mid-way"
+        );
+        assert!(started.elapsed().as_secs() < 300, "no trial finished");
+        let done = names.iter().filter(|n| finished(n)).count();
+        let midway = names.iter().any(|n| !finished(n) && checkpointed(n));
+        if done >= 1 && midway {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before: Vec<&String> = names.iter().filter(|n| finished(n)).collect();
+    let mtime = |name: &str| {
+        let run = run_dir_with_config(&trial(name));
+        std::fs::metadata(run.join("summary.json"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let stamps: Vec<_> = done_before.iter().map(|n| mtime(n)).collect();
+    // No trial process outlives the sweep: nothing writes metrics any more.
+    let sizes = || -> Vec<u64> {
+        names
+            .iter()
+            .filter_map(|n| std::fs::read_dir(trial(n)).ok())
+            .flatten()
+            .filter_map(|e| std::fs::metadata(e.unwrap().path().join("metrics.csv")).ok())
+            .map(|m| m.len())
+            .collect()
+    };
+    let before = sizes();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(before, sizes(), "a trial process outlived the sweep");
+
+    let again = sweep_cmd("cut").output().unwrap();
+    assert!(again.status.success(), "{again:?}");
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "{} trials finished earlier: skipped",
+            done_before.len()
+        )),
+        "{stdout}"
+    );
+    for (n, stamp) in done_before.iter().zip(&stamps) {
+        assert_eq!(mtime(n), *stamp, "{n} was run again");
+    }
+    let table = trial_table(&cut);
+    assert!(table.values().all(|(s, _)| s == "done"), "{table:?}");
+    let resumed = names.iter().any(|n| {
+        std::fs::read_to_string(trial(n).join("attempts.jsonl"))
+            .unwrap()
+            .contains("\"resume\":true")
+    });
+    assert!(resumed, "no trial resumed from its checkpoint");
+    assert_eq!(results(&table), expected, "the cut sweep's results differ");
+
+    // One trial's process killed: that trial fails, named; the re-run resumes it.
+    let one = tmp.path().join("one");
+    let child = sweep_cmd("one")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let victim = one.join("trials/p000-s1");
+    let started = std::time::Instant::now();
+    while !std::fs::read_dir(&victim)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| std::fs::read_dir(e.unwrap().path().join("checkpoints")).ok())
+        .any(|mut d| d.next().is_some())
+    {
+        assert!(
+            started.elapsed().as_secs() < 300,
+            "p000-s1 never checkpointed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("pkill")
+        .args(["-KILL", "-f"])
+        .arg(victim.display().to_string())
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if killed.success() {
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("1 of 6 trials failed")
+                && stderr.contains("p000-s1: hale train was killed"),
+            "{stderr}"
+        );
+    }
+    let again = sweep_cmd("one").output().unwrap();
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(results(&trial_table(&one)), expected);
+}
+
+/// The run folder (the one with a config.toml) in a trial's folder.
+fn run_dir_with_config(trial: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(trial)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("config.toml").is_file())
+        .unwrap()
+}
+
+/// Issue 17: a sweep of 2 values × 3 seeds on Scaling-v0 runs end to end; its table
+/// has each trial's evaluation against the baselines, and the summary their paired
+/// differences over seeds. Bad axes are refused before anything runs, naming them.
+#[test]
+fn a_scaling_sweep_runs_end_to_end_and_bad_axes_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base.toml");
+    std::fs::write(
+        &base,
+        r#"exp_name = "tiny"
+env = "Scaling-v0"
+eval_episodes = 2
+
+[env_config]
+scenario = "three-tier"
+fidelity = "fluid"
+fluid_tick_s = 15.0
+control_interval_s = 15.0
+episode_s = 300.0
+action = "target"
+
+[ppo]
+total_timesteps = 256
+num_envs = 2
+num_steps = 32
+"#,
+    )
+    .unwrap();
+    let sweep = tmp.path().join("sweep.toml");
+    std::fs::write(
+        &sweep,
+        "base = \"base.toml\"\nseeds = [1, 2, 3]\n[grid]\n\"env_config.cost_weight\" = [1.0, 4.0]\n",
+    )
+    .unwrap();
+    let out = hale()
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .args(["--jobs", "2"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("diff/ppo - hpa/cost"), "{stdout}");
+    let table = trial_table(&tmp.path().join("out"));
+    assert_eq!(table.len(), 6);
+    for (status, row) in table.values() {
+        assert_eq!(status, "done");
+        for column in [
+            "eval/hpa/cost",
+            "eval/ppo/slo_violation_min",
+            "diff/ppo - hpa/cost",
+        ] {
+            assert!(
+                row[column].parse::<f64>().is_ok(),
+                "{column}: {:?}",
+                row[column]
+            );
+        }
+    }
+
+    // Refused before anything runs, naming the axis; nothing is written.
+    std::fs::write(
+        &sweep,
+        "base = \"base.toml\"\n[grid]\n\"ppo.num_step\" = [16]\n",
+    )
+    .unwrap();
+    let out = hale()
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(tmp.path().join("bad"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("axis `ppo.num_step`"), "{stderr}");
+    assert!(!tmp.path().join("bad").exists());
+}

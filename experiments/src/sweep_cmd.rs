@@ -1,0 +1,656 @@
+//! `hale sweep SWEEP.toml`: runs the trials a sweep plans ([`hale_experiments::sweep`]),
+//! `--jobs` at a time, each a `hale train` process of its own with its threads capped,
+//! under an overall progress bar and one per running trial; then one table of all
+//! trials (`trials.csv`, `trials.parquet`) and a summary per axis point.
+//!
+//! The sweep folder (`--out`) holds `plan.json` (the trials, so that a re-run can
+//! tell it is the same sweep) and `trials/NAME/`: the trial's `config.toml`, its
+//! `train.log`, and the run folder `hale train` makes. A trial is finished when its
+//! run folder has `summary.json` (written last, atomically, by `hale train`). Run the
+//! sweep again after a kill (of the sweep, or of one trial): finished trials are
+//! skipped, a trial with a checkpoint resumes from it (`hale train --resume`), and
+//! one killed before its first checkpoint starts again. Trials are killed with the
+//! sweep (Linux: the parent-death signal), so none runs on unwatched.
+
+use crate::stats;
+use anyhow::{Context, Result, bail};
+use hale_experiments::sweep::{Plan, Trial, describe};
+use hale_policies::bundle::write_atomic;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::{Value as Json, json};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Arguments of `hale sweep`.
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    /// The sweep file (TOML: `base` config, `seeds`, `[grid]` and `[random]` axes over
+    /// dotted config paths such as `ppo.learning_rate` or `env_config.slo_weight`).
+    sweep: PathBuf,
+    /// The sweep's folder (default: `runs/sweeps/NAME`, NAME the file's stem). Run
+    /// the same command again to finish an interrupted sweep.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Trials run at once.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Threads each trial may use (default: the machine's cores over --jobs, at
+    /// least one).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Check the sweep and list its trials; run nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Where a trial stands.
+#[derive(Clone, Debug, PartialEq)]
+enum State {
+    /// Finished: its run folder has summary.json.
+    Done(PathBuf),
+    /// Started before: its run folder has a checkpoint to resume from.
+    Resume(PathBuf),
+    /// Not started, or killed before its first checkpoint.
+    Fresh,
+}
+
+fn run_folder(trial_dir: &Path) -> Option<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(trial_dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("config.toml").is_file())
+        .collect();
+    runs.sort();
+    runs.pop()
+}
+
+fn state(trial_dir: &Path) -> State {
+    match run_folder(trial_dir) {
+        Some(run) if run.join("summary.json").is_file() => State::Done(run),
+        Some(run)
+            if std::fs::read_dir(run.join("checkpoints")).is_ok_and(|mut d| d.next().is_some()) =>
+        {
+            State::Resume(run)
+        }
+        Some(run) => {
+            // Killed before its first checkpoint: nothing to keep.
+            let _ = std::fs::remove_dir_all(run);
+            State::Fresh
+        }
+        None => State::Fresh,
+    }
+}
+
+/// The plan as recorded in the sweep folder: trial names, points, seeds, configs.
+fn plan_record(plan: &Plan) -> Json {
+    json!({
+        "sweep": plan.path.display().to_string(),
+        "axes": plan.axes,
+        "trials": plan.trials.iter().map(|t| json!({
+            "name": t.name,
+            "point": t.point,
+            "axes": describe(&t.axes),
+            "seed": t.seed,
+            "config": toml::to_string(&t.config).unwrap_or_default(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Runs `hale sweep`.
+pub fn run(args: SweepArgs) -> Result<()> {
+    if args.jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    let plan = Plan::load(&args.sweep)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stem = args
+            .sweep
+            .file_stem()
+            .map_or("sweep".into(), |s| s.to_string_lossy().into_owned());
+        Path::new("runs/sweeps").join(stem)
+    });
+    let points = plan
+        .trials
+        .iter()
+        .map(|t| t.point)
+        .max()
+        .map_or(0, |p| p + 1);
+    println!(
+        "{}: {} trials ({} axis points × {} seeds) in {}",
+        args.sweep.display(),
+        plan.trials.len(),
+        points,
+        plan.trials.len() / points.max(1),
+        out.display()
+    );
+    if args.dry_run {
+        for t in &plan.trials {
+            println!("  {}  seed {}  {}", t.name, t.seed, describe(&t.axes));
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(out.join("trials"))
+        .with_context(|| format!("cannot create {}", out.join("trials").display()))?;
+    let record = plan_record(&plan);
+    let record_path = out.join("plan.json");
+    match std::fs::read_to_string(&record_path) {
+        Ok(old) => {
+            let old: Json = serde_json::from_str(&old)
+                .with_context(|| format!("{} is not a sweep plan", record_path.display()))?;
+            if old["trials"] != record["trials"] {
+                bail!(
+                    "{} holds another sweep's trials (its plan.json differs from what {} \
+                     plans now): give another --out, or remove it",
+                    out.display(),
+                    args.sweep.display()
+                );
+            }
+        }
+        Err(_) => write_atomic(
+            &record_path,
+            serde_json::to_string_pretty(&record)?.as_bytes(),
+        )?,
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()) / args.jobs);
+    let threads = threads.max(1);
+
+    let mut queue = VecDeque::new();
+    let mut skipped = 0;
+    for t in &plan.trials {
+        let dir = out.join("trials").join(&t.name);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let config = dir.join("config.toml");
+        if !config.is_file() {
+            write_atomic(&config, toml::to_string(&t.config)?.as_bytes())?;
+        }
+        match state(&dir) {
+            State::Done(_) => skipped += 1,
+            s => queue.push_back((t.clone(), dir, s)),
+        }
+    }
+    if skipped > 0 {
+        println!("{skipped} trials finished earlier: skipped");
+    }
+    let bars = MultiProgress::new();
+    let overall = bars.add(ProgressBar::new(plan.trials.len() as u64));
+    overall.set_style(
+        ProgressStyle::with_template("sweep {bar:30} {pos}/{len} trials  elapsed {elapsed}  {msg}")
+            .expect("a valid template"),
+    );
+    overall.set_position(skipped as u64);
+    let queue = Mutex::new(queue);
+    let failures = Mutex::new(Vec::new());
+    let exe = std::env::current_exe().context("cannot find the hale executable")?;
+    std::thread::scope(|scope| {
+        for _ in 0..args.jobs {
+            scope.spawn(|| {
+                loop {
+                    let Some((trial, dir, state)) =
+                        queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+                    else {
+                        return;
+                    };
+                    let result = run_trial(&exe, &trial, &dir, state, threads, &bars);
+                    if let Err(e) = result {
+                        let line = format!("{}: {e:#}", trial.name);
+                        overall.println(format!("failed: {line}"));
+                        failures
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(line);
+                    }
+                    overall.inc(1);
+                }
+            });
+        }
+    });
+    overall.finish_with_message("done");
+
+    let rows = table(&plan, &out)?;
+    write_tables(&out, &plan, &rows)?;
+    print_summary(&plan, &rows);
+    println!(
+        "wrote {} and {}",
+        out.join("trials.csv").display(),
+        out.join("trials.parquet").display()
+    );
+    let failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
+    if !failures.is_empty() {
+        bail!(
+            "{} of {} trials failed (their train.log says why; run the sweep again to \
+             retry them, from their last checkpoint):\n  {}",
+            failures.len(),
+            plan.trials.len(),
+            failures.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// Total environment steps of a trial's config.
+fn total_steps(t: &Trial) -> u64 {
+    match (&t.config.ppo, &t.config.dqn) {
+        (Some(p), _) => p.total_timesteps,
+        (None, Some(d)) => d.total_timesteps,
+        (None, None) => 0,
+    }
+}
+
+/// The last `global_step` in a run's metrics.csv, if any.
+fn last_step(run: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).ok()?;
+    text.lines()
+        .rev()
+        .find_map(|l| l.split(',').next()?.parse().ok())
+}
+
+/// Runs one trial as a `hale train` process to its end; a bar shows its steps.
+fn run_trial(
+    exe: &Path,
+    trial: &Trial,
+    dir: &Path,
+    state: State,
+    threads: usize,
+    bars: &MultiProgress,
+) -> Result<()> {
+    let bar = bars.add(ProgressBar::new(total_steps(trial)));
+    bar.set_style(
+        ProgressStyle::with_template("  {prefix:12} {bar:30} {pos}/{len} steps  {msg}")
+            .expect("a valid template"),
+    );
+    bar.set_prefix(trial.name.clone());
+    bar.set_message(describe(&trial.axes));
+    let log_path = dir.join("train.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let mut cmd = std::process::Command::new(exe);
+    match &state {
+        State::Resume(run) => {
+            cmd.arg("train").arg("--resume").arg(run);
+        }
+        _ => {
+            cmd.arg("train")
+                .arg(dir.join("config.toml"))
+                .arg("--out")
+                .arg(dir);
+        }
+    }
+    cmd.env("RAYON_NUM_THREADS", threads.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    die_with_parent(&mut cmd);
+    append_attempt(
+        dir,
+        &json!({"event": "start", "unix_s": unix_now(), "resume": matches!(state, State::Resume(_))}),
+    )?;
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if let Some(step) = run_folder(dir).and_then(|r| last_step(&r)) {
+            bar.set_position(step);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    bar.finish_and_clear();
+    bars.remove(&bar);
+    let wall_s = started.elapsed().as_secs_f64();
+    let run = run_folder(dir);
+    append_attempt(
+        dir,
+        &json!({"event": "end", "wall_s": wall_s, "exit": status.code()}),
+    )?;
+    match run {
+        Some(run) if status.success() && run.join("summary.json").is_file() => Ok(()),
+        _ => bail!(
+            "hale train {} after {wall_s:.0} s (see {})",
+            match status.code() {
+                Some(c) => format!("exited with {c}"),
+                None => "was killed".into(),
+            },
+            log_path.display()
+        ),
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Records the start or the end of an attempt at a trial (JSON lines in
+/// `attempts.jsonl`).
+fn append_attempt(dir: &Path, attempt: &Json) -> Result<()> {
+    use std::io::Write;
+    let path = dir.join("attempts.jsonl");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    writeln!(f, "{attempt}").with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Has the child killed when the sweep dies, however it dies (Linux).
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut std::process::Command) {}
+
+/// One row of the trial table.
+struct Row {
+    trial: String,
+    point: usize,
+    seed: u64,
+    axes: Vec<String>,
+    status: &'static str,
+    attempts: usize,
+    wall_s: f64,
+    /// Named numbers: training and evaluation metrics.
+    metrics: BTreeMap<String, f64>,
+}
+
+/// The mean of the last `n` values of column `name` in a metrics.csv (empty cells
+/// skipped), if the column has any.
+fn tail_mean(csv: &str, name: &str, n: usize) -> Option<f64> {
+    let mut lines = csv.lines();
+    let col = lines.next()?.split(',').position(|c| c == name)?;
+    let values: Vec<f64> = lines
+        .filter_map(|l| l.split(',').nth(col)?.parse().ok())
+        .collect();
+    let tail = &values[values.len().saturating_sub(n)..];
+    (!tail.is_empty()).then(|| tail.iter().sum::<f64>() / tail.len() as f64)
+}
+
+fn table(plan: &Plan, out: &Path) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for t in &plan.trials {
+        let dir = out.join("trials").join(&t.name);
+        let events: Vec<Json> = std::fs::read_to_string(dir.join("attempts.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let (attempts, wall_s) = attempts_and_wall(&dir, &events);
+        let mut metrics = BTreeMap::new();
+        let st = state(&dir);
+        if let Some(run) = run_folder(&dir) {
+            if let Ok(csv) = std::fs::read_to_string(run.join("metrics.csv")) {
+                for (name, col, n) in [
+                    ("train/episodic_return", "charts/episodic_return", 10),
+                    ("train/sps", "charts/SPS", 1),
+                    ("train/global_step", "global_step", 1),
+                ] {
+                    if let Some(v) = tail_mean(&csv, col, n) {
+                        metrics.insert(name.to_string(), v);
+                    }
+                }
+            }
+            if let Ok(text) = std::fs::read_to_string(run.join("summary.json")) {
+                let s: Json = serde_json::from_str(&text)
+                    .with_context(|| format!("{}: not JSON", run.join("summary.json").display()))?;
+                if let Some(v) = s["eval_mean_return"].as_f64() {
+                    metrics.insert("eval/mean_return".into(), v);
+                }
+                flatten_comparison(&s["comparison"], &mut metrics);
+            }
+        }
+        rows.push(Row {
+            trial: t.name.clone(),
+            point: t.point,
+            seed: t.seed,
+            axes: plan
+                .axes
+                .iter()
+                .map(|a| t.axes.get(a).map_or(String::new(), |v| v.to_string()))
+                .collect(),
+            status: match st {
+                State::Done(_) => "done",
+                _ if attempts == 0 => "pending",
+                _ => "failed",
+            },
+            attempts,
+            wall_s,
+            metrics,
+        });
+    }
+    Ok(rows)
+}
+
+/// A trial's attempts and their wall time in all. An attempt that ended has its own
+/// figure; one that never did (the sweep was killed) counts from its start to the
+/// last write of its run's metrics.csv or its train.log (or the next attempt's
+/// start, if that is earlier: the files are written again by the next attempt).
+fn attempts_and_wall(dir: &Path, events: &[Json]) -> (usize, f64) {
+    let last_write = [
+        run_folder(dir).map(|r| r.join("metrics.csv")),
+        Some(dir.join("train.log")),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|p| std::fs::metadata(p).ok()?.modified().ok())
+    .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+    .map(|d| d.as_secs_f64())
+    .fold(0.0, f64::max);
+    let (mut attempts, mut wall) = (0, 0.0);
+    let mut open: Option<f64> = None;
+    for e in events {
+        match e["event"].as_str() {
+            Some("start") => {
+                let now = e["unix_s"].as_f64().unwrap_or(last_write);
+                if let Some(t) = open.take() {
+                    // Killed: it ran until its last write, before this start.
+                    wall += (last_write.min(now) - t).max(0.0);
+                }
+                attempts += 1;
+                open = e["unix_s"].as_f64();
+            }
+            Some("end") => {
+                open = None;
+                wall += e["wall_s"].as_f64().unwrap_or(0.0);
+            }
+            _ => {}
+        }
+    }
+    if let Some(t) = open {
+        wall += (last_write - t).max(0.0);
+    }
+    (attempts, wall)
+}
+
+/// `eval/POLICY/METRIC` (means) and `diff/A - B/METRIC` (paired differences) from a
+/// training run's comparison against the baselines.
+fn flatten_comparison(c: &Json, into: &mut BTreeMap<String, f64>) {
+    if let Some(policies) = c["policies"].as_object() {
+        for (p, m) in policies {
+            for (k, v) in m.as_object().into_iter().flatten() {
+                if let Some(x) = v["mean"].as_f64().or(v.as_f64()) {
+                    into.insert(format!("eval/{p}/{k}"), x);
+                }
+            }
+        }
+    }
+    if let Some(diffs) = c["paired_differences"].as_object() {
+        for (pair, m) in diffs {
+            for (k, v) in m.as_object().into_iter().flatten() {
+                if let Some(x) = v["diff"].as_f64() {
+                    into.insert(format!("diff/{pair}/{k}"), x);
+                }
+            }
+        }
+    }
+}
+
+fn write_tables(out: &Path, plan: &Plan, rows: &[Row]) -> Result<()> {
+    use polars::prelude::{Column, DataFrame, ParquetWriter};
+    let names: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.metrics.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let mut header = vec!["trial", "point", "seed", "status", "attempts", "wall_s"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    header.extend(plan.axes.iter().cloned());
+    header.extend(names.iter().cloned());
+    let mut csv = header
+        .iter()
+        .map(|h| quote(h))
+        .collect::<Vec<_>>()
+        .join(",");
+    csv.push('\n');
+    for r in rows {
+        let mut cells = vec![
+            r.trial.clone(),
+            r.point.to_string(),
+            r.seed.to_string(),
+            r.status.to_string(),
+            r.attempts.to_string(),
+            format!("{:.3}", r.wall_s),
+        ];
+        cells.extend(r.axes.iter().map(|a| quote(a)));
+        cells.extend(
+            names
+                .iter()
+                .map(|n| r.metrics.get(n).map_or(String::new(), |v| v.to_string())),
+        );
+        csv.push_str(&cells.join(","));
+        csv.push('\n');
+    }
+    write_atomic(&out.join("trials.csv"), csv.as_bytes())?;
+
+    let mut columns = vec![
+        Column::new(
+            "trial".into(),
+            rows.iter().map(|r| r.trial.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "point".into(),
+            rows.iter().map(|r| r.point as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "seed".into(),
+            rows.iter().map(|r| r.seed).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "status".into(),
+            rows.iter()
+                .map(|r| r.status.to_string())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "attempts".into(),
+            rows.iter().map(|r| r.attempts as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "wall_s".into(),
+            rows.iter().map(|r| r.wall_s).collect::<Vec<_>>(),
+        ),
+    ];
+    for (i, a) in plan.axes.iter().enumerate() {
+        columns.push(Column::new(
+            a.as_str().into(),
+            rows.iter().map(|r| r.axes[i].clone()).collect::<Vec<_>>(),
+        ));
+    }
+    for n in &names {
+        columns.push(Column::new(
+            n.as_str().into(),
+            rows.iter()
+                .map(|r| r.metrics.get(n).copied())
+                .collect::<Vec<Option<f64>>>(),
+        ));
+    }
+    let mut df = DataFrame::new(rows.len(), columns)
+        .map_err(|e| anyhow::anyhow!("building the trial table: {e}"))?;
+    let path = out.join("trials.parquet");
+    hale_sim::fs::write_atomic_with(&path, |file| {
+        ParquetWriter::new(file).finish(&mut df).map(|_| ())
+    })
+    .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Per axis point: the evaluation return and the paired differences against the
+/// baselines, each a mean over the point's finished seeds with its 95 % CI.
+fn print_summary(plan: &Plan, rows: &[Row]) {
+    let mut by_point: BTreeMap<usize, Vec<&Row>> = BTreeMap::new();
+    for r in rows {
+        by_point.entry(r.point).or_default().push(r);
+    }
+    println!("\nper axis point (mean ± 95 % CI over finished seeds):");
+    for (p, rows) in by_point {
+        let done: Vec<&&Row> = rows.iter().filter(|r| r.status == "done").collect();
+        let axes = plan
+            .trials
+            .iter()
+            .find(|t| t.point == p)
+            .map_or(String::new(), |t| describe(&t.axes));
+        println!(
+            "  point {p} ({axes}): {} of {} seeds done",
+            done.len(),
+            rows.len()
+        );
+        let mut keys: Vec<&String> = done
+            .iter()
+            .flat_map(|r| r.metrics.keys())
+            .filter(|k| {
+                *k == "eval/mean_return"
+                    || (k.starts_with("diff/")
+                        && [
+                            "episode_return",
+                            "cost",
+                            "slo_violation_min",
+                            "cpu_slack",
+                            "mttr_s",
+                        ]
+                        .iter()
+                        .any(|m| k.ends_with(&format!("/{m}"))))
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            let xs: Vec<f64> = done
+                .iter()
+                .filter_map(|r| r.metrics.get(k).copied())
+                .collect();
+            let (m, ci) = stats::mean_ci(&xs);
+            println!("    {k:<40} {m:>12.4} ± {ci:.4}  (n = {})", xs.len());
+        }
+    }
+}
