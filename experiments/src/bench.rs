@@ -57,7 +57,7 @@ pub struct RunArgs {
 
 /// The task folder of this source tree, or `experiments/bench` under the working
 /// folder when the binary runs elsewhere.
-fn default_dir() -> PathBuf {
+pub(crate) fn default_dir() -> PathBuf {
     let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
     if built.is_dir() {
         built

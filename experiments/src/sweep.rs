@@ -26,6 +26,20 @@
 //! each random sample (a grid of none is one empty point; random samples are drawn
 //! in order from one stream of the sweep's `random.seed`, so the plan is the same
 //! every time the file is read). Trials are points × seeds, point-major.
+//!
+//! A `[bench]` table makes it a benchmark sweep: every trained policy is also judged
+//! on each task (`hale bench run`, against the task's baselines and any `policies`
+//! named). Without `base`, a sweep is the benchmark alone: one trial per task, the
+//! task's baselines and the `policies` compared on it.
+//!
+//! ```toml
+//! [bench]
+//! tasks = ["scaling-ms20-nasa", "scaling-ms20-azure"]
+//! policies = ["runs/RUN/policy"]      # besides the tasks' baselines (paths relative to
+//!                                     # this file); optional
+//! episodes = 5                        # instead of each task's (≥ 2); optional
+//! split = "validation"                # instead of each task's; optional
+//! ```
 
 use crate::config::TrainConfig;
 use serde::Deserialize;
@@ -85,21 +99,40 @@ pub enum SweepError {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepFile {
-    /// The base training config, relative to the sweep file.
-    pub base: PathBuf,
-    /// Seeds: each axis point is trained once per seed.
-    #[serde(default = "first_seed")]
-    pub seeds: Vec<u64>,
+    /// The base training config, relative to the sweep file; none for a sweep of
+    /// benchmark tasks alone.
+    #[serde(default)]
+    pub base: Option<PathBuf>,
+    /// Seeds: each axis point is trained once per seed (default `[1]`).
+    #[serde(default)]
+    pub seeds: Option<Vec<u64>>,
     /// Grid axes: dotted path → the values to try.
     #[serde(default)]
     pub grid: BTreeMap<String, Vec<toml::Value>>,
     /// Random axes.
     #[serde(default)]
     pub random: Option<RandomAxes>,
+    /// Benchmark tasks.
+    #[serde(default)]
+    pub bench: Option<BenchSweep>,
 }
 
-fn first_seed() -> Vec<u64> {
-    vec![1]
+/// The `[bench]` table: benchmark tasks every policy of the sweep is judged on.
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchSweep {
+    /// Task names (`hale bench list`) or task files.
+    pub tasks: Vec<String>,
+    /// Policies compared besides each task's baselines (and the trial's own): baseline
+    /// names or bundle folders, relative to the sweep file.
+    #[serde(default)]
+    pub policies: Vec<String>,
+    /// Episodes instead of each task's.
+    #[serde(default)]
+    pub episodes: Option<usize>,
+    /// The part of the traces instead of each task's.
+    #[serde(default)]
+    pub split: Option<String>,
 }
 
 /// The `[random]` table: points drawn at random.
@@ -192,8 +225,10 @@ pub struct Plan {
     pub path: PathBuf,
     /// The axes' names, grid then random, each in name order.
     pub axes: Vec<String>,
-    /// The trials.
+    /// The training trials (none in a sweep of benchmark tasks alone).
     pub trials: Vec<Trial>,
+    /// The benchmark tasks, with policy paths made absolute.
+    pub bench: Option<BenchSweep>,
 }
 
 /// Most trials one sweep may plan.
@@ -225,7 +260,75 @@ impl Plan {
             axis: axis.into(),
             message,
         };
-        let base_path = path.parent().unwrap_or(Path::new(".")).join(&file.base);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let bench = file.bench.clone().map(|mut b| {
+            // A policy that names a folder next to the sweep file is that folder.
+            for p in &mut b.policies {
+                let (label, source) = match p.split_once('=') {
+                    Some((l, s)) => (Some(l.to_string()), s.to_string()),
+                    None => (None, p.clone()),
+                };
+                let at = dir.join(&source);
+                if !Path::new(&source).is_absolute() && at.exists() {
+                    let abs = at.canonicalize().unwrap_or(at).display().to_string();
+                    *p = label.map_or(abs.clone(), |l| format!("{l}={abs}"));
+                }
+            }
+            b
+        });
+        if let Some(b) = &bench {
+            if b.tasks.is_empty() {
+                return Err(field("bench.tasks", "no tasks".into()));
+            }
+            if let Some(split) = &b.split
+                && !matches!(split.as_str(), "train" | "validation" | "test")
+            {
+                return Err(field(
+                    "bench.split",
+                    format!("`{split}` is not a split (train, validation, test)"),
+                ));
+            }
+            if b.episodes.is_some_and(|e| e < 2) {
+                return Err(field(
+                    "bench.episodes",
+                    "must be at least 2 (paired confidence intervals need two)".into(),
+                ));
+            }
+        }
+        let Some(base_file) = &file.base else {
+            if bench.is_none() {
+                return Err(field(
+                    "base",
+                    "a sweep needs a base config to train, or a [bench] table of tasks".into(),
+                ));
+            }
+            let axes = file
+                .grid
+                .keys()
+                .chain(file.random.iter().flat_map(|r| r.axes.keys()));
+            if let Some(a) = axes.into_iter().next() {
+                return Err(axis(
+                    a,
+                    "axes vary a base config, and this sweep has none".into(),
+                ));
+            }
+            if file.seeds.is_some() {
+                return Err(field(
+                    "seeds",
+                    "seeds are training seeds, and this sweep trains nothing (a task has \
+                     its own episode seeds)"
+                        .into(),
+                ));
+            }
+            return Ok(Plan {
+                path: path.to_path_buf(),
+                axes: Vec::new(),
+                trials: Vec::new(),
+                bench,
+            });
+        };
+        let seeds = file.seeds.clone().unwrap_or_else(|| vec![1]);
+        let base_path = dir.join(base_file);
         let base = TrainConfig::load(&base_path).map_err(|source| SweepError::Base {
             path: path.to_path_buf(),
             source,
@@ -237,14 +340,14 @@ impl Plan {
                 format!("{}: cannot be written back: {e}", base_path.display()),
             )
         })?;
-        if file.seeds.is_empty() {
+        if seeds.is_empty() {
             return Err(field("seeds", "no seeds: give at least one".into()));
         }
-        if let Some(big) = file.seeds.iter().find(|&&s| s > i64::MAX as u64) {
+        if let Some(big) = seeds.iter().find(|&&s| s > i64::MAX as u64) {
             return Err(field("seeds", format!("seed {big} is past {}", i64::MAX)));
         }
         let mut seen = std::collections::BTreeSet::new();
-        if let Some(dup) = file.seeds.iter().find(|s| !seen.insert(**s)) {
+        if let Some(dup) = seeds.iter().find(|s| !seen.insert(**s)) {
             return Err(field("seeds", format!("seed {dup} is listed twice")));
         }
         let random = file.random.as_ref();
@@ -275,7 +378,7 @@ impl Plan {
             }
         }
         let points = points(&file.grid, random);
-        let count = points.len().saturating_mul(file.seeds.len());
+        let count = points.len().saturating_mul(seeds.len());
         if count > MAX_TRIALS {
             return Err(field(
                 "grid",
@@ -284,7 +387,7 @@ impl Plan {
         }
         let mut trials = Vec::with_capacity(count);
         for (p, point) in points.iter().enumerate() {
-            for &seed in &file.seeds {
+            for &seed in &seeds {
                 let mut table = base_table.clone();
                 for (name, value) in point {
                     set(&mut table, name, value.clone());
@@ -301,7 +404,7 @@ impl Plan {
                     )
                 })?;
                 // The env checks its config once per point that changes it.
-                let first_seed = seed == file.seeds[0];
+                let first_seed = seed == seeds[0];
                 if first_seed && (p == 0 || point.keys().any(|k| k.starts_with("env_config."))) {
                     hale_envs::make(&config.env, &config.env_config_json()).map_err(|e| {
                         axis(&describe(point), format!("the env refuses its config: {e}"))
@@ -322,6 +425,7 @@ impl Plan {
             path: path.to_path_buf(),
             axes,
             trials,
+            bench,
         })
     }
 }
@@ -560,6 +664,33 @@ seed = 7
         assert!(e.contains("is a float, not a table"), "{e}");
         // An option the defaults leave out is settable.
         assert!(plan("base = \"cartpole-ppo.toml\"\n[grid]\n\"ppo.target_kl\" = [0.02]").is_ok());
+    }
+
+    /// Every sweep shipped in `experiments/sweeps/` plans (its base configs' traces
+    /// permitting).
+    #[test]
+    fn the_shipped_sweeps_plan() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sweeps");
+        let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let file: SweepFile = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let base = file.base.as_ref().map_or(String::new(), |b| {
+                std::fs::read_to_string(dir.join(b)).unwrap_or_default()
+            });
+            if base.contains("traces") && !traces.exists() {
+                continue;
+            }
+            let plan = Plan::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                !plan.trials.is_empty() || plan.bench.is_some(),
+                "{}",
+                path.display()
+            );
+            seen += 1;
+        }
+        assert!(seen >= 1);
     }
 
     #[test]

@@ -11,7 +11,13 @@
 //! skipped, a trial with a checkpoint resumes from it (`hale train --resume`), and
 //! one killed before its first checkpoint starts again. Trials are killed with the
 //! sweep (Linux: the parent-death signal), so none runs on unwatched.
+//!
+//! With a `[bench]` table, each trained policy is then judged on every task by a
+//! `hale bench run` process (in `trials/NAME/bench/TASK/`, finished when it has
+//! `bench.json`), and a sweep without `base` runs one such process per task
+//! (`trials/TASK/`). Tasks, their envs and the named policies are checked first.
 
+use crate::bench::Task;
 use crate::stats;
 use anyhow::{Context, Result, bail};
 use hale_experiments::sweep::{Plan, Trial, describe};
@@ -74,13 +80,19 @@ fn state(trial_dir: &Path) -> State {
         {
             State::Resume(run)
         }
-        Some(run) => {
-            // Killed before its first checkpoint: nothing to keep.
-            let _ = std::fs::remove_dir_all(run);
-            State::Fresh
-        }
-        None => State::Fresh,
+        // Killed (or failed) before its first checkpoint: it starts over.
+        Some(_) | None => State::Fresh,
     }
+}
+
+/// Makes room for a trial that starts over: a run folder with no checkpoint holds
+/// nothing to keep (its train.log, outside it, stays).
+fn clear_unfinished(trial_dir: &Path) -> Result<()> {
+    if let Some(run) = run_folder(trial_dir) {
+        std::fs::remove_dir_all(&run)
+            .with_context(|| format!("cannot remove {}", run.display()))?;
+    }
+    Ok(())
 }
 
 /// The plan as recorded in the sweep folder: trial names, points, seeds, configs.
@@ -88,6 +100,7 @@ fn plan_record(plan: &Plan) -> Json {
     json!({
         "sweep": plan.path.display().to_string(),
         "axes": plan.axes,
+        "bench": plan.bench,
         "trials": plan.trials.iter().map(|t| json!({
             "name": t.name,
             "point": t.point,
@@ -117,14 +130,30 @@ pub fn run(args: SweepArgs) -> Result<()> {
         .map(|t| t.point)
         .max()
         .map_or(0, |p| p + 1);
-    println!(
-        "{}: {} trials ({} axis points × {} seeds) in {}",
-        args.sweep.display(),
-        plan.trials.len(),
-        points,
-        plan.trials.len() / points.max(1),
-        out.display()
-    );
+    let tasks = check_bench(&plan)?;
+    let judged = if tasks.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+        format!(", judged on {}", names.join(", "))
+    };
+    if plan.trials.is_empty() {
+        println!(
+            "{}: {} benchmark tasks in {}",
+            args.sweep.display(),
+            tasks.len(),
+            out.display()
+        );
+    } else {
+        println!(
+            "{}: {} trials ({} axis points × {} seeds){judged} in {}",
+            args.sweep.display(),
+            plan.trials.len(),
+            points,
+            plan.trials.len() / points.max(1),
+            out.display()
+        );
+    }
     if args.dry_run {
         for t in &plan.trials {
             println!("  {}  seed {}  {}", t.name, t.seed, describe(&t.axes));
@@ -139,7 +168,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         Ok(old) => {
             let old: Json = serde_json::from_str(&old)
                 .with_context(|| format!("{} is not a sweep plan", record_path.display()))?;
-            if old["trials"] != record["trials"] {
+            if old["trials"] != record["trials"] || old["bench"] != record["bench"] {
                 bail!(
                     "{} holds another sweep's trials (its plan.json differs from what {} \
                      plans now): give another --out, or remove it",
@@ -160,6 +189,14 @@ pub fn run(args: SweepArgs) -> Result<()> {
 
     let mut queue = VecDeque::new();
     let mut skipped = 0;
+    for task in tasks.iter().filter(|_| plan.trials.is_empty()) {
+        let dir = out.join("trials").join(&task.name);
+        if dir.join("result/bench.json").is_file() {
+            skipped += 1;
+        } else {
+            queue.push_back(Job::Bench(task, dir));
+        }
+    }
     for t in &plan.trials {
         let dir = out.join("trials").join(&t.name);
         std::fs::create_dir_all(&dir)
@@ -169,15 +206,27 @@ pub fn run(args: SweepArgs) -> Result<()> {
             write_atomic(&config, toml::to_string(&t.config)?.as_bytes())?;
         }
         match state(&dir) {
-            State::Done(_) => skipped += 1,
-            s => queue.push_back((t.clone(), dir, s)),
+            State::Done(run) if benched(&dir, &tasks) => {
+                let _ = run;
+                skipped += 1;
+            }
+            State::Fresh => {
+                clear_unfinished(&dir)?;
+                queue.push_back(Job::Train(t, dir, State::Fresh));
+            }
+            s => queue.push_back(Job::Train(t, dir, s)),
         }
     }
     if skipped > 0 {
         println!("{skipped} trials finished earlier: skipped");
     }
     let bars = MultiProgress::new();
-    let overall = bars.add(ProgressBar::new(plan.trials.len() as u64));
+    let total = if plan.trials.is_empty() {
+        tasks.len()
+    } else {
+        plan.trials.len()
+    };
+    let overall = bars.add(ProgressBar::new(total as u64));
     overall.set_style(
         ProgressStyle::with_template("sweep {bar:30} {pos}/{len} trials  elapsed {elapsed}  {msg}")
             .expect("a valid template"),
@@ -190,14 +239,43 @@ pub fn run(args: SweepArgs) -> Result<()> {
         for _ in 0..args.jobs {
             scope.spawn(|| {
                 loop {
-                    let Some((trial, dir, state)) =
-                        queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+                    let Some(job) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
                     else {
                         return;
                     };
-                    let result = run_trial(&exe, &trial, &dir, state, threads, &bars);
+                    let (name, result) = match job {
+                        Job::Train(trial, dir, state) => (
+                            trial.name.clone(),
+                            run_trial(&exe, trial, &dir, state, threads, &bars).and_then(|run| {
+                                let own = format!("trial={}", run.join("policy").display());
+                                for task in &tasks {
+                                    let at = dir.join("bench").join(&task.name);
+                                    let cx = BenchRun {
+                                        exe: &exe,
+                                        plan: &plan,
+                                        threads,
+                                        bars: &bars,
+                                    };
+                                    cx.run(task, Some(&own), &at, &dir)?;
+                                }
+                                Ok(())
+                            }),
+                        ),
+                        Job::Bench(task, dir) => {
+                            let cx = BenchRun {
+                                exe: &exe,
+                                plan: &plan,
+                                threads,
+                                bars: &bars,
+                            };
+                            (
+                                task.name.clone(),
+                                cx.run(task, None, &dir.join("result"), &dir),
+                            )
+                        }
+                    };
                     if let Err(e) = result {
-                        let line = format!("{}: {e:#}", trial.name);
+                        let line = format!("{name}: {e:#}");
                         overall.println(format!("failed: {line}"));
                         failures
                             .lock()
@@ -211,7 +289,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
     });
     overall.finish_with_message("done");
 
-    let rows = table(&plan, &out)?;
+    let rows = table(&plan, &tasks, &out)?;
     write_tables(&out, &plan, &rows)?;
     print_summary(&plan, &rows);
     println!(
@@ -222,14 +300,161 @@ pub fn run(args: SweepArgs) -> Result<()> {
     let failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
     if !failures.is_empty() {
         bail!(
-            "{} of {} trials failed (their train.log says why; run the sweep again to \
-             retry them, from their last checkpoint):\n  {}",
+            "{} of {} trials failed (each line names the log that says why; run the \
+             sweep again to retry them, from their last checkpoint):\n  {}",
             failures.len(),
-            plan.trials.len(),
+            total,
             failures.join("\n  ")
         );
     }
     Ok(())
+}
+
+/// One unit of work of a sweep's workers.
+enum Job<'a> {
+    /// Train a trial (then judge it on the tasks).
+    Train(&'a Trial, PathBuf, State),
+    /// Judge the named policies on a task (a sweep without `base`).
+    Bench(&'a Task, PathBuf),
+}
+
+/// The sweep's tasks, loaded and checked, with its named policies: every task must
+/// judge the env the sweep trains, and every policy must be a baseline or a folder
+/// that is there.
+fn check_bench(plan: &Plan) -> Result<Vec<Task>> {
+    let Some(b) = &plan.bench else {
+        return Ok(Vec::new());
+    };
+    let at = plan.path.display();
+    let tasks = b
+        .tasks
+        .iter()
+        .map(|t| Task::load(t, &crate::bench::default_dir()))
+        .collect::<Result<Vec<Task>>>()
+        .with_context(|| format!("{at}: `bench.tasks`"))?;
+    if let Some(trial) = plan.trials.first() {
+        for t in &tasks {
+            if t.spec.env != trial.config.env {
+                bail!(
+                    "{at}: `bench.tasks`: task {} judges {} policies, and the sweep trains {}",
+                    t.name,
+                    t.spec.env,
+                    trial.config.env
+                );
+            }
+        }
+    }
+    for p in &b.policies {
+        let source = p.split_once('=').map_or(p.as_str(), |(_, s)| s);
+        if !hale_policies::BASELINES.contains(&source) && !Path::new(source).exists() {
+            bail!(
+                "{at}: `bench.policies`: {p:?} is neither a baseline ({}) nor a folder that \
+                 is there",
+                hale_policies::BASELINES.join(", ")
+            );
+        }
+    }
+    Ok(tasks)
+}
+
+/// Whether a trained trial has been judged on every task.
+fn benched(dir: &Path, tasks: &[Task]) -> bool {
+    tasks
+        .iter()
+        .all(|t| dir.join("bench").join(&t.name).join("bench.json").is_file())
+}
+
+/// What a `hale bench run` of a sweep needs.
+struct BenchRun<'a> {
+    exe: &'a Path,
+    plan: &'a Plan,
+    threads: usize,
+    bars: &'a MultiProgress,
+}
+
+impl BenchRun<'_> {
+    /// Judges the task's baselines, the sweep's policies and `own` (a trial's
+    /// `trial=RUN/policy`) on `task`, into `at` (skipped when `at` has bench.json; a
+    /// half-written `at` is cleared first). Attempts are recorded in `dir`.
+    fn run(&self, task: &Task, own: Option<&str>, at: &Path, dir: &Path) -> Result<()> {
+        if at.join("bench.json").is_file() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        if at.exists() {
+            std::fs::remove_dir_all(at)
+                .with_context(|| format!("cannot clear {}", at.display()))?;
+        }
+        let b = self
+            .plan
+            .bench
+            .as_ref()
+            .expect("a sweep with tasks has a [bench] table");
+        let mut policies = task.spec.baselines.clone();
+        policies.extend(b.policies.iter().cloned());
+        policies.extend(own.map(String::from));
+        let bar = self.bars.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("  {spinner} {prefix:12} {msg} {elapsed}")
+                .expect("a valid template"),
+        );
+        bar.set_prefix(task.name.clone());
+        bar.set_message(format!("judging {}", policies.join(", ")));
+        bar.enable_steady_tick(Duration::from_millis(250));
+        let log_path = dir.join(format!("bench-{}.log", task.name));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let mut cmd = std::process::Command::new(self.exe);
+        cmd.args(["bench", "run"])
+            .arg(&task.file)
+            .arg("--policy")
+            .arg(policies.join(","))
+            .arg("--out")
+            .arg(at);
+        if let Some(e) = b.episodes {
+            cmd.arg("--episodes").arg(e.to_string());
+        }
+        if let Some(s) = &b.split {
+            cmd.arg("--split").arg(s);
+        }
+        cmd.env("RAYON_NUM_THREADS", self.threads.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        die_with_parent(&mut cmd);
+        if own.is_none() {
+            append_attempt(dir, &json!({"event": "start", "unix_s": unix_now()}))?;
+        }
+        let started = Instant::now();
+        let status = cmd
+            .status()
+            .with_context(|| format!("cannot start {}", self.exe.display()))?;
+        let wall_s = started.elapsed().as_secs_f64();
+        if own.is_none() {
+            append_attempt(
+                dir,
+                &json!({"event": "end", "wall_s": wall_s, "exit": status.code()}),
+            )?;
+        }
+        bar.finish_and_clear();
+        self.bars.remove(&bar);
+        if status.success() && at.join("bench.json").is_file() {
+            Ok(())
+        } else {
+            bail!(
+                "hale bench run {} {} after {wall_s:.0} s (see {})",
+                task.name,
+                match status.code() {
+                    Some(c) => format!("exited with {c}"),
+                    None => "was killed".into(),
+                },
+                log_path.display()
+            )
+        }
+    }
 }
 
 /// Total environment steps of a trial's config.
@@ -257,7 +482,11 @@ fn run_trial(
     state: State,
     threads: usize,
     bars: &MultiProgress,
-) -> Result<()> {
+) -> Result<PathBuf> {
+    if let State::Done(run) = state {
+        // Trained earlier; only its benchmark runs were left.
+        return Ok(run);
+    }
     let bar = bars.add(ProgressBar::new(total_steps(trial)));
     bar.set_style(
         ProgressStyle::with_template("  {prefix:12} {bar:30} {pos}/{len} steps  {msg}")
@@ -314,7 +543,7 @@ fn run_trial(
         &json!({"event": "end", "wall_s": wall_s, "exit": status.code()}),
     )?;
     match run {
-        Some(run) if status.success() && run.join("summary.json").is_file() => Ok(()),
+        Some(run) if status.success() && run.join("summary.json").is_file() => Ok(run),
         _ => bail!(
             "hale train {} after {wall_s:.0} s (see {})",
             match status.code() {
@@ -388,16 +617,48 @@ fn tail_mean(csv: &str, name: &str, n: usize) -> Option<f64> {
     (!tail.is_empty()).then(|| tail.iter().sum::<f64>() / tail.len() as f64)
 }
 
-fn table(plan: &Plan, out: &Path) -> Result<Vec<Row>> {
+/// The `summary` of a finished `hale bench run` folder, if it is there.
+fn bench_summary(at: &Path) -> Result<Option<Json>> {
+    let path = at.join("bench.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let v: Json =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    Ok(Some(v["summary"].clone()))
+}
+
+fn table(plan: &Plan, tasks: &[Task], out: &Path) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
+    if plan.trials.is_empty() {
+        for (i, task) in tasks.iter().enumerate() {
+            let dir = out.join("trials").join(&task.name);
+            let (attempts, wall_s) = attempts_and_wall(&dir);
+            let mut metrics = BTreeMap::new();
+            let summary = bench_summary(&dir.join("result"))?;
+            if let Some(s) = &summary {
+                flatten_comparison(s, "", &mut metrics);
+            }
+            rows.push(Row {
+                trial: task.name.clone(),
+                point: i,
+                seed: task.spec.seed,
+                axes: Vec::new(),
+                status: match (&summary, attempts) {
+                    (Some(_), _) => "done",
+                    (None, 0) => "pending",
+                    (None, _) => "failed",
+                },
+                attempts,
+                wall_s,
+                metrics,
+            });
+        }
+        return Ok(rows);
+    }
     for t in &plan.trials {
         let dir = out.join("trials").join(&t.name);
-        let events: Vec<Json> = std::fs::read_to_string(dir.join("attempts.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        let (attempts, wall_s) = attempts_and_wall(&dir, &events);
+        let (attempts, wall_s) = attempts_and_wall(&dir);
         let mut metrics = BTreeMap::new();
         let st = state(&dir);
         if let Some(run) = run_folder(&dir) {
@@ -418,7 +679,12 @@ fn table(plan: &Plan, out: &Path) -> Result<Vec<Row>> {
                 if let Some(v) = s["eval_mean_return"].as_f64() {
                     metrics.insert("eval/mean_return".into(), v);
                 }
-                flatten_comparison(&s["comparison"], &mut metrics);
+                flatten_comparison(&s["comparison"], "", &mut metrics);
+            }
+        }
+        for task in tasks {
+            if let Some(s) = bench_summary(&dir.join("bench").join(&task.name))? {
+                flatten_comparison(&s, &format!("bench/{}/", task.name), &mut metrics);
             }
         }
         rows.push(Row {
@@ -447,7 +713,12 @@ fn table(plan: &Plan, out: &Path) -> Result<Vec<Row>> {
 /// figure; one that never did (the sweep was killed) counts from its start to the
 /// last write of its run's metrics.csv or its train.log (or the next attempt's
 /// start, if that is earlier: the files are written again by the next attempt).
-fn attempts_and_wall(dir: &Path, events: &[Json]) -> (usize, f64) {
+fn attempts_and_wall(dir: &Path) -> (usize, f64) {
+    let events: Vec<Json> = std::fs::read_to_string(dir.join("attempts.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     let last_write = [
         run_folder(dir).map(|r| r.join("metrics.csv")),
         Some(dir.join("train.log")),
@@ -460,7 +731,7 @@ fn attempts_and_wall(dir: &Path, events: &[Json]) -> (usize, f64) {
     .fold(0.0, f64::max);
     let (mut attempts, mut wall) = (0, 0.0);
     let mut open: Option<f64> = None;
-    for e in events {
+    for e in &events {
         match e["event"].as_str() {
             Some("start") => {
                 let now = e["unix_s"].as_f64().unwrap_or(last_write);
@@ -484,14 +755,15 @@ fn attempts_and_wall(dir: &Path, events: &[Json]) -> (usize, f64) {
     (attempts, wall)
 }
 
-/// `eval/POLICY/METRIC` (means) and `diff/A - B/METRIC` (paired differences) from a
-/// training run's comparison against the baselines.
-fn flatten_comparison(c: &Json, into: &mut BTreeMap<String, f64>) {
+/// `PREFIXeval/POLICY/METRIC` (means) and `PREFIXdiff/A - B/METRIC` (paired
+/// differences) from a comparison of policies (a training run's against the
+/// baselines, or a benchmark run's).
+fn flatten_comparison(c: &Json, prefix: &str, into: &mut BTreeMap<String, f64>) {
     if let Some(policies) = c["policies"].as_object() {
         for (p, m) in policies {
             for (k, v) in m.as_object().into_iter().flatten() {
                 if let Some(x) = v["mean"].as_f64().or(v.as_f64()) {
-                    into.insert(format!("eval/{p}/{k}"), x);
+                    into.insert(format!("{prefix}eval/{p}/{k}"), x);
                 }
             }
         }
@@ -500,7 +772,7 @@ fn flatten_comparison(c: &Json, into: &mut BTreeMap<String, f64>) {
         for (pair, m) in diffs {
             for (k, v) in m.as_object().into_iter().flatten() {
                 if let Some(x) = v["diff"].as_f64() {
-                    into.insert(format!("diff/{pair}/{k}"), x);
+                    into.insert(format!("{prefix}diff/{pair}/{k}"), x);
                 }
             }
         }
@@ -615,22 +887,22 @@ fn print_summary(plan: &Plan, rows: &[Row]) {
     println!("\nper axis point (mean ± 95 % CI over finished seeds):");
     for (p, rows) in by_point {
         let done: Vec<&&Row> = rows.iter().filter(|r| r.status == "done").collect();
-        let axes = plan
-            .trials
-            .iter()
-            .find(|t| t.point == p)
-            .map_or(String::new(), |t| describe(&t.axes));
-        println!(
-            "  point {p} ({axes}): {} of {} seeds done",
-            done.len(),
-            rows.len()
-        );
+        match plan.trials.iter().find(|t| t.point == p) {
+            Some(t) => println!(
+                "  point {p} ({}): {} of {} seeds done",
+                describe(&t.axes),
+                done.len(),
+                rows.len()
+            ),
+            // A sweep of benchmark tasks: a point is a task.
+            None => println!("  task {}: {}", rows[0].trial, rows[0].status),
+        }
         let mut keys: Vec<&String> = done
             .iter()
             .flat_map(|r| r.metrics.keys())
             .filter(|k| {
                 *k == "eval/mean_return"
-                    || (k.starts_with("diff/")
+                    || (k.contains("diff/")
                         && [
                             "episode_return",
                             "cost",
@@ -649,8 +921,12 @@ fn print_summary(plan: &Plan, rows: &[Row]) {
                 .iter()
                 .filter_map(|r| r.metrics.get(k).copied())
                 .collect();
-            let (m, ci) = stats::mean_ci(&xs);
-            println!("    {k:<40} {m:>12.4} ± {ci:.4}  (n = {})", xs.len());
+            if let [x] = xs[..] {
+                println!("    {k:<40} {x:>12.4}");
+            } else {
+                let (m, ci) = stats::mean_ci(&xs);
+                println!("    {k:<40} {m:>12.4} ± {ci:.4}  (n = {})", xs.len());
+            }
         }
     }
 }

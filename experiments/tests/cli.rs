@@ -2185,9 +2185,11 @@ fn run_dir_with_config(trial: &std::path::Path) -> std::path::PathBuf {
         .unwrap()
 }
 
-/// Issue 17: a sweep of 2 values × 3 seeds on Scaling-v0 runs end to end; its table
-/// has each trial's evaluation against the baselines, and the summary their paired
-/// differences over seeds. Bad axes are refused before anything runs, naming them.
+/// Issue 17: a sweep of 2 values × 3 seeds on Scaling-v0 runs end to end, each
+/// trained policy also judged on a benchmark task; its table has each trial's
+/// evaluation against the baselines and on the task, and the summary their paired
+/// differences over seeds. A sweep of a benchmark task alone compares the policies
+/// it names. Bad axes and a task of another env are refused before anything runs.
 #[test]
 fn a_scaling_sweep_runs_end_to_end_and_bad_axes_are_named() {
     let tmp = tempfile::tempdir().unwrap();
@@ -2214,9 +2216,21 @@ num_steps = 32
     )
     .unwrap();
     let sweep = tmp.path().join("sweep.toml");
+    // Each trained policy is also judged on a benchmark task of the same topology,
+    // where the shared traces are here.
+    let traces = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/traces")
+        .exists();
+    let bench = if traces {
+        "[bench]\ntasks = [\"scaling-three-tier-nasa\"]\nepisodes = 2\n"
+    } else {
+        ""
+    };
     std::fs::write(
         &sweep,
-        "base = \"base.toml\"\nseeds = [1, 2, 3]\n[grid]\n\"env_config.cost_weight\" = [1.0, 4.0]\n",
+        format!(
+            "base = \"base.toml\"\nseeds = [1, 2, 3]\n[grid]\n\"env_config.cost_weight\" = [1.0, 4.0]\n{bench}"
+        ),
     )
     .unwrap();
     let out = hale()
@@ -2238,34 +2252,76 @@ num_steps = 32
     assert_eq!(table.len(), 6);
     for (status, row) in table.values() {
         assert_eq!(status, "done");
-        for column in [
+        let mut columns = vec![
             "eval/hpa/cost",
             "eval/ppo/slo_violation_min",
             "diff/ppo - hpa/cost",
-        ] {
+        ];
+        if traces {
+            columns.push("bench/scaling-three-tier-nasa/diff/trial - hpa/cost");
+            columns.push("bench/scaling-three-tier-nasa/eval/static/cpu_slack");
+        }
+        for column in columns {
             assert!(
-                row[column].parse::<f64>().is_ok(),
+                row.get(column).is_some_and(|v| v.parse::<f64>().is_ok()),
                 "{column}: {:?}",
-                row[column]
+                row.get(column)
             );
         }
     }
 
-    // Refused before anything runs, naming the axis; nothing is written.
+    // A benchmark sweep alone: one trial per task, its baselines and the policies
+    // named, paired.
     std::fs::write(
         &sweep,
-        "base = \"base.toml\"\n[grid]\n\"ppo.num_step\" = [16]\n",
+        "[bench]\ntasks = [\"demo\"]\npolicies = [\"threshold\"]\nepisodes = 2\n",
     )
     .unwrap();
     let out = hale()
         .arg("sweep")
         .arg(&sweep)
         .arg("--out")
-        .arg(tmp.path().join("bad"))
+        .arg(tmp.path().join("tasks"))
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("axis `ppo.num_step`"), "{stderr}");
-    assert!(!tmp.path().join("bad").exists());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = trial_table(&tmp.path().join("tasks"));
+    let (status, row) = &table["demo"];
+    assert_eq!(status, "done");
+    assert!(
+        row["diff/threshold - hpa/cost"].parse::<f64>().is_ok(),
+        "{row:?}"
+    );
+    // Refused before anything runs, naming what is wrong; nothing is written: a task
+    // of another env than the one trained, an axis over a field that is not there.
+    for (name, text, said) in [
+        (
+            "other-env",
+            "base = \"base.toml\"\n[bench]\ntasks = [\"healing-lanl\"]\n",
+            "task healing-lanl judges Healing-v0 policies",
+        ),
+        (
+            "bad-axis",
+            "base = \"base.toml\"\n[grid]\n\"ppo.num_step\" = [16]\n",
+            "axis `ppo.num_step`",
+        ),
+    ] {
+        std::fs::write(&sweep, text).unwrap();
+        let out = hale()
+            .arg("sweep")
+            .arg(&sweep)
+            .arg("--out")
+            .arg(tmp.path().join(name))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(said), "{stderr}");
+        assert!(!tmp.path().join(name).exists());
+    }
 }
