@@ -60,8 +60,9 @@ enum Command {
     /// list them, or compare policies on one.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
-    /// Run a sweep: a base config, grid and random axes over its fields, and seeds;
-    /// trials in parallel (--jobs), resumable, in one table (trials.csv, .parquet).
+    /// Run a sweep: a base config, grid and random axes over its fields, seeds, and
+    /// benchmark tasks; trials in parallel (--jobs), resumable, in one table
+    /// (trials.csv, .parquet).
     Sweep(sweep_cmd::SweepArgs),
 }
 

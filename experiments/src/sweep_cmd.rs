@@ -33,7 +33,9 @@ use std::time::{Duration, Instant};
 #[derive(clap::Args)]
 pub struct SweepArgs {
     /// The sweep file (TOML: `base` config, `seeds`, `[grid]` and `[random]` axes over
-    /// dotted config paths such as `ppo.learning_rate` or `env_config.slo_weight`).
+    /// dotted config paths such as `ppo.learning_rate` or `env_config.slo_weight`, and
+    /// `[bench]` tasks every trained policy is judged on; examples in
+    /// experiments/sweeps/).
     sweep: PathBuf,
     /// The sweep's folder (default: `runs/sweeps/NAME`, NAME the file's stem). Run
     /// the same command again to finish an interrupted sweep.
