@@ -47,7 +47,7 @@ pub struct RunArgs {
     /// the system's temporary folder, printed).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// The episode whose timeline (timeline.csv, timeline.svg) is written.
+    /// The episode whose timeline (timeline.csv and its figures) is written.
     #[arg(long, default_value_t = 0)]
     timeline: usize,
     /// The folder of task files.

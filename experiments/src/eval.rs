@@ -38,8 +38,9 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Write episodes.csv, episodes.parquet and summary.json here (and, for the
-    /// cloud envs, one episode's timeline.csv and timeline.svg: load, replicas,
-    /// cores, hosts and p95 of every policy on the same seed).
+    /// cloud envs, one episode's timeline.csv and its plots: load, replicas per
+    /// service, cores, hosts, p95 against the SLO, the bill, faults and remedies, of
+    /// every policy on the same seed). `hale report DIR` draws the comparison.
     #[arg(long)]
     out: Option<PathBuf>,
     /// The episode whose timeline is written (0 = the first).
@@ -56,18 +57,28 @@ pub struct Point {
     pub load_rps: f64,
     /// Desired replicas, summed over services.
     pub replicas: u32,
+    /// Desired replicas per service (scenario order).
+    pub desired: Vec<u32>,
     /// Cores requested by live replicas (mean over the step).
     pub cores: f64,
     /// Hosts billed at the end of the step.
     pub hosts: u32,
+    /// The step's host bill.
+    pub bill: f64,
     /// The user-facing p95, ms (last scrape).
     pub p95_ms: f64,
     /// SLO-violation seconds in the step, summed over SLOs.
     pub slo_violation_s: f64,
     /// Faults open at the end of the step.
     pub faults_open: u32,
+    /// Faults that began in the step.
+    pub faults_started: u32,
+    /// Faults resolved in the step.
+    pub faults_resolved: u32,
     /// Whether the policy changed anything.
     pub acted: bool,
+    /// The healer's remedy in the step (`restart`, `rollback`, …), if it acted.
+    pub remedy: Option<&'static str>,
 }
 
 /// The figures of one episode.
@@ -255,18 +266,31 @@ fn run_episode(
             || s.info.healing.as_ref().is_some_and(|h| h.acted());
         e.actions += u64::from(acted);
         if let Some(c) = &s.info.cloud {
-            let t_s = e.timeline.last().map_or(0.0, |p| p.t_s) + c.step_s;
+            let last = e.timeline.last();
+            let t_s = last.map_or(0.0, |p| p.t_s) + c.step_s;
+            let was_open = last.map_or(0, |p| p.faults_open);
+            let resolved = c.ttr_s.len() as u32;
             let per_s = |x: f64| if c.step_s > 0.0 { x / c.step_s } else { 0.0 };
             e.timeline.push(Point {
                 t_s,
                 load_rps: per_s(c.requests),
                 replicas: c.desired.iter().sum(),
+                desired: c.desired.clone(),
                 cores: per_s(c.core_hours * 3600.0),
                 hosts: c.hosts,
+                bill: c.cost,
                 p95_ms: c.p95_ms.unwrap_or(0.0),
                 slo_violation_s: c.slo_violation_s,
                 faults_open: c.faults_open,
+                faults_started: (c.faults_open + resolved).saturating_sub(was_open),
+                faults_resolved: resolved,
                 acted,
+                remedy: s
+                    .info
+                    .healing
+                    .as_ref()
+                    .filter(|h| h.acted() && h.refused.is_none())
+                    .map(|h| h.remedy),
             });
         }
         obs = s.obs;
@@ -536,12 +560,17 @@ pub fn evaluate(
     print_table(&labels, episodes, &summary);
     if let Some(dir) = out {
         write_outputs(dir, &all, &summary, env, &config)?;
-        let plotted = crate::timeline::write(dir, &all, timeline)?;
+        let cloud = crate::timeline::Cloud::of(env, &config);
+        let plotted = crate::timeline::write(dir, &all, timeline, &cloud)?;
         eprintln!(
             "wrote {}/episodes.csv and summary.json{}",
             dir.display(),
             if plotted {
-                format!(", and episode {timeline}'s timeline.csv and timeline.svg")
+                format!(
+                    ", and episode {timeline}'s timeline.csv with its plots (timeline*.svg, \
+                     .png; hale report {} gathers them)",
+                    dir.display()
+                )
             } else {
                 String::new()
             }

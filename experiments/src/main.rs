@@ -10,8 +10,11 @@ mod device;
 mod env_cmd;
 mod eval;
 mod export_cmd;
+mod plot;
+mod report;
 mod stats;
 mod sweep_cmd;
+mod table;
 mod timeline;
 mod train;
 
@@ -64,6 +67,10 @@ enum Command {
     /// benchmark tasks; trials in parallel (--jobs), resumable, in one table
     /// (trials.csv, .parquet).
     Sweep(sweep_cmd::SweepArgs),
+    /// Figures (SVG and PNG) and an index.html for a run, a folder of runs, a sweep or
+    /// an evaluation: learning curves with seed bands, comparisons with paired 95 %
+    /// CIs, episode timelines.
+    Report(report::ReportArgs),
 }
 
 #[derive(Subcommand)]
@@ -114,6 +121,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => export_cmd::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Sweep(args) => sweep_cmd::run(args),
+        Command::Report(args) => report::run(args),
         Command::Sim(SimCommand::List) => {
             for name in BUILTINS {
                 let s = Scenario::builtin(name)?;

@@ -64,7 +64,8 @@ enum State {
     Fresh,
 }
 
-fn run_folder(trial_dir: &Path) -> Option<PathBuf> {
+/// A trial's run folder (the newest, if a trial was started over).
+pub(crate) fn run_folder(trial_dir: &Path) -> Option<PathBuf> {
     let mut runs: Vec<PathBuf> = std::fs::read_dir(trial_dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))

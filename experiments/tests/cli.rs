@@ -2174,6 +2174,159 @@ fn a_killed_sweep_resumes_and_matches_an_uninterrupted_one() {
     let again = sweep_cmd("one").output().unwrap();
     assert!(again.status.success(), "{again:?}");
     assert_eq!(results(&trial_table(&one)), expected);
+
+    // The sweep's report: curves per point with a seed band, bars per point.
+    let whole = tmp.path().join("whole");
+    let out = hale().arg("report").arg(&whole).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let report = whole.join("report");
+    let learning = figure(&report.join("learning"));
+    // Two points, each a mean line over three seeds with its band.
+    assert!(
+        learning.contains("(3 seeds)") && learning.matches("<polygon").count() >= 2,
+        "no seed bands"
+    );
+    assert!(figure(&report.join("points")).contains("eval/mean_return"));
+    figure(&report.join("learning-all"));
+    let index = std::fs::read_to_string(report.join("index.html")).unwrap();
+    for f in [
+        "learning.svg",
+        "learning-all.svg",
+        "points.svg",
+        "learning.png",
+    ] {
+        assert!(index.contains(f), "index.html lacks {f}");
+    }
+    // One trial's run folder alone: its curve, no band.
+    let run = run_dir_with_config(&whole.join("trials/p000-s1"));
+    let out = hale()
+        .arg("report")
+        .arg(&run)
+        .arg("--out")
+        .arg(tmp.path().join("one-run"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(!figure(&tmp.path().join("one-run/learning")).contains("<polygon"));
+    let index = std::fs::read_to_string(tmp.path().join("one-run/index.html")).unwrap();
+    assert!(
+        index.contains("Evaluation after training: mean return"),
+        "{index}"
+    );
+}
+
+/// Checks that STEM.svg and STEM.png are a drawing and an image; returns the SVG.
+fn figure(stem: &std::path::Path) -> String {
+    let svg = std::fs::read_to_string(stem.with_extension("svg"))
+        .unwrap_or_else(|e| panic!("{}.svg: {e}", stem.display()));
+    assert!(
+        svg.starts_with("<svg") && svg.contains("</svg>"),
+        "{}",
+        stem.display()
+    );
+    let png = std::fs::read(stem.with_extension("png")).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{}.png is not a PNG",
+        stem.display()
+    );
+    // The IHDR chunk: a width and height of at least a panel.
+    let w = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert!(w >= 300 && h >= 200, "{}.png is {w}×{h}", stem.display());
+    svg
+}
+
+#[test]
+fn report_draws_an_evaluation_with_its_timeline_and_names_bad_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let eval = tmp.path().join("eval");
+    let out = hale()
+        .args(["eval", "--env", "Healing-v0", "--policy", "kubelet,noop"])
+        .args(["--episodes", "2", "--timeline", "1", "--out"])
+        .arg(&eval)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let csv = std::fs::read_to_string(eval.join("timeline.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    for col in [
+        "slo_ms",
+        "bill",
+        "faults_started",
+        "remedy",
+        "replicas/api",
+        "replicas/db",
+    ] {
+        assert!(
+            header.split(',').any(|c| c == col),
+            "timeline.csv lacks {col}: {header}"
+        );
+    }
+    // Episode 1 of both policies, and the kubelet restarts something in it.
+    assert!(
+        csv.lines()
+            .skip(1)
+            .all(|l| l.split(',').nth(1) == Some("1"))
+    );
+    assert!(
+        csv.contains(",restart"),
+        "the kubelet never restarted anything"
+    );
+    let out = hale().arg("report").arg(&eval).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let report = eval.join("report");
+    let kubelet = figure(&report.join("timeline/timeline-kubelet"));
+    for text in [
+        "SLO 100 ms",
+        "replicas per service",
+        "remedy: restart",
+        "fault",
+        "the bill",
+    ] {
+        assert!(
+            kubelet.contains(text),
+            "the kubelet's timeline lacks {text:?}"
+        );
+    }
+    figure(&report.join("timeline/timeline-noop"));
+    figure(&report.join("timeline/timeline"));
+    assert!(figure(&report.join("paired")).contains("− kubelet"));
+    assert!(figure(&report.join("comparison")).contains("MTTR"));
+    let index = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(index.contains("noop - kubelet") && index.contains("timeline/timeline-kubelet.svg"));
+
+    // Bad folders are named; a corrupt file is named with its line.
+    let out = hale()
+        .arg("report")
+        .arg(tmp.path().join("absent"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absent: no such folder"));
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = hale().arg("report").arg(&empty).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not a run, sweep or evaluation folder"),
+        "{stderr}"
+    );
+    let mut lines: Vec<&str> = csv.lines().collect();
+    lines[3] = "kubelet,1,1";
+    std::fs::write(eval.join("timeline.csv"), lines.join("\n")).unwrap();
+    let out = hale()
+        .arg("report")
+        .arg(&eval)
+        .arg("--out")
+        .arg(tmp.path().join("r2"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("timeline.csv line 4: 3 fields where the header has"),
+        "{stderr}"
+    );
 }
 
 /// The run folder (the one with a config.toml) in a trial's folder.
