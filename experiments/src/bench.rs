@@ -53,6 +53,11 @@ pub struct RunArgs {
     /// The folder of task files.
     #[arg(long, default_value_os_t = default_dir())]
     tasks: PathBuf,
+    /// Log the comparison (metrics `eval/POLICY/METRIC` and `diff/A - B/METRIC`, the
+    /// folder and its report as artifacts) as a run named after the task (experiment
+    /// hale-bench by default).
+    #[command(flatten)]
+    mlflow: crate::tracking::MlflowArgs,
 }
 
 /// The task folder of this source tree, or `experiments/bench` under the working
@@ -356,6 +361,7 @@ pub fn results_file(t: &Task) -> PathBuf {
 
 fn run_task(args: RunArgs) -> Result<()> {
     let task = Task::load(&args.task, &args.tasks)?;
+    let tracker = crate::tracking::Tracker::connect(&args.mlflow, "hale-bench")?;
     let split = args.split.as_deref().unwrap_or(&task.spec.split);
     if !matches!(split, "train" | "validation" | "test") {
         bail!("--split: `{split}` is not a split (train, validation, test)");
@@ -420,5 +426,19 @@ fn run_task(args: RunArgs) -> Result<()> {
         serde_json::to_string_pretty(&record)?.as_bytes(),
     )?;
     eprintln!("wrote {}", out.display());
+    if let Some(t) = tracker {
+        crate::report::write(&out, &out.join("report"))?;
+        let params = vec![
+            ("task".to_string(), task.name.clone()),
+            ("env".into(), task.spec.env.clone()),
+            ("split".into(), split.to_string()),
+            ("episodes".into(), episodes.to_string()),
+            ("seed".into(), task.spec.seed.to_string()),
+            ("policies".into(), policies.join(",")),
+        ];
+        let record = crate::tracking::comparison_record(&task.name, params, &summary, &out);
+        let run = t.start(&task.name, "hale bench run")?;
+        t.finish(&run, record, &out)?;
+    }
     Ok(())
 }

@@ -12,7 +12,20 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args)]
 pub struct ExportArgs {
     /// A training run's folder (its `policy/` is exported) or a bundle folder.
-    run: PathBuf,
+    #[arg(required_unless_present = "from_mlflow")]
+    run: Option<PathBuf>,
+    /// Export a registered model version instead: models:/NAME/VERSION, fetched from
+    /// the tracking server --mlflow names and checked like any bundle.
+    #[arg(
+        long,
+        value_name = "MODEL_URI",
+        conflicts_with = "run",
+        requires = "mlflow"
+    )]
+    from_mlflow: Option<String>,
+    /// The MLflow tracking server (http://HOST:PORT) of --from-mlflow.
+    #[arg(long, value_name = "URL")]
+    mlflow: Option<String>,
     /// Folder to write the bundle to (`policy.json` and `weights.bpk`); must not exist.
     #[arg(long)]
     out: PathBuf,
@@ -28,10 +41,21 @@ pub struct ExportArgs {
 /// names builds and has the bundle's spaces), then copies it via a temporary folder
 /// renamed into place, so `--out` holds a whole bundle or nothing.
 pub fn run(args: ExportArgs) -> Result<()> {
-    let src = if args.run.join("policy").join("policy.json").is_file() {
-        args.run.join("policy")
+    // A registered version is fetched into a temporary folder, then checked and
+    // exported like a bundle on disk.
+    let fetched = match (&args.from_mlflow, &args.mlflow) {
+        (Some(model), Some(uri)) => Some(fetch(uri, model)?),
+        _ => None,
+    };
+    let run = match (&fetched, &args.run) {
+        (Some(dir), _) => dir.path().to_path_buf(),
+        (None, Some(run)) => run.clone(),
+        (None, None) => bail!("give a run or bundle folder, or --from-mlflow models:/NAME/VERSION"),
+    };
+    let src = if run.join("policy").join("policy.json").is_file() {
+        run.join("policy")
     } else {
-        args.run.clone()
+        run.clone()
     };
     let bundle = Bundle::load(&src, &Device::flex())?;
     let spec = &bundle.spec;
@@ -80,6 +104,30 @@ pub fn run(args: ExportArgs) -> Result<()> {
         spec.weights_sha256
     );
     Ok(())
+}
+
+/// Downloads registered model `model` (models:/NAME/VERSION) from the server at `uri`.
+fn fetch(uri: &str, model: &str) -> Result<tempfile::TempDir> {
+    use hale_experiments::mlflow::{Client, parse_model_uri};
+    let (name, version) = parse_model_uri(model)?;
+    let client = Client::new(uri)?;
+    let (source, run_id) = client.model_version(&name, &version)?;
+    let dir = tempfile::tempdir().context("creating a temporary folder")?;
+    let files = client.download_dir(&source, dir.path())?;
+    anyhow::ensure!(
+        dir.path().join("policy.json").is_file(),
+        "{model} (run {run_id}) at {source} has no policy.json (files: {}): not a hale bundle",
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    eprintln!(
+        "fetched {model} from {source} (run {run_id}): {} files",
+        files.len()
+    );
+    Ok(dir)
 }
 
 /// The bundle's network as an ONNX model with a dynamic batch axis.

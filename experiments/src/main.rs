@@ -16,6 +16,7 @@ mod stats;
 mod sweep_cmd;
 mod table;
 mod timeline;
+mod tracking;
 mod train;
 
 use anyhow::{Context, Result};

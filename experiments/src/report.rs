@@ -61,9 +61,14 @@ enum Item {
 }
 
 pub fn run(args: ReportArgs) -> Result<()> {
-    let path = &args.path;
+    let out = args.out.clone().unwrap_or_else(|| args.path.join("report"));
+    write(&args.path, &out)
+}
+
+/// Writes the report of `path` (a run, runs, a sweep or an evaluation) into `out`.
+pub fn write(path: &Path, out: &Path) -> Result<()> {
     anyhow::ensure!(path.is_dir(), "{}: no such folder", path.display());
-    let out = args.out.clone().unwrap_or_else(|| path.join("report"));
+    let out = out.to_path_buf();
     crate::eval::check_out_dir(&out)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let mut page = Page {
@@ -74,7 +79,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         sweep(path, &out, &mut page)?;
         "sweep"
     } else if path.join("metrics.csv").is_file() {
-        runs(std::slice::from_ref(path), &out, &mut page)?;
+        runs(&[path.to_path_buf()], &out, &mut page)?;
         run_comparison(path, &out, &mut page)?;
         "training run"
     } else if path.join("summary.json").is_file() && path.join("episodes.csv").is_file() {

@@ -51,6 +51,11 @@ pub struct SweepArgs {
     /// Check the sweep and list its trials; run nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Each trial logs its run (and registers its bundle) into the experiment (the
+    /// sweep's name by default), nested under a run of the sweep that gets the trial
+    /// table and the report.
+    #[command(flatten)]
+    mlflow: crate::tracking::MlflowArgs,
 }
 
 /// Where a trial stands.
@@ -163,6 +168,11 @@ pub fn run(args: SweepArgs) -> Result<()> {
         }
         return Ok(());
     }
+    let sweep_name = out
+        .file_name()
+        .map_or("sweep".into(), |s| s.to_string_lossy().into_owned());
+    // The tracking server answers before anything is written or started.
+    let tracker = crate::tracking::Tracker::connect(&args.mlflow, &sweep_name)?;
     std::fs::create_dir_all(out.join("trials"))
         .with_context(|| format!("cannot create {}", out.join("trials").display()))?;
     let record = plan_record(&plan);
@@ -235,12 +245,27 @@ pub fn run(args: SweepArgs) -> Result<()> {
             .expect("a valid template"),
     );
     overall.set_position(skipped as u64);
+    let parent = match &tracker {
+        Some(t) => Some(t.start(&format!("sweep {sweep_name}"), "hale sweep")?),
+        None => None,
+    };
+    let extra = match (&tracker, &parent) {
+        (Some(t), Some(p)) => args.mlflow.to_args(&t.experiment, Some(&p.id)),
+        _ => Vec::new(),
+    };
     let queue = Mutex::new(queue);
     let failures = Mutex::new(Vec::new());
     let exe = std::env::current_exe().context("cannot find the hale executable")?;
     std::thread::scope(|scope| {
         for _ in 0..args.jobs {
             scope.spawn(|| {
+                let cx = BenchRun {
+                    exe: &exe,
+                    plan: &plan,
+                    threads,
+                    bars: &bars,
+                    extra: &extra,
+                };
                 loop {
                     let Some(job) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
                     else {
@@ -249,33 +274,21 @@ pub fn run(args: SweepArgs) -> Result<()> {
                     let (name, result) = match job {
                         Job::Train(trial, dir, state) => (
                             trial.name.clone(),
-                            run_trial(&exe, trial, &dir, state, threads, &bars).and_then(|run| {
-                                let own = format!("trial={}", run.join("policy").display());
-                                for task in &tasks {
-                                    let at = dir.join("bench").join(&task.name);
-                                    let cx = BenchRun {
-                                        exe: &exe,
-                                        plan: &plan,
-                                        threads,
-                                        bars: &bars,
-                                    };
-                                    cx.run(task, Some(&own), &at, &dir)?;
-                                }
-                                Ok(())
-                            }),
+                            run_trial(&exe, trial, &dir, state, (threads, &extra), &bars).and_then(
+                                |run| {
+                                    let own = format!("trial={}", run.join("policy").display());
+                                    for task in &tasks {
+                                        let at = dir.join("bench").join(&task.name);
+                                        cx.run(task, Some(&own), &at, &dir)?;
+                                    }
+                                    Ok(())
+                                },
+                            ),
                         ),
-                        Job::Bench(task, dir) => {
-                            let cx = BenchRun {
-                                exe: &exe,
-                                plan: &plan,
-                                threads,
-                                bars: &bars,
-                            };
-                            (
-                                task.name.clone(),
-                                cx.run(task, None, &dir.join("result"), &dir),
-                            )
-                        }
+                        Job::Bench(task, dir) => (
+                            task.name.clone(),
+                            cx.run(task, None, &dir.join("result"), &dir),
+                        ),
                     };
                     if let Err(e) = result {
                         let line = format!("{name}: {e:#}");
@@ -300,6 +313,25 @@ pub fn run(args: SweepArgs) -> Result<()> {
         out.join("trials.csv").display(),
         out.join("trials.parquet").display()
     );
+    if let (Some(t), Some(run)) = (&tracker, &parent) {
+        crate::report::write(&out, &out.join("report"))?;
+        let record = crate::tracking::Record {
+            name: format!("sweep {sweep_name}"),
+            params: vec![
+                ("sweep".into(), args.sweep.display().to_string()),
+                ("axes".into(), plan.axes.join(", ")),
+                ("trials".into(), plan.trials.len().to_string()),
+            ],
+            files: vec![
+                ("trials.csv", out.join("trials.csv")),
+                ("trials.parquet", out.join("trials.parquet")),
+                ("plan.json", out.join("plan.json")),
+                ("report", out.join("report")),
+            ],
+            ..Default::default()
+        };
+        t.finish(run, record, &out)?;
+    }
     let failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
     if !failures.is_empty() {
         bail!(
@@ -373,6 +405,8 @@ struct BenchRun<'a> {
     plan: &'a Plan,
     threads: usize,
     bars: &'a MultiProgress,
+    /// The trials' `--mlflow` arguments, if the sweep logs.
+    extra: &'a [String],
 }
 
 impl BenchRun<'_> {
@@ -423,6 +457,7 @@ impl BenchRun<'_> {
         if let Some(s) = &b.split {
             cmd.arg("--split").arg(s);
         }
+        cmd.args(self.extra);
         cmd.env("RAYON_NUM_THREADS", self.threads.to_string())
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone()?)
@@ -483,7 +518,7 @@ fn run_trial(
     trial: &Trial,
     dir: &Path,
     state: State,
-    threads: usize,
+    (threads, extra): (usize, &[String]),
     bars: &MultiProgress,
 ) -> Result<PathBuf> {
     if let State::Done(run) = state {
@@ -515,6 +550,7 @@ fn run_trial(
                 .arg(dir);
         }
     }
+    cmd.args(extra);
     cmd.env("RAYON_NUM_THREADS", threads.to_string())
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
@@ -761,7 +797,7 @@ fn attempts_and_wall(dir: &Path) -> (usize, f64) {
 /// `PREFIXeval/POLICY/METRIC` (means) and `PREFIXdiff/A - B/METRIC` (paired
 /// differences) from a comparison of policies (a training run's against the
 /// baselines, or a benchmark run's).
-fn flatten_comparison(c: &Json, prefix: &str, into: &mut BTreeMap<String, f64>) {
+pub(crate) fn flatten_comparison(c: &Json, prefix: &str, into: &mut BTreeMap<String, f64>) {
     if let Some(policies) = c["policies"].as_object() {
         for (p, m) in policies {
             for (k, v) in m.as_object().into_iter().flatten() {

@@ -52,6 +52,12 @@ pub struct TrainArgs {
     /// kernels may sum in another order.
     #[arg(long, default_value = "cpu")]
     device: String,
+    #[command(flatten)]
+    mlflow: crate::tracking::MlflowArgs,
+    /// The registered model the bundle becomes a version of (default: the config's
+    /// exp_name).
+    #[arg(long, value_name = "NAME", requires = "mlflow")]
+    mlflow_model: Option<String>,
 }
 
 /// The learner `cfg` describes, on `device`.
@@ -90,6 +96,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         (None, None) => bail!("give a config file or --resume RUN_DIR"),
     };
+    // The tracking server, if any, answers before anything is written.
+    let tracker = crate::tracking::Tracker::connect(&args.mlflow, &cfg.exp_name)?;
     let env_config = cfg.env_config_json();
     let cfg_path = args
         .config
@@ -340,6 +348,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
         learner.global_step(),
         cfg.eval_episodes
     );
+    if let Some(t) = tracker {
+        crate::report::write(&dir, &dir.join("report"))?;
+        let config = serde_json::to_value(&cfg)?;
+        let model = args.mlflow_model.as_deref().unwrap_or(&cfg.exp_name);
+        let record = crate::tracking::training_record(&dir, &config, model)?;
+        let run = t.start(&record.name, "hale train")?;
+        t.finish(&run, record, &dir).with_context(|| {
+            format!(
+                "the run in {} is complete; logging it to MLflow failed",
+                dir.display()
+            )
+        })?;
+    }
     Ok(())
 }
 
@@ -557,7 +578,7 @@ fn truncate_metrics(path: &Path, iteration: u64) -> Result<()> {
     Ok(())
 }
 
-fn git_revision() -> Option<String> {
+pub(crate) fn git_revision() -> Option<String> {
     let out = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
         .output()

@@ -2478,3 +2478,452 @@ num_steps = 32
         assert!(!tmp.path().join(name).exists());
     }
 }
+
+/// A real MLflow tracking server (sqlite, artifacts proxied) on loopback, stopped on
+/// drop; `None` (a skip) where the venv has no mlflow, which CI refuses.
+struct Mlflow {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Mlflow {
+    fn drop(&mut self) {
+        // The server's workers are its children: the process group goes.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mlflow_server() -> Option<Mlflow> {
+    use std::os::unix::process::CommandExt;
+    let python = std::env::var("HALE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mlflow = std::path::Path::new(&python).with_file_name("mlflow");
+    if !mlflow.is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is not there (.ci/run installs mlflow into its venv)",
+            mlflow.display()
+        );
+        eprintln!(
+            "skipping the MLflow test: {} is not there",
+            mlflow.display()
+        );
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+    let child = std::process::Command::new(&mlflow)
+        .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .arg("--backend-store-uri")
+        .arg(format!(
+            "sqlite:///{}",
+            dir.path().join("mlflow.db").display()
+        ))
+        .arg("--artifacts-destination")
+        .arg(dir.path().join("artifacts"))
+        .args(["--workers", "1"])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let server = Mlflow {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    // Its start (database migrations, workers) takes seconds: wait for /health.
+    let started = std::time::Instant::now();
+    loop {
+        let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|mut s| {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /health HTTP/1.0\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            buf.starts_with("HTTP/1.1 200") || buf.starts_with("HTTP/1.0 200")
+        });
+        if up {
+            return Some(server);
+        }
+        let log =
+            std::fs::read_to_string(server._dir.path().join("server.log")).unwrap_or_default();
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "mlflow server did not come up in 120 s:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// GET a JSON document from the MLflow server (through python's stdlib, as curl may
+/// be absent).
+fn mlflow_get(url: &str, path: &str) -> serde_json::Value {
+    let python = std::env::var("HALE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())",
+        ])
+        .arg(format!("{url}{path}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "GET {path}: {out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// POST a JSON document to the MLflow server; its answer.
+fn mlflow_post(url: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
+    let python = std::env::var("HALE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, urllib.request; r = urllib.request.Request(sys.argv[1], \
+             data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'}); \
+             print(urllib.request.urlopen(r).read().decode())",
+        ])
+        .arg(format!("{url}{path}"))
+        .arg(body.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "POST {path}: {out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn mlflow_tracks_training_benchmarks_and_sweeps_and_export_fetches_a_registered_model() {
+    let Some(server) = mlflow_server() else {
+        return;
+    };
+    let url = server.url.clone();
+    let tmp = tempfile::tempdir().unwrap();
+
+    // Bad addresses are named before anything is written.
+    let config = tmp.path().join("cartpole.toml");
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/cartpole-ppo.toml");
+    let text = std::fs::read_to_string(&base).unwrap();
+    let text = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("total_timesteps") {
+                "total_timesteps = 4096".to_string()
+            } else if l.trim_start().starts_with("eval_episodes") {
+                "eval_episodes = 3".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&config, text).unwrap();
+    let runs = tmp.path().join("runs");
+    for (addr, says) in [
+        (
+            "http://127.0.0.1:1",
+            "MLflow at http://127.0.0.1:1 is unreachable",
+        ),
+        ("localhost:5000", "not an http:// or https:// URL"),
+    ] {
+        let out = hale()
+            .arg("train")
+            .arg(&config)
+            .arg("--out")
+            .arg(&runs)
+            .args(["--mlflow", addr])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(
+            !runs.exists(),
+            "a run folder was made for an unreachable server"
+        );
+    }
+
+    // A training run: parameters, metrics, tags, artifacts and a model version.
+    let out = hale()
+        .arg("train")
+        .arg(&config)
+        .arg("--out")
+        .arg(&runs)
+        .args(["--mlflow", &url, "--mlflow-experiment", "hale-test"])
+        .args(["--mlflow-model", "cartpole-test"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let logged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("mlflow.json")).unwrap()).unwrap();
+    assert_eq!(logged["model"]["uri"], "models:/cartpole-test/1");
+    let run_id = logged["run_id"].as_str().unwrap();
+    let got = mlflow_get(&url, &format!("/api/2.0/mlflow/runs/get?run_id={run_id}"));
+    let data = &got["run"]["data"];
+    let has = |list: &str, key: &str| {
+        data[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["key"] == key)
+    };
+    for p in ["env", "seed", "ppo.learning_rate", "ppo.total_timesteps"] {
+        assert!(has("params", p), "param {p} missing: {data}");
+    }
+    for m in [
+        "charts/episodic_return",
+        "losses/value_loss",
+        "eval/mean_return",
+    ] {
+        assert!(has("metrics", m), "metric {m} missing: {data}");
+    }
+    for t in ["hale.version", "mlflow.source.git.commit", "mlflow.runName"] {
+        assert!(has("tags", t), "tag {t} missing: {data}");
+    }
+    assert_eq!(got["run"]["info"]["status"], "FINISHED");
+    // Every row of metrics.csv is a point of the curve, at its step.
+    let history = mlflow_get(
+        &url,
+        &format!(
+            "/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=losses/value_loss"
+        ),
+    );
+    let rows = std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    assert_eq!(history["metrics"].as_array().unwrap().len(), rows);
+    let listing = mlflow_get(
+        &url,
+        &format!("/api/2.0/mlflow/artifacts/list?run_id={run_id}&path=policy"),
+    );
+    let files: Vec<&str> = listing["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        files.contains(&"policy/policy.json") && files.contains(&"policy/weights.bpk"),
+        "{files:?}"
+    );
+
+    // The registered version comes back as a bundle, checked, byte for byte.
+    let exported = tmp.path().join("exported");
+    let out = hale()
+        .arg("export")
+        .args([
+            "--from-mlflow",
+            "models:/cartpole-test/1",
+            "--mlflow",
+            &url,
+            "--out",
+        ])
+        .arg(&exported)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    for f in ["policy.json", "weights.bpk"] {
+        assert_eq!(
+            std::fs::read(exported.join(f)).unwrap(),
+            std::fs::read(run.join("policy").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    for (model, says) in [
+        ("models:/cartpole-test/9", "RESOURCE_DOES_NOT_EXIST"),
+        ("models:/cartpole-test/latest", "models:/NAME/VERSION"),
+    ] {
+        let out = hale()
+            .arg("export")
+            .args(["--from-mlflow", model, "--mlflow", &url, "--out"])
+            .arg(tmp.path().join("never"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!tmp.path().join("never").exists());
+    }
+
+    // A benchmark run: the comparison as metrics, the folder as artifacts.
+    let bench = tmp.path().join("bench");
+    let out = hale()
+        .args([
+            "bench",
+            "run",
+            "demo",
+            "--episodes",
+            "2",
+            "--mlflow",
+            &url,
+            "--out",
+        ])
+        .arg(&bench)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let logged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bench.join("mlflow.json")).unwrap()).unwrap();
+    assert_eq!(logged["experiment"], "hale-bench");
+    let got = mlflow_get(
+        &url,
+        &format!(
+            "/api/2.0/mlflow/runs/get?run_id={}",
+            logged["run_id"].as_str().unwrap()
+        ),
+    );
+    let metrics = got["run"]["data"]["metrics"].as_array().unwrap();
+    assert!(
+        metrics
+            .iter()
+            .any(|m| m["key"].as_str().unwrap().starts_with("diff/")),
+        "{metrics:?}"
+    );
+
+    // A sweep: each trial a run nested under the sweep's, the table on the sweep's.
+    let sweep = tmp.path().join("sweep.toml");
+    std::fs::write(
+        &sweep,
+        format!(
+            "base = {:?}\nseeds = [1, 2]\n[grid]\n\"ppo.total_timesteps\" = [2048]\n\"eval_episodes\" = [2]\n",
+            config.display().to_string()
+        ),
+    )
+    .unwrap();
+    let swept = tmp.path().join("swept");
+    let out = hale()
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&swept)
+        .args(["--jobs", "2", "--mlflow", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let parent: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(swept.join("mlflow.json")).unwrap()).unwrap();
+    let parent_id = parent["run_id"].as_str().unwrap();
+    let listing = mlflow_get(
+        &url,
+        &format!("/api/2.0/mlflow/artifacts/list?run_id={parent_id}"),
+    );
+    assert!(listing.to_string().contains("trials.csv"), "{listing}");
+    let children = mlflow_post(
+        &url,
+        "/api/2.0/mlflow/runs/search",
+        &serde_json::json!({ "experiment_ids": [parent["experiment_id"]], "max_results": 50 }),
+    );
+    let nested = children["runs"]
+        .as_array()
+        .map(|runs| {
+            runs.iter()
+                .filter(|r| r.to_string().contains(parent_id) && r["info"]["run_id"] != parent_id)
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(nested, 2, "{children}");
+}
+
+/// The notebooks run, cell by cell (nbclient), against a run, an evaluation and a
+/// sweep made here; a failing cell fails the test.
+#[test]
+fn the_notebooks_execute_against_a_small_run_evaluation_and_sweep() {
+    let python = std::env::var("HALE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import nbclient, polars, matplotlib, ipykernel"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{python} cannot import nbclient, polars, matplotlib and ipykernel (.ci/run installs notebooks/requirements.txt)"
+        );
+        eprintln!("skipping the notebooks: {python} lacks notebooks/requirements.txt");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/cartpole-ppo.toml");
+    let sweep = tmp.path().join("sweep.toml");
+    std::fs::write(
+        &sweep,
+        format!(
+            "base = {:?}\nseeds = [1, 2]\n[grid]\n\"ppo.learning_rate\" = [1e-3, 3e-4]\n\"ppo.total_timesteps\" = [2048]\n\"eval_episodes\" = [2]\n",
+            base.display().to_string()
+        ),
+    )
+    .unwrap();
+    let swept = tmp.path().join("sweep");
+    let out = hale()
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&swept)
+        .args(["--jobs", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let run = run_dir_with_config(&swept.join("trials/p000-s1"));
+    let eval = tmp.path().join("eval");
+    let out = hale()
+        .args([
+            "eval",
+            "--env",
+            "Healing-v0",
+            "--policy",
+            "kubelet,noop",
+            "--episodes",
+            "2",
+            "--out",
+        ])
+        .arg(&eval)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let executed = tmp.path().join("executed");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../notebooks/execute.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg("--run")
+        .arg(&run)
+        .arg("--eval")
+        .arg(&eval)
+        .arg("--sweep")
+        .arg(&swept)
+        .arg("--out")
+        .arg(&executed)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for nb in ["run.ipynb", "evaluation.ipynb", "sweep.ipynb"] {
+        assert!(stdout.contains(&format!("ok    {nb}")), "{stdout}");
+    }
+    for fig in [
+        "run-return",
+        "eval-means",
+        "eval-timeline",
+        "sweep-points",
+        "sweep-learning",
+    ] {
+        let png = std::fs::read(executed.join("figures").join(format!("{fig}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{fig}.png");
+    }
+}
