@@ -51,6 +51,11 @@ pub struct SweepArgs {
     /// Check the sweep and list its trials; run nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Check the sweep, write its folder (plan.json, each trial's config.toml) and
+    /// stop: for another runner of the trials (experiments/ray/hale_tune.py runs them
+    /// as Ray Tune trials; running this command again afterwards writes the table).
+    #[arg(long, conflicts_with = "dry_run")]
+    prepare: bool,
     /// Each trial logs its run (and registers its bundle) into the experiment (the
     /// sweep's name by default), nested under a run of the sweep that gets the trial
     /// table and the report.
@@ -229,6 +234,14 @@ pub fn run(args: SweepArgs) -> Result<()> {
             }
             s => queue.push_back(Job::Train(t, dir, s)),
         }
+    }
+    if args.prepare {
+        println!(
+            "prepared {}: {} trials to run ({skipped} finished)",
+            out.display(),
+            queue.len()
+        );
+        return Ok(());
     }
     if skipped > 0 {
         println!("{skipped} trials finished earlier: skipped");

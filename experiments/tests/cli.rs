@@ -2927,3 +2927,196 @@ fn the_notebooks_execute_against_a_small_run_evaluation_and_sweep() {
         assert!(png.starts_with(b"\x89PNG"), "{fig}.png");
     }
 }
+
+/// A local Ray cluster (a head and one worker node on loopback, one CPU and a capped
+/// object store each), stopped on drop.
+struct RayCluster {
+    ray: std::path::PathBuf,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for RayCluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(&self.ray)
+            .args(["stop", "--force"])
+            .output();
+    }
+}
+
+fn ray_cluster() -> Option<RayCluster> {
+    let python = std::env::var("HALE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ray = std::path::Path::new(&python).with_file_name("ray");
+    if !ray.is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is not there (.ci/run installs ray[tune] into its venv)",
+            ray.display()
+        );
+        eprintln!("skipping the Ray test: {} is not there", ray.display());
+        return None;
+    }
+    // Ray's socket paths must be short: a folder right under /tmp.
+    let dir = tempfile::Builder::new()
+        .prefix("hray")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cluster = RayCluster {
+        ray: ray.clone(),
+        address: format!("127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    let common = [
+        "--node-ip-address",
+        "127.0.0.1",
+        "--num-cpus",
+        "1",
+        "--object-store-memory",
+        "100000000",
+        "--disable-usage-stats",
+    ];
+    let head = std::process::Command::new(&ray)
+        .args([
+            "start",
+            "--head",
+            "--port",
+            &port.to_string(),
+            "--include-dashboard=false",
+        ])
+        .args(common)
+        .arg("--temp-dir")
+        .arg(cluster._dir.path())
+        .output()
+        .unwrap();
+    assert!(head.status.success(), "ray start --head: {head:?}");
+    let worker = std::process::Command::new(&ray)
+        .args(["start", "--address", &cluster.address])
+        .args(common)
+        .output()
+        .unwrap();
+    assert!(worker.status.success(), "ray start (worker): {worker:?}");
+    Some(cluster)
+}
+
+#[test]
+fn a_sweep_on_ray_runs_on_both_nodes_retries_a_killed_trial_and_matches_the_local_backend() {
+    let Some(cluster) = ray_cluster() else {
+        return;
+    };
+    let python = std::env::var("HALE_PYTHON").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/cartpole-ppo.toml");
+    let sweep = tmp.path().join("sweep.toml");
+    std::fs::write(
+        &sweep,
+        format!(
+            "base = {:?}\nseeds = [1, 2]\n[grid]\n\"ppo.learning_rate\" = [1e-3, 3e-4]\n\"ppo.total_timesteps\" = [40960]\n\"checkpoint_every\" = [2]\n\"eval_episodes\" = [3]\n",
+            base.display().to_string()
+        ),
+    )
+    .unwrap();
+    let local = tmp.path().join("local");
+    let out = hale()
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&local)
+        .args(["--jobs", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let expected = results(&trial_table(&local));
+
+    let driver = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ray/hale_tune.py");
+    let on_ray = tmp.path().join("ray");
+    let tune = |out: &std::path::Path, address: &str| {
+        let mut c = std::process::Command::new(&python);
+        c.arg(&driver)
+            .arg(&sweep)
+            .arg("--out")
+            .arg(out)
+            .args(["--address", address, "--hale"])
+            .arg(assert_cmd::cargo::cargo_bin("hale"));
+        c
+    };
+    let child = tune(&on_ray, &cluster.address)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // One trial's process killed after its first checkpoint: Tune retries it.
+    let victim = on_ray.join("trials/p000-s1");
+    let started = std::time::Instant::now();
+    while !std::fs::read_dir(&victim)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| std::fs::read_dir(e.unwrap().path().join("checkpoints")).ok())
+        .any(|mut d| d.next().is_some())
+    {
+        assert!(
+            started.elapsed().as_secs() < 300,
+            "p000-s1 never checkpointed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("pkill")
+        .args(["-KILL", "-f"])
+        .arg(format!("hale train .*{}", victim.display()))
+        .status()
+        .unwrap();
+    assert!(killed.success(), "no hale train process of p000-s1 to kill");
+    let out = child.wait_with_output().unwrap();
+    let log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    let attempts = std::fs::read_to_string(victim.join("attempts.jsonl")).unwrap();
+    assert!(
+        attempts.contains("\"resume\": true") && attempts.contains("\"exit\": -9"),
+        "p000-s1 was not retried from its checkpoint: {attempts}"
+    );
+    // Trials ran on both nodes.
+    let nodes: std::collections::BTreeSet<String> = ["p000-s1", "p000-s2", "p001-s1", "p001-s2"]
+        .iter()
+        .map(|t| {
+            std::fs::read_to_string(on_ray.join("trials").join(t).join("ray-node.txt")).unwrap()
+        })
+        .collect();
+    assert_eq!(nodes.len(), 2, "the trials ran on {nodes:?}");
+    // The same table, the same results as the local backend.
+    let table = trial_table(&on_ray);
+    assert!(table.values().all(|(s, _)| s == "done"), "{table:?}");
+    assert_eq!(
+        results(&table),
+        expected,
+        "Ray's results differ from the local backend's"
+    );
+
+    // Run again: the experiment is restored, every trial finished, nothing runs.
+    let again = tune(&on_ray, &cluster.address).output().unwrap();
+    let log = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{again:?}");
+    assert!(log.contains("restoring the Tune experiment"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(victim.join("attempts.jsonl")).unwrap(),
+        attempts
+    );
+
+    // No cluster at the address: named, nothing written.
+    let nowhere = tmp.path().join("nowhere");
+    let out = tune(&nowhere, "127.0.0.1:1").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--address 127.0.0.1:1: no Ray cluster answers there"),
+        "{stderr}"
+    );
+    assert!(!nowhere.exists());
+}
