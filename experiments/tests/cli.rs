@@ -2450,6 +2450,18 @@ num_steps = 32
         row["diff/threshold - hpa/cost"].parse::<f64>().is_ok(),
         "{row:?}"
     );
+    // Its report: each task drawn as an evaluation, with its timeline.
+    let out = hale()
+        .arg("report")
+        .arg(tmp.path().join("tasks"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let report = tmp.path().join("tasks/report");
+    let paired = figure(&report.join("paired-demo"));
+    assert!(paired.contains("− hpa") && paired.contains("threshold"));
+    figure(&report.join("comparison-demo"));
+    figure(&report.join("timeline-demo/timeline-threshold"));
     // Refused before anything runs, naming what is wrong; nothing is written: a task
     // of another env than the one trained, an axis over a field that is not there.
     for (name, text, said) in [
