@@ -5,8 +5,9 @@
 Each trial is one `hale train` process, started by a Tune function trainable on
 whichever node Ray places it (one CPU each by default), with its threads capped. The
 rows hale writes to the run's metrics.csv are reported to Tune as they appear
-(`ray.tune.report`, CleanRL's metric names), with the run folder as a Tune checkpoint
-each time hale writes a checkpoint of its own. A trial whose process dies is retried
+(`ray.tune.report`, CleanRL's metric names), with a copy of the run folder (config, metrics,
+the newest checkpoint) as a Tune checkpoint each time hale writes a checkpoint of its
+own. A trial whose process dies is retried
 (FailureConfig) and resumes from its last checkpoint: the run folder when it is on
 the node (a shared filesystem), else the one Tune kept. Running the command again
 after the driver was stopped restores the experiment (`Tuner.restore`) and skips the
@@ -29,6 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -111,9 +113,11 @@ def trainable(config):
                 ckpts = checkpoints(run)
                 new_ckpt = ckpts[-1] if ckpts and ckpts[-1] != seen_ckpt else None
                 for i, row in enumerate(rows[seen_rows:]):
-                    last = seen_rows + i == len(rows) - 1
-                    tune.report(numbers(row), checkpoint=checkpoint_of(run) if (last and new_ckpt) else None)
-                    if last and new_ckpt:
+                    copy = snapshot(run, new_ckpt) if (new_ckpt and seen_rows + i == len(rows) - 1) else None
+                    # Tune persists the copy to its storage before report returns.
+                    tune.report(numbers(row), checkpoint=tune.Checkpoint.from_directory(str(copy)) if copy else None)
+                    if copy:
+                        shutil.rmtree(copy, ignore_errors=True)
                         seen_ckpt = new_ckpt
                 seen_rows = max(seen_rows, len(rows))
             if done:
@@ -137,10 +141,22 @@ def read_rows(path: Path):
     return list(csv.DictReader(lines))
 
 
-def checkpoint_of(run: Path):
-    """The run folder (config, metrics, checkpoints) as a Tune checkpoint."""
-    (run / "hale-run.json").write_text(json.dumps({"run": run.name}))
-    return tune.Checkpoint.from_directory(str(run))
+def snapshot(run: Path, name: str):
+    """A copy of the run folder as hale resumes it (config, metrics, the checkpoint
+    `name`), for Tune to keep; `None` if hale rotated the checkpoint away meanwhile
+    (the next one is taken then). hale keeps writing while Tune would copy, so Tune
+    is handed the copy, never the live folder."""
+    tmp = Path(tempfile.mkdtemp(prefix="hale-ckpt-"))
+    try:
+        for f in ["config.toml", "metrics.csv", "episodes.csv"]:
+            if (run / f).is_file():
+                shutil.copy2(run / f, tmp / f)
+        shutil.copytree(run / "checkpoints" / name, tmp / "checkpoints" / name)
+    except FileNotFoundError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return None
+    (tmp / "hale-run.json").write_text(json.dumps({"run": run.name}))
+    return tmp
 
 
 def final_metrics(run: Path) -> dict:
