@@ -136,10 +136,24 @@ impl VectorEnv {
             .collect();
     }
 
+    /// Wraps every sub-env in [`crate::wrappers::MaskedFallback`]: a masked-out action
+    /// becomes the first allowed one instead of an error.
+    pub fn fall_back_on_masked_actions(&mut self) {
+        self.envs = std::mem::take(&mut self.envs)
+            .into_iter()
+            .map(|e| Box::new(crate::wrappers::MaskedFallback::new(e)) as Box<dyn Env>)
+            .collect();
+    }
+
     /// Changes the autoreset mode (before the next `reset`).
     pub fn set_mode(&mut self, mode: AutoReset) {
         self.mode = mode;
         self.needs_reset.fill(false);
+    }
+
+    /// The autoreset mode.
+    pub fn mode(&self) -> AutoReset {
+        self.mode
     }
 
     /// Number of sub-envs.

@@ -338,6 +338,94 @@ impl<E: Env> Env for NormalizeReward<E> {
     }
 }
 
+/// Lets every element of the action space be taken, as Gymnasium's contract has it
+/// (masks are advice to learners such as sb3-contrib's MaskablePPO): a choice the mask
+/// rules out becomes the first allowed choice of its dimension (Healing-v0: the
+/// no-op). Without it a masked action is an error ([`EnvError::MaskedAction`]), which
+/// is what hale's own learners and evaluation want.
+pub struct MaskedFallback<E: Env> {
+    inner: E,
+}
+
+impl<E: Env> MaskedFallback<E> {
+    /// Wraps `inner`.
+    pub fn new(inner: E) -> Self {
+        MaskedFallback { inner }
+    }
+
+    /// `action` with every masked-out choice replaced by the first allowed one.
+    fn allowed(&self, action: &Value) -> Option<Value> {
+        let mask = self.inner.action_mask()?;
+        let first = |m: &[bool]| m.iter().position(|&ok| ok).unwrap_or(0) as i64;
+        let ok = |m: &[bool], a: i64| usize::try_from(a).ok().and_then(|a| m.get(a)) == Some(&true);
+        match (self.inner.action_space(), action) {
+            (Space::Discrete { .. }, Value::Discrete(a)) if !ok(mask, *a) => {
+                Some(Value::Discrete(first(mask)))
+            }
+            (Space::MultiDiscrete { nvec }, Value::MultiDiscrete(a)) if a.len() == nvec.len() => {
+                let mut offset = 0;
+                let mut changed = false;
+                let fixed = a
+                    .iter()
+                    .zip(nvec)
+                    .map(|(&x, &n)| {
+                        let m = &mask[offset..offset + n as usize];
+                        offset += n as usize;
+                        if ok(m, x) {
+                            x
+                        } else {
+                            changed = true;
+                            first(m)
+                        }
+                    })
+                    .collect();
+                changed.then_some(Value::MultiDiscrete(fixed))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl<E: Env> Env for MaskedFallback<E> {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn observation_space(&self) -> &Space {
+        self.inner.observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        self.inner.action_space()
+    }
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        options: Option<&Json>,
+    ) -> Result<(Value, Info), EnvError> {
+        self.inner.reset(seed, options)
+    }
+    fn step(&mut self, action: &Value) -> Result<Step, EnvError> {
+        match self.allowed(action) {
+            Some(a) => self.inner.step(&a),
+            None => self.inner.step(action),
+        }
+    }
+    fn step_into(&mut self, action: &Value, obs: ObsSlot<'_>) -> Result<StepInto, EnvError> {
+        match self.allowed(action) {
+            Some(a) => self.inner.step_into(&a, obs),
+            None => self.inner.step_into(action, obs),
+        }
+    }
+    fn reset_into(&mut self, seed: Option<u64>, obs: ObsSlot<'_>) -> Result<Info, EnvError> {
+        self.inner.reset_into(seed, obs)
+    }
+    fn action_mask(&self) -> Option<&[bool]> {
+        self.inner.action_mask()
+    }
+    fn close(&mut self) {
+        self.inner.close()
+    }
+}
+
 impl Env for Box<dyn Env> {
     fn id(&self) -> &str {
         (**self).id()
@@ -375,6 +463,30 @@ impl Env for Box<dyn Env> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Healing-v0 refuses a masked-out remedy; under `MaskedFallback` the same action
+    /// is the no-op, step for step (the same observation and reward as taking it).
+    #[test]
+    fn masked_fallback_turns_a_masked_action_into_the_first_allowed_one() {
+        let config = serde_json::json!({"scenario": "three-tier", "episode_s": 120});
+        let mut plain = crate::make("Healing-v0", &config).unwrap();
+        let mut wrapped = MaskedFallback::new(crate::make("Healing-v0", &config).unwrap());
+        plain.reset(Some(3), None).unwrap();
+        wrapped.reset(Some(3), None).unwrap();
+        let mask = plain.action_mask().unwrap().to_vec();
+        let masked = mask
+            .iter()
+            .position(|&ok| !ok)
+            .expect("an empty slot is masked") as i64;
+        let first = mask.iter().position(|&ok| ok).unwrap() as i64;
+        assert!(matches!(
+            plain.step(&Value::Discrete(masked)),
+            Err(EnvError::MaskedAction { .. })
+        ));
+        let fell_back = wrapped.step(&Value::Discrete(masked)).unwrap();
+        let taken = plain.step(&Value::Discrete(first)).unwrap();
+        assert_eq!(fell_back, taken);
+    }
 
     #[test]
     fn running_stats_match_the_batch_mean_and_variance() {

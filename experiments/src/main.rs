@@ -12,7 +12,6 @@ mod eval;
 mod export_cmd;
 mod plot;
 mod report;
-mod stats;
 mod sweep_cmd;
 mod table;
 mod timeline;

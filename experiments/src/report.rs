@@ -13,10 +13,10 @@
 //!   95 % CI, and the episode timeline that `hale eval` recorded.
 
 use crate::plot::{Bars, Figure, Lines, Panel, Series, color};
-use crate::stats;
 use crate::table::Csv;
 use anyhow::{Context, Result, bail};
 use hale_policies::bundle::write_atomic;
+use hale_policies::stats;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -18,10 +18,10 @@
 //! (`trials/TASK/`). Tasks, their envs and the named policies are checked first.
 
 use crate::bench::Task;
-use crate::stats;
 use anyhow::{Context, Result, bail};
 use hale_experiments::sweep::{Plan, Trial, describe};
 use hale_policies::bundle::write_atomic;
+use hale_policies::stats;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, VecDeque};

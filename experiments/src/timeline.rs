@@ -6,11 +6,11 @@
 //! evaluation folder: `timeline.svg`/`.png` compares the policies, and
 //! `timeline-POLICY.svg`/`.png` follows one policy service by service.
 
-use crate::eval::Episode;
 use crate::plot::{Figure, Lines, Mark, Panel, Series, color};
 use crate::table::Csv;
 use anyhow::Result;
 use hale_policies::bundle::write_atomic;
+use hale_policies::eval::Episode;
 use plotters::style::RGBColor;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;

@@ -24,18 +24,27 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "nn")]
 pub mod bundle;
+pub mod eval;
+#[cfg(feature = "nn")]
 pub mod gnn;
+#[cfg(feature = "nn")]
 pub mod heads;
 pub mod hpa;
 pub mod kubelet;
 #[cfg(feature = "learn")]
 pub mod learn;
+#[cfg(feature = "nn")]
 pub mod mlp;
+#[cfg(feature = "nn")]
 pub mod network;
 mod scaling_obs;
 pub mod simple;
+pub mod stats;
+#[cfg(feature = "nn")]
 pub mod tensors;
+#[cfg(feature = "nn")]
 pub mod weights;
 
 use hale_envs::{Env, Space, Value};
@@ -113,6 +122,7 @@ pub enum PolicyError {
         known: String,
     },
     /// A policy bundle could not be loaded, or does not fit the env.
+    #[cfg(feature = "nn")]
     #[error(transparent)]
     Bundle(#[from] bundle::BundleError),
     /// The policy does not apply to this env or config.
@@ -290,6 +300,7 @@ impl PolicySpec {
 
 /// Makes the policy `spec` names for the env of `ctx`: a baseline, or a bundle loaded
 /// onto `device` and checked against the env's id and spaces.
+#[cfg(feature = "nn")]
 pub fn load_policy(
     spec: &PolicySpec,
     ctx: &PolicyContext,

@@ -133,19 +133,13 @@ mod tests {
     /// an env with the v2 features, step for step.
     #[test]
     fn the_hpa_acts_the_same_on_v1_and_v2_features() {
-        use crate::{PolicySpec, load_policy};
         let run = |features: &str| {
             let config = serde_json::json!({"scenario": "three-tier", "action": "target",
                 "control_interval_s": 15, "episode_s": 1200, "fidelity": "fluid",
                 "features": features});
             let mut env = hale_envs::make("Scaling-v0", &config).unwrap();
             let ctx = PolicyContext::new("Scaling-v0", &config, env.as_ref()).unwrap();
-            let mut hpa = load_policy(
-                &PolicySpec::parse("hpa"),
-                &ctx,
-                &burn::prelude::Device::flex(),
-            )
-            .unwrap();
+            let mut hpa = crate::make_policy("hpa", &ctx).unwrap();
             let (mut obs, _) = env.reset(Some(4), None).unwrap();
             let mut actions = vec![];
             loop {

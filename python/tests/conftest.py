@@ -1,0 +1,40 @@
+"""Shared cases: every env and observation kind hale registers, kept small so the
+checkers run in seconds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# (env id, config): every registered env, with each observation kind it has.
+CASES = [
+    ("CartPole-v1", {}),
+    ("Scaling-v0", {"scenario": "three-tier", "episode_s": 300, "fidelity": "fluid"}),
+    (
+        "Scaling-v0",
+        {"scenario": "three-tier", "episode_s": 300, "fidelity": "fluid", "observation": "graph"},
+    ),
+    (
+        "Scaling-v0",
+        {"scenario": "three-tier", "episode_s": 300, "action": "target", "cpu_levels": [0.5, 1.0]},
+    ),
+    ("Healing-v0", {"scenario": "three-tier", "episode_s": 300}),
+    ("Healing-v0", {"scenario": "three-tier", "episode_s": 300, "observation": "graph"}),
+]
+
+
+def case_id(case: tuple[str, dict]) -> str:
+    env_id, config = case
+    return env_id + "".join(f"-{k}={v}" for k, v in config.items() if k != "scenario")
+
+
+@pytest.fixture(scope="session")
+def hale_bin() -> Path:
+    """The `hale` binary of this build (the Rust test that runs pytest names it)."""
+    path = os.environ.get("HALE_BIN") or shutil.which("hale")
+    if not path:
+        pytest.fail("HALE_BIN is not set and no `hale` is on PATH (cargo build --bin hale)")
+    return Path(path)
