@@ -2,7 +2,7 @@
 """Vector-env steps per second from Python: hale's package beside EnvPool and
 Gymnasium, and hale from Python beside hale from Rust.
 
-    maturin build --release -m python/Cargo.toml && pip install target/wheels/hale-*.whl
+    maturin build --release -m python/Cargo.toml --out dist && pip install dist/hale-*.whl
     pip install envpool gymnasium
     python3 benches/scripts/python_vector.py --num-envs 64
 
@@ -10,21 +10,18 @@ From one Python process, each tool steps `num-envs` envs with actions drawn befo
 clock starts (auto-reset on): CartPole-v1 with `hale.vector.make` (rayon, GIL
 released), EnvPool's synchronous pool (`batch_size` = num-envs, `num_threads` =
 cores) and Gymnasium's `SyncVectorEnv` over Gymnasium's own CartPole (fewer steps: it
-is slow); then Scaling-v0 (`--scaling-config`) from Python, and from Rust with `hale
-env bench` (the release build in target/, `--hale`), whose figure excludes drawing its
-actions too. Prints one JSON object with steps/s and the ratios the issue asks for.
+is slow); then Scaling-v0 (`--scaling-config`) from Python, and from a Rust loop over
+the same vector env in the same build of the module (`hale._hale.bench_rust`), its
+actions drawn before the clock starts too. Prints one JSON object with steps/s and the ratios the issue asks for.
 """
 
 import argparse
 import json
 import os
-import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def timed(step, actions):
@@ -64,11 +61,12 @@ def gymnasium_sps(n, steps):
     return timed(env.step, actions)
 
 
-def rust_sps(hale_bin, env_id, n, steps, config):
-    cmd = [hale_bin, "env", "bench", "--env", env_id, "--num-envs", str(n), "--steps", str(steps),
-           "--config", json.dumps(config)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["steps_per_s_excluding_action_sampling"]
+def rust_sps(env_id, n, steps, config):
+    # The same vector env stepped by a Rust loop inside the same build of the module.
+    from hale import _hale
+
+    _hale.bench_rust(env_id, json.dumps(config), n, max(steps // 20, 1))  # warm up
+    return _hale.bench_rust(env_id, json.dumps(config), n, steps)
 
 
 def main():
@@ -76,10 +74,9 @@ def main():
     p.add_argument("--num-envs", type=int, default=64, help="envs per vector env")
     p.add_argument("--steps", type=int, default=20_000, help="CartPole vector steps")
     p.add_argument("--scaling-steps", type=int, default=200, help="Scaling-v0 vector steps")
+    p.add_argument("--rounds", type=int, default=5, help="Scaling-v0 rounds (Python, Rust) for medians")
     p.add_argument("--scaling-config", default='{"scenario": "microservices-20", "fidelity": "fluid"}',
                    help="Scaling-v0's config (JSON)")
-    p.add_argument("--hale", default=str(ROOT / "target" / "release" / "hale"),
-                   help="the hale binary for the Rust figure")
     a = p.parse_args()
     threads = os.cpu_count() or 1
     n = a.num_envs
@@ -87,8 +84,12 @@ def main():
     pool = envpool_sps(n, a.steps, threads)
     sync = gymnasium_sps(n, max(a.steps // 20, 10))
     config = json.loads(a.scaling_config)
-    scaling_py = hale_sps("Scaling-v0", n, a.scaling_steps, config)
-    scaling_rs = rust_sps(a.hale, "Scaling-v0", n, a.scaling_steps, config)
+    # Alternate the two, several rounds, and take medians: a 2-core machine's figures
+    # drift by ±10 % from one minute to the next.
+    rounds = [(hale_sps("Scaling-v0", n, a.scaling_steps, config),
+               rust_sps("Scaling-v0", n, a.scaling_steps, config)) for _ in range(a.rounds)]
+    scaling_py = float(np.median([r[0] for r in rounds]))
+    scaling_rs = float(np.median([r[1] for r in rounds]))
     print(json.dumps({
         "num_envs": n, "threads": threads,
         "cartpole_steps_per_s": {"hale_python": cart, "envpool": pool, "gymnasium_sync": sync},
@@ -96,6 +97,7 @@ def main():
         "hale_python_over_gymnasium_sync": cart / sync,
         "scaling_steps_per_s": {"python": scaling_py, "rust": scaling_rs},
         "scaling_python_over_rust": scaling_py / scaling_rs,
+        "scaling_rounds_python_rust": rounds,
     }, indent=1))
 
 

@@ -38,7 +38,7 @@ class VectorEnv:
         npt.NDArray[np.float64],
         npt.NDArray[np.bool_],
         npt.NDArray[np.bool_],
-        list[dict[str, Any]] | None,
+        dict[str, Any] | None,
         None,
     ]: ...
     def step(
@@ -48,7 +48,7 @@ class VectorEnv:
         npt.NDArray[np.float64],
         npt.NDArray[np.bool_],
         npt.NDArray[np.bool_],
-        list[dict[str, Any]] | None,
+        dict[str, Any] | None,
         Any,
     ]: ...
     def action_masks(self) -> npt.NDArray[np.bool_] | None: ...
@@ -62,3 +62,4 @@ def evaluate(
     episodes: int,
     seed: int,
 ) -> tuple[str, str, list[dict[str, Any]], list[str]]: ...
+def bench_rust(id: str, config_json: str, num_envs: int, steps: int, seed: int = 0) -> float: ...

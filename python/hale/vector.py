@@ -83,26 +83,19 @@ class HaleVectorEnv(VectorEnv[Any, Any, Any]):
             return tuple(_spaces.graph(g) for g in obs)
         return obs
 
-    def _infos(
-        self,
-        infos: list[dict[str, Any]] | None,
-        final: tuple[np.ndarray, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Per-sub-env infos in Gymnasium's vector form, as ``SyncVectorEnv`` builds
-        them: with same-step autoreset, a sub-env whose episode just ended has its
-        reset's info with ``final_obs`` and ``final_info`` in it."""
+    def _infos(self, infos: dict[str, Any] | None, final_obs: Any = None, ended: Any = None) -> dict[str, Any]:
+        """Infos in Gymnasium's vector form, as ``SyncVectorEnv`` builds them (the native
+        module assembles them): with same-step autoreset, a sub-env whose episode just
+        ended has ``final_obs`` and ``final_info`` (its reset's info is dropped)."""
+        out: dict[str, Any] = infos if infos is not None else {}
+        if final_obs is not None:
+            array = np.full(self.num_envs, fill_value=None, dtype=object)
+            for i in np.flatnonzero(ended):
+                array[i] = final_obs[i]
+            out["final_obs"], out["_final_obs"] = array, ended
         masks = self._native.action_masks()
-        if infos is None and masks is None and final is None:
-            return {}
-        out: dict[str, Any] = {}
-        for i in range(self.num_envs):
-            info = dict(infos[i]) if infos is not None else {}
-            if final is not None and final[0][i]:
-                info = {"final_obs": final[1][i], "final_info": info}
-            if masks is not None:
-                info["action_mask"] = masks[i]
-            if info:
-                out = self._add_info(out, info, i)
+        if masks is not None:
+            out["action_mask"], out["_action_mask"] = masks, np.ones(self.num_envs, dtype=bool)
         return out
 
     def reset(
@@ -130,10 +123,11 @@ class HaleVectorEnv(VectorEnv[Any, Any, Any]):
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         actions = np.ascontiguousarray(actions, dtype=self._action_dtype)
         obs, rewards, terminated, truncated, infos, final_obs = self._native.step(actions)
-        # Same-step autoreset: the rows that ended hold the episode's last observation
-        # in final_obs; the sub-env has been reset (hale drops its reset's info).
-        final = None if final_obs is None else (terminated | truncated, self._obs(final_obs))
-        return self._obs(obs), rewards, terminated, truncated, self._infos(infos, final)
+        if final_obs is None:
+            return self._obs(obs), rewards, terminated, truncated, self._infos(infos)
+        ended = terminated | truncated
+        out = self._infos(infos, self._obs(final_obs), ended)
+        return self._obs(obs), rewards, terminated, truncated, out
 
     def action_masks(self) -> np.ndarray:
         """The sub-envs' action masks ``[num_envs, mask_len]`` (all True where the env

@@ -169,6 +169,7 @@ fn _hale(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(registry, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate::baselines, m)?)?;
+    m.add_function(wrap_pyfunction!(vector::bench_rust, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("BUNDLES", cfg!(feature = "bundles"))?;
     Ok(())
