@@ -79,3 +79,32 @@ def test_bad_policies_are_named():
         hale.evaluate("Healing-v0", ["hpa"], scenario="three-tier")
     with pytest.raises(ValueError, match="/nowhere"):
         hale.evaluate("Scaling-v0", ["hpa", "/nowhere/bundle"], **CONFIG)
+
+
+def test_a_bundle_is_evaluated_as_hale_eval_evaluates_it(hale_bin, tmp_path):
+    from hale import _hale
+
+    if not _hale.BUNDLES:
+        pytest.skip("this build has no bundles (maturin build --features bundles)")
+    config = tmp_path / "smoke.toml"
+    config.write_text(
+        'exp_name = "smoke"\nenv = "CartPole-v1"\nseed = 1\neval_episodes = 2\n\n'
+        "[ppo]\ntotal_timesteps = 2048\nnum_envs = 4\nnum_steps = 128\n"
+    )
+    subprocess.run(
+        [hale_bin, "train", config, "--out", tmp_path / "runs"], check=True, capture_output=True
+    )
+    run = next((tmp_path / "runs").glob("*/policy")).parent
+    frame = hale.evaluate("CartPole-v1", {"ppo": str(run), "noop": "noop"}, episodes=2, seed=7)
+    subprocess.run(
+        [hale_bin, "eval", "--env", "CartPole-v1", "--policy", f"ppo={run},noop",
+         "--episodes", "2", "--seed", "7", "--out", tmp_path / "e"],
+        check=True, capture_output=True,
+    )
+    summary = json.loads((tmp_path / "e" / "summary.json").read_text())["summary"]
+    want = summary["policies"]["ppo"]["episode_return"]["mean"]
+    assert frame.loc[("ppo", "episode_return"), "mean"] == want
+    bad = tmp_path / "not-a-bundle"
+    bad.mkdir()
+    with pytest.raises(ValueError, match="not-a-bundle"):
+        hale.evaluate("CartPole-v1", [str(bad), "noop"])
