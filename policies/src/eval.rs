@@ -587,17 +587,15 @@ pub fn resolve_config(
     specs: &[PolicySpec],
 ) -> Result<(Json, Vec<String>), EvalError> {
     let mut notes = vec![];
-    let mut config = match requested {
-        Json::Null => json!({}),
-        c => c,
+    let mut map = match requested {
+        Json::Null => serde_json::Map::new(),
+        Json::Object(m) => m,
+        other => return Err(EvalError::NotAnObject(other)),
     };
-    let mut set_by: std::collections::BTreeMap<String, String> = match config.as_object() {
-        Some(m) => m
-            .keys()
-            .map(|k| (k.clone(), requested_by.to_string()))
-            .collect(),
-        None => return Err(EvalError::NotAnObject(config)),
-    };
+    let mut set_by: std::collections::BTreeMap<String, String> = map
+        .keys()
+        .map(|k| (k.clone(), requested_by.to_string()))
+        .collect();
     for spec in specs {
         let PolicySource::Bundle(dir) = &spec.source else {
             continue;
@@ -610,9 +608,6 @@ pub fn resolve_config(
         else {
             continue;
         };
-        let map = config
-            .as_object_mut()
-            .expect("checked to be an object above");
         for (k, v) in theirs {
             if k == "observation" {
                 continue;
@@ -646,16 +641,15 @@ pub fn resolve_config(
             }
         }
     }
-    let map = config
-        .as_object_mut()
-        .expect("checked to be an object above");
     if env_id == "Scaling-v0" {
         map.entry("action").or_insert(json!("target"));
         map.entry("control_interval_s").or_insert(json!(15.0));
     }
-    if env_id == "CartPole-v1" && map.is_empty() {
-        config = Json::Null;
-    }
+    let config = if env_id == "CartPole-v1" && map.is_empty() {
+        Json::Null
+    } else {
+        Json::Object(map)
+    };
     Ok((config, notes))
 }
 

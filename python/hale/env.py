@@ -74,12 +74,7 @@ class HaleEnv(gymnasium.Env[Any, Any]):
         mask): what sb3-contrib's MaskablePPO reads."""
         mask = self._native.action_mask()
         if mask is None:
-            n = (
-                int(self.action_space.n)
-                if isinstance(self.action_space, gymnasium.spaces.Discrete)
-                else int(np.sum(self.action_space.nvec))  # type: ignore[attr-defined]
-            )
-            return np.ones(n, dtype=bool)
+            return np.ones(_spaces.mask_len(self.action_space), dtype=bool)
         return mask
 
     def close(self) -> None:

@@ -45,6 +45,16 @@ def from_json(text: str) -> spaces.Space[Any]:
     raise ValueError(f"hale space of unknown type {kind!r}: {text}")
 
 
+def mask_len(space: spaces.Space[Any]) -> int:
+    """The length of an action mask of ``space``: ``n`` for Discrete, ``Σ nvec`` for
+    MultiDiscrete (one block per dimension), as hale lays masks out."""
+    if isinstance(space, spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, spaces.MultiDiscrete):
+        return int(np.sum(space.nvec))
+    raise ValueError(f"{space} has no action mask")
+
+
 def graph(triple: tuple[np.ndarray, np.ndarray | None, np.ndarray]) -> spaces.GraphInstance:
     """A native graph ``(nodes, edges, edge_links)`` as Gymnasium's ``GraphInstance``."""
     nodes, edges, links = triple

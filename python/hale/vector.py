@@ -134,13 +134,7 @@ class HaleVectorEnv(VectorEnv[Any, Any, Any]):
         has none)."""
         masks = self._native.action_masks()
         if masks is None:
-            space = self.single_action_space
-            n = (
-                int(space.n)
-                if isinstance(space, gymnasium.spaces.Discrete)
-                else int(np.sum(space.nvec))  # type: ignore[attr-defined]
-            )
-            return np.ones((self.num_envs, n), dtype=bool)
+            return np.ones((self.num_envs, _spaces.mask_len(self.single_action_space)), dtype=bool)
         return masks
 
 
