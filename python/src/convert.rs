@@ -180,11 +180,54 @@ pub(crate) fn json_to_py<'py>(py: Python<'py>, v: &Json) -> PyResult<Bound<'py, 
     }
 }
 
+/// Info keys (at any depth) whose values hold one number per service, in scenario
+/// order: a fixed length over an env's life, so they cross as NumPy arrays (`int64`
+/// where every entry is an integer, else `float64`), which Gymnasium's vector form
+/// stacks into `[num_envs, services]`. The other lists (`ttr_s`, `ttr_kinds`: one entry
+/// per fault resolved in the step) stay lists.
+pub(crate) const PER_SERVICE: [&str; 5] = [
+    "desired",
+    "cpu_used_core_s",
+    "cpu_requested_core_s",
+    "memory_used_mib_s",
+    "memory_requested_mib_s",
+];
+
+/// The numbers of a JSON array as integers, where every one is an integer.
+pub(crate) fn json_ints(a: &[Json]) -> Option<Vec<i64>> {
+    a.iter().map(Json::as_i64).collect()
+}
+
+/// The numbers of a JSON array as floats (a non-number as NaN).
+pub(crate) fn json_floats(a: &[Json]) -> Vec<f64> {
+    a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect()
+}
+
+/// An info's JSON object as a dict, [`PER_SERVICE`] arrays as NumPy arrays.
+fn info_object_to_py<'py>(
+    py: Python<'py>,
+    m: &serde_json::Map<String, Json>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, x) in m {
+        let value = match x {
+            Json::Object(inner) => info_object_to_py(py, inner)?.into_any(),
+            Json::Array(a) if PER_SERVICE.contains(&k.as_str()) => match json_ints(a) {
+                Some(ints) => PyArray1::from_vec(py, ints).into_any(),
+                None => PyArray1::from_vec(py, json_floats(a)).into_any(),
+            },
+            _ => json_to_py(py, x)?,
+        };
+        d.set_item(k, value)?;
+    }
+    Ok(d)
+}
+
 /// An info as a dict: Gymnasium's `info`, one key per field that is set (the
 /// `episode` statistics under `"episode"`, as `RecordEpisodeStatistics` puts them).
 pub(crate) fn info_to_py<'py>(py: Python<'py>, info: &Info) -> PyResult<Bound<'py, PyAny>> {
-    if *info == Info::default() {
-        return Ok(PyDict::new(py).into_any());
+    match info.to_json() {
+        Json::Object(m) if *info != Info::default() => Ok(info_object_to_py(py, &m)?.into_any()),
+        _ => Ok(PyDict::new(py).into_any()),
     }
-    json_to_py(py, &info.to_json())
 }

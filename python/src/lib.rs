@@ -9,7 +9,8 @@
 //! - spaces as JSON (hale's own serde form; Python builds the Gymnasium spaces);
 //! - observations as fresh NumPy arrays on every call (`float32`, shaped as the space
 //!   says), graphs as `(nodes, edges, edge_links)`;
-//! - infos as dicts of Python floats, ints, bools and lists;
+//! - infos as dicts of Python floats, ints, bools and lists, per-service figures as
+//!   NumPy arrays;
 //! - errors as `ValueError` (a bad action or config) or `RuntimeError` (a step out of
 //!   order), with hale's message, which names the env and the field.
 //!

@@ -1,7 +1,9 @@
 //! hale's rayon vector env for Python: N sub-envs stepped in parallel with the GIL
 //! released, results copied into fresh NumPy arrays.
 
-use crate::convert::{actions_from_py, box_shape, graph_to_py};
+use crate::convert::{
+    PER_SERVICE, actions_from_py, box_shape, graph_to_py, json_floats, json_ints, json_to_py,
+};
 use crate::{env_err, parse_config, space_json};
 use hale_envs::{AutoReset, Info, Space, VectorEnv};
 use numpy::{PyArray1, PyArrayMethods};
@@ -212,11 +214,10 @@ impl PyVectorEnv {
 /// `VectorEnv._add_info` builds it: each key maps to an array over the sub-envs and
 /// `_key` to a bool array saying which sub-envs have it; a nested dict is the same form
 /// again. The array's type follows the first sub-env that has the key: `bool`, `int64`
-/// for integers, `float64` for other numbers, else objects (lists, strings, `None`).
-/// Built in Rust, it costs a fraction of assembling it in Python.
+/// for integers, `float64` for other numbers, `[n, services]` for a [`PER_SERVICE`]
+/// array, else objects (lists, strings, `None`). Built in Rust, it costs a fraction of assembling it in Python.
 fn vector_infos<'py>(py: Python<'py>, infos: &[Option<&Json>]) -> PyResult<Bound<'py, PyDict>> {
     use numpy::PyArray1;
-    let n = infos.len();
     let out = PyDict::new(py);
     let mut keys: Vec<&String> = vec![];
     for m in infos.iter().flatten().filter_map(|i| i.as_object()) {
@@ -235,6 +236,9 @@ fn vector_infos<'py>(py: Python<'py>, infos: &[Option<&Json>]) -> PyResult<Bound
                 let nested: Vec<Option<&Json>> =
                     values.iter().map(|v| v.filter(|j| j.is_object())).collect();
                 vector_infos(py, &nested)?.into_any()
+            }
+            Some(Json::Array(a)) if PER_SERVICE.contains(&key.as_str()) => {
+                per_service_rows(py, key, a, &values)?
             }
             Some(Json::Bool(_)) => {
                 let a: Vec<bool> = values
@@ -261,25 +265,54 @@ fn vector_infos<'py>(py: Python<'py>, infos: &[Option<&Json>]) -> PyResult<Bound
                 let items = values
                     .iter()
                     .map(|v| match v {
-                        Some(j) => crate::convert::json_to_py(py, j),
-                        None => Ok(py.None().into_bound(py)),
+                        Some(j) => Ok(json_to_py(py, j)?.unbind()),
+                        None => Ok(py.None()),
                     })
-                    .collect::<PyResult<Vec<_>>>()?;
-                let kwargs = PyDict::new(py);
-                kwargs.set_item("dtype", "object")?;
-                let arr = py
-                    .import("numpy")?
-                    .call_method("full", (n, py.None()), Some(&kwargs))?;
-                for (i, item) in items.into_iter().enumerate() {
-                    arr.set_item(i, item)?;
-                }
-                arr
+                    .collect::<PyResult<Vec<Py<PyAny>>>>()?;
+                PyArray1::from_vec(py, items).into_any()
             }
         };
         out.set_item(key, array)?;
         out.set_item(format!("_{key}"), PyArray1::from_vec(py, mask))?;
     }
     Ok(out)
+}
+
+/// A [`PER_SERVICE`] key's values over the sub-envs as one `[n, services]` array, as
+/// Gymnasium stacks the single env's arrays (its dtype the first sub-env's; a sub-env
+/// without the key a row of zeros).
+fn per_service_rows<'py>(
+    py: Python<'py>,
+    key: &str,
+    first: &[Json],
+    values: &[Option<&Json>],
+) -> PyResult<Bound<'py, PyAny>> {
+    let width = first.len();
+    let rows = values.iter().map(|v| match v.and_then(|j| j.as_array()) {
+        Some(a) if a.len() == width => Ok(Some(a)),
+        Some(a) => Err(PyValueError::new_err(format!(
+            "info {key:?}: {} entries in one sub-env and {width} in another",
+            a.len()
+        ))),
+        None => Ok(None),
+    });
+    let rows = rows.collect::<PyResult<Vec<_>>>()?;
+    let shape = [values.len(), width];
+    if json_ints(first).is_some() {
+        let flat: Vec<i64> = rows
+            .iter()
+            .flat_map(|r| match r {
+                Some(a) => json_ints(a).unwrap_or_else(|| vec![0; width]),
+                None => vec![0; width],
+            })
+            .collect();
+        return Ok(PyArray1::from_vec(py, flat).reshape(shape)?.into_any());
+    }
+    let flat: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| r.map_or_else(|| vec![0.0; width], |a| json_floats(a)))
+        .collect();
+    Ok(PyArray1::from_vec(py, flat).reshape(shape)?.into_any())
 }
 
 /// Steps per second of `num_envs` copies of env `id` stepped `steps` times from Rust

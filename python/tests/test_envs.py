@@ -76,6 +76,9 @@ def test_spaces_map_exactly():
     assert cart.observation_space == reference.observation_space
 
 
+PER_SERVICE = {"desired", "cpu_used_core_s", "cpu_requested_core_s", "memory_used_mib_s", "memory_requested_mib_s"}
+
+
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_every_call_returns_fresh_arrays_and_python_types(case):
     env_id, config = case
@@ -95,10 +98,17 @@ def test_every_call_returns_fresh_arrays_and_python_types(case):
             for i, v in enumerate(value):
                 check(v, f"{path}[{i}]")
         elif isinstance(value, np.ndarray):
-            assert path == "info.action_mask" and value.dtype == bool, path
+            # Arrays: the mask, and the per-service figures (one entry per service).
+            key = path.rsplit(".", 1)[-1]
+            if key == "action_mask":
+                assert value.dtype == bool, path
+            else:
+                assert key in PER_SERVICE and value.dtype in (np.float64, np.int64), path
+                assert value.shape == (services,), (path, value.shape)
         else:
             assert value is None or type(value) in (float, int, bool, str), (path, type(value))
 
+    services = len(info["desired"]) if "desired" in info else 0
     check(info, "info")
 
 

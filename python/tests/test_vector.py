@@ -34,6 +34,9 @@ def same(a, b, path="infos"):
         for i, (x, y) in enumerate(zip(a, b)):
             same(x, y, f"{path}[{i}]")
     else:
+        assert type(a) is type(b), (path, type(a), type(b))
+        if isinstance(a, np.ndarray):
+            assert (a.shape, a.dtype) == (b.shape, b.dtype), (path, a.shape, a.dtype, b.shape, b.dtype)
         np.testing.assert_array_equal(a, b, err_msg=path)
 
 
