@@ -38,12 +38,16 @@ fn python() -> Option<String> {
 fn the_python_package_passes_its_pytest_suite() {
     let Some(python) = python() else { return };
     let build = build_dir();
-    let lib = build.join("lib_hale.so");
-    assert!(
-        lib.is_file(),
-        "{} is missing: cargo builds it with this test",
-        lib.display()
-    );
+    // `cargo test` leaves the cdylib in deps/ (only `cargo build` copies it up a level).
+    let lib = [build.join("deps/lib_hale.so"), build.join("lib_hale.so")]
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no lib_hale.so in {0}/deps or {0}: cargo builds it with this test",
+                build.display()
+            )
+        });
     let hale_bin = build.join("hale");
     assert!(
         hale_bin.is_file(),
