@@ -19,6 +19,9 @@ pub struct Info {
     /// Healing-v0: the remedy taken.
     #[serde(flatten)]
     pub healing: Option<HealingInfo>,
+    /// Security-v0: the reward's parts and what the attacker did.
+    #[serde(flatten)]
+    pub security: Option<SecurityInfo>,
     /// At the last step of an episode, under [`crate::wrappers::EpisodeStatistics`]
     /// (Gymnasium's `info["episode"]`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,6 +122,26 @@ impl HealingInfo {
     pub fn acted(&self) -> bool {
         self.remedy != "no-op"
     }
+}
+
+/// Security-v0's step: the reward's parts and the attacker's action.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SecurityInfo {
+    /// The reward's confidentiality term: minus the value of the hosts where the
+    /// attacker is root.
+    pub reward_confidentiality: f64,
+    /// Its availability term: −10 while the operational service is stopped.
+    pub reward_availability: f64,
+    /// The defender's action cost (−1 for a restore).
+    pub reward_action_cost: f64,
+    /// The attacker's action (`ExploitRemoteService`, …).
+    pub red_action: &'static str,
+    /// Whether it worked.
+    pub red_success: bool,
+    /// Hosts where the attacker has a shell (the hidden truth).
+    pub footholds: u32,
+    /// Hosts where it is root or SYSTEM.
+    pub privileged: u32,
 }
 
 /// An episode's totals (Gymnasium's `info["episode"]`, without wall time).

@@ -26,6 +26,7 @@ mod healing;
 mod registry;
 pub mod replay;
 mod scaling;
+mod security;
 mod space;
 pub mod vector;
 pub mod wrappers;
@@ -34,11 +35,12 @@ pub use cartpole::CartPole;
 pub use checker::{check_env, check_registered};
 pub use cloud::{Randomize, load_topology};
 pub use env::{
-    CloudInfo, Env, EnvError, EpisodeInfo, HealingInfo, Info, ObsSlot, ScalingInfo, Step, StepInto,
-    Usage, check_action, write_obs,
+    CloudInfo, Env, EnvError, EpisodeInfo, HealingInfo, Info, ObsSlot, ScalingInfo, SecurityInfo,
+    Step, StepInto, Usage, check_action, write_obs,
 };
 pub use healing::{Healing, HealingConfig};
 pub use registry::{EnvSpec, make, registry};
 pub use scaling::{Scaling, ScalingAction, ScalingConfig, ScalingReward};
+pub use security::{Attacker, Security, SecurityConfig, SecurityObservation};
 pub use space::{GraphValue, Space, Value};
 pub use vector::{AutoReset, VectorEnv};

@@ -54,6 +54,11 @@ pub fn registry() -> &'static [EnvSpec] {
             description: "choose a remedy (restart, reschedule, roll back, drain) or nothing as faults strike (default scenario three-tier)",
             make: |c| Ok(Box::new(crate::healing::Healing::new(c)?)),
         },
+        EnvSpec {
+            id: "Security-v0",
+            description: "defend a network against a scripted attacker (default CAGE Challenge 2 against B_line, 100 steps)",
+            make: |c| Ok(Box::new(crate::security::Security::new(c)?)),
+        },
     ]
 }
 

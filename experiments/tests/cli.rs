@@ -68,7 +68,7 @@ fn env_list_shows_every_env_with_its_spaces() {
     let out = hale().args(["env", "list"]).output().unwrap();
     assert!(out.status.success());
     let s = String::from_utf8_lossy(&out.stdout);
-    for id in ["CartPole-v1", "Scaling-v0", "Healing-v0"] {
+    for id in ["CartPole-v1", "Scaling-v0", "Healing-v0", "Security-v0"] {
         assert!(s.contains(id), "{s}");
     }
     assert!(

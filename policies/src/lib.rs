@@ -26,6 +26,7 @@
 
 #[cfg(feature = "nn")]
 pub mod bundle;
+pub mod defence;
 pub mod eval;
 #[cfg(feature = "nn")]
 pub mod gnn;
@@ -183,6 +184,9 @@ pub const BASELINES: &[&str] = &[
     "random",
     "forecast",
     "noop",
+    "react-restore",
+    "react-remove",
+    "decoy-first",
 ];
 
 /// Makes a baseline by name for the env described by `ctx`.
@@ -225,6 +229,13 @@ pub fn make_policy(name: &str, ctx: &PolicyContext) -> Result<Box<dyn Policy>, P
             }
             Box::new(kubelet::Kubelet::new(ctx).map_err(|r| mismatch(r.0))?)
         }
+        "react-restore" => Box::new(
+            defence::React::new(ctx, defence::Reaction::Restore).map_err(|r| mismatch(r.0))?,
+        ),
+        "react-remove" => Box::new(
+            defence::React::new(ctx, defence::Reaction::Remove).map_err(|r| mismatch(r.0))?,
+        ),
+        "decoy-first" => Box::new(defence::DecoyFirst::new(ctx).map_err(|r| mismatch(r.0))?),
         "random" => Box::new(simple::Random::new(ctx.action_space.clone(), 0)),
         "noop" => Box::new(simple::Noop::new(&ctx.action_space).map_err(|r| mismatch(r.0))?),
         _ => {

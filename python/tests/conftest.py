@@ -23,6 +23,7 @@ CASES = [
     ),
     ("Healing-v0", {"scenario": "three-tier", "episode_s": 300}),
     ("Healing-v0", {"scenario": "three-tier", "episode_s": 300, "observation": "graph"}),
+    ("Security-v0", {"red": "meander", "observation": "table+alerts"}),
 ]
 
 

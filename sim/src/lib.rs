@@ -35,6 +35,7 @@
 
 mod actions;
 mod autoscaler;
+pub mod cage2;
 mod event;
 mod faults;
 mod fluid;

@@ -32,6 +32,8 @@ pub enum StreamId {
     Policy = 6,
     /// Where each episode's window of a trace starts (`offset = "random"`).
     Window = 7,
+    /// Scripted attackers' choices and the odds of their exploits.
+    Attacker = 8,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche of 64 bits.

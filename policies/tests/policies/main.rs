@@ -1,5 +1,6 @@
 //! hale-policies with the `learn` feature: PPO and GNN smoke tests (learning claims come from
 //! benchmark runs, see the README).
 
+mod defence;
 mod gnn;
 mod ppo;

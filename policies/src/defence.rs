@@ -1,0 +1,192 @@
+//! Intrusion-response baselines for Security-v0: CAGE 2's scripted defenders.
+//!
+//! - `react-restore` and `react-remove` are CybORG's `BlueReactRestoreAgent` and
+//!   `BlueReactRemoveAgent`: monitor; after a monitoring step, queue every host (but
+//!   User0, the attacker's way in) where a new attacker process was reported; restore
+//!   (or remove) the queued hosts one per step, first in first out, then monitor again.
+//!   With `observation = "table+alerts"` they read the alerts, as CybORG's agents read
+//!   the raw observation, and reproduce CybORG's scores; on the plain table they react
+//!   to every `Exploit` activity, SSH logins included (a stronger variant).
+//! - `decoy-first` restores what is reported as above, and otherwise fills the
+//!   servers the attacker wants (Op_Server0, then Enterprise2, 1, 0) with decoys, the
+//!   ones that catch the attacker's preferred exploits first, then monitors: the
+//!   decoy-then-react pattern of the challenge's leading heuristics.
+
+use crate::{ActError, Policy, PolicyContext, Unfit};
+use hale_envs::{Space, Value};
+use hale_sim::cage2::{BlueAction, Decoy, HOSTS, OBS_LEN, OBS_PER_HOST};
+
+/// Hosts in the order CybORG's monitoring reports them (its Velociraptor clients).
+const REPORT_ORDER: [usize; 13] = [8, 9, 10, 11, 12, 1, 2, 3, 0, 7, 4, 5, 6];
+const USER0: usize = 8;
+const MONITOR: i64 = 1;
+/// The servers a decoy-first defender protects, most valuable first.
+const DECOY_HOSTS: [usize; 4] = [7, 3, 2, 1];
+/// Decoys by the weight of the exploit they catch (the attacker prefers heavier ones).
+const DECOY_ORDER: [Decoy; 8] = [
+    Decoy::Femitter,
+    Decoy::HarakaSmtp,
+    Decoy::Tomcat,
+    Decoy::Apache,
+    Decoy::Vsftpd,
+    Decoy::Smss,
+    Decoy::Svchost,
+    Decoy::Sshd,
+];
+
+/// What a reaction does to a reported host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reaction {
+    /// Restore it from its image.
+    Restore,
+    /// Kill the attacker's reported processes.
+    Remove,
+}
+
+/// Reads Security-v0's observation: which hosts to react to.
+#[derive(Clone, Copy, Debug)]
+struct Reader {
+    alerts: bool,
+}
+
+impl Reader {
+    fn new(ctx: &PolicyContext) -> Result<Reader, Unfit> {
+        if ctx.env_id != "Security-v0" {
+            return Err(Unfit("it defends Security-v0 only"));
+        }
+        match &ctx.observation_space {
+            Space::Box { shape, .. } if shape == &[OBS_LEN] => Ok(Reader { alerts: false }),
+            Space::Box { shape, .. } if shape == &[OBS_LEN + HOSTS.len()] => {
+                Ok(Reader { alerts: true })
+            }
+            _ => Err(Unfit(
+                "it reads the table observation (observation = \"table\" or \"table+alerts\")",
+            )),
+        }
+    }
+
+    fn reported(&self, obs: &[f32], h: usize) -> bool {
+        if self.alerts {
+            obs[OBS_LEN + h] > 0.5
+        } else {
+            // Activity `Exploit` is [1, 1].
+            obs[h * OBS_PER_HOST] > 0.5 && obs[h * OBS_PER_HOST + 1] > 0.5
+        }
+    }
+
+    fn obs<'a>(&self, policy: &str, obs: &'a Value) -> Result<&'a [f32], ActError> {
+        let want = OBS_LEN + if self.alerts { HOSTS.len() } else { 0 };
+        match obs {
+            Value::Box(x) if x.len() == want => Ok(x),
+            _ => Err(ActError {
+                policy: policy.into(),
+                reason: format!("expected Security-v0's table of {want} floats"),
+            }),
+        }
+    }
+}
+
+/// CybORG's React-Restore / React-Remove.
+pub struct React {
+    reader: Reader,
+    reaction: Reaction,
+    queue: Vec<usize>,
+    last_monitor: bool,
+}
+
+impl React {
+    /// A reactive defender for the env of `ctx`.
+    pub fn new(ctx: &PolicyContext, reaction: Reaction) -> Result<React, Unfit> {
+        Ok(React {
+            reader: Reader::new(ctx)?,
+            reaction,
+            queue: vec![],
+            last_monitor: false,
+        })
+    }
+}
+
+impl Policy for React {
+    fn name(&self) -> &str {
+        match self.reaction {
+            Reaction::Restore => "react-restore",
+            Reaction::Remove => "react-remove",
+        }
+    }
+
+    fn act(&mut self, obs: &Value, _mask: Option<&[bool]>) -> Result<Value, ActError> {
+        let x = self.reader.obs(self.name(), obs)?;
+        if self.last_monitor {
+            for h in REPORT_ORDER {
+                if h != USER0 && self.reader.reported(x, h) && !self.queue.contains(&h) {
+                    self.queue.push(h);
+                }
+            }
+        }
+        if self.queue.is_empty() {
+            self.last_monitor = true;
+            return Ok(Value::Discrete(MONITOR));
+        }
+        self.last_monitor = false;
+        let h = self.queue.remove(0);
+        let a = match self.reaction {
+            Reaction::Restore => BlueAction::Restore(h),
+            Reaction::Remove => BlueAction::Remove(h),
+        };
+        Ok(Value::Discrete(a.index() as i64))
+    }
+
+    fn reset(&mut self) {
+        self.queue.clear();
+        self.last_monitor = false;
+    }
+}
+
+/// Decoys on the servers first, restores for what is reported.
+pub struct DecoyFirst {
+    reader: Reader,
+    queue: Vec<usize>,
+}
+
+impl DecoyFirst {
+    /// A decoy-first defender for the env of `ctx`.
+    pub fn new(ctx: &PolicyContext) -> Result<DecoyFirst, Unfit> {
+        Ok(DecoyFirst {
+            reader: Reader::new(ctx)?,
+            queue: vec![],
+        })
+    }
+}
+
+impl Policy for DecoyFirst {
+    fn name(&self) -> &str {
+        "decoy-first"
+    }
+
+    fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Result<Value, ActError> {
+        let x = self.reader.obs("decoy-first", obs)?;
+        for h in REPORT_ORDER {
+            if h != USER0 && self.reader.reported(x, h) && !self.queue.contains(&h) {
+                self.queue.push(h);
+            }
+        }
+        if !self.queue.is_empty() {
+            let h = self.queue.remove(0);
+            return Ok(Value::Discrete(BlueAction::Restore(h).index() as i64));
+        }
+        let allowed = |a: usize| mask.is_none_or(|m| m.get(a).copied().unwrap_or(false));
+        for h in DECOY_HOSTS {
+            for d in DECOY_ORDER {
+                let a = BlueAction::Decoy(d, h).index();
+                if allowed(a) {
+                    return Ok(Value::Discrete(a as i64));
+                }
+            }
+        }
+        Ok(Value::Discrete(MONITOR))
+    }
+
+    fn reset(&mut self) {
+        self.queue.clear();
+    }
+}
