@@ -17,7 +17,7 @@ const CYBORG: [(&str, &str, f64, f64); 6] = [
     ("b_line", "react-remove", -933.7, 9.5),
     ("meander", "noop", -972.0, 2.2),
     ("meander", "react-restore", -236.2, 11.0),
-    ("meander", "react-remove", -659.9, 13.4),
+    ("meander", "react-remove", -645.4, 13.1),
 ];
 
 #[test]
