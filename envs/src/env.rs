@@ -138,10 +138,12 @@ pub struct SecurityInfo {
     pub red_action: &'static str,
     /// Whether it worked.
     pub red_success: bool,
-    /// Hosts where the attacker has a shell (the hidden truth).
+    /// Hosts where the attacker has a shell, besides its way in (the hidden truth).
     pub footholds: u32,
-    /// Hosts where it is root or SYSTEM.
+    /// Of those, the hosts where it is root or SYSTEM.
     pub privileged: u32,
+    /// Whether the defender did something (anything but sleep and monitor).
+    pub acted: bool,
 }
 
 /// An episode's totals (Gymnasium's `info["episode"]`, without wall time).

@@ -195,6 +195,7 @@ impl Security {
                 red_success: o.red_success,
                 footholds: o.footholds,
                 privileged: o.privileged,
+                acted: o.blue_acted,
             }),
             ..Info::default()
         };

@@ -6,7 +6,7 @@ use hale_envs::make;
 use hale_experiments::config::check_episodes;
 use hale_policies::bundle::write_atomic;
 use hale_policies::eval::{
-    COLUMNS, Episode, config_for, metrics, play, resolve_config, service_names, summarise,
+    COLUMNS, Episode, config_for, metrics_for, play, resolve_config, service_names, summarise,
 };
 use hale_policies::{PolicyContext, PolicySpec, load_policy};
 use rayon::prelude::*;
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// Arguments of `hale eval`.
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// Env id (Scaling-v0, Healing-v0, CartPole-v1).
+    /// Env id (Scaling-v0, Healing-v0, Security-v0, CartPole-v1).
     #[arg(long)]
     env: String,
     /// Env configuration as a JSON object (Scaling-v0 defaults here to target actions
@@ -27,7 +27,7 @@ pub struct EvalArgs {
     #[arg(long)]
     scenario: Option<String>,
     /// Policies, comma-separated: baseline names (hpa, kubelet, threshold, static,
-    /// random, forecast, noop), or policy bundles: a bundle folder or a training run's
+    /// random, forecast, noop, react-restore, react-remove, decoy-first), or policy bundles: a bundle folder or a training run's
     /// folder, optionally labelled `LABEL=PATH` (default label: the bundle's algorithm).
     /// Differences are reported against the first.
     #[arg(long, value_delimiter = ',', required = true)]
@@ -149,7 +149,7 @@ pub fn evaluate(
     eprintln!("env {env} with config {config}");
     let (all, summary) = compare(env, &config, &specs, episodes, seed)?;
     let labels: Vec<String> = specs.iter().map(|s| s.label.clone()).collect();
-    print_table(&labels, episodes, &summary);
+    print_table(env, &labels, episodes, &summary);
     if let Some(dir) = out {
         write_outputs(dir, &all, &summary, env, &config)?;
         let cloud = crate::timeline::Cloud::of(env, &config);
@@ -213,7 +213,7 @@ pub fn compare(
         .iter()
         .map(|p| all.iter().filter(|e| &e.policy == p).collect())
         .collect();
-    let summary = summarise(&labels, &by_policy, &service_names(env_id, config)?);
+    let summary = summarise(env_id, &labels, &by_policy, &service_names(env_id, config)?);
     Ok((all, summary))
 }
 
@@ -235,8 +235,9 @@ fn fmt(mean: f64, hw: f64) -> String {
     }
 }
 
-/// Prints the summary of [`compare`] as a table, then the paired differences.
-pub fn print_table(policies: &[String], n: usize, summary: &Json) {
+/// Prints the summary of [`compare`] on env `env` as a table, then the paired
+/// differences.
+pub fn print_table(env: &str, policies: &[String], n: usize, summary: &Json) {
     println!(
         "{} episodes per policy, same seeds for every policy; mean ± 95 % CI",
         n
@@ -246,7 +247,7 @@ pub fn print_table(policies: &[String], n: usize, summary: &Json) {
         print!("{p:>24}");
     }
     println!();
-    for (k, label, _) in metrics() {
+    for (k, label, _) in metrics_for(env) {
         print!("{label:<16}");
         for p in policies {
             let v = &summary["policies"][p][k];
@@ -263,7 +264,7 @@ pub fn print_table(policies: &[String], n: usize, summary: &Json) {
     for p in policies.iter().skip(1) {
         let key = format!("{p} - {}", policies[0]);
         println!("\npaired difference {key} (95 % CI paired | unpaired):");
-        for (k, label, _) in metrics() {
+        for (k, label, _) in metrics_for(env) {
             let v = &summary["paired_differences"][&key][k];
             let (d, hp, hu) = (
                 v["diff"].as_f64().unwrap_or(f64::NAN),

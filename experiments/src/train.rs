@@ -276,10 +276,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let policy_dir = dir.join("policy");
     bundle::save(&policy_dir, &learner.network(), spec)?;
     let label = cfg.algorithm.clone();
-    // Cloud envs: the trained policy beside the baselines, paired on the same seeds.
+    // Cloud and security envs: the trained policy beside the baselines, paired on the
+    // same seeds.
     let baselines: &[&str] = match cfg.env.as_str() {
         "Scaling-v0" => &["hpa", "static"],
         "Healing-v0" => &["kubelet", "noop"],
+        "Security-v0" => &["react-restore", "decoy-first", "noop"],
         _ => &[],
     };
     let (returns, comparison) = if baselines.is_empty() {
@@ -315,7 +317,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             cfg.eval_seed,
             cfg.eval_seed + cfg.eval_episodes
         );
-        crate::eval::print_table(&labels, cfg.eval_episodes as usize, &comparison);
+        crate::eval::print_table(&cfg.env, &labels, cfg.eval_episodes as usize, &comparison);
         let returns = episodes
             .iter()
             .filter(|e| e.policy == label)

@@ -88,6 +88,16 @@ pub struct Episode {
     pub faults_resolved: u64,
     /// Faults still open at its end.
     pub faults_open: u64,
+    /// Security-v0: the reward's confidentiality term, summed.
+    pub reward_confidentiality: f64,
+    /// Security-v0: its availability term (the operational server's impact), summed.
+    pub reward_availability: f64,
+    /// Security-v0: restores.
+    pub restores: u64,
+    /// Security-v0: hosts the attacker held (besides its way in), summed over steps.
+    pub compromised_host_steps: u64,
+    /// Security-v0: of those, hosts where it was root.
+    pub privileged_host_steps: u64,
     /// Steps in which the policy changed something.
     pub actions: u64,
     /// Step by step (cloud envs).
@@ -104,15 +114,51 @@ pub struct Column {
     pub label: Option<&'static str>,
     /// Whether it counts things (an integer column).
     pub count: bool,
+    /// The envs it describes (files keep every column; summaries and tables show
+    /// the ones that describe the env).
+    pub scope: Scope,
     /// How to read it off an episode.
     pub get: fn(&Episode) -> f64,
 }
 
-const fn metric(name: &'static str, label: &'static str, get: fn(&Episode) -> f64) -> Column {
+/// Which envs a [`Column`] describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every env (return, actions).
+    Any,
+    /// The cloud envs (Scaling-v0, Healing-v0): bill, SLOs, latency, faults.
+    Cloud,
+    /// Security-v0: the defence reward's parts, the attacker's hold.
+    Security,
+}
+
+impl Scope {
+    /// The kind of env `env_id` is.
+    pub fn of(env_id: &str) -> Scope {
+        match env_id {
+            "Scaling-v0" | "Healing-v0" => Scope::Cloud,
+            "Security-v0" => Scope::Security,
+            _ => Scope::Any,
+        }
+    }
+
+    /// Whether a column of this scope describes an env of kind `env`.
+    pub fn covers(self, env: Scope) -> bool {
+        self == Scope::Any || self == env
+    }
+}
+
+const fn metric(
+    name: &'static str,
+    label: &'static str,
+    scope: Scope,
+    get: fn(&Episode) -> f64,
+) -> Column {
     Column {
         name,
         label: Some(label),
         count: false,
+        scope,
         get,
     }
 }
@@ -120,51 +166,82 @@ const fn metric(name: &'static str, label: &'static str, get: fn(&Episode) -> f6
 const fn count(
     name: &'static str,
     label: Option<&'static str>,
+    scope: Scope,
     get: fn(&Episode) -> f64,
 ) -> Column {
     Column {
         name,
         label,
         count: true,
+        scope,
         get,
     }
 }
 
+use Scope::{Any, Cloud, Security};
+
 /// Every numeric column of episodes.csv and episodes.parquet, in order (after
 /// `policy`); those with a label are summarised and compared.
 pub const COLUMNS: &[Column] = &[
-    count("episode", None, |e| e.episode as f64),
-    count("seed", None, |e| e.seed as f64),
-    metric("episode_return", "return", |e| e.episode_return),
-    count("steps", None, |e| e.steps as f64),
-    metric("cost", "host cost", |e| e.cost),
-    metric("core_hours", "core-hours", |e| e.core_hours),
-    metric("slo_violation_min", "SLO-viol. min", |e| {
+    count("episode", None, Any, |e| e.episode as f64),
+    count("seed", None, Any, |e| e.seed as f64),
+    metric("episode_return", "return", Any, |e| e.episode_return),
+    count("steps", None, Any, |e| e.steps as f64),
+    metric("cost", "host cost", Cloud, |e| e.cost),
+    metric("core_hours", "core-hours", Cloud, |e| e.core_hours),
+    metric("slo_violation_min", "SLO-viol. min", Cloud, |e| {
         e.slo_violation_min
     }),
-    metric("p95_ms", "p95 ms", |e| e.p95_ms),
-    metric("p99_ms", "p99 ms", |e| e.p99_ms),
-    metric("cpu_slack", "CPU slack", |e| e.cpu_slack),
-    metric("memory_slack", "memory slack", |e| e.memory_slack),
-    metric("slot_slack", "slot slack", |e| e.slot_slack),
+    metric("p95_ms", "p95 ms", Cloud, |e| e.p95_ms),
+    metric("p99_ms", "p99 ms", Cloud, |e| e.p99_ms),
+    metric("cpu_slack", "CPU slack", Cloud, |e| e.cpu_slack),
+    metric("memory_slack", "memory slack", Cloud, |e| e.memory_slack),
+    metric("slot_slack", "slot slack", Cloud, |e| e.slot_slack),
     Column {
         name: "requests",
         label: None,
         count: false,
+        scope: Cloud,
         get: |e| e.requests,
     },
-    metric("unserved", "unserved req.", |e| e.unserved),
-    metric("availability", "availability", |e| e.availability),
-    metric("mttr_s", "MTTR s", |e| e.mttr_s),
-    count("faults_resolved", None, |e| e.faults_resolved as f64),
-    count("faults_open", None, |e| e.faults_open as f64),
-    count("actions", Some("actions"), |e| e.actions as f64),
+    metric("unserved", "unserved req.", Cloud, |e| e.unserved),
+    metric("availability", "availability", Cloud, |e| e.availability),
+    metric("mttr_s", "MTTR s", Cloud, |e| e.mttr_s),
+    count("faults_resolved", None, Cloud, |e| e.faults_resolved as f64),
+    count("faults_open", None, Cloud, |e| e.faults_open as f64),
+    metric("reward_confidentiality", "confidentiality", Security, |e| {
+        e.reward_confidentiality
+    }),
+    metric("reward_availability", "impact", Security, |e| {
+        e.reward_availability
+    }),
+    count("restores", Some("restores"), Security, |e| {
+        e.restores as f64
+    }),
+    count(
+        "compromised_host_steps",
+        Some("held host·steps"),
+        Security,
+        |e| e.compromised_host_steps as f64,
+    ),
+    count(
+        "privileged_host_steps",
+        Some("root host·steps"),
+        Security,
+        |e| e.privileged_host_steps as f64,
+    ),
+    count("actions", Some("actions"), Any, |e| e.actions as f64),
 ];
 
-/// The columns that are summarised, with their labels.
-pub fn metrics() -> impl Iterator<Item = (&'static str, &'static str, fn(&Episode) -> f64)> {
+/// The columns that are summarised for env `env_id` (those with a label that describe
+/// it), with their labels.
+pub fn metrics_for(
+    env_id: &str,
+) -> impl Iterator<Item = (&'static str, &'static str, fn(&Episode) -> f64)> {
+    let env = Scope::of(env_id);
     COLUMNS
         .iter()
+        .filter(move |c| c.scope.covers(env))
         .filter_map(|c| c.label.map(|l| (c.name, l, c.get)))
 }
 
@@ -250,8 +327,16 @@ impl Recorder {
             // The last step's open faults are those the episode ends with.
             (e.faults_open, self.open_age) = (u64::from(c.faults_open), c.open_fault_age_s);
         }
+        if let Some(d) = &info.security {
+            e.reward_confidentiality += d.reward_confidentiality;
+            e.reward_availability += d.reward_availability;
+            e.restores += u64::from(d.reward_action_cost < 0.0);
+            e.compromised_host_steps += u64::from(d.footholds);
+            e.privileged_host_steps += u64::from(d.privileged);
+        }
         let acted = info.scaling.as_ref().is_some_and(|t| t.scaling_changes > 0)
-            || info.healing.as_ref().is_some_and(|h| h.acted());
+            || info.healing.as_ref().is_some_and(|h| h.acted())
+            || info.security.as_ref().is_some_and(|d| d.acted);
         e.actions += u64::from(acted);
         if let Some(c) = &info.cloud {
             let last = e.timeline.last();
@@ -329,18 +414,23 @@ impl Recorder {
     }
 }
 
-/// The paired comparison of policies run on the same seeds: per policy (`policies`,
-/// in order; `by[p]` its episodes, in seed order) the mean and 95 % CI of every
-/// summarised metric (and CPU slack per service, named by `services`), and each
-/// policy's paired difference against the first, with the unpaired (Welch) interval
-/// beside it for comparison.
-pub fn summarise(policies: &[String], by: &[Vec<&Episode>], services: &[String]) -> Json {
+/// The paired comparison of policies run on env `env_id` on the same seeds: per
+/// policy (`policies`, in order; `by[p]` its episodes, in seed order) the mean and
+/// 95 % CI of every summarised metric that describes the env (and CPU slack per
+/// service, named by `services`), and each policy's paired difference against the
+/// first, with the unpaired (Welch) interval beside it for comparison.
+pub fn summarise(
+    env_id: &str,
+    policies: &[String],
+    by: &[Vec<&Episode>],
+    services: &[String],
+) -> Json {
     let col =
         |p: usize, get: fn(&Episode) -> f64| -> Vec<f64> { by[p].iter().map(|e| get(e)).collect() };
     let mut per_policy = serde_json::Map::new();
     for (p, name) in policies.iter().enumerate() {
         let mut m = serde_json::Map::new();
-        for (k, _, get) in metrics() {
+        for (k, _, get) in metrics_for(env_id) {
             let (mean, hw) = stats::mean_ci(&col(p, get));
             m.insert(k.into(), json!({"mean": mean, "ci95": hw}));
         }
@@ -362,7 +452,7 @@ pub fn summarise(policies: &[String], by: &[Vec<&Episode>], services: &[String])
     let mut diffs = serde_json::Map::new();
     for (p, name) in policies.iter().enumerate().skip(1) {
         let mut m = serde_json::Map::new();
-        for (k, _, get) in metrics() {
+        for (k, _, get) in metrics_for(env_id) {
             let (d, hw) = stats::paired(&col(0, get), &col(p, get));
             let (_, hw_unpaired) = stats::welch(&col(0, get), &col(p, get));
             m.insert(

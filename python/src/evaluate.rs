@@ -204,7 +204,7 @@ pub(crate) fn evaluate<'py>(
     let labels: Vec<String> = kinds.iter().map(|(l, _)| l.clone()).collect();
     let refs: Vec<Vec<&Episode>> = by_policy.iter().map(|v| v.iter().collect()).collect();
     let services = hale_policies::eval::service_names(env_id, &config).map_err(env_err)?;
-    let summary = summarise(&labels, &refs, &services);
+    let summary = summarise(env_id, &labels, &refs, &services);
     let mut rows = vec![];
     for ep in by_policy.iter().flatten() {
         let d = PyDict::new(py);

@@ -438,10 +438,12 @@ pub struct Outcomes {
     pub red: RedAction,
     /// Whether it worked.
     pub red_success: bool,
-    /// Hosts where the attacker has a shell (any privilege), User0's foothold included.
+    /// Hosts where the attacker has a shell (any privilege), besides User0, its way in.
     pub footholds: u32,
-    /// Hosts where it is root or SYSTEM, User0 included.
+    /// Of those, the hosts where it is root or SYSTEM.
     pub privileged: u32,
+    /// Whether the defender's action did something (anything but sleep and monitor).
+    pub blue_acted: bool,
 }
 
 /// Monitoring events of one host in one step, as the table wrapper reads them.
@@ -650,9 +652,16 @@ impl Cage2 {
             action_cost: cost as f64 / 10.0,
             red,
             red_success: success,
-            footholds: self.shells.iter().filter(|s| s.any()).count() as u32,
-            privileged: self.shells.iter().filter(|s| s.root > 0).count() as u32,
+            footholds: self.beyond_entry(|s| s.any()),
+            privileged: self.beyond_entry(|s| s.root > 0),
+            blue_acted: !matches!(blue, BlueAction::Sleep | BlueAction::Monitor),
         }
+    }
+
+    /// Hosts but User0 whose shells pass `test`.
+    fn beyond_entry(&self, test: impl Fn(&Shells) -> bool) -> u32 {
+        let n = self.shells.iter().enumerate();
+        n.filter(|&(h, s)| h != USER0 && test(s)).count() as u32
     }
 
     /// The defender's table as CybORG's `ChallengeWrapper` vector: per host (table
@@ -1113,7 +1122,7 @@ mod tests {
         let o = g.step(BlueAction::Restore(USER0).index());
         let (any, root) = g.truth();
         assert!(any[USER0] && root[USER0], "the phishing foothold stays");
-        assert!(o.footholds >= 1);
+        assert!(o.blue_acted && o.privileged <= o.footholds);
     }
 
     #[test]

@@ -10,14 +10,18 @@
 use hale_policies::{PolicyContext, eval, make_policy};
 use serde_json::json;
 
-/// (attacker, defender, CybORG's mean, its standard error).
-const CYBORG: [(&str, &str, f64, f64); 6] = [
+/// (attacker, defender, CybORG's mean, its standard error). Sleep: the challenge's
+/// published means (1000 episodes); React-*: 400 episodes; decoy-first (hale's rule
+/// written as a CybORG agent in the script, which checks the decoys): 150 episodes.
+const CYBORG: [(&str, &str, f64, f64); 8] = [
     ("b_line", "noop", -1134.0, 0.7),
     ("b_line", "react-restore", -526.1, 17.2),
     ("b_line", "react-remove", -933.7, 9.5),
     ("meander", "noop", -972.0, 2.2),
     ("meander", "react-restore", -236.2, 11.0),
     ("meander", "react-remove", -645.4, 13.1),
+    ("b_line", "decoy-first", -56.7, 2.2),
+    ("meander", "decoy-first", -89.3, 6.1),
 ];
 
 #[test]
