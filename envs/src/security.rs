@@ -174,7 +174,7 @@ impl Security {
 
     /// Checks and plays one step; the reward, whether the episode is over, the info.
     fn advance(&mut self, action: &Value) -> Result<(f64, bool, Info), EnvError> {
-        let game = self.game.as_ref().ok_or(EnvError::NeedsReset(ID.into()))?;
+        let game = self.game.as_mut().ok_or(EnvError::NeedsReset(ID.into()))?;
         if game.steps() >= u64::from(self.cfg.max_steps) {
             return Err(EnvError::EpisodeOver(ID.into()));
         }
@@ -182,7 +182,6 @@ impl Security {
         let Value::Discrete(a) = action else {
             unreachable!("checked above")
         };
-        let game = self.game.as_mut().ok_or(EnvError::NeedsReset(ID.into()))?;
         let o = game.step(*a as usize);
         let over = game.steps() >= u64::from(self.cfg.max_steps);
         self.update_mask();

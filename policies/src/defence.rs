@@ -74,6 +74,16 @@ impl Reader {
         }
     }
 
+    /// Appends to `queue` the hosts reported in `obs` (but User0), in report order,
+    /// that it does not hold yet.
+    fn enqueue(&self, obs: &[f32], queue: &mut Vec<usize>) {
+        for h in REPORT_ORDER {
+            if h != USER0 && self.reported(obs, h) && !queue.contains(&h) {
+                queue.push(h);
+            }
+        }
+    }
+
     fn obs<'a>(&self, policy: &str, obs: &'a Value) -> Result<&'a [f32], ActError> {
         let want = OBS_LEN + if self.alerts { HOSTS.len() } else { 0 };
         match obs {
@@ -117,11 +127,7 @@ impl Policy for React {
     fn act(&mut self, obs: &Value, _mask: Option<&[bool]>) -> Result<Value, ActError> {
         let x = self.reader.obs(self.name(), obs)?;
         if self.last_monitor {
-            for h in REPORT_ORDER {
-                if h != USER0 && self.reader.reported(x, h) && !self.queue.contains(&h) {
-                    self.queue.push(h);
-                }
-            }
+            self.reader.enqueue(x, &mut self.queue);
         }
         if self.queue.is_empty() {
             self.last_monitor = true;
@@ -165,11 +171,7 @@ impl Policy for DecoyFirst {
 
     fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Result<Value, ActError> {
         let x = self.reader.obs("decoy-first", obs)?;
-        for h in REPORT_ORDER {
-            if h != USER0 && self.reader.reported(x, h) && !self.queue.contains(&h) {
-                self.queue.push(h);
-            }
-        }
+        self.reader.enqueue(x, &mut self.queue);
         if !self.queue.is_empty() {
             let h = self.queue.remove(0);
             return Ok(Value::Discrete(BlueAction::Restore(h).index() as i64));

@@ -335,9 +335,7 @@ impl BlueAction {
             BlueAction::Monitor => 1,
             BlueAction::Analyse(h) => 2 + h,
             BlueAction::Remove(h) => 2 + N + h,
-            BlueAction::Decoy(d, h) => {
-                2 + (2 + DECOYS.iter().position(|x| *x == d).unwrap_or(0)) * N + h
-            }
+            BlueAction::Decoy(d, h) => 2 + (2 + d as usize) * N + h,
             BlueAction::Restore(h) => 2 + 10 * N + h,
         }
     }
