@@ -100,6 +100,7 @@ pub fn fluid_fleet(hosts: u32, services: usize, replicas_per_service: u32) -> Sc
                 every: IntervalSpec::Exponential { mean_s: 60.0 },
             }],
         },
+        security: None,
     }
 }
 

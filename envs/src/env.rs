@@ -134,13 +134,19 @@ pub struct SecurityInfo {
     pub reward_availability: f64,
     /// The defender's action cost (−1 for a restore).
     pub reward_action_cost: f64,
+    /// Cloud mode: the SLO term (−`slo_weight` × the step's share of SLO violation,
+    /// summed over SLOs); 0 in CAGE 2 mode.
+    pub reward_slo: f64,
+    /// Cloud mode: data exfiltrated in the step, MB; 0 in CAGE 2 mode.
+    pub exfiltrated_mb: f64,
     /// The attacker's action (`ExploitRemoteService`, …).
     pub red_action: &'static str,
     /// Whether it worked.
     pub red_success: bool,
-    /// Hosts where the attacker has a shell, besides its way in (the hidden truth).
+    /// Hosts (cloud mode: replicas) where the attacker has a shell, besides CAGE 2's
+    /// way in (the hidden truth).
     pub footholds: u32,
-    /// Of those, the hosts where it is root or SYSTEM.
+    /// Of those, the ones where it is root (or SYSTEM).
     pub privileged: u32,
     /// Whether the defender did something (anything but sleep and monitor).
     pub acted: bool,

@@ -23,6 +23,7 @@ mod cloud;
 pub mod encoding;
 mod env;
 mod healing;
+pub mod intrusion;
 mod registry;
 pub mod replay;
 mod scaling;

@@ -1,7 +1,13 @@
 //! `Security-v0`: defend a network against a scripted attacker.
 //!
-//! `scenario = "cage2"` (the default, and for now the only mode) is CAGE Challenge 2
-//! as [`hale_sim::cage2`] reproduces it: 13 hosts in three subnets, the attacker
+//! Two modes. Any other `scenario` (a builtin such as `microservices-20`, or a path)
+//! is **cloud mode**: a simulated microservice cloud with a `[security]` section,
+//! serving its load while the attacker moves through it (see [`crate::intrusion`] for
+//! its observation, actions and reward; `step_s`, `fidelity` and `slo_weight` apply
+//! there only).
+//!
+//! `scenario = "cage2"` (the default) is **CAGE Challenge 2** as [`hale_sim::cage2`]
+//! reproduces it: 13 hosts in three subnets, the attacker
 //! `red = "b_line"` (straight for the operational server), `"meander"` (subnet by
 //! subnet), `"sleep"`, or `"mixed"` (B_line or Meander, drawn per episode), and the
 //! defender's 145 actions (CybORG's `EnumActionWrapper` order):
@@ -33,9 +39,11 @@
 
 use crate::cloud;
 use crate::env::{Env, EnvError, Info, ObsSlot, SecurityInfo, Step, StepInto, check_action};
+use crate::intrusion::{CloudDefence, Layout};
 use crate::space::{Space, Value};
 use hale_sim::cage2::{self, BLUE_ACTIONS, Cage2, OBS_LEN, Red};
 use hale_sim::rng::{self, Stream};
+use hale_sim::{AttackerKind, Fidelity};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -64,20 +72,33 @@ pub enum SecurityObservation {
     /// The table and the process alerts (65 floats).
     #[serde(rename = "table+alerts")]
     TableAlerts,
+    /// Cloud mode: the monitoring's signals per replica slot, service and edge.
+    #[serde(rename = "flat")]
+    Flat,
 }
 
 /// Configuration of `Security-v0`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityConfig {
-    /// The network: `cage2`.
+    /// The network: `cage2`, or a cloud scenario with a `[security]` section
+    /// (builtin name or path).
     pub scenario: String,
     /// The attacker.
     pub red: Attacker,
     /// Steps per episode.
     pub max_steps: u32,
-    /// What the defender observes.
-    pub observation: SecurityObservation,
+    /// What the defender observes (default: `table` in CAGE 2 mode, `flat` in cloud
+    /// mode).
+    pub observation: Option<SecurityObservation>,
+    /// Cloud mode: simulated seconds per step.
+    pub step_s: f64,
+    /// Cloud mode: the traffic model (`fluid` by default, for speed; `request` for
+    /// every request as an event).
+    pub fidelity: Option<Fidelity>,
+    /// Cloud mode: weight of the SLO term (per SLO, the share of the step in
+    /// violation).
+    pub slo_weight: f64,
 }
 
 impl Default for SecurityConfig {
@@ -86,15 +107,32 @@ impl Default for SecurityConfig {
             scenario: "cage2".into(),
             red: Attacker::BLine,
             max_steps: 100,
-            observation: SecurityObservation::Table,
+            observation: None,
+            step_s: 10.0,
+            fidelity: None,
+            slo_weight: 1.0,
         }
     }
+}
+
+/// The game an episode plays. An env holds one for its life, so the variants'
+/// sizes do not matter; CAGE 2's stays inline, off the heap, for its speed.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per env, never moved in a loop"
+)]
+enum Mode {
+    /// CAGE Challenge 2 (`None` before the first reset).
+    Cage2(Option<Cage2>),
+    /// A simulated cloud.
+    Cloud(Box<CloudDefence>),
 }
 
 /// The defender's env.
 pub struct Security {
     cfg: SecurityConfig,
-    game: Option<Cage2>,
+    observation: SecurityObservation,
+    mode: Mode,
     seeds: Stream,
     obs_space: Space,
     act_space: Space,
@@ -110,19 +148,46 @@ impl Security {
             field: field.into(),
             reason,
         };
-        if cfg.scenario != "cage2" {
-            return Err(bad(
-                "scenario",
-                format!(
-                    "{:?} is not a network Security-v0 has (cage2: CAGE Challenge 2's)",
-                    cfg.scenario
-                ),
-            ));
-        }
         if cfg.max_steps == 0 {
             return Err(bad("max_steps", "must be at least 1".into()));
         }
-        let len = obs_len(cfg.observation);
+        if cfg.scenario != "cage2" {
+            let observation = cfg.observation.unwrap_or(SecurityObservation::Flat);
+            if observation != SecurityObservation::Flat {
+                return Err(bad(
+                    "observation",
+                    format!(
+                        "{observation:?} is CAGE 2's; cloud mode ({}) observes \"flat\"",
+                        cfg.scenario
+                    ),
+                ));
+            }
+            let game = CloudDefence::new(
+                &cfg.scenario,
+                Some(cfg.fidelity.unwrap_or(Fidelity::Fluid)),
+                cfg.step_s,
+                cfg.max_steps,
+                cfg.slo_weight,
+            )?;
+            let (obs_space, act_space) = game.spaces();
+            return Ok(Security {
+                mask: vec![false; game.layout().actions()],
+                mode: Mode::Cloud(Box::new(game)),
+                observation,
+                obs_space,
+                act_space,
+                seeds: Stream::from_key(0),
+                cfg,
+            });
+        }
+        let observation = cfg.observation.unwrap_or(SecurityObservation::Table);
+        if observation == SecurityObservation::Flat {
+            return Err(bad(
+                "observation",
+                "cage2 observes \"table\" or \"table+alerts\" (\"flat\" is cloud mode's)".into(),
+            ));
+        }
+        let len = obs_len(observation);
         Ok(Security {
             obs_space: Space::Box {
                 low: vec![0.0; len],
@@ -133,7 +198,8 @@ impl Security {
                 n: BLUE_ACTIONS as u64,
             },
             mask: vec![true; BLUE_ACTIONS],
-            game: None,
+            mode: Mode::Cage2(None),
+            observation,
             seeds: Stream::from_key(0),
             cfg,
         })
@@ -144,43 +210,106 @@ impl Security {
         &self.cfg
     }
 
-    /// The game under way (`None` before the first reset): for baselines and tests
-    /// that need the hidden truth.
+    /// The CAGE 2 game under way (`None` before the first reset, and in cloud mode):
+    /// for baselines and tests that need the hidden truth.
     pub fn game(&self) -> Option<&Cage2> {
-        self.game.as_ref()
+        match &self.mode {
+            Mode::Cage2(g) => g.as_ref(),
+            Mode::Cloud(_) => None,
+        }
+    }
+
+    /// Cloud mode's simulation under way (`None` before the first reset, and in
+    /// CAGE 2 mode): for tests that need the hidden truth.
+    pub fn simulation(&self) -> Option<&hale_sim::Simulation> {
+        match &self.mode {
+            Mode::Cloud(c) => c.sim(),
+            Mode::Cage2(_) => None,
+        }
+    }
+
+    /// Cloud mode's layout of actions and observations (`None` in CAGE 2 mode).
+    pub fn cloud_layout(&self) -> Option<Layout> {
+        match &self.mode {
+            Mode::Cloud(c) => Some(c.layout()),
+            Mode::Cage2(_) => None,
+        }
+    }
+
+    /// Cloud mode's scenario (`None` in CAGE 2 mode).
+    pub fn cloud_scenario(&self) -> Option<&std::sync::Arc<hale_sim::Scenario>> {
+        match &self.mode {
+            Mode::Cloud(c) => Some(c.scenario()),
+            Mode::Cage2(_) => None,
+        }
+    }
+
+    /// Cloud mode: the replica a replica slot refers to now.
+    pub fn slot_replica(&self, k: usize) -> Option<hale_sim::ReplicaId> {
+        match &self.mode {
+            Mode::Cloud(c) => c.replica(k),
+            Mode::Cage2(_) => None,
+        }
     }
 
     fn write_obs(&self, out: &mut [f32]) {
-        let Some(g) = &self.game else { return };
+        let g = match &self.mode {
+            Mode::Cloud(c) => return c.write_obs(out),
+            Mode::Cage2(Some(g)) => g,
+            Mode::Cage2(None) => return,
+        };
         g.observation(&mut out[..OBS_LEN]);
-        if self.cfg.observation == SecurityObservation::TableAlerts {
+        if self.observation == SecurityObservation::TableAlerts {
             for (o, a) in out[OBS_LEN..].iter_mut().zip(g.alerts()) {
                 *o = f32::from(u8::from(a));
             }
         }
     }
 
+    fn obs_len(&self) -> usize {
+        match &self.mode {
+            Mode::Cloud(c) => c.layout().obs_len(),
+            Mode::Cage2(_) => obs_len(self.observation),
+        }
+    }
+
     fn obs(&self) -> Value {
-        let mut v = vec![0.0; obs_len(self.cfg.observation)];
+        let mut v = vec![0.0; self.obs_len()];
         self.write_obs(&mut v);
         Value::Box(v)
     }
 
     fn update_mask(&mut self) {
-        if let Some(g) = &self.game {
-            g.write_mask(&mut self.mask);
+        match &self.mode {
+            Mode::Cage2(Some(g)) => g.write_mask(&mut self.mask),
+            Mode::Cloud(c) => c.write_mask(&mut self.mask),
+            Mode::Cage2(None) => {}
         }
     }
 
     /// Checks and plays one step; the reward, whether the episode is over, the info.
     fn advance(&mut self, action: &Value) -> Result<(f64, bool, Info), EnvError> {
-        let game = self.game.as_mut().ok_or(EnvError::NeedsReset(ID.into()))?;
-        if game.steps() >= u64::from(self.cfg.max_steps) {
+        let max = self.cfg.max_steps;
+        let steps = match &self.mode {
+            Mode::Cage2(Some(g)) => g.steps(),
+            Mode::Cloud(c) if c.sim().is_some() => u64::from(c.steps()),
+            _ => return Err(EnvError::NeedsReset(ID.into())),
+        };
+        if steps >= u64::from(max) {
             return Err(EnvError::EpisodeOver(ID.into()));
         }
         check_action(ID, &self.act_space, Some(&self.mask), action)?;
         let Value::Discrete(a) = action else {
             unreachable!("checked above")
+        };
+        let game = match &mut self.mode {
+            Mode::Cage2(Some(g)) => g,
+            Mode::Cloud(c) => {
+                let out = c.step(*a as usize)?;
+                self.update_mask();
+                return Ok(out);
+            }
+            Mode::Cage2(None) => unreachable!("checked above"),
         };
         let o = game.step(*a as usize);
         let over = game.steps() >= u64::from(self.cfg.max_steps);
@@ -190,6 +319,8 @@ impl Security {
                 reward_confidentiality: o.confidentiality,
                 reward_availability: o.availability,
                 reward_action_cost: o.action_cost,
+                reward_slo: 0.0,
+                exfiltrated_mb: 0.0,
                 red_action: o.red.kind(),
                 red_success: o.red_success,
                 footholds: o.footholds,
@@ -204,7 +335,7 @@ impl Security {
 
 fn obs_len(o: SecurityObservation) -> usize {
     match o {
-        SecurityObservation::Table => OBS_LEN,
+        SecurityObservation::Table | SecurityObservation::Flat => OBS_LEN,
         SecurityObservation::TableAlerts => OBS_LEN + cage2::HOSTS.len(),
     }
 }
@@ -235,7 +366,17 @@ impl Env for Security {
             Attacker::Mixed if rng::unit(rng::key(s, 0x3ed)) < 0.5 => Red::BLine,
             Attacker::Mixed => Red::Meander,
         };
-        self.game = Some(Cage2::new(red, s));
+        match &mut self.mode {
+            Mode::Cage2(g) => *g = Some(Cage2::new(red, s)),
+            Mode::Cloud(c) => c.reset(
+                s,
+                match red {
+                    Red::BLine => AttackerKind::BLine,
+                    Red::Meander => AttackerKind::Meander,
+                    Red::Sleep => AttackerKind::None,
+                },
+            ),
+        }
         self.update_mask();
         Ok((self.obs(), Info::default()))
     }
@@ -258,15 +399,12 @@ impl Env for Security {
     fn step_into(&mut self, action: &Value, obs: ObsSlot<'_>) -> Result<StepInto, EnvError> {
         let (reward, truncated, info) = self.advance(action)?;
         match obs {
-            ObsSlot::Flat(row) if row.len() == obs_len(self.cfg.observation) => self.write_obs(row),
+            ObsSlot::Flat(row) if row.len() == self.obs_len() => self.write_obs(row),
             other => {
                 return Err(EnvError::Config {
                     env: ID.into(),
                     field: "observation".into(),
-                    reason: format!(
-                        "{} floats, written to {other:?}",
-                        obs_len(self.cfg.observation)
-                    ),
+                    reason: format!("{} floats, written to {other:?}", self.obs_len()),
                 });
             }
         }
@@ -286,11 +424,16 @@ mod tests {
 
     #[test]
     fn a_bad_config_names_its_field() {
-        let e = Security::new(&json!({"scenario": "microservices-20"}))
+        let e = Security::new(&json!({"scenario": "three-tier"}))
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("scenario") && e.contains("cage2"), "{e}");
+        assert!(e.contains("scenario") && e.contains("[security]"), "{e}");
+        let e = Security::new(&json!({"scenario": "microservices-20", "observation": "table"}))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("observation") && e.contains("flat"), "{e}");
         let e = Security::new(&json!({"red": "apt29"}))
             .err()
             .unwrap()

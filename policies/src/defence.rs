@@ -11,8 +11,15 @@
 //!   servers the attacker wants (Op_Server0, then Enterprise2, 1, 0) with decoys, the
 //!   ones that catch the attacker's preferred exploits first, then monitors: the
 //!   decoy-then-react pattern of the challenge's leading heuristics.
+//!
+//! In cloud mode (`scenario` other than `cage2`) the same names play the same rules
+//! on replicas: `react-restore` restores every replica slot that raised an alert,
+//! one per step, first in first out; `decoy-first` also puts a decoy in each service
+//! on the way to the data tier (entries first, as the attacker meets them), one per
+//! step when nothing is queued. `react-remove` is CAGE 2's only.
 
 use crate::{ActError, Policy, PolicyContext, Unfit};
+use hale_envs::intrusion::{Layout, REPLICA_FEATURES};
 use hale_envs::{Space, Value};
 use hale_sim::cage2::{BlueAction, Decoy, HOSTS, OBS_LEN, OBS_PER_HOST};
 
@@ -186,6 +193,103 @@ impl Policy for DecoyFirst {
             }
         }
         Ok(Value::Discrete(MONITOR))
+    }
+
+    fn reset(&mut self) {
+        self.queue.clear();
+    }
+}
+
+/// Whether `ctx` is Security-v0 in cloud mode.
+pub fn cloud_mode(ctx: &PolicyContext) -> bool {
+    ctx.env_id == "Security-v0"
+        && ctx.config["scenario"]
+            .as_str()
+            .is_some_and(|s| s != "cage2")
+}
+
+/// Cloud mode's React-Restore and decoy-first.
+pub struct CloudDefender {
+    layout: Layout,
+    /// Services to put decoys in, in order (empty for React-Restore).
+    decoys: Vec<usize>,
+    queue: Vec<usize>,
+}
+
+impl CloudDefender {
+    /// A cloud-mode defender for the env of `ctx`; with `decoys`, decoy-first.
+    pub fn new(ctx: &PolicyContext, decoys: bool) -> Result<CloudDefender, Unfit> {
+        let env = hale_envs::Security::new(&ctx.config)
+            .map_err(|_| Unfit("it needs a Security-v0 config that loads"))?;
+        let (Some(layout), Some(sc)) = (env.cloud_layout(), env.cloud_scenario()) else {
+            return Err(Unfit("it defends Security-v0's cloud mode"));
+        };
+        let model = sc
+            .security
+            .as_ref()
+            .ok_or(Unfit("the scenario has no [security] section"))?;
+        let mut order: Vec<usize> = (0..layout.services)
+            .filter(|&s| model.hops_to_data[s] != u32::MAX)
+            .collect();
+        // Entries first, then the way down to the data.
+        order.sort_by_key(|&s| {
+            (
+                !model.entry.contains(&s),
+                std::cmp::Reverse(model.hops_to_data[s]),
+                s,
+            )
+        });
+        Ok(CloudDefender {
+            layout,
+            decoys: if decoys { order } else { vec![] },
+            queue: vec![],
+        })
+    }
+}
+
+impl Policy for CloudDefender {
+    fn name(&self) -> &str {
+        if self.decoys.is_empty() {
+            "react-restore"
+        } else {
+            "decoy-first"
+        }
+    }
+
+    fn act(&mut self, obs: &Value, mask: Option<&[bool]>) -> Result<Value, ActError> {
+        let l = self.layout;
+        let x = match obs {
+            Value::Box(x) if x.len() == l.obs_len() => x,
+            _ => {
+                return Err(ActError {
+                    policy: self.name().into(),
+                    reason: format!(
+                        "expected Security-v0's cloud observation of {} floats",
+                        l.obs_len()
+                    ),
+                });
+            }
+        };
+        for k in 0..l.replicas {
+            if x[k * REPLICA_FEATURES] > 0.5 && !self.queue.contains(&k) {
+                self.queue.push(k);
+            }
+        }
+        let allowed = |a: usize| mask.is_none_or(|m| m.get(a).copied().unwrap_or(false));
+        while !self.queue.is_empty() {
+            let k = self.queue.remove(0);
+            let a = 1 + 2 * l.replicas + k;
+            if allowed(a) {
+                return Ok(Value::Discrete(a as i64));
+            }
+        }
+        for &s in &self.decoys {
+            let a = 1 + 3 * l.replicas + l.services + s;
+            if allowed(a) {
+                return Ok(Value::Discrete(a as i64));
+            }
+        }
+        Ok(Value::Discrete(0))
     }
 
     fn reset(&mut self) {

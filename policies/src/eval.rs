@@ -92,9 +92,14 @@ pub struct Episode {
     pub reward_confidentiality: f64,
     /// Security-v0: its availability term (the operational server's impact), summed.
     pub reward_availability: f64,
-    /// Security-v0: restores.
+    /// Security-v0 (cloud mode): the reward's SLO term, summed.
+    pub reward_slo: f64,
+    /// Security-v0 (cloud mode): data exfiltrated, MB.
+    pub exfiltrated_mb: f64,
+    /// Security-v0: restores (cloud mode: replica restarts the defender caused).
     pub restores: u64,
-    /// Security-v0: hosts the attacker held (besides its way in), summed over steps.
+    /// Security-v0: hosts (cloud mode: replicas) the attacker held (besides CAGE 2's
+    /// way in), summed over steps.
     pub compromised_host_steps: u64,
     /// Security-v0: of those, hosts where it was root.
     pub privileged_host_steps: u64,
@@ -130,6 +135,9 @@ pub enum Scope {
     Cloud,
     /// Security-v0: the defence reward's parts, the attacker's hold.
     Security,
+    /// The cloud envs and Security-v0 (whose cloud mode serves a load): SLOs and
+    /// unserved requests.
+    Ops,
 }
 
 impl Scope {
@@ -144,7 +152,9 @@ impl Scope {
 
     /// Whether a column of this scope describes an env of kind `env`.
     pub fn covers(self, env: Scope) -> bool {
-        self == Scope::Any || self == env
+        self == Scope::Any
+            || self == env
+            || (self == Scope::Ops && matches!(env, Scope::Cloud | Scope::Security))
     }
 }
 
@@ -178,7 +188,7 @@ const fn count(
     }
 }
 
-use Scope::{Any, Cloud, Security};
+use Scope::{Any, Cloud, Ops, Security};
 
 /// Every numeric column of episodes.csv and episodes.parquet, in order (after
 /// `policy`); those with a label are summarised and compared.
@@ -189,7 +199,7 @@ pub const COLUMNS: &[Column] = &[
     count("steps", None, Any, |e| e.steps as f64),
     metric("cost", "host cost", Cloud, |e| e.cost),
     metric("core_hours", "core-hours", Cloud, |e| e.core_hours),
-    metric("slo_violation_min", "SLO-viol. min", Cloud, |e| {
+    metric("slo_violation_min", "SLO-viol. min", Ops, |e| {
         e.slo_violation_min
     }),
     metric("p95_ms", "p95 ms", Cloud, |e| e.p95_ms),
@@ -204,7 +214,7 @@ pub const COLUMNS: &[Column] = &[
         scope: Cloud,
         get: |e| e.requests,
     },
-    metric("unserved", "unserved req.", Cloud, |e| e.unserved),
+    metric("unserved", "unserved req.", Ops, |e| e.unserved),
     metric("availability", "availability", Cloud, |e| e.availability),
     metric("mttr_s", "MTTR s", Cloud, |e| e.mttr_s),
     count("faults_resolved", None, Cloud, |e| e.faults_resolved as f64),
@@ -214,6 +224,10 @@ pub const COLUMNS: &[Column] = &[
     }),
     metric("reward_availability", "impact", Security, |e| {
         e.reward_availability
+    }),
+    metric("reward_slo", "SLO term", Security, |e| e.reward_slo),
+    metric("exfiltrated_mb", "exfiltrated MB", Security, |e| {
+        e.exfiltrated_mb
     }),
     count("restores", Some("restores"), Security, |e| {
         e.restores as f64
@@ -330,7 +344,10 @@ impl Recorder {
         if let Some(d) = &info.security {
             e.reward_confidentiality += d.reward_confidentiality;
             e.reward_availability += d.reward_availability;
-            e.restores += u64::from(d.reward_action_cost < 0.0);
+            e.reward_slo += d.reward_slo;
+            e.exfiltrated_mb += d.exfiltrated_mb;
+            // −1 per restore (CAGE 2), per replica restart (cloud mode).
+            e.restores += (-d.reward_action_cost).round().max(0.0) as u64;
             e.compromised_host_steps += u64::from(d.footholds);
             e.privileged_host_steps += u64::from(d.privileged);
         }

@@ -229,12 +229,23 @@ pub fn make_policy(name: &str, ctx: &PolicyContext) -> Result<Box<dyn Policy>, P
             }
             Box::new(kubelet::Kubelet::new(ctx).map_err(|r| mismatch(r.0))?)
         }
+        "react-restore" if defence::cloud_mode(ctx) => {
+            Box::new(defence::CloudDefender::new(ctx, false).map_err(|r| mismatch(r.0))?)
+        }
         "react-restore" => Box::new(
             defence::React::new(ctx, defence::Reaction::Restore).map_err(|r| mismatch(r.0))?,
         ),
+        "react-remove" if defence::cloud_mode(ctx) => {
+            return Err(mismatch(
+                "it plays CAGE 2 (cloud mode has no process removal: use react-restore)",
+            ));
+        }
         "react-remove" => Box::new(
             defence::React::new(ctx, defence::Reaction::Remove).map_err(|r| mismatch(r.0))?,
         ),
+        "decoy-first" if defence::cloud_mode(ctx) => {
+            Box::new(defence::CloudDefender::new(ctx, true).map_err(|r| mismatch(r.0))?)
+        }
         "decoy-first" => Box::new(defence::DecoyFirst::new(ctx).map_err(|r| mismatch(r.0))?),
         "random" => Box::new(simple::Random::new(ctx.action_space.clone(), 0)),
         "noop" => Box::new(simple::Noop::new(&ctx.action_space).map_err(|r| mismatch(r.0))?),

@@ -138,6 +138,17 @@ pub enum ActionError {
         /// The allowed range.
         range: String,
     },
+    /// A security action in a scenario without intrusions.
+    #[error("{0}: the scenario has no [security] section, or no attacker was started")]
+    NoSecurity(&'static str),
+    /// A security action that does not apply now.
+    #[error("cannot {action}: {reason}")]
+    Refused {
+        /// The action.
+        action: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// A resize does not fit on a host.
     #[error("resize of service {service} to {cpu} cores does not fit on host {host}")]
     NoRoom {
@@ -201,6 +212,30 @@ impl Simulation {
         }
     }
 
+    /// Restarts a replica in place: a fresh container (no hang, leak, slowness or
+    /// intruder), serving again after the service's restart time.
+    pub(crate) fn restart(&mut self, r: ReplicaId) -> Result<(), ActionError> {
+        self.check_replica(r, "restart")?;
+        if let Some(h) = self.replicas[r].host
+            && self.hosts[h].state != HostState::Ready
+        {
+            return Err(ActionError::HostState {
+                host: h,
+                state: self.hosts[h].state,
+                action: "restart a replica on it",
+            });
+        }
+        self.remove_endpoint(r);
+        self.drop_work(r);
+        let s = self.replicas[r].service;
+        let rep = &mut self.replicas[r];
+        rep.slowdown = 1.0;
+        rep.leak_mib_per_s = 0.0;
+        rep.restarts += 1;
+        self.start_booting(r, self.scenario.spec.services[s].restart_time_s);
+        Ok(())
+    }
+
     /// Applies an action now. An invalid action changes nothing and says why.
     pub fn apply(&mut self, action: &Action) -> Result<(), ActionError> {
         self.version += 1;
@@ -217,26 +252,7 @@ impl Simulation {
                 self.services[service].desired = replicas;
                 self.reconcile(service);
             }
-            Action::Restart { replica: r } => {
-                self.check_replica(r, "restart")?;
-                if let Some(h) = self.replicas[r].host
-                    && self.hosts[h].state != HostState::Ready
-                {
-                    return Err(ActionError::HostState {
-                        host: h,
-                        state: self.hosts[h].state,
-                        action: "restart a replica on it",
-                    });
-                }
-                self.remove_endpoint(r);
-                self.drop_work(r);
-                let s = self.replicas[r].service;
-                let rep = &mut self.replicas[r];
-                rep.slowdown = 1.0;
-                rep.leak_mib_per_s = 0.0;
-                rep.restarts += 1;
-                self.start_booting(r, self.scenario.spec.services[s].restart_time_s);
-            }
+            Action::Restart { replica: r } => self.restart(r)?,
             Action::Kill { replica: r } | Action::Reschedule { replica: r } => {
                 let name = if matches!(action, Action::Kill { .. }) {
                     "kill"

@@ -25,6 +25,10 @@ pub(crate) enum Event {
     Probe,
     FluidTick,
     AutoscalerScan,
+    Attack,
+    Alert { replica: u32 },
+    AnalyseDone { replica: u32, token: u32 },
+    RollingRestart { replica: u32, token: u32 },
 }
 
 impl Event {
@@ -49,6 +53,10 @@ impl Event {
             Event::Probe => (16, 0),
             Event::FluidTick => (17, 0),
             Event::AutoscalerScan => (18, 0),
+            Event::Attack => (19, 0),
+            Event::Alert { replica } => (20, replica as u64),
+            Event::AnalyseDone { replica, token } => (21, (replica as u64) << 32 | token as u64),
+            Event::RollingRestart { replica, token } => (22, (replica as u64) << 32 | token as u64),
         }
     }
 }

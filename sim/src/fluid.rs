@@ -59,6 +59,8 @@ pub(crate) struct FluidInput<'a> {
     /// The monitor's fluid latency moments of the current window, per service.
     pub(crate) latency: &'a mut [(f64, f64, f64)],
     pub(crate) counters: &'a mut RequestCounters,
+    /// Per edge, whether the defender cut it (every attempt along it fails).
+    pub(crate) cut: &'a [bool],
 }
 
 impl FluidEngine {
@@ -210,6 +212,9 @@ impl FluidEngine {
         for &s in &sc.topo_order {
             let pass = f.rate[s] * (1.0 - f.pre_fail[s]);
             for &e in &sc.out_edges[s] {
+                if cx.cut[e] {
+                    continue;
+                }
                 let edge = &sc.edges[e];
                 f.rate[edge.to] +=
                     pass * edge.fanout as f64 * attempts(f.edge_fail[e], edge.retries);
@@ -258,7 +263,7 @@ impl FluidEngine {
                         ReplicaState::Hung => hung += 1.0,
                         x if x.is_serving() => {
                             healthy += 1.0;
-                            slow += rep.slowdown * spec.cpu / rep.cpu;
+                            slow += rep.slowdown * rep.steal * spec.cpu / rep.cpu;
                         }
                         _ => {}
                     }
@@ -273,7 +278,7 @@ impl FluidEngine {
             let hold = service + d_mean;
             let hold_var = spec.service_time.scv() * service * service + d_var;
             let c = spec.concurrency;
-            let p_err = (spec.error_rate + st.extra_error_rate).min(1.0);
+            let p_err = (spec.error_rate + st.extra_error_rate + st.attack_error_rate).min(1.0);
             let (l_mean, l_var, p_reject, served);
             let mut dropped = 0.0;
             if st.down || healthy == 0.0 {
@@ -311,7 +316,11 @@ impl FluidEngine {
             f.lat[s] = (l_mean, l_var);
             for &e in &f.in_edges[s] {
                 let to = sc.edges[e].timeout.as_secs_f64();
-                f.edge_fail[e] = 1.0 - job_ok * (1.0 - tail(l_mean, l_var, to));
+                f.edge_fail[e] = if cx.cut[e] {
+                    1.0
+                } else {
+                    1.0 - job_ok * (1.0 - tail(l_mean, l_var, to))
+                };
             }
             // 3. The window's counters, in expected values.
             let w = &mut cx.windows[s];

@@ -41,6 +41,7 @@ mod faults;
 mod fluid;
 pub mod fs;
 mod graph;
+mod intrusion;
 mod model;
 mod monitor;
 mod placement;
@@ -57,6 +58,7 @@ mod workload;
 pub use actions::{Action, ActionError, MAX_REPLICAS_PER_SERVICE};
 pub use fluid::erlang_c;
 pub use graph::{Relation, Resource, ResourceGraph};
+pub use intrusion::{Defence, Intrusions, Move, MoveKind, SecurityTotals, Signals};
 pub use model::{
     FaultRecord, FaultSubject, Host, HostId, HostState, Replica, ReplicaId, ReplicaState,
     RequestCounters, ServiceCounters, ServiceId, ServiceState,
@@ -64,10 +66,11 @@ pub use model::{
 pub use monitor::{HostMetrics, ReplicaMetrics, ServiceMetrics, Snapshot};
 pub use queue::EventQueue;
 pub use scenario::{
-    AutoscalerSpec, BUILTINS, CallSpec, ClusterSpec, DistSpec, Edge, FaultProcessSpec, FaultSpec,
-    FaultTarget, FaultsSpec, Fidelity, HostGroupSpec, HostTypeSpec, IntervalSpec, LbPolicy,
-    Lifecycle, MAX_DURATION_S, MIN_PERIOD_S, Placement, RateSpec, ResolvedSeries, Scenario,
-    ScenarioError, ScenarioSpec, ScheduledFaultSpec, ServiceSpec, SimulationSpec, SloSpec,
+    AttackerKind, AutoscalerSpec, BUILTINS, CallSpec, ClusterSpec, DistSpec, Edge,
+    FaultProcessSpec, FaultSpec, FaultTarget, FaultsSpec, Fidelity, HostGroupSpec, HostTypeSpec,
+    IntervalSpec, LbPolicy, Lifecycle, MAX_DURATION_S, MIN_PERIOD_S, Placement, Privilege,
+    RateSpec, ResolvedSeries, Scenario, ScenarioError, ScenarioSpec, ScheduledFaultSpec,
+    SecurityModel, SecuritySpec, ServiceSecuritySpec, ServiceSpec, SimulationSpec, SloSpec,
     TraceOffset, TraceSpec, WorkloadSpec, builtin_text,
 };
 pub use sim::{InvariantError, Simulation};

@@ -137,6 +137,11 @@ pub struct Replica {
     pub leak_mib_per_s: f64,
     /// Service-time multiplier (1 when healthy).
     pub slowdown: f64,
+    /// Cut off the network by the defender (out of the load balancer, whatever its
+    /// probes say) until released or restarted.
+    pub isolated: bool,
+    /// Service-time factor of the CPU an attacker's miner steals (1 when none).
+    pub(crate) steal: f64,
     /// When it was created.
     pub created: SimTime,
     #[serde(skip)]
@@ -181,6 +186,8 @@ pub struct ServiceState {
     pub bad_deploy: bool,
     /// Whether the service fails every request (dependency failure).
     pub down: bool,
+    /// Error rate added by an attacker's impact on the data (0 when none).
+    pub attack_error_rate: f64,
     /// Live and terminating replicas, oldest first.
     pub replicas: Vec<ReplicaId>,
     /// Replicas behind the load balancer.

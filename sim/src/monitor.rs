@@ -357,7 +357,10 @@ impl Monitor {
         if cx.scenario.spec.fidelity == crate::scenario::Fidelity::Fluid {
             for (s, st) in cx.services.iter().enumerate() {
                 let spec = &cx.scenario.spec.services[s];
-                let scale = |r: ReplicaId| cx.replicas[r].slowdown * spec.cpu / cx.replicas[r].cpu;
+                let scale = |r: ReplicaId| {
+                    let rep = &cx.replicas[r];
+                    rep.slowdown * rep.steal * spec.cpu / rep.cpu
+                };
                 let serving: Vec<ReplicaId> = st
                     .endpoints
                     .iter()

@@ -92,6 +92,8 @@ pub(crate) struct Traffic<'a> {
     /// Terminating replicas whose last job just ended: the simulation finalizes them
     /// once the event is handled (the request model does not own replicas' lives).
     pub(crate) drained: &'a mut Vec<ReplicaId>,
+    /// Per edge, whether the defender cut it (every attempt along it fails).
+    pub(crate) cut: &'a [bool],
 }
 
 const K_SERVICE: u64 = 1;
@@ -157,7 +159,7 @@ impl RequestEngine {
         let s = cx.scenario.edges[edge].to;
         let now = cx.queue.now();
         cx.monitor.win[s].arrivals += 1.0;
-        if cx.services[s].down {
+        if cx.services[s].down || cx.cut[edge] {
             cx.monitor.win[s].failed += 1.0;
             self.attempt_done(cx, call, attempt, Outcome::Error);
             return;
@@ -259,7 +261,7 @@ impl RequestEngine {
         let rep = &mut cx.replicas[r];
         rep.busy += 1;
         j.started = true;
-        let scale = rep.slowdown * spec.cpu / rep.cpu;
+        let scale = rep.slowdown * rep.steal * spec.cpu / rep.cpu;
         j.demand_s = spec.service_time.sample_s(rng::key(j.key, K_SERVICE)) * scale;
         let w = &mut cx.monitor.win[s];
         w.started += 1.0;
@@ -282,7 +284,9 @@ impl RequestEngine {
         }
         let s = j.service as usize;
         cx.monitor.win[s].busy_s += j.demand_s;
-        let p_err = cx.scenario.spec.services[s].error_rate + cx.services[s].extra_error_rate;
+        let st = &cx.services[s];
+        let p_err =
+            cx.scenario.spec.services[s].error_rate + st.extra_error_rate + st.attack_error_rate;
         if p_err > 0.0 && rng::unit(rng::key(j.key, K_ERROR)) < p_err {
             self.finish(cx, job, Outcome::Error);
             return;

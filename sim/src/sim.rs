@@ -92,6 +92,10 @@ pub struct Simulation {
     pub(crate) events: u64,
     /// Replicas the request model drained during the current event, to finalize.
     pub(crate) drained: Vec<ReplicaId>,
+    /// Per edge, whether the defender cut it.
+    pub(crate) cut: Vec<bool>,
+    /// The attacker and what the defender's monitoring sees of it, once started.
+    pub(crate) security: Option<Box<crate::intrusion::Intrusions>>,
 }
 
 pub(crate) const EPS: f64 = 1e-9;
@@ -116,6 +120,7 @@ impl Simulation {
                 deploys: 0,
                 bad_deploy: false,
                 down: false,
+                attack_error_rate: 0.0,
                 replicas: Vec::new(),
                 endpoints: Vec::new(),
                 next_endpoint: 0,
@@ -178,6 +183,8 @@ impl Simulation {
             log_hash: rng::key(seed, 0x10c),
             events: 0,
             drained: Vec::new(),
+            cut: vec![false; sc.edges.len()],
+            security: None,
             scenario: sc.clone(),
         };
         for &(zone, t) in &sc.initial_hosts {
@@ -261,6 +268,7 @@ impl Simulation {
             self.handle(ev);
         }
         self.queue.advance_to(t);
+        self.account_security();
     }
 
     /// Runs for `dt` more.
@@ -393,6 +401,12 @@ impl Simulation {
                 self.queue.push(at, Event::Scrape);
             }
             Event::AutoscalerScan => self.autoscaler_scan(),
+            Event::Attack => self.on_attack(),
+            Event::Alert { replica } => self.on_alert(replica as usize),
+            Event::AnalyseDone { replica, token } => self.on_analyse_done(replica as usize, token),
+            Event::RollingRestart { replica, token } => {
+                self.on_rolling_restart(replica as usize, token)
+            }
             Event::Probe => {
                 self.probe();
                 let at = self.now()
@@ -413,6 +427,7 @@ impl Simulation {
                         windows: &mut self.monitor.win,
                         latency: &mut self.monitor.fluid_lat,
                         counters: &mut self.counters,
+                        cut: &self.cut,
                     },
                 );
                 let at = self.now() + SimTime::from_secs_f64(dt);
@@ -434,6 +449,7 @@ impl Simulation {
             arrivals: &mut self.arrivals,
             next_arrival: &mut self.next_arrival,
             drained: &mut self.drained,
+            cut: &self.cut,
         };
         event(&mut self.requests, &mut cx);
         while !self.drained.is_empty() {
@@ -605,6 +621,18 @@ impl Simulation {
                         broken: "terminated, still listed".into(),
                     });
                 }
+                if rep.isolated && (rep.in_lb || rep.busy > 0 || !rep.queue.is_empty()) {
+                    return Err(InvariantError::Replica {
+                        replica: r,
+                        service: s,
+                        broken: format!(
+                            "isolated, yet in the load balancer ({}) or holding requests ({} busy, {} queued)",
+                            rep.in_lb,
+                            rep.busy,
+                            rep.queue.len()
+                        ),
+                    });
+                }
             }
         }
         let c = &self.counters;
@@ -637,6 +665,8 @@ impl Simulation {
             busy: 0,
             leak_mib_per_s: 0.0,
             slowdown: 1.0,
+            isolated: false,
+            steal: 1.0,
             created: self.now(),
             queue: VecDeque::new(),
             epoch: 0,
@@ -674,6 +704,8 @@ impl Simulation {
 
     /// Starts a replica booting; it becomes ready after `secs` unless its epoch moves on.
     pub(crate) fn start_booting(&mut self, r: ReplicaId, secs: f64) {
+        // A fresh container: whatever an intruder held in the old one is gone.
+        self.clean_replica(r);
         let rep = &mut self.replicas[r];
         rep.state = ReplicaState::Booting;
         let epoch = rep.epoch;
@@ -699,7 +731,7 @@ impl Simulation {
     }
 
     pub(crate) fn add_endpoint(&mut self, r: ReplicaId) {
-        if !self.replicas[r].in_lb {
+        if !self.replicas[r].in_lb && !self.replicas[r].isolated {
             self.version += 1;
             self.replicas[r].in_lb = true;
             let s = self.replicas[r].service;
@@ -766,6 +798,7 @@ impl Simulation {
         }
         self.replicas[r].state = ReplicaState::Terminated;
         self.replicas[r].leak_mib_per_s = 0.0;
+        self.clean_replica(r);
         self.services[s].replicas.retain(|&x| x != r);
         self.pending.retain(|&x| x != r);
         self.resolve(|x| x == FaultSubject::Replica(r));
@@ -774,14 +807,19 @@ impl Simulation {
         }
     }
 
-    /// Brings the service's live replica count to its desired count.
-    pub(crate) fn reconcile(&mut self, s: ServiceId) {
-        let live: Vec<ReplicaId> = self.services[s]
+    /// A service's live replicas, oldest first.
+    pub(crate) fn live_replicas(&self, s: ServiceId) -> Vec<ReplicaId> {
+        self.services[s]
             .replicas
             .iter()
             .copied()
             .filter(|&r| self.replicas[r].state.is_live())
-            .collect();
+            .collect()
+    }
+
+    /// Brings the service's live replica count to its desired count.
+    pub(crate) fn reconcile(&mut self, s: ServiceId) {
+        let live = self.live_replicas(s);
         let desired = self.services[s].desired as usize;
         for _ in live.len()..desired {
             self.create_replica(s, None);

@@ -15,6 +15,15 @@ fn every_registered_env_passes_the_checker() {
         let failures = hale_envs::check_registered(id, &config, 30);
         assert!(failures.is_empty(), "{id} graph: {failures:#?}");
     }
+    // Security-v0's cloud mode, against both attackers.
+    for red in ["b_line", "meander"] {
+        let config = serde_json::json!({"scenario": "microservices-20", "red": red});
+        let failures = hale_envs::check_registered("Security-v0", &config, 40);
+        assert!(
+            failures.is_empty(),
+            "Security-v0 cloud {red}: {failures:#?}"
+        );
+    }
 }
 
 /// An env whose `step_into` writes nothing (as Scaling-v0's graph view did) is

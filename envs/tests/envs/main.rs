@@ -4,6 +4,7 @@ mod cartpole;
 mod checker;
 mod cloud;
 mod golden;
+mod security;
 #[cfg(feature = "traces")]
 mod traces;
 mod vector;

@@ -3,14 +3,31 @@
 use hale_envs::{AutoReset, Value, VectorEnv};
 use serde_json::Value as Json;
 
-fn run(n: usize, mode: AutoReset, steps: usize) -> (Vec<f32>, Vec<f64>, Vec<bool>, Vec<bool>) {
-    let mut v = VectorEnv::make("CartPole-v1", &Json::Null, n, mode).unwrap();
+type Run = (Vec<f32>, Vec<f64>, Vec<bool>, Vec<bool>);
+
+fn run(n: usize, mode: AutoReset, steps: usize) -> Run {
+    run_env("CartPole-v1", &Json::Null, n, mode, steps)
+}
+
+fn run_env(id: &str, config: &Json, n: usize, mode: AutoReset, steps: usize) -> Run {
+    let mut v = VectorEnv::make(id, config, n, mode).unwrap();
     v.reset(Some(10)).unwrap();
     let (mut obs, mut rew, mut term, mut trunc) = (vec![], vec![], vec![], vec![]);
     for t in 0..steps {
-        // A fixed, state-independent action pattern.
+        // A fixed action pattern: among the actions the mask allows (all, without
+        // one), the (t / 3 + i)-th.
+        let dim = if v.masks.is_empty() {
+            2
+        } else {
+            v.masks.len() / n
+        };
         let actions: Vec<Value> = (0..n)
-            .map(|i| Value::Discrete(((t / 3 + i) % 2) as i64))
+            .map(|i| {
+                let allowed: Vec<usize> = (0..dim)
+                    .filter(|&a| v.masks.is_empty() || v.masks[i * dim + a])
+                    .collect();
+                Value::Discrete(allowed[(t / 3 + i * 7) % allowed.len()] as i64)
+            })
             .collect();
         v.step(&actions).unwrap();
         obs.extend_from_slice(&v.obs);
@@ -38,6 +55,30 @@ fn results_do_not_depend_on_the_thread_count() {
         one.2.iter().any(|&t| t),
         "episodes should end in 200 steps of this pattern"
     );
+}
+
+#[test]
+fn security_episodes_do_not_depend_on_the_thread_count() {
+    // Both modes: the CAGE 2 game, and the simulated cloud with its attacker.
+    for config in [
+        serde_json::json!({"red": "mixed", "max_steps": 30}),
+        serde_json::json!({"scenario": "microservices-20", "red": "mixed", "max_steps": 30}),
+    ] {
+        let go = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| run_env("Security-v0", &config, 6, AutoReset::NextStep, 70))
+        };
+        let one = go(1);
+        assert_eq!(one, go(2), "{config}");
+        assert!(
+            one.1.iter().any(|&r| r < 0.0),
+            "{config}: the attacker does harm"
+        );
+        assert!(one.3.iter().any(|&t| t), "{config}: episodes end");
+    }
 }
 
 #[test]

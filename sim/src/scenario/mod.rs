@@ -12,10 +12,11 @@ pub mod spec;
 mod validate;
 
 pub use spec::{
-    AutoscalerSpec, CallSpec, ClusterSpec, DistSpec, FaultProcessSpec, FaultSpec, FaultsSpec,
-    Fidelity, HostGroupSpec, HostTypeSpec, IntervalSpec, LbPolicy, Lifecycle, MAX_DURATION_S,
-    MIN_PERIOD_S, Placement, RateSpec, ResolvedSeries, ScenarioError, ScenarioSpec,
-    ScheduledFaultSpec, ServiceSpec, SimulationSpec, SloSpec, TraceOffset, TraceSpec, WorkloadSpec,
+    AttackerKind, AutoscalerSpec, CallSpec, ClusterSpec, DistSpec, FaultProcessSpec, FaultSpec,
+    FaultsSpec, Fidelity, HostGroupSpec, HostTypeSpec, IntervalSpec, LbPolicy, Lifecycle,
+    MAX_DURATION_S, MIN_PERIOD_S, Placement, Privilege, RateSpec, ResolvedSeries, ScenarioError,
+    ScenarioSpec, ScheduledFaultSpec, SecuritySpec, ServiceSecuritySpec, ServiceSpec,
+    SimulationSpec, SloSpec, TraceOffset, TraceSpec, WorkloadSpec,
 };
 
 use crate::time::SimTime;
@@ -54,6 +55,25 @@ pub struct Edge {
     pub backoff_max_s: f64,
 }
 
+/// A scenario's `[security]` section resolved: per service, what an attacker can do
+/// there, and the way to the data tier.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecurityModel {
+    /// Services reachable from outside.
+    pub entry: Vec<usize>,
+    /// Whether each service is in the data tier.
+    pub data: Vec<bool>,
+    /// Per service, the probability that an exploit works.
+    pub exploitability: Vec<f64>,
+    /// Per service, the privilege an exploit gives.
+    pub privilege: Vec<Privilege>,
+    /// Per service, the probability that an escalation works.
+    pub escalation: Vec<f64>,
+    /// Per service, the calls from it to the nearest data service (`u32::MAX` where
+    /// none is reachable).
+    pub hops_to_data: Vec<u32>,
+}
+
 /// A validated scenario with names resolved to indices.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -79,6 +99,8 @@ pub struct Scenario {
     pub process_targets: Vec<FaultTarget>,
     /// Host type provisioned on demand, and its zone.
     pub provision: Option<(usize, usize)>,
+    /// The `[security]` section, resolved.
+    pub security: Option<SecurityModel>,
 }
 
 /// Names of the scenarios shipped with the crate.
@@ -196,6 +218,7 @@ impl Scenario {
             }],
             slos: vec![],
             faults: FaultsSpec::default(),
+            security: None,
         };
         Scenario::from_spec(spec, "builtin:mmc")
     }

@@ -803,6 +803,133 @@ pub struct FaultsSpec {
     pub mtbf: Vec<FaultProcessSpec>,
 }
 
+/// Which scripted attacker plays in a scenario with a `[security]` section.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttackerKind {
+    /// No attacker (the scenario only describes what could be attacked).
+    #[default]
+    None,
+    /// Straight for the data tier: in at the entry closest to it, then one hop at a
+    /// time along the calls that lead there (CAGE 2's B_line on a service graph).
+    BLine,
+    /// Zone by zone: in at a random entry, then everything reachable in the zone it
+    /// holds before the next zone (CAGE 2's Meander on a service graph).
+    Meander,
+}
+
+/// The privilege an exploit gives.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Privilege {
+    /// Not compromised.
+    #[default]
+    None,
+    /// A shell as the service's user.
+    User,
+    /// Root in the container (reads its secrets, can escape to the host).
+    Root,
+}
+
+/// What an attacker can do to one service (the `[[security.services]]` entries;
+/// the others take the section's defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSecuritySpec {
+    /// The service.
+    pub name: String,
+    /// Probability that one exploit attempt against a replica works.
+    pub exploitability: Option<f64>,
+    /// Privilege a working exploit gives.
+    pub privilege: Option<Privilege>,
+    /// Probability that one attempt to escalate from user to root works.
+    pub escalation: Option<f64>,
+}
+
+/// Intrusions: what an attacker can reach and exploit, what it does once in, and
+/// what the monitoring shows the defender. Without an `attacker` (the default), the
+/// section only describes the attack surface and nothing attacks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecuritySpec {
+    /// The attacker.
+    pub attacker: AttackerKind,
+    /// Mean time between the attacker's moves (exponential), seconds.
+    pub attack_interval_s: f64,
+    /// Services reachable from outside (default: the workloads' entry services).
+    pub entry: Vec<String>,
+    /// The data tier: where a root shell is impact and any shell exfiltrates.
+    pub data: Vec<String>,
+    /// Default probability that an exploit attempt works.
+    pub exploitability: f64,
+    /// Default probability that an escalation attempt works.
+    pub escalation: f64,
+    /// Per-service overrides.
+    pub services: Vec<ServiceSecuritySpec>,
+    /// Probability that a login with stolen credentials works.
+    pub login_success: f64,
+    /// Probability that a working exploit raises an alert.
+    pub detect_exploit: f64,
+    /// Probability that an escalation raises an alert.
+    pub detect_escalation: f64,
+    /// Probability that a login with stolen credentials raises an alert.
+    pub detect_login: f64,
+    /// Mean delay from an attacker's move to its alert (exponential), seconds.
+    pub detect_delay_s: f64,
+    /// False alerts per replica per hour (Poisson).
+    pub false_alerts_per_hour: f64,
+    /// Benign authentication failures per service per minute (Poisson).
+    pub auth_noise_per_min: f64,
+    /// Exfiltration through a user shell on a data replica, MB/s (root: ten times).
+    pub exfil_mb_per_s: f64,
+    /// Error rate a data service gets while the attacker is root on one of its
+    /// replicas (impact: tampered or encrypted data).
+    pub impact_error_rate: f64,
+    /// Service-time factor of a replica mining crypto-currency (root, outside the
+    /// data tier): the CPU it steals.
+    pub mining_slowdown: f64,
+    /// Probability that root on a replica reaches another replica on its host
+    /// (container escape), per attempt.
+    pub host_escape: f64,
+    /// Time an analysis of a replica takes, seconds.
+    pub analyse_s: f64,
+    /// Mean time the attacker keeps one address (then it moves to another, and a
+    /// block of the old one stops nothing), seconds.
+    pub source_change_s: f64,
+    /// Decoys a service can have.
+    pub max_decoys: u32,
+}
+
+impl Default for SecuritySpec {
+    fn default() -> Self {
+        SecuritySpec {
+            attacker: AttackerKind::None,
+            attack_interval_s: 10.0,
+            entry: Vec::new(),
+            data: Vec::new(),
+            exploitability: 0.3,
+            escalation: 0.5,
+            services: Vec::new(),
+            login_success: 0.9,
+            detect_exploit: 0.8,
+            detect_escalation: 0.5,
+            detect_login: 0.2,
+            detect_delay_s: 15.0,
+            false_alerts_per_hour: 1.0,
+            auth_noise_per_min: 1.0,
+            exfil_mb_per_s: 0.1,
+            impact_error_rate: 0.3,
+            mining_slowdown: 2.0,
+            host_escape: 0.1,
+            analyse_s: 20.0,
+            source_change_s: 300.0,
+            max_decoys: 1,
+        }
+    }
+}
+
 impl ScenarioSpec {
     /// Parses TOML text without validating it (a spec naming traces is completed by
     /// `hale-datasets` before [`super::Scenario::from_spec`]); `origin` names it in errors.
@@ -860,4 +987,7 @@ pub struct ScenarioSpec {
     /// Faults.
     #[serde(default)]
     pub faults: FaultsSpec,
+    /// Intrusions (attack surface, attacker, monitoring), if the scenario has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecuritySpec>,
 }

@@ -2,7 +2,7 @@
 //! and the field path) and resolved into a [`Scenario`] whose names are indices.
 
 use super::spec::*;
-use super::{Edge, FaultTarget, Scenario};
+use super::{Edge, FaultTarget, Scenario, SecurityModel};
 use crate::time::SimTime;
 use std::collections::HashMap;
 
@@ -468,7 +468,8 @@ impl Validator {
             )?);
         }
 
-        Ok(Scenario {
+        let mut scenario = Scenario {
+            security: None,
             origin: self.file.clone(),
             initial_hosts,
             edges,
@@ -480,6 +481,114 @@ impl Validator {
             process_targets,
             provision,
             spec,
+        };
+        let model = match &scenario.spec.security {
+            Some(sec) => Some(self.security(sec, &scenario)?),
+            None => None,
+        };
+        scenario.security = model;
+        Ok(scenario)
+    }
+
+    fn security(&self, sec: &SecuritySpec, sc: &Scenario) -> Result<SecurityModel, ScenarioError> {
+        let n = sc.spec.services.len();
+        let services = &self.index("services", sc.spec.services.iter().map(|s| s.name.as_str()))?;
+        self.period("security.attack_interval_s", sec.attack_interval_s)?;
+        for (field, p) in [
+            ("security.exploitability", sec.exploitability),
+            ("security.escalation", sec.escalation),
+            ("security.login_success", sec.login_success),
+            ("security.detect_exploit", sec.detect_exploit),
+            ("security.detect_escalation", sec.detect_escalation),
+            ("security.detect_login", sec.detect_login),
+            ("security.impact_error_rate", sec.impact_error_rate),
+            ("security.host_escape", sec.host_escape),
+        ] {
+            self.probability(field, p)?;
+        }
+        for (field, v) in [
+            ("security.detect_delay_s", sec.detect_delay_s),
+            ("security.false_alerts_per_hour", sec.false_alerts_per_hour),
+            ("security.auth_noise_per_min", sec.auth_noise_per_min),
+            ("security.exfil_mb_per_s", sec.exfil_mb_per_s),
+            ("security.analyse_s", sec.analyse_s),
+        ] {
+            self.non_negative(field, v)?;
+        }
+        self.positive("security.source_change_s", sec.source_change_s)?;
+        if !(sec.mining_slowdown.is_finite() && sec.mining_slowdown >= 1.0) {
+            return Err(self.err(
+                "security.mining_slowdown",
+                format!(
+                    "must be ≥ 1 (a service-time factor), got {}",
+                    sec.mining_slowdown
+                ),
+            ));
+        }
+        let mut entry = Vec::new();
+        for (i, name) in sec.entry.iter().enumerate() {
+            entry.push(self.lookup(services, format!("security.entry[{i}]"), "service", name)?);
+        }
+        if entry.is_empty() {
+            entry = sc.workload_service.clone();
+            entry.sort_unstable();
+            entry.dedup();
+        }
+        let mut data = vec![false; n];
+        for (i, name) in sec.data.iter().enumerate() {
+            data[self.lookup(services, format!("security.data[{i}]"), "service", name)?] = true;
+        }
+        if sec.data.is_empty() {
+            return Err(self.err(
+                "security.data",
+                "name the data tier (the services whose compromise is impact)",
+            ));
+        }
+        let mut exploitability = vec![sec.exploitability; n];
+        let mut privilege = vec![Privilege::User; n];
+        let mut escalation = vec![sec.escalation; n];
+        for (i, o) in sec.services.iter().enumerate() {
+            let f = format!("security.services[{i}]");
+            let s = self.lookup(services, format!("{f}.name"), "service", &o.name)?;
+            if let Some(p) = o.exploitability {
+                self.probability(format!("{f}.exploitability"), p)?;
+                exploitability[s] = p;
+            }
+            if let Some(p) = o.escalation {
+                self.probability(format!("{f}.escalation"), p)?;
+                escalation[s] = p;
+            }
+            if let Some(p) = o.privilege {
+                if p == Privilege::None {
+                    return Err(self.err(
+                        format!("{f}.privilege"),
+                        "an exploit gives \"user\" or \"root\"",
+                    ));
+                }
+                privilege[s] = p;
+            }
+        }
+        // Callees before callers: each service is one call further than its nearest
+        // callee on the way to the data tier.
+        let mut hops_to_data = vec![u32::MAX; n];
+        for &s in sc.topo_order.iter().rev() {
+            hops_to_data[s] = if data[s] {
+                0
+            } else {
+                sc.out_edges[s]
+                    .iter()
+                    .map(|&e| hops_to_data[sc.edges[e].to])
+                    .min()
+                    .map_or(u32::MAX, |h| h.saturating_add(1))
+            };
+        }
+        Ok(SecurityModel {
+            entry,
+            data,
+            exploitability,
+            privilege,
+            escalation,
+            hops_to_data,
         })
     }
 

@@ -94,6 +94,7 @@ fn scenario() -> impl Strategy<Value = ScenarioSpec> {
         })
         .prop_map(
             |(services, faults, rps, hosts, cpu, fluid, bursty, autoscaler)| {
+                let last = format!("s{}", services.len() - 1);
                 let schedule = faults
                     .into_iter()
                     .map(|(at_s, (fault, host_level), s)| ScheduledFaultSpec {
@@ -171,9 +172,46 @@ fn scenario() -> impl Strategy<Value = ScenarioSpec> {
                         schedule,
                         mtbf: vec![],
                     },
+                    // Fast intrusions: an attacker move a second, quick alerts.
+                    security: Some(SecuritySpec {
+                        attack_interval_s: 1.0,
+                        data: vec![last],
+                        exploitability: 0.6,
+                        detect_delay_s: 1.0,
+                        analyse_s: 2.0,
+                        ..Default::default()
+                    }),
                 }
             },
         )
+}
+
+/// A control-plane action or a defender's.
+#[derive(Clone, Debug)]
+enum Step {
+    Act(Action),
+    Defend(Defence),
+}
+
+fn defence() -> impl Strategy<Value = Defence> {
+    prop_oneof![
+        (0usize..30).prop_map(|replica| Defence::Analyse { replica }),
+        (0usize..30).prop_map(|replica| Defence::Isolate { replica }),
+        (0usize..30).prop_map(|replica| Defence::Release { replica }),
+        (0usize..30).prop_map(|replica| Defence::Restore { replica }),
+        (0usize..5).prop_map(|service| Defence::Rotate { service }),
+        (0usize..12).prop_map(|edge| Defence::Cut { edge }),
+        (0usize..12).prop_map(|edge| Defence::Reconnect { edge }),
+        (0usize..5).prop_map(|service| Defence::Block { service }),
+        (0usize..5).prop_map(|service| Defence::Decoy { service }),
+    ]
+}
+
+fn step() -> impl Strategy<Value = (f64, Step)> {
+    prop_oneof![
+        action().prop_map(|(t, a)| (t, Step::Act(a))),
+        (0.0f64..20.0, defence()).prop_map(|(t, d)| (t, Step::Defend(d))),
+    ]
 }
 
 fn action() -> impl Strategy<Value = (f64, Action)> {
@@ -196,25 +234,64 @@ fn action() -> impl Strategy<Value = (f64, Action)> {
     (0.0f64..20.0, a)
 }
 
-/// Runs a scenario with actions, checking invariants after every step; returns the
-/// event-log hash and the request counters.
-fn run(spec: &ScenarioSpec, actions: &[(f64, Action)], seed: u64) -> (u64, RequestCounters) {
+/// Each replica's (attacker's privilege, restarts, state).
+fn footholds(sim: &Simulation) -> Vec<(Privilege, u32, ReplicaState)> {
+    let sec = sim.security().expect("started");
+    (0..sim.replicas().len())
+        .map(|r| {
+            let rep = &sim.replicas()[r];
+            (sec.foothold(r), rep.restarts, rep.state)
+        })
+        .collect()
+}
+
+/// A foothold ends only with its container: a restart or the replica's end.
+fn check_cleaning(before: &[(Privilege, u32, ReplicaState)], sim: &Simulation) {
+    for (r, now) in footholds(sim).iter().enumerate() {
+        let Some(&(was, restarts, _)) = before.get(r) else {
+            continue;
+        };
+        if was != Privilege::None && now.0 == Privilege::None {
+            assert!(
+                now.1 > restarts || !now.2.is_live(),
+                "replica {r} lost its intruder ({was:?}) without a restart or its end: {now:?}"
+            );
+        }
+    }
+}
+
+/// Runs a scenario with an attacker and actions, checking invariants after every
+/// step; returns the event-log hash, the request counters and the intrusion totals.
+fn run(
+    spec: &ScenarioSpec,
+    steps: &[(f64, Step)],
+    seed: u64,
+    attacker: AttackerKind,
+) -> (u64, RequestCounters, SecurityTotals) {
     let sc = Arc::new(
         Scenario::from_spec(spec.clone(), "random").expect("generated scenarios are valid"),
     );
     let mut sim = Simulation::new(sc, seed);
-    let mut actions = actions.to_vec();
-    actions.sort_by(|a, b| a.0.total_cmp(&b.0));
-    for (t, a) in &actions {
+    sim.start_attacker(attacker).unwrap();
+    let mut steps = steps.to_vec();
+    steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (t, a) in &steps {
+        let before = footholds(&sim);
         sim.run_until(SimTime::from_secs_f64(*t));
         sim.check_invariants().unwrap();
-        let _ = sim.apply(a); // refusals are fine; panics are not
+        check_cleaning(&before, &sim);
+        // Refusals are fine; panics are not.
+        let _ = match a {
+            Step::Act(a) => sim.apply(a),
+            Step::Defend(d) => sim.defend(d),
+        };
         sim.check_invariants().unwrap();
     }
     for t in [21.0, 25.0] {
         sim.run_until(SimTime::from_secs_f64(t));
         sim.check_invariants().unwrap();
     }
+    let totals = *sim.security().unwrap().totals();
     assert_eq!(
         sim.events_scheduled_in_past(),
         0,
@@ -223,7 +300,7 @@ fn run(spec: &ScenarioSpec, actions: &[(f64, Action)], seed: u64) -> (u64, Reque
     for h in sim.hosts() {
         assert!(h.cpu_free() >= -1e-9 && h.memory_free() >= -1e-9, "{h:?}");
     }
-    (sim.event_log_hash(), sim.requests())
+    (sim.event_log_hash(), sim.requests(), totals)
 }
 
 proptest! {
@@ -232,13 +309,19 @@ proptest! {
     #[test]
     fn random_scenarios_keep_invariants_and_replay_exactly(
         spec in scenario(),
-        actions in proptest::collection::vec(action(), 0..12),
+        steps in proptest::collection::vec(step(), 0..16),
         seed in any::<u64>(),
+        attacker in prop_oneof![
+            Just(AttackerKind::None),
+            Just(AttackerKind::BLine),
+            Just(AttackerKind::Meander),
+        ],
     ) {
-        let (h1, c1) = run(&spec, &actions, seed);
-        let (h2, c2) = run(&spec, &actions, seed);
+        let (h1, c1, t1) = run(&spec, &steps, seed, attacker);
+        let (h2, c2, t2) = run(&spec, &steps, seed, attacker);
         prop_assert_eq!(h1, h2, "same scenario, seed and actions: same event log");
         prop_assert_eq!(c1, c2);
+        prop_assert_eq!(t1, t2);
         if spec.fidelity == Fidelity::Fluid {
             // Fluid counters are expected values: conserved up to rounding.
             let out = c1.completed + c1.failed + c1.timed_out;

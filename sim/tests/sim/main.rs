@@ -4,6 +4,7 @@ mod actions_and_faults;
 mod bad_input;
 mod erlang;
 mod fidelity;
+mod intrusions;
 mod invariants;
 mod windows;
 

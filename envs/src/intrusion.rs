@@ -1,0 +1,473 @@
+//! `Security-v0` in cloud mode: defend a simulated microservice cloud (a scenario
+//! with a `[security]` section, such as `microservices-20`) against a scripted
+//! attacker ([`hale_sim::Intrusions`]), while it serves its load.
+//!
+//! Replica slots are fixed at reset: each service's first `replicas` (its count in
+//! the scenario), in scenario order; slot `k` refers to the `i`-th live replica of its
+//! service now (a restart keeps it; a replacement takes the slot of the one it
+//! replaces). Slots hold `R` replicas, the scenario `S` services, `W` entry services
+//! and `E` call edges (workload edges excluded).
+//!
+//! Observation (`Box`): per replica slot 9 floats `[alerted this step, recent alerts
+//! (decaying), CPU anomaly score, analysis says user, says root, says clean,
+//! analysing, isolated, not serving]`; per service 5 `[authentication failures
+//! (log-scaled), decoy hit this step, has a decoy, rotating, the last address seen
+//! attempting there is blocked (entries)]`; per
+//! edge 1 `[cut]`; then the episode's elapsed share. Never the attacker's truth.
+//!
+//! Action (`Discrete`): 0 no-op; `1 + k` analyse slot k; `1 + R + k` isolate slot k
+//! (or release it, if isolated); `1 + 2R + k` restore slot k; `1 + 3R + s` rotate
+//! service s's credentials; `1 + 3R + S + s` add a decoy to service s; `1 + 3R + 2S +
+//! j` block the attacker at entry j; `1 + 3R + 2S + W + e` cut edge e (or reconnect
+//! it). `action_mask()` allows what applies now.
+//!
+//! Reward per step: CAGE 2's shape on replicas, averaged over the step: −0.1 per
+//! replica with a user shell, −1 per replica with root, −10 while the data tier
+//! suffers impact, −1 per replica restart the defender caused (a restore, each
+//! replica of a rotation), and −`slo_weight` × the share of the step each SLO was
+//! violated (summed over SLOs). `info` has each part, the attacker's move, and the
+//! cloud's figures (requests, SLO seconds, bill) like the other cloud envs.
+
+use crate::cloud::{self, Before, FaultReporter};
+use crate::env::{EnvError, Info, SecurityInfo};
+use crate::space::Space;
+use hale_sim::{
+    AttackerKind, Defence, Fidelity, Privilege, ReplicaId, Scenario, SecurityTotals, SimTime,
+    Simulation,
+};
+use std::sync::Arc;
+
+/// Floats per replica slot.
+pub const REPLICA_FEATURES: usize = 9;
+/// Floats per service.
+pub const SERVICE_FEATURES: usize = 5;
+
+const ID: &str = "Security-v0";
+
+/// Where each part of the action and observation starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Replica slots.
+    pub replicas: usize,
+    /// Services.
+    pub services: usize,
+    /// Entry services.
+    pub entries: usize,
+    /// Call edges (workload edges excluded).
+    pub edges: usize,
+}
+
+impl Layout {
+    /// Actions in all.
+    pub fn actions(&self) -> usize {
+        1 + 3 * self.replicas + 2 * self.services + self.entries + self.edges
+    }
+
+    /// Observation length.
+    pub fn obs_len(&self) -> usize {
+        self.replicas * REPLICA_FEATURES + self.services * SERVICE_FEATURES + self.edges + 1
+    }
+
+    /// What action index `a` does, in terms of slots and indices.
+    pub fn decode(&self, a: usize) -> Option<Act> {
+        let (r, s, w) = (self.replicas, self.services, self.entries);
+        Some(match a {
+            0 => Act::Noop,
+            a if a < 1 + r => Act::Analyse(a - 1),
+            a if a < 1 + 2 * r => Act::Isolate(a - 1 - r),
+            a if a < 1 + 3 * r => Act::Restore(a - 1 - 2 * r),
+            a if a < 1 + 3 * r + s => Act::Rotate(a - 1 - 3 * r),
+            a if a < 1 + 3 * r + 2 * s => Act::Decoy(a - 1 - 3 * r - s),
+            a if a < 1 + 3 * r + 2 * s + w => Act::Block(a - 1 - 3 * r - 2 * s),
+            a if a < self.actions() => Act::Cut(a - 1 - 3 * r - 2 * s - w),
+            _ => return None,
+        })
+    }
+}
+
+/// An action of the cloud-mode defender, by slot and index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// Nothing.
+    Noop,
+    /// Analyse replica slot k.
+    Analyse(usize),
+    /// Isolate (or release) replica slot k.
+    Isolate(usize),
+    /// Restore replica slot k.
+    Restore(usize),
+    /// Rotate service s's credentials.
+    Rotate(usize),
+    /// Add a decoy to service s.
+    Decoy(usize),
+    /// Block the attacker at entry j.
+    Block(usize),
+    /// Cut (or reconnect) call edge e.
+    Cut(usize),
+}
+
+/// The game: the simulation, the slots, and what the defender remembers.
+pub(crate) struct CloudDefence {
+    scenario: Arc<Scenario>,
+    attacker: AttackerKind,
+    step_s: f64,
+    max_steps: u32,
+    slo_weight: f64,
+    layout: Layout,
+    /// Per slot, (service, index among the service's live replicas).
+    slot_of: Vec<(usize, usize)>,
+    /// Edge index of each observed edge.
+    edges: Vec<usize>,
+    sim: Option<Simulation>,
+    steps: u32,
+    alerts: Vec<f32>,
+    recent: Vec<f32>,
+    anomaly: Vec<f32>,
+    auth: Vec<f32>,
+    decoy_hits: Vec<f32>,
+    faults: FaultReporter,
+}
+
+impl CloudDefence {
+    /// The scenario `name` (builtin or path) with `fidelity` (its own if `None`).
+    pub(crate) fn new(
+        name: &str,
+        fidelity: Option<Fidelity>,
+        step_s: f64,
+        max_steps: u32,
+        slo_weight: f64,
+    ) -> Result<CloudDefence, EnvError> {
+        let bad = |field: &str, reason: String| EnvError::Config {
+            env: ID.into(),
+            field: field.into(),
+            reason,
+        };
+        let (sc, _) = cloud::load(ID, name, fidelity)?;
+        let Some(model) = &sc.security else {
+            return Err(bad(
+                "scenario",
+                format!(
+                    "{name} has no [security] section (what an attacker can reach and \
+                     exploit): use cage2, microservices-20, or add one"
+                ),
+            ));
+        };
+        if !(step_s.is_finite() && step_s >= hale_sim::MIN_PERIOD_S) {
+            return Err(bad("step_s", format!("must be ≥ 0.001 s, got {step_s}")));
+        }
+        if !(slo_weight.is_finite() && slo_weight >= 0.0) {
+            return Err(bad("slo_weight", format!("must be ≥ 0, got {slo_weight}")));
+        }
+        let episode_s = step_s * f64::from(max_steps);
+        if episode_s > hale_sim::MAX_DURATION_S {
+            return Err(bad(
+                "max_steps",
+                format!("{max_steps} steps of {step_s} s is longer than a year"),
+            ));
+        }
+        let slot_of: Vec<(usize, usize)> = sc
+            .spec
+            .services
+            .iter()
+            .enumerate()
+            .flat_map(|(s, spec)| (0..spec.replicas as usize).map(move |i| (s, i)))
+            .collect();
+        let workloads = sc.spec.workload.len();
+        let edges: Vec<usize> = (workloads..sc.edges.len()).collect();
+        let layout = Layout {
+            replicas: slot_of.len(),
+            services: sc.spec.services.len(),
+            entries: model.entry.len(),
+            edges: edges.len(),
+        };
+        Ok(CloudDefence {
+            scenario: Arc::new(sc),
+            attacker: AttackerKind::None,
+            step_s,
+            max_steps,
+            slo_weight,
+            layout,
+            slot_of,
+            edges,
+            sim: None,
+            steps: 0,
+            alerts: vec![],
+            recent: vec![],
+            anomaly: vec![],
+            auth: vec![],
+            decoy_hits: vec![],
+            faults: FaultReporter::default(),
+        })
+    }
+
+    pub(crate) fn scenario(&self) -> &Arc<Scenario> {
+        &self.scenario
+    }
+
+    pub(crate) fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    pub(crate) fn spaces(&self) -> (Space, Space) {
+        let n = self.layout.obs_len();
+        let (mut low, mut high) = (vec![0.0; n], vec![1.0; n]);
+        for k in 0..self.layout.replicas {
+            // The anomaly score: noise around 0 (clean) or 1 (a miner), clipped.
+            low[k * REPLICA_FEATURES + 2] = -1.0;
+            high[k * REPLICA_FEATURES + 2] = 2.0;
+        }
+        (
+            Space::Box {
+                low,
+                high,
+                shape: vec![n],
+            },
+            Space::Discrete {
+                n: self.layout.actions() as u64,
+            },
+        )
+    }
+
+    /// The simulation under way (for baselines and tests that need the truth).
+    pub(crate) fn sim(&self) -> Option<&Simulation> {
+        self.sim.as_ref()
+    }
+
+    pub(crate) fn steps(&self) -> u32 {
+        self.steps
+    }
+
+    pub(crate) fn reset(&mut self, seed: u64, attacker: AttackerKind) {
+        let mut sim = cloud::new_sim(&self.scenario, seed);
+        sim.start_attacker(attacker)
+            .expect("the scenario has a [security] section (checked in new)");
+        self.attacker = attacker;
+        self.sim = Some(sim);
+        self.steps = 0;
+        let (r, s) = (self.layout.replicas, self.layout.services);
+        self.alerts = vec![0.0; r];
+        self.recent = vec![0.0; r];
+        self.anomaly = vec![0.0; r];
+        self.auth = vec![0.0; s];
+        self.decoy_hits = vec![0.0; s];
+        self.faults.clear();
+    }
+
+    /// The replica slot `k` refers to now, if its service has that many live replicas.
+    pub(crate) fn replica(&self, k: usize) -> Option<ReplicaId> {
+        let sim = self.sim.as_ref()?;
+        let (s, i) = *self.slot_of.get(k)?;
+        sim.services()[s]
+            .replicas
+            .iter()
+            .copied()
+            .filter(|&r| sim.replicas()[r].state.is_live())
+            .nth(i)
+    }
+
+    fn defence(&self, act: Act) -> Option<Defence> {
+        let sim = self.sim.as_ref()?;
+        let model = self.scenario.security.as_ref()?;
+        Some(match act {
+            Act::Noop => return None,
+            Act::Analyse(k) => Defence::Analyse {
+                replica: self.replica(k)?,
+            },
+            Act::Isolate(k) => {
+                let replica = self.replica(k)?;
+                if sim.replicas()[replica].isolated {
+                    Defence::Release { replica }
+                } else {
+                    Defence::Isolate { replica }
+                }
+            }
+            Act::Restore(k) => Defence::Restore {
+                replica: self.replica(k)?,
+            },
+            Act::Rotate(service) => Defence::Rotate { service },
+            Act::Decoy(service) => Defence::Decoy { service },
+            Act::Block(j) => Defence::Block {
+                service: model.entry[j],
+            },
+            Act::Cut(e) => {
+                let edge = self.edges[e];
+                if sim.is_cut(edge) {
+                    Defence::Reconnect { edge }
+                } else {
+                    Defence::Cut { edge }
+                }
+            }
+        })
+    }
+
+    pub(crate) fn write_mask(&self, mask: &mut Vec<bool>) {
+        let l = self.layout;
+        mask.clear();
+        mask.resize(l.actions(), false);
+        let Some(sim) = &self.sim else { return };
+        let sec = sim.security().expect("started at reset");
+        let spec = self
+            .scenario
+            .spec
+            .security
+            .as_ref()
+            .expect("checked in new");
+        let now = sim.now();
+        mask[0] = true;
+        for k in 0..l.replicas {
+            let Some(r) = self.replica(k) else { continue };
+            let rep = &sim.replicas()[r];
+            let placed = rep.state != hale_sim::ReplicaState::Pending;
+            let host_up = rep
+                .host
+                .is_some_and(|h| sim.hosts()[h].state == hale_sim::HostState::Ready);
+            mask[1 + k] = placed && !sec.analysing(r);
+            mask[1 + l.replicas + k] = placed;
+            mask[1 + 2 * l.replicas + k] = placed && host_up;
+        }
+        for s in 0..l.services {
+            mask[1 + 3 * l.replicas + s] = !sec.rotating(s, now);
+            mask[1 + 3 * l.replicas + l.services + s] = sec.decoys(s) < spec.max_decoys;
+        }
+        let model = self.scenario.security.as_ref().expect("checked in new");
+        for (j, &s) in model.entry.iter().enumerate() {
+            mask[1 + 3 * l.replicas + 2 * l.services + j] = sec.blockable(s);
+        }
+        let base = 1 + 3 * l.replicas + 2 * l.services + l.entries;
+        for e in 0..l.edges {
+            mask[base + e] = true;
+        }
+    }
+
+    pub(crate) fn write_obs(&self, out: &mut [f32]) {
+        out.fill(0.0);
+        let Some(sim) = &self.sim else { return };
+        let sec = sim.security().expect("started at reset");
+        let l = self.layout;
+        let now = sim.now();
+        for k in 0..l.replicas {
+            let o = &mut out[k * REPLICA_FEATURES..(k + 1) * REPLICA_FEATURES];
+            let Some(r) = self.replica(k) else {
+                o[8] = 1.0;
+                continue;
+            };
+            let rep = &sim.replicas()[r];
+            o[0] = self.alerts[k].min(1.0);
+            o[1] = self.recent[k].min(1.0);
+            o[2] = self.anomaly[k].clamp(-1.0, 2.0);
+            match sec.revealed(r) {
+                Some(Privilege::User) => o[3] = 1.0,
+                Some(Privilege::Root) => o[4] = 1.0,
+                Some(Privilege::None) => o[5] = 1.0,
+                None => {}
+            }
+            o[6] = f32::from(u8::from(sec.analysing(r)));
+            o[7] = f32::from(u8::from(rep.isolated));
+            o[8] = f32::from(u8::from(!rep.state.is_serving()));
+        }
+        let base = l.replicas * REPLICA_FEATURES;
+        let model = self.scenario.security.as_ref().expect("checked in new");
+        for s in 0..l.services {
+            let o = &mut out[base + s * SERVICE_FEATURES..base + (s + 1) * SERVICE_FEATURES];
+            o[0] = ((1.0 + self.auth[s]).ln() / 3.0).min(1.0);
+            o[1] = self.decoy_hits[s].min(1.0);
+            o[2] = f32::from(u8::from(sec.decoys(s) > 0));
+            o[3] = f32::from(u8::from(sec.rotating(s, now)));
+            o[4] = f32::from(u8::from(model.entry.contains(&s) && sec.blocked(s)));
+        }
+        let base = base + l.services * SERVICE_FEATURES;
+        for (e, &edge) in self.edges.iter().enumerate() {
+            out[base + e] = f32::from(u8::from(sim.is_cut(edge)));
+        }
+        out[base + l.edges] = self.steps as f32 / self.max_steps as f32;
+    }
+
+    /// Plays one step: the defender's action, then `step_s` of the cloud.
+    pub(crate) fn step(&mut self, a: usize) -> Result<(f64, bool, Info), EnvError> {
+        let act = self.layout.decode(a).ok_or_else(|| EnvError::Config {
+            env: ID.into(),
+            field: "action".into(),
+            reason: format!("{a} is not an action (0..{})", self.layout.actions()),
+        })?;
+        let defence = self.defence(act);
+        let sim = self.sim.as_mut().ok_or(EnvError::NeedsReset(ID.into()))?;
+        let before = Before::read(sim);
+        let totals_before = *sim.security().expect("started at reset").totals();
+        if let Some(d) = &defence {
+            // The mask allowed it, so the simulator accepts it: a refusal here is a
+            // mask bug, reported as such rather than skipped.
+            sim.defend(d).map_err(|e| EnvError::Config {
+                env: ID.into(),
+                field: "action".into(),
+                reason: format!("action {a} ({act:?}) was allowed, yet refused: {e}"),
+            })?;
+        }
+        sim.run_for(SimTime::from_secs_f64(self.step_s));
+        cloud::heal_like_kubelet(sim);
+        let signals = sim.take_signals().expect("started at reset");
+        let totals = *sim.security().expect("started at reset").totals();
+        let cloud_info = cloud::common_info(sim, &before, &mut self.faults);
+        self.steps += 1;
+        for k in 0..self.layout.replicas {
+            let (alerts, anomaly) = match self.replica(k) {
+                Some(r) => (signals.alerts[r] as f32, signals.anomaly[r]),
+                None => (0.0, 0.0),
+            };
+            self.alerts[k] = alerts;
+            self.recent[k] = 0.7 * self.recent[k] + alerts;
+            self.anomaly[k] = anomaly;
+        }
+        for s in 0..self.layout.services {
+            self.auth[s] = signals.auth_failures[s] as f32;
+            self.decoy_hits[s] = signals.decoy_hits[s] as f32;
+        }
+        let d = |f: fn(&SecurityTotals) -> f64| f(&totals) - f(&totals_before);
+        let confidentiality =
+            -(0.1 * d(|t| t.user_replica_s) + d(|t| t.root_replica_s)) / self.step_s;
+        let availability = -10.0 * d(|t| t.impact_s) / self.step_s;
+        let action_cost = -(d(|t| t.defender_restarts as f64));
+        let slo = -self.slo_weight * cloud_info.slo_violation_s / self.step_s;
+        let sim = self.sim.as_ref().expect("checked above");
+        let sec = sim.security().expect("started at reset");
+        let (mut footholds, mut privileged) = (0, 0);
+        for (r, rep) in sim.replicas().iter().enumerate() {
+            let p = sec.foothold(r);
+            if p != Privilege::None && rep.state.is_live() {
+                footholds += 1;
+                privileged += u32::from(p == Privilege::Root);
+            }
+        }
+        let mv = sec.last_move();
+        let info = Info {
+            security: Some(SecurityInfo {
+                reward_confidentiality: confidentiality,
+                reward_availability: availability,
+                reward_action_cost: action_cost,
+                reward_slo: slo,
+                exfiltrated_mb: d(|t| t.exfiltrated_mb),
+                red_action: mv.map_or("none", |m| move_name(m.kind)),
+                red_success: mv.is_some_and(|m| m.success),
+                footholds,
+                privileged,
+                acted: defence.is_some(),
+            }),
+            cloud: Some(cloud_info),
+            ..Info::default()
+        };
+        let reward = confidentiality + availability + action_cost + slo;
+        Ok((reward, self.steps >= self.max_steps, info))
+    }
+}
+
+fn move_name(k: hale_sim::MoveKind) -> &'static str {
+    use hale_sim::MoveKind::*;
+    match k {
+        Wait => "wait",
+        Exploit => "exploit",
+        Login => "login",
+        Escalate => "escalate",
+        Escape => "escape",
+        Blocked => "blocked",
+        Decoy => "decoy",
+    }
+}
