@@ -55,7 +55,44 @@ pub enum Action {
         /// Deployment or service name.
         service: String,
     },
+    /// Cut one replica off the network, to contain an intruder while it is looked at
+    /// or restored (Kubernetes: a label that a deny-all NetworkPolicy selects).
+    Isolate {
+        /// Namespace.
+        namespace: String,
+        /// The service it belongs to.
+        service: String,
+        /// Pod name.
+        replica: String,
+    },
+    /// Undo an isolation.
+    Release {
+        /// Namespace.
+        namespace: String,
+        /// The service it belongs to.
+        service: String,
+        /// Pod name.
+        replica: String,
+    },
+    /// New credentials for a service: its replicas restart, one after another, with
+    /// the next version of its secret (Kubernetes: the pod template's
+    /// `hale.dev/credentials-version`; Swarm: a forced update with that label).
+    Rotate {
+        /// Namespace (Kubernetes) or stack (Docker); empty where the target has none.
+        namespace: String,
+        /// Deployment or service name.
+        service: String,
+    },
 }
+
+/// The pod label that marks a replica isolated (Kubernetes); the NetworkPolicy
+/// [`ISOLATION_POLICY`] denies all traffic to and from the pods that carry it.
+pub const ISOLATED: &str = "hale.dev/isolated";
+/// The NetworkPolicy, one per namespace, that cuts off pods labelled [`ISOLATED`].
+pub const ISOLATION_POLICY: &str = "hale-isolate";
+/// The annotation (Kubernetes pod template) or label (Swarm service) with the version
+/// of the credentials a service's replicas were started with.
+pub const CREDENTIALS_VERSION: &str = "hale.dev/credentials-version";
 
 impl Action {
     /// Whether the action takes running work away (restart, cordon, drain, roll back,
@@ -69,7 +106,10 @@ impl Action {
             | Action::Cordon { .. }
             | Action::Drain { .. }
             | Action::Resize { .. }
-            | Action::Rollback { .. } => true,
+            | Action::Rollback { .. }
+            | Action::Isolate { .. }
+            | Action::Rotate { .. } => true,
+            Action::Release { .. } => false,
         }
     }
 
@@ -85,8 +125,33 @@ impl Action {
             | Action::Resize {
                 namespace, service, ..
             }
+            | Action::Isolate {
+                namespace, service, ..
+            }
+            | Action::Release {
+                namespace, service, ..
+            }
+            | Action::Rotate { namespace, service }
             | Action::Rollback { namespace, service } => Some((namespace, service)),
             Action::Noop | Action::Cordon { .. } | Action::Drain { .. } => None,
+        }
+    }
+
+    /// An isolation (`true`) or a release (`false`): (namespace, service, replica,
+    /// isolated after it).
+    pub fn isolation(&self) -> Option<(&str, &str, &str, bool)> {
+        match self {
+            Action::Isolate {
+                namespace,
+                service,
+                replica,
+            } => Some((namespace, service, replica, true)),
+            Action::Release {
+                namespace,
+                service,
+                replica,
+            } => Some((namespace, service, replica, false)),
+            _ => None,
         }
     }
 
@@ -108,6 +173,9 @@ impl Action {
             Action::Drain { .. } => "drain",
             Action::Resize { .. } => "resize",
             Action::Rollback { .. } => "rollback",
+            Action::Isolate { .. } => "isolate",
+            Action::Release { .. } => "release",
+            Action::Rotate { .. } => "rotate",
         }
     }
 }
@@ -146,6 +214,19 @@ impl std::fmt::Display for Action {
             ),
             Action::Rollback { namespace, service } => {
                 write!(f, "roll back {}{service}", ns(namespace))
+            }
+            Action::Isolate {
+                namespace,
+                service,
+                replica,
+            } => write!(f, "isolate {}{service} replica {replica}", ns(namespace)),
+            Action::Release {
+                namespace,
+                service,
+                replica,
+            } => write!(f, "release {}{service} replica {replica}", ns(namespace)),
+            Action::Rotate { namespace, service } => {
+                write!(f, "rotate {}{service}'s credentials", ns(namespace))
             }
         }
     }

@@ -23,7 +23,7 @@
 //! A restart reaches the container through this engine, so it works for tasks on
 //! this node (a single-node swarm, or an adapter per node).
 
-use crate::action::Action;
+use crate::action::{Action, CREDENTIALS_VERSION};
 use crate::observe::Replicas;
 use crate::target::{
     BASE_CPU, BeforeWrite, Blocking, CpuRequest, NodeState, ReplicaState, Target, TargetError,
@@ -31,7 +31,8 @@ use crate::target::{
 };
 use bollard::Docker;
 use bollard::models::{
-    NodeSpecAvailabilityEnum, Service, Task, TaskSpecRestartPolicyConditionEnum, TaskState,
+    NodeSpecAvailabilityEnum, Service, ServiceSpec, Task, TaskSpecRestartPolicyConditionEnum,
+    TaskState,
 };
 use bollard::query_parameters::{
     KillContainerOptions, ListNodesOptions, ListTasksOptionsBuilder, UpdateNodeOptionsBuilder,
@@ -153,12 +154,7 @@ impl DockerSwarm {
                     reason: "not a replicated service".into(),
                 })?;
             replicated.replicas = Some(i64::from(replicas));
-            let options = UpdateServiceOptionsBuilder::new()
-                .version(swarm_version(version))
-                .build();
-            self.before_write.call(&what);
-            self.block(&what, self.docker.update_service(name, spec, options, None))?;
-            Ok(())
+            self.update(&what, name, spec, version)
         })
     }
 
@@ -194,13 +190,48 @@ impl DockerSwarm {
                 let factor = f64::from(millicores) / f64::from(now.millicores);
                 *limit = ((*limit as f64 * factor).round() as i64).max(nanos);
             }
-            let options = UpdateServiceOptionsBuilder::new()
-                .version(swarm_version(version))
-                .build();
-            self.before_write.call(&what);
-            self.block(&what, self.docker.update_service(name, spec, options, None))?;
-            Ok(())
+            self.update(&what, name, spec, version)
         })
+    }
+
+    /// Bumps the service's [`CREDENTIALS_VERSION`] label and forces an update, so
+    /// Swarm replaces its tasks by its update policy (one at a time by default), and
+    /// they start with the secret's new version. Versioned, as
+    /// [`DockerSwarm::scale`] is.
+    fn rotate(&self, name: &str) -> Result<(), TargetError> {
+        let what = format!("rotate service {name}'s credentials");
+        retry_on_conflict(|| {
+            let service = self.service(name)?;
+            let version = Self::version_of(&what, service.version.and_then(|v| v.index))?;
+            let mut spec = service.spec.unwrap_or_default();
+            let labels = spec.labels.get_or_insert_default();
+            let next = labels
+                .get(CREDENTIALS_VERSION)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+                + 1;
+            labels.insert(CREDENTIALS_VERSION.into(), next.to_string());
+            let template = spec.task_template.get_or_insert_default();
+            template.force_update = Some(template.force_update.unwrap_or(0) + 1);
+            self.update(&what, name, spec, version)
+        })
+    }
+
+    /// The write of a read-modify-write: the service's spec as changed, at the
+    /// version read (another writer since makes it a conflict).
+    fn update(
+        &self,
+        what: &str,
+        name: &str,
+        spec: ServiceSpec,
+        version: u64,
+    ) -> Result<(), TargetError> {
+        let options = UpdateServiceOptionsBuilder::new()
+            .version(swarm_version(version))
+            .build();
+        self.before_write.call(what);
+        self.block(what, self.docker.update_service(name, spec, options, None))?;
+        Ok(())
     }
 
     fn restart(&self, service: &str, task_id: &str) -> Result<(), TargetError> {
@@ -400,6 +431,8 @@ fn task_state(task: &Task, restarts: u32) -> ReplicaState {
         ready: phase == "running",
         phase,
         restarts,
+        // Swarm has no network policy: the adapter never isolates a task.
+        isolated: false,
     }
 }
 
@@ -552,6 +585,14 @@ impl Target for DockerSwarm {
                 ..
             } => self.resize(service, *millicores),
             Action::Rollback { service, .. } => self.rollback(service),
+            Action::Isolate { .. } | Action::Release { .. } => Err(TargetError::Refused {
+                target: "docker".into(),
+                action: action.to_string(),
+                reason: "Swarm has no network policy that cuts one task off (isolation is \
+                         Kubernetes only; restore or rotate instead)"
+                    .into(),
+            }),
+            Action::Rotate { service, .. } => self.rotate(service),
         }
     }
 }

@@ -10,6 +10,10 @@
 //! - `max_disruptive` per `window_s`: restarts, cordons, drains, roll-backs, resizes
 //!   and scale-downs over all services.
 //! - `deny`: services, whole namespaces (`NS/*`) or nodes (`node/NAME`) never touched.
+//! - `max_isolated`: replicas of one service isolated at once; and an isolation never
+//!   takes a service's last serving replica (ready and not isolated). Both read the
+//!   replicas the target last reported ([`Guard::observe`]) and the isolations the
+//!   adapter carried out since; a service whose replicas are unknown is not isolated.
 //!
 //! A scale whose current replica count is unknown is refused: without it neither the
 //! step limit nor the disruption count can be enforced.
@@ -50,6 +54,8 @@ pub struct GuardConfig {
     /// Never touched: `NS/NAME` or `NAME` (a service), `NS/*` (a namespace),
     /// `node/NAME` (a node).
     pub deny: Vec<String>,
+    /// Most replicas of one service isolated at once.
+    pub max_isolated: u32,
 }
 
 impl Default for GuardConfig {
@@ -63,6 +69,7 @@ impl Default for GuardConfig {
             max_disruptive: 3,
             window_s: 300.0,
             deny: vec!["kube-system/*".into()],
+            max_isolated: 1,
         }
     }
 }
@@ -172,6 +179,15 @@ pub enum Rule {
     UnknownCpu,
     /// After the limits, the scale would change nothing.
     NoChange,
+    /// The service has `max_isolated` replicas isolated already.
+    MaxIsolated {
+        /// The limit.
+        max_isolated: u32,
+    },
+    /// The isolation would leave the service no serving replica.
+    LastReplica,
+    /// The service's replicas are unknown (the target does not list them).
+    UnknownPods,
 }
 
 impl Rule {
@@ -187,6 +203,9 @@ impl Rule {
             Rule::UnknownReplicas => "unknown_replicas",
             Rule::UnknownCpu => "unknown_cpu",
             Rule::NoChange => "no_change",
+            Rule::MaxIsolated { .. } => "max_isolated",
+            Rule::LastReplica => "last_replica",
+            Rule::UnknownPods => "unknown_pods",
         }
     }
 }
@@ -209,6 +228,11 @@ impl std::fmt::Display for Rule {
             Rule::UnknownReplicas => write!(f, "current replicas unknown"),
             Rule::UnknownCpu => write!(f, "the service requests no CPU to size"),
             Rule::NoChange => write!(f, "nothing left to change"),
+            Rule::MaxIsolated { max_isolated } => {
+                write!(f, "at most {max_isolated} isolated replicas per service")
+            }
+            Rule::LastReplica => write!(f, "never isolate a service's last serving replica"),
+            Rule::UnknownPods => write!(f, "the service's replicas are unknown"),
         }
     }
 }
@@ -246,11 +270,14 @@ impl Verdict {
     }
 }
 
-/// The guardrails and the history they need (recent actions).
+/// The guardrails and the history they need (recent actions, replicas).
 pub struct Guard {
     config: GuardConfig,
     last_action: BTreeMap<String, f64>,
     disruptive: VecDeque<f64>,
+    /// Per service (`NS/NAME`), its replicas as last reported: (name, serving,
+    /// isolated); updated by the isolations and releases carried out since.
+    pods: BTreeMap<String, Vec<(String, bool, bool)>>,
 }
 
 fn subject(action: &Action) -> Option<String> {
@@ -268,7 +295,41 @@ impl Guard {
             config,
             last_action: BTreeMap::new(),
             disruptive: VecDeque::new(),
+            pods: BTreeMap::new(),
         })
+    }
+
+    /// Takes in the replicas the target reports (`NS/NAME` → its pods or tasks), for
+    /// the isolation rules.
+    pub fn observe(&mut self, replicas: &BTreeMap<String, Vec<crate::target::ReplicaState>>) {
+        self.pods = replicas
+            .iter()
+            .map(|(k, pods)| {
+                let seen = pods
+                    .iter()
+                    .map(|p| (p.name.clone(), p.running() && p.ready, p.isolated))
+                    .collect();
+                (k.clone(), seen)
+            })
+            .collect();
+    }
+
+    /// The isolation rules for an isolation of `replica` of `key` (`NS/NAME`).
+    fn isolation_rule(&self, key: &str, replica: &str) -> Option<Rule> {
+        let Some(pods) = self.pods.get(key) else {
+            return Some(Rule::UnknownPods);
+        };
+        let isolated = pods.iter().filter(|p| p.2).count();
+        if isolated >= self.config.max_isolated as usize {
+            return Some(Rule::MaxIsolated {
+                max_isolated: self.config.max_isolated,
+            });
+        }
+        let serving_others = pods
+            .iter()
+            .filter(|p| p.1 && !p.2 && p.0 != replica)
+            .count();
+        (serving_others == 0).then_some(Rule::LastReplica)
     }
 
     /// The config.
@@ -301,6 +362,15 @@ impl Guard {
                     remaining_s: self.config.cooldown_s - (now_s - t),
                 },
             };
+        }
+        if let Action::Isolate {
+            namespace,
+            service,
+            replica,
+        } = action
+            && let Some(rule) = self.isolation_rule(&format!("{namespace}/{service}"), replica)
+        {
+            return Verdict::Blocked { rule };
         }
         let mut rules = Vec::new();
         let mut action = action.clone();
@@ -366,6 +436,31 @@ impl Guard {
     pub fn record(&mut self, action: &Action, current: Option<u32>, now_s: f64) {
         if let Some(key) = subject(action) {
             self.last_action.insert(key, now_s);
+        }
+        // An isolation or a release holds until the target's next report; a restart
+        // replaces the pod (its replacement is not isolated).
+        let change = match action {
+            Action::Restart {
+                namespace,
+                service,
+                replica,
+            } => Some((
+                namespace.as_str(),
+                service.as_str(),
+                replica.as_str(),
+                false,
+            )),
+            a => a.isolation(),
+        };
+        if let Some((namespace, service, replica, on)) = change
+            && let Some(pods) = self.pods.get_mut(&format!("{namespace}/{service}"))
+        {
+            for p in pods.iter_mut().filter(|p| p.0 == replica) {
+                p.2 = on;
+                if !on && matches!(action, Action::Restart { .. }) {
+                    p.1 = false;
+                }
+            }
         }
         if action.is_disruptive(current) {
             self.disruptive.push_back(now_s);

@@ -10,10 +10,21 @@
 //! request before the first resize is kept in the Deployment's `hale.dev/base-cpu-millicores`
 //! annotation, so a policy's levels stay factors of what was deployed.
 //!
+//! Against intruders: an isolation labels one pod [`ISOLATED`], and a NetworkPolicy
+//! of the namespace ([`ISOLATION_POLICY`], created at the first isolation) selects
+//! the pods with that label and allows them no traffic in or out; a release removes
+//! the label. The policy is only an object in the API: a network plugin that
+//! enforces NetworkPolicies (Calico, Cilium, …) does the cutting. The pod stays in its
+//! Service's endpoints (its kubelet's probes are not network traffic), so what is
+//! sent to it fails, as in the simulator. A rotation bumps the pod template's
+//! [`CREDENTIALS_VERSION`]: the Deployment replaces its pods one after another by its
+//! rolling-update strategy, and they start with the version of the secret that the
+//! cluster's secret manager rotated.
+//!
 //! kube-rs is async; the target blocks on each call through [`Blocking`], with a
 //! timeout, so the decision loop stays synchronous.
 
-use crate::action::Action;
+use crate::action::{Action, CREDENTIALS_VERSION, ISOLATED, ISOLATION_POLICY};
 use crate::observe::Replicas;
 use crate::target::{
     BASE_CPU, BeforeWrite, Blocking, CpuRequest, NodeState, ReplicaState, Target, TargetError,
@@ -21,6 +32,8 @@ use crate::target::{
 };
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::collections::BTreeMap;
@@ -139,9 +152,9 @@ impl Kubernetes {
         Ok(())
     }
 
-    fn restart(&self, service: &str, pod: &str) -> Result<(), TargetError> {
-        // Only a pod of the named Deployment may be deleted: a policy's restart of
-        // service A never takes down a pod of B.
+    /// Checks that `pod` is one of deployment `service`'s: a policy's action on
+    /// service A never touches a pod of B.
+    fn check_pod_of(&self, verb: &str, service: &str, pod: &str) -> Result<(), TargetError> {
         let deployment = self.deployment(service)?;
         let selector = self.selector(&deployment)?;
         let what = format!("pod {}/{pod}", self.namespace);
@@ -151,18 +164,117 @@ impl Kubernetes {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
             labels.get(k).is_some_and(|l| l == v)
         });
-        if !belongs {
-            return Err(TargetError::Refused {
+        if belongs {
+            Ok(())
+        } else {
+            Err(TargetError::Refused {
                 target: "kubernetes".into(),
-                action: format!("restart {what}"),
+                action: format!("{verb} {what}"),
                 reason: format!("the pod is not one of deployment {service}'s ({selector})"),
-            });
+            })
         }
+    }
+
+    fn restart(&self, service: &str, pod: &str) -> Result<(), TargetError> {
+        self.check_pod_of("restart", service, pod)?;
         self.block(
-            &format!("delete {what}"),
+            &format!("delete pod {}/{pod}", self.namespace),
             self.pods().delete(pod, &DeleteParams::default()),
         )?;
         Ok(())
+    }
+
+    fn network_policies(&self) -> Api<NetworkPolicy> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// The namespace's deny-all policy for isolated pods, created if absent (another
+    /// writer creating it first is as good).
+    fn ensure_isolation_policy(&self) -> Result<(), TargetError> {
+        let what = format!("networkpolicy {}/{ISOLATION_POLICY}", self.namespace);
+        if self
+            .block(&what, self.network_policies().get_opt(ISOLATION_POLICY))?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let policy = NetworkPolicy {
+            metadata: ObjectMeta {
+                name: Some(ISOLATION_POLICY.into()),
+                labels: Some(BTreeMap::from([(
+                    "app.kubernetes.io/managed-by".to_string(),
+                    "hale".to_string(),
+                )])),
+                ..ObjectMeta::default()
+            },
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector {
+                    match_labels: Some(BTreeMap::from([(
+                        ISOLATED.to_string(),
+                        "true".to_string(),
+                    )])),
+                    ..LabelSelector::default()
+                }),
+                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+                ingress: Some(vec![]),
+                egress: Some(vec![]),
+            }),
+        };
+        match self.block(
+            &format!("create {what}"),
+            self.network_policies()
+                .create(&PostParams::default(), &policy),
+        ) {
+            Err(TargetError::Conflict { .. }) | Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Labels the pod isolated (`on`), or removes the label.
+    fn isolate(&self, service: &str, pod: &str, on: bool) -> Result<(), TargetError> {
+        let verb = if on { "isolate" } else { "release" };
+        self.check_pod_of(verb, service, pod)?;
+        if on {
+            self.ensure_isolation_policy()?;
+        }
+        let value = if on {
+            serde_json::Value::from("true")
+        } else {
+            serde_json::Value::Null
+        };
+        let patch = serde_json::json!({ "metadata": { "labels": { ISOLATED: value } } });
+        self.block(
+            &format!("{verb} pod {}/{pod}", self.namespace),
+            self.pods()
+                .patch(pod, &PatchParams::default(), &Patch::Merge(&patch)),
+        )?;
+        Ok(())
+    }
+
+    /// Bumps the pod template's credentials version (read, changed and replaced at
+    /// the version read, as [`Kubernetes::resize`] is).
+    fn rotate(&self, name: &str) -> Result<(), TargetError> {
+        let action = format!("rotate deployment {}/{name}'s credentials", self.namespace);
+        retry_on_conflict(|| {
+            let mut deployment = self.deployment(name)?;
+            let annotations = deployment
+                .spec
+                .as_mut()
+                .map(|s| s.template.metadata.get_or_insert_default())
+                .ok_or_else(|| TargetError::Refused {
+                    target: "kubernetes".into(),
+                    action: action.clone(),
+                    reason: "the deployment has no pod template".into(),
+                })?
+                .annotations
+                .get_or_insert_default();
+            let version = annotations
+                .get(CREDENTIALS_VERSION)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            annotations.insert(CREDENTIALS_VERSION.into(), (version + 1).to_string());
+            self.replace(&action, name, &deployment)
+        })
     }
 
     fn cordon(&self, node: &str) -> Result<(), TargetError> {
@@ -271,13 +383,7 @@ impl Kubernetes {
                 .as_mut()
                 .ok_or_else(|| refused("the deployment has no spec".into()))?;
             spec.template = template;
-            self.before_write.call(&action);
-            self.block(
-                &action,
-                self.deployments()
-                    .replace(name, &PostParams::default(), &deployment),
-            )?;
-            Ok(())
+            self.replace(&action, name, &deployment)
         })
     }
 
@@ -335,14 +441,25 @@ impl Kubernetes {
                     *limit = millis((scaled as u32).max(new));
                 }
             }
-            self.before_write.call(&action);
-            self.block(
-                &action,
-                self.deployments()
-                    .replace(name, &PostParams::default(), &deployment),
-            )?;
-            Ok(())
+            self.replace(&action, name, &deployment)
         })
+    }
+
+    /// The write of a read-modify-write: the Deployment as changed, at the
+    /// resourceVersion read (another writer since makes it a conflict).
+    fn replace(
+        &self,
+        action: &str,
+        name: &str,
+        deployment: &Deployment,
+    ) -> Result<(), TargetError> {
+        self.before_write.call(action);
+        self.block(
+            action,
+            self.deployments()
+                .replace(name, &PostParams::default(), deployment),
+        )?;
+        Ok(())
     }
 
     /// Calls `hook` with the action's description between the read and the write of
@@ -427,6 +544,11 @@ fn pod_state(pod: &Pod) -> ReplicaState {
         phase,
         ready,
         restarts,
+        isolated: pod
+            .metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.get(ISOLATED).is_some_and(|v| v == "true")),
     }
 }
 
@@ -620,6 +742,16 @@ impl Target for Kubernetes {
             Action::Rollback { namespace, service } => {
                 namespace_matches(namespace)?;
                 self.rollback(service)
+            }
+            Action::Isolate { .. } | Action::Release { .. } => {
+                let (namespace, service, replica, on) =
+                    action.isolation().expect("an isolation or a release");
+                namespace_matches(namespace)?;
+                self.isolate(service, replica, on)
+            }
+            Action::Rotate { namespace, service } => {
+                namespace_matches(namespace)?;
+                self.rotate(service)
             }
         }
     }

@@ -286,6 +286,7 @@ impl Adapter {
             .target
             .state()
             .map_err(|e| Outcome::hold(e.to_string()))?;
+        self.act.guard.observe(&state.replicas);
         let replicas: Vec<Option<Replicas>> = self
             .services
             .iter()

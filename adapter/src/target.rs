@@ -85,6 +85,8 @@ pub struct ReplicaState {
     /// Container restarts so far (Kubernetes), or earlier tasks in the same slot
     /// (Swarm).
     pub restarts: u32,
+    /// Cut off the network by the adapter ([`crate::action::ISOLATED`]).
+    pub isolated: bool,
 }
 
 impl ReplicaState {
@@ -435,6 +437,19 @@ impl Target for DryRun {
                     });
                 };
                 cpu.millicores = *millicores;
+            }
+            Action::Isolate { .. } | Action::Release { .. } => {
+                let (namespace, service, replica, on) =
+                    action.isolation().expect("an isolation or a release");
+                if let Some(list) = self
+                    .state
+                    .replicas
+                    .get_mut(&format!("{namespace}/{service}"))
+                {
+                    for r in list.iter_mut().filter(|r| r.name == replica) {
+                        r.isolated = on;
+                    }
+                }
             }
             _ => {}
         }

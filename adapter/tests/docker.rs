@@ -781,6 +781,34 @@ fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
     assert_eq!((cpu.millicores, cpu.base_millicores), (750, 500));
     assert_eq!(nanos("Limits"), "1500000000");
 
+    // Rotate: the credentials-version label goes up and the update is forced (Swarm
+    // replaces the tasks); isolation is refused, naming why: Swarm has no network
+    // policy for one task.
+    let rotate = Action::Rotate {
+        namespace: String::new(),
+        service: "db".into(),
+    };
+    let force = || spec("{{.Spec.TaskTemplate.ForceUpdate}}");
+    let before: u64 = force().trim().parse().unwrap();
+    swarm.apply(&rotate).unwrap();
+    swarm.apply(&rotate).unwrap();
+    assert_eq!(
+        spec(&format!(
+            "{{{{index .Spec.Labels {:?}}}}}",
+            hale_adapter::action::CREDENTIALS_VERSION
+        )),
+        "2"
+    );
+    assert_eq!(force().trim().parse::<u64>().unwrap(), before + 2);
+    let err = swarm
+        .apply(&Action::Isolate {
+            namespace: String::new(),
+            service: "db".into(),
+            replica: "any".into(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("no network policy"), "{err}");
+
     // Faults. Prometheus down: the adapter holds, naming it; back: it decides again.
     let mut step = || {
         let unix = std::time::SystemTime::now()

@@ -45,6 +45,7 @@ fn replica(name: &str, node: &str, phase: &str, ready: bool) -> ReplicaState {
         phase: phase.into(),
         ready,
         restarts: 0,
+        isolated: false,
     }
 }
 

@@ -1,8 +1,10 @@
 //! The Kubernetes target against a real control plane on loopback (etcd,
 //! kube-apiserver and kube-controller-manager 1.20.2, started by
 //! `../shared/infra/kube-up.sh`), with a stand-in kubelet that binds pods to two fake
-//! nodes and marks them running. Each action (scale, restart, cordon, drain through
-//! evictions, roll back, resize) is checked by reading the API afterwards; the decision loop
+//! nodes and marks them running. Each action (scale, restart, isolate and release,
+//! rotate, cordon, drain through evictions, roll back, resize) is checked by reading
+//! the API afterwards (an isolation's NetworkPolicy is read back; nothing enforces it,
+//! as the control plane has no network plugin); the decision loop
 //! scales a Deployment from Prometheus readings; a Deployment that vanishes makes the
 //! adapter hold until it is back.
 //!
@@ -11,7 +13,7 @@
 //! PATH. Without them the test says it skips; in CI (`CI` set) that is a failure.
 //! The API-fault tests at the end need nothing: a stand-in API answers 500 or never.
 
-use hale_adapter::action::Action;
+use hale_adapter::action::{Action, CREDENTIALS_VERSION, ISOLATED, ISOLATION_POLICY};
 use hale_adapter::config::AdapterConfig;
 use hale_adapter::kubernetes::Kubernetes;
 use hale_adapter::report::{Outcome, Resolution};
@@ -19,6 +21,7 @@ use hale_adapter::run::Adapter;
 use hale_adapter::target::{Target, TargetError};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -401,6 +404,111 @@ fn scale_restart_cordon_drain_and_roll_back_on_a_real_control_plane() {
             .deletion_timestamp
             .is_none()
     );
+
+    // Isolate: the pod is labelled, and the namespace's deny-all NetworkPolicy selects
+    // it (read back from the API). This control plane has no network plugin, so
+    // nothing enforces the policy here: enforcement is the plugin's (Calico, Cilium).
+    let suspect = k8s.state().unwrap().replicas["default/web"][1].name.clone();
+    let isolate = Action::Isolate {
+        namespace: "default".into(),
+        service: "web".into(),
+        replica: suspect.clone(),
+    };
+    k8s.apply(&isolate).unwrap();
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), "default");
+    let policy = rt.block_on(policies.get(ISOLATION_POLICY)).unwrap();
+    let spec = policy.spec.unwrap();
+    assert_eq!(
+        spec.pod_selector.unwrap().match_labels.unwrap()[ISOLATED],
+        "true"
+    );
+    assert_eq!(spec.policy_types.unwrap(), ["Ingress", "Egress"]);
+    // No rule in either direction: nothing is allowed (the API leaves out empty lists).
+    assert!(spec.ingress.unwrap_or_default().is_empty());
+    assert!(spec.egress.unwrap_or_default().is_empty());
+    let labels = rt
+        .block_on(pods.get(&suspect))
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap();
+    assert_eq!(labels[ISOLATED], "true");
+    let reported = k8s.state().unwrap().replicas["default/web"].clone();
+    assert!(reported.iter().any(|r| r.name == suspect && r.isolated));
+    // A second isolation reuses the policy (created once, even if it exists).
+    k8s.apply(&isolate).unwrap();
+    // Release: the label goes; the pod serves again.
+    k8s.apply(&Action::Release {
+        namespace: "default".into(),
+        service: "web".into(),
+        replica: suspect.clone(),
+    })
+    .unwrap();
+    let labels = rt
+        .block_on(pods.get(&suspect))
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap();
+    assert!(!labels.contains_key(ISOLATED));
+    assert!(
+        !k8s.state().unwrap().replicas["default/web"]
+            .iter()
+            .any(|r| r.isolated)
+    );
+    // Another deployment's pod is not web's to isolate.
+    let err = k8s
+        .apply(&Action::Isolate {
+            namespace: "default".into(),
+            service: "web".into(),
+            replica: other.clone(),
+        })
+        .unwrap_err();
+    assert!(matches!(err, TargetError::Refused { .. }), "{err}");
+
+    // Rotate (db, so that web's and front's revisions stay as the roll backs below expect):
+    // the pod template's credentials version goes up by one, a rollout replaces the
+    // pods, and they carry the new version.
+    let version = |d: &Deployment| {
+        d.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .metadata
+            .as_ref()
+            .and_then(|m| {
+                m.annotations
+                    .as_ref()
+                    .and_then(|a| a.get(CREDENTIALS_VERSION).cloned())
+            })
+    };
+    let rotate = Action::Rotate {
+        namespace: "default".into(),
+        service: "db".into(),
+    };
+    k8s.apply(&rotate).unwrap();
+    let d = rt.block_on(deployments.get("db")).unwrap();
+    assert_eq!(version(&d).as_deref(), Some("1"));
+    k8s.apply(&rotate).unwrap();
+    let d = rt.block_on(deployments.get("db")).unwrap();
+    assert_eq!(version(&d).as_deref(), Some("2"));
+    eventually("db's pods replaced with credentials version 2", || {
+        let live: Vec<Pod> = rt
+            .block_on(pods.list(&ListParams::default().labels("app=db")))
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .collect();
+        live.len() == 2
+            && live.iter().all(|p| {
+                p.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(CREDENTIALS_VERSION))
+                    .is_some_and(|v| v == "2")
+            })
+    });
 
     // Cordon: the node is unschedulable, as the API says and the target reports.
     k8s.apply(&Action::Cordon {
