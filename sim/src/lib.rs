@@ -7,6 +7,10 @@
 //! distributions. Actions (scale, restart, reschedule, roll back, cordon, drain,
 //! resize, add or remove hosts) take the time they take in a real cluster. A monitoring
 //! system scrapes metrics with delay and noise; costs and SLOs are accounted.
+//! A scenario with a `[security]` section can also hold an attacker (intrusions:
+//! exploits, escalation, stolen credentials, lateral movement, impact, exfiltration,
+//! mining) and take a defender's actions ([`Defence`]), seen through delayed, noisy
+//! signals ([`Signals`]).
 //!
 //! Two fidelities share one cloud model: **request level** (every request is an event
 //! chain, validated against Erlang C) and **fluid** (per-tick rates and queueing
