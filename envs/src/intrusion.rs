@@ -8,9 +8,9 @@
 //! replaces). Slots hold `R` replicas, the scenario `S` services, `W` entry services
 //! and `E` call edges (workload edges excluded).
 //!
-//! Observation (`Box`): per replica slot 9 floats `[alerted this step, recent alerts
-//! (decaying), CPU anomaly score, analysis says user, says root, says clean,
-//! analysing, isolated, not serving]`; per service 5 `[authentication failures
+//! Observation (`observation = "matrix"`, the default; `Box`): per replica slot 9
+//! floats `[alerted this step, recent alerts (decaying), CPU anomaly score, analysis
+//! says user, says root, says clean, analysing, isolated, not serving]`; per service 5 `[authentication failures
 //! (log-scaled), decoy hit this step, has a decoy, rotating, the last address seen
 //! attempting there is blocked (entries)]`; per
 //! edge 1 `[cut]`; then the episode's elapsed share. Never the attacker's truth.
@@ -21,6 +21,14 @@
 //! j` block the attacker at entry j; `1 + 3R + 2S + W + e` cut edge e (or reconnect
 //! it). `action_mask()` allows what applies now.
 //!
+//! Graph observation (`observation = "graph"`, for a GNN): nodes are the services
+//! (in order) and then the replica slots; every node has [`GRAPH_NODE_FEATURES`]
+//! floats: the kind one-hot of the cloud envs' resource graph (service, replica),
+//! the slot's 9 features (replicas), the service's 5 and whether it is an entry
+//! (services), and the episode's elapsed share. Edges ([`GRAPH_EDGE_FEATURES`]:
+//! `[belongs, calls, cut, shares a host]`) join each replica and its service, each
+//! caller and callee (both ways), and replicas on one host.
+//!
 //! Reward per step: CAGE 2's shape on replicas, averaged over the step: −0.1 per
 //! replica with a user shell, −1 per replica with root, −10 while the data tier
 //! suffers impact, −1 per replica restart the defender caused (a restore, each
@@ -29,7 +37,9 @@
 //! cloud's figures (requests, SLO seconds, bill) like the other cloud envs.
 
 use crate::cloud::{self, Before, FaultReporter};
+use crate::encoding::node_kind;
 use crate::env::{EnvError, Info, SecurityInfo};
+use crate::space::GraphValue;
 use crate::space::Space;
 use hale_sim::{
     AttackerKind, Defence, Fidelity, Privilege, ReplicaId, Scenario, SecurityTotals, SimTime,
@@ -41,6 +51,16 @@ use std::sync::Arc;
 pub const REPLICA_FEATURES: usize = 9;
 /// Floats per service.
 pub const SERVICE_FEATURES: usize = 5;
+/// Floats per node of the graph observation.
+pub const GRAPH_NODE_FEATURES: usize = node_kind::COUNT + REPLICA_FEATURES + SERVICE_FEATURES + 2;
+/// Floats per edge of the graph observation.
+pub const GRAPH_EDGE_FEATURES: usize = 4;
+
+/// Where a graph node's own features start (after the kind one-hot).
+const G_REPLICA: usize = node_kind::COUNT;
+const G_SERVICE: usize = G_REPLICA + REPLICA_FEATURES;
+const G_ENTRY: usize = G_SERVICE + SERVICE_FEATURES;
+const G_TIME: usize = G_ENTRY + 1;
 
 const ID: &str = "Security-v0";
 
@@ -380,6 +400,66 @@ impl CloudDefence {
             out[base + e] = f32::from(u8::from(sim.is_cut(edge)));
         }
         out[base + l.edges] = self.steps as f32 / self.max_steps as f32;
+    }
+
+    /// The graph observation: the flat one's figures on the service graph.
+    pub(crate) fn write_graph(&self, out: &mut GraphValue) {
+        let l = self.layout;
+        let mut flat = vec![0.0; l.obs_len()];
+        self.write_obs(&mut flat);
+        let d = GRAPH_NODE_FEATURES;
+        let n = l.services + l.replicas;
+        out.nodes.clear();
+        out.nodes.resize(n * d, 0.0);
+        out.edges.clear();
+        out.links.clear();
+        let time = flat[l.obs_len() - 1];
+        let services = l.replicas * REPLICA_FEATURES;
+        let model = self.scenario.security.as_ref().expect("checked in new");
+        for s in 0..l.services {
+            let x = &mut out.nodes[s * d..(s + 1) * d];
+            x[node_kind::SERVICE] = 1.0;
+            x[G_SERVICE..G_ENTRY].copy_from_slice(
+                &flat[services + s * SERVICE_FEATURES..services + (s + 1) * SERVICE_FEATURES],
+            );
+            x[G_ENTRY] = f32::from(u8::from(model.entry.contains(&s)));
+            x[G_TIME] = time;
+        }
+        let edge = |out: &mut GraphValue, a: usize, b: usize, f: [f32; 4]| {
+            out.links.push([a as u32, b as u32]);
+            out.edges.extend_from_slice(&f);
+        };
+        let mut hosts = Vec::with_capacity(l.replicas);
+        for k in 0..l.replicas {
+            let i = l.services + k;
+            let x = &mut out.nodes[i * d..(i + 1) * d];
+            x[node_kind::REPLICA] = 1.0;
+            x[G_REPLICA..G_SERVICE]
+                .copy_from_slice(&flat[k * REPLICA_FEATURES..(k + 1) * REPLICA_FEATURES]);
+            x[G_TIME] = time;
+            let s = self.slot_of[k].0;
+            edge(out, i, s, [1.0, 0.0, 0.0, 0.0]);
+            edge(out, s, i, [1.0, 0.0, 0.0, 0.0]);
+            let host = self
+                .replica(k)
+                .and_then(|r| self.sim.as_ref().and_then(|sim| sim.replicas()[r].host));
+            hosts.push(host);
+        }
+        let cut_base = services + l.services * SERVICE_FEATURES;
+        for (e, &edge_id) in self.edges.iter().enumerate() {
+            let call = &self.scenario.edges[edge_id];
+            let from = call.from.expect("service calls only");
+            let cut = flat[cut_base + e];
+            edge(out, from, call.to, [0.0, 1.0, cut, 0.0]);
+            edge(out, call.to, from, [0.0, 1.0, cut, 0.0]);
+        }
+        for a in 0..l.replicas {
+            for b in 0..l.replicas {
+                if a != b && hosts[a].is_some() && hosts[a] == hosts[b] {
+                    edge(out, l.services + a, l.services + b, [0.0, 0.0, 0.0, 1.0]);
+                }
+            }
+        }
     }
 
     /// Plays one step: the defender's action, then `step_s` of the cloud.

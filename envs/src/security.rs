@@ -40,7 +40,7 @@
 use crate::cloud;
 use crate::env::{Env, EnvError, Info, ObsSlot, SecurityInfo, Step, StepInto, check_action};
 use crate::intrusion::{CloudDefence, Layout};
-use crate::space::{Space, Value};
+use crate::space::{GraphValue, Space, Value};
 use hale_sim::cage2::{self, BLUE_ACTIONS, Cage2, OBS_LEN, Red};
 use hale_sim::rng::{self, Stream};
 use hale_sim::{AttackerKind, Fidelity};
@@ -72,9 +72,13 @@ pub enum SecurityObservation {
     /// The table and the process alerts (65 floats).
     #[serde(rename = "table+alerts")]
     TableAlerts,
-    /// Cloud mode: the monitoring's signals per replica slot, service and edge.
-    #[serde(rename = "flat")]
+    /// Cloud mode: the monitoring's signals per replica slot, service and edge (the
+    /// cloud envs' name for their flat view).
+    #[serde(rename = "matrix")]
     Flat,
+    /// Cloud mode: the same on the service graph (for a GNN).
+    #[serde(rename = "graph")]
+    Graph,
 }
 
 /// Configuration of `Security-v0`.
@@ -88,7 +92,7 @@ pub struct SecurityConfig {
     pub red: Attacker,
     /// Steps per episode.
     pub max_steps: u32,
-    /// What the defender observes (default: `table` in CAGE 2 mode, `flat` in cloud
+    /// What the defender observes (default: `table` in CAGE 2 mode, `matrix` in cloud
     /// mode).
     pub observation: Option<SecurityObservation>,
     /// Cloud mode: simulated seconds per step.
@@ -153,11 +157,14 @@ impl Security {
         }
         if cfg.scenario != "cage2" {
             let observation = cfg.observation.unwrap_or(SecurityObservation::Flat);
-            if observation != SecurityObservation::Flat {
+            if !matches!(
+                observation,
+                SecurityObservation::Flat | SecurityObservation::Graph
+            ) {
                 return Err(bad(
                     "observation",
                     format!(
-                        "{observation:?} is CAGE 2's; cloud mode ({}) observes \"flat\"",
+                        "{observation:?} is CAGE 2's; cloud mode ({}) observes \"matrix\" or \"graph\"",
                         cfg.scenario
                     ),
                 ));
@@ -169,7 +176,13 @@ impl Security {
                 cfg.max_steps,
                 cfg.slo_weight,
             )?;
-            let (obs_space, act_space) = game.spaces();
+            let (mut obs_space, act_space) = game.spaces();
+            if observation == SecurityObservation::Graph {
+                obs_space = Space::Graph {
+                    node_features: crate::intrusion::GRAPH_NODE_FEATURES,
+                    edge_features: crate::intrusion::GRAPH_EDGE_FEATURES,
+                };
+            }
             return Ok(Security {
                 mask: vec![false; game.layout().actions()],
                 mode: Mode::Cloud(Box::new(game)),
@@ -181,10 +194,13 @@ impl Security {
             });
         }
         let observation = cfg.observation.unwrap_or(SecurityObservation::Table);
-        if observation == SecurityObservation::Flat {
+        if matches!(
+            observation,
+            SecurityObservation::Flat | SecurityObservation::Graph
+        ) {
             return Err(bad(
                 "observation",
-                "cage2 observes \"table\" or \"table+alerts\" (\"flat\" is cloud mode's)".into(),
+                "cage2 observes \"table\" or \"table+alerts\" (\"matrix\" and \"graph\" are cloud mode's)".into(),
             ));
         }
         let len = obs_len(observation);
@@ -274,6 +290,13 @@ impl Security {
     }
 
     fn obs(&self) -> Value {
+        if let Mode::Cloud(c) = &self.mode
+            && self.observation == SecurityObservation::Graph
+        {
+            let mut g = GraphValue::default();
+            c.write_graph(&mut g);
+            return Value::Graph(g);
+        }
         let mut v = vec![0.0; self.obs_len()];
         self.write_obs(&mut v);
         Value::Box(v)
@@ -335,7 +358,9 @@ impl Security {
 
 fn obs_len(o: SecurityObservation) -> usize {
     match o {
-        SecurityObservation::Table | SecurityObservation::Flat => OBS_LEN,
+        SecurityObservation::Table | SecurityObservation::Flat | SecurityObservation::Graph => {
+            OBS_LEN
+        }
         SecurityObservation::TableAlerts => OBS_LEN + cage2::HOSTS.len(),
     }
 }
@@ -399,7 +424,17 @@ impl Env for Security {
     fn step_into(&mut self, action: &Value, obs: ObsSlot<'_>) -> Result<StepInto, EnvError> {
         let (reward, truncated, info) = self.advance(action)?;
         match obs {
-            ObsSlot::Flat(row) if row.len() == self.obs_len() => self.write_obs(row),
+            ObsSlot::Graph(g) if self.observation == SecurityObservation::Graph => {
+                if let Mode::Cloud(c) = &self.mode {
+                    c.write_graph(g);
+                }
+            }
+            ObsSlot::Flat(row)
+                if self.observation != SecurityObservation::Graph
+                    && row.len() == self.obs_len() =>
+            {
+                self.write_obs(row)
+            }
             other => {
                 return Err(EnvError::Config {
                     env: ID.into(),
@@ -433,7 +468,7 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("observation") && e.contains("flat"), "{e}");
+        assert!(e.contains("observation") && e.contains("matrix"), "{e}");
         let e = Security::new(&json!({"red": "apt29"}))
             .err()
             .unwrap()

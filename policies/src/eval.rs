@@ -219,6 +219,11 @@ pub const COLUMNS: &[Column] = &[
     metric("mttr_s", "MTTR s", Cloud, |e| e.mttr_s),
     count("faults_resolved", None, Cloud, |e| e.faults_resolved as f64),
     count("faults_open", None, Cloud, |e| e.faults_open as f64),
+    // The defence reward: CAGE 2's (confidentiality, impact, −1 per restore), without
+    // cloud mode's SLO term; in CAGE 2 mode it is the return.
+    metric("reward_defence", "defence reward", Security, |e| {
+        e.reward_confidentiality + e.reward_availability - e.restores as f64
+    }),
     metric("reward_confidentiality", "confidentiality", Security, |e| {
         e.reward_confidentiality
     }),

@@ -514,3 +514,49 @@ pub enum LayoutError {
         expected: usize,
     },
 }
+
+/// Security-v0 in cloud mode: `[no-op, analyse × replica slots, isolate × replica
+/// slots, restore × replica slots, rotate × services, decoy × services, block ×
+/// entries, cut × edges]`. The no-op and the cuts are graph scores (`graph_outputs =
+/// 1 + edges`: an edge is not a node); the rest node scores (`node_outputs = 3`:
+/// replicas analyse, isolate, restore; services rotate, decoy, block). Replica slot k
+/// is the k-th replica node, service s the s-th service node; a slot without a node
+/// takes the pad entry.
+pub fn security_layout(
+    batch: &GraphBatch,
+    replica_slots: usize,
+    services: usize,
+    entries: &[usize],
+    edges: usize,
+) -> ActionLayout {
+    const NODE_OUT: usize = 3;
+    let g_n = batch.graphs();
+    let graph_out = 1 + edges;
+    let graph_table = g_n * graph_out;
+    let pad = (graph_table + batch.nodes() * NODE_OUT) as i64;
+    let actions = 1 + 3 * replica_slots + 2 * services + entries.len() + edges;
+    let mut index = Vec::with_capacity(g_n * actions);
+    let node = |i: usize, k: usize| (graph_table + i * NODE_OUT + k) as i64;
+    for g in 0..g_n {
+        let replicas = nodes_of_kind(batch, g, KIND_REPLICA);
+        let svc = nodes_of_kind(batch, g, KIND_SERVICE);
+        index.push((g * graph_out) as i64);
+        for k in 0..NODE_OUT {
+            for slot in 0..replica_slots {
+                index.push(replicas.get(slot).map_or(pad, |&i| node(i, k)));
+            }
+        }
+        for k in 0..2 {
+            for s in 0..services {
+                index.push(svc.get(s).map_or(pad, |&i| node(i, k)));
+            }
+        }
+        for &s in entries {
+            index.push(svc.get(s).map_or(pad, |&i| node(i, 2)));
+        }
+        for e in 0..edges {
+            index.push((g * graph_out + 1 + e) as i64);
+        }
+    }
+    ActionLayout { actions, index }
+}

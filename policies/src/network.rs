@@ -7,7 +7,7 @@
 
 use crate::gnn::{
     ActionLayout, GnnActorCritic, GraphBatch, GraphError, LayoutError, healing_layout,
-    scaling_layout,
+    scaling_layout, security_layout,
 };
 use crate::heads::MASKED_LOGIT;
 use crate::mlp::ActorCritic;
@@ -54,6 +54,19 @@ pub enum LayoutSpec {
         services: usize,
         /// Choices per head.
         choices: usize,
+    },
+    /// Security-v0 in cloud mode: no-op and cut-or-reconnect per call edge from the
+    /// graph's scores; analyse, isolate and restore per replica slot, rotate, decoy
+    /// and block per service, from the nodes'.
+    Security {
+        /// Replica slots.
+        replica_slots: usize,
+        /// Services.
+        services: usize,
+        /// Entry services, by service index.
+        entries: Vec<usize>,
+        /// Call edges.
+        edges: usize,
     },
     /// Healing-v0: no-op, restart and reschedule per replica slot, roll back per
     /// service, drain per host slot.
@@ -114,10 +127,40 @@ impl LayoutSpec {
                     host_slots: h,
                 })
             }
+            ("Security-v0", Space::Discrete { .. }) => {
+                let env = hale_envs::Security::new(config)
+                    .map_err(|e| LayoutError::Config(e.to_string()))?;
+                let (Some(l), Some(sc)) = (env.cloud_layout(), env.cloud_scenario()) else {
+                    return Err(LayoutError::Config(
+                        "a GNN defends Security-v0's cloud mode (CAGE 2 has no graph \
+                         observation)"
+                            .into(),
+                    ));
+                };
+                let entries = sc
+                    .security
+                    .as_ref()
+                    .map(|m| m.entry.clone())
+                    .unwrap_or_default();
+                Ok(LayoutSpec::Security {
+                    replica_slots: l.replicas,
+                    services: l.services,
+                    entries,
+                    edges: l.edges,
+                })
+            }
             _ => Err(LayoutError::Unsupported {
                 env: env_id.to_string(),
                 space: action_space.to_string(),
             }),
+        }
+    }
+
+    /// Scores per graph the network needs.
+    pub fn graph_outputs(&self) -> usize {
+        match self {
+            LayoutSpec::Security { edges, .. } => 1 + edges,
+            _ => 1,
         }
     }
 
@@ -126,6 +169,7 @@ impl LayoutSpec {
         match self {
             LayoutSpec::Scaling { choices, .. } => *choices,
             LayoutSpec::Healing { .. } => 2,
+            LayoutSpec::Security { .. } => 3,
         }
     }
 
@@ -138,6 +182,12 @@ impl LayoutSpec {
                 services,
                 host_slots,
             } => 1 + 2 * replica_slots + services + host_slots,
+            LayoutSpec::Security {
+                replica_slots,
+                services,
+                entries,
+                edges,
+            } => 1 + 3 * replica_slots + 2 * services + entries.len() + edges,
         }
     }
 
@@ -150,6 +200,18 @@ impl LayoutSpec {
                 services,
                 host_slots,
             } => Ok(healing_layout(batch, replica_slots, services, host_slots)),
+            LayoutSpec::Security {
+                replica_slots,
+                services,
+                ref entries,
+                edges,
+            } => Ok(security_layout(
+                batch,
+                replica_slots,
+                services,
+                entries,
+                edges,
+            )),
         }
     }
 }
@@ -247,7 +309,7 @@ impl Network {
                     spec.hidden,
                     spec.layers,
                     spec.layout.node_outputs(),
-                    1,
+                    spec.layout.graph_outputs(),
                     device,
                 ),
                 spec: spec.clone(),

@@ -16,12 +16,18 @@ fn every_registered_env_passes_the_checker() {
         assert!(failures.is_empty(), "{id} graph: {failures:#?}");
     }
     // Security-v0's cloud mode, against both attackers.
-    for red in ["b_line", "meander"] {
-        let config = serde_json::json!({"scenario": "microservices-20", "red": red});
+    for (red, observation) in [
+        ("b_line", "matrix"),
+        ("meander", "matrix"),
+        ("b_line", "graph"),
+    ] {
+        let config = serde_json::json!({
+            "scenario": "microservices-20", "red": red, "observation": observation
+        });
         let failures = hale_envs::check_registered("Security-v0", &config, 40);
         assert!(
             failures.is_empty(),
-            "Security-v0 cloud {red}: {failures:#?}"
+            "Security-v0 cloud {red} {observation}: {failures:#?}"
         );
     }
 }

@@ -138,7 +138,7 @@ fn bad_cloud_configs_are_named() {
             json!({"scenario": "microservices-20", "fidelity": "exact"}),
             "config",
         ),
-        (json!({"observation": "flat"}), "observation"),
+        (json!({"observation": "matrix"}), "observation"),
     ] {
         let e = Security::new(&config).err().unwrap().to_string();
         assert!(e.contains(field), "{config}: {e}");

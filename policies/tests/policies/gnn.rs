@@ -101,3 +101,53 @@ fn scaling_gnn_trains_through_message_passing() {
     assert!(losses[19] < 0.1 * losses[0], "{losses:?}");
     assert!(scaling_layout(&batch, nvec.len() + 1, 20).is_err());
 }
+
+#[test]
+fn security_layout_scores_every_action_of_the_cloud_defender() {
+    let config = json!({"scenario": "microservices-20", "observation": "graph"});
+    let mut env = make("Security-v0", &config).unwrap();
+    let Space::Discrete { n } = *env.action_space() else {
+        panic!()
+    };
+    let d = node_dim(env.observation_space());
+    let spec =
+        hale_policies::network::LayoutSpec::for_env("Security-v0", &config, env.action_space())
+            .unwrap();
+    assert_eq!(spec.actions(), n as usize);
+    let device = Device::flex();
+    let net = seeded(&device, 2, |dev| {
+        GnnActorCritic::new(d, 32, 2, spec.node_outputs(), spec.graph_outputs(), dev)
+    });
+    let mut graphs = Vec::new();
+    for seed in 0..2 {
+        let (mut obs, _) = env.reset(Some(seed), None).unwrap();
+        for _ in 0..(10 * seed) {
+            obs = env.step(&Value::Discrete(0)).unwrap().obs;
+        }
+        graphs.push(graph_of(obs));
+    }
+    let refs: Vec<_> = graphs.iter().collect();
+    let batch = GraphBatch::new(&refs, d).unwrap();
+    let layout = spec.build(&batch).unwrap();
+    let (logits, values) = net.forward(&batch, &layout, MASKED_LOGIT, &device);
+    assert_eq!(logits.dims(), [2, n as usize]);
+    assert_eq!(values.dims(), [2]);
+    // Every slot has its node: no action is left at the pad score, and no two
+    // actions of a graph read the same score.
+    let logits = to_vec(logits);
+    assert!(logits.iter().all(|&l| l != MASKED_LOGIT && l.is_finite()));
+    for g in 0..2 {
+        let mut seen = layout.index[g * n as usize..(g + 1) * n as usize].to_vec();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), n as usize, "graph {g}: an index used twice");
+    }
+    // CAGE 2 has no graph: a GNN is refused there, naming why.
+    let e = hale_policies::network::LayoutSpec::for_env(
+        "Security-v0",
+        &json!({}),
+        &Space::Discrete { n: 145 },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("cloud mode"), "{e}");
+}
