@@ -103,6 +103,9 @@ pub struct Episode {
     pub compromised_host_steps: u64,
     /// Security-v0: of those, hosts where it was root.
     pub privileged_host_steps: u64,
+    /// Security-v0 in cloud mode: replica-minutes the attacker held (0 in CAGE 2
+    /// mode, which has no clock).
+    pub compromised_replica_min: f64,
     /// Steps in which the policy changed something.
     pub actions: u64,
     /// Step by step (cloud envs).
@@ -237,17 +240,24 @@ pub const COLUMNS: &[Column] = &[
     count("restores", Some("restores"), Security, |e| {
         e.restores as f64
     }),
+    // A node is a CAGE 2 host, or a replica in cloud mode.
     count(
         "compromised_host_steps",
-        Some("held host·steps"),
+        Some("held node·steps"),
         Security,
         |e| e.compromised_host_steps as f64,
     ),
     count(
         "privileged_host_steps",
-        Some("root host·steps"),
+        Some("root node·steps"),
         Security,
         |e| e.privileged_host_steps as f64,
+    ),
+    metric(
+        "compromised_replica_min",
+        "held replica·min",
+        Security,
+        |e| e.compromised_replica_min,
     ),
     count("actions", Some("actions"), Any, |e| e.actions as f64),
 ];
@@ -354,6 +364,9 @@ impl Recorder {
             // −1 per restore (CAGE 2), per replica restart (cloud mode).
             e.restores += (-d.reward_action_cost).round().max(0.0) as u64;
             e.compromised_host_steps += u64::from(d.footholds);
+            if let Some(c) = &info.cloud {
+                e.compromised_replica_min += f64::from(d.footholds) * c.step_s / 60.0;
+            }
             e.privileged_host_steps += u64::from(d.privileged);
         }
         let acted = info.scaling.as_ref().is_some_and(|t| t.scaling_changes > 0)
