@@ -457,7 +457,7 @@ impl Guard {
         {
             for p in pods.iter_mut().filter(|p| p.0 == replica) {
                 p.2 = on;
-                if !on && matches!(action, Action::Restart { .. }) {
+                if matches!(action, Action::Restart { .. }) {
                     p.1 = false;
                 }
             }

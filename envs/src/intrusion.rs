@@ -525,7 +525,7 @@ impl CloudDefence {
                 reward_action_cost: action_cost,
                 reward_slo: slo,
                 exfiltrated_mb: d(|t| t.exfiltrated_mb),
-                red_action: mv.map_or("none", |m| move_name(m.kind)),
+                red_action: mv.map_or("none", |m| m.kind.name()),
                 red_success: mv.is_some_and(|m| m.success),
                 footholds,
                 privileged,
@@ -536,18 +536,5 @@ impl CloudDefence {
         };
         let reward = confidentiality + availability + action_cost + slo;
         Ok((reward, self.steps >= self.max_steps, info))
-    }
-}
-
-fn move_name(k: hale_sim::MoveKind) -> &'static str {
-    use hale_sim::MoveKind::*;
-    match k {
-        Wait => "wait",
-        Exploit => "exploit",
-        Login => "login",
-        Escalate => "escalate",
-        Escape => "escape",
-        Blocked => "blocked",
-        Decoy => "decoy",
     }
 }

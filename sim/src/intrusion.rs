@@ -136,6 +136,21 @@ pub enum MoveKind {
     Decoy,
 }
 
+impl MoveKind {
+    /// The move's name (`exploit`, `login`, …), as in `info`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MoveKind::Wait => "wait",
+            MoveKind::Exploit => "exploit",
+            MoveKind::Login => "login",
+            MoveKind::Escalate => "escalate",
+            MoveKind::Escape => "escape",
+            MoveKind::Blocked => "blocked",
+            MoveKind::Decoy => "decoy",
+        }
+    }
+}
+
 /// One move of the attacker.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Move {
@@ -480,12 +495,14 @@ impl Simulation {
         self.account_security();
         let sec = self.security.as_deref_mut().expect("checked above");
         let had = sec.foothold(r) != Privilege::None;
-        if r < sec.foothold.len() {
-            sec.foothold[r] = Privilege::None;
+        if let Some(p) = sec.foothold.get_mut(r) {
+            *p = Privilege::None;
         }
-        if r < sec.revealed.len() {
-            sec.revealed[r] = None;
-            sec.analysing[r] = false;
+        if let Some(x) = sec.revealed.get_mut(r) {
+            *x = None;
+        }
+        if let Some(a) = sec.analysing.get_mut(r) {
+            *a = false;
         }
         if had {
             self.refresh_intrusion_effects();
@@ -512,7 +529,6 @@ impl Simulation {
                     return Err(refused(format!("replica {r} is being analysed")));
                 }
                 *slot(&mut sec.analysing, r) = true;
-                slot(&mut sec.revealed, r);
                 let at = now + SimTime::from_secs_f64(self.security_spec().analyse_s);
                 let token = self.replicas[r].restarts;
                 self.queue.push(
@@ -628,7 +644,8 @@ impl Simulation {
         self.security.as_ref()?;
         self.account_security();
         let now = self.now();
-        let spec = self.security_spec().clone();
+        let sc = self.scenario.clone();
+        let spec = parts(&sc).1;
         let (n, n_services) = (self.replicas.len(), self.services.len());
         let sec = self.security.as_deref_mut().expect("checked above");
         let dt = now.saturating_sub(sec.signals_since).as_secs_f64();
