@@ -408,7 +408,14 @@ fn scale_restart_cordon_drain_and_roll_back_on_a_real_control_plane() {
     // Isolate: the pod is labelled, and the namespace's deny-all NetworkPolicy selects
     // it (read back from the API). This control plane has no network plugin, so
     // nothing enforces the policy here: enforcement is the plugin's (Calico, Cilium).
-    let suspect = k8s.state().unwrap().replicas["default/web"][1].name.clone();
+    // A running, ready pod: the target also lists the restarted pod while it
+    // terminates, and isolating a pod that is gone is rightly NotFound.
+    let suspect = k8s.state().unwrap().replicas["default/web"]
+        .iter()
+        .find(|r| r.running() && r.ready && r.name != victim)
+        .expect("web has ready pods")
+        .name
+        .clone();
     let isolate = Action::Isolate {
         namespace: "default".into(),
         service: "web".into(),
