@@ -22,6 +22,9 @@ pub struct Info {
     /// Security-v0: the reward's parts and what the attacker did.
     #[serde(flatten)]
     pub security: Option<SecurityInfo>,
+    /// CloudOps-v0: the team's reward terms and the conflict ledger.
+    #[serde(flatten)]
+    pub cloudops: Option<crate::cloudops::CloudOpsInfo>,
     /// At the last step of an episode, under [`crate::wrappers::EpisodeStatistics`]
     /// (Gymnasium's `info["episode"]`).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -134,10 +134,7 @@ pub struct Healing {
     episode_s: f64,
     obs_space: Space,
     act_space: Space,
-    replica_slots: Vec<ReplicaId>,
-    host_slots: Vec<usize>,
-    mask: Vec<bool>,
-    encoding: HealingObservation,
+    healer: Healer,
     graph: crate::encoding::GraphEncoding,
     faults: cloud::FaultReporter,
 }
@@ -220,11 +217,8 @@ impl Healing {
             sim: None,
             unread_trace,
             seeds: Stream::from_key(0x4ea1),
-            replica_slots: vec![],
-            host_slots: vec![],
-            mask: vec![true; actions],
+            healer: Healer::new(encoding),
             graph,
-            encoding,
             faults: cloud::FaultReporter::default(),
             cfg,
         })
@@ -237,13 +231,13 @@ impl Healing {
 
     /// The replica each replica slot refers to now.
     pub fn replica_slots(&self) -> &[ReplicaId] {
-        &self.replica_slots
+        &self.healer.replica_slots
     }
 
     /// How this env encodes its matrix observation, mask and actions, for building
     /// the same observation from live data.
     pub fn observation_encoding(&self) -> HealingObservation {
-        self.encoding.clone()
+        self.healer.encoding.clone()
     }
 
     /// How this env encodes its graph observation, for building it from live data.
@@ -256,7 +250,39 @@ impl Healing {
         let Some(sim) = self.sim.as_ref() else {
             return Value::Box(vec![]);
         };
-        let (r, h) = (self.cfg.max_replicas, self.cfg.max_hosts);
+        let flat = self.healer.observe(sim);
+        match self.cfg.observation {
+            crate::encoding::ObservationKind::Matrix => Value::Box(flat),
+            crate::encoding::ObservationKind::Graph => {
+                Value::Graph(cloud::graph_observation(sim, &self.graph))
+            }
+        }
+    }
+}
+
+/// The healer's view of a cloud it does not own: its replica and host slots, the
+/// mask, and how its actions become remedies. `Healing-v0` and `CloudOps-v0`'s healer
+/// agent both play through one.
+pub(crate) struct Healer {
+    pub(crate) encoding: HealingObservation,
+    pub(crate) replica_slots: Vec<ReplicaId>,
+    pub(crate) host_slots: Vec<usize>,
+    pub(crate) mask: Vec<bool>,
+}
+
+impl Healer {
+    pub(crate) fn new(encoding: HealingObservation) -> Healer {
+        Healer {
+            mask: vec![true; encoding.actions()],
+            encoding,
+            replica_slots: vec![],
+            host_slots: vec![],
+        }
+    }
+
+    /// Reads `sim` into the slots and the mask; the flat observation.
+    pub(crate) fn observe(&mut self, sim: &Simulation) -> Vec<f32> {
+        let (r, h) = (self.encoding.max_replicas, self.encoding.max_hosts);
         let n_services = sim.services().len();
         self.replica_slots = sim
             .services()
@@ -294,17 +320,11 @@ impl Healing {
             .map(|s| sim.services()[s].deploys > 0)
             .collect();
         self.mask = self.encoding.mask(&replicas, &hosts, &rollback);
-        match self.cfg.observation {
-            crate::encoding::ObservationKind::Matrix => {
-                Value::Box(self.encoding.encode(&replicas, &hosts, &services))
-            }
-            crate::encoding::ObservationKind::Graph => {
-                Value::Graph(cloud::graph_observation(sim, &self.graph))
-            }
-        }
+        self.encoding.encode(&replicas, &hosts, &services)
     }
 
-    fn remedy(&self, a: usize) -> (Option<Action>, f64, &'static str) {
+    /// Action `a`'s remedy (none for a no-op), its fixed cost and its kind.
+    pub(crate) fn remedy(&self, a: usize) -> (Option<Action>, f64, &'static str) {
         match self.encoding.action(a) {
             None | Some(HealingAction::Noop) => (None, 0.0, "no-op"),
             Some(HealingAction::Restart(k)) => (
@@ -339,7 +359,7 @@ impl Healing {
 /// replica it takes out of the load balancer, the seconds it will be out (its restart
 /// or boot time, at most the step) over the step and over the replicas serving its
 /// service. A replica not serving (crashed, hung and failing probes) costs nothing.
-fn disruption_share(sim: &Simulation, act: &Action, step_s: f64) -> f64 {
+pub(crate) fn disruption_share(sim: &Simulation, act: &Action, step_s: f64) -> f64 {
     let spec = &sim.scenario().spec;
     let serving = |s: usize| {
         sim.services()[s]
@@ -384,7 +404,7 @@ impl Env for Healing {
         &self.act_space
     }
     fn action_mask(&self) -> Option<&[bool]> {
-        Some(&self.mask)
+        Some(&self.healer.mask)
     }
 
     fn reset(
@@ -408,11 +428,11 @@ impl Env for Healing {
             }
             Some(_) => {}
         }
-        check_action(ID, &self.act_space, Some(&self.mask), action)?;
+        check_action(ID, &self.act_space, Some(&self.healer.mask), action)?;
         let Value::Discrete(a) = action else {
             unreachable!("checked above")
         };
-        let (remedy, fixed_cost, kind) = self.remedy(*a as usize);
+        let (remedy, fixed_cost, kind) = self.healer.remedy(*a as usize);
         let sim = self
             .sim
             .as_mut()

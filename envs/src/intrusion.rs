@@ -126,10 +126,13 @@ pub enum Act {
     Cut(usize),
 }
 
-/// The game: the simulation, the slots, and what the defender remembers.
-pub(crate) struct CloudDefence {
+/// The defender's view of a cloud it does not own: its slots, what it remembers of
+/// the signals, and how its actions become [`Defence`]s. `Security-v0`'s cloud mode
+/// ([`CloudDefence`]) and `CloudOps-v0`'s defender agent both play through one.
+pub(crate) struct Defender {
+    /// The env errors name.
+    env: &'static str,
     scenario: Arc<Scenario>,
-    attacker: AttackerKind,
     step_s: f64,
     max_steps: u32,
     slo_weight: f64,
@@ -138,37 +141,60 @@ pub(crate) struct CloudDefence {
     slot_of: Vec<(usize, usize)>,
     /// Edge index of each observed edge.
     edges: Vec<usize>,
-    sim: Option<Simulation>,
     steps: u32,
     alerts: Vec<f32>,
     recent: Vec<f32>,
     anomaly: Vec<f32>,
     auth: Vec<f32>,
     decoy_hits: Vec<f32>,
-    faults: FaultReporter,
 }
 
-impl CloudDefence {
-    /// The scenario `name` (builtin or path) with `fidelity` (its own if `None`).
+/// What the defender's action was, and the security totals before the step ran.
+pub(crate) struct Acted {
+    /// Whether it did something (anything but the no-op).
+    pub(crate) acted: bool,
+    /// The defence it applied.
+    pub(crate) defence: Option<Defence>,
+    totals: SecurityTotals,
+}
+
+/// The security reward's parts of a step.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Terms {
+    pub(crate) confidentiality: f64,
+    pub(crate) availability: f64,
+    pub(crate) action_cost: f64,
+    pub(crate) slo: f64,
+}
+
+impl Terms {
+    pub(crate) fn sum(&self) -> f64 {
+        self.confidentiality + self.availability + self.action_cost + self.slo
+    }
+}
+
+impl Defender {
+    /// The defender of `sc` (which has a `[security]` section), for `env`'s steps of
+    /// `step_s` over `max_steps`.
     pub(crate) fn new(
-        name: &str,
-        fidelity: Option<Fidelity>,
+        env: &'static str,
+        sc: Arc<Scenario>,
         step_s: f64,
         max_steps: u32,
         slo_weight: f64,
-    ) -> Result<CloudDefence, EnvError> {
+    ) -> Result<Defender, EnvError> {
         let bad = |field: &str, reason: String| EnvError::Config {
-            env: ID.into(),
+            env: env.into(),
             field: field.into(),
             reason,
         };
-        let (sc, _) = cloud::load(ID, name, fidelity)?;
         let Some(model) = &sc.security else {
             return Err(bad(
                 "scenario",
                 format!(
-                    "{name} has no [security] section (what an attacker can reach and \
-                     exploit): use cage2, microservices-20, or add one"
+                    "{} has no [security] section (what an attacker can reach and \
+                     exploit): use cage2, microservices-20, or add one",
+                    sc.spec.name
                 ),
             ));
         };
@@ -200,24 +226,24 @@ impl CloudDefence {
             entries: model.entry.len(),
             edges: edges.len(),
         };
-        Ok(CloudDefence {
-            scenario: Arc::new(sc),
-            attacker: AttackerKind::None,
+        let mut d = Defender {
+            env,
+            scenario: sc,
             step_s,
             max_steps,
             slo_weight,
             layout,
             slot_of,
             edges,
-            sim: None,
             steps: 0,
             alerts: vec![],
             recent: vec![],
             anomaly: vec![],
             auth: vec![],
             decoy_hits: vec![],
-            faults: FaultReporter::default(),
-        })
+        };
+        d.reset();
+        Ok(d)
     }
 
     pub(crate) fn scenario(&self) -> &Arc<Scenario> {
@@ -226,6 +252,10 @@ impl CloudDefence {
 
     pub(crate) fn layout(&self) -> Layout {
         self.layout
+    }
+
+    pub(crate) fn steps(&self) -> u32 {
+        self.steps
     }
 
     pub(crate) fn spaces(&self) -> (Space, Space) {
@@ -248,21 +278,8 @@ impl CloudDefence {
         )
     }
 
-    /// The simulation under way (for baselines and tests that need the truth).
-    pub(crate) fn sim(&self) -> Option<&Simulation> {
-        self.sim.as_ref()
-    }
-
-    pub(crate) fn steps(&self) -> u32 {
-        self.steps
-    }
-
-    pub(crate) fn reset(&mut self, seed: u64, attacker: AttackerKind) {
-        let mut sim = cloud::new_sim(&self.scenario, seed);
-        sim.start_attacker(attacker)
-            .expect("the scenario has a [security] section (checked in new)");
-        self.attacker = attacker;
-        self.sim = Some(sim);
+    /// Forgets the last episode's signals.
+    pub(crate) fn reset(&mut self) {
         self.steps = 0;
         let (r, s) = (self.layout.replicas, self.layout.services);
         self.alerts = vec![0.0; r];
@@ -270,12 +287,10 @@ impl CloudDefence {
         self.anomaly = vec![0.0; r];
         self.auth = vec![0.0; s];
         self.decoy_hits = vec![0.0; s];
-        self.faults.clear();
     }
 
     /// The replica slot `k` refers to now, if its service has that many live replicas.
-    pub(crate) fn replica(&self, k: usize) -> Option<ReplicaId> {
-        let sim = self.sim.as_ref()?;
+    pub(crate) fn replica(&self, sim: &Simulation, k: usize) -> Option<ReplicaId> {
         let (s, i) = *self.slot_of.get(k)?;
         sim.services()[s]
             .replicas
@@ -285,16 +300,15 @@ impl CloudDefence {
             .nth(i)
     }
 
-    fn defence(&self, act: Act) -> Option<Defence> {
-        let sim = self.sim.as_ref()?;
+    fn defence(&self, sim: &Simulation, act: Act) -> Option<Defence> {
         let model = self.scenario.security.as_ref()?;
         Some(match act {
             Act::Noop => return None,
             Act::Analyse(k) => Defence::Analyse {
-                replica: self.replica(k)?,
+                replica: self.replica(sim, k)?,
             },
             Act::Isolate(k) => {
-                let replica = self.replica(k)?;
+                let replica = self.replica(sim, k)?;
                 if sim.replicas()[replica].isolated {
                     Defence::Release { replica }
                 } else {
@@ -302,7 +316,7 @@ impl CloudDefence {
                 }
             }
             Act::Restore(k) => Defence::Restore {
-                replica: self.replica(k)?,
+                replica: self.replica(sim, k)?,
             },
             Act::Rotate(service) => Defence::Rotate { service },
             Act::Decoy(service) => Defence::Decoy { service },
@@ -320,11 +334,11 @@ impl CloudDefence {
         })
     }
 
-    pub(crate) fn write_mask(&self, mask: &mut Vec<bool>) {
+    pub(crate) fn write_mask(&self, sim: Option<&Simulation>, mask: &mut Vec<bool>) {
         let l = self.layout;
         mask.clear();
         mask.resize(l.actions(), false);
-        let Some(sim) = &self.sim else { return };
+        let Some(sim) = sim else { return };
         let sec = sim.security().expect("started at reset");
         let spec = self
             .scenario
@@ -335,7 +349,9 @@ impl CloudDefence {
         let now = sim.now();
         mask[0] = true;
         for k in 0..l.replicas {
-            let Some(r) = self.replica(k) else { continue };
+            let Some(r) = self.replica(sim, k) else {
+                continue;
+            };
             let rep = &sim.replicas()[r];
             let placed = rep.state != hale_sim::ReplicaState::Pending;
             let host_up = rep
@@ -359,15 +375,15 @@ impl CloudDefence {
         }
     }
 
-    pub(crate) fn write_obs(&self, out: &mut [f32]) {
+    pub(crate) fn write_obs(&self, sim: Option<&Simulation>, out: &mut [f32]) {
         out.fill(0.0);
-        let Some(sim) = &self.sim else { return };
+        let Some(sim) = sim else { return };
         let sec = sim.security().expect("started at reset");
         let l = self.layout;
         let now = sim.now();
         for k in 0..l.replicas {
             let o = &mut out[k * REPLICA_FEATURES..(k + 1) * REPLICA_FEATURES];
-            let Some(r) = self.replica(k) else {
+            let Some(r) = self.replica(sim, k) else {
                 o[8] = 1.0;
                 continue;
             };
@@ -403,10 +419,10 @@ impl CloudDefence {
     }
 
     /// The graph observation: the flat one's figures on the service graph.
-    pub(crate) fn write_graph(&self, out: &mut GraphValue) {
+    pub(crate) fn write_graph(&self, sim: Option<&Simulation>, out: &mut GraphValue) {
         let l = self.layout;
         let mut flat = vec![0.0; l.obs_len()];
-        self.write_obs(&mut flat);
+        self.write_obs(sim, &mut flat);
         let d = GRAPH_NODE_FEATURES;
         let n = l.services + l.replicas;
         out.nodes.clear();
@@ -440,9 +456,8 @@ impl CloudDefence {
             let s = self.slot_of[k].0;
             edge(out, i, s, [1.0, 0.0, 0.0, 0.0]);
             edge(out, s, i, [1.0, 0.0, 0.0, 0.0]);
-            let host = self
-                .replica(k)
-                .and_then(|r| self.sim.as_ref().and_then(|sim| sim.replicas()[r].host));
+            let host =
+                sim.and_then(|sim| self.replica(sim, k).and_then(|r| sim.replicas()[r].host));
             hosts.push(host);
         }
         let cut_base = services + l.services * SERVICE_FEATURES;
@@ -462,34 +477,44 @@ impl CloudDefence {
         }
     }
 
-    /// Plays one step: the defender's action, then `step_s` of the cloud.
-    pub(crate) fn step(&mut self, a: usize) -> Result<(f64, bool, Info), EnvError> {
+    /// Plays action `a` (allowed by the mask) on `sim`, now.
+    pub(crate) fn act(&self, sim: &mut Simulation, a: usize) -> Result<Acted, EnvError> {
         let act = self.layout.decode(a).ok_or_else(|| EnvError::Config {
-            env: ID.into(),
+            env: self.env.into(),
             field: "action".into(),
             reason: format!("{a} is not an action (0..{})", self.layout.actions()),
         })?;
-        let defence = self.defence(act);
-        let sim = self.sim.as_mut().ok_or(EnvError::NeedsReset(ID.into()))?;
-        let before = Before::read(sim);
-        let totals_before = *sim.security().expect("started at reset").totals();
+        let defence = self.defence(sim, act);
+        let totals = *sim.security().expect("started at reset").totals();
         if let Some(d) = &defence {
             // The mask allowed it, so the simulator accepts it: a refusal here is a
             // mask bug, reported as such rather than skipped.
             sim.defend(d).map_err(|e| EnvError::Config {
-                env: ID.into(),
+                env: self.env.into(),
                 field: "action".into(),
                 reason: format!("action {a} ({act:?}) was allowed, yet refused: {e}"),
             })?;
         }
-        sim.run_for(SimTime::from_secs_f64(self.step_s));
-        cloud::heal_like_kubelet(sim);
+        Ok(Acted {
+            acted: defence.is_some(),
+            defence,
+            totals,
+        })
+    }
+
+    /// After the step ran: takes the step's signals into the defender's memory and
+    /// gives the reward's parts (`slo_violation_s`: the step's SLO-violation seconds)
+    /// and the step's security info.
+    pub(crate) fn observe(
+        &mut self,
+        sim: &mut Simulation,
+        acted: &Acted,
+        slo_violation_s: f64,
+    ) -> (Terms, SecurityInfo) {
         let signals = sim.take_signals().expect("started at reset");
-        let totals = *sim.security().expect("started at reset").totals();
-        let cloud_info = cloud::common_info(sim, &before, &mut self.faults);
         self.steps += 1;
         for k in 0..self.layout.replicas {
-            let (alerts, anomaly) = match self.replica(k) {
+            let (alerts, anomaly) = match self.replica(sim, k) {
                 Some(r) => (signals.alerts[r] as f32, signals.anomaly[r]),
                 None => (0.0, 0.0),
             };
@@ -501,14 +526,16 @@ impl CloudDefence {
             self.auth[s] = signals.auth_failures[s] as f32;
             self.decoy_hits[s] = signals.decoy_hits[s] as f32;
         }
-        let d = |f: fn(&SecurityTotals) -> f64| f(&totals) - f(&totals_before);
-        let confidentiality =
-            -(0.1 * d(|t| t.user_replica_s) + d(|t| t.root_replica_s)) / self.step_s;
-        let availability = -10.0 * d(|t| t.impact_s) / self.step_s;
-        let action_cost = -(d(|t| t.defender_restarts as f64));
-        let slo = -self.slo_weight * cloud_info.slo_violation_s / self.step_s;
-        let sim = self.sim.as_ref().expect("checked above");
         let sec = sim.security().expect("started at reset");
+        let totals = *sec.totals();
+        let d = |f: fn(&SecurityTotals) -> f64| f(&totals) - f(&acted.totals);
+        let terms = Terms {
+            confidentiality: -(0.1 * d(|t| t.user_replica_s) + d(|t| t.root_replica_s))
+                / self.step_s,
+            availability: -10.0 * d(|t| t.impact_s) / self.step_s,
+            action_cost: -(d(|t| t.defender_restarts as f64)),
+            slo: -self.slo_weight * slo_violation_s / self.step_s,
+        };
         let (mut footholds, mut privileged) = (0, 0);
         for (r, rep) in sim.replicas().iter().enumerate() {
             let p = sec.foothold(r);
@@ -518,23 +545,113 @@ impl CloudDefence {
             }
         }
         let mv = sec.last_move();
+        let info = SecurityInfo {
+            reward_confidentiality: terms.confidentiality,
+            reward_availability: terms.availability,
+            reward_action_cost: terms.action_cost,
+            reward_slo: terms.slo,
+            exfiltrated_mb: d(|t| t.exfiltrated_mb),
+            red_action: mv.map_or("none", |m| m.kind.name()),
+            red_success: mv.is_some_and(|m| m.success),
+            footholds,
+            privileged,
+            acted: acted.acted,
+        };
+        (terms, info)
+    }
+}
+
+/// `Security-v0`'s cloud game: a simulation of its own and the defender playing it.
+pub(crate) struct CloudDefence {
+    defender: Defender,
+    sim: Option<Simulation>,
+    faults: FaultReporter,
+}
+
+impl CloudDefence {
+    /// The scenario `name` (builtin or path) with `fidelity` (its own if `None`).
+    pub(crate) fn new(
+        name: &str,
+        fidelity: Option<Fidelity>,
+        step_s: f64,
+        max_steps: u32,
+        slo_weight: f64,
+    ) -> Result<CloudDefence, EnvError> {
+        let (sc, _) = cloud::load(ID, name, fidelity)?;
+        Ok(CloudDefence {
+            defender: Defender::new(ID, Arc::new(sc), step_s, max_steps, slo_weight)?,
+            sim: None,
+            faults: FaultReporter::default(),
+        })
+    }
+
+    pub(crate) fn scenario(&self) -> &Arc<Scenario> {
+        self.defender.scenario()
+    }
+
+    pub(crate) fn layout(&self) -> Layout {
+        self.defender.layout()
+    }
+
+    pub(crate) fn spaces(&self) -> (Space, Space) {
+        self.defender.spaces()
+    }
+
+    /// The simulation under way (for baselines and tests that need the truth).
+    pub(crate) fn sim(&self) -> Option<&Simulation> {
+        self.sim.as_ref()
+    }
+
+    pub(crate) fn steps(&self) -> u32 {
+        self.defender.steps()
+    }
+
+    pub(crate) fn reset(&mut self, seed: u64, attacker: AttackerKind) {
+        let mut sim = cloud::new_sim(self.defender.scenario(), seed);
+        sim.start_attacker(attacker)
+            .expect("the scenario has a [security] section (checked in new)");
+        self.sim = Some(sim);
+        self.defender.reset();
+        self.faults.clear();
+    }
+
+    /// The replica slot `k` refers to now.
+    pub(crate) fn replica(&self, k: usize) -> Option<ReplicaId> {
+        self.defender.replica(self.sim.as_ref()?, k)
+    }
+
+    pub(crate) fn write_mask(&self, mask: &mut Vec<bool>) {
+        self.defender.write_mask(self.sim.as_ref(), mask)
+    }
+
+    pub(crate) fn write_obs(&self, out: &mut [f32]) {
+        self.defender.write_obs(self.sim.as_ref(), out)
+    }
+
+    pub(crate) fn write_graph(&self, out: &mut GraphValue) {
+        self.defender.write_graph(self.sim.as_ref(), out)
+    }
+
+    /// Plays one step: the defender's action, then `step_s` of the cloud.
+    pub(crate) fn step(&mut self, a: usize) -> Result<(f64, bool, Info), EnvError> {
+        let sim = self.sim.as_mut().ok_or(EnvError::NeedsReset(ID.into()))?;
+        let before = Before::read(sim);
+        let acted = self.defender.act(sim, a)?;
+        sim.run_for(SimTime::from_secs_f64(self.defender.step_s));
+        cloud::heal_like_kubelet(sim);
+        let cloud_info = cloud::common_info(sim, &before, &mut self.faults);
+        let (terms, security) = self
+            .defender
+            .observe(sim, &acted, cloud_info.slo_violation_s);
         let info = Info {
-            security: Some(SecurityInfo {
-                reward_confidentiality: confidentiality,
-                reward_availability: availability,
-                reward_action_cost: action_cost,
-                reward_slo: slo,
-                exfiltrated_mb: d(|t| t.exfiltrated_mb),
-                red_action: mv.map_or("none", |m| m.kind.name()),
-                red_success: mv.is_some_and(|m| m.success),
-                footholds,
-                privileged,
-                acted: defence.is_some(),
-            }),
+            security: Some(security),
             cloud: Some(cloud_info),
             ..Info::default()
         };
-        let reward = confidentiality + availability + action_cost + slo;
-        Ok((reward, self.steps >= self.max_steps, info))
+        Ok((
+            terms.sum(),
+            self.defender.steps() >= self.defender.max_steps,
+            info,
+        ))
     }
 }

@@ -20,10 +20,12 @@
 mod cartpole;
 pub mod checker;
 mod cloud;
+pub mod cloudops;
 pub mod encoding;
 mod env;
 mod healing;
 pub mod intrusion;
+mod multi;
 mod registry;
 pub mod replay;
 mod scaling;
@@ -33,14 +35,16 @@ pub mod vector;
 pub mod wrappers;
 
 pub use cartpole::CartPole;
-pub use checker::{check_env, check_registered};
+pub use checker::{check_env, check_parallel_env, check_registered};
 pub use cloud::{Randomize, load_topology};
+pub use cloudops::{CloudOps, CloudOpsConfig, CloudOpsInfo, Ledger};
 pub use env::{
     CloudInfo, Env, EnvError, EpisodeInfo, HealingInfo, Info, ObsSlot, ScalingInfo, SecurityInfo,
     Step, StepInto, Usage, check_action, write_obs,
 };
 pub use healing::{Healing, HealingConfig};
-pub use registry::{EnvSpec, make, registry};
+pub use multi::{AgentMap, MultiStep, ParallelEnv};
+pub use registry::{EnvSpec, ParallelEnvSpec, make, make_parallel, parallel_registry, registry};
 pub use scaling::{Scaling, ScalingAction, ScalingConfig, ScalingReward};
 pub use security::{Attacker, Security, SecurityConfig, SecurityObservation};
 pub use space::{GraphValue, Space, Value};

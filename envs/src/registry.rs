@@ -1,6 +1,7 @@
 //! Making environments by id, as `gymnasium.make`.
 
 use crate::env::{Env, EnvError};
+use crate::multi::ParallelEnv;
 use crate::wrappers::TimeLimit;
 use serde_json::Value as Json;
 
@@ -70,6 +71,39 @@ pub fn make(id: &str, config: &Json) -> Result<Box<dyn Env>, EnvError> {
         None => Err(EnvError::UnknownEnv {
             id: id.to_string(),
             known: registry()
+                .iter()
+                .map(|s| s.id)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// A registered multi-agent environment.
+pub struct ParallelEnvSpec {
+    /// Its id.
+    pub id: &'static str,
+    /// One line for `hale env list`.
+    pub description: &'static str,
+    make: fn(&Json) -> Result<Box<dyn ParallelEnv>, EnvError>,
+}
+
+/// Every registered multi-agent environment.
+pub fn parallel_registry() -> &'static [ParallelEnvSpec] {
+    &[ParallelEnvSpec {
+        id: "CloudOps-v0",
+        description: "scaler, healer and defender on one cloud (PettingZoo parallel API), with a conflict ledger (default microservices-20 against B_line)",
+        make: |c| Ok(Box::new(crate::cloudops::CloudOps::new(c)?)),
+    }]
+}
+
+/// Makes the multi-agent environment `id` with `config`.
+pub fn make_parallel(id: &str, config: &Json) -> Result<Box<dyn ParallelEnv>, EnvError> {
+    match parallel_registry().iter().find(|s| s.id == id) {
+        Some(spec) => (spec.make)(config),
+        None => Err(EnvError::UnknownEnv {
+            id: id.to_string(),
+            known: parallel_registry()
                 .iter()
                 .map(|s| s.id)
                 .collect::<Vec<_>>()

@@ -266,6 +266,7 @@ impl Simulation {
                     self.replicas[r].host
                 };
                 let s = self.replicas[r].service;
+                self.evictions += 1;
                 self.finalize(r);
                 self.create_replica(s, avoid);
                 self.reconcile(s);
@@ -311,6 +312,7 @@ impl Simulation {
                     .collect();
                 for r in on_host {
                     let s = self.replicas[r].service;
+                    self.evictions += 1;
                     self.terminate(r, true);
                     self.create_replica(s, Some(host));
                 }

@@ -88,6 +88,9 @@ pub struct Simulation {
     pub(crate) pending: VecDeque<ReplicaId>,
     pub(crate) sched_index: BTreeSet<(u64, HostId)>,
     pub(crate) cost_accrued: f64,
+    /// Live replicas deleted to be recreated elsewhere (kill, reschedule, drain, the
+    /// cluster autoscaler's drains).
+    pub(crate) evictions: u64,
     pub(crate) log_hash: u64,
     pub(crate) events: u64,
     /// Replicas the request model drained during the current event, to finalize.
@@ -178,6 +181,7 @@ impl Simulation {
             pending: VecDeque::new(),
             sched_index: BTreeSet::new(),
             cost_accrued: 0.0,
+            evictions: 0,
             last_scale_up: None,
             window_offsets_s,
             log_hash: rng::key(seed, 0x10c),
@@ -526,6 +530,13 @@ impl Simulation {
     /// Clears every service's run totals (to drop a warm-up period).
     pub fn reset_service_totals(&mut self) {
         self.monitor.reset_totals();
+    }
+
+    /// Live replicas deleted so far to be recreated elsewhere: kills, reschedules and
+    /// drains (an operator's or the cluster autoscaler's). Scale-downs and restarts
+    /// are not evictions.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
     }
 
     /// Money spent on hosts so far.

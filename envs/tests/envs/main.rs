@@ -3,6 +3,7 @@
 mod cartpole;
 mod checker;
 mod cloud;
+mod cloudops;
 mod golden;
 mod security;
 #[cfg(feature = "traces")]

@@ -1,0 +1,313 @@
+//! CloudOps-v0: PettingZoo's parallel rules, the team reward's terms and the conflict
+//! ledger, kind by kind, on scripted joint actions.
+
+use hale_envs::{AgentMap, CloudOps, ParallelEnv, Value, check_parallel_env, make_parallel};
+use serde_json::{Value as Json, json};
+
+fn env(config: Json) -> CloudOps {
+    CloudOps::new(&config).unwrap()
+}
+
+/// Everyone does nothing, except what `overrides` says.
+fn joint(env: &CloudOps, overrides: &[(&str, Value)]) -> AgentMap<Value> {
+    let mut a: AgentMap<Value> = env
+        .agents()
+        .iter()
+        .map(|agent| {
+            let v = match env.action_space(agent).unwrap() {
+                hale_envs::Space::MultiDiscrete { nvec } => {
+                    Value::MultiDiscrete(vec![2; nvec.len()])
+                }
+                _ => Value::Discrete(0),
+            };
+            (agent.clone(), v)
+        })
+        .collect();
+    for (agent, v) in overrides {
+        a.insert(agent.to_string(), v.clone());
+    }
+    a
+}
+
+fn ledger(step: &hale_envs::MultiStep, agent: &str) -> hale_envs::CloudOpsInfo {
+    step.infos[agent].cloudops.clone().unwrap()
+}
+
+/// The healer's slot holding replica `r`.
+fn healer_slot(env: &CloudOps, r: usize) -> usize {
+    (0..64).find(|&k| env.healer_slot(k) == Some(r)).unwrap()
+}
+
+#[test]
+fn every_subset_of_agents_passes_the_parallel_checker() {
+    for agents in [
+        json!(["scaler", "healer", "defender"]),
+        json!(["scaler"]),
+        json!(["healer"]),
+        json!(["defender"]),
+        json!(["defender", "scaler"]),
+    ] {
+        let config = json!({"agents": agents, "max_steps": 12});
+        let failures = check_parallel_env(&|| make_parallel("CloudOps-v0", &config), 30);
+        assert!(failures.is_empty(), "{agents}: {failures:?}");
+    }
+}
+
+#[test]
+fn agents_come_in_a_fixed_order_and_leave_together_at_the_time_limit() {
+    let mut e = env(json!({"agents": ["defender", "scaler", "healer"], "max_steps": 3}));
+    assert_eq!(e.possible_agents(), ["scaler", "healer", "defender"]);
+    assert!(e.agents().is_empty(), "no one is alive before reset");
+    e.reset(Some(1), None).unwrap();
+    assert_eq!(e.agents(), e.possible_agents());
+    for i in 0..3 {
+        let s = e.step(&joint(&e, &[])).unwrap();
+        assert!(s.truncations.values().all(|&t| t == (i == 2)));
+        assert!(s.terminations.values().all(|&t| !t));
+    }
+    assert!(e.agents().is_empty());
+    let err = e.step(&AgentMap::new()).unwrap_err().to_string();
+    assert!(err.contains("episode ended"), "{err}");
+}
+
+#[test]
+fn bad_configs_and_bad_joint_actions_are_named() {
+    let err = |c: Json| CloudOps::new(&c).err().unwrap().to_string();
+    let e = err(json!({"agents": ["scaler", "janitor"]}));
+    assert!(e.contains("agents") && e.contains("janitor"), "{e}");
+    let e = err(json!({"agents": ["scaler", "scaler"]}));
+    assert!(e.contains("twice"), "{e}");
+    let e = err(json!({"agents": []}));
+    assert!(e.contains("at least one"), "{e}");
+    let e = err(json!({"scenario": "three-tier"}));
+    assert!(e.contains("three-tier") && e.contains("[security]"), "{e}");
+    let e = err(json!({"scenario": "three-tier", "agents": ["scaler"]}));
+    assert!(
+        e.contains("attacker"),
+        "an attacker also needs [security]: {e}"
+    );
+    assert!(
+        CloudOps::new(
+            &json!({"scenario": "three-tier", "agents": ["scaler", "healer"], "attacker": "none"})
+        )
+        .is_ok()
+    );
+    let e = err(json!({"step_s": 0}));
+    assert!(e.contains("step_s"), "{e}");
+
+    let mut e = env(json!({}));
+    e.reset(Some(2), None).unwrap();
+    let mut a = joint(&e, &[]);
+    a.remove("healer");
+    let msg = e.step(&a).unwrap_err().to_string();
+    assert!(msg.contains("healer"), "{msg}");
+    let a = joint(&e, &[("scaler", Value::MultiDiscrete(vec![5; 20]))]);
+    let msg = e.step(&a).unwrap_err().to_string();
+    assert!(msg.contains("scaler"), "{msg}");
+    let msg = e.observation_space("janitor").unwrap_err().to_string();
+    assert!(msg.contains("janitor") && msg.contains("scaler"), "{msg}");
+}
+
+#[test]
+fn the_team_reward_is_the_sum_of_the_terms_and_own_rewards_split_it() {
+    for reward in ["team", "own"] {
+        let mut e = env(json!({"reward": reward, "max_steps": 40}));
+        e.reset(Some(3), None).unwrap();
+        let mut own_sum = 0.0;
+        let mut team = 0.0;
+        for _ in 0..40 {
+            let s = e.step(&joint(&e, &[])).unwrap();
+            let i = ledger(&s, "scaler");
+            let sum = i.team_cost + i.team_slo + i.team_unserved + i.team_security + i.team_actions;
+            assert!((i.team_reward - sum).abs() < 1e-9);
+            let owns: f64 = e
+                .possible_agents()
+                .iter()
+                .map(|a| ledger(&s, a).agent_reward)
+                .sum();
+            // Doing nothing costs no actions: the own terms add up to the team's.
+            assert!(
+                (owns - i.team_reward).abs() < 1e-9,
+                "{owns} vs {}",
+                i.team_reward
+            );
+            for (agent, r) in &s.rewards {
+                let want = if reward == "team" {
+                    i.team_reward
+                } else {
+                    ledger(&s, agent).agent_reward
+                };
+                assert_eq!(*r, want, "{agent}");
+            }
+            own_sum += owns;
+            team += i.team_reward;
+            assert!(i.team_cost < 0.0, "hosts cost money");
+        }
+        assert!((own_sum - team).abs() < 1e-6);
+        assert!(
+            team < -40.0,
+            "B_line unopposed for 400 s costs the team: {team}"
+        );
+    }
+}
+
+#[test]
+fn the_ledger_counts_a_scale_flip_flop_within_the_window_only() {
+    let mut e = env(json!({"agents": ["scaler"], "attacker": "none", "conflict_window_s": 25}));
+    e.reset(Some(4), None).unwrap();
+    let up = Value::MultiDiscrete([vec![3], vec![2; 19]].concat());
+    let down = Value::MultiDiscrete([vec![1], vec![2; 19]].concat());
+    let s = e.step(&joint(&e, &[("scaler", up.clone())])).unwrap();
+    assert_eq!(ledger(&s, "scaler").ledger.flip_flops, 0);
+    let s = e.step(&joint(&e, &[("scaler", down.clone())])).unwrap();
+    let i = ledger(&s, "scaler");
+    assert_eq!((i.ledger.flip_flops, i.conflicts_caused), (1, 1));
+    // Down again: the same direction, no flip-flop; then wait out the window.
+    let s = e.step(&joint(&e, &[("scaler", down)])).unwrap();
+    assert_eq!(ledger(&s, "scaler").ledger.flip_flops, 0);
+    for _ in 0..3 {
+        e.step(&joint(&e, &[])).unwrap();
+    }
+    let s = e.step(&joint(&e, &[("scaler", up)])).unwrap();
+    assert_eq!(
+        ledger(&s, "scaler").ledger.flip_flops,
+        0,
+        "30 s later: outside the 25 s window"
+    );
+}
+
+#[test]
+fn the_ledger_counts_double_restarts_and_undone_isolations() {
+    let mut e = env(json!({"agents": ["healer", "defender"]}));
+    e.reset(Some(5), None).unwrap();
+    let rd = e.defender_layout().unwrap().replicas;
+    // The defender restores its slot 0; the healer restarts the same replica next.
+    let r = e.defender_slot(0).unwrap();
+    let s = e
+        .step(&joint(
+            &e,
+            &[("defender", Value::Discrete((1 + 2 * rd) as i64))],
+        ))
+        .unwrap();
+    assert_eq!(ledger(&s, "defender").ledger.double_restarts, 0);
+    assert_eq!(
+        s.infos["defender"]
+            .security
+            .as_ref()
+            .unwrap()
+            .reward_action_cost,
+        -1.0
+    );
+    let k = healer_slot(&e, r);
+    let s = e
+        .step(&joint(&e, &[("healer", Value::Discrete(1 + k as i64))]))
+        .unwrap();
+    let (h, d) = (ledger(&s, "healer"), ledger(&s, "defender"));
+    assert_eq!(h.ledger.double_restarts, 1);
+    assert_eq!(
+        (h.conflicts_caused, d.conflicts_caused),
+        (1, 0),
+        "the healer came second"
+    );
+
+    // The defender isolates its slot 3; the healer restarts that replica: undone.
+    let r = e.defender_slot(3).unwrap();
+    let s = e
+        .step(&joint(
+            &e,
+            &[("defender", Value::Discrete((1 + rd + 3) as i64))],
+        ))
+        .unwrap();
+    assert!(e.simulation().unwrap().replicas()[r].isolated);
+    assert_eq!(ledger(&s, "healer").ledger.isolations_undone, 0);
+    let k = healer_slot(&e, r);
+    let s = e
+        .step(&joint(&e, &[("healer", Value::Discrete(1 + k as i64))]))
+        .unwrap();
+    assert_eq!(ledger(&s, "healer").ledger.isolations_undone, 1);
+    assert!(!e.simulation().unwrap().replicas()[r].isolated);
+}
+
+#[test]
+fn the_ledger_counts_a_replica_scaled_away_right_after_a_restart_and_evictions() {
+    let mut e = env(json!({"agents": ["scaler", "healer"], "attacker": "none"}));
+    e.reset(Some(6), None).unwrap();
+    let sim = e.simulation().unwrap();
+    // A service with two replicas: the healer restarts one, the scaler removes one;
+    // the restarting replica (booting) is the one a scale-down removes first.
+    let s = (0..sim.services().len())
+        .find(|&s| sim.services()[s].desired == 2)
+        .unwrap();
+    let r = sim.services()[s].replicas[0];
+    let k = healer_slot(&e, r);
+    let mut down = vec![2; 20];
+    down[s] = 1;
+    let step = e
+        .step(&joint(
+            &e,
+            &[
+                ("healer", Value::Discrete(1 + k as i64)),
+                ("scaler", Value::MultiDiscrete(down)),
+            ],
+        ))
+        .unwrap();
+    let i = ledger(&step, "scaler");
+    assert_eq!((i.ledger.removed_targets, i.conflicts_caused), (1, 1));
+    assert!(!e.simulation().unwrap().replicas()[r].state.is_live());
+
+    // A reschedule is an eviction; the evicted replica's slot moves to its successor.
+    let r = e.healer_slot(0).unwrap();
+    let step = e
+        .step(&joint(&e, &[("healer", Value::Discrete(1 + 64))]))
+        .unwrap();
+    assert_eq!(ledger(&step, "healer").ledger.evictions, 1);
+    assert!(!e.simulation().unwrap().replicas()[r].state.is_live());
+}
+
+#[test]
+fn without_a_healer_the_kubelets_restart_crashed_replicas() {
+    let mut e = env(json!({"agents": ["scaler"], "attacker": "none", "max_steps": 200}));
+    e.reset(Some(7), None).unwrap();
+    for _ in 0..200 {
+        e.step(&joint(&e, &[])).unwrap();
+        let sim = e.simulation().unwrap();
+        // A crash is never left standing for a whole step.
+        assert!(sim.replicas().iter().all(|r| {
+            r.state != hale_sim::ReplicaState::Crashed
+                || r.host
+                    .is_none_or(|h| sim.hosts()[h].state != hale_sim::HostState::Ready)
+        }));
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_joint_episode() {
+    let run = || {
+        let mut e = env(json!({"max_steps": 50}));
+        e.reset(Some(8), None).unwrap();
+        let mut rng = hale_sim::rng::Stream::from_key(1);
+        let mut out = vec![];
+        for _ in 0..50 {
+            let a: AgentMap<Value> = e
+                .agents()
+                .iter()
+                .map(|ag| {
+                    (
+                        ag.clone(),
+                        e.action_space(ag)
+                            .unwrap()
+                            .sample(&mut rng, e.action_mask(ag)),
+                    )
+                })
+                .collect();
+            let s = e.step(&a).unwrap();
+            out.push((
+                s.obs,
+                s.rewards.values().map(|r| r.to_bits()).collect::<Vec<_>>(),
+                e.state().unwrap(),
+            ));
+        }
+        out
+    };
+    assert!(run() == run());
+}
