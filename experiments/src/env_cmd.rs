@@ -85,17 +85,39 @@ pub fn run(cmd: EnvCommand) -> Result<()> {
                 );
                 println!("{:<12}   action:      {}", "", describe(env.action_space()));
             }
+            for spec in hale_envs::parallel_registry() {
+                let env = hale_envs::make_parallel(spec.id, &Json::Null)?;
+                println!("{:<12} {} (multi-agent)", spec.id, spec.description);
+                for agent in env.possible_agents() {
+                    println!(
+                        "{:<12}   {agent}: observation {}, action {}",
+                        "",
+                        describe(env.observation_space(agent)?),
+                        describe(env.action_space(agent)?)
+                    );
+                }
+                println!("{:<12}   state:      {}", "", describe(env.state_space()));
+            }
             Ok(())
         }
         EnvCommand::Check { id, config, steps } => {
             let config = parse_config(config.as_deref())?;
             let ids: Vec<String> = match id {
                 Some(id) => vec![id],
-                None => registry().iter().map(|s| s.id.to_string()).collect(),
+                None => registry()
+                    .iter()
+                    .map(|s| s.id)
+                    .chain(hale_envs::parallel_registry().iter().map(|s| s.id))
+                    .map(String::from)
+                    .collect(),
             };
             let mut failed = 0;
             for id in &ids {
-                let failures = check_registered(id, &config, steps);
+                let failures = if hale_envs::parallel_registry().iter().any(|s| s.id == id) {
+                    hale_envs::check_parallel_env(&|| hale_envs::make_parallel(id, &config), steps)
+                } else {
+                    check_registered(id, &config, steps)
+                };
                 if failures.is_empty() {
                     println!("ok    {id}");
                 } else {

@@ -11,6 +11,10 @@ Every env is also registered with Gymnasium under ``hale/``::
 
     gymnasium.make("hale/Scaling-v0", scenario="three-tier")
     gymnasium.make_vec("hale/CartPole-v1", num_envs=64, vectorization_mode="vector_entry_point")
+
+Multi-agent envs are PettingZoo ``ParallelEnv``s::
+
+    env = hale.parallel_env("CloudOps-v0", agents=["scaler", "healer", "defender"])
 """
 
 from __future__ import annotations
@@ -24,13 +28,41 @@ from hale import vector
 from hale.env import HaleEnv
 from hale.evaluate import evaluate
 
-__all__ = ["HaleEnv", "baselines", "evaluate", "make", "registry", "vector", "__version__"]
+__all__ = [
+    "HaleEnv",
+    "baselines",
+    "evaluate",
+    "make",
+    "parallel_env",
+    "parallel_registry",
+    "registry",
+    "vector",
+    "__version__",
+]
 __version__: str = _hale.__version__
 
 
 def registry() -> dict[str, str]:
     """Every env hale registers: ``{id: description}``."""
     return dict(_hale.registry())
+
+
+def parallel_registry() -> dict[str, str]:
+    """Every multi-agent env hale registers: ``{id: description}``."""
+    return dict(_hale.parallel_registry())
+
+
+def parallel_env(env_id: str, **config: Any) -> Any:
+    """hale's multi-agent env ``env_id`` (``CloudOps-v0``) with ``config`` as a
+    PettingZoo ``ParallelEnv`` (:class:`hale.parallel.HaleParallelEnv`; needs
+    ``pettingzoo``, the ``pettingzoo`` extra)."""
+    try:
+        from hale.parallel import parallel_env as make_parallel
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(
+            f"hale.parallel_env needs PettingZoo ({e}): pip install 'hale[pettingzoo]'"
+        ) from e
+    return make_parallel(env_id, **config)
 
 
 def baselines() -> list[str]:

@@ -11,6 +11,7 @@
 //!   says), graphs as `(nodes, edges, edge_links)`;
 //! - infos as dicts of Python floats, ints, bools and lists, per-service figures as
 //!   NumPy arrays;
+//! - multi-agent envs' per-agent values as dicts keyed by agent (PettingZoo's form);
 //! - errors as `ValueError` (a bad action or config) or `RuntimeError` (a step out of
 //!   order), with hale's message, which names the env and the field.
 //!
@@ -20,6 +21,7 @@
 
 mod convert;
 mod evaluate;
+mod parallel;
 mod vector;
 
 use convert::{action_from_py, info_to_py, obs_to_py};
@@ -167,6 +169,8 @@ fn registry() -> Vec<(&'static str, &'static str)> {
 fn _hale(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEnv>()?;
     m.add_class::<vector::PyVectorEnv>()?;
+    m.add_class::<parallel::PyParallelEnv>()?;
+    m.add_function(wrap_pyfunction!(parallel::parallel_registry, m)?)?;
     m.add_function(wrap_pyfunction!(registry, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate::baselines, m)?)?;
