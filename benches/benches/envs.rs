@@ -1,10 +1,10 @@
 //! Environment speed: CartPole-v1 and Scaling-v0 (fluid), single and vectorised;
-//! Security-v0 (CAGE 2) single, on one core.
+//! Security-v0 (CAGE 2) single, on one core; CloudOps-v0 (three agents) × 64.
 //!
 //! `cargo bench -p hale-benches --bench envs`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hale_envs::{AutoReset, Env, ObsSlot, Value, VectorEnv, make};
+use hale_envs::{AgentMap, AutoReset, Env, ObsSlot, ParallelVectorEnv, Value, VectorEnv, make};
 use serde_json::{Value as Json, json};
 use std::hint::black_box;
 
@@ -93,5 +93,36 @@ fn security(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cartpole, scaling, security);
+/// CloudOps-v0 with its three agents (scaler, healer, defender against B_line) on
+/// microservices-20, fluid, 64 envs: each step is one joint step of every sub-env
+/// (the scaler holds, the healer and the defender do nothing, so the cloud and the
+/// attacker are what is measured).
+fn cloudops(c: &mut Criterion) {
+    let mut g = c.benchmark_group("CloudOps-v0");
+    g.sample_size(10);
+    let mut v = ParallelVectorEnv::make("CloudOps-v0", &Json::Null, 64).unwrap();
+    v.reset(Some(0)).unwrap();
+    let joint: AgentMap<Value> = [
+        ("scaler".to_string(), Value::MultiDiscrete(vec![2; 20])),
+        ("healer".to_string(), Value::Discrete(0)),
+        ("defender".to_string(), Value::Discrete(0)),
+    ]
+    .into_iter()
+    .collect();
+    let batch = vec![joint; 64];
+    g.throughput(Throughput::Elements(64 * 50));
+    g.bench_function("three_agents_vector64_50_steps", |b| {
+        b.iter(|| {
+            rayon::scope(|_| {
+                for _ in 0..50 {
+                    v.step(&batch).unwrap();
+                }
+            });
+            black_box(&v.obs);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, cartpole, scaling, security, cloudops);
 criterion_main!(benches);

@@ -48,4 +48,4 @@ pub use registry::{EnvSpec, ParallelEnvSpec, make, make_parallel, parallel_regis
 pub use scaling::{Scaling, ScalingAction, ScalingConfig, ScalingReward};
 pub use security::{Attacker, Security, SecurityConfig, SecurityObservation};
 pub use space::{GraphValue, Space, Value};
-pub use vector::{AutoReset, VectorEnv};
+pub use vector::{AutoReset, ParallelVectorEnv, VectorEnv};

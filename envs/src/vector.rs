@@ -299,3 +299,270 @@ fn slot<'a>(graph: bool, row: &'a mut [f32], g: &'a mut GraphValue) -> ObsSlot<'
         ObsSlot::Flat(row)
     }
 }
+
+/// N multi-agent environments of one kind, stepped together (rayon), each agent's
+/// values in contiguous buffers keyed by agent: what IPPO and MAPPO read.
+///
+/// Observations must be flat (Box). Autoreset is next-step: once every agent of
+/// sub-env i has left, the next `step` resets it (its actions are ignored; rewards 0,
+/// no flags). An agent that left while others go on keeps its last observation and
+/// its flags until the sub-env resets. Sub-env i is seeded `seed + i`; results do not
+/// depend on how many threads rayon uses.
+pub struct ParallelVectorEnv {
+    envs: Vec<Box<dyn crate::ParallelEnv>>,
+    possible: Vec<String>,
+    obs_dims: Vec<usize>,
+    mask_dims: Vec<usize>,
+    state_dim: usize,
+    needs_reset: Vec<bool>,
+    /// Per agent, observations `[num_envs × obs_dim]`.
+    pub obs: crate::AgentMap<Vec<f32>>,
+    /// Per agent, rewards of the last step `[num_envs]`.
+    pub rewards: crate::AgentMap<Vec<f64>>,
+    /// Per agent, terminated flags of the last step.
+    pub terminated: crate::AgentMap<Vec<bool>>,
+    /// Per agent, truncated flags of the last step.
+    pub truncated: crate::AgentMap<Vec<bool>>,
+    /// Per masked agent, action masks `[num_envs × mask_len]`.
+    pub masks: crate::AgentMap<Vec<bool>>,
+    /// Global states `[num_envs × state_dim]`.
+    pub state: Vec<f32>,
+    /// Each sub-env's infos of the last step or reset.
+    pub infos: Vec<crate::AgentMap<Info>>,
+}
+
+impl ParallelVectorEnv {
+    /// `num_envs` copies of the registered multi-agent env `id` with `config`.
+    pub fn make(
+        id: &str,
+        config: &serde_json::Value,
+        num_envs: usize,
+    ) -> Result<ParallelVectorEnv, EnvError> {
+        let envs = (0..num_envs)
+            .map(|_| crate::make_parallel(id, config))
+            .collect::<Result<Vec<_>, _>>()?;
+        ParallelVectorEnv::new(envs)
+    }
+
+    /// Groups `envs` (all of one kind, with flat observations).
+    pub fn new(envs: Vec<Box<dyn crate::ParallelEnv>>) -> Result<ParallelVectorEnv, EnvError> {
+        let first = envs.first().ok_or_else(|| EnvError::Config {
+            env: "vector".into(),
+            field: "num_envs".into(),
+            reason: "at least one env is needed".into(),
+        })?;
+        let id = first.id().to_string();
+        let possible = first.possible_agents().to_vec();
+        let (mut obs_dims, mut mask_dims) = (vec![], vec![]);
+        for agent in &possible {
+            let space = first.observation_space(agent)?;
+            let dim = match space {
+                Space::Graph { .. } => None,
+                s => s.flat_dim(),
+            };
+            obs_dims.push(dim.ok_or_else(|| EnvError::Config {
+                env: id.clone(),
+                field: "observation".into(),
+                reason: format!("{agent}'s observation is not flat ({space}): vectorised multi-agent envs need flat ones"),
+            })?);
+            let act = first.action_space(agent)?;
+            mask_dims.push(if first.action_mask(agent).is_some() {
+                act.mask_len().unwrap_or(0)
+            } else {
+                0
+            });
+        }
+        let state_dim = first.state_space().flat_dim().unwrap_or(0);
+        if let Some(other) = envs
+            .iter()
+            .find(|e| e.id() != id || e.possible_agents() != possible)
+        {
+            return Err(EnvError::Config {
+                env: id,
+                field: "envs".into(),
+                reason: format!(
+                    "mixes kinds: {} with agents {:?}",
+                    other.id(),
+                    other.possible_agents()
+                ),
+            });
+        }
+        let n = envs.len();
+        let per_agent = |f: &dyn Fn(usize) -> usize| -> crate::AgentMap<usize> {
+            possible
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (a.clone(), f(i)))
+                .collect()
+        };
+        let obs = per_agent(&|i| obs_dims[i] * n)
+            .into_iter()
+            .map(|(a, l)| (a, vec![0.0; l]))
+            .collect();
+        let masks = per_agent(&|i| mask_dims[i] * n)
+            .into_iter()
+            .filter(|(_, l)| *l > 0)
+            .map(|(a, l)| (a, vec![false; l]))
+            .collect();
+        let zeros = |v| {
+            possible
+                .iter()
+                .map(|a| (a.clone(), vec![v; n]))
+                .collect::<crate::AgentMap<_>>()
+        };
+        Ok(ParallelVectorEnv {
+            needs_reset: vec![false; n],
+            obs,
+            rewards: possible.iter().map(|a| (a.clone(), vec![0.0; n])).collect(),
+            terminated: zeros(false),
+            truncated: zeros(false),
+            masks,
+            state: vec![0.0; state_dim * n],
+            infos: vec![crate::AgentMap::new(); n],
+            envs,
+            possible,
+            obs_dims,
+            mask_dims,
+            state_dim,
+        })
+    }
+
+    /// Sub-envs.
+    pub fn num_envs(&self) -> usize {
+        self.envs.len()
+    }
+
+    /// The agents of every sub-env.
+    pub fn possible_agents(&self) -> &[String] {
+        &self.possible
+    }
+
+    /// One sub-env, for its spaces.
+    pub fn single_env(&self) -> &dyn crate::ParallelEnv {
+        self.envs[0].as_ref()
+    }
+
+    /// Resets every sub-env (sub-env i with `seed + i`, or continuing its stream).
+    pub fn reset(&mut self, seed: Option<u64>) -> Result<(), EnvError> {
+        let results: Vec<Result<_, EnvError>> = self
+            .envs
+            .par_iter_mut()
+            .enumerate()
+            .map(|(i, e)| e.reset(seed.map(|s| s + i as u64), None))
+            .collect();
+        for (i, r) in results.into_iter().enumerate() {
+            let (obs, infos) = r?;
+            self.write(i, &obs, None)?;
+            self.infos[i] = infos;
+            self.needs_reset[i] = false;
+        }
+        Ok(())
+    }
+
+    /// Steps every sub-env with `actions[i]` (one action per agent alive in sub-env
+    /// i; ignored where the sub-env resets instead).
+    pub fn step(&mut self, actions: &[crate::AgentMap<Value>]) -> Result<(), EnvError> {
+        if actions.len() != self.envs.len() {
+            return Err(EnvError::InvalidAction {
+                env: self.envs[0].id().into(),
+                reason: format!(
+                    "{} joint actions for {} sub-envs",
+                    actions.len(),
+                    self.envs.len()
+                ),
+            });
+        }
+        let needs = &self.needs_reset;
+        let results: Vec<Result<Outcome, EnvError>> = self
+            .envs
+            .par_iter_mut()
+            .zip(actions)
+            .enumerate()
+            .map(|(i, (e, a))| {
+                if needs[i] {
+                    let (obs, infos) = e.reset(None, None)?;
+                    Ok(Outcome::Reset(obs, infos))
+                } else {
+                    let alive = e.agents().to_vec();
+                    let joint: crate::AgentMap<Value> = a
+                        .iter()
+                        .filter(|(k, _)| alive.contains(k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    Ok(Outcome::Step(e.step(&joint)?))
+                }
+            })
+            .collect();
+        for (i, r) in results.into_iter().enumerate() {
+            match r? {
+                Outcome::Reset(obs, infos) => {
+                    self.write(i, &obs, None)?;
+                    self.infos[i] = infos;
+                    self.needs_reset[i] = false;
+                }
+                Outcome::Step(s) => {
+                    self.write(
+                        i,
+                        &s.obs,
+                        Some((&s.rewards, &s.terminations, &s.truncations)),
+                    )?;
+                    self.infos[i] = s.infos;
+                    self.needs_reset[i] = self.envs[i].agents().is_empty();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes sub-env i's observations, masks, state and (after a step) rewards and
+    /// flags; a reset clears rewards and flags.
+    #[allow(clippy::type_complexity)]
+    fn write(
+        &mut self,
+        i: usize,
+        obs: &crate::AgentMap<Value>,
+        step: Option<(
+            &crate::AgentMap<f64>,
+            &crate::AgentMap<bool>,
+            &crate::AgentMap<bool>,
+        )>,
+    ) -> Result<(), EnvError> {
+        let env = &self.envs[i];
+        for (k, agent) in self.possible.iter().enumerate() {
+            if let Some(Value::Box(x)) = obs.get(agent) {
+                let d = self.obs_dims[k];
+                self.obs.get_mut(agent).expect("every agent")[i * d..(i + 1) * d]
+                    .copy_from_slice(x);
+            }
+            let (r, te, tr) = match step {
+                None => (0.0, false, false),
+                Some((r, te, tr)) => (
+                    r.get(agent).copied().unwrap_or(0.0),
+                    te.get(agent).copied().unwrap_or(self.terminated[agent][i]),
+                    tr.get(agent).copied().unwrap_or(self.truncated[agent][i]),
+                ),
+            };
+            self.rewards.get_mut(agent).expect("every agent")[i] = r;
+            self.terminated.get_mut(agent).expect("every agent")[i] = te;
+            self.truncated.get_mut(agent).expect("every agent")[i] = tr;
+            let m = self.mask_dims[k];
+            if m > 0
+                && let Some(mask) = env.action_mask(agent)
+            {
+                self.masks.get_mut(agent).expect("masked agent")[i * m..(i + 1) * m]
+                    .copy_from_slice(mask);
+            }
+        }
+        if let Ok(Value::Box(s)) = env.state()
+            && s.len() == self.state_dim
+        {
+            self.state[i * self.state_dim..(i + 1) * self.state_dim].copy_from_slice(&s);
+        }
+        Ok(())
+    }
+}
+
+enum Outcome {
+    Reset(crate::AgentMap<Value>, crate::AgentMap<Info>),
+    Step(crate::MultiStep),
+}
