@@ -6,7 +6,8 @@
 //! and actions of its single-agent env:
 //!
 //! - `scaler`: Scaling-v0's — per service the monitoring row ([`crate::encoding::
-//!   SERVICE_FEATURES`] floats) and a change of −2…+2 replicas (`MultiDiscrete`).
+//!   SERVICE_FEATURES`] floats) and a change of −2…+2 replicas (`MultiDiscrete`), or
+//!   with `scaler_action = "target"` a replica count.
 //! - `healer`: Healing-v0's — replica, host and service slots, and a remedy
 //!   (restart, reschedule, roll back, drain) or nothing (`Discrete`, masked).
 //!   Without a healer the kubelets restart crashed and hung replicas at every step.
@@ -119,6 +120,9 @@ pub struct CloudOpsConfig {
     pub step_s: f64,
     /// Steps per episode.
     pub max_steps: u32,
+    /// The scaler's actions: `delta` (−2…+2 replicas per service, the default) or
+    /// `target` (a count in `min_replicas..=max_replicas`, what the HPA sets).
+    pub scaler_action: crate::ScalingAction,
     /// The scaler's fewest replicas per service.
     pub min_replicas: u32,
     /// The scaler's most replicas per service.
@@ -154,6 +158,7 @@ impl Default for CloudOpsConfig {
             attacker: OpsAttacker::BLine,
             step_s: 10.0,
             max_steps: 360,
+            scaler_action: crate::ScalingAction::Delta,
             min_replicas: 1,
             max_replicas: 20,
             healer_replicas: 64,
@@ -401,7 +406,16 @@ impl CloudOps {
                         high: vec![f32::MAX; n * SERVICE_FEATURES],
                         shape: vec![n, SERVICE_FEATURES],
                     },
-                    Space::MultiDiscrete { nvec: vec![5; n] },
+                    Space::MultiDiscrete {
+                        nvec: vec![
+                            match cfg.scaler_action {
+                                crate::ScalingAction::Delta => 5,
+                                crate::ScalingAction::Target =>
+                                    u64::from(cfg.max_replicas - cfg.min_replicas + 1),
+                            };
+                            n
+                        ],
+                    },
                 ),
                 Role::Healer => (
                     Space::Box {
@@ -448,7 +462,7 @@ impl CloudOps {
             .collect();
         Ok(CloudOps {
             scaling: ScalingActions {
-                delta: true,
+                delta: cfg.scaler_action == crate::ScalingAction::Delta,
                 min_replicas: cfg.min_replicas,
                 max_replicas: cfg.max_replicas,
                 cpu_levels: vec![],

@@ -8,7 +8,7 @@ use hale_policies::bundle::write_atomic;
 use hale_policies::eval::{
     COLUMNS, Episode, config_for, metrics_for, play, resolve_config, service_names, summarise,
 };
-use hale_policies::{PolicyContext, PolicySpec, load_policy};
+use hale_policies::{PolicyContext, PolicySource, PolicySpec, load_policy, team};
 use rayon::prelude::*;
 use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 /// Arguments of `hale eval`.
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// Env id (Scaling-v0, Healing-v0, Security-v0, CartPole-v1).
+    /// Env id (Scaling-v0, Healing-v0, Security-v0, CartPole-v1, or the multi-agent
+    /// CloudOps-v0, whose policies are teams).
     #[arg(long)]
     env: String,
     /// Env configuration as a JSON object (Scaling-v0 defaults here to target actions
@@ -29,7 +30,9 @@ pub struct EvalArgs {
     /// Policies, comma-separated: baseline names (hpa, kubelet, threshold, static,
     /// random, forecast, noop, react-restore, react-remove, decoy-first), or policy bundles: a bundle folder or a training run's
     /// folder, optionally labelled `LABEL=PATH` (default label: the bundle's algorithm).
-    /// Differences are reported against the first.
+    /// On a multi-agent env each policy is a team, one member per agent in order,
+    /// joined by `+` (CloudOps-v0: `hpa+kubelet+react-restore` for scaler, healer,
+    /// defender). Differences are reported against the first.
     #[arg(long, value_delimiter = ',', required = true)]
     policy: Vec<String>,
     /// Episodes per policy; episode i of every policy uses seed `seed + i`.
@@ -49,6 +52,31 @@ pub struct EvalArgs {
     timeline: usize,
 }
 
+/// Whether `env_id` is a multi-agent env (its policies are teams).
+fn multi_agent(env_id: &str) -> bool {
+    hale_envs::parallel_registry()
+        .iter()
+        .any(|s| s.id == env_id)
+}
+
+/// Team `spec` (members joined by `+`) on a fresh multi-agent env.
+fn team(
+    env_id: &str,
+    config: &Json,
+    spec: &PolicySpec,
+) -> Result<(Box<dyn hale_envs::ParallelEnv>, team::Team)> {
+    let env = hale_envs::make_parallel(env_id, config)?;
+    let text = match &spec.source {
+        PolicySource::Baseline(name) => name.clone(),
+        PolicySource::Bundle(dir) => dir.display().to_string(),
+    };
+    let members = team::parse(&text);
+    let t = team::Team::new(env.as_ref(), config, &members, |m, ctx| {
+        load_policy(m, ctx, &Device::flex())
+    })?;
+    Ok((env, t))
+}
+
 /// Runs one episode of `policy` on a fresh env with `seed`.
 fn run_episode(
     env_id: &str,
@@ -57,6 +85,15 @@ fn run_episode(
     episode: usize,
     seed: u64,
 ) -> Result<Episode> {
+    if multi_agent(env_id) {
+        let (mut env, mut t) = team(env_id, config, spec)?;
+        return Ok(team::play_team(
+            env.as_mut(),
+            &mut t,
+            &spec.label,
+            (episode, seed),
+        )?);
+    }
     let mut env = make(env_id, config)?;
     let ctx = PolicyContext::new(env_id, config, env.as_ref())?;
     let mut pi = load_policy(spec, &ctx, &Device::flex())?;
@@ -185,9 +222,13 @@ pub fn compare(
     // Check every policy fits, and that labels are distinct, before running anything.
     let configs: Vec<Json> = specs.iter().map(|s| config_for(config, s)).collect();
     for (i, s) in specs.iter().enumerate() {
-        let probe = make(env_id, &configs[i])?;
-        let ctx = PolicyContext::new(env_id, &configs[i], probe.as_ref())?;
-        load_policy(s, &ctx, &Device::flex())?;
+        if multi_agent(env_id) {
+            team(env_id, &configs[i], s)?;
+        } else {
+            let probe = make(env_id, &configs[i])?;
+            let ctx = PolicyContext::new(env_id, &configs[i], probe.as_ref())?;
+            load_policy(s, &ctx, &Device::flex())?;
+        }
         if specs[..i].iter().any(|o| o.label == s.label) {
             bail!(
                 "two policies are labelled {:?}: name them with LABEL=PATH",

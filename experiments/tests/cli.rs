@@ -68,7 +68,13 @@ fn env_list_shows_every_env_with_its_spaces() {
     let out = hale().args(["env", "list"]).output().unwrap();
     assert!(out.status.success());
     let s = String::from_utf8_lossy(&out.stdout);
-    for id in ["CartPole-v1", "Scaling-v0", "Healing-v0", "Security-v0"] {
+    for id in [
+        "CartPole-v1",
+        "Scaling-v0",
+        "Healing-v0",
+        "Security-v0",
+        "CloudOps-v0",
+    ] {
         assert!(s.contains(id), "{s}");
     }
     assert!(
@@ -282,6 +288,57 @@ fn eval_compares_healing_baselines() {
     let pol = &summary["summary"]["policies"];
     assert!(pol["kubelet"]["actions"]["mean"].as_f64().unwrap() > 0.0);
     assert_eq!(pol["noop"]["actions"]["mean"], 0.0);
+}
+
+#[test]
+fn eval_compares_teams_on_cloudops_with_the_ledger() {
+    let out = std::env::temp_dir().join(format!("hale-eval-cloudops-{}", std::process::id()));
+    let r = eval(
+        &[
+            "--env",
+            "CloudOps-v0",
+            "--config",
+            r#"{"max_steps": 40}"#,
+            "--policy",
+            "baselines=hpa+kubelet+react-restore,static+kubelet+noop",
+            "--episodes",
+            "2",
+        ],
+        &out,
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let table = String::from_utf8_lossy(&r.stdout);
+    for row in [
+        "team: security term",
+        "double restarts",
+        "evictions",
+        "conflicts",
+    ] {
+        assert!(table.contains(row), "{row}: {table}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let pol = &summary["summary"]["policies"];
+    assert!(pol["baselines"]["restores"]["mean"].as_f64().unwrap() > 0.0);
+    assert_eq!(pol["static+kubelet+noop"]["restores"]["mean"], 0.0);
+    let csv = std::fs::read_to_string(out.join("episodes.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains("isolations_undone"));
+    std::fs::remove_dir_all(&out).ok();
+    // A team with a member too few names the agents.
+    let r = eval(
+        &[
+            "--env",
+            "CloudOps-v0",
+            "--policy",
+            "hpa+kubelet",
+            "--episodes",
+            "2",
+        ],
+        &out,
+    );
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("scaler, healer, defender"), "{err}");
 }
 
 #[test]

@@ -106,6 +106,26 @@ pub struct Episode {
     /// Security-v0 in cloud mode: replica-minutes the attacker held (0 in CAGE 2
     /// mode, which has no clock).
     pub compromised_replica_min: f64,
+    /// CloudOps-v0: the team reward's host-bill term, summed.
+    pub team_cost: f64,
+    /// CloudOps-v0: its SLO term.
+    pub team_slo: f64,
+    /// CloudOps-v0: its unserved term.
+    pub team_unserved: f64,
+    /// CloudOps-v0: its security term.
+    pub team_security: f64,
+    /// CloudOps-v0: its action costs.
+    pub team_actions: f64,
+    /// CloudOps-v0's ledger: desired counts reversed within the window.
+    pub flip_flops: u64,
+    /// Replicas restarted by one agent soon after another.
+    pub double_restarts: u64,
+    /// Replicas acted on, then scaled away, in one step.
+    pub removed_targets: u64,
+    /// Isolations another agent undid.
+    pub isolations_undone: u64,
+    /// Live replicas deleted to be recreated elsewhere.
+    pub evictions: u64,
     /// Steps in which the policy changed something.
     pub actions: u64,
     /// Step by step (cloud envs).
@@ -141,6 +161,9 @@ pub enum Scope {
     /// The cloud envs and Security-v0 (whose cloud mode serves a load): SLOs and
     /// unserved requests.
     Ops,
+    /// Multi-agent CloudOps-v0: the team reward's terms and the conflict ledger (it
+    /// also has every cloud and security column).
+    Team,
 }
 
 impl Scope {
@@ -149,6 +172,7 @@ impl Scope {
         match env_id {
             "Scaling-v0" | "Healing-v0" => Scope::Cloud,
             "Security-v0" => Scope::Security,
+            "CloudOps-v0" => Scope::Team,
             _ => Scope::Any,
         }
     }
@@ -158,6 +182,7 @@ impl Scope {
         self == Scope::Any
             || self == env
             || (self == Scope::Ops && matches!(env, Scope::Cloud | Scope::Security))
+            || env == Scope::Team
     }
 }
 
@@ -191,7 +216,7 @@ const fn count(
     }
 }
 
-use Scope::{Any, Cloud, Ops, Security};
+use Scope::{Any, Cloud, Ops, Security, Team};
 
 /// Every numeric column of episodes.csv and episodes.parquet, in order (after
 /// `policy`); those with a label are summarised and compared.
@@ -259,6 +284,36 @@ pub const COLUMNS: &[Column] = &[
         Security,
         |e| e.compromised_replica_min,
     ),
+    metric("team_cost", "team: bill term", Team, |e| e.team_cost),
+    metric("team_slo", "team: SLO term", Team, |e| e.team_slo),
+    metric("team_unserved", "team: unserved term", Team, |e| {
+        e.team_unserved
+    }),
+    metric("team_security", "team: security term", Team, |e| {
+        e.team_security
+    }),
+    metric("team_actions", "team: action costs", Team, |e| {
+        e.team_actions
+    }),
+    count("conflicts", Some("conflicts"), Team, |e| {
+        (e.flip_flops + e.double_restarts + e.removed_targets + e.isolations_undone) as f64
+    }),
+    count("flip_flops", Some("  flip-flops"), Team, |e| {
+        e.flip_flops as f64
+    }),
+    count("double_restarts", Some("  double restarts"), Team, |e| {
+        e.double_restarts as f64
+    }),
+    count("removed_targets", Some("  removed targets"), Team, |e| {
+        e.removed_targets as f64
+    }),
+    count(
+        "isolations_undone",
+        Some("  isolations undone"),
+        Team,
+        |e| e.isolations_undone as f64,
+    ),
+    count("evictions", Some("evictions"), Team, |e| e.evictions as f64),
     count("actions", Some("actions"), Any, |e| e.actions as f64),
 ];
 
@@ -369,9 +424,23 @@ impl Recorder {
             }
             e.privileged_host_steps += u64::from(d.privileged);
         }
+        if let Some(t) = &info.cloudops {
+            e.team_cost += t.team_cost;
+            e.team_slo += t.team_slo;
+            e.team_unserved += t.team_unserved;
+            e.team_security += t.team_security;
+            e.team_actions += t.team_actions;
+            let l = &t.ledger;
+            e.flip_flops += u64::from(l.flip_flops);
+            e.double_restarts += u64::from(l.double_restarts);
+            e.removed_targets += u64::from(l.removed_targets);
+            e.isolations_undone += u64::from(l.isolations_undone);
+            e.evictions += u64::from(l.evictions);
+        }
         let acted = info.scaling.as_ref().is_some_and(|t| t.scaling_changes > 0)
             || info.healing.as_ref().is_some_and(|h| h.acted())
-            || info.security.as_ref().is_some_and(|d| d.acted);
+            || info.security.as_ref().is_some_and(|d| d.acted)
+            || info.cloudops.as_ref().is_some_and(|t| t.agent_acted);
         e.actions += u64::from(acted);
         if let Some(c) = &info.cloud {
             let last = e.timeline.last();
@@ -769,6 +838,10 @@ pub fn resolve_config(
     if env_id == "Scaling-v0" {
         map.entry("action").or_insert(json!("target"));
         map.entry("control_interval_s").or_insert(json!(15.0));
+    }
+    // The HPA sets counts: the scaler of a team takes target actions by default.
+    if env_id == "CloudOps-v0" {
+        map.entry("scaler_action").or_insert(json!("target"));
     }
     let config = if env_id == "CartPole-v1" && map.is_empty() {
         Json::Null

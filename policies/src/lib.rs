@@ -43,6 +43,7 @@ pub mod network;
 mod scaling_obs;
 pub mod simple;
 pub mod stats;
+pub mod team;
 #[cfg(feature = "nn")]
 pub mod tensors;
 #[cfg(feature = "nn")]

@@ -4,3 +4,4 @@
 mod defence;
 mod gnn;
 mod ppo;
+mod team;

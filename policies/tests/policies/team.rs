@@ -1,0 +1,85 @@
+//! Teams on CloudOps-v0: each agent's policy reads what its mirror env would give it;
+//! the team of baselines plays whole episodes, the same on the same seed; a team of
+//! the wrong size or shape is refused by name.
+
+use hale_envs::{CloudOps, ParallelEnv};
+use hale_policies::team::{Team, agent_context, baseline_member, parse, play_team};
+use hale_policies::{PolicySpec, make_policy};
+use serde_json::json;
+
+fn load(
+    spec: &PolicySpec,
+    ctx: &hale_policies::PolicyContext,
+) -> Result<Box<dyn hale_policies::Policy>, hale_policies::PolicyError> {
+    let hale_policies::PolicySource::Baseline(name) = &spec.source else {
+        panic!("baselines only here")
+    };
+    make_policy(name, ctx)
+}
+
+#[test]
+fn every_agent_mirrors_a_single_agent_env_with_the_same_spaces() {
+    let config = json!({"scaler_action": "target"});
+    let env = CloudOps::new(&config).unwrap();
+    for agent in env.possible_agents() {
+        let ctx = agent_context(&env, &config, agent).unwrap();
+        assert_eq!(
+            &ctx.observation_space,
+            env.observation_space(agent).unwrap()
+        );
+        assert_eq!(&ctx.action_space, env.action_space(agent).unwrap());
+        make_policy(baseline_member(agent).unwrap(), &ctx).unwrap();
+    }
+}
+
+#[test]
+fn the_baseline_team_plays_the_same_episode_on_the_same_seed_and_acts() {
+    let config = json!({"scaler_action": "target", "max_steps": 60});
+    let play = |seed| {
+        let mut env = CloudOps::new(&config).unwrap();
+        let mut team = Team::new(&env, &config, &parse("hpa+kubelet+react-restore"), load).unwrap();
+        play_team(&mut env, &mut team, "baselines", (0, seed)).unwrap()
+    };
+    let (a, b) = (play(11), play(11));
+    assert_eq!(a.steps, 60);
+    assert_eq!(a.episode_return.to_bits(), b.episode_return.to_bits());
+    assert_eq!(
+        (a.evictions, a.double_restarts),
+        (b.evictions, b.double_restarts)
+    );
+    let sum = a.team_cost + a.team_slo + a.team_unserved + a.team_security + a.team_actions;
+    assert!(
+        (a.episode_return - sum).abs() < 1e-6,
+        "{} vs {sum}",
+        a.episode_return
+    );
+    assert!(a.actions > 0, "the HPA, the kubelet or React-Restore acted");
+    assert!(a.cost > 0.0 && a.requests > 0.0);
+}
+
+#[test]
+fn a_team_of_the_wrong_size_or_kind_is_refused_by_name() {
+    let config = json!({"scaler_action": "target"});
+    let env = CloudOps::new(&config).unwrap();
+    let e = Team::new(&env, &config, &parse("hpa+kubelet"), load)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("one member per agent") && e.contains("scaler, healer, defender"),
+        "{e}"
+    );
+    let e = Team::new(&env, &config, &parse("kubelet+kubelet+react-restore"), load)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("kubelet") && e.contains("Healing-v0"), "{e}");
+    // The HPA sets counts: with delta actions it says so.
+    let delta = json!({});
+    let env = CloudOps::new(&delta).unwrap();
+    let e = Team::new(&env, &delta, &parse("hpa+kubelet+react-restore"), load)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("target"), "{e}");
+}
