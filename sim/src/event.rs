@@ -29,6 +29,8 @@ pub(crate) enum Event {
     Alert { replica: u32 },
     AnalyseDone { replica: u32, token: u32 },
     RollingRestart { replica: u32, token: u32 },
+    SpotNotice { host: u32 },
+    SpotReclaim { host: u32 },
 }
 
 impl Event {
@@ -57,6 +59,8 @@ impl Event {
             Event::Alert { replica } => (20, replica as u64),
             Event::AnalyseDone { replica, token } => (21, (replica as u64) << 32 | token as u64),
             Event::RollingRestart { replica, token } => (22, (replica as u64) << 32 | token as u64),
+            Event::SpotNotice { host } => (23, host as u64),
+            Event::SpotReclaim { host } => (24, host as u64),
         }
     }
 }

@@ -56,6 +56,7 @@ pub mod rng;
 pub mod scenario;
 mod sim;
 mod slab;
+mod spot;
 mod time;
 mod workload;
 
@@ -75,7 +76,7 @@ pub use scenario::{
     IntervalSpec, LbPolicy, Lifecycle, MAX_DURATION_S, MIN_PERIOD_S, Placement, Privilege,
     RateSpec, ResolvedSeries, Scenario, ScenarioError, ScenarioSpec, ScheduledFaultSpec,
     SecurityModel, SecuritySpec, ServiceSecuritySpec, ServiceSpec, SimulationSpec, SloSpec,
-    TraceOffset, TraceSpec, WorkloadSpec, builtin_text,
+    SpotSpec, TraceOffset, TraceSpec, WorkloadSpec, builtin_text,
 };
 pub use sim::{InvariantError, Simulation};
 pub use time::SimTime;

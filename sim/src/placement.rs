@@ -25,6 +25,7 @@ impl Simulation {
             billed_since: Some(self.now()),
             draining: false,
             unneeded_since: None,
+            reclaim_at: None,
             repair_epoch: 0,
         });
         self.hosts.len() - 1

@@ -34,6 +34,8 @@ pub enum StreamId {
     Window = 7,
     /// Scripted attackers' choices and the odds of their exploits.
     Attacker = 8,
+    /// Spot hosts' lifetimes.
+    Spot = 9,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche of 64 bits.

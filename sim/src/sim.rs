@@ -91,6 +91,8 @@ pub struct Simulation {
     /// Live replicas deleted to be recreated elsewhere (kill, reschedule, drain, the
     /// cluster autoscaler's drains).
     pub(crate) evictions: u64,
+    /// Spot hosts reclaimed by the provider.
+    pub(crate) spot_reclaims: u64,
     pub(crate) log_hash: u64,
     pub(crate) events: u64,
     /// Replicas the request model drained during the current event, to finalize.
@@ -182,6 +184,7 @@ impl Simulation {
             sched_index: BTreeSet::new(),
             cost_accrued: 0.0,
             evictions: 0,
+            spot_reclaims: 0,
             last_scale_up: None,
             window_offsets_s,
             log_hash: rng::key(seed, 0x10c),
@@ -223,6 +226,9 @@ impl Simulation {
                 SimTime::from_secs_f64(a.scan_interval_s),
                 Event::AutoscalerScan,
             );
+        }
+        for h in 0..sim.hosts.len() {
+            sim.schedule_spot(h);
         }
         for (i, f) in sc.spec.faults.schedule.iter().enumerate() {
             sim.queue.push(
@@ -337,6 +343,7 @@ impl Simulation {
                 if self.hosts[h].state == HostState::Provisioning {
                     self.hosts[h].state = HostState::Ready;
                     self.index_insert(h);
+                    self.schedule_spot(h);
                     self.place_pending();
                 }
             }
@@ -405,6 +412,8 @@ impl Simulation {
                 self.queue.push(at, Event::Scrape);
             }
             Event::AutoscalerScan => self.autoscaler_scan(),
+            Event::SpotNotice { host } => self.spot_notice(host as usize),
+            Event::SpotReclaim { host } => self.spot_reclaim(host as usize),
             Event::Attack => self.on_attack(),
             Event::Alert { replica } => self.on_alert(replica as usize),
             Event::AnalyseDone { replica, token } => self.on_analyse_done(replica as usize, token),
@@ -537,6 +546,11 @@ impl Simulation {
     /// are not evictions.
     pub fn evictions(&self) -> u64 {
         self.evictions
+    }
+
+    /// Spot hosts the provider has reclaimed so far.
+    pub fn spot_reclaims(&self) -> u64 {
+        self.spot_reclaims
     }
 
     /// Money spent on hosts so far.

@@ -16,7 +16,7 @@ pub use spec::{
     FaultsSpec, Fidelity, HostGroupSpec, HostTypeSpec, IntervalSpec, LbPolicy, Lifecycle,
     MAX_DURATION_S, MIN_PERIOD_S, Placement, Privilege, RateSpec, ResolvedSeries, ScenarioError,
     ScenarioSpec, ScheduledFaultSpec, SecuritySpec, ServiceSecuritySpec, ServiceSpec,
-    SimulationSpec, SloSpec, TraceOffset, TraceSpec, WorkloadSpec,
+    SimulationSpec, SloSpec, SpotSpec, TraceOffset, TraceSpec, WorkloadSpec,
 };
 
 use crate::time::SimTime;

@@ -118,6 +118,36 @@ pub struct ClusterSpec {
     /// A cluster autoscaler that also releases hosts (absent: hosts are only added,
     /// when a replica fits nowhere, and never released).
     pub autoscaler: Option<AutoscalerSpec>,
+    /// The provider reclaiming spot hosts (absent: spot hosts are never reclaimed).
+    pub spot: Option<SpotSpec>,
+}
+
+/// The provider reclaiming spot capacity. Each spot host, from when it is ready, lives
+/// an exponential time of mean `mean_lifetime_s`, drawn for that host id from its own
+/// stream (host k lives as long whatever the policy does, so comparisons stay paired).
+/// `notice_s` before the end the provider gives notice (AWS: 120 s; GCP and Azure: 30
+/// s): with `drain_on_notice` (Kubernetes' node termination handler) the host is
+/// cordoned and drained at once, its replicas booting elsewhere; at the end it is
+/// gone, billing stops, and whatever still runs there is recreated elsewhere.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpotSpec {
+    /// Mean lifetime of a spot host, seconds.
+    pub mean_lifetime_s: f64,
+    /// Notice before a host is reclaimed, seconds.
+    pub notice_s: f64,
+    /// Cordon and drain a host at its notice.
+    pub drain_on_notice: bool,
+}
+
+impl Default for SpotSpec {
+    fn default() -> Self {
+        SpotSpec {
+            mean_lifetime_s: 6.0 * 3600.0,
+            notice_s: 120.0,
+            drain_on_notice: true,
+        }
+    }
 }
 
 impl Default for ClusterSpec {
@@ -129,6 +159,7 @@ impl Default for ClusterSpec {
             provision_zone: None,
             placement: Placement::Spread,
             autoscaler: None,
+            spot: None,
         }
     }
 }

@@ -286,6 +286,10 @@ impl Validator {
             self.non_negative("cluster.autoscaler.unneeded_time_s", a.unneeded_time_s)?;
             self.non_negative("cluster.autoscaler.delay_after_add_s", a.delay_after_add_s)?;
         }
+        if let Some(spot) = &spec.cluster.spot {
+            self.period("cluster.spot.mean_lifetime_s", spot.mean_lifetime_s)?;
+            self.non_negative("cluster.spot.notice_s", spot.notice_s)?;
+        }
 
         if spec.zones.is_empty() {
             return Err(self.err("zones", "at least one zone is needed"));

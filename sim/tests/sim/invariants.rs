@@ -90,10 +90,11 @@ fn scenario() -> impl Strategy<Value = ScenarioSpec> {
                 any::<bool>(),
                 any::<bool>(),
                 any::<bool>(),
+                proptest::option::of(0.0f64..6.0),
             )
         })
         .prop_map(
-            |(services, faults, rps, hosts, cpu, fluid, bursty, autoscaler)| {
+            |(services, faults, rps, hosts, cpu, fluid, bursty, autoscaler, spot)| {
                 let last = format!("s{}", services.len() - 1);
                 let schedule = faults
                     .into_iter()
@@ -133,6 +134,13 @@ fn scenario() -> impl Strategy<Value = ScenarioSpec> {
                             delay_after_add_s: 2.0,
                             ..Default::default()
                         }),
+                        // Spot hosts (all of them) that live seconds, with a notice of
+                        // up to 6 s.
+                        spot: spot.map(|notice_s| SpotSpec {
+                            mean_lifetime_s: 12.0,
+                            notice_s,
+                            drain_on_notice: notice_s > 3.0,
+                        }),
                         ..Default::default()
                     },
                     zones: vec!["z".into()],
@@ -141,7 +149,11 @@ fn scenario() -> impl Strategy<Value = ScenarioSpec> {
                         cpu,
                         memory_mib: 4096.0,
                         price_per_hour: 1.0,
-                        lifecycle: Lifecycle::OnDemand,
+                        lifecycle: if spot.is_some() {
+                            Lifecycle::Spot
+                        } else {
+                            Lifecycle::OnDemand
+                        },
                     }],
                     hosts: vec![HostGroupSpec {
                         zone: "z".into(),

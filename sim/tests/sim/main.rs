@@ -6,6 +6,7 @@ mod erlang;
 mod fidelity;
 mod intrusions;
 mod invariants;
+mod spot;
 mod windows;
 
 use hale_sim::{Scenario, Simulation};
