@@ -72,6 +72,12 @@ pub enum Action {
         /// Host.
         host: HostId,
     },
+    /// Provision hosts of this type from now on when replicas fit nowhere (the
+    /// spot/on-demand mix of new capacity; needs a scenario that provisions).
+    Provision {
+        /// Host-type index.
+        host_type: usize,
+    },
 }
 
 /// Why an action was refused. The simulator is unchanged when one is returned.
@@ -387,6 +393,25 @@ impl Simulation {
                     });
                 }
                 self.release_host(host);
+            }
+            Action::Provision { host_type } => {
+                let types = self.scenario.spec.host_types.len();
+                if host_type >= types {
+                    return Err(ActionError::NoSuch {
+                        what: "host type",
+                        index: host_type,
+                    });
+                }
+                if self.scenario.provision.is_none() {
+                    return Err(ActionError::OutOfRange {
+                        field: "host_type",
+                        value: host_type as f64,
+                        range: "none: the scenario provisions no hosts (cluster.provision_type)"
+                            .into(),
+                    });
+                }
+                self.provision_type = Some(host_type);
+                self.maybe_provision();
             }
         }
         Ok(())

@@ -100,6 +100,7 @@ impl Simulation {
         let Some((t, zone)) = self.scenario.provision else {
             return;
         };
+        let t = self.provision_type.unwrap_or(t);
         let demand: f64 = self
             .pending
             .iter()

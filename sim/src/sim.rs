@@ -93,6 +93,8 @@ pub struct Simulation {
     pub(crate) evictions: u64,
     /// Spot hosts reclaimed by the provider.
     pub(crate) spot_reclaims: u64,
+    /// The host type provisioned now, where an action changed the scenario's.
+    pub(crate) provision_type: Option<usize>,
     pub(crate) log_hash: u64,
     pub(crate) events: u64,
     /// Replicas the request model drained during the current event, to finalize.
@@ -185,6 +187,7 @@ impl Simulation {
             cost_accrued: 0.0,
             evictions: 0,
             spot_reclaims: 0,
+            provision_type: None,
             last_scale_up: None,
             window_offsets_s,
             log_hash: rng::key(seed, 0x10c),
@@ -546,6 +549,13 @@ impl Simulation {
     /// are not evictions.
     pub fn evictions(&self) -> u64 {
         self.evictions
+    }
+
+    /// The host type the cluster provisions now, if it provisions.
+    pub fn provision_type(&self) -> Option<usize> {
+        self.scenario
+            .provision
+            .map(|(t, _)| self.provision_type.unwrap_or(t))
     }
 
     /// Spot hosts the provider has reclaimed so far.

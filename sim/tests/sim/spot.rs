@@ -215,3 +215,42 @@ fn without_a_spot_section_spot_hosts_stay_and_bad_values_are_named() {
         );
     }
 }
+
+#[test]
+fn provisioning_can_switch_to_spot_capacity_which_the_provider_then_reclaims() {
+    let mut s = Simulation::new(Arc::new(scenario(SPOT)), 5);
+    assert_eq!(
+        s.provision_type(),
+        Some(0),
+        "the scenario provisions on demand"
+    );
+    s.apply(&Action::Provision { host_type: 1 }).unwrap();
+    assert_eq!(s.provision_type(), Some(1));
+    // More replicas than the three hosts hold: new hosts come, spot.
+    s.apply(&Action::Scale {
+        service: 0,
+        replicas: 14,
+    })
+    .unwrap();
+    s.run_until(SimTime::from_secs_f64(90.0));
+    let new: Vec<usize> = (3..s.hosts().len()).collect();
+    assert!(!new.is_empty(), "hosts were provisioned");
+    for &h in &new {
+        assert_eq!(s.hosts()[h].lifecycle, Lifecycle::Spot);
+        assert!(s.spot_lifetime_s(h).is_some());
+    }
+    let e = s
+        .apply(&Action::Provision { host_type: 7 })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("host type 7"), "{e}");
+    let mut spec = scenario(SPOT).spec.clone();
+    spec.cluster.provision_type = None;
+    let fixed = Scenario::from_spec(spec, "fixed.toml").unwrap();
+    let mut none = Simulation::new(Arc::new(fixed), 5);
+    let e = none
+        .apply(&Action::Provision { host_type: 1 })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("provisions no hosts"), "{e}");
+}
