@@ -455,6 +455,8 @@ pub(crate) struct Before {
     pub(crate) requests: hale_sim::RequestCounters,
     pub(crate) cost: f64,
     slo_s: f64,
+    spot_reclaims: u64,
+    evictions: u64,
     time_s: f64,
     /// Per service, slot-seconds of processing so far.
     busy_s: Vec<f64>,
@@ -466,6 +468,8 @@ impl Before {
             requests: sim.requests(),
             cost: sim.cost(),
             slo_s: slo_seconds(sim),
+            spot_reclaims: sim.spot_reclaims(),
+            evictions: sim.evictions(),
             time_s: sim.now().as_secs_f64(),
             busy_s: (0..sim.services().len())
                 .map(|s| sim.service_totals(s).busy_s)
@@ -549,6 +553,8 @@ pub(crate) fn common_info(
             .iter()
             .filter(|h| h.state != hale_sim::HostState::Removed)
             .count() as u32,
+        spot_reclaims: (sim.spot_reclaims() - before.spot_reclaims) as u32,
+        evictions: (sim.evictions() - before.evictions) as u32,
         faults_open,
         open_fault_age_s,
     }

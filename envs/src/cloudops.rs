@@ -624,7 +624,6 @@ impl CloudOps {
             ..StepLog::default()
         };
         let before = Before::read(sim);
-        let evictions = sim.evictions();
         let security = sim.security().map(|s| *s.totals());
         let now = sim.now();
 
@@ -762,8 +761,8 @@ impl CloudOps {
         if !self.roles.contains(&Role::Healer) {
             cloud::heal_like_kubelet(sim);
         }
-        log.ledger.evictions = (sim.evictions() - evictions) as u32;
         let cloud_info = cloud::common_info(sim, &before, &mut self.faults);
+        log.ledger.evictions = cloud_info.evictions;
         let security_info = match (&mut self.defender, &defended) {
             (Some(d), Some(acted)) => Some(d.observe(sim, acted, 0.0).1),
             // Nobody reads the alerts: drop them.

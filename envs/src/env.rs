@@ -70,6 +70,11 @@ pub struct CloudInfo {
     pub desired: Vec<u32>,
     /// Live hosts at the end of the step.
     pub hosts: u32,
+    /// Spot hosts the provider reclaimed in the step.
+    pub spot_reclaims: u32,
+    /// Live replicas deleted in the step to be recreated elsewhere (reschedules,
+    /// drains, the cluster autoscaler's drains, spot reclaims).
+    pub evictions: u32,
     /// Faults injected and not resolved at the end of the step.
     pub faults_open: u32,
     /// Their summed age at the end of the step, seconds (at an episode's last step:

@@ -88,6 +88,10 @@ pub struct Episode {
     pub faults_resolved: u64,
     /// Faults still open at its end.
     pub faults_open: u64,
+    /// Spot hosts the provider reclaimed.
+    pub spot_reclaims: u64,
+    /// Live replicas deleted to be recreated elsewhere.
+    pub evictions: u64,
     /// Security-v0: the reward's confidentiality term, summed.
     pub reward_confidentiality: f64,
     /// Security-v0: its availability term (the operational server's impact), summed.
@@ -124,8 +128,6 @@ pub struct Episode {
     pub removed_targets: u64,
     /// Isolations another agent undid.
     pub isolations_undone: u64,
-    /// Live replicas deleted to be recreated elsewhere.
-    pub evictions: u64,
     /// Steps in which the policy changed something.
     pub actions: u64,
     /// Step by step (cloud envs).
@@ -313,7 +315,12 @@ pub const COLUMNS: &[Column] = &[
         Team,
         |e| e.isolations_undone as f64,
     ),
-    count("evictions", Some("evictions"), Team, |e| e.evictions as f64),
+    count("evictions", Some("evictions"), Cloud, |e| {
+        e.evictions as f64
+    }),
+    count("spot_reclaims", Some("spot reclaims"), Cloud, |e| {
+        e.spot_reclaims as f64
+    }),
     count("actions", Some("actions"), Any, |e| e.actions as f64),
 ];
 
@@ -388,6 +395,8 @@ impl Recorder {
             e.slo_violation_min += c.slo_violation_s / 60.0;
             e.requests += c.requests;
             e.unserved += c.unserved;
+            e.spot_reclaims += u64::from(c.spot_reclaims);
+            e.evictions += u64::from(c.evictions);
             // Before the first scrape there is no percentile: it weighs nothing.
             e.p95_ms += c.p95_ms.unwrap_or(0.0) * c.requests;
             e.p99_ms += c.p99_ms.unwrap_or(0.0) * c.requests;
@@ -435,7 +444,6 @@ impl Recorder {
             e.double_restarts += u64::from(l.double_restarts);
             e.removed_targets += u64::from(l.removed_targets);
             e.isolations_undone += u64::from(l.isolations_undone);
-            e.evictions += u64::from(l.evictions);
         }
         let acted = info.scaling.as_ref().is_some_and(|t| t.scaling_changes > 0)
             || info.healing.as_ref().is_some_and(|h| h.acted())
