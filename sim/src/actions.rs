@@ -72,6 +72,12 @@ pub enum Action {
         /// Host.
         host: HostId,
     },
+    /// Consolidate a host: drain it (its replicas boot elsewhere first) and release
+    /// it as soon as it is empty, as Karpenter's consolidation does.
+    Consolidate {
+        /// Host.
+        host: HostId,
+    },
     /// Provision hosts of this type from now on when replicas fit nowhere (the
     /// spot/on-demand mix of new capacity; needs a scenario that provisions).
     Provision {
@@ -302,8 +308,9 @@ impl Simulation {
             Action::Uncordon { host } => {
                 self.check_host(host, "uncordon")?;
                 self.hosts[host].cordoned = false;
-                // Taken back from the cluster autoscaler, if it was draining it.
+                // Taken back from the cluster autoscaler or a consolidation.
                 self.hosts[host].draining = false;
+                self.hosts[host].consolidating = false;
                 self.index_insert(host);
                 self.place_pending();
             }
@@ -393,6 +400,22 @@ impl Simulation {
                     });
                 }
                 self.release_host(host);
+            }
+            Action::Consolidate { host } => {
+                self.check_host(host, "consolidate")?;
+                if self.hosts[host].state != HostState::Ready {
+                    return Err(ActionError::HostState {
+                        host,
+                        state: self.hosts[host].state,
+                        action: "consolidate",
+                    });
+                }
+                self.apply(&Action::Drain { host })?;
+                if self.hosts[host].replicas == 0 {
+                    self.release_host(host);
+                } else {
+                    self.hosts[host].consolidating = true;
+                }
             }
             Action::Provision { host_type } => {
                 let types = self.scenario.spec.host_types.len();

@@ -94,6 +94,8 @@ pub struct Host {
     pub draining: bool,
     /// Since when the cluster autoscaler has found the host unneeded.
     pub unneeded_since: Option<SimTime>,
+    /// Being consolidated (`Action::Consolidate`): released once empty.
+    pub consolidating: bool,
     /// A spot host under notice: when the provider takes it back.
     pub reclaim_at: Option<SimTime>,
     pub(crate) repair_epoch: u32,

@@ -25,6 +25,7 @@ impl Simulation {
             billed_since: Some(self.now()),
             draining: false,
             unneeded_since: None,
+            consolidating: false,
             reclaim_at: None,
             repair_epoch: 0,
         });
@@ -64,6 +65,7 @@ impl Simulation {
         self.stop_billing(h);
         self.hosts[h].state = HostState::Removed;
         self.hosts[h].draining = false;
+        self.hosts[h].consolidating = false;
         self.hosts[h].unneeded_since = None;
         self.resolve(|x| x == crate::model::FaultSubject::Host(h));
     }

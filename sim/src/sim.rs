@@ -830,6 +830,9 @@ impl Simulation {
             let cpu = self.replicas[r].cpu;
             self.allocate(h, -cpu, -mem);
             self.hosts[h].replicas -= 1;
+            if self.hosts[h].consolidating && self.hosts[h].replicas == 0 {
+                self.release_host(h);
+            }
         }
         self.replicas[r].state = ReplicaState::Terminated;
         self.replicas[r].leak_mib_per_s = 0.0;

@@ -243,6 +243,7 @@ fn action() -> impl Strategy<Value = (f64, Action)> {
         }),
         (0usize..7).prop_map(|host| Action::RemoveHost { host }),
         (0usize..2).prop_map(|host_type| Action::Provision { host_type }),
+        (0usize..7).prop_map(|host| Action::Consolidate { host }),
     ];
     (0.0f64..20.0, a)
 }

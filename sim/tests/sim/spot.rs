@@ -254,3 +254,41 @@ fn provisioning_can_switch_to_spot_capacity_which_the_provider_then_reclaims() {
         .to_string();
     assert!(e.contains("provisions no hosts"), "{e}");
 }
+
+#[test]
+fn consolidating_a_host_moves_its_replicas_then_releases_it() {
+    let mut s = Simulation::new(Arc::new(scenario("")), 2);
+    let h = (0..3).find(|&h| s.hosts()[h].replicas > 0).unwrap();
+    let had = s.hosts()[h].replicas;
+    s.run_until(SimTime::from_secs_f64(10.0));
+    s.apply(&Action::Consolidate { host: h }).unwrap();
+    assert_eq!(s.evictions(), u64::from(had));
+    // Idle replicas end at once, and the host with them; busy ones end gracefully.
+    let host = &s.hosts()[h];
+    assert!(host.state == HostState::Removed || (host.consolidating && host.cordoned));
+    let cost = s.cost();
+    s.run_until(SimTime::from_secs_f64(80.0));
+    s.check_invariants().unwrap();
+    assert_eq!(
+        s.hosts()[h].state,
+        HostState::Removed,
+        "released once empty"
+    );
+    assert_eq!(s.hosts()[h].billed_since, None);
+    assert_eq!(live(&s), 3, "the replicas live on elsewhere");
+    let price = s.hosts()[h].price_per_hour;
+    let others: f64 = (0..3)
+        .filter(|&o| o != h)
+        .map(|o| s.hosts()[o].price_per_hour)
+        .sum();
+    let hourly = (s.cost() - cost) / (70.0 / 3600.0);
+    assert!(
+        hourly < others + price - 1e-9,
+        "{hourly}: the host stopped billing"
+    );
+    let e = s
+        .apply(&Action::Consolidate { host: h })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Removed"), "{e}");
+}
