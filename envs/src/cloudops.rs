@@ -16,6 +16,12 @@
 //!   cut (`Discrete`, masked), against the scripted `attacker` (`b_line`, the
 //!   default, `meander`, or `none`).
 //!
+//! Slots are each agent's own: the defender's replica slots are fixed at each
+//! service's scenario count (slot k is the i-th live replica of its service), so a
+//! replica the scaler adds beyond that count is invisible to the defender, and a slot
+//! whose replica was scaled away reads "not serving" with its actions masked; the
+//! healer sees the first `healer_replicas` replicas by service.
+//!
 //! The cluster autoscaler manages hosts. All agents act at the same instant, then the
 //! cloud runs `step_s`. Their actions apply in a fixed order, which is the
 //! coordinator's priority: defender, healer, scaler (security first; then repair;
