@@ -17,6 +17,7 @@ pub fn fluid_fleet(hosts: u32, services: usize, replicas_per_service: u32) -> Sc
             cpu: 0.5,
             memory_mib: 512.0,
             memory_limit_mib: None,
+            working_set_mib: None,
             concurrency: 4,
             queue_capacity: 1000,
             service_time: DistSpec::Exponential { mean_ms: 5.0 },

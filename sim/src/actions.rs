@@ -60,6 +60,16 @@ pub enum Action {
         /// New cores per replica.
         cpu: f64,
     },
+    /// Change the memory request of every replica of a service, in place (its limit
+    /// keeps the scenario's ratio to the request). A replica whose working set is
+    /// at its new limit is OOM-killed; requests under the working set let placement
+    /// overcommit hosts, whose kubelets then kill under memory pressure.
+    ResizeMemory {
+        /// Service.
+        service: ServiceId,
+        /// New memory request per replica, MiB.
+        memory_mib: f64,
+    },
     /// Provision a host.
     AddHost {
         /// Host-type index.
@@ -171,6 +181,16 @@ pub enum ActionError {
         /// The host without room.
         host: HostId,
     },
+    /// A memory resize does not fit on a host.
+    #[error("memory resize of service {service} to {memory_mib} MiB does not fit on host {host}")]
+    NoMemory {
+        /// Service.
+        service: ServiceId,
+        /// Requested memory, MiB.
+        memory_mib: f64,
+        /// The host without room.
+        host: HostId,
+    },
 }
 
 /// Most replicas one service may be scaled to.
@@ -243,6 +263,7 @@ impl Simulation {
         let rep = &mut self.replicas[r];
         rep.slowdown = 1.0;
         rep.leak_mib_per_s = 0.0;
+        rep.leaked_mib = 0.0;
         rep.restarts += 1;
         self.start_booting(r, self.scenario.spec.services[s].restart_time_s);
         Ok(())
@@ -367,6 +388,59 @@ impl Simulation {
                 self.queue.push(
                     at,
                     Event::ResizeDone {
+                        service: service as u32,
+                        resize,
+                    },
+                );
+            }
+            Action::ResizeMemory {
+                service,
+                memory_mib,
+            } => {
+                self.check_service(service)?;
+                let max = self
+                    .scenario
+                    .spec
+                    .host_types
+                    .iter()
+                    .map(|t| t.memory_mib)
+                    .fold(0.0, f64::max);
+                if !(memory_mib.is_finite() && memory_mib > 0.0 && memory_mib <= max) {
+                    return Err(ActionError::OutOfRange {
+                        field: "memory_mib",
+                        value: memory_mib,
+                        range: format!("(0, {max}]"),
+                    });
+                }
+                // The service's replicas on each host grow together.
+                let mut growth: Vec<(HostId, f64)> = Vec::new();
+                for &r in &self.services[service].replicas {
+                    if let Some(h) = self.replicas[r].host {
+                        let delta = memory_mib - self.replicas[r].memory_mib;
+                        match growth.iter_mut().find(|(x, _)| *x == h) {
+                            Some((_, d)) => *d += delta,
+                            None => growth.push((h, delta)),
+                        }
+                    }
+                }
+                if let Some(&(h, _)) = growth
+                    .iter()
+                    .find(|&&(h, d)| self.hosts[h].memory_free() + EPS < d)
+                {
+                    return Err(ActionError::NoMemory {
+                        service,
+                        memory_mib,
+                        host: h,
+                    });
+                }
+                self.services[service].pending_memory = Some(memory_mib);
+                self.services[service].memory_resizes += 1;
+                let at = self.now()
+                    + SimTime::from_secs_f64(self.scenario.spec.services[service].resize_time_s);
+                let resize = self.services[service].memory_resizes;
+                self.queue.push(
+                    at,
+                    Event::MemoryResizeDone {
                         service: service as u32,
                         resize,
                     },

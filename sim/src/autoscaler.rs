@@ -91,7 +91,7 @@ impl Simulation {
 
     /// Whether every live replica on `h` fits, by its requests, on the other
     /// schedulable hosts (first fit, largest first).
-    fn fits_elsewhere(&self, h: HostId) -> bool {
+    pub fn fits_elsewhere(&self, h: HostId) -> bool {
         let mut free: Vec<(f64, f64)> = self
             .hosts
             .iter()
@@ -105,8 +105,8 @@ impl Simulation {
             .filter(|r| r.host == Some(h) && r.state.is_live())
             // The replacement is created at the service's (target) size.
             .map(|r| {
-                let mem = self.scenario.spec.services[r.service].memory_mib;
-                (self.services[r.service].target_cpu(), mem)
+                let st = &self.services[r.service];
+                (st.target_cpu(), st.target_memory())
             })
             .collect();
         moving.sort_by(|a, b| b.0.total_cmp(&a.0));

@@ -21,6 +21,7 @@ pub(crate) enum Event {
     Oom { replica: u32, epoch: u32 },
     RollbackDone { service: u32, deploy: u32 },
     ResizeDone { service: u32, resize: u32 },
+    MemoryResizeDone { service: u32, resize: u32 },
     Scrape,
     Probe,
     FluidTick,
@@ -61,6 +62,9 @@ impl Event {
             Event::RollingRestart { replica, token } => (22, (replica as u64) << 32 | token as u64),
             Event::SpotNotice { host } => (23, host as u64),
             Event::SpotReclaim { host } => (24, host as u64),
+            Event::MemoryResizeDone { service, resize } => {
+                (25, (service as u64) << 32 | resize as u64)
+            }
         }
     }
 }

@@ -72,24 +72,15 @@ impl Simulation {
                         self.replicas[r].epoch += 1;
                     }
                     FaultSpec::MemoryLeak { mib_per_s } => {
-                        let spec = &self.scenario.spec.services[s];
-                        let limit = spec.memory_limit_mib.unwrap_or(2.0 * spec.memory_mib);
+                        let now = self.queue.now();
                         let rep = &mut self.replicas[r];
-                        let headroom =
-                            (limit - rep.memory_mib(spec.memory_mib, self.queue.now())).max(0.0);
+                        // An earlier leak keeps what it took.
+                        rep.leaked_mib +=
+                            rep.leak_mib_per_s * now.saturating_sub(rep.leak_since).as_secs_f64();
                         rep.leak_mib_per_s += mib_per_s;
-                        rep.leak_since = self.queue.now();
+                        rep.leak_since = now;
                         rep.state = ReplicaState::Degraded;
-                        let at = self.queue.now()
-                            + SimTime::from_secs_f64(headroom / rep.leak_mib_per_s);
-                        let epoch = rep.epoch;
-                        self.queue.push(
-                            at,
-                            Event::Oom {
-                                replica: r as u32,
-                                epoch,
-                            },
-                        );
+                        self.schedule_oom(r);
                     }
                     FaultSpec::Slow { factor } => {
                         self.replicas[r].slowdown = factor;

@@ -46,6 +46,7 @@ mod fluid;
 pub mod fs;
 mod graph;
 mod intrusion;
+mod memory;
 mod model;
 mod monitor;
 mod placement;

@@ -135,6 +135,9 @@ pub struct Replica {
     pub restarts: u32,
     /// Cores requested (the service's size when placed or resized).
     pub cpu: f64,
+    /// Memory requested, MiB (the service's request when placed or resized); its
+    /// limit keeps the scenario's ratio of limit to request.
+    pub memory_mib: f64,
     /// Requests in service (occupied worker slots).
     pub busy: u32,
     /// Memory growth of a leak, MiB/s (0 when healthy).
@@ -152,6 +155,8 @@ pub struct Replica {
     pub(crate) queue: VecDeque<crate::slab::JobId>,
     pub(crate) epoch: u32,
     pub(crate) leak_since: SimTime,
+    /// Memory leaked before `leak_since` (by an earlier leak), MiB.
+    pub(crate) leaked_mib: f64,
     pub(crate) avoid_host: Option<HostId>,
     /// Requests this replica answered in the current scrape window, how many failed,
     /// and their summed latency (what a per-pod exporter would report).
@@ -169,9 +174,12 @@ impl Replica {
         self.queue.len()
     }
 
-    /// Memory in use at `now`, MiB: the request, plus whatever a leak added.
-    pub fn memory_mib(&self, request_mib: f64, now: SimTime) -> f64 {
-        request_mib + self.leak_mib_per_s * now.saturating_sub(self.leak_since).as_secs_f64()
+    /// Memory in use at `now`, MiB: the service's working set, plus whatever a leak
+    /// added.
+    pub fn memory_used_mib(&self, working_set_mib: f64, now: SimTime) -> f64 {
+        working_set_mib
+            + self.leaked_mib
+            + self.leak_mib_per_s * now.saturating_sub(self.leak_since).as_secs_f64()
     }
 }
 
@@ -182,6 +190,8 @@ pub struct ServiceState {
     pub desired: u32,
     /// Cores per replica now (vertical size).
     pub cpu: f64,
+    /// Memory requested per replica now, MiB.
+    pub memory_mib: f64,
     /// Error rate added by a bad deploy.
     pub extra_error_rate: f64,
     /// Deploys so far (a bad deploy and a rollback each count).
@@ -202,12 +212,22 @@ pub struct ServiceState {
     pub(crate) pending_resize: Option<f64>,
     #[serde(skip)]
     pub(crate) resizes: u32,
+    #[serde(skip)]
+    pub(crate) pending_memory: Option<f64>,
+    #[serde(skip)]
+    pub(crate) memory_resizes: u32,
 }
 
 impl ServiceState {
     /// Cores per replica once the resize in flight (if any) has taken effect.
     pub fn target_cpu(&self) -> f64 {
         self.pending_resize.unwrap_or(self.cpu)
+    }
+
+    /// Memory request per replica once the memory resize in flight (if any) has
+    /// taken effect, MiB.
+    pub fn target_memory(&self) -> f64 {
+        self.pending_memory.unwrap_or(self.memory_mib)
     }
 }
 

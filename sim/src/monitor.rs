@@ -391,7 +391,7 @@ impl Monitor {
             .flat_map(|st| st.replicas.iter().copied())
             .map(|r| {
                 let rep = &cx.replicas[r];
-                let request = cx.scenario.spec.services[rep.service].memory_mib;
+                let working_set = cx.scenario.spec.services[rep.service].working_set();
                 ReplicaMetrics {
                     replica: r,
                     service: rep.service,
@@ -400,7 +400,7 @@ impl Monitor {
                     probe_ok: rep.probe_failures == 0 && rep.state.is_serving(),
                     probe_failures: rep.probe_failures,
                     restarts: rep.restarts,
-                    memory_mib: rep.memory_mib(request, now),
+                    memory_mib: rep.memory_used_mib(working_set, now),
                     busy: rep.busy,
                     queued: rep.queue.len() as u32,
                     mean_latency_ms: if rep.win_answered > 0.0 {

@@ -88,6 +88,7 @@ pub struct Simulation {
     pub(crate) pending: VecDeque<ReplicaId>,
     pub(crate) sched_index: BTreeSet<(u64, HostId)>,
     pub(crate) cost_accrued: f64,
+    pub(crate) oom_kills: u64,
     /// Live replicas deleted to be recreated elsewhere (kill, reschedule, drain, the
     /// cluster autoscaler's drains).
     pub(crate) evictions: u64,
@@ -123,6 +124,7 @@ impl Simulation {
             .map(|s| ServiceState {
                 desired: s.replicas,
                 cpu: s.cpu,
+                memory_mib: s.memory_mib,
                 extra_error_rate: 0.0,
                 deploys: 0,
                 bad_deploy: false,
@@ -133,6 +135,8 @@ impl Simulation {
                 next_endpoint: 0,
                 pending_resize: None,
                 resizes: 0,
+                pending_memory: None,
+                memory_resizes: 0,
             })
             .collect();
         let mut window_offsets_s = vec![None; spec.workload.len()];
@@ -185,6 +189,7 @@ impl Simulation {
             pending: VecDeque::new(),
             sched_index: BTreeSet::new(),
             cost_accrued: 0.0,
+            oom_kills: 0,
             evictions: 0,
             spot_reclaims: 0,
             provision_type: None,
@@ -381,13 +386,7 @@ impl Simulation {
                 self.queue.push(at, Event::SampledFault { process });
             }
             Event::FaultEnd { record } => self.end_fault(record as usize),
-            Event::Oom { replica, epoch } => {
-                let r = replica as usize;
-                if self.replicas[r].epoch == epoch && self.replicas[r].leak_mib_per_s > 0.0 {
-                    self.crash_replica(r);
-                    self.replicas[r].restarts += 1;
-                }
-            }
+            Event::Oom { replica, epoch } => self.on_oom(replica as usize, epoch),
             Event::RollbackDone { service, deploy } => {
                 let s = service as usize;
                 if self.services[s].deploys == deploy && self.services[s].bad_deploy {
@@ -399,6 +398,9 @@ impl Simulation {
                 }
             }
             Event::ResizeDone { service, resize } => self.finish_resize(service as usize, resize),
+            Event::MemoryResizeDone { service, resize } => {
+                self.finish_memory_resize(service as usize, resize)
+            }
             Event::Scrape => {
                 let cost = self.cost();
                 self.monitor.scrape(ScrapeInput {
@@ -621,6 +623,19 @@ impl Simulation {
                     state: format!("{host:?}"),
                 });
             }
+            let (cpu, mem) = self
+                .replicas
+                .iter()
+                .filter(|r| r.host == Some(h) && r.state != ReplicaState::Terminated)
+                .fold((0.0, 0.0), |(c, m), r| (c + r.cpu, m + r.memory_mib));
+            if (cpu - host.cpu_allocated).abs() > 1e-6 || (mem - host.memory_allocated).abs() > 1e-6
+            {
+                return Err(InvariantError::Host {
+                    host: h,
+                    broken: "allocation is not the sum of its replicas' requests",
+                    state: format!("{host:?}; replicas request {cpu} cores, {mem} MiB"),
+                });
+            }
             if host.cpu_allocated < -1e-6 || host.memory_allocated < -1e-6 {
                 return Err(InvariantError::Host {
                     host: h,
@@ -697,6 +712,7 @@ impl Simulation {
             // A new replica gets the size a resize in flight is heading for, as the
             // VPA's admission controller sets a new pod's requests at creation.
             cpu: self.services[s].target_cpu(),
+            memory_mib: self.services[s].target_memory(),
             busy: 0,
             leak_mib_per_s: 0.0,
             slowdown: 1.0,
@@ -706,6 +722,7 @@ impl Simulation {
             queue: VecDeque::new(),
             epoch: 0,
             leak_since: SimTime::ZERO,
+            leaked_mib: 0.0,
             avoid_host: avoid,
             win_answered: 0.0,
             win_failed: 0.0,
@@ -723,7 +740,7 @@ impl Simulation {
     pub(crate) fn try_place(&mut self, r: ReplicaId) -> bool {
         let s = self.replicas[r].service;
         let cpu = self.services[s].target_cpu();
-        let mem = self.scenario.spec.services[s].memory_mib;
+        let mem = self.services[s].target_memory();
         let Some(h) = self.find_host(cpu, mem, self.replicas[r].avoid_host) else {
             return false;
         };
@@ -732,6 +749,7 @@ impl Simulation {
         let rep = &mut self.replicas[r];
         rep.host = Some(h);
         rep.cpu = cpu;
+        rep.memory_mib = mem;
         rep.epoch += 1;
         self.start_booting(r, self.scenario.spec.services[s].boot_time_s);
         true
@@ -763,6 +781,7 @@ impl Simulation {
         };
         rep.probe_failures = 0;
         self.add_endpoint(r);
+        self.check_memory(r);
     }
 
     pub(crate) fn add_endpoint(&mut self, r: ReplicaId) {
@@ -793,6 +812,7 @@ impl Simulation {
         self.remove_endpoint(r);
         self.replicas[r].state = ReplicaState::Crashed;
         self.replicas[r].leak_mib_per_s = 0.0;
+        self.replicas[r].leaked_mib = 0.0;
         self.drop_work(r);
     }
 
@@ -825,9 +845,8 @@ impl Simulation {
         self.remove_endpoint(r);
         self.drop_work(r);
         let s = self.replicas[r].service;
-        let mem = self.scenario.spec.services[s].memory_mib;
         if let Some(h) = self.replicas[r].host {
-            let cpu = self.replicas[r].cpu;
+            let (cpu, mem) = (self.replicas[r].cpu, self.replicas[r].memory_mib);
             self.allocate(h, -cpu, -mem);
             self.hosts[h].replicas -= 1;
             if self.hosts[h].consolidating && self.hosts[h].replicas == 0 {
@@ -836,6 +855,7 @@ impl Simulation {
         }
         self.replicas[r].state = ReplicaState::Terminated;
         self.replicas[r].leak_mib_per_s = 0.0;
+        self.replicas[r].leaked_mib = 0.0;
         self.clean_replica(r);
         self.services[s].replicas.retain(|&x| x != r);
         self.pending.retain(|&x| x != r);

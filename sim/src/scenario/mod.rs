@@ -196,6 +196,7 @@ impl Scenario {
                 cpu: 1.0,
                 memory_mib: 1.0,
                 memory_limit_mib: None,
+                working_set_mib: None,
                 concurrency: servers,
                 queue_capacity: u32::MAX,
                 service_time: DistSpec::Exponential { mean_ms: 1e3 / mu },

@@ -366,9 +366,18 @@ pub struct ServiceSpec {
     pub cpu: f64,
     /// Memory requested per replica, MiB.
     pub memory_mib: f64,
-    /// Memory at which a replica is OOM-killed (default: twice the request).
+    /// Memory at which a replica is OOM-killed (default: twice the request). A
+    /// right-sized request (`Action::ResizeMemory`) keeps this ratio of limit to
+    /// request, as the VPA keeps it.
     #[serde(default)]
     pub memory_limit_mib: Option<f64>,
+    /// Memory a replica of this service uses (its working set), MiB (default: the
+    /// request). Below the request, the request is over-provisioned and right-sizing
+    /// saves hosts; a limit below it OOM-kills the replica as soon as it is ready, and
+    /// hosts whose replicas' working sets exceed their memory OOM-kill the replica most
+    /// over its request (the kubelet's node-pressure ranking).
+    #[serde(default)]
+    pub working_set_mib: Option<f64>,
     /// Requests a replica serves at once (its worker threads).
     #[serde(default = "one")]
     pub concurrency: u32,
@@ -398,6 +407,19 @@ pub struct ServiceSpec {
     /// Downstream calls, made in parallel after local processing.
     #[serde(default)]
     pub calls: Vec<CallSpec>,
+}
+
+impl ServiceSpec {
+    /// Memory a replica uses, MiB: `working_set_mib`, or the request.
+    pub fn working_set(&self) -> f64 {
+        self.working_set_mib.unwrap_or(self.memory_mib)
+    }
+
+    /// The memory limit as a multiple of the request (2 unless `memory_limit_mib`
+    /// says otherwise).
+    pub fn limit_ratio(&self) -> f64 {
+        self.memory_limit_mib.map_or(2.0, |l| l / self.memory_mib)
+    }
 }
 
 fn default_queue() -> u32 {

@@ -384,6 +384,17 @@ impl Validator {
                     format!("must be ≥ memory_mib ({}), got {l}", sv.memory_mib),
                 ));
             }
+            if let Some(w) = sv.working_set_mib {
+                let limit = sv.memory_limit_mib.unwrap_or(2.0 * sv.memory_mib);
+                if !(w.is_finite() && w > 0.0 && w < limit) {
+                    return Err(self.err(
+                        format!("{f}.working_set_mib"),
+                        format!(
+                            "must be positive and below the memory limit ({limit} MiB, where every replica would be OOM-killed), got {w}"
+                        ),
+                    ));
+                }
+            }
             if sv.concurrency == 0 {
                 return Err(self.err(format!("{f}.concurrency"), "must be ≥ 1"));
             }

@@ -18,15 +18,28 @@ fn service(i: usize, n: usize) -> impl Strategy<Value = ServiceSpec> {
         0usize..3,
         callees,
         0.25f64..1.5,
+        proptest::option::of(64.0f64..1000.0),
     )
         .prop_map(
-            move |(replicas, concurrency, queue, mean_ms, error_rate, lb, dist, callees, cpu)| {
+            move |(
+                replicas,
+                concurrency,
+                queue,
+                mean_ms,
+                error_rate,
+                lb,
+                dist,
+                callees,
+                cpu,
+                working_set_mib,
+            )| {
                 ServiceSpec {
                     name: format!("s{i}"),
                     replicas,
                     cpu,
                     memory_mib: 256.0,
                     memory_limit_mib: Some(1024.0),
+                    working_set_mib,
                     concurrency,
                     queue_capacity: queue,
                     service_time: match dist {
@@ -237,6 +250,10 @@ fn action() -> impl Strategy<Value = (f64, Action)> {
         (0usize..7).prop_map(|host| Action::Uncordon { host }),
         (0usize..7).prop_map(|host| Action::Drain { host }),
         (0usize..5, 0.1f64..3.0).prop_map(|(service, cpu)| Action::Resize { service, cpu }),
+        (0usize..5, 32.0f64..2048.0).prop_map(|(service, memory_mib)| Action::ResizeMemory {
+            service,
+            memory_mib
+        }),
         Just(Action::AddHost {
             host_type: 0,
             zone: 0
@@ -317,8 +334,16 @@ fn run(
     (sim.event_log_hash(), sim.requests(), totals)
 }
 
+/// 96 cases in CI; `PROPTEST_CASES=N` for a longer search.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(96)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn random_scenarios_keep_invariants_and_replay_exactly(

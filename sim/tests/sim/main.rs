@@ -6,6 +6,7 @@ mod erlang;
 mod fidelity;
 mod intrusions;
 mod invariants;
+mod memory;
 mod spot;
 mod windows;
 
