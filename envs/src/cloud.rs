@@ -306,13 +306,13 @@ pub(crate) fn replica_reading(
 ) -> crate::encoding::ReplicaReading {
     let rep = &sim.replicas()[id];
     let spec = &sim.scenario().spec.services[rep.service];
-    let limit = spec.memory_limit_mib.unwrap_or(2.0 * spec.memory_mib);
+    let limit = rep.memory_mib * spec.limit_ratio();
     crate::encoding::ReplicaReading {
         service: rep.service,
         state: visible_state(rep.state, rep.probe_failures),
         probe_failures: rep.probe_failures,
         restarts: rep.restarts,
-        memory_fraction: rep.memory_mib(spec.memory_mib, sim.now()) / limit,
+        memory_fraction: rep.memory_used_mib(spec.working_set(), sim.now()) / limit,
         mean_latency_ms: window.map_or(0.0, |m| m.mean_latency_ms),
         error_rate: window.map_or(0.0, |m| m.error_rate),
         host_up: rep
@@ -504,10 +504,10 @@ pub(crate) fn common_info(
     let mut cores = 0.0;
     for r in sim.replicas().iter().filter(|r| r.state.is_live()) {
         cores += r.cpu;
-        let request_mib = sc.spec.services[r.service].memory_mib;
+        let working_set = sc.spec.services[r.service].working_set();
         usage.cpu_requested_core_s[r.service] += r.cpu * dt;
-        usage.memory_requested_mib_s[r.service] += request_mib * dt;
-        usage.memory_used_mib_s[r.service] += r.memory_mib(request_mib, now) * dt;
+        usage.memory_requested_mib_s[r.service] += r.memory_mib * dt;
+        usage.memory_used_mib_s[r.service] += r.memory_used_mib(working_set, now) * dt;
     }
     for (s, spec) in sc.spec.services.iter().enumerate() {
         // A busy slot uses a replica's cores over its slots.

@@ -25,6 +25,9 @@ pub struct Info {
     /// CloudOps-v0: the team's reward terms and the conflict ledger.
     #[serde(flatten)]
     pub cloudops: Option<crate::cloudops::CloudOpsInfo>,
+    /// Cost-v0 (and CloudOps-v0's optimiser): the host mix and what the optimiser did.
+    #[serde(flatten)]
+    pub cost: Option<crate::cost::CostInfo>,
     /// At the last step of an episode, under [`crate::wrappers::EpisodeStatistics`]
     /// (Gymnasium's `info["episode"]`).
     #[serde(skip_serializing_if = "Option::is_none")]

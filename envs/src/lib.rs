@@ -21,6 +21,7 @@ mod cartpole;
 pub mod checker;
 mod cloud;
 pub mod cloudops;
+pub mod cost;
 pub mod encoding;
 mod env;
 mod healing;
@@ -38,6 +39,7 @@ pub use cartpole::CartPole;
 pub use checker::{check_env, check_parallel_env, check_registered};
 pub use cloud::{Randomize, load_topology};
 pub use cloudops::{CloudOps, CloudOpsConfig, CloudOpsInfo, Ledger};
+pub use cost::{Cost, CostConfig, CostInfo, CostLayout, CostModel};
 pub use env::{
     CloudInfo, Env, EnvError, EpisodeInfo, HealingInfo, Info, ObsSlot, ScalingInfo, SecurityInfo,
     Step, StepInto, Usage, check_action, write_obs,

@@ -60,6 +60,11 @@ pub fn registry() -> &'static [EnvSpec] {
             description: "defend a network against a scripted attacker (default CAGE Challenge 2 against B_line, 100 steps)",
             make: |c| Ok(Box::new(crate::security::Security::new(c)?)),
         },
+        EnvSpec {
+            id: "Cost-v0",
+            description: "cut the bill: spot/on-demand mix, consolidation and right-sizing under spot reclaims (default scenario microservices-20)",
+            make: |c| Ok(Box::new(crate::cost::Cost::new(c)?)),
+        },
     ]
 }
 

@@ -359,7 +359,7 @@ fn eval_names_unknown_and_misfit_policies() {
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(
         err.contains(
-            "unknown policy `hpx` (known: hpa, kubelet, threshold, static, random, forecast, noop, react-restore, react-remove, decoy-first)"
+            "unknown policy `hpx` (known: hpa, kubelet, threshold, static, random, forecast, noop, react-restore, react-remove, decoy-first, on-demand, karpenter)"
         ),
         "{err}"
     );

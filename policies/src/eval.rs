@@ -128,6 +128,12 @@ pub struct Episode {
     pub removed_targets: u64,
     /// Isolations another agent undid.
     pub isolations_undone: u64,
+    /// Cost-v0 (and CloudOps-v0's optimiser): spot hosts' share of live host-steps.
+    pub spot_share: f64,
+    /// Hosts the optimiser set to consolidate.
+    pub consolidations: u64,
+    /// OOM kills (replicas at their memory limit or on a host under memory pressure).
+    pub oom_kills: u64,
     /// Steps in which the policy changed something.
     pub actions: u64,
     /// Step by step (cloud envs).
@@ -166,6 +172,9 @@ pub enum Scope {
     /// Multi-agent CloudOps-v0: the team reward's terms and the conflict ledger (it
     /// also has every cloud and security column).
     Team,
+    /// Cost-v0: the host mix, consolidations and OOM kills (it also has every cloud
+    /// column).
+    Cost,
 }
 
 impl Scope {
@@ -175,6 +184,7 @@ impl Scope {
             "Scaling-v0" | "Healing-v0" => Scope::Cloud,
             "Security-v0" => Scope::Security,
             "CloudOps-v0" => Scope::Team,
+            "Cost-v0" => Scope::Cost,
             _ => Scope::Any,
         }
     }
@@ -184,6 +194,7 @@ impl Scope {
         self == Scope::Any
             || self == env
             || (self == Scope::Ops && matches!(env, Scope::Cloud | Scope::Security))
+            || (env == Scope::Cost && matches!(self, Scope::Cloud | Scope::Ops))
             || env == Scope::Team
     }
 }
@@ -218,7 +229,7 @@ const fn count(
     }
 }
 
-use Scope::{Any, Cloud, Ops, Security, Team};
+use Scope::{Any, Cloud, Cost, Ops, Security, Team};
 
 /// Every numeric column of episodes.csv and episodes.parquet, in order (after
 /// `policy`); those with a label are summarised and compared.
@@ -321,6 +332,11 @@ pub const COLUMNS: &[Column] = &[
     count("spot_reclaims", Some("spot reclaims"), Cloud, |e| {
         e.spot_reclaims as f64
     }),
+    metric("spot_share", "spot share", Cost, |e| e.spot_share),
+    count("consolidations", Some("consolidations"), Cost, |e| {
+        e.consolidations as f64
+    }),
+    count("oom_kills", Some("OOM kills"), Cost, |e| e.oom_kills as f64),
     count("actions", Some("actions"), Any, |e| e.actions as f64),
 ];
 
@@ -445,7 +461,19 @@ impl Recorder {
             e.removed_targets += u64::from(l.removed_targets);
             e.isolations_undone += u64::from(l.isolations_undone);
         }
+        if let Some(c) = &info.cost {
+            let live = f64::from(c.spot_hosts + c.on_demand_hosts);
+            // A running sum here; divided by the steps when the episode ends.
+            e.spot_share += if live > 0.0 {
+                f64::from(c.spot_hosts) / live
+            } else {
+                0.0
+            };
+            e.consolidations += u64::from(c.consolidations);
+            e.oom_kills += c.oom_kills;
+        }
         let acted = info.scaling.as_ref().is_some_and(|t| t.scaling_changes > 0)
+            || info.cost.as_ref().is_some_and(|c| c.cost_changes > 0)
             || info.healing.as_ref().is_some_and(|h| h.acted())
             || info.security.as_ref().is_some_and(|d| d.acted)
             || info.cloudops.as_ref().is_some_and(|t| t.agent_acted);
@@ -493,6 +521,7 @@ impl Recorder {
             e.p99_ms /= p95_weight;
         }
         e.slot_slack /= e.steps.max(1) as f64;
+        e.spot_share /= e.steps.max(1) as f64;
         let sum = |v: &[f64]| v.iter().sum::<f64>();
         e.cpu_slack = slack(
             sum(&usage.cpu_used_core_s),

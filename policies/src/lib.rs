@@ -26,6 +26,7 @@
 
 #[cfg(feature = "nn")]
 pub mod bundle;
+pub mod cost;
 pub mod defence;
 pub mod eval;
 #[cfg(feature = "nn")]
@@ -188,6 +189,8 @@ pub const BASELINES: &[&str] = &[
     "react-restore",
     "react-remove",
     "decoy-first",
+    "on-demand",
+    "karpenter",
 ];
 
 /// Makes a baseline by name for the env described by `ctx`.
@@ -248,6 +251,8 @@ pub fn make_policy(name: &str, ctx: &PolicyContext) -> Result<Box<dyn Policy>, P
             Box::new(defence::CloudDefender::new(ctx, true).map_err(|r| mismatch(r.0))?)
         }
         "decoy-first" => Box::new(defence::DecoyFirst::new(ctx).map_err(|r| mismatch(r.0))?),
+        "on-demand" => Box::new(cost::OnDemand::new(ctx).map_err(|r| mismatch(r.0))?),
+        "karpenter" => Box::new(cost::Karpenter::new(ctx).map_err(|r| mismatch(r.0))?),
         "random" => Box::new(simple::Random::new(ctx.action_space.clone(), 0)),
         "noop" => Box::new(simple::Noop::new(&ctx.action_space).map_err(|r| mismatch(r.0))?),
         _ => {

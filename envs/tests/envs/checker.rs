@@ -117,7 +117,7 @@ fn unknown_env_and_bad_config_are_named() {
         .to_string();
     assert_eq!(
         err,
-        "unknown environment `Scaling-v9` (registered: CartPole-v1, Scaling-v0, Healing-v0, Security-v0)"
+        "unknown environment `Scaling-v9` (registered: CartPole-v1, Scaling-v0, Healing-v0, Security-v0, Cost-v0)"
     );
     let err = hale_envs::make("Scaling-v0", &serde_json::json!({"control_interval": 5}))
         .err()

@@ -4,6 +4,7 @@ mod cartpole;
 mod checker;
 mod cloud;
 mod cloudops;
+mod cost;
 mod golden;
 mod security;
 #[cfg(feature = "traces")]
