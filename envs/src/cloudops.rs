@@ -15,6 +15,11 @@
 //!   analyses per replica slot, and analyse, isolate, restore, rotate, decoy, block or
 //!   cut (`Discrete`, masked), against the scripted `attacker` (`b_line`, the
 //!   default, `meander`, or `none`).
+//! - `optimiser`: Cost-v0's — the spot/on-demand mix of new capacity, a host to
+//!   consolidate, and each service's memory and CPU request (`MultiDiscrete`). With
+//!   an optimiser the cloud is Cost-v0's ([`crate::CostModel`]: spot twins of the
+//!   host types, spot reclaims, working sets under the requests); without one it is
+//!   the scenario's.
 //!
 //! Slots are each agent's own: the defender's replica slots are fixed at each
 //! service's scenario count (slot k is the i-th live replica of its service), so a
@@ -24,13 +29,14 @@
 //!
 //! The cluster autoscaler manages hosts. All agents act at the same instant, then the
 //! cloud runs `step_s`. Their actions apply in a fixed order, which is the
-//! coordinator's priority: defender, healer, scaler (security first; then repair;
-//! the scaler's scale-down picks its victims last, among what the others left).
+//! coordinator's priority: defender, healer, scaler, optimiser (security first; then
+//! repair; the scaler's scale-down picks its victims among what the others left; cost
+//! last, on the cluster the others asked for).
 //!
 //! Reward: the team's, in terms each agent owns, reported in every agent's `info`:
 //!
-//! - `team_cost` (scaler's): −`cost_weight` × the step's host bill over the initial
-//!   cluster's bill for as long;
+//! - `team_cost` (the optimiser's, or without one the scaler's): −`cost_weight` ×
+//!   the step's host bill over the initial cluster's bill for as long;
 //! - `team_slo` (scaler's): −`slo_weight` × the step's share of SLO violation, summed
 //!   over SLOs;
 //! - `team_unserved` (healer's): −`unserved_weight` × the share of requests failed or
@@ -55,11 +61,19 @@
 //!   scaler's scale-down then removed;
 //! - `isolations_undone`: a replica the defender isolated that another agent
 //!   restarted, rescheduled, drained or scaled away (its isolation ends with it);
+//! - `consolidation_fights`: replicas the scaler added within the window that sit on
+//!   the host the optimiser then consolidates (Karpenter evicting what the HPA just
+//!   asked for);
+//! - `size_fights`: a service's CPU request and replica count moved in opposite
+//!   directions within the window (the optimiser cut the request and the scaler
+//!   added replicas, or the reverse in either order) — the HPA and the VPA acting
+//!   on one metric, a limitation the VPA documents;
 //! - `evictions`: live replicas deleted to be recreated elsewhere (reschedules,
-//!   drains, the cluster autoscaler's drains) — not a conflict by itself, but the
-//!   disruption the anchors count.
+//!   drains, consolidations, the cluster autoscaler's drains, spot notices) — not a
+//!   conflict by itself, but the disruption the anchors count.
 
 use crate::cloud::{self, Before, FaultReporter};
+use crate::cost::{CostConfig, CostInfo, CostModel, Optimiser, check_levels};
 use crate::encoding::{HealingObservation, SERVICE_FEATURES, ScalingActions};
 use crate::env::{EnvError, HealingInfo, Info, ScalingInfo, check_action};
 use crate::healing::{Healer, disruption_share};
@@ -82,8 +96,10 @@ pub const SCALER: &str = "scaler";
 pub const HEALER: &str = "healer";
 /// The defender's id.
 pub const DEFENDER: &str = "defender";
+/// The cost optimiser's id.
+pub const OPTIMISER: &str = "optimiser";
 /// Every agent `CloudOps-v0` knows, in its order.
-pub const AGENTS: [&str; 3] = [SCALER, HEALER, DEFENDER];
+pub const AGENTS: [&str; 4] = [SCALER, HEALER, DEFENDER, OPTIMISER];
 
 /// The scripted attacker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,7 +134,8 @@ pub struct CloudOpsConfig {
     pub scenario: String,
     /// Override the scenario's fidelity (default: `fluid`, for speed).
     pub fidelity: Option<Fidelity>,
-    /// The agents, among `scaler`, `healer`, `defender`.
+    /// The agents, among `scaler`, `healer`, `defender`, `optimiser` (default: the
+    /// first three, as the optimiser brings Cost-v0's cloud with it).
     pub agents: Vec<String>,
     /// The scripted attacker: `b_line`, `meander` or `none`.
     pub attacker: OpsAttacker,
@@ -153,6 +170,16 @@ pub struct CloudOpsConfig {
     pub remedy_penalty: f64,
     /// How far back the ledger looks for an action another undoes, seconds.
     pub conflict_window_s: f64,
+    /// With an optimiser: the spot side of the cloud and the requests' slack
+    /// (Cost-v0's; applied only when the optimiser plays).
+    #[serde(flatten)]
+    pub cost: CostModel,
+    /// The optimiser's memory request factors (Cost-v0's `memory_levels`).
+    pub memory_levels: Vec<f64>,
+    /// The optimiser's CPU request factors (Cost-v0's `cpu_levels`).
+    pub cpu_levels: Vec<f64>,
+    /// The optimiser's host slots (default: the scenario's `max_hosts`).
+    pub host_slots: Option<usize>,
 }
 
 impl Default for CloudOpsConfig {
@@ -160,7 +187,8 @@ impl Default for CloudOpsConfig {
         CloudOpsConfig {
             scenario: "microservices-20".into(),
             fidelity: Some(Fidelity::Fluid),
-            agents: AGENTS.iter().map(|a| a.to_string()).collect(),
+            // The optimiser changes the cloud (spot, working sets): it is asked for.
+            agents: AGENTS[..3].iter().map(|a| a.to_string()).collect(),
             attacker: OpsAttacker::BLine,
             step_s: 10.0,
             max_steps: 360,
@@ -177,6 +205,10 @@ impl Default for CloudOpsConfig {
             security_weight: 1.0,
             remedy_penalty: 1.0,
             conflict_window_s: 300.0,
+            cost: CostModel::default(),
+            memory_levels: CostConfig::default().memory_levels,
+            cpu_levels: CostConfig::default().cpu_levels,
+            host_slots: None,
         }
     }
 }
@@ -202,12 +234,24 @@ pub struct Ledger {
     pub isolations_undone: u32,
     /// Live replicas deleted to be recreated elsewhere.
     pub evictions: u32,
+    /// Replicas the scaler added within the window on a host the optimiser then
+    /// consolidated.
+    pub consolidation_fights: u32,
+    /// A service's size moved against its count within the window: CPU request cut
+    /// by the optimiser, then replicas added by the scaler (or replicas removed, then
+    /// the request raised) — the HPA and the VPA on one metric.
+    pub size_fights: u32,
 }
 
 impl Ledger {
     /// Conflicts in all (evictions are disruption, not a conflict, and not counted).
     pub fn conflicts(&self) -> u32 {
-        self.flip_flops + self.double_restarts + self.removed_targets + self.isolations_undone
+        self.flip_flops
+            + self.double_restarts
+            + self.removed_targets
+            + self.isolations_undone
+            + self.consolidation_fights
+            + self.size_fights
     }
 }
 
@@ -245,6 +289,7 @@ enum Role {
     Scaler = 0,
     Healer = 1,
     Defender = 2,
+    Optimiser = 3,
 }
 
 impl Role {
@@ -253,6 +298,7 @@ impl Role {
             SCALER => Some(Role::Scaler),
             HEALER => Some(Role::Healer),
             DEFENDER => Some(Role::Defender),
+            OPTIMISER => Some(Role::Optimiser),
             _ => None,
         }
     }
@@ -265,6 +311,10 @@ struct Memory {
     last_scale: Vec<Option<(SimTime, i8)>>,
     /// Per replica id, its last restart by an agent: (time, who).
     last_restart: Vec<Option<(SimTime, Role)>>,
+    /// Per replica id, when the scaler's scale-up created it.
+    scaled_up: Vec<Option<SimTime>>,
+    /// Per service, the optimiser's last CPU request change: (time, +1 or −1).
+    last_size: Vec<Option<(SimTime, i8)>>,
 }
 
 impl Memory {
@@ -293,6 +343,7 @@ pub struct CloudOps {
     healer: Healer,
     defender: Option<Defender>,
     defender_mask: Vec<bool>,
+    optimiser: Option<Optimiser>,
     faults: FaultReporter,
     steps: u32,
     base_bill_rate: f64,
@@ -368,6 +419,26 @@ impl CloudOps {
             spec.faults = Default::default();
             sc = Scenario::from_spec(spec, &sc.origin).map_err(|e| bad("faults", e.to_string()))?;
         }
+        let optimiser = if roles.contains(&Role::Optimiser) {
+            check_levels(ID, "memory_levels", &cfg.memory_levels)?;
+            check_levels(ID, "cpu_levels", &cfg.cpu_levels)?;
+            let (with_spot, types) = cfg.cost.apply(ID, sc)?;
+            sc = with_spot;
+            let slots = cfg.host_slots.unwrap_or(sc.spec.cluster.max_hosts as usize);
+            if slots == 0 {
+                return Err(bad("host_slots", "must be ≥ 1".into()));
+            }
+            Some(Optimiser::new(
+                &sc,
+                types,
+                slots,
+                cfg.memory_levels.clone(),
+                cfg.cpu_levels.clone(),
+                cfg.cost.spot_price,
+            ))
+        } else {
+            None
+        };
         let sc = Arc::new(sc);
         let wants_security = roles.contains(&Role::Defender) || cfg.attacker != OpsAttacker::None;
         if wants_security && sc.security.is_none() {
@@ -434,6 +505,7 @@ impl CloudOps {
                     },
                 ),
                 Role::Defender => defender.as_ref().expect("made above").spaces(),
+                Role::Optimiser => optimiser.as_ref().expect("made above").spaces(),
             };
             obs_spaces.push(o);
             act_spaces.push(a);
@@ -462,6 +534,7 @@ impl CloudOps {
                     Role::Scaler => SCALER,
                     Role::Healer => HEALER,
                     Role::Defender => DEFENDER,
+                    Role::Optimiser => OPTIMISER,
                 }
                 .to_string()
             })
@@ -476,6 +549,7 @@ impl CloudOps {
             healer: Healer::new(healing),
             defender_mask: vec![],
             defender,
+            optimiser,
             sc,
             sim: None,
             seeds: Stream::from_key(0xc10d),
@@ -514,6 +588,16 @@ impl CloudOps {
     /// The defender's layout of actions and observations (with a defender).
     pub fn defender_layout(&self) -> Option<crate::intrusion::Layout> {
         self.defender.as_ref().map(Defender::layout)
+    }
+
+    /// The optimiser's layout of observations and actions (with an optimiser).
+    pub fn optimiser_layout(&self) -> Option<&crate::CostLayout> {
+        self.optimiser.as_ref().map(|o| &o.layout)
+    }
+
+    /// The host the optimiser's slot `k` refers to now.
+    pub fn optimiser_slot(&self, k: usize) -> Option<hale_sim::HostId> {
+        self.optimiser.as_ref()?.slots.get(k).copied()
     }
 
     /// The replica the defender's slot `k` refers to now.
@@ -559,6 +643,12 @@ impl CloudOps {
                 out.resize(start + d.layout().obs_len(), 0.0);
                 d.write_obs(Some(sim), &mut out[start..]);
             }
+            Role::Optimiser => {
+                let o = self.optimiser.as_ref().expect("made with the role");
+                let start = out.len();
+                out.resize(start + o.layout.obs_len(), 0.0);
+                o.write_obs(sim, &mut out[start..]);
+            }
         }
     }
 
@@ -586,11 +676,12 @@ impl CloudOps {
 #[derive(Default)]
 struct StepLog {
     ledger: Ledger,
-    /// Per role (scaler, healer, defender): conflicts in which its action came
-    /// second (it undid another's, or was refused because of one).
-    caused: [u32; 3],
-    acted: [bool; 3],
+    /// Per role (scaler, healer, defender, optimiser): conflicts in which its action
+    /// came second (it undid another's, or was refused because of one).
+    caused: [u32; 4],
+    acted: [bool; 4],
     healer_refused: Option<String>,
+    optimiser: Option<crate::cost::OptimiserActed>,
     /// Replicas an agent restarted, moved or isolated in this step, with who.
     touched: Vec<(ReplicaId, Role)>,
     healer_cost: f64,
@@ -724,6 +815,15 @@ impl CloudOps {
                     log.conflict(Role::Scaler, |l| &mut l.flip_flops);
                 }
                 self.memory.last_scale[s] = Some((now, dir));
+                if let Some((t, d)) = self.memory.last_size[s]
+                    && d == dir
+                    && now.saturating_sub(t) <= window
+                {
+                    // Opposite capacity moves: fewer cores each, more replicas (or
+                    // the reverse).
+                    log.conflict(Role::Scaler, |l| &mut l.size_fights);
+                }
+                let first_new = sim.replicas().len();
                 let live: Vec<(ReplicaId, bool)> = if dir < 0 {
                     sim.services()[s]
                         .replicas
@@ -744,6 +844,13 @@ impl CloudOps {
                 })?;
                 log.scaler_changes += 1;
                 log.acted[Role::Scaler as usize] = true;
+                let created = sim.replicas().len();
+                if created > first_new {
+                    self.memory.scaled_up.resize(created, None);
+                    for slot in &mut self.memory.scaled_up[first_new..created] {
+                        *slot = Some(now);
+                    }
+                }
                 for (r, isolated) in live {
                     if sim.replicas()[r].state.is_live() {
                         continue;
@@ -762,8 +869,65 @@ impl CloudOps {
             }
         }
 
-        // 4. The cloud runs the step.
+        // 4. The optimiser.
+        if let (Some(Value::MultiDiscrete(a)), Some(o)) = (
+            self.role_action(actions, Role::Optimiser),
+            self.optimiser.as_mut(),
+        ) {
+            let window = SimTime::from_secs_f64(self.cfg.conflict_window_s);
+            let cpu_before: Vec<f64> = sim.services().iter().map(|st| st.target_cpu()).collect();
+            // The scaler's recent replicas on the host it may consolidate.
+            let target = usize::try_from(a[1] - 1)
+                .ok()
+                .and_then(|k| o.slots.get(k).copied());
+            let recent = target.map_or(0, |h| {
+                sim.replicas()
+                    .iter()
+                    .enumerate()
+                    .filter(|(r, rep)| {
+                        rep.host == Some(h)
+                            && rep.state.is_live()
+                            && self
+                                .memory
+                                .scaled_up
+                                .get(*r)
+                                .copied()
+                                .flatten()
+                                .is_some_and(|t| now.saturating_sub(t) <= window)
+                    })
+                    .count() as u32
+            });
+            let acted = o.act(sim, a);
+            if acted.consolidated.is_some() {
+                for _ in 0..recent {
+                    log.conflict(Role::Optimiser, |l| &mut l.consolidation_fights);
+                }
+            }
+            for (s, before) in cpu_before.into_iter().enumerate() {
+                let after = sim.services()[s].target_cpu();
+                if (after - before).abs() <= 1e-12 {
+                    continue;
+                }
+                let d: i8 = if after > before { 1 } else { -1 };
+                // Replicas added, then fewer cores each (or the reverse).
+                if let Some((t, dir)) = self.memory.last_scale[s]
+                    && dir == -d
+                    && now.saturating_sub(t) <= window
+                {
+                    log.conflict(Role::Optimiser, |l| &mut l.size_fights);
+                }
+                // Kept as the count move it fights: a cut fights a scale-up.
+                self.memory.last_size[s] = Some((now, -d));
+            }
+            log.acted[Role::Optimiser as usize] = acted.changes > 0;
+            log.optimiser = Some(acted);
+        }
+
+        // 5. The cloud runs the step.
         sim.run_for(cloud::secs(self.cfg.step_s));
+        if let Some(o) = self.optimiser.as_mut() {
+            o.after_step(sim);
+        }
         if !self.roles.contains(&Role::Healer) {
             cloud::heal_like_kubelet(sim);
         }
@@ -811,10 +975,14 @@ impl CloudOps {
         };
         for agent in &self.alive {
             let role = Role::of(agent).expect("an agent of ours");
+            let optimised = self.optimiser.is_some();
             let own = match role {
+                // With an optimiser the bill is its term, and the SLO the scaler's.
+                Role::Scaler if optimised => team_slo,
                 Role::Scaler => team_cost + team_slo,
                 Role::Healer => team_unserved - log.healer_cost,
                 Role::Defender => team_security - restores,
+                Role::Optimiser => team_cost,
             };
             let mut info = Info {
                 cloud: Some(cloud_info.clone()),
@@ -853,6 +1021,28 @@ impl CloudOps {
                     })
                 }
                 Role::Defender => info.security = security_info.clone(),
+                Role::Optimiser => {
+                    let (mut spot, mut od) = (0, 0);
+                    for h in sim
+                        .hosts()
+                        .iter()
+                        .filter(|h| h.state != hale_sim::HostState::Removed)
+                    {
+                        match h.lifecycle {
+                            hale_sim::Lifecycle::Spot => spot += 1,
+                            hale_sim::Lifecycle::OnDemand => od += 1,
+                        }
+                    }
+                    let acted = log.optimiser.clone().unwrap_or_default();
+                    info.cost = Some(CostInfo {
+                        spot_hosts: spot,
+                        on_demand_hosts: od,
+                        consolidations: u32::from(acted.consolidated.is_some()),
+                        oom_kills: self.optimiser.as_ref().map_or(0, |o| o.oom_step),
+                        cost_changes: acted.changes,
+                        cost_refused: acted.refused,
+                    });
+                }
             }
             let reward = match cfg.reward {
                 OpsReward::Team => team_reward,
@@ -932,7 +1122,12 @@ impl ParallelEnv for CloudOps {
         self.memory = Memory {
             last_scale: vec![None; self.sc.spec.services.len()],
             last_restart: vec![],
+            scaled_up: vec![],
+            last_size: vec![None; self.sc.spec.services.len()],
         };
+        if let (Some(o), Some(sim)) = (&mut self.optimiser, &self.sim) {
+            o.reset(sim);
+        }
         if let Some(d) = &mut self.defender {
             d.reset();
         }
@@ -963,6 +1158,7 @@ impl ParallelEnv for CloudOps {
                 Role::Scaler => None,
                 Role::Healer => Some(&self.healer.mask[..]),
                 Role::Defender => Some(&self.defender_mask[..]),
+                Role::Optimiser => None,
             };
             check_action(ID, &self.act_spaces[i], mask, a).map_err(|e| match e {
                 EnvError::InvalidAction { env, reason } => EnvError::InvalidAction {

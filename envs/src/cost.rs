@@ -282,7 +282,7 @@ pub(crate) struct Optimiser {
     /// Host ids behind the slots, as last observed.
     pub(crate) slots: Vec<HostId>,
     oom_before: u64,
-    oom_step: u64,
+    pub(crate) oom_step: u64,
 }
 
 impl Optimiser {
@@ -584,9 +584,9 @@ pub struct CostInfo {
 }
 
 /// Checks a level list: empty, or positive factors holding 1.0.
-fn check_levels(field: &str, levels: &[f64]) -> Result<(), EnvError> {
+pub(crate) fn check_levels(id: &str, field: &str, levels: &[f64]) -> Result<(), EnvError> {
     let bad = |reason: String| EnvError::Config {
-        env: ID.into(),
+        env: id.into(),
         field: field.into(),
         reason,
     };
@@ -625,8 +625,8 @@ impl Cost {
             cloud::duration(ID, "episode_s", e)?;
         }
         cloud::non_negative(ID, "slo_minute_price", cfg.slo_minute_price)?;
-        check_levels("memory_levels", &cfg.memory_levels)?;
-        check_levels("cpu_levels", &cfg.cpu_levels)?;
+        check_levels(ID, "memory_levels", &cfg.memory_levels)?;
+        check_levels(ID, "cpu_levels", &cfg.cpu_levels)?;
         let (sc, unread) = cloud::load(ID, &cfg.scenario, cfg.fidelity)?;
         if let Some(trace) = unread {
             return Err(EnvError::Config {

@@ -135,3 +135,59 @@ fn layout(ctx: &PolicyContext) -> Result<CostLayout, Unfit> {
     }
     Ok(l)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn karpenter(slots: usize) -> Karpenter {
+        Karpenter {
+            layout: CostLayout {
+                services: 1,
+                host_slots: slots,
+                memory_levels: vec![1.0],
+                cpu_levels: vec![],
+                spot_price: 0.35,
+            },
+            budget: 0.10,
+            threshold: 0.01,
+        }
+    }
+
+    /// A ready host in slot `k`: spot or not, its replicas, whether they fit elsewhere.
+    fn host(k: &Karpenter, obs: &mut [f32], slot: usize, spot: bool, replicas: f32, fits: bool) {
+        let o = k.layout.host(slot);
+        let x = &mut obs[o..o + COST_HOST_FEATURES];
+        x[f::PRESENT] = 1.0;
+        x[f::READY] = 1.0;
+        x[f::SPOT] = f32::from(spot);
+        x[f::REPLICAS] = replicas / 32.0;
+        x[f::FITS_ELSEWHERE] = f32::from(fits);
+        x[f::PRICE] = if spot { 0.35 } else { 1.0 };
+    }
+
+    #[test]
+    fn it_takes_the_most_saved_per_eviction_within_its_budget_and_threshold() {
+        let k = karpenter(12);
+        let mut obs = vec![0.0; k.layout.obs_len()];
+        host(&k, &mut obs, 0, false, 10.0, false); // replace: 0.65 / 10
+        host(&k, &mut obs, 1, false, 20.0, true); // delete: 1.0 / 20
+        host(&k, &mut obs, 2, true, 3.0, false); // spot, no room: nothing to gain
+        host(&k, &mut obs, 3, true, 5.0, true); // delete: 0.35 / 5
+        assert_eq!(k.choose(&obs), Some(3));
+        // Above the threshold only: 0.35 / 5 = 0.07 per eviction.
+        let strict = Karpenter {
+            threshold: 0.08,
+            ..karpenter(12)
+        };
+        assert_eq!(strict.choose(&obs), None);
+        // Four live hosts: a budget of one (10 %, rounded up), already taken.
+        obs[k.layout.host(1) + f::DISRUPTED] = 1.0;
+        assert_eq!(k.choose(&obs), None);
+        // Eleven live hosts: a budget of two.
+        for slot in 4..11 {
+            host(&k, &mut obs, slot, true, 30.0, false);
+        }
+        assert_eq!(k.choose(&obs), Some(3));
+    }
+}

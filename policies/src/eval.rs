@@ -128,6 +128,10 @@ pub struct Episode {
     pub removed_targets: u64,
     /// Isolations another agent undid.
     pub isolations_undone: u64,
+    /// The scaler's recent replicas on hosts the optimiser consolidated.
+    pub consolidation_fights: u64,
+    /// CPU requests and replica counts moved against each other.
+    pub size_fights: u64,
     /// Cost-v0 (and CloudOps-v0's optimiser): spot hosts' share of live host-steps.
     pub spot_share: f64,
     /// Hosts the optimiser set to consolidate.
@@ -309,7 +313,12 @@ pub const COLUMNS: &[Column] = &[
         e.team_actions
     }),
     count("conflicts", Some("conflicts"), Team, |e| {
-        (e.flip_flops + e.double_restarts + e.removed_targets + e.isolations_undone) as f64
+        (e.flip_flops
+            + e.double_restarts
+            + e.removed_targets
+            + e.isolations_undone
+            + e.consolidation_fights
+            + e.size_fights) as f64
     }),
     count("flip_flops", Some("  flip-flops"), Team, |e| {
         e.flip_flops as f64
@@ -326,6 +335,15 @@ pub const COLUMNS: &[Column] = &[
         Team,
         |e| e.isolations_undone as f64,
     ),
+    count(
+        "consolidation_fights",
+        Some("  consolidation fights"),
+        Team,
+        |e| e.consolidation_fights as f64,
+    ),
+    count("size_fights", Some("  size fights"), Team, |e| {
+        e.size_fights as f64
+    }),
     count("evictions", Some("evictions"), Cloud, |e| {
         e.evictions as f64
     }),
@@ -460,6 +478,8 @@ impl Recorder {
             e.double_restarts += u64::from(l.double_restarts);
             e.removed_targets += u64::from(l.removed_targets);
             e.isolations_undone += u64::from(l.isolations_undone);
+            e.consolidation_fights += u64::from(l.consolidation_fights);
+            e.size_fights += u64::from(l.size_fights);
         }
         if let Some(c) = &info.cost {
             let live = f64::from(c.spot_hosts + c.on_demand_hosts);

@@ -11,12 +11,13 @@ use hale_envs::{AgentMap, Env, Info, ParallelEnv, Value};
 use serde_json::{Value as Json, json};
 
 /// The team of baselines, per agent: the HPA scales, the kubelet heals, React-Restore
-/// defends.
+/// defends, a Karpenter-like consolidator cuts the bill.
 pub fn baseline_member(agent: &str) -> Option<&'static str> {
     match agent {
         "scaler" => Some("hpa"),
         "healer" => Some("kubelet"),
         "defender" => Some("react-restore"),
+        "optimiser" => Some("karpenter"),
         _ => None,
     }
 }
@@ -64,6 +65,16 @@ pub fn mirror(
             json!({
                 "scenario": cfg.scenario, "fidelity": fidelity, "step_s": cfg.step_s,
                 "max_steps": cfg.max_steps,
+            }),
+        ),
+        "optimiser" => (
+            "Cost-v0",
+            json!({
+                "scenario": cfg.scenario, "fidelity": fidelity, "control_interval_s": cfg.step_s,
+                "spot_price": cfg.cost.spot_price, "spot_notice_s": cfg.cost.spot_notice_s,
+                "spot_lifetime_s": cfg.cost.spot_lifetime_s, "slack": cfg.cost.slack,
+                "memory_levels": cfg.memory_levels, "cpu_levels": cfg.cpu_levels,
+                "host_slots": cfg.host_slots,
             }),
         ),
         other => return Err(mismatch(format!("no agent `{other}`"))),
@@ -181,6 +192,7 @@ pub fn team_info(infos: &AgentMap<Info>) -> Info {
         out.security = out.security.or_else(|| i.security.clone());
         out.healing = out.healing.or_else(|| i.healing.clone());
         out.scaling = out.scaling.or_else(|| i.scaling.clone());
+        out.cost = out.cost.or_else(|| i.cost.clone());
     }
     if let Some(t) = &mut out.cloudops {
         t.agent_acted = acted;

@@ -17,6 +17,7 @@ CASES = [
     {"max_steps": 30},
     {"max_steps": 30, "agents": ["scaler", "defender"], "reward": "own"},
     {"max_steps": 30, "agents": ["healer"], "attacker": "none"},
+    {"max_steps": 30, "agents": ["scaler", "healer", "defender", "optimiser"]},
 ]
 
 

@@ -15,6 +15,9 @@ fn joint(env: &CloudOps, overrides: &[(&str, Value)]) -> AgentMap<Value> {
         .iter()
         .map(|agent| {
             let v = match env.action_space(agent).unwrap() {
+                _ if agent == "optimiser" => {
+                    Value::MultiDiscrete(env.optimiser_layout().unwrap().action(false, None))
+                }
                 hale_envs::Space::MultiDiscrete { nvec } => {
                     Value::MultiDiscrete(vec![2; nvec.len()])
                 }
@@ -46,6 +49,9 @@ fn every_subset_of_agents_passes_the_parallel_checker() {
         json!(["healer"]),
         json!(["defender"]),
         json!(["defender", "scaler"]),
+        json!(["scaler", "healer", "defender", "optimiser"]),
+        json!(["optimiser"]),
+        json!(["optimiser", "scaler"]),
     ] {
         let config = json!({"agents": agents, "max_steps": 12});
         let failures = check_parallel_env(&|| make_parallel("CloudOps-v0", &config), 30);
@@ -110,8 +116,12 @@ fn bad_configs_and_bad_joint_actions_are_named() {
 
 #[test]
 fn the_team_reward_is_the_sum_of_the_terms_and_own_rewards_split_it() {
-    for reward in ["team", "own"] {
-        let mut e = env(json!({"reward": reward, "max_steps": 40}));
+    for (reward, agents) in [
+        ("team", json!(["scaler", "healer", "defender"])),
+        ("own", json!(["scaler", "healer", "defender"])),
+        ("own", json!(["scaler", "healer", "defender", "optimiser"])),
+    ] {
+        let mut e = env(json!({"reward": reward, "max_steps": 40, "agents": agents}));
         e.reset(Some(3), None).unwrap();
         let mut own_sum = 0.0;
         let mut team = 0.0;
@@ -322,6 +332,16 @@ fn pattern(v: &hale_envs::ParallelVectorEnv, t: usize) -> Vec<AgentMap<Value>> {
                 .iter()
                 .map(|agent| {
                     let a = match env.action_space(agent).unwrap() {
+                        hale_envs::Space::MultiDiscrete { nvec } if agent == "optimiser" => {
+                            // Keep on demand, consolidate nothing, requests at 1.0 (the
+                            // last level); then one dimension at a time moves.
+                            let mut a: Vec<i64> = (0..nvec.len())
+                                .map(|j| if j < 2 { 0 } else { nvec[j] as i64 - 1 })
+                                .collect();
+                            let j = (t + i) % nvec.len();
+                            a[j] = ((t / 2 + i) as u64 % nvec[j]) as i64;
+                            Value::MultiDiscrete(a)
+                        }
                         hale_envs::Space::MultiDiscrete { nvec } => {
                             let mut a = vec![2; nvec.len()];
                             a[(t + i) % nvec.len()] = ((t / 2 + i) % 5) as i64;
@@ -354,14 +374,13 @@ fn pattern(v: &hale_envs::ParallelVectorEnv, t: usize) -> Vec<AgentMap<Value>> {
 
 type VecRun = (Vec<Vec<f32>>, Vec<u64>, Vec<bool>, Vec<f32>);
 
-fn vector_run(threads: usize) -> VecRun {
+fn vector_run(threads: usize, config: &Json) -> VecRun {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .unwrap();
     pool.install(|| {
-        let config = json!({"max_steps": 8});
-        let mut v = hale_envs::ParallelVectorEnv::make("CloudOps-v0", &config, 3).unwrap();
+        let mut v = hale_envs::ParallelVectorEnv::make("CloudOps-v0", config, 3).unwrap();
         v.reset(Some(40)).unwrap();
         let mut out: VecRun = Default::default();
         for t in 0..20 {
@@ -379,7 +398,12 @@ fn vector_run(threads: usize) -> VecRun {
 
 #[test]
 fn the_vector_env_gives_the_same_joint_trajectories_on_one_and_two_threads() {
-    assert!(vector_run(1) == vector_run(2));
+    for config in [
+        json!({"max_steps": 8}),
+        json!({"max_steps": 8, "agents": ["scaler", "healer", "defender", "optimiser"]}),
+    ] {
+        assert!(vector_run(1, &config) == vector_run(2, &config), "{config}");
+    }
 }
 
 #[test]
@@ -419,4 +443,59 @@ fn vector_sub_env_i_is_the_env_seeded_seed_plus_i_with_next_step_autoreset() {
             assert_eq!(&v.obs["defender"][d..2 * d], &o[..]);
         }
     }
+}
+
+#[test]
+fn the_ledger_counts_consolidating_the_scalers_new_replicas_and_size_fights() {
+    let mut e = env(json!({
+        "agents": ["scaler", "optimiser"], "attacker": "none", "faults": false,
+        "scaler_action": "delta", "conflict_window_s": 120,
+    }));
+    e.reset(Some(6), None).unwrap();
+    let layout = e.optimiser_layout().unwrap().clone();
+    // The scaler adds two replicas of service 0; they land on some host.
+    let up = Value::MultiDiscrete([vec![4], vec![2; 19]].concat());
+    let s = e.step(&joint(&e, &[("scaler", up)])).unwrap();
+    assert_eq!(ledger(&s, "scaler").ledger.conflicts(), 0);
+    let sim = e.simulation().unwrap();
+    let newest = *sim.services()[0].replicas.last().unwrap();
+    let host = sim.replicas()[newest].host.expect("placed");
+    let k = (0..layout.host_slots)
+        .find(|&k| e.optimiser_slot(k) == Some(host))
+        .unwrap();
+    // The optimiser consolidates that host and cuts service 0's CPU request.
+    let mut a = layout.action(false, Some(k));
+    a[2 + layout.services] = 0;
+    let s = e
+        .step(&joint(&e, &[("optimiser", Value::MultiDiscrete(a))]))
+        .unwrap();
+    let (o, sc) = (ledger(&s, "optimiser"), ledger(&s, "scaler"));
+    assert!(o.ledger.consolidation_fights >= 1, "{:?}", o.ledger);
+    assert_eq!(o.ledger.size_fights, 1);
+    assert_eq!(
+        o.conflicts_caused,
+        o.ledger.conflicts(),
+        "the optimiser came second"
+    );
+    assert_eq!(sc.conflicts_caused, 0);
+    let cost = s.infos["optimiser"].cost.as_ref().unwrap();
+    assert_eq!(cost.consolidations, 1);
+    assert!(
+        s.infos["scaler"].cost.is_none(),
+        "the optimiser's info only"
+    );
+    // The scaler now removes replicas of a service the optimiser just raised: the
+    // other order of the same fight.
+    let mut a = layout.action(false, None);
+    a[2 + layout.services + 1] = 0;
+    e.step(&joint(&e, &[("optimiser", Value::MultiDiscrete(a))]))
+        .unwrap();
+    let mut raise = layout.action(false, None);
+    raise[2 + layout.services + 1] = (layout.cpu_levels.len() - 1) as i64;
+    e.step(&joint(&e, &[("optimiser", Value::MultiDiscrete(raise))]))
+        .unwrap();
+    let down = Value::MultiDiscrete([vec![2], vec![1], vec![2; 18]].concat());
+    let s = e.step(&joint(&e, &[("scaler", down)])).unwrap();
+    let sc = ledger(&s, "scaler");
+    assert_eq!((sc.ledger.size_fights, sc.conflicts_caused), (1, 1));
 }

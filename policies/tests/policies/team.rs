@@ -19,7 +19,11 @@ fn load(
 
 #[test]
 fn every_agent_mirrors_a_single_agent_env_with_the_same_spaces() {
-    let config = json!({"scaler_action": "target"});
+    let config = json!({
+        "scaler_action": "target",
+        "agents": ["scaler", "healer", "defender", "optimiser"],
+        "spot_notice_s": 30, "memory_levels": [0.5, 1.0], "host_slots": 12,
+    });
     let env = CloudOps::new(&config).unwrap();
     for agent in env.possible_agents() {
         let ctx = agent_context(&env, &config, agent).unwrap();
@@ -82,4 +86,32 @@ fn a_team_of_the_wrong_size_or_kind_is_refused_by_name() {
         .unwrap()
         .to_string();
     assert!(e.contains("target"), "{e}");
+}
+
+#[test]
+fn the_karpenter_like_optimiser_moves_the_team_to_spot_within_its_budget() {
+    let config = json!({
+        "scaler_action": "target", "max_steps": 90,
+        "agents": ["scaler", "healer", "defender", "optimiser"],
+    });
+    let mut env = CloudOps::new(&config).unwrap();
+    let mut team = Team::new(
+        &env,
+        &config,
+        &parse("hpa+kubelet+react-restore+karpenter"),
+        load,
+    )
+    .unwrap();
+    let e = play_team(&mut env, &mut team, "baselines", (0, 5)).unwrap();
+    assert!(e.consolidations >= 5, "{} consolidations", e.consolidations);
+    assert!(e.spot_share > 0.5, "spot share {}", e.spot_share);
+    // Its budget: never more than 10 % of the live hosts (rounded up) disrupted at once.
+    let sim = env.simulation().unwrap();
+    let disrupted = sim.hosts().iter().filter(|h| h.consolidating).count();
+    let live = sim
+        .hosts()
+        .iter()
+        .filter(|h| h.state != hale_sim::HostState::Removed)
+        .count();
+    assert!(disrupted <= live.div_ceil(10), "{disrupted} of {live}");
 }
