@@ -1,5 +1,5 @@
 //! Environment speed: CartPole-v1 and Scaling-v0 (fluid), single and vectorised;
-//! Security-v0 (CAGE 2) single, on one core; CloudOps-v0 (three agents) × 64.
+//! Security-v0 (CAGE 2) single, on one core; CloudOps-v0 (three and four agents) × 64.
 //!
 //! `cargo bench -p hale-benches --bench envs`
 
@@ -112,6 +112,28 @@ fn cloudops(c: &mut Criterion) {
     let batch = vec![joint; 64];
     g.throughput(Throughput::Elements(64 * 50));
     g.bench_function("three_agents_vector64_50_steps", |b| {
+        b.iter(|| {
+            rayon::scope(|_| {
+                for _ in 0..50 {
+                    v.step(&batch).unwrap();
+                }
+            });
+            black_box(&v.obs);
+        })
+    });
+    // The four agents: the optimiser too, on Cost-v0's cloud (spot reclaims, working
+    // sets), keeping on demand, consolidating nothing, requests at the scenario's.
+    let config = json!({"agents": ["scaler", "healer", "defender", "optimiser"]});
+    let mut v = ParallelVectorEnv::make("CloudOps-v0", &config, 64).unwrap();
+    v.reset(Some(0)).unwrap();
+    let hold = hale_envs::CostLayout::from_config(&json!({})).unwrap();
+    let mut joint = batch[0].clone();
+    joint.insert(
+        "optimiser".to_string(),
+        Value::MultiDiscrete(hold.action(false, None)),
+    );
+    let batch = vec![joint; 64];
+    g.bench_function("four_agents_vector64_50_steps", |b| {
         b.iter(|| {
             rayon::scope(|_| {
                 for _ in 0..50 {
