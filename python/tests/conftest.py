@@ -29,6 +29,7 @@ CASES = [
         "Security-v0",
         {"scenario": "microservices-20", "max_steps": 20, "observation": "graph"},
     ),
+    ("Cost-v0", {"episode_s": 600, "spot_notice_s": 30}),
 ]
 
 
