@@ -26,6 +26,7 @@ pub mod encoding;
 mod env;
 mod healing;
 pub mod intrusion;
+pub mod lockstep;
 mod multi;
 mod registry;
 pub mod replay;

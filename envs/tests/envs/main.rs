@@ -6,6 +6,7 @@ mod cloud;
 mod cloudops;
 mod cost;
 mod golden;
+mod lockstep;
 mod security;
 #[cfg(feature = "traces")]
 mod traces;
