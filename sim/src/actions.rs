@@ -1,7 +1,7 @@
 //! What a policy can do to the cloud, and why the simulator may refuse.
 
 use crate::event::Event;
-use crate::model::{HostId, HostState, ReplicaId, ReplicaState, ServiceId};
+use crate::model::{Host, HostId, HostState, Replica, ReplicaId, ReplicaState, ServiceId};
 use crate::sim::{EPS, Simulation};
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
@@ -353,40 +353,18 @@ impl Simulation {
             }
             Action::Resize { service, cpu } => {
                 self.check_service(service)?;
-                let max = self
-                    .scenario
-                    .spec
-                    .host_types
-                    .iter()
-                    .map(|t| t.cpu)
-                    .fold(0.0, f64::max);
-                if !(cpu.is_finite() && cpu > 0.0 && cpu <= max) {
-                    return Err(ActionError::OutOfRange {
-                        field: "cpu",
-                        value: cpu,
-                        range: format!("(0, {max}]"),
-                    });
-                }
-                for &r in &self.services[service].replicas {
-                    if let Some(h) = self.replicas[r].host
-                        && self.hosts[h].cpu_free() + EPS < cpu - self.replicas[r].cpu
-                    {
-                        return Err(ActionError::NoRoom {
-                            service,
-                            cpu,
-                            host: h,
-                        });
-                    }
+                self.check_size(cpu, "cpu", |t| t.cpu)?;
+                if let Some(host) = self.host_without_room(service, |r| cpu - r.cpu, Host::cpu_free)
+                {
+                    return Err(ActionError::NoRoom { service, cpu, host });
                 }
                 self.services[service].pending_resize = Some(cpu);
                 // A resize is not a deploy: it has its own counter, so a resize and a
                 // rollback in flight do not cancel each other.
                 self.services[service].resizes += 1;
-                let at = self.now()
-                    + SimTime::from_secs_f64(self.scenario.spec.services[service].resize_time_s);
                 let resize = self.services[service].resizes;
-                self.queue.push(
-                    at,
+                self.resize_done_at(
+                    service,
                     Event::ResizeDone {
                         service: service as u32,
                         resize,
@@ -398,48 +376,23 @@ impl Simulation {
                 memory_mib,
             } => {
                 self.check_service(service)?;
-                let max = self
-                    .scenario
-                    .spec
-                    .host_types
-                    .iter()
-                    .map(|t| t.memory_mib)
-                    .fold(0.0, f64::max);
-                if !(memory_mib.is_finite() && memory_mib > 0.0 && memory_mib <= max) {
-                    return Err(ActionError::OutOfRange {
-                        field: "memory_mib",
-                        value: memory_mib,
-                        range: format!("(0, {max}]"),
-                    });
-                }
-                // The service's replicas on each host grow together.
-                let mut growth: Vec<(HostId, f64)> = Vec::new();
-                for &r in &self.services[service].replicas {
-                    if let Some(h) = self.replicas[r].host {
-                        let delta = memory_mib - self.replicas[r].memory_mib;
-                        match growth.iter_mut().find(|(x, _)| *x == h) {
-                            Some((_, d)) => *d += delta,
-                            None => growth.push((h, delta)),
-                        }
-                    }
-                }
-                if let Some(&(h, _)) = growth
-                    .iter()
-                    .find(|&&(h, d)| self.hosts[h].memory_free() + EPS < d)
-                {
+                self.check_size(memory_mib, "memory_mib", |t| t.memory_mib)?;
+                if let Some(host) = self.host_without_room(
+                    service,
+                    |r| memory_mib - r.memory_mib,
+                    Host::memory_free,
+                ) {
                     return Err(ActionError::NoMemory {
                         service,
                         memory_mib,
-                        host: h,
+                        host,
                     });
                 }
                 self.services[service].pending_memory = Some(memory_mib);
                 self.services[service].memory_resizes += 1;
-                let at = self.now()
-                    + SimTime::from_secs_f64(self.scenario.spec.services[service].resize_time_s);
                 let resize = self.services[service].memory_resizes;
-                self.queue.push(
-                    at,
+                self.resize_done_at(
+                    service,
                     Event::MemoryResizeDone {
                         service: service as u32,
                         resize,
@@ -512,6 +465,62 @@ impl Simulation {
             }
         }
         Ok(())
+    }
+
+    /// A size for every replica of a service: positive, and no larger than the
+    /// largest host type's `of`.
+    fn check_size(
+        &self,
+        size: f64,
+        field: &'static str,
+        of: fn(&crate::scenario::HostTypeSpec) -> f64,
+    ) -> Result<(), ActionError> {
+        let max = self
+            .scenario
+            .spec
+            .host_types
+            .iter()
+            .map(of)
+            .fold(0.0, f64::max);
+        if size.is_finite() && size > 0.0 && size <= max {
+            Ok(())
+        } else {
+            Err(ActionError::OutOfRange {
+                field,
+                value: size,
+                range: format!("(0, {max}]"),
+            })
+        }
+    }
+
+    /// The first host where service `s`'s placed replicas cannot all grow by
+    /// `growth` (summed over the host's replicas of `s`) within `free`.
+    fn host_without_room(
+        &self,
+        s: ServiceId,
+        growth: impl Fn(&Replica) -> f64,
+        free: fn(&Host) -> f64,
+    ) -> Option<HostId> {
+        let mut by_host: Vec<(HostId, f64)> = Vec::new();
+        for &r in &self.services[s].replicas {
+            if let Some(h) = self.replicas[r].host {
+                let g = growth(&self.replicas[r]);
+                match by_host.iter_mut().find(|(x, _)| *x == h) {
+                    Some((_, d)) => *d += g,
+                    None => by_host.push((h, g)),
+                }
+            }
+        }
+        by_host
+            .into_iter()
+            .find(|&(h, g)| free(&self.hosts[h]) + EPS < g)
+            .map(|(h, _)| h)
+    }
+
+    /// Schedules `done`, the end of a resize of service `s`, its resize time from now.
+    fn resize_done_at(&mut self, s: ServiceId, done: Event) {
+        let at = self.now() + SimTime::from_secs_f64(self.scenario.spec.services[s].resize_time_s);
+        self.queue.push(at, done);
     }
 
     pub(crate) fn finish_resize(&mut self, s: ServiceId, resize: u32) {

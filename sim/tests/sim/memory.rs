@@ -172,7 +172,7 @@ fn an_overcommitted_host_kills_the_replica_most_over_its_request() {
 }
 
 #[test]
-fn memory_resizes_that_do_not_fit_or_make_no_sense_are_refused() {
+fn resizes_that_do_not_fit_together_or_make_no_sense_are_refused() {
     let mut s = lab(300.0, 1);
     at(&mut s, 20.0);
     let before = s.services()[0].target_memory();
@@ -214,6 +214,15 @@ fn memory_resizes_that_do_not_fit_or_make_no_sense_are_refused() {
         .unwrap_err();
     assert!(matches!(err, ActionError::NoService(3, 1)), "{err}");
     assert_eq!(s.services()[0].target_memory(), before);
+    // CPU too: two replicas growing 8 cores each need 16 of the 15 left.
+    let err = s
+        .apply(&Action::Resize {
+            service: 0,
+            cpu: 8.5,
+        })
+        .unwrap_err();
+    assert!(matches!(err, ActionError::NoRoom { host: 0, .. }), "{err}");
+    assert_eq!(s.services()[0].target_cpu(), 0.5);
     at(&mut s, 60.0);
     assert_eq!(s.hosts()[0].memory_allocated, 2048.0);
 }
