@@ -73,7 +73,7 @@
 //!   conflict by itself, but the disruption the anchors count.
 
 use crate::cloud::{self, Before, FaultReporter};
-use crate::cost::{CostConfig, CostInfo, CostModel, Optimiser, check_levels};
+use crate::cost::{CPU_LEVELS, CostModel, MEMORY_LEVELS, Optimiser};
 use crate::encoding::{HealingObservation, SERVICE_FEATURES, ScalingActions};
 use crate::env::{EnvError, HealingInfo, Info, ScalingInfo, check_action};
 use crate::healing::{Healer, disruption_share};
@@ -206,8 +206,8 @@ impl Default for CloudOpsConfig {
             remedy_penalty: 1.0,
             conflict_window_s: 300.0,
             cost: CostModel::default(),
-            memory_levels: CostConfig::default().memory_levels,
-            cpu_levels: CostConfig::default().cpu_levels,
+            memory_levels: MEMORY_LEVELS.to_vec(),
+            cpu_levels: CPU_LEVELS.to_vec(),
             host_slots: None,
         }
     }
@@ -420,22 +420,16 @@ impl CloudOps {
             sc = Scenario::from_spec(spec, &sc.origin).map_err(|e| bad("faults", e.to_string()))?;
         }
         let optimiser = if roles.contains(&Role::Optimiser) {
-            check_levels(ID, "memory_levels", &cfg.memory_levels)?;
-            check_levels(ID, "cpu_levels", &cfg.cpu_levels)?;
-            let (with_spot, types) = cfg.cost.apply(ID, sc)?;
+            let (with_spot, o) = Optimiser::build(
+                ID,
+                sc,
+                &cfg.cost,
+                cfg.host_slots,
+                &cfg.memory_levels,
+                &cfg.cpu_levels,
+            )?;
             sc = with_spot;
-            let slots = cfg.host_slots.unwrap_or(sc.spec.cluster.max_hosts as usize);
-            if slots == 0 {
-                return Err(bad("host_slots", "must be ≥ 1".into()));
-            }
-            Some(Optimiser::new(
-                &sc,
-                types,
-                slots,
-                cfg.memory_levels.clone(),
-                cfg.cpu_levels.clone(),
-                cfg.cost.spot_price,
-            ))
+            Some(o)
         } else {
             None
         };
@@ -1022,26 +1016,8 @@ impl CloudOps {
                 }
                 Role::Defender => info.security = security_info.clone(),
                 Role::Optimiser => {
-                    let (mut spot, mut od) = (0, 0);
-                    for h in sim
-                        .hosts()
-                        .iter()
-                        .filter(|h| h.state != hale_sim::HostState::Removed)
-                    {
-                        match h.lifecycle {
-                            hale_sim::Lifecycle::Spot => spot += 1,
-                            hale_sim::Lifecycle::OnDemand => od += 1,
-                        }
-                    }
-                    let acted = log.optimiser.clone().unwrap_or_default();
-                    info.cost = Some(CostInfo {
-                        spot_hosts: spot,
-                        on_demand_hosts: od,
-                        consolidations: u32::from(acted.consolidated.is_some()),
-                        oom_kills: self.optimiser.as_ref().map_or(0, |o| o.oom_step),
-                        cost_changes: acted.changes,
-                        cost_refused: acted.refused,
-                    });
+                    let (o, acted) = (self.optimiser.as_ref(), log.optimiser.clone());
+                    info.cost = o.map(|o| o.info(sim, acted.unwrap_or_default()));
                 }
             }
             let reward = match cfg.reward {

@@ -70,6 +70,11 @@ pub mod host_feature {
     pub const PRICE: usize = 9;
 }
 
+/// The memory request factors the optimiser may set by default.
+pub(crate) const MEMORY_LEVELS: [f64; 4] = [0.25, 0.5, 0.75, 1.0];
+/// The CPU request factors the optimiser may set by default.
+pub(crate) const CPU_LEVELS: [f64; 3] = [0.5, 0.75, 1.0];
+
 /// The cloud's cost side, as `Cost-v0` (and `CloudOps-v0`'s optimiser) sets it up.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -282,11 +287,43 @@ pub(crate) struct Optimiser {
     /// Host ids behind the slots, as last observed.
     pub(crate) slots: Vec<HostId>,
     oom_before: u64,
-    pub(crate) oom_step: u64,
+    oom_step: u64,
 }
 
 impl Optimiser {
-    pub(crate) fn new(
+    /// `sc` made into `model`'s cloud, and the optimiser of it (its levels and host
+    /// slots checked, errors naming env `id`'s fields).
+    pub(crate) fn build(
+        id: &str,
+        sc: Scenario,
+        model: &CostModel,
+        host_slots: Option<usize>,
+        memory_levels: &[f64],
+        cpu_levels: &[f64],
+    ) -> Result<(Scenario, Optimiser), EnvError> {
+        check_levels(id, "memory_levels", memory_levels)?;
+        check_levels(id, "cpu_levels", cpu_levels)?;
+        let (sc, types) = model.apply(id, sc)?;
+        let slots = host_slots.unwrap_or(sc.spec.cluster.max_hosts as usize);
+        if slots == 0 {
+            return Err(EnvError::Config {
+                env: id.into(),
+                field: "host_slots".into(),
+                reason: "must be ≥ 1".into(),
+            });
+        }
+        let optimiser = Optimiser::new(
+            &sc,
+            types,
+            slots,
+            memory_levels.to_vec(),
+            cpu_levels.to_vec(),
+            model.spot_price,
+        );
+        Ok((sc, optimiser))
+    }
+
+    fn new(
         sc: &Scenario,
         types: [usize; 2],
         host_slots: usize,
@@ -357,6 +394,25 @@ impl Optimiser {
         );
     }
 
+    /// The step's info: the host mix now and what `acted` did.
+    pub(crate) fn info(&self, sim: &Simulation, acted: OptimiserActed) -> CostInfo {
+        let (mut spot, mut on_demand) = (0, 0);
+        for h in sim.hosts().iter().filter(|h| h.state != HostState::Removed) {
+            match h.lifecycle {
+                Lifecycle::Spot => spot += 1,
+                Lifecycle::OnDemand => on_demand += 1,
+            }
+        }
+        CostInfo {
+            spot_hosts: spot,
+            on_demand_hosts: on_demand,
+            consolidations: u32::from(acted.consolidated.is_some()),
+            oom_kills: self.oom_step,
+            cost_changes: acted.changes,
+            cost_refused: acted.refused,
+        }
+    }
+
     /// After the cloud ran a step: what it counts over the step.
     pub(crate) fn after_step(&mut self, sim: &Simulation) {
         self.oom_step = sim.oom_kills() - self.oom_before;
@@ -387,13 +443,11 @@ impl Optimiser {
                 if rep.state.is_live() {
                     live += 1;
                 }
-                match rep.state {
-                    ReplicaState::Ready | ReplicaState::Degraded | ReplicaState::Hung => {
-                        used += sim.memory_used_mib(r) / rep.memory_mib;
-                        running += 1;
-                    }
-                    ReplicaState::Crashed => crashed += 1,
-                    _ => {}
+                if rep.state.is_running() {
+                    used += sim.memory_used_mib(r) / rep.memory_mib;
+                    running += 1;
+                } else if rep.state == ReplicaState::Crashed {
+                    crashed += 1;
                 }
             }
             out[o + SERVICE_FEATURES] = (st.target_cpu() / self.base_cpu[s]) as f32;
@@ -548,8 +602,8 @@ impl Default for CostConfig {
             control_interval_s: 30.0,
             episode_s: None,
             model: CostModel::default(),
-            memory_levels: vec![0.25, 0.5, 0.75, 1.0],
-            cpu_levels: vec![0.5, 0.75, 1.0],
+            memory_levels: MEMORY_LEVELS.to_vec(),
+            cpu_levels: CPU_LEVELS.to_vec(),
             host_slots: None,
             slo_minute_price: 1.0,
             faults: true,
@@ -625,8 +679,6 @@ impl Cost {
             cloud::duration(ID, "episode_s", e)?;
         }
         cloud::non_negative(ID, "slo_minute_price", cfg.slo_minute_price)?;
-        check_levels(ID, "memory_levels", &cfg.memory_levels)?;
-        check_levels(ID, "cpu_levels", &cfg.cpu_levels)?;
         let (sc, unread) = cloud::load(ID, &cfg.scenario, cfg.fidelity)?;
         if let Some(trace) = unread {
             return Err(EnvError::Config {
@@ -645,23 +697,14 @@ impl Cost {
                 reason: e.to_string(),
             })?;
         }
-        let (sc, types) = cfg.model.apply(ID, sc)?;
-        let slots = cfg.host_slots.unwrap_or(sc.spec.cluster.max_hosts as usize);
-        if slots == 0 {
-            return Err(EnvError::Config {
-                env: ID.into(),
-                field: "host_slots".into(),
-                reason: "must be ≥ 1".into(),
-            });
-        }
-        let optimiser = Optimiser::new(
-            &sc,
-            types,
-            slots,
-            cfg.memory_levels.clone(),
-            cfg.cpu_levels.clone(),
-            cfg.model.spot_price,
-        );
+        let (sc, optimiser) = Optimiser::build(
+            ID,
+            sc,
+            &cfg.model,
+            cfg.host_slots,
+            &cfg.memory_levels,
+            &cfg.cpu_levels,
+        )?;
         let (obs_space, act_space) = optimiser.spaces();
         Ok(Cost {
             episode_s: cfg.episode_s.unwrap_or(sc.spec.simulation.duration_s),
@@ -714,35 +757,19 @@ impl Cost {
         let acted = self.optimiser.act(sim, a);
         cloud::heal_like_kubelet(sim);
         let before = Before::read(sim);
-        let slo0 = cloud::slo_seconds(sim);
         let dt = self
             .cfg
             .control_interval_s
             .min(self.episode_s - sim.now().as_secs_f64())
             .max(0.0);
         sim.run_for(cloud::secs(dt));
-        let slo_s = cloud::slo_seconds(sim) - slo0;
-        let bill = sim.cost() - before.cost;
-        let reward = -(bill + self.cfg.slo_minute_price * slo_s / 60.0);
         let truncated = sim.now().as_secs_f64() >= self.episode_s - 1e-9;
         self.optimiser.after_step(sim);
-        let (mut spot, mut od) = (0, 0);
-        for h in sim.hosts().iter().filter(|h| h.state != HostState::Removed) {
-            match h.lifecycle {
-                Lifecycle::Spot => spot += 1,
-                Lifecycle::OnDemand => od += 1,
-            }
-        }
+        let cloud = cloud::common_info(sim, &before, &mut self.faults);
+        let reward = -(cloud.cost + self.cfg.slo_minute_price * cloud.slo_violation_s / 60.0);
         let info = Info {
-            cloud: Some(cloud::common_info(sim, &before, &mut self.faults)),
-            cost: Some(CostInfo {
-                spot_hosts: spot,
-                on_demand_hosts: od,
-                consolidations: u32::from(acted.consolidated.is_some()),
-                oom_kills: self.optimiser.oom_step,
-                cost_changes: acted.changes,
-                cost_refused: acted.refused,
-            }),
+            cloud: Some(cloud),
+            cost: Some(self.optimiser.info(sim, acted)),
             ..Info::default()
         };
         Ok((reward, truncated, info))

@@ -63,11 +63,7 @@ impl Simulation {
     /// memory is (still) at its limit (a resize since may have raised it).
     pub(crate) fn on_oom(&mut self, r: ReplicaId, epoch: u32) {
         let rep = &self.replicas[r];
-        let running = matches!(
-            rep.state,
-            ReplicaState::Ready | ReplicaState::Degraded | ReplicaState::Hung
-        );
-        if rep.epoch == epoch && running {
+        if rep.epoch == epoch && rep.state.is_running() {
             if self.memory_used_mib(r) + AT_LIMIT_MIB >= self.memory_limit_mib(r) {
                 self.oom_kill(r);
             } else {
@@ -83,16 +79,13 @@ impl Simulation {
         self.replicas[r].restarts += 1;
     }
 
-    /// A replica just started running on its host: if its working set is over its
-    /// limit it is killed shortly, and if the host's replicas now use more memory than
-    /// it has, the kubelet's node-pressure eviction kills replicas, the one most over
-    /// its request first, until they fit.
+    /// A replica started running on its host, or its request changed: if its memory
+    /// is at its limit it is killed shortly (a leak, when it gets there), and if the
+    /// host's replicas now use more memory than it has, the kubelet's node-pressure
+    /// eviction kills replicas, the one most over its request first, until they fit.
     pub(crate) fn check_memory(&mut self, r: ReplicaId) {
-        let s = self.replicas[r].service;
-        let working_set = self.scenario.spec.services[s].working_set();
-        if working_set + EPS >= self.memory_limit_mib(r) {
-            self.schedule_oom(r);
-        }
+        self.schedule_oom(r);
+        let working_set = self.scenario.spec.services[self.replicas[r].service].working_set();
         // Working sets at or under their requests never overcommit a host (requests
         // are what placement counts); a leak is killed at its own limit.
         if self.replicas[r].memory_mib + EPS < working_set
@@ -111,14 +104,9 @@ impl Simulation {
                 .iter()
                 .flat_map(|st| st.replicas.iter().copied())
                 .filter(|&x| {
+                    let state = self.replicas[x].state;
                     self.replicas[x].host == Some(h)
-                        && matches!(
-                            self.replicas[x].state,
-                            ReplicaState::Ready
-                                | ReplicaState::Degraded
-                                | ReplicaState::Hung
-                                | ReplicaState::Terminating
-                        )
+                        && (state.is_running() || state == ReplicaState::Terminating)
                 })
                 .collect();
             let used: f64 = running.iter().map(|&x| self.memory_used_mib(x)).sum();
@@ -161,14 +149,8 @@ impl Simulation {
             if self.hosts[h].memory_free() + EPS >= delta {
                 self.allocate(h, 0.0, delta);
                 self.replicas[r].memory_mib = mib;
-                if matches!(
-                    self.replicas[r].state,
-                    ReplicaState::Ready | ReplicaState::Degraded | ReplicaState::Hung
-                ) {
+                if self.replicas[r].state.is_running() {
                     self.check_memory(r);
-                    if self.replicas[r].leak_mib_per_s > 0.0 {
-                        self.schedule_oom(r);
-                    }
                 }
             }
         }

@@ -47,6 +47,11 @@ impl ReplicaState {
     pub fn is_serving(self) -> bool {
         matches!(self, ReplicaState::Ready | ReplicaState::Degraded)
     }
+
+    /// Whether its container runs and holds its memory (serving, or hung).
+    pub fn is_running(self) -> bool {
+        self.is_serving() || self == ReplicaState::Hung
+    }
 }
 
 /// The life of a host.

@@ -415,10 +415,15 @@ impl ServiceSpec {
         self.working_set_mib.unwrap_or(self.memory_mib)
     }
 
-    /// The memory limit as a multiple of the request (2 unless `memory_limit_mib`
-    /// says otherwise).
+    /// The memory limit at the scenario's request, MiB: `memory_limit_mib`, or twice
+    /// the request.
+    pub fn memory_limit(&self) -> f64 {
+        self.memory_limit_mib.unwrap_or(2.0 * self.memory_mib)
+    }
+
+    /// The memory limit as a multiple of the request.
     pub fn limit_ratio(&self) -> f64 {
-        self.memory_limit_mib.map_or(2.0, |l| l / self.memory_mib)
+        self.memory_limit() / self.memory_mib
     }
 }
 

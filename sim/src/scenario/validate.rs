@@ -385,7 +385,7 @@ impl Validator {
                 ));
             }
             if let Some(w) = sv.working_set_mib {
-                let limit = sv.memory_limit_mib.unwrap_or(2.0 * sv.memory_mib);
+                let limit = sv.memory_limit();
                 if !(w.is_finite() && w > 0.0 && w < limit) {
                     return Err(self.err(
                         format!("{f}.working_set_mib"),
