@@ -88,6 +88,11 @@ impl Lockstep {
         }))
     }
 
+    /// The joint envs' id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// The agents, in the env's order.
     pub fn agents(&self) -> &[String] {
         &self.agents
@@ -125,9 +130,13 @@ impl Lockstep {
             .collect())
     }
 
-    /// Stops every round: whoever waits, and whoever asks next, gets `reason`.
+    /// Stops every round: whoever waits, and whoever asks next, gets `reason` (the
+    /// first one given: later aborts are the others hearing of it).
     pub fn abort(&self, reason: &str) {
-        *self.aborted.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
+        self.aborted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(|| reason.to_string());
         for slot in &self.slots {
             // Taking the lock orders the flag before the wake-up.
             drop(slot.round.lock().unwrap_or_else(|p| p.into_inner()));

@@ -92,7 +92,8 @@ pub struct TrainConfig {
     /// from it).
     #[serde(default = "one")]
     pub seed: u64,
-    /// `ppo` or `dqn`.
+    /// `ppo` or `dqn`; `ippo` (one PPO learner per agent, hyperparameters from the
+    /// `ppo` table) for a multi-agent env.
     #[serde(default = "default_algorithm")]
     pub algorithm: String,
     /// Checkpoint (and reset the envs) every this many iterations.
@@ -108,7 +109,7 @@ pub struct TrainConfig {
     /// First seed of the evaluation episodes (held out: far from the training seeds).
     #[serde(default = "default_eval_seed")]
     pub eval_seed: u64,
-    /// PPO hyperparameters (with `algorithm = "ppo"`).
+    /// PPO hyperparameters (with `algorithm = "ppo"` or `"ippo"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ppo: Option<PpoConfig>,
     /// DQN hyperparameters (with `algorithm = "dqn"`).
@@ -183,12 +184,36 @@ impl TrainConfig {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
+        let multi_agent = hale_envs::parallel_registry()
+            .iter()
+            .any(|spec| spec.id == cfg.env);
+        match (cfg.algorithm.as_str(), multi_agent) {
+            ("ippo", false) => {
+                return Err(field(
+                    "algorithm",
+                    format!(
+                        "ippo trains the agents of a multi-agent env (CloudOps-v0); {} has one agent: use ppo",
+                        cfg.env
+                    ),
+                ));
+            }
+            ("ppo" | "dqn", true) => {
+                return Err(field(
+                    "algorithm",
+                    format!(
+                        "{} has several agents: train them with algorithm = \"ippo\" (one PPO learner per agent, hyperparameters from [ppo])",
+                        cfg.env
+                    ),
+                ));
+            }
+            _ => {}
+        }
         match cfg.algorithm.as_str() {
-            "ppo" => {
+            "ppo" | "ippo" => {
                 if cfg.dqn.is_some() {
                     return Err(field(
                         "dqn",
-                        "a [dqn] table, but algorithm = \"ppo\"".into(),
+                        format!("a [dqn] table, but algorithm = {:?}", cfg.algorithm),
                     ));
                 }
                 let c = cfg.ppo.get_or_insert_with(PpoConfig::default);
@@ -209,7 +234,7 @@ impl TrainConfig {
             other => {
                 return Err(field(
                     "algorithm",
-                    format!("unknown algorithm {other:?} (known: ppo, dqn)"),
+                    format!("unknown algorithm {other:?} (known: ppo, dqn, ippo)"),
                 ));
             }
         }

@@ -70,7 +70,7 @@ fn team(
         PolicySource::Baseline(name) => name.clone(),
         PolicySource::Bundle(dir) => dir.display().to_string(),
     };
-    let members = team::parse(&text);
+    let members = team::members(&text, env.possible_agents())?;
     let t = team::Team::new(env.as_ref(), config, &members, |m, ctx| {
         load_policy(m, ctx, &Device::flex())
     })?;

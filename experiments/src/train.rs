@@ -18,10 +18,12 @@
 use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use clap::Args;
+use hale_envs::lockstep::Lockstep;
 use hale_envs::{AutoReset, Env, VectorEnv, make};
 use hale_experiments::config::TrainConfig;
 use hale_policies::bundle::{self, Bundle, BundleSpec, write_atomic};
 use hale_policies::learn::dqn::Dqn;
+use hale_policies::learn::ippo::Ippo;
 use hale_policies::learn::ppo::Ppo;
 use hale_policies::learn::{Checkpoint, Learner};
 use hale_policies::{Policy, PolicySource, PolicySpec};
@@ -67,6 +69,19 @@ fn learner(cfg: &TrainConfig, device: Device) -> Result<Box<dyn Learner>> {
         VectorEnv::make(&cfg.env, &env_config, n, AutoReset::SameStep)
             .map_err(|e| anyhow::anyhow!("{e}"))
     };
+    if cfg.algorithm == "ippo" {
+        let c = cfg.ppo.as_ref().context("no [ppo] hyperparameters")?;
+        // One set of joint envs, each agent's learner stepping its views of them.
+        let joint = (0..c.num_envs)
+            .map(|_| hale_envs::make_parallel(&cfg.env, &env_config))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let lock = Lockstep::new(joint).map_err(|e| anyhow::anyhow!("{e}"))?;
+        return Ok(Box::new(
+            Ippo::new(c.clone(), lock, device, cfg.seed)
+                .map_err(|e| anyhow::anyhow!("ippo: {e}"))?,
+        ));
+    }
     Ok(match (&cfg.ppo, &cfg.dqn) {
         (Some(c), _) => Box::new(
             Ppo::new(c.clone(), envs(c.num_envs)?, device, cfg.seed)
@@ -254,6 +269,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         return Ok(());
     }
 
+    if !learner.agents().is_empty() {
+        return finish_team(&cfg, &dir, learner.as_ref());
+    }
     // The final policy bundle, then its evaluation on held-out seeds.
     let probe = make(&cfg.env, &env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let spec = BundleSpec {
@@ -363,6 +381,125 @@ pub fn run(args: TrainArgs) -> Result<()> {
             )
         })?;
     }
+    Ok(())
+}
+
+/// The end of a multi-agent run: a team folder (`policy/team.json` and one bundle per
+/// agent, each for the single-agent env its agent mirrors, so that `hale eval` loads
+/// them as a team), then the team against the team of baselines on held-out seeds,
+/// paired, and `summary.json`.
+fn finish_team(cfg: &TrainConfig, dir: &Path, learner: &dyn Learner) -> Result<()> {
+    let probe = hale_envs::make_parallel(&cfg.env, &cfg.env_config_json())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Every default written out: evaluation's own defaults must not change the task.
+    let resolved = serde_json::to_value(
+        hale_envs::CloudOpsConfig::from_json(&cfg.env_config_json())
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    )?;
+    let policy_dir = dir.join("policy");
+    for (agent, member) in learner.agents() {
+        let (env_id, env_config) = hale_policies::team::mirror(&cfg.env, &resolved, agent)?;
+        let obs = probe
+            .observation_space(agent)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let spec = BundleSpec {
+            format_version: bundle::FORMAT_VERSION,
+            env_id: env_id.to_string(),
+            env_config,
+            observation_space: obs.clone(),
+            action_space: probe
+                .action_space(agent)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .clone(),
+            obs_dim: obs.flat_dim().unwrap_or(0),
+            heads: member.heads().sizes.clone(),
+            hidden: cfg.hidden(),
+            algorithm: cfg.algorithm.clone(),
+            encoder: Default::default(),
+            hyperparameters: cfg.hyperparameters(),
+            obs_normalization: None,
+            git_revision: git_revision(),
+            seed: cfg.seed,
+            weights_sha256: String::new(),
+        };
+        bundle::save(&policy_dir.join(agent), &member.network(), spec)?;
+    }
+    let agents: Vec<&str> = learner.agents().iter().map(|(a, _)| *a).collect();
+    let team = serde_json::json!({
+        "format_version": bundle::FORMAT_VERSION,
+        "env_id": cfg.env,
+        "env_config": resolved,
+        "agents": agents,
+        "algorithm": cfg.algorithm,
+        "seed": cfg.seed,
+        "git_revision": git_revision(),
+    });
+    write_atomic(
+        &policy_dir.join(hale_policies::team::TEAM_FILE),
+        serde_json::to_string_pretty(&team)?.as_bytes(),
+    )?;
+    let baselines: Vec<&str> = agents
+        .iter()
+        .map(|a| hale_policies::team::baseline_member(a).context("an agent without a baseline"))
+        .collect::<Result<_>>()?;
+    let label = cfg.algorithm.clone();
+    let specs = vec![
+        PolicySpec {
+            label: "baselines".into(),
+            source: PolicySource::Baseline(baselines.join("+")),
+        },
+        PolicySpec {
+            label: label.clone(),
+            source: PolicySource::Bundle(policy_dir.clone()),
+        },
+    ];
+    let (episodes, comparison) = crate::eval::compare(
+        &cfg.env,
+        &resolved,
+        &specs,
+        cfg.eval_episodes as usize,
+        cfg.eval_seed,
+    )?;
+    println!(
+        "\n{label} team on {} ({}), held-out seeds {}..{}:",
+        cfg.env,
+        cfg.env_config_json(),
+        cfg.eval_seed,
+        cfg.eval_seed + cfg.eval_episodes
+    );
+    let labels: Vec<String> = specs.iter().map(|s| s.label.clone()).collect();
+    crate::eval::print_table(&cfg.env, &labels, cfg.eval_episodes as usize, &comparison);
+    let returns: Vec<f64> = episodes
+        .iter()
+        .filter(|e| e.policy == label)
+        .map(|e| e.episode_return)
+        .collect();
+    let mean = returns.iter().sum::<f64>() / returns.len().max(1) as f64;
+    let summary = serde_json::json!({
+        "env": cfg.env,
+        "exp_name": cfg.exp_name,
+        "seed": cfg.seed,
+        "algorithm": cfg.algorithm,
+        "agents": agents,
+        "global_step": learner.global_step(),
+        "iterations": learner.iteration(),
+        "eval_episodes": cfg.eval_episodes,
+        "eval_seeds": [cfg.eval_seed, cfg.eval_seed + cfg.eval_episodes.saturating_sub(1)],
+        "eval_mean_return": mean,
+        "eval_returns": returns,
+        "policy": "policy/",
+        "comparison": comparison,
+    });
+    write_atomic(
+        &dir.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    println!(
+        "{}: {} joint steps; the team's greedy evaluation over {} held-out seeds: mean team return {mean:.2}",
+        dir.display(),
+        learner.global_step(),
+        cfg.eval_episodes
+    );
     Ok(())
 }
 

@@ -3189,3 +3189,153 @@ fn a_sweep_on_ray_runs_on_both_nodes_retries_a_killed_trial_and_matches_the_loca
     );
     assert!(!nowhere.exists());
 }
+
+const IPPO_SMOKE: &str = r#"
+exp_name = "ippo-smoke"
+env = "CloudOps-v0"
+algorithm = "ippo"
+seed = 4
+checkpoint_every = 2
+eval_episodes = 2
+
+[env_config]
+scaler_action = "target"
+max_steps = 30
+
+[ppo]
+total_timesteps = 1536
+num_envs = 3
+num_steps = 64
+num_minibatches = 2
+update_epochs = 2
+hidden = [16]
+"#;
+
+/// Issue 20: IPPO from `hale train`. The run folder holds a team folder (`team.json`
+/// and one bundle per agent, each for the env its agent mirrors); the summary pairs
+/// the team with the team of baselines; a run stopped and resumed logs and ends
+/// exactly as the whole run; `hale eval` takes the run as a team, and a team folder
+/// without one of the env's agents is refused naming it. Single- and multi-agent
+/// algorithms on the wrong kind of env are refused up front.
+#[test]
+fn ippo_trains_a_team_that_resumes_exactly_and_evaluates_as_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("ippo.toml");
+    std::fs::write(&cfg, IPPO_SMOKE).unwrap();
+    let out = train(&cfg, &tmp.path().join("whole"), &[]);
+    assert!(out.status.success(), "{out:?}");
+    let a = run_dir(&tmp.path().join("whole"));
+    let team: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("policy/team.json")).unwrap()).unwrap();
+    assert_eq!(team["env_id"], "CloudOps-v0");
+    assert_eq!(
+        team["agents"],
+        serde_json::json!(["scaler", "healer", "defender"])
+    );
+    let mirrors = [
+        ("scaler", "Scaling-v0"),
+        ("healer", "Healing-v0"),
+        ("defender", "Security-v0"),
+    ];
+    for (agent, env) in mirrors {
+        let spec: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(a.join(format!("policy/{agent}/policy.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(spec["env_id"], env, "{agent}");
+        assert_eq!(spec["algorithm"], "ippo");
+    }
+    let metrics = metrics_without_sps(&a);
+    assert_eq!(metrics.len(), 9, "8 iterations of 3 × 64 joint steps");
+    assert!(metrics[0].contains("scaler/losses/value_loss,"));
+    assert!(metrics[0].contains("defender/losses/explained_variance"));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("summary.json")).unwrap()).unwrap();
+    let policies = &summary["comparison"]["policies"];
+    assert!(policies["baselines"]["conflicts"]["mean"].is_number());
+    assert!(policies["ippo"]["cost"]["mean"].is_number());
+    assert!(
+        summary["comparison"]["paired_differences"]["ippo - baselines"]["conflicts"].is_object()
+    );
+    assert_eq!(summary["global_step"], 1536);
+
+    // Stopped at a checkpoint and resumed: the same rows and the same weights.
+    let parts = tmp.path().join("parts");
+    let out = train(&cfg, &parts, &["--stop-after", "3"]);
+    assert!(out.status.success(), "{out:?}");
+    let b = run_dir(&parts);
+    assert!(b.join("checkpoints/iter-000004/scaler.model.bpk").exists());
+    let out = hale()
+        .arg("train")
+        .arg("--resume")
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(metrics_without_sps(&b), metrics);
+    for (agent, _) in mirrors {
+        let weights = |run: &std::path::Path| {
+            std::fs::read(run.join(format!("policy/{agent}/weights.bpk"))).unwrap()
+        };
+        assert_eq!(weights(&a), weights(&b), "{agent}'s weights");
+    }
+
+    // The run is a team for `hale eval`, beside the team of baselines.
+    let eval_out = tmp.path().join("eval");
+    let team_arg = format!("ippo={}", a.display());
+    let r = eval(
+        &[
+            "--env",
+            "CloudOps-v0",
+            "--policy",
+            &format!("hpa+kubelet+react-restore,{team_arg}"),
+            "--episodes",
+            "2",
+        ],
+        &eval_out,
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let table = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        table.contains("ippo") && table.contains("conflicts"),
+        "{table}"
+    );
+    // With a fourth agent the team folder has no optimiser: refused, naming it.
+    let r = eval(
+        &[
+            "--env",
+            "CloudOps-v0",
+            "--config",
+            r#"{"agents": ["scaler", "healer", "defender", "optimiser"]}"#,
+            "--policy",
+            &team_arg,
+            "--episodes",
+            "2",
+        ],
+        &tmp.path().join("eval4"),
+    );
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("agents"), "{err}");
+
+    // The wrong algorithm for the env's kind of agents, refused before anything is
+    // written.
+    for (from, to, says) in [
+        (
+            "algorithm = \"ippo\"",
+            "algorithm = \"ppo\"",
+            "algorithm = \"ippo\"",
+        ),
+        ("env = \"CloudOps-v0\"", "env = \"Scaling-v0\"", "use ppo"),
+    ] {
+        std::fs::write(&cfg, IPPO_SMOKE.replace(from, to)).unwrap();
+        let out = train(&cfg, &tmp.path().join("refused"), &[]);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("ippo.toml") && stderr.contains("algorithm") && stderr.contains(says),
+            "{stderr}"
+        );
+        assert!(!tmp.path().join("refused").exists());
+    }
+}

@@ -807,9 +807,12 @@ fn check_topology(
     Ok(())
 }
 
-/// A bundle's `env_id` and `env_config`, if its policy.json can be read.
+/// A bundle's `env_id` and `env_config`, if its policy.json (a team folder's
+/// [`crate::team::TEAM_FILE`]) can be read.
 pub fn bundle_env(dir: &Path) -> Option<(String, serde_json::Map<String, Json>)> {
-    let text = std::fs::read(dir.join("policy.json")).ok()?;
+    let text = std::fs::read(dir.join("policy.json"))
+        .or_else(|_| std::fs::read(dir.join(crate::team::TEAM_FILE)))
+        .ok()?;
     let spec: Json = serde_json::from_slice(&text).ok()?;
     let id = spec.get("env_id")?.as_str()?.to_string();
     Some((id, spec.get("env_config")?.as_object()?.clone()))

@@ -298,6 +298,8 @@ impl PolicySpec {
             Some(path.to_path_buf())
         } else if path.join("policy").join("policy.json").is_file() {
             Some(path.join("policy"))
+        } else if let Some(team) = team::team_dir(path) {
+            Some(team)
         } else if rest.contains('/') || path.is_dir() {
             // Looks like a path: let loading say what is missing.
             Some(path.to_path_buf())
@@ -308,6 +310,7 @@ impl PolicySpec {
             Some(dir) => {
                 let label = label.unwrap_or_else(|| {
                     std::fs::read(dir.join("policy.json"))
+                        .or_else(|_| std::fs::read(dir.join(team::TEAM_FILE)))
                         .ok()
                         .and_then(|b| serde_json::from_slice::<Json>(&b).ok())
                         .and_then(|j| j.get("algorithm").and_then(Json::as_str).map(String::from))

@@ -27,6 +27,52 @@ pub fn parse(text: &str) -> Vec<PolicySpec> {
     text.split('+').map(PolicySpec::parse).collect()
 }
 
+/// The file that makes a folder a team folder: what `hale train` writes for a
+/// multi-agent run (`algorithm = "ippo"`), beside one bundle per agent
+/// (`scaler/policy.json`, …). It holds the multi-agent env's id and resolved config,
+/// the agents and the algorithm.
+pub const TEAM_FILE: &str = "team.json";
+
+/// The team folder at `path` (or at `path/policy`, a run folder's), if there is one.
+pub fn team_dir(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    [path.to_path_buf(), path.join("policy")]
+        .into_iter()
+        .find(|d| d.join(TEAM_FILE).is_file())
+}
+
+/// The members of team `text` for `agents` (in order): `A+B+C` one per agent, or one
+/// team folder ([`TEAM_FILE`]) whose bundles are taken agent by agent.
+pub fn members(text: &str, agents: &[String]) -> Result<Vec<PolicySpec>, PolicyError> {
+    let Some(dir) = (!text.contains('+'))
+        .then(|| team_dir(std::path::Path::new(text)))
+        .flatten()
+    else {
+        return Ok(parse(text));
+    };
+    agents
+        .iter()
+        .map(|agent| {
+            let bundle = dir.join(agent);
+            if bundle.join("policy.json").is_file() {
+                Ok(PolicySpec {
+                    label: agent.clone(),
+                    source: crate::PolicySource::Bundle(bundle),
+                })
+            } else {
+                Err(PolicyError::Mismatch {
+                    policy: dir.display().to_string(),
+                    env: "CloudOps-v0".into(),
+                    reason: format!(
+                        "the team folder has no bundle for agent {agent} ({} missing): \
+                         was it trained with other agents? (see its {TEAM_FILE})",
+                        bundle.join("policy.json").display()
+                    ),
+                })
+            }
+        })
+        .collect()
+}
+
 /// The single-agent env (id and config) whose observation and actions `agent` of
 /// multi-agent env `env_id` (with `config`) has.
 pub fn mirror(

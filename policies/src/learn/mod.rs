@@ -3,6 +3,7 @@
 //! [`burn::prelude::Device`]; the binary chooses the backend.
 
 pub mod dqn;
+pub mod ippo;
 pub mod ppo;
 
 use crate::heads::Heads;
@@ -125,6 +126,15 @@ pub enum TrainError {
         iteration: u64,
         /// What was wrong.
         message: String,
+    },
+    /// One agent's learner of a multi-agent run failed (the first to fail: the others
+    /// stopped on hearing of it).
+    #[error("agent {agent}: {source}")]
+    Agent {
+        /// The agent.
+        agent: String,
+        /// What failed.
+        source: Box<TrainError>,
     },
     /// A loss was not finite: training stops rather than go on with NaN.
     #[error(
@@ -253,4 +263,9 @@ pub trait Learner {
     /// The network a policy bundle holds (greedy actions from its logits), on the
     /// inference device.
     fn network(&self) -> Network;
+    /// A multi-agent learner's per-agent learners, by agent (each gives its own
+    /// bundle); empty for a single-agent one.
+    fn agents(&self) -> Vec<(&str, &dyn Learner)> {
+        Vec::new()
+    }
 }

@@ -388,9 +388,22 @@ impl Ppo {
     /// an autodiff device (the binary picks the backend), `seed` for everything.
     pub fn new(
         config: PpoConfig,
+        envs: VectorEnv,
+        device: Device,
+        seed: u64,
+    ) -> Result<Ppo, LearnError> {
+        Ppo::with_env_seed(config, envs, device, seed, seed)
+    }
+
+    /// [`Ppo::new`] with the envs' first reset seeded apart from the network and the
+    /// sampling stream: independent learners that share envs ([`super::ippo`]) reset
+    /// them with one seed and draw their weights and actions from their own.
+    pub fn with_env_seed(
+        config: PpoConfig,
         mut envs: VectorEnv,
         device: Device,
         seed: u64,
+        env_seed: u64,
     ) -> Result<Ppo, LearnError> {
         config.validate()?;
         if envs.num_envs() != config.num_envs {
@@ -421,7 +434,7 @@ impl Ppo {
             Network::new(&encoder, envs.obs_dim(), heads.total(), &config.hidden, d)
         });
         let optim = AdamConfig::new().with_epsilon(1e-5).init();
-        envs.reset(Some(seed))?;
+        envs.reset(Some(env_seed))?;
         let n = config.num_envs;
         let reward_norm = RewardNormalizer::new(n, config.gamma);
         Ok(Ppo {

@@ -3,5 +3,6 @@
 
 mod defence;
 mod gnn;
+mod ippo;
 mod ppo;
 mod team;

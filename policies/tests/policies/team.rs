@@ -115,3 +115,41 @@ fn the_karpenter_like_optimiser_moves_the_team_to_spot_within_its_budget() {
         .count();
     assert!(disrupted <= live.div_ceil(10), "{disrupted} of {live}");
 }
+
+/// A team folder (what `hale train` writes for IPPO) gives one bundle per agent, in
+/// the env's order; one without an agent's bundle is refused, naming the agent and
+/// the file that is missing. `A+B+C` is read member by member as before.
+#[test]
+fn a_team_folder_gives_its_agents_bundles_in_order() {
+    use hale_policies::{PolicySource, team};
+    let dir = std::env::temp_dir().join(format!("hale-team-folder-{}", std::process::id()));
+    let policy = dir.join("policy");
+    for agent in ["defender", "scaler"] {
+        std::fs::create_dir_all(policy.join(agent)).unwrap();
+        std::fs::write(policy.join(agent).join("policy.json"), "{}").unwrap();
+    }
+    std::fs::write(policy.join(team::TEAM_FILE), r#"{"algorithm": "ippo"}"#).unwrap();
+    let agents: Vec<String> = ["scaler", "defender"].map(String::from).to_vec();
+    let text = dir.display().to_string();
+    let members = team::members(&text, &agents).unwrap();
+    let dirs: Vec<_> = members
+        .iter()
+        .map(|m| match &m.source {
+            PolicySource::Bundle(d) => d.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(dirs, [policy.join("scaler"), policy.join("defender")]);
+    assert_eq!(members[0].label, "scaler");
+    // The run folder parses as one policy labelled with its algorithm.
+    let spec = hale_policies::PolicySpec::parse(&text);
+    assert_eq!(spec.label, "ippo");
+    let three: Vec<String> = ["scaler", "healer", "defender"].map(String::from).to_vec();
+    let e = team::members(&text, &three).unwrap_err().to_string();
+    assert!(
+        e.contains("no bundle for agent healer") && e.contains("healer/policy.json"),
+        "{e}"
+    );
+    assert_eq!(team::members("hpa+kubelet", &three).unwrap().len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,174 @@
+//! IPPO on CloudOps-v0: one PPO learner per agent over lockstep views of the same
+//! joint envs. Same seed, same run, bit for bit, whichever thread arrives first; a
+//! failing agent stops the run (with the first failure named) instead of hanging it;
+//! a run with an unfit hyperparameter is refused, naming it.
+
+use burn::prelude::*;
+use hale_envs::lockstep::Lockstep;
+use hale_envs::{CloudOps, ParallelEnv};
+use hale_policies::learn::ippo::Ippo;
+use hale_policies::learn::ppo::PpoConfig;
+use hale_policies::learn::{LearnError, Learner, TrainError};
+use serde_json::json;
+use std::sync::Arc;
+
+fn config() -> PpoConfig {
+    PpoConfig {
+        total_timesteps: 3 * 32 * 4,
+        num_envs: 3,
+        num_steps: 32,
+        num_minibatches: 2,
+        update_epochs: 2,
+        hidden: vec![16],
+        ..PpoConfig::default()
+    }
+}
+
+fn lock(n: usize) -> Arc<Lockstep> {
+    let envs = (0..n)
+        .map(|_| {
+            let env = CloudOps::new(&json!({
+                "agents": ["scaler", "healer", "optimiser"],
+                "scaler_action": "target",
+                "max_steps": 20,
+            }))
+            .unwrap();
+            Box::new(env) as Box<dyn ParallelEnv>
+        })
+        .collect();
+    Lockstep::new(envs).unwrap()
+}
+
+fn ippo(seed: u64) -> Ippo {
+    Ippo::new(config(), lock(3), Device::flex().autodiff(), seed).unwrap()
+}
+
+/// A checkpoint's files: name and bytes.
+type Files = Vec<(String, Vec<u8>)>;
+
+/// Every agent's weights and state after the whole run, and the logged returns.
+fn whole_run(seed: u64) -> (Files, serde_json::Value, Vec<u64>) {
+    let mut run = ippo(seed);
+    let mut returns = vec![];
+    while !run.done() {
+        let s = run.iterate().unwrap();
+        assert_eq!(s.metrics.len(), 3 * 6, "six PPO metrics per agent");
+        assert!(s.metrics.iter().all(|(_, v)| v.is_finite()), "{s:?}");
+        returns.extend(s.episodic_returns.iter().map(|r| r.to_bits()));
+    }
+    let c = run.checkpoint().unwrap();
+    (c.files, c.state, returns)
+}
+
+/// Whether two checkpoints hold the same weights, byte for byte (the names of the
+/// files that differ are printed: the bytes would flood the log). The optimiser's
+/// file is left out: burn writes its per-parameter state in a hash map's order.
+fn same_files(a: &[(String, Vec<u8>)], b: &[(String, Vec<u8>)]) -> bool {
+    let names = |f: &[(String, Vec<u8>)]| f.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(a), names(b));
+    let differ: Vec<&str> = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| x.0.ends_with("model.bpk") && x.1 != y.1)
+        .map(|(x, _)| x.0.as_str())
+        .collect();
+    eprintln!("files that differ: {differ:?}");
+    differ.is_empty()
+}
+
+#[test]
+fn same_seed_same_run_and_agents_draw_their_own_weights() {
+    let a = whole_run(7);
+    let b = whole_run(7);
+    assert!(
+        same_files(&a.0, &b.0),
+        "every agent's weights and optimiser, byte for byte"
+    );
+    assert_eq!(a.1, b.1);
+    assert_eq!(a.2, b.2);
+    assert!(!a.2.is_empty(), "20-step episodes end within the run");
+    let names: Vec<&str> = a.0.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "scaler.model.bpk",
+            "scaler.optim.bin",
+            "healer.model.bpk",
+            "healer.optim.bin",
+            "optimiser.model.bpk",
+            "optimiser.optim.bin",
+        ]
+    );
+    let c = whole_run(8);
+    assert!(!same_files(&a.0, &c.0), "another seed, other weights");
+    // The agents' sampling streams are their own, not one stream copied.
+    let rngs: Vec<&serde_json::Value> = ["scaler", "healer", "optimiser"]
+        .iter()
+        .map(|agent| &a.1[agent]["rng"])
+        .collect();
+    assert!(rngs[0] != rngs[1] && rngs[1] != rngs[2], "{rngs:?}");
+}
+
+#[test]
+fn a_checkpoint_restores_into_a_fresh_run_and_continues_it_exactly() {
+    let mut a = ippo(3);
+    a.iterate().unwrap();
+    a.reset_envs(3).unwrap();
+    let saved = a.checkpoint().unwrap();
+    a.iterate().unwrap();
+    let mut b = ippo(3);
+    b.restore(&saved).unwrap();
+    b.reset_envs(3).unwrap();
+    b.iterate().unwrap();
+    assert_eq!(b.iteration(), 2);
+    assert!(same_files(
+        &a.checkpoint().unwrap().files,
+        &b.checkpoint().unwrap().files
+    ));
+}
+
+#[test]
+fn a_stopped_lockstep_fails_every_learner_instead_of_hanging() {
+    let lock = lock(3);
+    let mut run = Ippo::new(config(), lock.clone(), Device::flex().autodiff(), 1).unwrap();
+    lock.abort("the operator pulled the plug");
+    let e = run.iterate().unwrap_err();
+    let TrainError::Agent { agent, .. } = &e else {
+        panic!("{e}")
+    };
+    assert!(["scaler", "healer", "optimiser"].contains(&agent.as_str()));
+    assert!(
+        e.to_string().contains("the operator pulled the plug"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unfit_runs_are_refused_naming_the_field() {
+    let bad = PpoConfig {
+        num_envs: 2,
+        ..config()
+    };
+    let e = Ippo::new(bad, lock(3), Device::flex().autodiff(), 1)
+        .err()
+        .unwrap();
+    assert!(matches!(e, LearnError::Unfit { .. }), "{e}");
+    assert!(e.to_string().contains("num_envs"), "{e}");
+    let bad = PpoConfig {
+        learning_rate: f64::NAN,
+        ..config()
+    };
+    let e = Ippo::new(bad, lock(3), Device::flex().autodiff(), 1)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("learning_rate"), "{e}");
+    // A network that does not fit one agent's observations stops every agent's build.
+    let bad = PpoConfig {
+        network: hale_policies::network::NetworkKind::Gnn,
+        ..config()
+    };
+    let e = Ippo::new(bad, lock(3), Device::flex().autodiff(), 1)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("ippo cannot train"), "{e}");
+}
