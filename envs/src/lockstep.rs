@@ -13,6 +13,10 @@
 //!
 //! A thread that fails calls [`Lockstep::abort`]: the others get an error instead of
 //! waiting forever.
+//!
+//! [`Lockstep::with_state`] gives views for a centralised critic (MAPPO): a view's
+//! observation is its agent's followed by the joint env's [`ParallelEnv::state`], and
+//! the learner's actor reads only the first part.
 
 use crate::env::{Env, EnvError, Info, Step};
 use crate::multi::{AgentMap, ParallelEnv};
@@ -58,6 +62,8 @@ pub struct Lockstep {
     agents: Vec<String>,
     slots: Vec<Slot>,
     aborted: Mutex<Option<String>>,
+    /// Views append the joint env's state to their agent's observation.
+    with_state: bool,
 }
 
 impl Lockstep {
@@ -85,7 +91,37 @@ impl Lockstep {
             id,
             agents,
             aborted: Mutex::new(None),
+            with_state: false,
         }))
+    }
+
+    /// [`Lockstep::new`] with views whose observation is their agent's followed by the
+    /// joint env's state (both flat boxes): what a centralised critic reads.
+    pub fn with_state(envs: Vec<Box<dyn ParallelEnv>>) -> Result<Arc<Lockstep>, EnvError> {
+        let lock = Lockstep::new(envs)?;
+        let mut lock = Arc::into_inner(lock).expect("a lockstep no one else holds yet");
+        lock.with_state = true;
+        Ok(Arc::new(lock))
+    }
+
+    /// Whether views carry the joint env's state ([`Lockstep::with_state`]).
+    pub fn shares_state(&self) -> bool {
+        self.with_state
+    }
+
+    /// Agent `agent`'s own observation length (the first part of a view's observation
+    /// when [`Lockstep::shares_state`]).
+    pub fn agent_obs_dim(&self, agent: &str) -> Result<usize, EnvError> {
+        let round = self.slots[0]
+            .round
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let space = round.env.observation_space(agent)?;
+        space.flat_dim().ok_or_else(|| EnvError::Config {
+            env: self.id.clone(),
+            field: format!("agent {agent}"),
+            reason: "its observation is not a flat box".into(),
+        })
     }
 
     /// The joint envs' id.
@@ -112,7 +148,16 @@ impl Lockstep {
                 .unwrap_or_else(|p| p.into_inner())
         };
         let round = lock(0);
-        let obs_space = round.env.observation_space(agent)?.clone();
+        let own = round.env.observation_space(agent)?.clone();
+        let obs_space = if self.with_state {
+            joined(&own, round.env.state_space()).ok_or_else(|| EnvError::Config {
+                env: self.id.clone(),
+                field: format!("agent {agent}"),
+                reason: "a centralised critic needs flat box observations and state".into(),
+            })?
+        } else {
+            own
+        };
         let act_space = round.env.action_space(agent)?.clone();
         drop(round);
         Ok((0..self.slots.len())
@@ -172,7 +217,8 @@ impl Lockstep {
         let generation = round.generation;
         if round.requests.len() == self.agents.len() {
             let requests = std::mem::take(&mut round.requests);
-            round.outcome = play(round.env.as_mut(), &requests).map_err(|e| e.to_string());
+            round.outcome =
+                play(round.env.as_mut(), &requests, self.with_state).map_err(|e| e.to_string());
             round.generation += 1;
             slot.done.notify_all();
         } else {
@@ -193,9 +239,48 @@ impl Lockstep {
     }
 }
 
+/// `own` followed by `state`, if both are flat boxes.
+fn joined(own: &Space, state: &Space) -> Option<Space> {
+    match (own, state) {
+        (
+            Space::Box { low, high, .. },
+            Space::Box {
+                low: state_low,
+                high: state_high,
+                ..
+            },
+        ) => {
+            let low: Vec<f32> = low.iter().chain(state_low).copied().collect();
+            let high: Vec<f32> = high.iter().chain(state_high).copied().collect();
+            let shape = vec![low.len()];
+            Some(Space::Box { low, high, shape })
+        }
+        _ => None,
+    }
+}
+
+/// Plays one round on `env` ([`play_round`]); with `with_state`, each agent's
+/// observation is followed by the env's state after the round.
+fn play(
+    env: &mut dyn ParallelEnv,
+    requests: &AgentMap<Request>,
+    with_state: bool,
+) -> Result<AgentMap<Share>, EnvError> {
+    let mut shares = play_round(env, requests)?;
+    if with_state {
+        let state = env.state()?;
+        for share in shares.values_mut() {
+            if let (Value::Box(own), Value::Box(state)) = (&mut share.obs, &state) {
+                own.extend_from_slice(state);
+            }
+        }
+    }
+    Ok(shares)
+}
+
 /// Plays one round on `env`: a reset when every agent asked for the same one, a joint
 /// step when every agent sent an action.
-fn play(
+fn play_round(
     env: &mut dyn ParallelEnv,
     requests: &AgentMap<Request>,
 ) -> Result<AgentMap<Share>, EnvError> {

@@ -92,8 +92,9 @@ pub struct TrainConfig {
     /// from it).
     #[serde(default = "one")]
     pub seed: u64,
-    /// `ppo` or `dqn`; `ippo` (one PPO learner per agent, hyperparameters from the
-    /// `ppo` table) for a multi-agent env.
+    /// `ppo` or `dqn`; for a multi-agent env, `ippo` (one PPO learner per agent,
+    /// hyperparameters from the `ppo` table) or `mappo` (the same, each critic reading
+    /// the env's global state beside its agent's observation).
     #[serde(default = "default_algorithm")]
     pub algorithm: String,
     /// Checkpoint (and reset the envs) every this many iterations.
@@ -109,7 +110,7 @@ pub struct TrainConfig {
     /// First seed of the evaluation episodes (held out: far from the training seeds).
     #[serde(default = "default_eval_seed")]
     pub eval_seed: u64,
-    /// PPO hyperparameters (with `algorithm = "ppo"` or `"ippo"`).
+    /// PPO hyperparameters (with `algorithm = "ppo"`, `"ippo"` or `"mappo"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ppo: Option<PpoConfig>,
     /// DQN hyperparameters (with `algorithm = "dqn"`).
@@ -188,12 +189,12 @@ impl TrainConfig {
             .iter()
             .any(|spec| spec.id == cfg.env);
         match (cfg.algorithm.as_str(), multi_agent) {
-            ("ippo", false) => {
+            ("ippo" | "mappo", false) => {
                 return Err(field(
                     "algorithm",
                     format!(
-                        "ippo trains the agents of a multi-agent env (CloudOps-v0); {} has one agent: use ppo",
-                        cfg.env
+                        "{} trains the agents of a multi-agent env (CloudOps-v0); {} has one agent: use ppo",
+                        cfg.algorithm, cfg.env
                     ),
                 ));
             }
@@ -201,7 +202,7 @@ impl TrainConfig {
                 return Err(field(
                     "algorithm",
                     format!(
-                        "{} has several agents: train them with algorithm = \"ippo\" (one PPO learner per agent, hyperparameters from [ppo])",
+                        "{} has several agents: train them with algorithm = \"ippo\" (one PPO learner per agent, hyperparameters from [ppo]) or \"mappo\" (the same with critics that read the global state)",
                         cfg.env
                     ),
                 ));
@@ -209,7 +210,7 @@ impl TrainConfig {
             _ => {}
         }
         match cfg.algorithm.as_str() {
-            "ppo" | "ippo" => {
+            "ppo" | "ippo" | "mappo" => {
                 if cfg.dqn.is_some() {
                     return Err(field(
                         "dqn",
@@ -234,7 +235,7 @@ impl TrainConfig {
             other => {
                 return Err(field(
                     "algorithm",
-                    format!("unknown algorithm {other:?} (known: ppo, dqn, ippo)"),
+                    format!("unknown algorithm {other:?} (known: ppo, dqn, ippo, mappo)"),
                 ));
             }
         }

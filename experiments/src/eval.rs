@@ -283,22 +283,41 @@ pub fn print_table(env: &str, policies: &[String], n: usize, summary: &Json) {
         "{} episodes per policy, same seeds for every policy; mean ± 95 % CI",
         n
     );
-    print!("{:<16}", "metric");
-    for p in policies {
-        print!("{p:>24}");
+    // Columns as wide as their longest cell, with two spaces between: long team
+    // labels and metric names never run into each other.
+    let rows: Vec<(&str, Vec<String>)> = metrics_for(env)
+        .map(|(k, label, _)| {
+            let cells = policies
+                .iter()
+                .map(|p| {
+                    let v = &summary["policies"][p][k];
+                    fmt(
+                        v["mean"].as_f64().unwrap_or(f64::NAN),
+                        v["ci95"].as_f64().unwrap_or(f64::NAN),
+                    )
+                })
+                .collect();
+            (label, cells)
+        })
+        .collect();
+    let first = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0).max(14) + 2;
+    let widths: Vec<usize> = policies
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let cells = rows.iter().map(|(_, c)| c[i].chars().count());
+            cells.chain([p.chars().count(), 22]).max().unwrap_or(22) + 2
+        })
+        .collect();
+    print!("{:<first$}", "metric");
+    for (p, w) in policies.iter().zip(&widths) {
+        print!("{p:>w$}");
     }
     println!();
-    for (k, label, _) in metrics_for(env) {
-        print!("{label:<16}");
-        for p in policies {
-            let v = &summary["policies"][p][k];
-            print!(
-                "{:>24}",
-                fmt(
-                    v["mean"].as_f64().unwrap_or(f64::NAN),
-                    v["ci95"].as_f64().unwrap_or(f64::NAN)
-                )
-            );
+    for (label, cells) in &rows {
+        print!("{label:<first$}");
+        for (c, w) in cells.iter().zip(&widths) {
+            print!("{c:>w$}");
         }
         println!();
     }
@@ -312,8 +331,9 @@ pub fn print_table(env: &str, policies: &[String], n: usize, summary: &Json) {
                 v["ci95_paired"].as_f64().unwrap_or(f64::NAN),
                 v["ci95_unpaired"].as_f64().unwrap_or(f64::NAN),
             );
+            let width = first - 2;
             println!(
-                "  {label:<16}{:>24}   | ± {}",
+                "  {label:<width$}{:>24}   | ± {}",
                 fmt(d, hp),
                 fmt(hu, f64::NAN)
             );

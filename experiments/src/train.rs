@@ -69,17 +69,23 @@ fn learner(cfg: &TrainConfig, device: Device) -> Result<Box<dyn Learner>> {
         VectorEnv::make(&cfg.env, &env_config, n, AutoReset::SameStep)
             .map_err(|e| anyhow::anyhow!("{e}"))
     };
-    if cfg.algorithm == "ippo" {
+    if matches!(cfg.algorithm.as_str(), "ippo" | "mappo") {
         let c = cfg.ppo.as_ref().context("no [ppo] hyperparameters")?;
-        // One set of joint envs, each agent's learner stepping its views of them.
+        // One set of joint envs, each agent's learner stepping its views of them
+        // (MAPPO's views carry the global state for the critics).
         let joint = (0..c.num_envs)
             .map(|_| hale_envs::make_parallel(&cfg.env, &env_config))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let lock = Lockstep::new(joint).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let lock = if cfg.algorithm == "mappo" {
+            Lockstep::with_state(joint)
+        } else {
+            Lockstep::new(joint)
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         return Ok(Box::new(
             Ippo::new(c.clone(), lock, device, cfg.seed)
-                .map_err(|e| anyhow::anyhow!("ippo: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.algorithm))?,
         ));
     }
     Ok(match (&cfg.ppo, &cfg.dqn) {

@@ -3215,10 +3215,10 @@ hidden = [16]
 /// and one bundle per agent, each for the env its agent mirrors); the summary pairs
 /// the team with the team of baselines; a run stopped and resumed logs and ends
 /// exactly as the whole run; `hale eval` takes the run as a team, and a team folder
-/// without one of the env's agents is refused naming it. Single- and multi-agent
-/// algorithms on the wrong kind of env are refused up front.
+/// without one of the env's agents is refused naming it. MAPPO's run does the same.
+/// Single- and multi-agent algorithms on the wrong kind of env are refused up front.
 #[test]
-fn ippo_trains_a_team_that_resumes_exactly_and_evaluates_as_one() {
+fn ippo_and_mappo_train_teams_that_resume_exactly_and_evaluate_as_one() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("ippo.toml");
     std::fs::write(&cfg, IPPO_SMOKE).unwrap();
@@ -3317,6 +3317,34 @@ fn ippo_trains_a_team_that_resumes_exactly_and_evaluates_as_one() {
     assert!(!r.status.success());
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("agents"), "{err}");
+
+    // MAPPO: the same run with critics that read the state; its bundles are the
+    // actors, and play as a team on the agents' own observations.
+    std::fs::write(
+        &cfg,
+        IPPO_SMOKE
+            .replace("algorithm = \"ippo\"", "algorithm = \"mappo\"")
+            .replace("1536", "384"),
+    )
+    .unwrap();
+    let out = train(&cfg, &tmp.path().join("mappo"), &[]);
+    assert!(out.status.success(), "{out:?}");
+    let m = run_dir(&tmp.path().join("mappo"));
+    let team: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(m.join("policy/team.json")).unwrap()).unwrap();
+    assert_eq!(team["algorithm"], "mappo");
+    let r = eval(
+        &[
+            "--env",
+            "CloudOps-v0",
+            "--policy",
+            &format!("mappo={},{team_arg}", m.display()),
+            "--episodes",
+            "2",
+        ],
+        &tmp.path().join("eval-mappo"),
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
 
     // The wrong algorithm for the env's kind of agents, refused before anything is
     // written.

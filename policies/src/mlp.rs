@@ -15,6 +15,11 @@ pub struct ActorCritic {
     critic: Vec<Linear>,
     policy_head: Linear,
     value_head: Linear,
+    /// The actor reads the first `actor_dim` features of an observation, the critic
+    /// all of them: less than the observation for a centralised critic (MAPPO), whose
+    /// observation is the agent's followed by the global state.
+    #[module(skip)]
+    actor_dim: usize,
 }
 
 fn layer(d_in: usize, d_out: usize, gain: f64, device: &Device) -> Linear {
@@ -36,29 +41,82 @@ impl ActorCritic {
     /// An actor-critic for observations of `obs_dim` floats and `logits` action logits
     /// (the sum of the categorical heads' sizes), with `hidden` layer widths.
     pub fn new(obs_dim: usize, logits: usize, hidden: &[usize], device: &Device) -> ActorCritic {
+        ActorCritic::centralised(obs_dim, obs_dim, logits, hidden, device)
+    }
+
+    /// An actor-critic whose actor reads the first `actor_dim` of `obs_dim` features
+    /// and whose critic reads all of them (the actor's layers are drawn first, so with
+    /// `actor_dim == obs_dim` this is [`ActorCritic::new`]).
+    pub fn centralised(
+        actor_dim: usize,
+        obs_dim: usize,
+        logits: usize,
+        hidden: &[usize],
+        device: &Device,
+    ) -> ActorCritic {
         let gain = std::f64::consts::SQRT_2;
         let mut actor = Vec::new();
         let mut critic = Vec::new();
-        let mut d = obs_dim;
+        let (mut a, mut c) = (actor_dim, obs_dim);
         for &h in hidden {
-            actor.push(layer(d, h, gain, device));
-            critic.push(layer(d, h, gain, device));
-            d = h;
+            actor.push(layer(a, h, gain, device));
+            critic.push(layer(c, h, gain, device));
+            (a, c) = (h, h);
         }
         ActorCritic {
             actor,
             critic,
-            policy_head: layer(d, logits, 0.01, device),
-            value_head: layer(d, 1, 1.0, device),
+            policy_head: layer(a, logits, 0.01, device),
+            value_head: layer(c, 1, 1.0, device),
+            actor_dim,
         }
     }
 
-    /// Action logits.
+    /// The actor alone, for an agent that acts on its own observation: a centralised
+    /// critic cannot go where the global state is not seen, so its place is taken by a
+    /// critic over the actor's input whose weights are zero (every value 0). Without
+    /// a centralised critic, the network as it is.
+    pub fn decentralised(&self, device: &Device) -> ActorCritic {
+        let critic_dim = self
+            .critic
+            .first()
+            .map_or_else(|| self.value_head.weight.dims()[0], |l| l.weight.dims()[0]);
+        if critic_dim == self.actor_dim {
+            return self.clone();
+        }
+        let zero = |d_in: usize, d_out: usize| {
+            let mut l = LinearConfig::new(d_in, d_out).init(device);
+            l.weight = Initializer::Zeros.init([d_in, d_out], device);
+            l.bias = Some(Initializer::Zeros.init([d_out], device));
+            l
+        };
+        let mut critic = Vec::new();
+        let mut d = self.actor_dim;
+        for l in &self.critic {
+            let h = l.weight.dims()[1];
+            critic.push(zero(d, h));
+            d = h;
+        }
+        ActorCritic {
+            actor: self.actor.clone(),
+            critic,
+            policy_head: self.policy_head.clone(),
+            value_head: zero(d, 1),
+            actor_dim: self.actor_dim,
+        }
+    }
+
+    /// Action logits, from the first `actor_dim` features.
     ///
     /// # Shapes
     /// `obs` `[batch, obs_dim]` → `[batch, logits]`
     pub fn logits(&self, obs: Tensor<2>) -> Tensor<2> {
-        let mut x = obs;
+        let [rows, d] = obs.dims();
+        let mut x = if d > self.actor_dim {
+            obs.slice([0..rows, 0..self.actor_dim])
+        } else {
+            obs
+        };
         for l in &self.actor {
             x = tanh(l.forward(x));
         }

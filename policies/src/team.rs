@@ -28,7 +28,7 @@ pub fn parse(text: &str) -> Vec<PolicySpec> {
 }
 
 /// The file that makes a folder a team folder: what `hale train` writes for a
-/// multi-agent run (`algorithm = "ippo"`), beside one bundle per agent
+/// multi-agent run (`algorithm = "ippo"` or `"mappo"`), beside one bundle per agent
 /// (`scaler/policy.json`, …). It holds the multi-agent env's id and resolved config,
 /// the agents and the algorithm.
 pub const TEAM_FILE: &str = "team.json";

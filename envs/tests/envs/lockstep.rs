@@ -146,3 +146,40 @@ fn an_aborted_run_stops_the_agents_that_wait_and_views_name_misuse() {
     let mut healer = lock.agent_envs("healer").unwrap().pop().unwrap();
     assert!(healer.reset(Some(1), None).is_err(), "stopped for good");
 }
+
+/// With the state (MAPPO), a view's observation is its agent's followed by the joint
+/// env's state after the round, and its space says so.
+#[test]
+fn views_with_state_append_the_joint_state() {
+    let cfg = json!({"agents": ["scaler", "healer"], "attacker": "none", "max_steps": 5});
+    let lock = Lockstep::with_state(vec![
+        Box::new(CloudOps::new(&cfg).unwrap()) as Box<dyn ParallelEnv>
+    ])
+    .unwrap();
+    assert!(lock.shares_state());
+    let mut direct = CloudOps::new(&cfg).unwrap();
+    let (obs, _) = direct.reset(Some(3), None).unwrap();
+    let state = direct.state().unwrap();
+    let threads: Vec<_> = ["scaler", "healer"]
+        .into_iter()
+        .map(|agent| {
+            let mut view = lock.agent_envs(agent).unwrap().pop().unwrap();
+            std::thread::spawn(move || {
+                let space = view.observation_space().flat_dim().unwrap();
+                let (o, _) = view.reset(Some(3), None).unwrap();
+                (agent, space, o)
+            })
+        })
+        .collect();
+    for t in threads {
+        let (agent, space, o) = t.join().unwrap();
+        let mut expected = obs[agent].as_box().to_vec();
+        expected.extend_from_slice(state.as_box());
+        assert_eq!(o.as_box(), &expected[..], "{agent}");
+        assert_eq!(space, expected.len());
+        assert_eq!(
+            lock.agent_obs_dim(agent).unwrap(),
+            obs[agent].as_box().len()
+        );
+    }
+}

@@ -1,6 +1,9 @@
 //! Independent PPO (IPPO; de Witt et al., 2020): one [`Ppo`] learner per agent of a
 //! multi-agent env, each with its own network, optimiser and sampling stream, all
-//! acting on the same joint envs.
+//! acting on the same joint envs. With a [`Lockstep::with_state`], MAPPO (Yu et al.,
+//! 2022): each agent's critic reads the joint env's state beside the agent's own
+//! observation (centralised training), its actor only the latter (decentralised
+//! execution: the agent's bundle is its actor).
 //!
 //! - Envs: N joint envs shared through a [`Lockstep`]: agent `a`'s learner owns a
 //!   [`VectorEnv`] of its N views. A view's step waits for every agent's action for
@@ -39,6 +42,8 @@ pub struct Ippo {
     agents: Vec<Agent>,
     lock: Arc<Lockstep>,
     metric_names: &'static [&'static str],
+    /// `ippo`, or `mappo` over views that carry the state.
+    algorithm: &'static str,
 }
 
 /// A one-thread rayon pool for one agent's work.
@@ -140,9 +145,10 @@ impl Ippo {
         seed: u64,
     ) -> Result<Ippo, LearnError> {
         config.validate()?;
+        let algorithm = if lock.shares_state() { "mappo" } else { "ippo" };
         if lock.num_envs() != config.num_envs {
             return Err(LearnError::Unfit {
-                algorithm: "ippo",
+                algorithm,
                 env: lock.id().to_string(),
                 reason: format!(
                     "{} joint envs given, num_envs is {}",
@@ -154,22 +160,27 @@ impl Ippo {
         let mut parts = Vec::new();
         for agent in lock.agents() {
             let envs = VectorEnv::new(lock.agent_envs(agent)?, AutoReset::SameStep)?;
-            parts.push((agent.clone(), envs, pool(agent)?));
+            let actor_dim = if lock.shares_state() {
+                Some(lock.agent_obs_dim(agent)?)
+            } else {
+                None
+            };
+            parts.push((agent.clone(), envs, pool(agent)?, actor_dim));
         }
         // Every learner resets its envs as it is built: they must all be built at once.
         let built = Mutex::new(None);
         let agents = each_agent(
             &lock,
             parts,
-            |(name, _, _)| name.clone(),
-            |(name, envs, pool)| {
+            |(name, ..)| name.clone(),
+            |(name, envs, pool, actor_dim)| {
                 let ppo = pool.install(|| {
-                    Ppo::with_env_seed(
+                    Ppo::for_agent(
                         config.clone(),
                         envs,
                         device.clone(),
-                        agent_seed(seed, &name),
-                        seed,
+                        (agent_seed(seed, &name), seed),
+                        actor_dim,
                     )
                 });
                 match ppo {
@@ -181,7 +192,7 @@ impl Ippo {
                             .unwrap_or_else(|p| p.into_inner())
                             .get_or_insert(e);
                         Err(TrainError::Env(EnvError::Config {
-                            env: "ippo".into(),
+                            env: algorithm.into(),
                             field: name,
                             reason: message,
                         }))
@@ -197,7 +208,7 @@ impl Ippo {
                 let refused = built.into_inner().unwrap_or_else(|p| p.into_inner());
                 return Err(match (refused, e) {
                     (Some(LearnError::Unfit { env, reason, .. }), _) => LearnError::Unfit {
-                        algorithm: "ippo",
+                        algorithm,
                         env,
                         reason,
                     },
@@ -223,12 +234,13 @@ impl Ippo {
             agents,
             lock,
             metric_names,
+            algorithm,
         })
     }
 
-    /// The agents, in the env's order.
-    pub fn agent_names(&self) -> Vec<&str> {
-        self.agents.iter().map(|a| a.name.as_str()).collect()
+    /// Agent `agent`'s learner.
+    pub fn learner(&self, agent: &str) -> Option<&Ppo> {
+        self.agents.iter().find(|a| a.name == agent).map(|a| &a.ppo)
     }
 }
 
@@ -257,7 +269,7 @@ fn metric_names(agents: &[Agent]) -> &'static [&'static str] {
 
 impl Learner for Ippo {
     fn algorithm(&self) -> &'static str {
-        "ippo"
+        self.algorithm
     }
 
     /// One PPO iteration per agent, all at once: their rollouts step the joint envs

@@ -23,6 +23,7 @@ use super::{
     TrainError, check_counts, check_fractions, check_reals,
 };
 use crate::heads::Heads;
+use crate::mlp::ActorCritic;
 use crate::network::{
     Encoder, ForwardError, GnnSpec, LayoutSpec, Network, NetworkKind, Observations,
 };
@@ -392,18 +393,22 @@ impl Ppo {
         device: Device,
         seed: u64,
     ) -> Result<Ppo, LearnError> {
-        Ppo::with_env_seed(config, envs, device, seed, seed)
+        Ppo::for_agent(config, envs, device, (seed, seed), None)
     }
 
-    /// [`Ppo::new`] with the envs' first reset seeded apart from the network and the
-    /// sampling stream: independent learners that share envs ([`super::ippo`]) reset
-    /// them with one seed and draw their weights and actions from their own.
-    pub fn with_env_seed(
+    /// [`Ppo::new`] for one agent of a multi-agent run ([`super::ippo`]): the envs'
+    /// first reset seeded apart from the network and the sampling stream (`seeds` =
+    /// (network and actions, envs): learners that share envs reset them with one seed
+    /// and draw their weights and actions from their own), and, with `actor_dim`, a
+    /// centralised critic (MAPPO): the actor reads the first `actor_dim` features of
+    /// an observation (the agent's own), the critic all of them (the global state
+    /// follows).
+    pub fn for_agent(
         config: PpoConfig,
         mut envs: VectorEnv,
         device: Device,
-        seed: u64,
-        env_seed: u64,
+        (seed, env_seed): (u64, u64),
+        actor_dim: Option<usize>,
     ) -> Result<Ppo, LearnError> {
         config.validate()?;
         if envs.num_envs() != config.num_envs {
@@ -430,9 +435,29 @@ impl Ppo {
         envs.set_mode(AutoReset::SameStep);
         // Episode returns and lengths come from the envs' infos.
         envs.record_episode_statistics();
-        let model = super::seeded(&device, seed, |d| {
-            Network::new(&encoder, envs.obs_dim(), heads.total(), &config.hidden, d)
-        });
+        let model = match (actor_dim, &encoder) {
+            (None, _) => super::seeded(&device, seed, |d| {
+                Network::new(&encoder, envs.obs_dim(), heads.total(), &config.hidden, d)
+            }),
+            (Some(a), Encoder::Mlp) if a <= envs.obs_dim() => super::seeded(&device, seed, |d| {
+                Network::Mlp(ActorCritic::centralised(
+                    a,
+                    envs.obs_dim(),
+                    heads.total(),
+                    &config.hidden,
+                    d,
+                ))
+            }),
+            (Some(a), _) => {
+                return Err(LearnError::Unfit {
+                    algorithm: "ppo",
+                    env: envs.single_env().id().to_string(),
+                    reason: format!(
+                        "a centralised critic needs an MLP over observations of at least {a} values (network = \"mlp\")"
+                    ),
+                });
+            }
+        };
         let optim = AdamConfig::new().with_epsilon(1e-5).init();
         envs.reset(Some(env_seed))?;
         let n = config.num_envs;
@@ -450,6 +475,12 @@ impl Ppo {
             starts: vec![false; n],
             reward_norm,
         })
+    }
+
+    /// The network being trained (with a centralised critic, the one that reads the
+    /// state; [`Learner::network`] gives the one that acts).
+    pub fn training_network(&self) -> Network {
+        self.model.valid()
     }
 
     /// The learning rate of the next update: annealed linearly from `learning_rate`
@@ -989,8 +1020,13 @@ impl Learner for Ppo {
         &self.heads
     }
 
+    /// The network for acting: with a centralised critic, the actor alone (see
+    /// [`ActorCritic::decentralised`]).
     fn network(&self) -> Network {
-        self.model.valid()
+        match self.model.valid() {
+            Network::Mlp(net) => Network::Mlp(net.decentralised(&self.device.clone().inner())),
+            gnn => gnn,
+        }
     }
 }
 

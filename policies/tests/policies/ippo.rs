@@ -172,3 +172,84 @@ fn unfit_runs_are_refused_naming_the_field() {
         .unwrap();
     assert!(e.to_string().contains("ippo cannot train"), "{e}");
 }
+
+/// MAPPO: the same learners over views that carry the global state. Each critic reads
+/// the agent's observation and the state, each actor only the former, so the agent's
+/// bundle (its actor, with a zero critic) acts on its own observation exactly as the
+/// trained actor did on the longer one; runs are reproducible.
+#[test]
+fn mappo_critics_read_the_state_and_bundles_act_on_the_agents_own_view() {
+    use hale_policies::network::Observations;
+    use hale_policies::tensors::to_vec;
+    let envs = || {
+        (0..3)
+            .map(|_| {
+                Box::new(
+                    CloudOps::new(&json!({
+                        "agents": ["scaler", "healer"], "attacker": "none", "max_steps": 20,
+                        "scaler_action": "target",
+                    }))
+                    .unwrap(),
+                ) as Box<dyn ParallelEnv>
+            })
+            .collect::<Vec<_>>()
+    };
+    let probe = CloudOps::new(&json!({"agents": ["scaler", "healer"]})).unwrap();
+    let state_dim = probe.state_space().flat_dim().unwrap();
+    let run = |seed| {
+        let lock = Lockstep::with_state(envs()).unwrap();
+        let mut run = Ippo::new(config(), lock, Device::flex().autodiff(), seed).unwrap();
+        assert_eq!(run.algorithm(), "mappo");
+        while !run.done() {
+            run.iterate().unwrap();
+        }
+        run
+    };
+    let (a, b) = (run(5), run(5));
+    assert!(same_files(
+        &a.checkpoint().unwrap().files,
+        &b.checkpoint().unwrap().files
+    ));
+    let device = Device::flex();
+    for (agent, learner) in a.agents() {
+        let own = probe.observation_space(agent).unwrap().flat_dim().unwrap();
+        // An observation and a state to read: the training network takes both, the
+        // bundle's network only the first part.
+        let row: Vec<f32> = (0..own + state_dim).map(|i| (i % 7) as f32 / 7.0).collect();
+        let acting = learner.network();
+        let (logits, values) = acting
+            .forward(
+                Observations::Flat {
+                    values: &row[..own],
+                    rows: 1,
+                },
+                &device,
+            )
+            .unwrap();
+        assert!(
+            to_vec(values).iter().all(|&v| v == 0.0),
+            "{agent}: the critic stays behind"
+        );
+        let (full, critic) = a
+            .learner(agent)
+            .unwrap()
+            .training_network()
+            .forward(
+                Observations::Flat {
+                    values: &row,
+                    rows: 1,
+                },
+                &device,
+            )
+            .unwrap();
+        assert_eq!(
+            to_vec(logits),
+            to_vec(full),
+            "{agent}: the actor reads its own part only"
+        );
+        assert!(
+            to_vec(critic)[0] != 0.0,
+            "{agent}: the trained critic reads it all"
+        );
+    }
+}
