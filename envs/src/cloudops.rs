@@ -21,6 +21,10 @@
 //!   host types, spot reclaims, working sets under the requests); without one it is
 //!   the scenario's.
 //!
+//! With `observation = "graph"`, the scaler, healer and defender observe the resource
+//! graph their single-agent env gives with that setting (for a GNN per agent); the
+//! optimiser keeps its matrix, and `state()` is the matrix views either way.
+//!
 //! Slots are each agent's own: the defender's replica slots are fixed at each
 //! service's scenario count (slot k is the i-th live replica of its service), so a
 //! replica the scaler adds beyond that count is invisible to the defender, and a slot
@@ -79,7 +83,7 @@ use crate::env::{EnvError, HealingInfo, Info, ScalingInfo, check_action};
 use crate::healing::{Healer, disruption_share};
 use crate::intrusion::Defender;
 use crate::multi::{AgentMap, MultiStep, ParallelEnv, check_keys, unknown_agent};
-use crate::space::{Space, Value};
+use crate::space::{GraphValue, Space, Value};
 use hale_sim::rng::Stream;
 use hale_sim::{
     Action, ActionError, AttackerKind, Defence, Fidelity, ReplicaId, Scenario, SimTime, Simulation,
@@ -180,6 +184,12 @@ pub struct CloudOpsConfig {
     pub cpu_levels: Vec<f64>,
     /// The optimiser's host slots (default: the scenario's `max_hosts`).
     pub host_slots: Option<usize>,
+    /// `matrix` (flat features, the default) or `graph`: the scaler, healer and
+    /// defender then observe the resource graph their mirror env gives with
+    /// `observation = "graph"` (Scaling-v0's, Healing-v0's, Security-v0's cloud one),
+    /// for a GNN per agent. The optimiser observes its matrix either way (Cost-v0 has
+    /// no graph view), and `state()` is the matrix views whichever is set.
+    pub observation: crate::encoding::ObservationKind,
 }
 
 impl Default for CloudOpsConfig {
@@ -193,6 +203,7 @@ impl Default for CloudOpsConfig {
             step_s: 10.0,
             max_steps: 360,
             scaler_action: crate::ScalingAction::Delta,
+            observation: crate::encoding::ObservationKind::Matrix,
             min_replicas: 1,
             max_replicas: 20,
             healer_replicas: 64,
@@ -350,6 +361,11 @@ pub struct CloudOps {
     memory: Memory,
     /// The healer's last flat observation (its slots and mask match it).
     healer_obs: Vec<f32>,
+    /// The scaler's and the healer's graph encodings (Scaling-v0's and Healing-v0's).
+    graphs: (
+        crate::encoding::GraphEncoding,
+        crate::encoding::GraphEncoding,
+    ),
 }
 
 impl CloudOps {
@@ -521,6 +537,31 @@ impl CloudOps {
             low,
             high,
         };
+        // Graph views replace the flat ones after the state is laid out: the state
+        // stays the matrix views.
+        if cfg.observation == crate::encoding::ObservationKind::Graph {
+            for (role, space) in roles.iter().zip(&mut obs_spaces) {
+                match role {
+                    Role::Scaler | Role::Healer => {
+                        *space = Space::Graph {
+                            node_features: crate::encoding::NODE_FEATURES,
+                            edge_features: crate::encoding::EDGE_FEATURES,
+                        }
+                    }
+                    Role::Defender => {
+                        *space = Space::Graph {
+                            node_features: crate::intrusion::GRAPH_NODE_FEATURES,
+                            edge_features: crate::intrusion::GRAPH_EDGE_FEATURES,
+                        }
+                    }
+                    Role::Optimiser => {}
+                }
+            }
+        }
+        let graphs = (
+            cloud::graph_encoding(&sc, &refs, f64::from(cfg.max_replicas)),
+            cloud::graph_encoding(&sc, &refs, cfg.healer_replicas as f64),
+        );
         let possible: Vec<String> = roles
             .iter()
             .map(|r| {
@@ -559,6 +600,7 @@ impl CloudOps {
             base_bill_rate: 0.0,
             memory: Memory::default(),
             healer_obs: vec![],
+            graphs,
             cfg,
         })
     }
@@ -651,11 +693,33 @@ impl CloudOps {
             .iter()
             .map(|a| {
                 let role = Role::of(a).expect("an agent of ours");
+                if let Some(g) = self.agent_graph(role) {
+                    return (a.clone(), Value::Graph(g));
+                }
                 let mut v = vec![];
                 self.write_agent_obs(role, &mut v);
                 (a.clone(), Value::Box(v))
             })
             .collect()
+    }
+
+    /// `role`'s graph observation, when it observes the graph (`observation =
+    /// "graph"`, not the optimiser): its mirror env's.
+    fn agent_graph(&self, role: Role) -> Option<GraphValue> {
+        if self.cfg.observation != crate::encoding::ObservationKind::Graph {
+            return None;
+        }
+        let sim = self.sim.as_ref()?;
+        match role {
+            Role::Scaler => Some(cloud::graph_observation(sim, &self.graphs.0)),
+            Role::Healer => Some(cloud::graph_observation(sim, &self.graphs.1)),
+            Role::Defender => {
+                let mut g = GraphValue::default();
+                self.defender.as_ref()?.write_graph(Some(sim), &mut g);
+                Some(g)
+            }
+            Role::Optimiser => None,
+        }
     }
 
     fn role_action<'a>(&self, actions: &'a AgentMap<Value>, role: Role) -> Option<&'a Value> {

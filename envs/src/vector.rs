@@ -122,9 +122,16 @@ impl VectorEnv {
     }
 
     /// The config the sub-envs were made with ([`VectorEnv::make`]; null for
-    /// [`VectorEnv::new`]).
+    /// [`VectorEnv::new`] unless [`VectorEnv::with_config`] says).
     pub fn config(&self) -> &serde_json::Value {
         &self.config
+    }
+
+    /// Records the config the sub-envs given to [`VectorEnv::new`] were made with
+    /// (lockstep views: their multi-agent env's), for learners that read it.
+    pub fn with_config(mut self, config: serde_json::Value) -> VectorEnv {
+        self.config = config;
+        self
     }
 
     /// Wraps every sub-env in [`crate::wrappers::EpisodeStatistics`]: the last step

@@ -84,7 +84,7 @@ fn learner(cfg: &TrainConfig, device: Device) -> Result<Box<dyn Learner>> {
         }
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         return Ok(Box::new(
-            Ippo::new(c.clone(), lock, device, cfg.seed)
+            Ippo::new(c.clone(), (lock, &env_config), device, cfg.seed)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.algorithm))?,
         ));
     }

@@ -3346,6 +3346,38 @@ fn ippo_and_mappo_train_teams_that_resume_exactly_and_evaluate_as_one() {
     );
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
 
+    // A GNN per agent: the agents that observe the graph get one (with their mirror
+    // env's action layout), the optimiser an MLP; the team plays in `hale eval`.
+    std::fs::write(
+        &cfg,
+        IPPO_SMOKE
+            .replace(
+                "max_steps = 30",
+                "max_steps = 30\nobservation = \"graph\"\nagents = [\"scaler\", \"healer\", \"defender\", \"optimiser\"]",
+            )
+            .replace("hidden = [16]", "hidden = [16]\nnetwork = \"gnn\"\ngnn_hidden = 8")
+            .replace("1536", "384"),
+    )
+    .unwrap();
+    let out = train(&cfg, &tmp.path().join("gnn"), &[]);
+    assert!(out.status.success(), "{out:?}");
+    let g = run_dir(&tmp.path().join("gnn"));
+    for (agent, kind) in [
+        ("scaler", "gnn"),
+        ("healer", "gnn"),
+        ("defender", "gnn"),
+        ("optimiser", "mlp"),
+    ] {
+        let spec: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(g.join(format!("policy/{agent}/policy.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(spec["encoder"]["kind"], kind, "{agent}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(g.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["comparison"]["policies"]["ippo"]["cost"]["mean"].is_number());
+
     // The wrong algorithm for the env's kind of agents, refused before anything is
     // written.
     for (from, to, says) in [

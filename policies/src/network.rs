@@ -88,6 +88,13 @@ impl LayoutSpec {
         config: &serde_json::Value,
         action_space: &Space,
     ) -> Result<LayoutSpec, LayoutError> {
+        // A multi-agent env's agent (a lockstep view, `CloudOps-v0:scaler`) acts as
+        // the single-agent env it mirrors.
+        if let Some((multi, agent)) = env_id.split_once(':') {
+            let (id, single) = crate::team::mirror(multi, config, agent)
+                .map_err(|e| LayoutError::Config(e.to_string()))?;
+            return LayoutSpec::for_env(id, &single, action_space);
+        }
         match (env_id, action_space) {
             ("Scaling-v0", Space::MultiDiscrete { nvec }) => {
                 if config

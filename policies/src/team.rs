@@ -90,7 +90,8 @@ pub fn mirror(
     }
     let cfg = hale_envs::CloudOpsConfig::from_json(config).map_err(|e| mismatch(e.to_string()))?;
     let fidelity = serde_json::to_value(cfg.fidelity).unwrap_or(Json::Null);
-    Ok(match agent {
+    let graph = cfg.observation == hale_envs::encoding::ObservationKind::Graph;
+    let (id, mut single) = match agent {
         "scaler" => (
             "Scaling-v0",
             json!({
@@ -124,7 +125,15 @@ pub fn mirror(
             }),
         ),
         other => return Err(mismatch(format!("no agent `{other}`"))),
-    })
+    };
+    // The graph views are the mirror envs' own (the optimiser's is its matrix).
+    if graph
+        && agent != "optimiser"
+        && let Some(obj) = single.as_object_mut()
+    {
+        obj.insert("observation".into(), json!("graph"));
+    }
+    Ok((id, single))
 }
 
 /// The context of `agent`'s policy: its mirror env's, checked to have the agent's

@@ -57,6 +57,22 @@ fn every_subset_of_agents_passes_the_parallel_checker() {
         let failures = check_parallel_env(&|| make_parallel("CloudOps-v0", &config), 30);
         assert!(failures.is_empty(), "{agents}: {failures:?}");
     }
+    // With graph views (a GNN per agent): the scaler, healer and defender observe
+    // graphs in their spaces, the optimiser its matrix; the state stays flat.
+    let config = json!({
+        "agents": ["scaler", "healer", "defender", "optimiser"], "max_steps": 12,
+        "observation": "graph",
+    });
+    let failures = check_parallel_env(&|| make_parallel("CloudOps-v0", &config), 30);
+    assert!(failures.is_empty(), "graph views: {failures:?}");
+    let mut e = env(config);
+    let (obs, _) = e.reset(Some(4), None).unwrap();
+    for (agent, o) in &obs {
+        let graph = matches!(o, Value::Graph(_));
+        assert_eq!(graph, agent != "optimiser", "{agent}");
+        assert!(e.observation_space(agent).unwrap().contains(o), "{agent}");
+    }
+    assert!(matches!(e.state().unwrap(), Value::Box(_)));
 }
 
 #[test]

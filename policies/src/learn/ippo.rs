@@ -19,12 +19,15 @@
 //! - A learner that fails stops the lockstep, so the others return instead of waiting;
 //!   the error names the agent that failed first.
 //! - Hyperparameters: one `[ppo]` table for every agent (all step together, so
-//!   `num_envs` and `num_steps` must agree anyway).
+//!   `num_envs` and `num_steps` must agree anyway). `network = "gnn"` gives a GNN to
+//!   each agent that observes the resource graph (CloudOps-v0's `observation =
+//!   "graph"`) and an MLP to the others; a GNN's action layout is that of the
+//!   single-agent env the agent mirrors.
 
 use super::ppo::{Ppo, PpoConfig};
 use super::{Checkpoint, IterationStats, LearnError, Learner, TrainError};
 use crate::heads::Heads;
-use crate::network::Network;
+use crate::network::{Network, NetworkKind};
 use burn::prelude::Device;
 use hale_envs::lockstep::Lockstep;
 use hale_envs::{AutoReset, EnvError, VectorEnv};
@@ -140,7 +143,7 @@ impl Ippo {
     /// [`VectorEnv`], reset together with `seed`.
     pub fn new(
         config: PpoConfig,
-        lock: Arc<Lockstep>,
+        (lock, env_config): (Arc<Lockstep>, &serde_json::Value),
         device: Device,
         seed: u64,
     ) -> Result<Ippo, LearnError> {
@@ -159,13 +162,31 @@ impl Ippo {
         }
         let mut parts = Vec::new();
         for agent in lock.agents() {
-            let envs = VectorEnv::new(lock.agent_envs(agent)?, AutoReset::SameStep)?;
+            let envs = VectorEnv::new(lock.agent_envs(agent)?, AutoReset::SameStep)?
+                .with_config(env_config.clone());
             let actor_dim = if lock.shares_state() {
                 Some(lock.agent_obs_dim(agent)?)
             } else {
                 None
             };
-            parts.push((agent.clone(), envs, pool(agent)?, actor_dim));
+            // `network = "gnn"` is for the agents that observe a graph; the others
+            // (the optimiser) keep an MLP.
+            let mut config = config.clone();
+            if !envs.graph_observations() {
+                config.network = NetworkKind::Mlp;
+            }
+            parts.push((agent.clone(), envs, pool(agent)?, actor_dim, config));
+        }
+        if config.network == NetworkKind::Gnn
+            && parts.iter().all(|(.., c)| c.network != NetworkKind::Gnn)
+        {
+            return Err(LearnError::Unfit {
+                algorithm,
+                env: lock.id().to_string(),
+                reason: "network = \"gnn\" is for agents that observe the resource graph, \
+                         and none does: set env_config.observation = \"graph\""
+                    .into(),
+            });
         }
         // Every learner resets its envs as it is built: they must all be built at once.
         let built = Mutex::new(None);
@@ -173,10 +194,10 @@ impl Ippo {
             &lock,
             parts,
             |(name, ..)| name.clone(),
-            |(name, envs, pool, actor_dim)| {
+            |(name, envs, pool, actor_dim, config)| {
                 let ppo = pool.install(|| {
                     Ppo::for_agent(
-                        config.clone(),
+                        config,
                         envs,
                         device.clone(),
                         (agent_seed(seed, &name), seed),

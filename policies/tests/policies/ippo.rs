@@ -24,23 +24,29 @@ fn config() -> PpoConfig {
     }
 }
 
+fn env_config() -> serde_json::Value {
+    json!({
+        "agents": ["scaler", "healer", "optimiser"],
+        "scaler_action": "target",
+        "max_steps": 20,
+    })
+}
+
 fn lock(n: usize) -> Arc<Lockstep> {
     let envs = (0..n)
-        .map(|_| {
-            let env = CloudOps::new(&json!({
-                "agents": ["scaler", "healer", "optimiser"],
-                "scaler_action": "target",
-                "max_steps": 20,
-            }))
-            .unwrap();
-            Box::new(env) as Box<dyn ParallelEnv>
-        })
+        .map(|_| Box::new(CloudOps::new(&env_config()).unwrap()) as Box<dyn ParallelEnv>)
         .collect();
     Lockstep::new(envs).unwrap()
 }
 
 fn ippo(seed: u64) -> Ippo {
-    Ippo::new(config(), lock(3), Device::flex().autodiff(), seed).unwrap()
+    Ippo::new(
+        config(),
+        (lock(3), &env_config()),
+        Device::flex().autodiff(),
+        seed,
+    )
+    .unwrap()
 }
 
 /// A checkpoint's files: name and bytes.
@@ -130,7 +136,13 @@ fn a_checkpoint_restores_into_a_fresh_run_and_continues_it_exactly() {
 #[test]
 fn a_stopped_lockstep_fails_every_learner_instead_of_hanging() {
     let lock = lock(3);
-    let mut run = Ippo::new(config(), lock.clone(), Device::flex().autodiff(), 1).unwrap();
+    let mut run = Ippo::new(
+        config(),
+        (lock.clone(), &env_config()),
+        Device::flex().autodiff(),
+        1,
+    )
+    .unwrap();
     lock.abort("the operator pulled the plug");
     let e = run.iterate().unwrap_err();
     let TrainError::Agent { agent, .. } = &e else {
@@ -149,7 +161,7 @@ fn unfit_runs_are_refused_naming_the_field() {
         num_envs: 2,
         ..config()
     };
-    let e = Ippo::new(bad, lock(3), Device::flex().autodiff(), 1)
+    let e = Ippo::new(bad, (lock(3), &env_config()), Device::flex().autodiff(), 1)
         .err()
         .unwrap();
     assert!(matches!(e, LearnError::Unfit { .. }), "{e}");
@@ -158,19 +170,22 @@ fn unfit_runs_are_refused_naming_the_field() {
         learning_rate: f64::NAN,
         ..config()
     };
-    let e = Ippo::new(bad, lock(3), Device::flex().autodiff(), 1)
+    let e = Ippo::new(bad, (lock(3), &env_config()), Device::flex().autodiff(), 1)
         .err()
         .unwrap();
     assert!(e.to_string().contains("learning_rate"), "{e}");
-    // A network that does not fit one agent's observations stops every agent's build.
+    // A GNN with no agent observing the graph is refused, saying how to get one.
     let bad = PpoConfig {
         network: hale_policies::network::NetworkKind::Gnn,
         ..config()
     };
-    let e = Ippo::new(bad, lock(3), Device::flex().autodiff(), 1)
+    let e = Ippo::new(bad, (lock(3), &env_config()), Device::flex().autodiff(), 1)
         .err()
         .unwrap();
-    assert!(e.to_string().contains("ippo cannot train"), "{e}");
+    assert!(
+        e.to_string().contains("ippo cannot train") && e.to_string().contains("observation"),
+        "{e}"
+    );
 }
 
 /// MAPPO: the same learners over views that carry the global state. Each critic reads
@@ -181,24 +196,20 @@ fn unfit_runs_are_refused_naming_the_field() {
 fn mappo_critics_read_the_state_and_bundles_act_on_the_agents_own_view() {
     use hale_policies::network::Observations;
     use hale_policies::tensors::to_vec;
+    let cfg = json!({
+        "agents": ["scaler", "healer"], "attacker": "none", "max_steps": 20,
+        "scaler_action": "target",
+    });
     let envs = || {
         (0..3)
-            .map(|_| {
-                Box::new(
-                    CloudOps::new(&json!({
-                        "agents": ["scaler", "healer"], "attacker": "none", "max_steps": 20,
-                        "scaler_action": "target",
-                    }))
-                    .unwrap(),
-                ) as Box<dyn ParallelEnv>
-            })
+            .map(|_| Box::new(CloudOps::new(&cfg).unwrap()) as Box<dyn ParallelEnv>)
             .collect::<Vec<_>>()
     };
     let probe = CloudOps::new(&json!({"agents": ["scaler", "healer"]})).unwrap();
     let state_dim = probe.state_space().flat_dim().unwrap();
     let run = |seed| {
         let lock = Lockstep::with_state(envs()).unwrap();
-        let mut run = Ippo::new(config(), lock, Device::flex().autodiff(), seed).unwrap();
+        let mut run = Ippo::new(config(), (lock, &cfg), Device::flex().autodiff(), seed).unwrap();
         assert_eq!(run.algorithm(), "mappo");
         while !run.done() {
             run.iterate().unwrap();

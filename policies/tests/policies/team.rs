@@ -34,6 +34,24 @@ fn every_agent_mirrors_a_single_agent_env_with_the_same_spaces() {
         assert_eq!(&ctx.action_space, env.action_space(agent).unwrap());
         make_policy(baseline_member(agent).unwrap(), &ctx).unwrap();
     }
+    // With graph views, the scaler, healer and defender mirror their envs' graph
+    // observations (what their GNN bundles were trained on).
+    let config = json!({
+        "scaler_action": "target",
+        "agents": ["scaler", "healer", "defender", "optimiser"],
+        "observation": "graph",
+    });
+    let env = CloudOps::new(&config).unwrap();
+    for agent in env.possible_agents() {
+        let ctx = agent_context(&env, &config, agent).unwrap();
+        assert_eq!(
+            &ctx.observation_space,
+            env.observation_space(agent).unwrap(),
+            "{agent}"
+        );
+        let graph = matches!(ctx.observation_space, hale_envs::Space::Graph { .. });
+        assert_eq!(graph, agent != "optimiser", "{agent}");
+    }
 }
 
 #[test]
