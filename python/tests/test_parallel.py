@@ -18,6 +18,12 @@ CASES = [
     {"max_steps": 30, "agents": ["scaler", "defender"], "reward": "own"},
     {"max_steps": 30, "agents": ["healer"], "attacker": "none"},
     {"max_steps": 30, "agents": ["scaler", "healer", "defender", "optimiser"]},
+    # Graph views for a GNN per agent: Gymnasium Graph spaces beside the optimiser's Box.
+    {
+        "max_steps": 30,
+        "agents": ["scaler", "healer", "defender", "optimiser"],
+        "observation": "graph",
+    },
 ]
 
 
