@@ -47,7 +47,9 @@ pub use env::{
 };
 pub use healing::{Healing, HealingConfig};
 pub use multi::{AgentMap, MultiStep, ParallelEnv};
-pub use registry::{EnvSpec, ParallelEnvSpec, make, make_parallel, parallel_registry, registry};
+pub use registry::{
+    EnvSpec, ParallelEnvSpec, check_config, make, make_parallel, parallel_registry, registry,
+};
 pub use scaling::{Scaling, ScalingAction, ScalingConfig, ScalingReward};
 pub use security::{Attacker, Security, SecurityConfig, SecurityObservation};
 pub use space::{GraphValue, Space, Value};

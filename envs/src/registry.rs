@@ -116,3 +116,13 @@ pub fn make_parallel(id: &str, config: &Json) -> Result<Box<dyn ParallelEnv>, En
         }),
     }
 }
+
+/// Checks that env `id`, single- or multi-agent, is registered and accepts `config`, by
+/// making it once.
+pub fn check_config(id: &str, config: &Json) -> Result<(), EnvError> {
+    if parallel_registry().iter().any(|s| s.id == id) {
+        make_parallel(id, config).map(drop)
+    } else {
+        make(id, config).map(drop)
+    }
+}

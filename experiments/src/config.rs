@@ -286,8 +286,9 @@ fn default_eval_seed() -> u64 {
 mod tests {
     use super::*;
 
-    /// Every config shipped in `experiments/configs/` parses, and its env is made from
-    /// its env config (a relative scenario read relative to the config).
+    /// Every config shipped in `experiments/configs/` parses, and its env (single- or
+    /// multi-agent) is made from its env config (a relative scenario read relative to
+    /// the config).
     #[test]
     fn the_shipped_configs_load_and_make_their_envs() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
@@ -311,7 +312,7 @@ mod tests {
             {
                 assert!(Path::new(s).is_absolute(), "{}: {s}", path.display());
             }
-            hale_envs::make(&cfg.env, &cfg.env_config_json())
+            hale_envs::check_config(&cfg.env, &cfg.env_config_json())
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
         assert!(seen >= 10, "{seen} configs in {}", dir.display());

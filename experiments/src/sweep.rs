@@ -406,9 +406,9 @@ impl Plan {
                 // The env checks its config once per point that changes it.
                 let first_seed = seed == seeds[0];
                 if first_seed && (p == 0 || point.keys().any(|k| k.starts_with("env_config."))) {
-                    hale_envs::make(&config.env, &config.env_config_json()).map_err(|e| {
-                        axis(&describe(point), format!("the env refuses its config: {e}"))
-                    })?;
+                    hale_envs::check_config(&config.env, &config.env_config_json()).map_err(
+                        |e| axis(&describe(point), format!("the env refuses its config: {e}")),
+                    )?;
                 }
                 trials.push(Trial {
                     name: format!("p{p:03}-s{seed}"),
