@@ -1,17 +1,20 @@
-//! `hale export`: the policy bundle of a training run, checked and copied to where a
-//! deployment (the actuation adapter) will read it; with `--onnx`, the network also as
+//! `hale export`: the policy bundle of a training run (or a multi-agent run's team
+//! folder, every member checked), copied to where a deployment (the actuation adapter)
+//! will read it; with `--onnx`, the network also as
 //! ONNX (burn-onnx's exporter) for consumers outside Rust.
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use hale_envs::make;
 use hale_policies::bundle::Bundle;
+use hale_policies::team::TEAM_FILE;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `hale export`.
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// A training run's folder (its `policy/` is exported) or a bundle folder.
+    /// A training run's folder (its `policy/` is exported), a bundle folder, or a team
+    /// folder (`team.json` and a bundle per agent, from a multi-agent run).
     #[arg(required_unless_present = "from_mlflow")]
     run: Option<PathBuf>,
     /// Export a registered model version instead: models:/NAME/VERSION, fetched from
@@ -26,13 +29,15 @@ pub struct ExportArgs {
     /// The MLflow tracking server (http://HOST:PORT) of --from-mlflow.
     #[arg(long, value_name = "URL")]
     mlflow: Option<String>,
-    /// Folder to write the bundle to (`policy.json` and `weights.bpk`); must not exist.
+    /// Folder to write the bundle to (`policy.json` and `weights.bpk`; a team: `team.json`
+    /// and a folder per agent); must not exist.
     #[arg(long)]
     out: PathBuf,
     /// Also write `policy.onnx` (opset 18): input `[batch, obs_dim]` float
     /// observations (normalised as `policy.json` says, if it says so), outputs the
     /// action logits `[batch, Σ heads]` (mask them yourself) and the values `[batch]`.
-    /// MLP policies only; a GNN's message passing is not exported.
+    /// MLP policies only (in a team: every member); a GNN's message passing is not
+    /// exported.
     #[arg(long)]
     onnx: bool,
 }
@@ -52,21 +57,24 @@ pub fn run(args: ExportArgs) -> Result<()> {
         (None, Some(run)) => run.clone(),
         (None, None) => bail!("give a run or bundle folder, or --from-mlflow models:/NAME/VERSION"),
     };
-    let src = if run.join("policy").join("policy.json").is_file() {
-        run.join("policy")
-    } else {
-        run.clone()
+    let team = [run.join("policy"), run.clone()]
+        .into_iter()
+        .find(|d| d.join(TEAM_FILE).is_file());
+    let src = match team {
+        Some(dir) => dir,
+        None if run.join("policy").join("policy.json").is_file() => run.join("policy"),
+        None => run.clone(),
     };
-    let bundle = Bundle::load(&src, &Device::flex())?;
-    let spec = &bundle.spec;
-    let env = make(&spec.env_id, &spec.env_config).with_context(|| {
-        format!(
-            "{}: env {} with the bundle's env_config",
-            src.join("policy.json").display(),
-            spec.env_id
-        )
-    })?;
-    bundle.check_fits(&spec.env_id, env.observation_space(), env.action_space())?;
+    // Every bundle is checked before anything is written: a team's members each
+    // against the single-agent env it mirrors.
+    let members: Vec<(Option<String>, Bundle)> = if src.join(TEAM_FILE).is_file() {
+        team_agents(&src)?
+            .into_iter()
+            .map(|agent| Ok((Some(agent.clone()), checked(&src.join(&agent))?)))
+            .collect::<Result<_>>()?
+    } else {
+        vec![(None, checked(&src)?)]
+    };
     if args.out.exists() {
         bail!(
             "{} exists already: export writes a new folder",
@@ -79,31 +87,100 @@ pub fn run(args: ExportArgs) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    // The folder takes its name only once everything in it is written and the
+    // The folder takes its name only once everything in it is written and every
     // bundle reads back.
     hale_sim::fs::create_dir_atomic(&args.out, |tmp| -> Result<()> {
-        for file in ["policy.json", "weights.bpk"] {
-            std::fs::copy(src.join(file), tmp.join(file))
-                .with_context(|| format!("copying {}", src.join(file).display()))?;
+        for (agent, bundle) in &members {
+            let to = match agent {
+                Some(agent) => {
+                    let to = tmp.join(agent);
+                    std::fs::create_dir(&to)
+                        .with_context(|| format!("creating {}", to.display()))?;
+                    to
+                }
+                None => tmp.to_path_buf(),
+            };
+            for file in ["policy.json", "weights.bpk"] {
+                std::fs::copy(bundle.dir.join(file), to.join(file))
+                    .with_context(|| format!("copying {}", bundle.dir.join(file).display()))?;
+            }
+            if args.onnx {
+                let bytes = onnx_bytes(bundle)?;
+                std::fs::write(to.join("policy.onnx"), bytes).context("writing policy.onnx")?;
+            }
+            Bundle::load(&to, &Device::flex())?;
         }
-        if args.onnx {
-            let bytes = onnx_bytes(&bundle)?;
-            std::fs::write(tmp.join("policy.onnx"), bytes).context("writing policy.onnx")?;
+        if members[0].0.is_some() {
+            std::fs::copy(src.join(TEAM_FILE), tmp.join(TEAM_FILE))
+                .with_context(|| format!("copying {}", src.join(TEAM_FILE).display()))?;
         }
-        Bundle::load(tmp, &Device::flex())?;
         Ok(())
     })
     .with_context(|| format!("writing {}", args.out.display()))?;
-    println!(
-        "{}: {} policy for {} (observation {:?}, action {:?}), weights sha256 {}",
-        args.out.display(),
-        spec.algorithm,
-        spec.env_id,
-        spec.observation_space,
-        spec.action_space,
-        spec.weights_sha256
-    );
+    for (agent, bundle) in &members {
+        let spec = &bundle.spec;
+        let at = match agent {
+            Some(agent) => args.out.join(agent),
+            None => args.out.clone(),
+        };
+        println!(
+            "{}: {} policy for {} (observation {:?}, action {:?}), weights sha256 {}",
+            at.display(),
+            spec.algorithm,
+            spec.env_id,
+            spec.observation_space,
+            spec.action_space,
+            spec.weights_sha256
+        );
+    }
     Ok(())
+}
+
+/// The bundle in `dir`, checked: it loads (format version, weights checksum, weights
+/// that fit), and the env it names builds and has the bundle's spaces.
+fn checked(dir: &Path) -> Result<Bundle> {
+    let bundle = Bundle::load(dir, &Device::flex())?;
+    let spec = &bundle.spec;
+    let env = make(&spec.env_id, &spec.env_config).with_context(|| {
+        format!(
+            "{}: env {} with the bundle's env_config",
+            dir.join("policy.json").display(),
+            spec.env_id
+        )
+    })?;
+    bundle.check_fits(&spec.env_id, env.observation_space(), env.action_space())?;
+    Ok(bundle)
+}
+
+/// The agents a team folder's [`TEAM_FILE`] lists, each with a bundle folder beside it.
+fn team_agents(dir: &Path) -> Result<Vec<String>> {
+    let path = dir.join(TEAM_FILE);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let team: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    let agents: Vec<String> = team["agents"]
+        .as_array()
+        .and_then(|a| a.iter().map(|x| x.as_str().map(String::from)).collect())
+        .with_context(|| {
+            format!(
+                "{}: field agents: not a list of agent names",
+                path.display()
+            )
+        })?;
+    anyhow::ensure!(
+        !agents.is_empty(),
+        "{}: field agents: empty",
+        path.display()
+    );
+    for agent in &agents {
+        anyhow::ensure!(
+            !agent.contains(['/', '\\']) && agent != ".." && agent != ".",
+            "{}: field agents: {agent:?} is not an agent name",
+            path.display()
+        );
+    }
+    Ok(agents)
 }
 
 /// Downloads registered model `model` (models:/NAME/VERSION) from the server at `uri`.
@@ -115,8 +192,9 @@ fn fetch(uri: &str, model: &str) -> Result<tempfile::TempDir> {
     let dir = tempfile::tempdir().context("creating a temporary folder")?;
     let files = client.download_dir(&source, dir.path())?;
     anyhow::ensure!(
-        dir.path().join("policy.json").is_file(),
-        "{model} (run {run_id}) at {source} has no policy.json (files: {}): not a hale bundle",
+        dir.path().join("policy.json").is_file() || dir.path().join(TEAM_FILE).is_file(),
+        "{model} (run {run_id}) at {source} has no policy.json or {TEAM_FILE} (files: {}): \
+         not a hale bundle or team",
         files
             .iter()
             .map(|f| f.display().to_string())

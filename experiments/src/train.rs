@@ -119,7 +119,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     // The tracking server, if any, answers before anything is written.
     let tracker = crate::tracking::Tracker::connect(&args.mlflow, &cfg.exp_name)?;
-    let env_config = cfg.env_config_json();
     let cfg_path = args
         .config
         .clone()
@@ -275,9 +274,31 @@ pub fn run(args: TrainArgs) -> Result<()> {
         return Ok(());
     }
 
-    if !learner.agents().is_empty() {
-        return finish_team(&cfg, &dir, learner.as_ref());
+    if learner.agents().is_empty() {
+        finish_single(&cfg, &dir, learner.as_ref())?;
+    } else {
+        finish_team(&cfg, &dir, learner.as_ref())?;
     }
+    if let Some(t) = tracker {
+        crate::report::write(&dir, &dir.join("report"))?;
+        let config = serde_json::to_value(&cfg)?;
+        let model = args.mlflow_model.as_deref().unwrap_or(&cfg.exp_name);
+        let record = crate::tracking::training_record(&dir, &config, model)?;
+        let run = t.start(&record.name, "hale train")?;
+        t.finish(&run, record, &dir).with_context(|| {
+            format!(
+                "the run in {} is complete; logging it to MLflow failed",
+                dir.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// The end of a single-agent run: the policy bundle, then its evaluation on held-out
+/// seeds (beside the env's baselines, paired, where it has any) and `summary.json`.
+fn finish_single(cfg: &TrainConfig, dir: &Path, learner: &dyn Learner) -> Result<()> {
+    let env_config = cfg.env_config_json();
     // The final policy bundle, then its evaluation on held-out seeds.
     let probe = make(&cfg.env, &env_config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let spec = BundleSpec {
@@ -374,19 +395,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         learner.global_step(),
         cfg.eval_episodes
     );
-    if let Some(t) = tracker {
-        crate::report::write(&dir, &dir.join("report"))?;
-        let config = serde_json::to_value(&cfg)?;
-        let model = args.mlflow_model.as_deref().unwrap_or(&cfg.exp_name);
-        let record = crate::tracking::training_record(&dir, &config, model)?;
-        let run = t.start(&record.name, "hale train")?;
-        t.finish(&run, record, &dir).with_context(|| {
-            format!(
-                "the run in {} is complete; logging it to MLflow failed",
-                dir.display()
-            )
-        })?;
-    }
     Ok(())
 }
 

@@ -2828,6 +2828,58 @@ fn mlflow_tracks_training_benchmarks_and_sweeps_and_export_fetches_a_registered_
         assert!(!tmp.path().join("never").exists());
     }
 
+    // A team run (IPPO): every agent's curves, the team folder as the model version,
+    // and export fetches it back whole.
+    let team_cfg = tmp.path().join("ippo.toml");
+    std::fs::write(&team_cfg, IPPO_SMOKE.replace("1536", "384")).unwrap();
+    let team_runs = tmp.path().join("team-runs");
+    let out = hale()
+        .arg("train")
+        .arg(&team_cfg)
+        .arg("--out")
+        .arg(&team_runs)
+        .args(["--mlflow", &url, "--mlflow-experiment", "hale-test"])
+        .args(["--mlflow-model", "team-test"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let team_run = run_dir(&team_runs);
+    let logged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(team_run.join("mlflow.json")).unwrap())
+            .unwrap();
+    assert_eq!(logged["model"]["uri"], "models:/team-test/1");
+    let got = mlflow_get(
+        &url,
+        &format!(
+            "/api/2.0/mlflow/runs/get?run_id={}",
+            logged["run_id"].as_str().unwrap()
+        ),
+    );
+    let metrics = got["run"]["data"]["metrics"].as_array().unwrap();
+    for m in [
+        "scaler/losses/value_loss",
+        "defender/losses/entropy",
+        "eval/mean_return",
+    ] {
+        assert!(metrics.iter().any(|x| x["key"] == m), "{m}: {metrics:?}");
+    }
+    let exported = tmp.path().join("team-exported");
+    let out = hale()
+        .arg("export")
+        .args(["--from-mlflow", "models:/team-test/1", "--mlflow", &url])
+        .arg("--out")
+        .arg(&exported)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    for f in ["team.json", "scaler/weights.bpk", "defender/policy.json"] {
+        assert_eq!(
+            std::fs::read(exported.join(f)).unwrap(),
+            std::fs::read(team_run.join("policy").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+
     // A benchmark run: the comparison as metrics, the folder as artifacts.
     let bench = tmp.path().join("bench");
     let out = hale()
@@ -3377,6 +3429,90 @@ fn ippo_and_mappo_train_teams_that_resume_exactly_and_evaluate_as_one() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(g.join("summary.json")).unwrap()).unwrap();
     assert!(summary["comparison"]["policies"]["ippo"]["cost"]["mean"].is_number());
+
+    // `hale export` copies a team folder whole, every member checked: MAPPO's MLP
+    // actors also as ONNX, and the copy plays as the team did.
+    let exported = tmp.path().join("exported");
+    let out = hale()
+        .arg("export")
+        .arg(&m)
+        .arg("--out")
+        .arg(&exported)
+        .arg("--onnx")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read(exported.join("team.json")).unwrap(),
+        std::fs::read(m.join("policy/team.json")).unwrap()
+    );
+    for (agent, _) in mirrors {
+        for f in ["policy.json", "weights.bpk"] {
+            assert_eq!(
+                std::fs::read(exported.join(agent).join(f)).unwrap(),
+                std::fs::read(m.join("policy").join(agent).join(f)).unwrap(),
+                "{agent}/{f}"
+            );
+        }
+        assert!(
+            exported.join(agent).join("policy.onnx").is_file(),
+            "{agent}"
+        );
+    }
+    let r = eval(
+        &[
+            "--env",
+            "CloudOps-v0",
+            "--policy",
+            &format!("run={},copy={}", m.display(), exported.display()),
+            "--episodes",
+            "2",
+        ],
+        &tmp.path().join("eval-export"),
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(tmp.path().join("eval-export/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let policies = &summary["summary"]["policies"];
+    assert!(policies["run"]["cost"]["mean"].is_number(), "{summary}");
+    assert_eq!(policies["run"]["cost"], policies["copy"]["cost"]);
+    // A GNN member cannot go to ONNX: refused naming it, nothing written.
+    let out = hale()
+        .arg("export")
+        .arg(&g)
+        .arg("--onnx")
+        .arg("--out")
+        .arg(tmp.path().join("never"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("GNN") && stderr.contains("scaler"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("never").exists());
+    // A team file that lists an agent without a bundle: refused naming the file.
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::write(
+        broken.join("team.json"),
+        r#"{"agents": ["scaler", "optimiser"]}"#,
+    )
+    .unwrap();
+    let out = hale()
+        .arg("export")
+        .arg(&broken)
+        .arg("--out")
+        .arg(tmp.path().join("never"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("scaler"), "{stderr}");
+    assert!(!tmp.path().join("never").exists());
 
     // The wrong algorithm for the env's kind of agents, refused before anything is
     // written.
