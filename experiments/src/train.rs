@@ -327,6 +327,7 @@ fn finish_single(cfg: &TrainConfig, dir: &Path, learner: &dyn Learner) -> Result
         "Scaling-v0" => &["hpa", "static"],
         "Healing-v0" => &["kubelet", "noop"],
         "Security-v0" => &["react-restore", "decoy-first", "noop"],
+        "Cost-v0" => &["on-demand", "karpenter"],
         _ => &[],
     };
     let (returns, comparison) = if baselines.is_empty() {

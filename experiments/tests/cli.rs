@@ -950,6 +950,40 @@ fn train_and_bundles_name_bad_input() {
     );
 }
 
+/// A short Cost-v0 run: summary.json pairs the learned optimiser with the cluster
+/// autoscaler alone (`on-demand`) and the Karpenter-like consolidator.
+#[test]
+fn train_on_cost_compares_with_on_demand_and_karpenter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("cost.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+exp_name = "tiny-cost"
+env = "Cost-v0"
+eval_episodes = 2
+
+[env_config]
+episode_s = 600.0
+
+[ppo]
+total_timesteps = 512
+num_envs = 2
+num_steps = 64
+"#,
+    )
+    .unwrap();
+    let out = train(&cfg, &tmp.path().join("r"), &[]);
+    assert!(out.status.success(), "{out:?}");
+    let run = run_dir(&tmp.path().join("r"));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let diffs = &summary["comparison"]["paired_differences"];
+    for d in ["ppo - on-demand", "karpenter - on-demand"] {
+        assert!(diffs[d]["cost"].is_object(), "{d}: {summary}");
+    }
+}
+
 /// A short Scaling-v0 run: summary.json holds the paired comparison with the HPA and
 /// the static baseline, and `hale eval` takes the run folder as a policy.
 #[test]
