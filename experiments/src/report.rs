@@ -44,6 +44,9 @@ const KEY: &[(&str, &str)] = &[
     ("availability", "availability"),
     ("mttr_s", "MTTR, s"),
     ("actions", "actions"),
+    ("evictions", "evictions"),
+    ("oom_kills", "OOM kills"),
+    ("conflicts", "ledger conflicts"),
 ];
 
 /// What a report is made of: figures (file stems in the output folder, with a
@@ -77,14 +80,14 @@ pub fn write(path: &Path, out: &Path) -> Result<()> {
     };
     let kind = if path.join("plan.json").is_file() {
         sweep(path, &out, &mut page)?;
-        "sweep"
+        "a sweep"
     } else if path.join("metrics.csv").is_file() {
         runs(&[path.to_path_buf()], &out, &mut page)?;
         run_comparison(path, &out, &mut page)?;
-        "training run"
+        "a training run"
     } else if path.join("summary.json").is_file() && path.join("episodes.csv").is_file() {
         evaluation(path, &out, "", &mut page)?;
-        "evaluation"
+        "an evaluation"
     } else {
         let children = subfolders(path);
         let run_dirs: Vec<PathBuf> = children
@@ -99,7 +102,7 @@ pub fn write(path: &Path, out: &Path) -> Result<()> {
             .collect();
         if !run_dirs.is_empty() {
             runs(&run_dirs, &out, &mut page)?;
-            "folder of runs"
+            "a folder of runs"
         } else if !eval_dirs.is_empty() {
             for d in &eval_dirs {
                 let name = d
@@ -109,7 +112,7 @@ pub fn write(path: &Path, out: &Path) -> Result<()> {
                     .to_string();
                 evaluation(d, &out, &name, &mut page)?;
             }
-            "folder of evaluations"
+            "a folder of evaluations"
         } else {
             bail!(
                 "{}: not a run, sweep or evaluation folder (it has no metrics.csv, no \
@@ -126,7 +129,7 @@ pub fn write(path: &Path, out: &Path) -> Result<()> {
         .count();
     write_atomic(&out.join("index.html"), html(&page).as_bytes())?;
     eprintln!(
-        "report of a {kind}: {figures} figures (SVG and PNG) and {}",
+        "report of {kind}: {figures} figures (SVG and PNG) and {}",
         out.join("index.html").display()
     );
     Ok(())
