@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use hale_envs::make;
 use hale_policies::bundle::Bundle;
-use hale_policies::team::TEAM_FILE;
+use hale_policies::team::{TEAM_FILE, team_dir};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `hale export`.
@@ -57,23 +57,26 @@ pub fn run(args: ExportArgs) -> Result<()> {
         (None, Some(run)) => run.clone(),
         (None, None) => bail!("give a run or bundle folder, or --from-mlflow models:/NAME/VERSION"),
     };
-    let team = [run.join("policy"), run.clone()]
-        .into_iter()
-        .find(|d| d.join(TEAM_FILE).is_file());
-    let src = match team {
-        Some(dir) => dir,
-        None if run.join("policy").join("policy.json").is_file() => run.join("policy"),
-        None => run.clone(),
-    };
     // Every bundle is checked before anything is written: a team's members each
     // against the single-agent env it mirrors.
-    let members: Vec<(Option<String>, Bundle)> = if src.join(TEAM_FILE).is_file() {
-        team_agents(&src)?
+    let team = team_dir(&run);
+    let members: Vec<(Option<String>, Bundle)> = match &team {
+        Some(dir) => team_agents(dir)?
             .into_iter()
-            .map(|agent| Ok((Some(agent.clone()), checked(&src.join(&agent))?)))
-            .collect::<Result<_>>()?
-    } else {
-        vec![(None, checked(&src)?)]
+            .map(|agent| {
+                let bundle = checked(&dir.join(&agent))?;
+                Ok((Some(agent), bundle))
+            })
+            .collect::<Result<_>>()?,
+        None if run.join("policy").join("policy.json").is_file() => {
+            vec![(None, checked(&run.join("policy"))?)]
+        }
+        None => vec![(None, checked(&run)?)],
+    };
+    // A team's member goes into the folder of its agent's name.
+    let place = |root: &Path, agent: &Option<String>| match agent {
+        Some(agent) => root.join(agent),
+        None => root.to_path_buf(),
     };
     if args.out.exists() {
         bail!(
@@ -91,15 +94,10 @@ pub fn run(args: ExportArgs) -> Result<()> {
     // bundle reads back.
     hale_sim::fs::create_dir_atomic(&args.out, |tmp| -> Result<()> {
         for (agent, bundle) in &members {
-            let to = match agent {
-                Some(agent) => {
-                    let to = tmp.join(agent);
-                    std::fs::create_dir(&to)
-                        .with_context(|| format!("creating {}", to.display()))?;
-                    to
-                }
-                None => tmp.to_path_buf(),
-            };
+            let to = place(tmp, agent);
+            if agent.is_some() {
+                std::fs::create_dir(&to).with_context(|| format!("creating {}", to.display()))?;
+            }
             for file in ["policy.json", "weights.bpk"] {
                 std::fs::copy(bundle.dir.join(file), to.join(file))
                     .with_context(|| format!("copying {}", bundle.dir.join(file).display()))?;
@@ -110,22 +108,18 @@ pub fn run(args: ExportArgs) -> Result<()> {
             }
             Bundle::load(&to, &Device::flex())?;
         }
-        if members[0].0.is_some() {
-            std::fs::copy(src.join(TEAM_FILE), tmp.join(TEAM_FILE))
-                .with_context(|| format!("copying {}", src.join(TEAM_FILE).display()))?;
+        if let Some(dir) = &team {
+            std::fs::copy(dir.join(TEAM_FILE), tmp.join(TEAM_FILE))
+                .with_context(|| format!("copying {}", dir.join(TEAM_FILE).display()))?;
         }
         Ok(())
     })
     .with_context(|| format!("writing {}", args.out.display()))?;
     for (agent, bundle) in &members {
         let spec = &bundle.spec;
-        let at = match agent {
-            Some(agent) => args.out.join(agent),
-            None => args.out.clone(),
-        };
         println!(
             "{}: {} policy for {} (observation {:?}, action {:?}), weights sha256 {}",
-            at.display(),
+            place(&args.out, agent).display(),
             spec.algorithm,
             spec.env_id,
             spec.observation_space,

@@ -2669,6 +2669,30 @@ fn mlflow_server() -> Option<Mlflow> {
 
 /// GET a JSON document from the MLflow server (through python's stdlib, as curl may
 /// be absent).
+/// `hale train CONFIG --out OUT` logged to the MLflow server at `url` (experiment
+/// hale-test, model `model`): the run folder and its mlflow.json.
+fn train_logged(
+    config: &std::path::Path,
+    out: &std::path::Path,
+    url: &str,
+    model: &str,
+) -> (std::path::PathBuf, serde_json::Value) {
+    let done = hale()
+        .arg("train")
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .args(["--mlflow", url, "--mlflow-experiment", "hale-test"])
+        .args(["--mlflow-model", model])
+        .output()
+        .unwrap();
+    assert!(done.status.success(), "{done:?}");
+    let run = run_dir(out);
+    let logged =
+        serde_json::from_str(&std::fs::read_to_string(run.join("mlflow.json")).unwrap()).unwrap();
+    (run, logged)
+}
+
 fn mlflow_get(url: &str, path: &str) -> serde_json::Value {
     let python = std::env::var("HALE_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = std::process::Command::new(python)
@@ -2753,24 +2777,7 @@ fn mlflow_tracks_training_benchmarks_and_sweeps_and_export_fetches_a_registered_
     }
 
     // A training run: parameters, metrics, tags, artifacts and a model version.
-    let out = hale()
-        .arg("train")
-        .arg(&config)
-        .arg("--out")
-        .arg(&runs)
-        .args(["--mlflow", &url, "--mlflow-experiment", "hale-test"])
-        .args(["--mlflow-model", "cartpole-test"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let logged: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("mlflow.json")).unwrap()).unwrap();
+    let (run, logged) = train_logged(&config, &runs, &url, "cartpole-test");
     assert_eq!(logged["model"]["uri"], "models:/cartpole-test/1");
     let run_id = logged["run_id"].as_str().unwrap();
     let got = mlflow_get(&url, &format!("/api/2.0/mlflow/runs/get?run_id={run_id}"));
@@ -2867,20 +2874,7 @@ fn mlflow_tracks_training_benchmarks_and_sweeps_and_export_fetches_a_registered_
     let team_cfg = tmp.path().join("ippo.toml");
     std::fs::write(&team_cfg, IPPO_SMOKE.replace("1536", "384")).unwrap();
     let team_runs = tmp.path().join("team-runs");
-    let out = hale()
-        .arg("train")
-        .arg(&team_cfg)
-        .arg("--out")
-        .arg(&team_runs)
-        .args(["--mlflow", &url, "--mlflow-experiment", "hale-test"])
-        .args(["--mlflow-model", "team-test"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let team_run = run_dir(&team_runs);
-    let logged: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(team_run.join("mlflow.json")).unwrap())
-            .unwrap();
+    let (team_run, logged) = train_logged(&team_cfg, &team_runs, &url, "team-test");
     assert_eq!(logged["model"]["uri"], "models:/team-test/1");
     let got = mlflow_get(
         &url,
