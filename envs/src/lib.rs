@@ -32,6 +32,7 @@ mod registry;
 pub mod replay;
 mod scaling;
 mod security;
+pub mod sharing;
 mod space;
 pub mod vector;
 pub mod wrappers;

@@ -3426,6 +3426,36 @@ fn ippo_and_mappo_train_teams_that_resume_exactly_and_evaluate_as_one() {
     );
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
 
+    // One network shared by every agent: each agent's bundle is the network cut down
+    // to its own observation and actions, and the team plays in `hale eval`.
+    std::fs::write(
+        &cfg,
+        IPPO_SMOKE
+            .replace("hidden = [16]", "hidden = [16]\nshare_parameters = true")
+            .replace("1536", "384"),
+    )
+    .unwrap();
+    let out = train(&cfg, &tmp.path().join("shared"), &[]);
+    assert!(out.status.success(), "{out:?}");
+    let sh = run_dir(&tmp.path().join("shared"));
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sh.join("policy/healer/policy.json")).unwrap())
+            .unwrap();
+    assert_eq!(spec["hyperparameters"]["share_parameters"], true);
+    assert_eq!(spec["env_id"], "Healing-v0");
+    let r = eval(
+        &[
+            "--env",
+            "CloudOps-v0",
+            "--policy",
+            &format!("shared={},{team_arg}", sh.display()),
+            "--episodes",
+            "2",
+        ],
+        &tmp.path().join("eval-shared"),
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+
     // A GNN per agent: the agents that observe the graph get one (with their mirror
     // env's action layout), the optimiser an MLP; the team plays in `hale eval`.
     std::fs::write(

@@ -2,9 +2,10 @@
 //! network PPO trains by default and DQN reads Q-values from. (The GNN is in
 //! [`crate::gnn`]; [`crate::network::Network`] is either.)
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::TensorData;
 
 /// Separate actor and critic MLPs with tanh activations, initialised as CleanRL's PPO
 /// does (orthogonal, gain √2 for hidden layers, 0.01 for the policy head, 1 for the
@@ -103,6 +104,62 @@ impl ActorCritic {
             policy_head: self.policy_head.clone(),
             value_head: zero(d, 1),
             actor_dim: self.actor_dim,
+        }
+    }
+
+    /// The same function on a narrower input and fewer logits, for one agent of a
+    /// shared network ([`hale_envs::sharing`]): inputs past the first `keep_inputs`
+    /// are known — zero, except `one` which is 1 (the agent's indicator, folded into
+    /// the first layers' biases) — and the policy head keeps the logits `logits`, in
+    /// that order. For the kept logits and the values, the result equals this
+    /// network on the padded input (up to float rounding in the folded sums).
+    pub fn specialised(&self, keep_inputs: usize, one: usize, logits: &[usize]) -> ActorCritic {
+        // A first layer reads the input: keep its first rows, fold row `one` into the
+        // bias.
+        let narrow = |l: &Linear| -> Linear {
+            let [_, d_out] = l.weight.dims();
+            let w = l.weight.val();
+            let indicator = w.clone().slice([one..one + 1, 0..d_out]).reshape([d_out]);
+            let mut out = l.clone();
+            out.weight = Param::from_tensor(w.slice([0..keep_inputs, 0..d_out]));
+            out.bias = Some(Param::from_tensor(match &l.bias {
+                Some(b) => b.val() + indicator,
+                None => indicator,
+            }));
+            out
+        };
+        let first = |layers: &[Linear], head: &Linear| -> (Vec<Linear>, Linear) {
+            match layers.split_first() {
+                Some((l, rest)) => {
+                    let mut v = vec![narrow(l)];
+                    v.extend(rest.iter().cloned());
+                    (v, head.clone())
+                }
+                None => (vec![], narrow(head)),
+            }
+        };
+        let (actor, policy_head) = first(&self.actor, &self.policy_head);
+        let (critic, value_head) = first(&self.critic, &self.value_head);
+        let device = policy_head.weight.device();
+        let keep = Tensor::<1, Int>::from_data(
+            TensorData::new(
+                logits.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                [logits.len()],
+            ),
+            &device,
+        );
+        let mut policy = policy_head.clone();
+        policy.weight = Param::from_tensor(policy_head.weight.val().select(1, keep.clone()));
+        policy.bias = policy_head
+            .bias
+            .as_ref()
+            .map(|b| Param::from_tensor(b.val().select(0, keep)));
+        ActorCritic {
+            actor,
+            critic,
+            policy_head: policy,
+            value_head,
+            actor_dim: keep_inputs,
         }
     }
 

@@ -23,14 +23,23 @@
 //!   each agent that observes the resource graph (CloudOps-v0's `observation =
 //!   "graph"`) and an MLP to the others; a GNN's action layout is that of the
 //!   single-agent env the agent mirrors.
+//! - Parameter sharing (`share_parameters = true`, IPPO with MLPs): one network for
+//!   every agent. Each agent's views are padded to one layout with its one-hot
+//!   ([`hale_envs::sharing`]); the agents collect their rollouts with copies of the
+//!   network, then one update runs on all their transitions together (the first
+//!   agent's optimiser and sampling stream; `num_minibatches` splits the joint batch,
+//!   so minibatches are as many times larger as there are agents) and every agent
+//!   gets the result. Each agent's bundle is the network cut down to its own
+//!   observation and actions.
 
-use super::ppo::{Ppo, PpoConfig};
+use super::ppo::{Ppo, PpoConfig, update_metrics};
 use super::{Checkpoint, IterationStats, LearnError, Learner, TrainError};
 use crate::heads::Heads;
 use crate::network::{Network, NetworkKind};
 use burn::prelude::Device;
 use hale_envs::lockstep::Lockstep;
-use hale_envs::{AutoReset, EnvError, VectorEnv};
+use hale_envs::sharing::SharedLayout;
+use hale_envs::{AutoReset, Env, EnvError, Space, VectorEnv};
 use std::sync::{Arc, Mutex};
 
 /// One agent's learner and the pool its work runs in.
@@ -47,6 +56,8 @@ pub struct Ippo {
     metric_names: &'static [&'static str],
     /// `ippo`, or `mappo` over views that carry the state.
     algorithm: &'static str,
+    /// One network for every agent (`share_parameters`).
+    shared: bool,
 }
 
 /// A one-thread rayon pool for one agent's work.
@@ -160,10 +171,23 @@ impl Ippo {
                 ),
             });
         }
+        let layout = if config.share_parameters {
+            Some(shared_layout(&lock, &config, algorithm)?)
+        } else {
+            None
+        };
         let mut parts = Vec::new();
-        for agent in lock.agents() {
-            let envs = VectorEnv::new(lock.agent_envs(agent)?, AutoReset::SameStep)?
-                .with_config(env_config.clone());
+        let mut own_spaces = Vec::new();
+        for (k, agent) in lock.agents().iter().enumerate() {
+            let mut views = lock.agent_envs(agent)?;
+            own_spaces.push(views[0].action_space().clone());
+            if let Some(layout) = &layout {
+                views = views
+                    .into_iter()
+                    .map(|v| Ok(Box::new(layout.wrap(k, v)?) as Box<dyn Env>))
+                    .collect::<Result<_, EnvError>>()?;
+            }
+            let envs = VectorEnv::new(views, AutoReset::SameStep)?.with_config(env_config.clone());
             let actor_dim = if lock.shares_state() {
                 Some(lock.agent_obs_dim(agent)?)
             } else {
@@ -250,12 +274,26 @@ impl Ippo {
                 });
             }
         };
+        let mut agents = agents;
+        if let Some(layout) = &layout {
+            // Every agent starts from the first one's weights.
+            let model = agents[0].ppo.model().clone();
+            for (k, (a, own)) in agents.iter_mut().zip(&own_spaces).enumerate() {
+                let inputs = lock.agent_obs_dim(&a.name)?;
+                a.ppo
+                    .specialise(own, inputs, layout.indicator(k), layout.own_logits(own))?;
+                if k > 0 {
+                    a.ppo.set_model(model.clone());
+                }
+            }
+        }
         let metric_names = metric_names(&agents);
         Ok(Ippo {
             agents,
             lock,
             metric_names,
             algorithm,
+            shared: layout.is_some(),
         })
     }
 
@@ -263,6 +301,90 @@ impl Ippo {
     pub fn learner(&self, agent: &str) -> Option<&Ppo> {
         self.agents.iter().find(|a| a.name == agent).map(|a| &a.ppo)
     }
+
+    /// One iteration with one network: every agent collects its rollout (all at
+    /// once, the joint envs in lockstep), the first agent's learner updates the
+    /// network on all the transitions, and every agent takes the result. Each agent's
+    /// stats carry the update's losses and its own explained variance.
+    fn iterate_shared(&mut self) -> Result<Vec<IterationStats>, TrainError> {
+        let lock = self.lock.clone();
+        let agents: Vec<&mut Agent> = self.agents.iter_mut().collect();
+        let collected = each_agent(
+            &lock,
+            agents,
+            |a| a.name.clone(),
+            |a| a.pool.install(|| a.ppo.collect()),
+        )?;
+        let explained: Vec<f64> = collected.iter().map(|c| c.explained_variance()).collect();
+        let mut stats = Vec::with_capacity(collected.len());
+        let mut joint = None;
+        for mut c in collected {
+            stats.push(std::mem::take(&mut c.stats));
+            match &mut joint {
+                None => joint = Some(c),
+                Some(j) => j.append(c),
+            }
+        }
+        let mut joint = joint.expect("an IPPO run has agents");
+        joint.stats.learning_rate = stats[0].learning_rate;
+        let first = &mut self.agents[0];
+        let update = first
+            .pool
+            .install(|| first.ppo.learn(&joint))
+            .map_err(|e| TrainError::Agent {
+                agent: first.name.clone(),
+                source: Box::new(e),
+            })?;
+        let model = first.ppo.model().clone();
+        for (k, a) in self.agents.iter_mut().enumerate() {
+            if k > 0 {
+                a.ppo.set_model(model.clone());
+            }
+            a.ppo.end_iteration();
+        }
+        for (s, e) in stats.iter_mut().zip(explained) {
+            s.metrics = update_metrics(&update, e);
+        }
+        Ok(stats)
+    }
+}
+
+/// The padded layout of `lock`'s agents for one shared network, or why there cannot
+/// be one (a centralised critic, a GNN, graph observations).
+fn shared_layout(
+    lock: &Arc<Lockstep>,
+    config: &PpoConfig,
+    algorithm: &'static str,
+) -> Result<SharedLayout, LearnError> {
+    let refuse = |reason: &str| LearnError::Unfit {
+        algorithm,
+        env: lock.id().to_string(),
+        reason: reason.to_string(),
+    };
+    if lock.shares_state() {
+        return Err(refuse(
+            "share_parameters is built for ippo: MAPPO's critic reads the state after each \
+             agent's own observation, which the padding does not lay out (set algorithm = \"ippo\")",
+        ));
+    }
+    if config.network != NetworkKind::Mlp {
+        return Err(refuse(
+            "share_parameters pads flat observations for one MLP; each GNN agent reads \
+             its own graph (set network = \"mlp\" or share_parameters = false)",
+        ));
+    }
+    let mut spaces: Vec<(String, Space, Space)> = Vec::new();
+    for agent in lock.agents() {
+        let view = lock.agent_envs(agent)?.swap_remove(0);
+        spaces.push((
+            agent.clone(),
+            view.observation_space().clone(),
+            view.action_space().clone(),
+        ));
+    }
+    let spaces: Vec<(&str, &Space, &Space)> =
+        spaces.iter().map(|(a, o, s)| (a.as_str(), o, s)).collect();
+    Ok(SharedLayout::new(lock.id(), &spaces)?)
 }
 
 /// Each agent's PPO metrics, named `{agent}/losses/…`: built once per agent set and
@@ -299,12 +421,16 @@ impl Learner for Ippo {
     fn iterate(&mut self) -> Result<IterationStats, TrainError> {
         let lock = self.lock.clone();
         let agents: Vec<&mut Agent> = self.agents.iter_mut().collect();
-        let stats = each_agent(
-            &lock,
-            agents,
-            |a| a.name.clone(),
-            |a| a.pool.install(|| a.ppo.iterate()),
-        )?;
+        let stats = if self.shared {
+            self.iterate_shared()?
+        } else {
+            each_agent(
+                &lock,
+                agents,
+                |a| a.name.clone(),
+                |a| a.pool.install(|| a.ppo.iterate()),
+            )?
+        };
         let k = stats.len() as f64;
         let first = &stats[0];
         let returns = (0..first.episodic_returns.len())

@@ -86,6 +86,12 @@ pub struct PpoConfig {
     /// (Gymnasium's `NormalizeReward`, one statistic over all envs) before GAE. Logged
     /// episodic returns stay in the env's units.
     pub normalize_reward: bool,
+    /// Multi-agent (`ippo`): one network for every agent, trained on all their
+    /// transitions at once. Each agent's observation is padded to the longest and ends
+    /// with a one-hot of the agent; its actions are padded and masked to its own (see
+    /// [`hale_envs::sharing`]). Each agent's bundle is the shared network cut down to
+    /// its own observation and actions.
+    pub share_parameters: bool,
 }
 
 impl Default for PpoConfig {
@@ -112,6 +118,7 @@ impl Default for PpoConfig {
             gnn_hidden: 64,
             gnn_layers: 2,
             normalize_reward: false,
+            share_parameters: false,
         }
     }
 }
@@ -382,6 +389,63 @@ pub struct Ppo {
     starts: Vec<bool>,
     /// Reward normalisation (Gymnasium's), one running return per env.
     reward_norm: RewardNormalizer,
+    /// An agent of a shared network: what its own network and heads are.
+    own: Option<Own>,
+}
+
+/// One agent's part of a shared network ([`hale_envs::sharing`]): its bundle is the
+/// network specialised to its inputs and logits.
+struct Own {
+    heads: Heads,
+    inputs: usize,
+    indicator: usize,
+    logits: Vec<usize>,
+}
+
+/// One iteration's rollout with its advantages, before the update.
+pub(crate) struct Collected {
+    rollout: Rollout,
+    adv: Advantages,
+    /// The learning rate of the update, the step and the episodes that ended.
+    pub stats: IterationStats,
+}
+
+impl Collected {
+    /// Appends `other`'s transitions (same layout; GAE already done per rollout).
+    pub(crate) fn append(&mut self, other: Collected) {
+        let (r, o) = (&mut self.rollout, other.rollout);
+        r.num_envs += o.num_envs;
+        r.obs.extend(o.obs);
+        r.graphs.extend(o.graphs);
+        r.masks.extend(o.masks);
+        r.actions.extend(o.actions);
+        r.logprobs.extend(o.logprobs);
+        r.values.extend(o.values);
+        r.rewards.extend(o.rewards);
+        r.starts.extend(o.starts);
+        self.adv.advantages.extend(other.adv.advantages);
+        self.adv.returns.extend(other.adv.returns);
+    }
+
+    /// The fraction of the returns' variance the sampled values explain.
+    pub(crate) fn explained_variance(&self) -> f64 {
+        explained_variance(&self.adv.returns, &self.rollout.values)
+    }
+}
+
+/// What an update logs, as PPO's metrics (with the explained variance given).
+pub(crate) fn update_metrics(update: &UpdateStats, explained: f64) -> Vec<(&'static str, f64)> {
+    vec![
+        ("losses/value_loss", update.value),
+        ("losses/policy_loss", update.policy),
+        ("losses/entropy", update.entropy),
+        ("losses/approx_kl", update.approx_kl),
+        (
+            "losses/clipfrac",
+            update.clipfracs.iter().sum::<f64>() / update.clipfracs.len().max(1) as f64,
+        ),
+        ("losses/explained_variance", explained),
+    ]
 }
 
 impl Ppo {
@@ -393,6 +457,15 @@ impl Ppo {
         device: Device,
         seed: u64,
     ) -> Result<Ppo, LearnError> {
+        if config.share_parameters {
+            return Err(LearnError::Unfit {
+                algorithm: "ppo",
+                env: envs.single_env().id().to_string(),
+                reason: "share_parameters shares one network among the agents of a \
+                         multi-agent env (algorithm = \"ippo\"); a single-agent run has one"
+                    .into(),
+            });
+        }
         Ppo::for_agent(config, envs, device, (seed, seed), None)
     }
 
@@ -474,7 +547,86 @@ impl Ppo {
             global_step: 0,
             starts: vec![false; n],
             reward_norm,
+            own: None,
         })
+    }
+
+    /// Marks this learner as agent `own`'s of a shared network: its bundle
+    /// ([`Learner::network`], [`Learner::heads`]) is the network cut down to the
+    /// agent's first `inputs` features (the `indicator` feature is 1) and to the
+    /// logits `logits` of the padded action space, which are the agent's `own` action
+    /// space's in order.
+    pub(crate) fn specialise(
+        &mut self,
+        own: &Space,
+        inputs: usize,
+        indicator: usize,
+        logits: Vec<usize>,
+    ) -> Result<(), LearnError> {
+        let heads = heads_of(own).ok_or_else(|| LearnError::Unfit {
+            algorithm: "ippo",
+            env: self.envs.single_env().id().to_string(),
+            reason: format!("it needs a Discrete or MultiDiscrete action space, not {own:?}"),
+        })?;
+        self.own = Some(Own {
+            heads,
+            inputs,
+            indicator,
+            logits,
+        });
+        Ok(())
+    }
+
+    /// The network being trained, to share.
+    pub(crate) fn model(&self) -> &Network {
+        &self.model
+    }
+
+    /// Replaces the network being trained (by the shared one).
+    pub(crate) fn set_model(&mut self, model: Network) {
+        self.model = model;
+    }
+
+    /// The first half of an iteration: a rollout of `num_steps` in every env and its
+    /// advantages.
+    pub(crate) fn collect(&mut self) -> Result<Collected, TrainError> {
+        let lr = self.learning_rate();
+        let mut stats = IterationStats {
+            learning_rate: lr,
+            ..Default::default()
+        };
+        let infer = self.model.valid();
+        let rollout = self.collect_rollout(&infer, &mut stats)?;
+        stats.global_step = self.global_step;
+        let next_value = infer
+            .value(current_obs(&self.envs), &self.device.clone().inner())
+            .map_err(|e| refused(self.iteration + 1, e))?;
+        drop(infer);
+        let adv = gae(
+            &rollout,
+            &to_vec(next_value),
+            &self.starts,
+            self.config.gamma,
+            self.config.gae_lambda,
+        );
+        Ok(Collected {
+            rollout,
+            adv,
+            stats,
+        })
+    }
+
+    /// The second half: the update on `collected` (one agent's, or every agent's
+    /// appended) with its learning rate. The iteration is counted by
+    /// [`Ppo::end_iteration`].
+    pub(crate) fn learn(&mut self, collected: &Collected) -> Result<UpdateStats, TrainError> {
+        let lr = collected.stats.learning_rate;
+        self.update(&collected.rollout, &collected.adv, lr)
+    }
+
+    /// Counts an iteration done.
+    pub(crate) fn end_iteration(&mut self) {
+        self.iteration += 1;
     }
 
     /// The network being trained (with a centralised critic, the one that reads the
@@ -751,7 +903,7 @@ struct Losses {
 
 /// What an update logs: the last minibatch's losses and KL, the mean clip fraction.
 #[derive(Default)]
-struct UpdateStats {
+pub(crate) struct UpdateStats {
     policy: f64,
     value: f64,
     entropy: f64,
@@ -907,41 +1059,12 @@ impl Learner for Ppo {
 
     /// One rollout of `num_steps` in every env, its advantages, then the update.
     fn iterate(&mut self) -> Result<IterationStats, TrainError> {
-        let lr = self.learning_rate();
-        let mut stats = IterationStats {
-            learning_rate: lr,
-            ..Default::default()
-        };
-        let infer = self.model.valid();
-        let rollout = self.collect_rollout(&infer, &mut stats)?;
-        stats.global_step = self.global_step;
-        let next_value = infer
-            .value(current_obs(&self.envs), &self.device.clone().inner())
-            .map_err(|e| refused(self.iteration + 1, e))?;
-        drop(infer);
-        let adv = gae(
-            &rollout,
-            &to_vec(next_value),
-            &self.starts,
-            self.config.gamma,
-            self.config.gae_lambda,
-        );
-        let update = self.update(&rollout, &adv, lr)?;
-        stats.metrics = vec![
-            ("losses/value_loss", update.value),
-            ("losses/policy_loss", update.policy),
-            ("losses/entropy", update.entropy),
-            ("losses/approx_kl", update.approx_kl),
-            (
-                "losses/clipfrac",
-                update.clipfracs.iter().sum::<f64>() / update.clipfracs.len().max(1) as f64,
-            ),
-            (
-                "losses/explained_variance",
-                explained_variance(&adv.returns, &rollout.values),
-            ),
-        ];
-        self.iteration += 1;
+        let collected = self.collect()?;
+        let update = self.learn(&collected)?;
+        let explained = collected.explained_variance();
+        let mut stats = collected.stats;
+        stats.metrics = update_metrics(&update, explained);
+        self.end_iteration();
         Ok(stats)
     }
 
@@ -1016,16 +1139,23 @@ impl Learner for Ppo {
         Ok(())
     }
 
+    /// The heads of the env's actions (an agent of a shared network: of its own).
     fn heads(&self) -> &Heads {
-        &self.heads
+        self.own.as_ref().map_or(&self.heads, |o| &o.heads)
     }
 
     /// The network for acting: with a centralised critic, the actor alone (see
-    /// [`ActorCritic::decentralised`]).
+    /// [`ActorCritic::decentralised`]); an agent of a shared network's, cut down to its
+    /// own observation and actions (see [`ActorCritic::specialised`]).
     fn network(&self) -> Network {
-        match self.model.valid() {
-            Network::Mlp(net) => Network::Mlp(net.decentralised(&self.device.clone().inner())),
-            gnn => gnn,
+        match (self.model.valid(), &self.own) {
+            (Network::Mlp(net), Some(own)) => {
+                Network::Mlp(net.specialised(own.inputs, own.indicator, &own.logits))
+            }
+            (Network::Mlp(net), None) => {
+                Network::Mlp(net.decentralised(&self.device.clone().inner()))
+            }
+            (gnn, _) => gnn,
         }
     }
 }

@@ -264,3 +264,156 @@ fn mappo_critics_read_the_state_and_bundles_act_on_the_agents_own_view() {
         );
     }
 }
+
+/// Parameter sharing: every agent ends the run with the same weights (one update on
+/// all their transitions), runs are reproducible, and each agent's bundle network —
+/// the shared one cut down to its own observation and actions — gives the logits of
+/// its actions and the value the shared network gives on its padded view.
+#[test]
+fn shared_parameters_are_one_network_and_each_bundle_is_its_agents_cut() {
+    use hale_envs::sharing::SharedLayout;
+    use hale_policies::network::Observations;
+    use hale_policies::tensors::to_vec;
+    let shared = PpoConfig {
+        share_parameters: true,
+        ..config()
+    };
+    let run = |seed| {
+        let mut run = Ippo::new(
+            shared.clone(),
+            (lock(3), &env_config()),
+            Device::flex().autodiff(),
+            seed,
+        )
+        .unwrap();
+        while !run.done() {
+            let s = run.iterate().unwrap();
+            assert_eq!(s.metrics.len(), 3 * 6, "six PPO metrics per agent");
+            assert!(s.metrics.iter().all(|(_, v)| v.is_finite()), "{s:?}");
+        }
+        run
+    };
+    let (a, b) = (run(4), run(4));
+    let files = a.checkpoint().unwrap().files;
+    assert!(same_files(&files, &b.checkpoint().unwrap().files));
+    let models: Vec<&Vec<u8>> = files
+        .iter()
+        .filter(|(n, _)| n.ends_with("model.bpk"))
+        .map(|(_, bytes)| bytes)
+        .collect();
+    assert_eq!(models.len(), 3);
+    assert!(
+        models.iter().all(|m| *m == models[0]),
+        "one network for every agent"
+    );
+    assert!(
+        !same_files(&files, &ippo(4).checkpoint().unwrap().files),
+        "the shared network is not an independent learner's"
+    );
+
+    let probe = CloudOps::new(&env_config()).unwrap();
+    let agents = probe.possible_agents().to_vec();
+    let spaces: Vec<(&str, &hale_envs::Space, &hale_envs::Space)> = agents
+        .iter()
+        .map(|g| {
+            (
+                g.as_str(),
+                probe.observation_space(g).unwrap(),
+                probe.action_space(g).unwrap(),
+            )
+        })
+        .collect();
+    let layout = SharedLayout::new("CloudOps-v0", &spaces).unwrap();
+    let device = Device::flex();
+    for (k, (agent, learner)) in a.agents().into_iter().enumerate() {
+        let own = probe.observation_space(agent).unwrap().flat_dim().unwrap();
+        let row: Vec<f32> = (0..own).map(|i| (i % 5) as f32 / 5.0).collect();
+        let mut padded = row.clone();
+        padded.resize(layout.obs_dim(), 0.0);
+        padded[layout.indicator(k)] = 1.0;
+        let (logits, value) = learner
+            .network()
+            .forward(
+                Observations::Flat {
+                    values: &row,
+                    rows: 1,
+                },
+                &device,
+            )
+            .unwrap();
+        let (full, full_value) = a
+            .learner(agent)
+            .unwrap()
+            .training_network()
+            .forward(
+                Observations::Flat {
+                    values: &padded,
+                    rows: 1,
+                },
+                &device,
+            )
+            .unwrap();
+        let (logits, full) = (to_vec(logits), to_vec(full));
+        let keep = layout.own_logits(probe.action_space(agent).unwrap());
+        assert_eq!(logits.len(), keep.len(), "{agent}: its own actions' logits");
+        assert_eq!(
+            learner.heads().sizes.iter().sum::<usize>(),
+            keep.len(),
+            "{agent}: its own heads"
+        );
+        for (x, &i) in logits.iter().zip(&keep) {
+            assert!(
+                (x - full[i]).abs() < 1e-5,
+                "{agent}: logit {i}: {x} vs {}",
+                full[i]
+            );
+        }
+        let (v, w) = (to_vec(value)[0], to_vec(full_value)[0]);
+        assert!((v - w).abs() < 1e-4, "{agent}: value {v} vs {w}");
+    }
+}
+
+#[test]
+fn shared_parameters_are_refused_where_they_cannot_be_laid_out() {
+    let shared = PpoConfig {
+        share_parameters: true,
+        ..config()
+    };
+    let envs = || {
+        (0..3)
+            .map(|_| Box::new(CloudOps::new(&env_config()).unwrap()) as Box<dyn ParallelEnv>)
+            .collect::<Vec<_>>()
+    };
+    let mappo = Lockstep::with_state(envs()).unwrap();
+    let e = Ippo::new(
+        shared.clone(),
+        (mappo, &env_config()),
+        Device::flex().autodiff(),
+        1,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        e.to_string().contains("share_parameters") && e.to_string().contains("ippo"),
+        "{e}"
+    );
+    let gnn = PpoConfig {
+        network: hale_policies::network::NetworkKind::Gnn,
+        ..shared.clone()
+    };
+    let e = Ippo::new(gnn, (lock(3), &env_config()), Device::flex().autodiff(), 1)
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string().contains("share_parameters") && e.to_string().contains("mlp"),
+        "{e}"
+    );
+    // A single-agent run has nothing to share with.
+    let envs =
+        hale_envs::VectorEnv::make("CartPole-v1", &json!({}), 3, hale_envs::AutoReset::SameStep)
+            .unwrap();
+    let e = hale_policies::learn::ppo::Ppo::new(shared, envs, Device::flex().autodiff(), 1)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("share_parameters"), "{e}");
+}
