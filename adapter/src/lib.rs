@@ -16,6 +16,7 @@
 pub mod action;
 pub mod actuate;
 pub mod approval;
+pub mod ask;
 pub mod audit;
 pub mod config;
 pub mod decide;
@@ -28,6 +29,7 @@ pub mod kubernetes;
 pub mod live;
 pub mod metrics;
 pub mod observe;
+pub mod operator;
 pub mod policy;
 pub mod report;
 pub mod run;

@@ -52,6 +52,22 @@ enum Command {
         #[arg(long)]
         steps: Option<u64>,
     },
+    /// Ask a running adapter, in plain words: `scale api to 4`, `restart api-7f9c`,
+    /// `roll back checkout`, `drain node-b`, `pause healing`, `switch scaling to
+    /// manual`, `why did you restart api-7f9c?`, `what is wrong with checkout?`, `what
+    /// happened in the last hour?` (`help` lists them). Actions go to the agent that
+    /// owns them and through the guardrails, and are audited; questions are answered
+    /// from the audit log. Reads the endpoint and its token from the config.
+    Ask {
+        /// The running adapter's config file (its `[server]` table).
+        config: PathBuf,
+        /// The request (quotes optional).
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+        /// Who asks, for the audit log (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -84,7 +100,58 @@ fn run(path: &std::path::Path, mode: Option<ModeArg>, steps: Option<u64>) -> Res
         if steps.is_some_and(|s| n >= s) {
             return Ok(());
         }
-        std::thread::sleep(std::time::Duration::from_secs_f64(cfg.interval_s));
+        adapter.wait(cfg.interval_s, start)?;
+    }
+}
+
+/// `hale-adapter ask`: sends a request to a running adapter's endpoint.
+fn ask(config: &std::path::Path, text: &[String], by: Option<String>) -> Result<()> {
+    let text = text.join(" ");
+    // A request that does not parse is refused here, without a round trip.
+    if let Err(e) = hale_adapter::ask::parse(&text) {
+        anyhow::bail!("{e}");
+    }
+    let cfg = AdapterConfig::load(config)?;
+    let server = cfg.server.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: no [server] table: the adapter serves requests on its endpoint",
+            config.display()
+        )
+    })?;
+    let token = server
+        .token()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+    let by = by
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".into());
+    let url = format!("http://{}/ask", server.listen);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(
+            hale_adapter::server::ASK_WAIT + std::time::Duration::from_secs(10),
+        ))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(&url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .send(serde_json::json!({"text": text, "by": by}).to_string())
+        .with_context(|| format!("{url}: is the adapter running?"))?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .with_context(|| format!("{url}: answered {status} with no body"))?;
+    let body: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{url}: answered {status} with no JSON: {text}"))?;
+    match (status, body["answer"].as_str(), body["error"].as_str()) {
+        (200 | 202, Some(answer), _) => {
+            println!("{answer}");
+            Ok(())
+        }
+        (_, _, Some(error)) => anyhow::bail!("{error}"),
+        _ => anyhow::bail!("{url}: answered {status}: {body}"),
     }
 }
 
@@ -145,9 +212,15 @@ fn check(path: &std::path::Path) -> Result<()> {
             "endpoint: http://{}/metrics{}",
             server.listen,
             if cfg.mode == Mode::Manual {
-                format!(" and /proposals (bearer token from ${})", server.token_env)
+                format!(
+                    ", /proposals and /ask (bearer token from ${})",
+                    server.token_env
+                )
             } else {
-                String::new()
+                format!(
+                    ", and /ask when a bearer token is set (${} or server.token_file)",
+                    server.token_env
+                )
             }
         ),
         None => println!("endpoint: none (add a [server] table for /metrics)"),
@@ -179,6 +252,7 @@ fn main() -> ExitCode {
             mode,
             steps,
         } => run(&config, mode, steps),
+        Command::Ask { config, text, by } => ask(&config, &text, by),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,9 +6,11 @@
 //! or a target that does not answer, means no action this step (a `hold` event says
 //! why); the next step tries again.
 
+use crate::action::Action;
 use crate::actuate::Actuator;
 use crate::approval::Shared;
 use crate::approval::manual::Manual;
+use crate::ask::{Agent, Request};
 use crate::audit::AuditLog;
 use crate::config::{AdapterConfig, EnvKind, Mode, TargetConfig};
 use crate::decide::{Context as DecisionContext, Decide, Input};
@@ -18,10 +20,12 @@ use crate::guard::Guard;
 use crate::live::Sources;
 use crate::metrics::Metrics;
 use crate::observe::{PrometheusSource, Replicas};
+use crate::operator::{Asked, Reply as RequestReply};
 use crate::report::{Outcome, Plan, describe};
 use crate::server::Server;
-use crate::target::Target;
+use crate::target::{Target, TargetState};
 use hale_policies::Policy;
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +39,18 @@ pub struct Adapter {
     act: Actuator,
     server: Option<Server>,
     manual: Option<Manual>,
+    /// The agent this adapter runs (from its env).
+    agent: Agent,
+    /// Who paused the agent, while it is paused.
+    paused: Option<String>,
+    /// An operator's requests, from the endpoint.
+    requests: Receiver<Asked>,
+    /// Manual mode's answers while the adapter runs in auto mode (kept for a switch).
+    idle_replies: Option<Receiver<crate::approval::Reply>>,
+    /// Seconds a proposal waits (for a switch to manual mode).
+    ttl_s: f64,
+    /// What the endpoint shares with the loop.
+    shared: Arc<Shared>,
 }
 
 /// Everything a config resolves to before anything outside is touched: the policy
@@ -104,9 +120,11 @@ pub fn prepare(cfg: &AdapterConfig) -> Result<Prepared, AdapterError> {
             ),
         });
     }
+    // Manual mode needs the token; in auto mode it opens the request route when set.
     let token = match (&cfg.server, cfg.mode) {
         (Some(server), Mode::Manual) => Some(server.token()?),
-        _ => None,
+        (Some(server), Mode::Auto) => server.token().ok(),
+        (None, _) => None,
     };
     Ok(Prepared {
         source: PrometheusSource::new(observation)?,
@@ -140,28 +158,37 @@ impl Adapter {
         } = prepared;
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = std::sync::mpsc::channel();
+        let (ask_tx, ask_rx) = std::sync::mpsc::channel();
         let shared = Arc::new(Shared {
             metrics: metrics.clone(),
             pending: Mutex::new(Vec::new()),
             replies: Mutex::new(tx.clone()),
             token,
+            requests: Mutex::new(ask_tx),
+            audit_path: cfg.audit_log.clone(),
+            manual: std::sync::atomic::AtomicBool::new(cfg.mode == Mode::Manual),
         });
         let target = connect(&cfg.target)?;
         let server = match &cfg.server {
             Some(s) => Some(Server::start(&s.listen, shared.clone())?),
             None => None,
         };
-        let manual = (cfg.mode == Mode::Manual).then(|| {
-            if cfg.manual.prompt {
-                crate::approval::read_terminal(tx.clone());
-            }
-            Manual {
-                replies: rx,
-                ttl_s: cfg.manual.ttl_s,
-                next_id: 1,
-                shared: shared.clone(),
-            }
-        });
+        if cfg.manual.prompt && cfg.mode == Mode::Manual {
+            crate::approval::read_terminal(tx.clone());
+        }
+        let (manual, idle_replies) = if cfg.mode == Mode::Manual {
+            (
+                Some(Manual {
+                    replies: rx,
+                    ttl_s: cfg.manual.ttl_s,
+                    next_id: 1,
+                    shared: shared.clone(),
+                }),
+                None,
+            )
+        } else {
+            (None, Some(rx))
+        };
         let webhook = cfg.notify.webhook.clone().map(|url| {
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .timeout_global(Some(Duration::from_secs(2)))
@@ -188,6 +215,15 @@ impl Adapter {
             },
             server,
             manual,
+            agent: match cfg.env {
+                EnvKind::Scaling => Agent::Scaling,
+                EnvKind::Healing => Agent::Healing,
+            },
+            paused: None,
+            requests: ask_rx,
+            idle_replies,
+            ttl_s: cfg.manual.ttl_s,
+            shared,
         })
     }
 
@@ -211,7 +247,19 @@ impl Adapter {
     /// guardrails' clocks. In manual mode this waits for the proposals' answers (or
     /// their expiry). Errors only when the audit log cannot be written.
     pub fn step(&mut self, now_unix: f64, now_s: f64) -> Result<Outcome, AdapterError> {
-        let outcome = match self.plan(now_unix, now_s) {
+        // An operator's requests come before the agent's own actions.
+        while let Ok(asked) = self.requests.try_recv() {
+            self.handle(asked, now_unix, now_s)?;
+        }
+        let planned = match &self.paused {
+            Some(by) => Err(Outcome::hold(format!(
+                "{} is paused (by {by}); `resume {}` lets it act",
+                self.agent.word(),
+                self.agent.word()
+            ))),
+            None => self.plan(now_unix, now_s),
+        };
+        let outcome = match planned {
             Err(hold) => hold,
             Ok(planned) => {
                 let decisions = match &mut self.manual {
@@ -262,6 +310,280 @@ impl Adapter {
             }
         }
         Ok(outcome)
+    }
+
+    /// Waits `seconds` for the next step, handling an operator's requests as they
+    /// come (so a request is carried out within moments, not at the next step).
+    /// `start` is the loop's clock (the guardrails' `now_s`).
+    pub fn wait(&mut self, seconds: f64, start: Instant) -> Result<(), AdapterError> {
+        let until = Instant::now() + Duration::from_secs_f64(seconds.max(0.0));
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            match self.requests.recv_timeout(left) {
+                Ok(asked) => {
+                    let unix = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64());
+                    self.handle(asked, unix, start.elapsed().as_secs_f64())?;
+                }
+                // Nothing asked, or the endpoint is gone: sleep out the interval.
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Ok(()),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(left);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Carries out one operator request and sends the answer back. Errors only when
+    /// the audit log cannot be written.
+    pub fn handle(&mut self, asked: Asked, now_unix: f64, now_s: f64) -> Result<(), AdapterError> {
+        let Asked { request, by, reply } = asked;
+        let answer = self.carry_request(&request, &by, now_unix, now_s)?;
+        if let Err(refused) = &answer {
+            self.act.notify(
+                "request",
+                serde_json::json!({"by": by, "text": request.to_string(), "refused": refused}),
+            )?;
+        }
+        println!(
+            "request from {by}: {request} → {}",
+            match &answer {
+                Ok(r) => r.answer.clone(),
+                Err(e) => format!("refused: {e}"),
+            }
+        );
+        // The asker may have given up waiting: the audit log has the answer.
+        let _ = reply.send(answer);
+        Ok(())
+    }
+
+    fn carry_request(
+        &mut self,
+        request: &Request,
+        by: &str,
+        now_unix: f64,
+        now_s: f64,
+    ) -> Result<Result<RequestReply, String>, AdapterError> {
+        if let Some(answer) = crate::operator::answer(request, self.act.audit.path(), now_unix) {
+            return Ok(Ok(RequestReply {
+                result: "answered".into(),
+                answer,
+            }));
+        }
+        let here = self.agent;
+        let not_here = |agent: Agent, what: &str| {
+            format!(
+                "{what} is the {} agent's, and this adapter runs the {} agent only",
+                agent.word(),
+                here.word()
+            )
+        };
+        let (result, answer) = match request {
+            Request::Pause { agent }
+            | Request::Resume { agent }
+            | Request::SetMode { agent, .. }
+                if *agent != here =>
+            {
+                return Ok(Err(not_here(*agent, &request.to_string())));
+            }
+            Request::Pause { .. } => {
+                self.paused = Some(by.to_string());
+                (
+                    "paused",
+                    format!(
+                        "{} is paused: it keeps watching and does nothing until `resume {}`",
+                        here.word(),
+                        here.word()
+                    ),
+                )
+            }
+            Request::Resume { .. } => match self.paused.take() {
+                Some(who) => (
+                    "resumed",
+                    format!("{} acts again (paused by {who})", here.word()),
+                ),
+                None => ("resumed", format!("{} was not paused", here.word())),
+            },
+            Request::SetMode { mode, .. } => {
+                let answer = self.set_mode(*mode);
+                ("switched", answer)
+            }
+            action => {
+                let owner = crate::operator::owner(action).unwrap_or(here);
+                if owner != here {
+                    return Ok(Err(not_here(owner, &action.to_string())));
+                }
+                let state = match self.act.target.state() {
+                    Ok(state) => state,
+                    Err(e) => return Ok(Err(format!("the target did not answer: {e}"))),
+                };
+                self.act.guard.observe(&state.replicas);
+                let (service, proposed, current) = match self.operator_action(action, &state) {
+                    Ok(found) => found,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let verdict = self.act.guard.check(&proposed, current, now_s);
+                let plan = Plan {
+                    service,
+                    current,
+                    seen: None,
+                    proposed,
+                    verdict: verdict.clone(),
+                    explanation: crate::explain::Explanation {
+                        policy: format!("operator {by}"),
+                        features: vec![],
+                        alternatives: vec![],
+                        expected_effect: format!("as {by} asked: {action}"),
+                    },
+                };
+                let decision = self.act.carry_out(plan, verdict, None, now_s);
+                let answer = format!(
+                    "{} → {}",
+                    describe(&decision.proposed, &decision.verdict),
+                    decision.result
+                );
+                let result = decision.result.to_string();
+                self.act.notify(
+                    "request",
+                    serde_json::json!({"by": by, "text": action.to_string(), "decision": decision}),
+                )?;
+                return Ok(Ok(RequestReply { result, answer }));
+            }
+        };
+        self.act.notify(
+            "request",
+            serde_json::json!({"by": by, "text": request.to_string(), "result": result}),
+        )?;
+        Ok(Ok(RequestReply {
+            result: result.into(),
+            answer,
+        }))
+    }
+
+    /// The action an operator's request names, on this target: the service (or
+    /// node) it is about, the action, and the service's desired replicas; or why there
+    /// is none (an unknown service, replica or node, named with the known ones).
+    fn operator_action(
+        &self,
+        request: &Request,
+        state: &TargetState,
+    ) -> Result<(String, Action, Option<u32>), String> {
+        let ns = self.namespace.clone();
+        let desired = |service: &str| {
+            state
+                .services
+                .get(&format!("{ns}/{service}"))
+                .map(|r| r.desired)
+        };
+        let known_service = |service: &str| {
+            if self.services.iter().any(|s| s == service) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no service {service:?} here (this adapter runs {})",
+                    self.services.join(", ")
+                ))
+            }
+        };
+        let known_node = |node: &str| {
+            if state.nodes.is_empty() || state.nodes.iter().any(|n| n.name == node) {
+                Ok(())
+            } else {
+                let names: Vec<&str> = state.nodes.iter().map(|n| n.name.as_str()).collect();
+                Err(format!("no node {node:?} (nodes: {})", names.join(", ")))
+            }
+        };
+        Ok(match request {
+            Request::Scale { service, replicas } => {
+                known_service(service)?;
+                let action = Action::Scale {
+                    namespace: ns.clone(),
+                    service: service.clone(),
+                    replicas: *replicas,
+                };
+                (service.clone(), action, desired(service))
+            }
+            Request::Rollback { service } => {
+                known_service(service)?;
+                let action = Action::Rollback {
+                    namespace: ns.clone(),
+                    service: service.clone(),
+                };
+                (service.clone(), action, desired(service))
+            }
+            Request::Restart { replica } => {
+                let owner = state.replicas.iter().find_map(|(key, rs)| {
+                    rs.iter()
+                        .any(|r| &r.name == replica)
+                        .then(|| key.rsplit('/').next().unwrap_or(key).to_string())
+                });
+                let service = owner
+                    .filter(|s| self.services.contains(s))
+                    .ok_or_else(|| {
+                        format!(
+                            "no replica {replica:?} among {}'s (a pod or task name, as `what is wrong with SERVICE?` lists them)",
+                            self.services.join(", ")
+                        )
+                    })?;
+                let action = Action::Restart {
+                    namespace: ns.clone(),
+                    service: service.clone(),
+                    replica: replica.clone(),
+                };
+                let current = desired(&service);
+                (service, action, current)
+            }
+            Request::Drain { node } => {
+                known_node(node)?;
+                (node.clone(), Action::Drain { node: node.clone() }, None)
+            }
+            Request::Cordon { node } => {
+                known_node(node)?;
+                (node.clone(), Action::Cordon { node: node.clone() }, None)
+            }
+            other => return Err(format!("{other} is not an action")),
+        })
+    }
+
+    /// Switches between auto and manual mode (manual needs the endpoint's token, which
+    /// the asker holds, so it is there).
+    fn set_mode(&mut self, mode: crate::ask::Mode) -> String {
+        use std::sync::atomic::Ordering;
+        match (mode, self.manual.take()) {
+            (crate::ask::Mode::Manual, Some(m)) => {
+                self.manual = Some(m);
+                format!("{} is in manual mode already", self.agent.word())
+            }
+            (crate::ask::Mode::Manual, None) => match self.idle_replies.take() {
+                Some(replies) => {
+                    self.manual = Some(Manual {
+                        replies,
+                        ttl_s: self.ttl_s,
+                        next_id: 1,
+                        shared: self.shared.clone(),
+                    });
+                    self.shared.manual.store(true, Ordering::SeqCst);
+                    format!(
+                        "{} proposes from now on: answer on the endpoint's /proposals",
+                        self.agent.word()
+                    )
+                }
+                None => format!("{} cannot switch to manual mode", self.agent.word()),
+            },
+            (crate::ask::Mode::Auto, Some(m)) => {
+                self.idle_replies = Some(m.replies);
+                self.shared.manual.store(false, Ordering::SeqCst);
+                format!("{} acts on its own from now on", self.agent.word())
+            }
+            (crate::ask::Mode::Auto, None) => {
+                format!("{} is in auto mode already", self.agent.word())
+            }
+        }
     }
 
     /// The env's decision and what it reads besides its input.

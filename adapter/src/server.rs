@@ -6,7 +6,16 @@
 //! - `POST /proposals/ID` with `{"decision": "accept"}`, `{"decision": "decline"}` or
 //!   `{"decision": "modify", "replicas": N}` (and optionally `"by": "NAME"`).
 //!
-//! The proposal routes need `Authorization: Bearer TOKEN`.
+//! - `POST /ask` with `{"text": "scale api to 4", "by": "NAME"}`: a request in plain
+//!   words ([`crate::ask`]). Questions are answered from the audit log at once;
+//!   actions, pauses and mode switches go to the decision loop, and the answer comes
+//!   back when it has carried them out (within [`ASK_WAIT`]; after that `202` and the
+//!   audit log has the outcome). A request that does not parse gets `400` with the
+//!   expected form and, for a typo, `suggestion`; one the adapter refuses (an agent
+//!   it does not run, an unknown service) `422`.
+//!
+//! The proposal and request routes need `Authorization: Bearer TOKEN` (in auto mode
+//! the request route is served when the token is set).
 
 use crate::approval::{Answer, Reply, Shared};
 use crate::field::FieldError;
@@ -27,6 +36,113 @@ impl Drop for Server {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// How long `POST /ask` waits for the loop to carry a request out.
+pub const ASK_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AskBody {
+    text: String,
+    #[serde(default)]
+    by: Option<String>,
+}
+
+/// `POST /ask`.
+fn ask(mut request: tiny_http::Request, method: tiny_http::Method, shared: &Shared) {
+    let Some(token) = &shared.token else {
+        return json(
+            request,
+            404,
+            serde_json::json!({"error": "requests need the endpoint's bearer token: set it (server.token_env or server.token_file) and restart"}),
+        );
+    };
+    if !authorised(&request, token) {
+        return json(
+            request,
+            401,
+            serde_json::json!({"error": "a bearer token is required (Authorization: Bearer TOKEN)"}),
+        );
+    }
+    if method != tiny_http::Method::Post {
+        return json(
+            request,
+            405,
+            serde_json::json!({"error": "POST /ask with {\"text\": \"…\"}"}),
+        );
+    }
+    let text = match read_body(&mut request) {
+        Ok(text) => text,
+        Err((status, error)) => {
+            return json(request, status, serde_json::json!({ "error": error }));
+        }
+    };
+    let body: AskBody = match serde_json::from_str(&text) {
+        Ok(b) => b,
+        Err(e) => {
+            return json(
+                request,
+                400,
+                serde_json::json!({"error": format!("expected {{\"text\": \"…\", \"by\": \"…\"}}: {e}")}),
+            );
+        }
+    };
+    let parsed = match crate::ask::parse(&body.text) {
+        Ok(r) => r,
+        Err(e) => {
+            return json(
+                request,
+                400,
+                serde_json::json!({"error": e.to_string(), "suggestion": e.suggestion}),
+            );
+        }
+    };
+    let by = body.by.unwrap_or_else(|| "http".into());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    if let Some(answer) = crate::operator::answer(&parsed, &shared.audit_path, now) {
+        return json(
+            request,
+            200,
+            serde_json::json!({"request": parsed.to_string(), "result": "answered", "answer": answer}),
+        );
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sent = shared.requests.lock().is_ok_and(|q| {
+        q.send(crate::operator::Asked {
+            request: parsed.clone(),
+            by,
+            reply: tx,
+        })
+        .is_ok()
+    });
+    if !sent {
+        return json(
+            request,
+            503,
+            serde_json::json!({"error": "the adapter is stopping"}),
+        );
+    }
+    match rx.recv_timeout(ASK_WAIT) {
+        Ok(Ok(reply)) => json(
+            request,
+            200,
+            serde_json::json!({"request": parsed.to_string(), "result": reply.result, "answer": reply.answer}),
+        ),
+        Ok(Err(refused)) => json(
+            request,
+            422,
+            serde_json::json!({"request": parsed.to_string(), "error": refused}),
+        ),
+        Err(_) => json(
+            request,
+            202,
+            serde_json::json!({"request": parsed.to_string(), "result": "queued",
+                "answer": "queued: the adapter is busy with a step (in manual mode, waiting for answers); the audit log will have the outcome"}),
+        ),
     }
 }
 
@@ -157,6 +273,9 @@ fn serve(mut request: tiny_http::Request, shared: &Shared) {
             "text/plain; version=0.0.4; charset=utf-8",
             shared.metrics.encode(),
         );
+    }
+    if path == "/ask" {
+        return ask(request, method, shared);
     }
     let Some(rest) = path.strip_prefix("/proposals") else {
         return json(request, 404, serde_json::json!({"error": "no such route"}));

@@ -74,7 +74,7 @@ fn a_kubernetes_manual_config_is_described_without_contacting_the_cluster() {
         "{s}"
     );
     assert!(
-        s.contains("/proposals (bearer token from $HALE_ADAPTER_TOKEN)"),
+        s.contains("/proposals and /ask (bearer token from $HALE_ADAPTER_TOKEN)"),
         "{s}"
     );
     assert!(s.contains("proposals expire after 300 s"), "{s}");

@@ -22,8 +22,15 @@ pub struct Shared {
     pub pending: Mutex<Vec<Proposal>>,
     /// Where decisions go (the loop waits on the other end).
     pub replies: Mutex<Sender<Reply>>,
-    /// The bearer token of the proposal routes; `None` serves no proposals.
+    /// The bearer token of the proposal and request routes; `None` serves neither.
     pub token: Option<String>,
+    /// Where an operator's requests go (the loop handles them between steps).
+    pub requests: Mutex<Sender<crate::operator::Asked>>,
+    /// The audit log, which questions are answered from.
+    pub audit_path: std::path::PathBuf,
+    /// Whether the loop proposes (manual mode) rather than acts; an operator's
+    /// request can switch it.
+    pub manual: std::sync::atomic::AtomicBool,
 }
 
 /// An action waiting for a person.
