@@ -186,6 +186,27 @@ fn plain_words_requests_are_delegated_guarded_audited_and_explained() {
         Outcome::Decided { .. }
     ));
 
+    // Modes: to manual (proposals from the next step), again (no change), back.
+    let person = {
+        let base = base.clone();
+        std::thread::spawn(move || {
+            [
+                "switch scaling to manual",
+                "put the scaler in manual mode",
+                "switch scaling to auto",
+            ]
+            .map(|text| ask(&base, Some("s3cret"), text))
+        })
+    };
+    let said = serve_while(&mut adapter, person);
+    let answers: Vec<&str> = said
+        .iter()
+        .map(|(_, b)| b["answer"].as_str().unwrap())
+        .collect();
+    assert!(answers[0].contains("proposes from now on"), "{answers:?}");
+    assert!(answers[1].contains("manual mode already"), "{answers:?}");
+    assert!(answers[2].contains("acts on its own"), "{answers:?}");
+
     // Every request is in the audit log, with who asked.
     let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
     let requests: Vec<serde_json::Value> = audit
@@ -205,7 +226,10 @@ fn plain_words_requests_are_delegated_guarded_audited_and_explained() {
             "scale cart to 3",
             "pause healing",
             "pause scaling",
-            "resume scaling"
+            "resume scaling",
+            "switch scaling to manual",
+            "switch scaling to manual",
+            "switch scaling to auto"
         ]
     );
     assert!(requests.iter().all(|e| e["by"] == "ana"));
