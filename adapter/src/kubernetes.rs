@@ -75,12 +75,38 @@ impl Kubernetes {
             context: context.map(str::to_string),
             ..KubeConfigOptions::default()
         };
-        let client = api.runtime().block_on(async {
-            let mut config = kube::Config::from_custom_kubeconfig(file, &options)
+        let config = api.runtime().block_on(async {
+            kube::Config::from_custom_kubeconfig(file, &options)
                 .await
-                .map_err(|e| unreadable(&e))?;
-            // Each call as a whole is bounded by `Blocking`.
-            config.connect_timeout = Some(timeout);
+                .map_err(|e| unreadable(&e))
+        })?;
+        Kubernetes::with_config(api, config, namespace, deployments, timeout)
+    }
+
+    /// Connects from inside a pod: the API server from `KUBERNETES_SERVICE_HOST` and
+    /// `_PORT`, the pod's service account token and CA (what `adapter/deploy/
+    /// kubernetes` runs with).
+    pub fn in_cluster(
+        namespace: &str,
+        deployments: &[String],
+        timeout: Duration,
+    ) -> Result<Kubernetes, TargetError> {
+        let api = Blocking::new("kubernetes", timeout)?;
+        let config = kube::Config::incluster()
+            .map_err(|e| api.unreachable(format!("in-cluster config: {e}")))?;
+        Kubernetes::with_config(api, config, namespace, deployments, timeout)
+    }
+
+    fn with_config(
+        api: Blocking,
+        mut config: kube::Config,
+        namespace: &str,
+        deployments: &[String],
+        timeout: Duration,
+    ) -> Result<Kubernetes, TargetError> {
+        // Each call as a whole is bounded by `Blocking`.
+        config.connect_timeout = Some(timeout);
+        let client = api.runtime().block_on(async {
             kube::Client::try_from(config).map_err(|e| api.unreachable(e.to_string()))
         })?;
         Ok(Kubernetes {

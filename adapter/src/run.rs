@@ -677,6 +677,18 @@ fn connect(config: &TargetConfig) -> Result<Box<dyn Target>, crate::target::Targ
             deployments,
             timeout_s,
         } => {
+            let timeout = std::time::Duration::from_secs_f64(*timeout_s);
+            // In a pod with no kubeconfig named: the pod's service account.
+            let in_pod = kubeconfig.is_none()
+                && std::env::var_os("KUBECONFIG").is_none()
+                && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+            if in_pod {
+                return Ok(Box::new(crate::kubernetes::Kubernetes::in_cluster(
+                    namespace,
+                    deployments,
+                    timeout,
+                )?));
+            }
             let path = kubeconfig
                 .clone()
                 .unwrap_or_else(crate::config::default_kubeconfig);
@@ -685,7 +697,7 @@ fn connect(config: &TargetConfig) -> Result<Box<dyn Target>, crate::target::Targ
                 context.as_deref(),
                 namespace,
                 deployments,
-                std::time::Duration::from_secs_f64(*timeout_s),
+                timeout,
             )?))
         }
     }

@@ -304,8 +304,12 @@ prometheus = "{prometheus}"
     AdapterConfig::load(&path).unwrap()
 }
 
+/// One control plane at a time: kube-up.sh binds fixed ports.
+static ONE_PLANE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn scale_restart_cordon_drain_and_roll_back_on_a_real_control_plane() {
+    let _one = ONE_PLANE.lock().unwrap_or_else(|p| p.into_inner());
     let Some(plane) = control_plane() else {
         return;
     };
@@ -942,4 +946,187 @@ fn a_kubeconfig_that_is_not_there_is_named() {
         Ok(_) => panic!("connected without a kubeconfig"),
     };
     assert!(err.contains("/nonexistent/kubeconfig"), "{err}");
+}
+
+/// The objects of a manifest in `adapter/deploy/kubernetes`.
+fn manifest(file: &str) -> Vec<serde_json::Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/kubernetes")
+        .join(file);
+    serde_saphyr::from_multiple(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Creates each object, as `kubectl create -f` would.
+fn create_all(rt: &tokio::runtime::Runtime, client: &kube::Client, objects: &[serde_json::Value]) {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    for o in objects {
+        let (group, version) = match o["apiVersion"].as_str().unwrap().split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", o["apiVersion"].as_str().unwrap()),
+        };
+        let kind = o["kind"].as_str().unwrap();
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        let object: DynamicObject = serde_json::from_value(o.clone()).unwrap();
+        let api: Api<DynamicObject> = match o["metadata"]["namespace"].as_str() {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+            None => Api::all_with(client.clone(), &resource),
+        };
+        rt.block_on(api.create(&PostParams::default(), &object))
+            .unwrap_or_else(|e| panic!("{kind} {}: {e}", o["metadata"]["name"]));
+    }
+}
+
+/// The admin's kubeconfig acting as the adapter's service account (impersonation:
+/// every request is authorised as that account, by RBAC).
+fn as_adapter(plane: &ControlPlane) -> PathBuf {
+    let mut config = kube::config::Kubeconfig::read_from(&plane.kubeconfig).unwrap();
+    for user in &mut config.auth_infos {
+        if let Some(auth) = user.auth_info.as_mut() {
+            auth.impersonate = Some("system:serviceaccount:hale-system:hale-adapter".into());
+        }
+    }
+    let path = plane.state.path().join("adapter-kubeconfig");
+    // JSON is YAML: the kubeconfig reader takes it.
+    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+/// Issue 21: the adapter's manifests (`adapter/deploy/kubernetes`) apply to a real API
+/// server, and its service account can do what the adapter does to the Deployments it
+/// runs and nothing else: other Deployments, other namespaces, Secrets and node
+/// writes are refused (403) until `rbac-drain.yaml` grants cordons. The pod itself
+/// cannot run here (no container runtime): its Deployment is read back.
+#[test]
+fn deploy_manifests_apply_and_the_adapter_account_is_refused_outside_its_grants() {
+    let _one = ONE_PLANE.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(plane) = control_plane() else {
+        return;
+    };
+    let rt = runtime();
+    let admin = client(&rt, &plane.kubeconfig);
+    create_all(
+        &rt,
+        &admin,
+        &[
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+        ],
+    );
+    let shop: Api<Deployment> = Api::namespaced(admin.clone(), "shop");
+    for name in ["front", "api", "db", "other"] {
+        rt.block_on(shop.create(&PostParams::default(), &deployment(name, "demo:v1", 1)))
+            .unwrap();
+    }
+    let nodes: Api<Node> = Api::all(admin.clone());
+    let node: Node =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "node-a"}})).unwrap();
+    rt.block_on(nodes.create(&PostParams::default(), &node))
+        .unwrap();
+    create_all(&rt, &admin, &manifest("adapter.yaml"));
+    create_all(&rt, &admin, &manifest("rbac.yaml"));
+
+    let adapter: Api<Deployment> = Api::namespaced(admin.clone(), "hale-system");
+    let d = rt.block_on(adapter.get("hale-adapter")).unwrap();
+    let pod = d.spec.unwrap().template.spec.unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some("hale-adapter"));
+    assert_eq!(
+        pod.security_context.and_then(|c| c.run_as_non_root),
+        Some(true)
+    );
+
+    let kubeconfig = as_adapter(&plane);
+    let connect = |namespace: &str, deployments: &[&str]| {
+        Kubernetes::connect(
+            &kubeconfig,
+            None,
+            namespace,
+            &deployments
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>(),
+            Duration::from_secs(5),
+        )
+        .unwrap()
+    };
+    let forbidden = |what: &str, r: Result<(), TargetError>| {
+        let e = r.expect_err(what).to_string();
+        assert!(e.contains("403") || e.contains("forbidden"), "{what}: {e}");
+    };
+    // Within its grants: read everything the loop reads, scale, restart.
+    let mut k8s = connect("shop", &["front", "api", "db"]);
+    let state = k8s.state().unwrap();
+    assert_eq!(state.services.len(), 3);
+    assert_eq!(state.nodes.len(), 1);
+    k8s.apply(&Action::Scale {
+        namespace: "shop".into(),
+        service: "front".into(),
+        replicas: 2,
+    })
+    .unwrap();
+    let replicas = || {
+        rt.block_on(shop.get("front"))
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas
+    };
+    assert_eq!(replicas(), Some(2));
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), "shop");
+    let mut pod = None;
+    eventually("the controller makes front's pods", || {
+        pod = rt
+            .block_on(pods.list(&ListParams::default().labels("app=front")))
+            .unwrap()
+            .items
+            .first()
+            .and_then(|p| p.metadata.name.clone());
+        pod.is_some()
+    });
+    k8s.apply(&Action::Restart {
+        namespace: "shop".into(),
+        service: "front".into(),
+        replica: pod.unwrap(),
+    })
+    .unwrap();
+
+    // Outside them: another Deployment, another namespace, Secrets, node writes.
+    forbidden(
+        "another deployment",
+        connect("shop", &["other"]).state().map(drop),
+    );
+    forbidden(
+        "scaling another deployment",
+        connect("shop", &["other"]).apply(&Action::Scale {
+            namespace: "shop".into(),
+            service: "other".into(),
+            replicas: 3,
+        }),
+    );
+    forbidden(
+        "another namespace",
+        connect("default", &["front"]).state().map(drop),
+    );
+    let as_adapter_client = client(&rt, &kubeconfig);
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(as_adapter_client, "shop");
+    let e = rt
+        .block_on(secrets.list(&ListParams::default()))
+        .unwrap_err();
+    assert!(e.to_string().contains("forbidden"), "{e}");
+    let cordon = Action::Cordon {
+        node: "node-a".into(),
+    };
+    forbidden("cordon without rbac-drain.yaml", k8s.apply(&cordon));
+    create_all(&rt, &admin, &manifest("rbac-drain.yaml"));
+    // RBAC reads its bindings through an informer: a grant lands within moments.
+    eventually("cordon allowed by rbac-drain.yaml", || {
+        k8s.apply(&cordon).is_ok()
+    });
+    let unschedulable = rt
+        .block_on(nodes.get("node-a"))
+        .unwrap()
+        .spec
+        .unwrap()
+        .unschedulable;
+    assert_eq!(unschedulable, Some(true));
 }
