@@ -197,6 +197,38 @@ pub struct AdapterConfig {
     /// Where notifications go besides stdout and the audit log.
     #[serde(default)]
     pub notify: NotifyConfig,
+    /// More agents in this adapter (`[[also]]`), on the same target, observation,
+    /// endpoint and audit log, each with its own policy, env, mode and guardrails; a
+    /// coordinator ([`crate::coordinate`]) keeps them from fighting. One per env.
+    #[serde(default)]
+    pub also: Vec<AgentConfig>,
+    /// Seconds a remediation or a disruption holds a service against the other
+    /// agents (the coordinator's window).
+    #[serde(default = "default_coordination_window")]
+    pub coordination_window_s: f64,
+}
+
+fn default_coordination_window() -> f64 {
+    300.0
+}
+
+/// One more agent (`[[also]]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// A policy bundle folder or a baseline name.
+    pub policy: String,
+    /// The env the policy drives.
+    pub env: EnvKind,
+    /// The env's config.
+    #[serde(default)]
+    pub env_config: toml::Table,
+    /// `auto` or `manual` (default: manual).
+    #[serde(default)]
+    pub mode: Mode,
+    /// Its guardrails (default: the top level's).
+    #[serde(default)]
+    pub guardrails: Option<GuardConfig>,
 }
 
 /// The `[server]` table.
@@ -402,7 +434,49 @@ impl AdapterConfig {
                 ));
             }
         }
+        check_seconds("coordination_window_s", self.coordination_window_s, true)?;
+        let mut envs = vec![self.env];
+        for (i, a) in self.also.iter().enumerate() {
+            if envs.contains(&a.env) {
+                return Err(FieldError::new(
+                    format!("also[{i}].env"),
+                    format!("also[{i}].env: a second {} agent; one agent per env", a.env),
+                ));
+            }
+            envs.push(a.env);
+        }
+        if !self.also.is_empty() {
+            for (i, member) in self.members().iter().enumerate().skip(1) {
+                member.validate().map_err(|e| {
+                    FieldError::new(format!("also[{}]", i - 1), format!("also[{}]: {e}", i - 1))
+                })?;
+            }
+        }
         self.guardrails.validate()
+    }
+
+    /// The config each agent runs with: the top level's own agent first, then one per
+    /// `[[also]]` (its policy, env, env config, mode and guardrails over the top
+    /// level's), all with no `[[also]]`; only the first keeps the endpoint.
+    pub fn members(&self) -> Vec<AdapterConfig> {
+        let mut first = self.clone();
+        first.also.clear();
+        let mut out = vec![first.clone()];
+        for a in &self.also {
+            out.push(AdapterConfig {
+                policy: a.policy.clone(),
+                env: a.env,
+                env_config: a.env_config.clone(),
+                mode: a.mode,
+                guardrails: a
+                    .guardrails
+                    .clone()
+                    .unwrap_or_else(|| self.guardrails.clone()),
+                server: None,
+                ..first.clone()
+            });
+        }
+        out
     }
 
     /// The env config as JSON (what envs and policies take).

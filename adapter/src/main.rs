@@ -86,22 +86,23 @@ fn run(path: &std::path::Path, mode: Option<ModeArg>, steps: Option<u64>) -> Res
         cfg.validate()
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
+    if !cfg.also.is_empty() {
+        let mut team =
+            hale_adapter::team::Team::new(&cfg).with_context(|| path.display().to_string())?;
+        return Ok(hale_adapter::run::run_loop(
+            &mut team,
+            cfg.interval_s,
+            steps,
+        )?);
+    }
     let prepared = hale_adapter::run::prepare(&cfg).with_context(|| path.display().to_string())?;
     let mut adapter = hale_adapter::run::Adapter::start(&cfg, prepared)
         .with_context(|| path.display().to_string())?;
-    let start = std::time::Instant::now();
-    let mut n = 0;
-    loop {
-        let unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs_f64();
-        adapter.step(unix, start.elapsed().as_secs_f64())?;
-        n += 1;
-        if steps.is_some_and(|s| n >= s) {
-            return Ok(());
-        }
-        adapter.wait(cfg.interval_s, start)?;
-    }
+    Ok(hale_adapter::run::run_loop(
+        &mut adapter,
+        cfg.interval_s,
+        steps,
+    )?)
 }
 
 /// `hale-adapter ask`: sends a request to a running adapter's endpoint.
@@ -162,6 +163,16 @@ fn check(path: &std::path::Path) -> Result<()> {
     let g = &cfg.guardrails;
     println!("config {}: ok", path.display());
     println!("policy: {}", prepared.description());
+    for (i, member) in cfg.members().iter().enumerate().skip(1) {
+        let p = hale_adapter::run::prepare(member)
+            .with_context(|| format!("{}: also[{}]", path.display(), i - 1))?;
+        println!(
+            "also: {} ({:?} mode), coordinated over {} s windows",
+            p.description(),
+            member.mode,
+            cfg.coordination_window_s
+        );
+    }
     println!(
         "mode: {:?}, a decision every {} s",
         cfg.mode, cfg.interval_s

@@ -1,6 +1,6 @@
 //! The adapter's own Prometheus metrics, served at `/metrics` (text exposition
 //! format): decisions, holds, actions by kind and result, blocked actions by rule,
-//! decision latency and observation staleness.
+//! decision latency, observation staleness, and the fights the coordinator prevented.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -43,6 +43,8 @@ pub struct Metrics {
     pub staleness: Gauge<f64, AtomicU64>,
     /// Proposals waiting for a person (manual mode).
     pub pending: Gauge,
+    /// Agents' actions the coordinator dropped as fights, by rule.
+    pub prevented: Family<RuleLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -63,6 +65,12 @@ impl Metrics {
         let decision_latency = Histogram::new(exponential_buckets(1e-5, 4.0, 11));
         let staleness = Gauge::<f64, AtomicU64>::default();
         let pending = Gauge::default();
+        let prevented = Family::<RuleLabels, Counter>::default();
+        registry.register(
+            "conflicts_prevented",
+            "Agents' actions the coordinator dropped because they would fight another's, by rule",
+            prevented.clone(),
+        );
         registry.register(
             "decisions",
             "Steps in which the policy decided",
@@ -107,6 +115,7 @@ impl Metrics {
             decision_latency,
             staleness,
             pending,
+            prevented,
         }
     }
 

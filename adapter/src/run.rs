@@ -51,6 +51,8 @@ pub struct Adapter {
     ttl_s: f64,
     /// What the endpoint shares with the loop.
     shared: Arc<Shared>,
+    /// Operator actions carried out, not yet taken by a coordinator.
+    operator_done: Vec<crate::report::Decision>,
 }
 
 /// Everything a config resolves to before anything outside is touched: the policy
@@ -147,6 +149,16 @@ impl Adapter {
     /// Starts what [`prepare`] resolved: connects the target, opens the audit log,
     /// starts the endpoint and the terminal prompt.
     pub fn start(cfg: &AdapterConfig, prepared: Prepared) -> Result<Adapter, AdapterError> {
+        Adapter::start_with(cfg, prepared, Arc::new(Metrics::new()))
+    }
+
+    /// [`Adapter::start`] counting into `metrics` (the agents of one adapter share
+    /// them, and the first one's endpoint serves them).
+    pub fn start_with(
+        cfg: &AdapterConfig,
+        prepared: Prepared,
+        metrics: Arc<Metrics>,
+    ) -> Result<Adapter, AdapterError> {
         let Prepared {
             loaded,
             decision,
@@ -156,7 +168,6 @@ impl Adapter {
             source,
             guard,
         } = prepared;
-        let metrics = Arc::new(Metrics::new());
         let (tx, rx) = std::sync::mpsc::channel();
         let (ask_tx, ask_rx) = std::sync::mpsc::channel();
         let shared = Arc::new(Shared {
@@ -224,6 +235,7 @@ impl Adapter {
             idle_replies,
             ttl_s: cfg.manual.ttl_s,
             shared,
+            operator_done: Vec::new(),
         })
     }
 
@@ -243,6 +255,55 @@ impl Adapter {
         &self.act.metrics
     }
 
+    /// The agent it runs.
+    pub fn agent(&self) -> Agent {
+        self.agent
+    }
+
+    /// The next operator request from the endpoint, waiting at most `timeout`.
+    pub fn next_request(
+        &self,
+        timeout: Duration,
+    ) -> Result<Asked, std::sync::mpsc::RecvTimeoutError> {
+        self.requests.recv_timeout(timeout)
+    }
+
+    /// The operator actions carried out since the last call (the coordinator holds
+    /// their services against the agents).
+    pub fn take_operator_actions(&mut self) -> Vec<crate::report::Decision> {
+        std::mem::take(&mut self.operator_done)
+    }
+
+    /// The services (`NS/NAME`) with a replica on `node`, as the target says now
+    /// (empty when it does not answer).
+    pub fn services_on(&mut self, node: &str) -> Vec<String> {
+        self.act.target.state().map_or_else(
+            |_| vec![],
+            |state| {
+                state
+                    .replicas
+                    .iter()
+                    .filter(|(_, rs)| rs.iter().any(|r| r.node.as_deref() == Some(node)))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            },
+        )
+    }
+
+    /// The namespace of its services.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Appends an event to the audit log (and the webhook).
+    pub fn notify(
+        &mut self,
+        event: &str,
+        fields: impl serde::Serialize,
+    ) -> Result<(), AdapterError> {
+        self.act.notify(event, fields)
+    }
+
     /// One decision: `now_unix` for sample ages, `now_s` (monotonic seconds) for the
     /// guardrails' clocks. In manual mode this waits for the proposals' answers (or
     /// their expiry). Errors only when the audit log cannot be written.
@@ -251,14 +312,31 @@ impl Adapter {
         while let Ok(asked) = self.requests.try_recv() {
             self.handle(asked, now_unix, now_s)?;
         }
-        let planned = match &self.paused {
+        let planned = self.plan_step(now_unix, now_s);
+        self.finish_step(planned, now_unix, now_s)
+    }
+
+    /// The first half of a step: what the agent plans (through its guardrails), or
+    /// why it holds (paused, missing data, a target that did not answer).
+    pub fn plan_step(&mut self, now_unix: f64, now_s: f64) -> Result<Vec<Plan>, Outcome> {
+        match &self.paused {
             Some(by) => Err(Outcome::hold(format!(
                 "{} is paused (by {by}); `resume {}` lets it act",
                 self.agent.word(),
                 self.agent.word()
             ))),
             None => self.plan(now_unix, now_s),
-        };
+        }
+    }
+
+    /// The second half: carries out `planned` (auto) or proposes it (manual), and
+    /// reports the step (stdout, metrics, audit log, webhook).
+    pub fn finish_step(
+        &mut self,
+        planned: Result<Vec<Plan>, Outcome>,
+        now_unix: f64,
+        now_s: f64,
+    ) -> Result<Outcome, AdapterError> {
         let outcome = match planned {
             Err(hold) => hold,
             Ok(planned) => {
@@ -316,27 +394,7 @@ impl Adapter {
     /// come (so a request is carried out within moments, not at the next step).
     /// `start` is the loop's clock (the guardrails' `now_s`).
     pub fn wait(&mut self, seconds: f64, start: Instant) -> Result<(), AdapterError> {
-        let until = Instant::now() + Duration::from_secs_f64(seconds.max(0.0));
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(());
-            }
-            match self.requests.recv_timeout(left) {
-                Ok(asked) => {
-                    let unix = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0.0, |d| d.as_secs_f64());
-                    self.handle(asked, unix, start.elapsed().as_secs_f64())?;
-                }
-                // Nothing asked, or the endpoint is gone: sleep out the interval.
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Ok(()),
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    std::thread::sleep(left);
-                    return Ok(());
-                }
-            }
-        }
+        wait_serving(self, seconds, start)
     }
 
     /// Carries out one operator request and sends the answer back. Errors only when
@@ -448,6 +506,9 @@ impl Adapter {
                     decision.result
                 );
                 let result = decision.result.to_string();
+                if decision.result == crate::report::Resolution::Applied {
+                    self.operator_done.push(decision.clone());
+                }
                 self.act.notify(
                     "request",
                     serde_json::json!({"by": by, "text": action.to_string(), "decision": decision}),
@@ -636,6 +697,79 @@ impl Adapter {
             .decision_latency
             .observe(started.elapsed().as_secs_f64());
         planned
+    }
+}
+
+/// A decision loop an operator can talk to: one agent ([`Adapter`]) or several
+/// ([`crate::team::Team`]).
+pub trait Operated {
+    /// One cycle at `now_unix` (sample ages) and `now_s` (the loop's clock).
+    fn cycle(&mut self, now_unix: f64, now_s: f64) -> Result<(), AdapterError>;
+    /// The next operator request, waiting at most `timeout`.
+    fn next_request(&self, timeout: Duration) -> Result<Asked, std::sync::mpsc::RecvTimeoutError>;
+    /// Carries out (or answers) one request.
+    fn handle(&mut self, asked: Asked, now_unix: f64, now_s: f64) -> Result<(), AdapterError>;
+}
+
+impl Operated for Adapter {
+    fn cycle(&mut self, now_unix: f64, now_s: f64) -> Result<(), AdapterError> {
+        self.step(now_unix, now_s).map(drop)
+    }
+    fn next_request(&self, timeout: Duration) -> Result<Asked, std::sync::mpsc::RecvTimeoutError> {
+        Adapter::next_request(self, timeout)
+    }
+    fn handle(&mut self, asked: Asked, now_unix: f64, now_s: f64) -> Result<(), AdapterError> {
+        Adapter::handle(self, asked, now_unix, now_s)
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Waits `seconds`, handling an operator's requests as they come; `start` is the
+/// loop's clock.
+pub fn wait_serving<T: Operated + ?Sized>(
+    loop_: &mut T,
+    seconds: f64,
+    start: Instant,
+) -> Result<(), AdapterError> {
+    let until = Instant::now() + Duration::from_secs_f64(seconds.max(0.0));
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        match loop_.next_request(left) {
+            Ok(asked) => loop_.handle(asked, unix_now(), start.elapsed().as_secs_f64())?,
+            // Nothing asked, or the endpoint is gone: sleep out the interval.
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Ok(()),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(left);
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Runs `loop_` every `interval_s` (serving requests in between) until `steps`
+/// cycles are done, or for ever.
+pub fn run_loop<T: Operated + ?Sized>(
+    loop_: &mut T,
+    interval_s: f64,
+    steps: Option<u64>,
+) -> Result<(), AdapterError> {
+    let start = Instant::now();
+    let mut n = 0;
+    loop {
+        loop_.cycle(unix_now(), start.elapsed().as_secs_f64())?;
+        n += 1;
+        if steps.is_some_and(|s| n >= s) {
+            return Ok(());
+        }
+        wait_serving(loop_, interval_s, start)?;
     }
 }
 

@@ -88,6 +88,7 @@ fn the_example_configs_pass_check() {
         "kubernetes-manual.toml",
         "docker-auto.toml",
         "docker-healing.toml",
+        "docker-team.toml",
     ] {
         // The manual-mode example reads its endpoint's token from the environment.
         let out = Command::cargo_bin("hale-adapter")
