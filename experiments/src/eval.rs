@@ -9,7 +9,6 @@ use hale_policies::eval::{
     COLUMNS, Episode, config_for, metrics_for, play, resolve_config, service_names, summarise,
 };
 use hale_policies::{PolicyContext, PolicySource, PolicySpec, load_policy, team};
-use rayon::prelude::*;
 use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
 
@@ -208,6 +207,37 @@ pub fn evaluate(
     Ok(summary)
 }
 
+/// `work(0..n)` on as many plain threads as rayon has, results in order. Not rayon
+/// tasks: a network's kernels use rayon inside an episode, and a rayon worker waiting
+/// on them would steal another whole episode onto its stack, and another, until the
+/// stack overflowed (it did, evaluating seven CloudOps-v0 teams at once).
+fn on_threads<T: Send>(n: usize, work: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = rayon::current_num_threads().clamp(1, n.max(1));
+    let mut out: Vec<(usize, T)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if j >= n {
+                            return done;
+                        }
+                        done.push((j, work(j)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    out.sort_by_key(|(j, _)| *j);
+    out.into_iter().map(|(_, t)| t).collect()
+}
+
 /// Runs `episodes` episodes of every policy on seeds `seed`, `seed + 1`, … (the same
 /// for every policy) and summarises them: per policy the mean and 95 % CI of each
 /// metric, and the paired differences against the first policy.
@@ -240,14 +270,14 @@ pub fn compare(
         .flat_map(|p| (0..episodes).map(move |e| (p, e)))
         .collect();
     let bar = indicatif::ProgressBar::new(jobs.len() as u64);
-    let all: Vec<Episode> = jobs
-        .par_iter()
-        .map(|&(p, e)| {
-            let r = run_episode(env_id, &configs[p], &specs[p], e, seed + e as u64);
-            bar.inc(1);
-            r
-        })
-        .collect::<Result<_>>()?;
+    let all: Vec<Episode> = on_threads(jobs.len(), |j| {
+        let (p, e) = jobs[j];
+        let r = run_episode(env_id, &configs[p], &specs[p], e, seed + e as u64);
+        bar.inc(1);
+        r
+    })
+    .into_iter()
+    .collect::<Result<_>>()?;
     bar.finish_and_clear();
     let labels: Vec<String> = specs.iter().map(|s| s.label.clone()).collect();
     let by_policy: Vec<Vec<&Episode>> = labels
