@@ -723,7 +723,8 @@ impl Operated for Adapter {
     }
 }
 
-fn unix_now() -> f64 {
+/// Seconds since the Unix epoch now (sample ages and audit times are wall-clock).
+pub(crate) fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

@@ -100,10 +100,9 @@ fn ask(mut request: tiny_http::Request, method: tiny_http::Method, shared: &Shar
         }
     };
     let by = body.by.unwrap_or_else(|| "http".into());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    if let Some(answer) = crate::operator::answer(&parsed, &shared.audit_path, now) {
+    if let Some(answer) =
+        crate::operator::answer(&parsed, &shared.audit_path, crate::run::unix_now())
+    {
         return json(
             request,
             200,

@@ -133,12 +133,20 @@ impl Team {
                     .filter(|d| d.result == crate::report::Resolution::Applied)
                 {
                     if let Some(action) = d.verdict.action() {
-                        let p = Planned {
-                            id: 0,
-                            source: Source::Agent(self.members[i].agent()),
-                            action: action.clone(),
-                            current: d.seen.as_ref().map(|s| s.replicas.desired),
-                            touches: self.touches(i, action),
+                        // The plan as arbitrated (its touches read once); a person's
+                        // modified scale has the same service.
+                        let p = match keep
+                            .iter()
+                            .find(|p| p.id / PER_AGENT == i && &p.action == action)
+                        {
+                            Some(p) => p.clone(),
+                            None => Planned {
+                                id: 0,
+                                source: Source::Agent(self.members[i].agent()),
+                                action: action.clone(),
+                                current: d.seen.as_ref().map(|s| s.replicas.desired),
+                                touches: self.touches(i, action),
+                            },
                         };
                         self.coordinator.done(&p, now_s);
                     }

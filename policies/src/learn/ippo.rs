@@ -420,13 +420,12 @@ impl Learner for Ippo {
     /// mean over agents (the team return when every agent gets the team reward).
     fn iterate(&mut self) -> Result<IterationStats, TrainError> {
         let lock = self.lock.clone();
-        let agents: Vec<&mut Agent> = self.agents.iter_mut().collect();
         let stats = if self.shared {
             self.iterate_shared()?
         } else {
             each_agent(
                 &lock,
-                agents,
+                self.agents.iter_mut().collect(),
                 |a| a.name.clone(),
                 |a| a.pool.install(|| a.ppo.iterate()),
             )?
