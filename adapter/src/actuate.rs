@@ -24,13 +24,19 @@ pub struct Actuator {
     pub metrics: Arc<Metrics>,
     /// Where events are posted, if anywhere.
     pub webhook: Option<(String, ureq::Agent)>,
+    /// The agent whose events these are (each event names it: `"agent"`).
+    pub agent: crate::ask::Agent,
 }
 
 impl Actuator {
     /// Appends to the audit log and posts to the webhook (whose failure is reported
     /// on stderr and does not stop the loop).
     pub fn notify(&mut self, event: &str, fields: impl Serialize) -> Result<(), AdapterError> {
-        let value = serde_json::to_value(fields)?;
+        let mut value = serde_json::to_value(fields)?;
+        if let serde_json::Value::Object(m) = &mut value {
+            m.entry("agent")
+                .or_insert_with(|| serde_json::json!(self.agent));
+        }
         self.audit
             .append(event, &value)
             .map_err(|source| AdapterError::Audit {

@@ -19,6 +19,7 @@ pub mod approval;
 pub mod ask;
 pub mod audit;
 pub mod config;
+pub mod console;
 pub mod coordinate;
 pub mod decide;
 pub mod docker;

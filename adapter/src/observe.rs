@@ -172,19 +172,35 @@ impl PrometheusSource {
 
     /// One instant query: its value and the sample's Unix time.
     fn query(&self, query: &str) -> Result<(f64, f64), QueryError> {
+        let (url, body) = self.get("query", &[("query", query.to_string())])?;
+        parse_instant_query(&body).map_err(|e| match e {
+            QueryError::NotJson(_) => QueryError::Read {
+                url,
+                reason: e.to_string(),
+            },
+            other => other,
+        })
+    }
+
+    /// `GET /api/v1/ENDPOINT?params`: the URL asked and the body of a successful
+    /// answer.
+    fn get(
+        &self,
+        endpoint: &str,
+        params: &[(&str, String)],
+    ) -> Result<(String, String), QueryError> {
         let url = format!(
-            "{}/api/v1/query",
+            "{}/api/v1/{endpoint}",
             self.config.prometheus.trim_end_matches('/')
         );
-        let mut resp = self
-            .agent
-            .get(&url)
-            .query("query", query)
-            .call()
-            .map_err(|e| QueryError::Unreachable {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
+        let mut request = self.agent.get(&url);
+        for (k, v) in params {
+            request = request.query(*k, v);
+        }
+        let mut resp = request.call().map_err(|e| QueryError::Unreachable {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
         let status = resp.status();
         let body = resp
             .body_mut()
@@ -199,13 +215,31 @@ impl PrometheusSource {
                 status: status.as_u16(),
             });
         }
-        parse_instant_query(&body).map_err(|e| match e {
-            QueryError::NotJson(_) => QueryError::Read {
-                url,
-                reason: e.to_string(),
-            },
-            other => other,
-        })
+        Ok((url, body))
+    }
+
+    /// A range query (`/api/v1/query_range`) of the feature query `template` for
+    /// `service` from `start` to `end` (Unix seconds) every `step_s`: the samples of
+    /// its one series, or why there are none.
+    pub fn range(
+        &self,
+        template: &str,
+        service: &str,
+        (start, end, step_s): (f64, f64, f64),
+    ) -> Result<Vec<(f64, f64)>, QueryError> {
+        let params = [
+            ("query", template.replace("$service", service)),
+            ("start", format!("{start:.3}")),
+            ("end", format!("{end:.3}")),
+            ("step", format!("{step_s}")),
+        ];
+        let (_, body) = self.get("query_range", &params)?;
+        parse_range_query(&body)
+    }
+
+    /// The feature queries, by feature name.
+    pub fn queries(&self) -> [(&'static str, &str); 6] {
+        self.config.queries.each()
     }
 
     /// All queries at once, one thread each: a Prometheus that does not answer costs
@@ -482,4 +516,60 @@ pub fn parse_instant_query(body: &str) -> Result<(f64, f64), QueryError> {
         .and_then(|s| s.parse().ok())
         .ok_or(QueryError::NotANumber)?;
     Ok((value, ts))
+}
+
+/// Reads the one series of a range query's answer: its (Unix time, value) samples.
+pub fn parse_range_query(body: &str) -> Result<Vec<(f64, f64)>, QueryError> {
+    let json: serde_json::Value = serde_json::from_str(body).map_err(QueryError::NotJson)?;
+    if json["status"] != "success" {
+        return Err(QueryError::Failed(json["error"].to_string()));
+    }
+    let result = json["data"]["result"]
+        .as_array()
+        .ok_or(QueryError::NoResult)?;
+    let values = match result.as_slice() {
+        [one] => one["values"].as_array().ok_or(QueryError::NoResult)?,
+        [] => return Err(QueryError::Absent),
+        many => return Err(QueryError::Many(many.len())),
+    };
+    values
+        .iter()
+        .map(|v| {
+            let ts = v[0].as_f64().ok_or(QueryError::NoTimestamp)?;
+            let value: f64 = v[1]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or(QueryError::NotANumber)?;
+            Ok((ts, value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_answer_reads_as_its_samples_or_says_why_not() {
+        let one = r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{},"values":[[100,"1.5"],[130,"2"]]}]}}"#;
+        assert_eq!(
+            parse_range_query(one).unwrap(),
+            vec![(100.0, 1.5), (130.0, 2.0)]
+        );
+        let none = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+        assert!(matches!(parse_range_query(none), Err(QueryError::Absent)));
+        let two = r#"{"status":"success","data":{"result":[{"values":[]},{"values":[]}]}}"#;
+        assert!(matches!(parse_range_query(two), Err(QueryError::Many(2))));
+        let bad = r#"{"status":"success","data":{"result":[{"values":[[1,"x"]]}]}}"#;
+        assert!(matches!(
+            parse_range_query(bad),
+            Err(QueryError::NotANumber)
+        ));
+        let failed = r#"{"status":"error","error":"parse error"}"#;
+        assert!(matches!(
+            parse_range_query(failed),
+            Err(QueryError::Failed(_))
+        ));
+    }
 }

@@ -99,7 +99,7 @@ pub fn help() -> String {
 
 /// Every event of the log, oldest first (a line that does not parse is skipped: the
 /// log is append-only, so only a crash mid-line could leave one, and only last).
-fn read_events(path: &Path) -> std::io::Result<Vec<Value>> {
+pub(crate) fn read_events(path: &Path) -> std::io::Result<Vec<Value>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -112,7 +112,7 @@ fn read_events(path: &Path) -> std::io::Result<Vec<Value>> {
 }
 
 /// `N s ago`, `N min ago`, `N h ago`.
-fn ago(ts: f64, now: f64) -> String {
+pub(crate) fn ago(ts: f64, now: f64) -> String {
     let s = (now - ts).max(0.0);
     if s < 120.0 {
         format!("{s:.0} s ago")
@@ -124,7 +124,7 @@ fn ago(ts: f64, now: f64) -> String {
 }
 
 /// The action of a decision or request event.
-fn action_of(event: &Value) -> Option<&Value> {
+pub(crate) fn action_of(event: &Value) -> Option<&Value> {
     match event["event"].as_str()? {
         "decision" => event.get("proposed"),
         "request" => event.get("decision").and_then(|d| d.get("proposed")),
@@ -151,7 +151,7 @@ fn kind_matches(kind: &str, verb: &str) -> bool {
 
 /// An action of the log in words (as the terminal prints it), or its kind where the
 /// entry is not one this build knows.
-fn describe(action: &Value) -> String {
+pub(crate) fn describe(action: &Value) -> String {
     serde_json::from_value::<crate::action::Action>(action.clone()).map_or_else(
         |_| action["kind"].as_str().unwrap_or("?").to_string(),
         |a| a.to_string(),

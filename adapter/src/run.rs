@@ -25,8 +25,8 @@ use crate::report::{Outcome, Plan, describe};
 use crate::server::Server;
 use crate::target::{Target, TargetState};
 use hale_policies::Policy;
+use std::sync::Arc;
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A running adapter.
@@ -149,15 +149,17 @@ impl Adapter {
     /// Starts what [`prepare`] resolved: connects the target, opens the audit log,
     /// starts the endpoint and the terminal prompt.
     pub fn start(cfg: &AdapterConfig, prepared: Prepared) -> Result<Adapter, AdapterError> {
-        Adapter::start_with(cfg, prepared, Arc::new(Metrics::new()))
+        Adapter::start_with(cfg, prepared, None)
     }
 
-    /// [`Adapter::start`] counting into `metrics` (the agents of one adapter share
-    /// them, and the first one's endpoint serves them).
+    /// [`Adapter::start`], or, with `joined`, an agent that joins another's adapter:
+    /// it shares that one's metrics, endpoint, console and operator requests (the
+    /// first agent's loop takes those and hands them on), and shows its proposals
+    /// and mode beside the others'.
     pub fn start_with(
         cfg: &AdapterConfig,
         prepared: Prepared,
-        metrics: Arc<Metrics>,
+        joined: Option<Arc<Shared>>,
     ) -> Result<Adapter, AdapterError> {
         let Prepared {
             loaded,
@@ -168,21 +170,40 @@ impl Adapter {
             source,
             guard,
         } = prepared;
+        let agent = match cfg.env {
+            EnvKind::Scaling => Agent::Scaling,
+            EnvKind::Healing => Agent::Healing,
+        };
         let (tx, rx) = std::sync::mpsc::channel();
+        // A joining agent's own request channel stays empty: the first one's loop
+        // takes the requests and routes them.
         let (ask_tx, ask_rx) = std::sync::mpsc::channel();
-        let shared = Arc::new(Shared {
-            metrics: metrics.clone(),
-            pending: Mutex::new(Vec::new()),
-            replies: Mutex::new(tx.clone()),
-            token,
-            requests: Mutex::new(ask_tx),
-            audit_path: cfg.audit_log.clone(),
-            manual: std::sync::atomic::AtomicBool::new(cfg.mode == Mode::Manual),
+        let first = joined.is_none();
+        let shared = joined.unwrap_or_else(|| {
+            Arc::new(Shared::new(
+                Arc::new(Metrics::new()),
+                token,
+                ask_tx,
+                cfg.audit_log.clone(),
+                cfg.observation.clone(),
+                services.clone(),
+            ))
         });
+        shared.join(
+            crate::approval::AgentView {
+                agent,
+                manual: cfg.mode == Mode::Manual,
+                paused_by: None,
+                policy: loaded.description.clone(),
+                env: cfg.env.to_string(),
+            },
+            tx.clone(),
+        );
+        let metrics = shared.metrics.clone();
         let target = connect(&cfg.target)?;
-        let server = match &cfg.server {
-            Some(s) => Some(Server::start(&s.listen, shared.clone())?),
-            None => None,
+        let server = match (&cfg.server, first) {
+            (Some(s), true) => Some(Server::start(&s.listen, shared.clone())?),
+            _ => None,
         };
         if cfg.manual.prompt && cfg.mode == Mode::Manual {
             crate::approval::read_terminal(tx.clone());
@@ -192,7 +213,7 @@ impl Adapter {
                 Some(Manual {
                     replies: rx,
                     ttl_s: cfg.manual.ttl_s,
-                    next_id: 1,
+                    agent,
                     shared: shared.clone(),
                 }),
                 None,
@@ -223,13 +244,11 @@ impl Adapter {
                 audit,
                 metrics,
                 webhook,
+                agent,
             },
             server,
             manual,
-            agent: match cfg.env {
-                EnvKind::Scaling => Agent::Scaling,
-                EnvKind::Healing => Agent::Healing,
-            },
+            agent,
             paused: None,
             requests: ask_rx,
             idle_replies,
@@ -253,6 +272,11 @@ impl Adapter {
     /// The adapter's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.act.metrics
+    }
+
+    /// What it shares with the endpoint and the console.
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
     }
 
     /// The agent it runs.
@@ -451,6 +475,8 @@ impl Adapter {
             }
             Request::Pause { .. } => {
                 self.paused = Some(by.to_string());
+                self.shared
+                    .update_agent(here, |v| v.paused_by = Some(by.to_string()));
                 (
                     "paused",
                     format!(
@@ -460,7 +486,9 @@ impl Adapter {
                     ),
                 )
             }
-            Request::Resume { .. } => match self.paused.take() {
+            Request::Resume { .. } => match self.paused.take().inspect(|_| {
+                self.shared.update_agent(here, |v| v.paused_by = None);
+            }) {
                 Some(who) => (
                     "resumed",
                     format!("{} acts again (paused by {who})", here.word()),
@@ -614,7 +642,6 @@ impl Adapter {
     /// Switches between auto and manual mode (manual needs the endpoint's token, which
     /// the asker holds, so it is there).
     fn set_mode(&mut self, mode: crate::ask::Mode) -> String {
-        use std::sync::atomic::Ordering;
         match (mode, self.manual.take()) {
             (crate::ask::Mode::Manual, Some(m)) => {
                 self.manual = Some(m);
@@ -625,10 +652,10 @@ impl Adapter {
                     self.manual = Some(Manual {
                         replies,
                         ttl_s: self.ttl_s,
-                        next_id: 1,
+                        agent: self.agent,
                         shared: self.shared.clone(),
                     });
-                    self.shared.manual.store(true, Ordering::SeqCst);
+                    self.shared.update_agent(self.agent, |v| v.manual = true);
                     format!(
                         "{} proposes from now on: answer on the endpoint's /proposals",
                         self.agent.word()
@@ -638,7 +665,7 @@ impl Adapter {
             },
             (crate::ask::Mode::Auto, Some(m)) => {
                 self.idle_replies = Some(m.replies);
-                self.shared.manual.store(false, Ordering::SeqCst);
+                self.shared.update_agent(self.agent, |v| v.manual = false);
                 format!("{} acts on its own from now on", self.agent.word())
             }
             (crate::ask::Mode::Auto, None) => {
@@ -670,6 +697,11 @@ impl Adapter {
             .state()
             .map_err(|e| Outcome::hold(e.to_string()))?;
         self.act.guard.observe(&state.replicas);
+        if let Ok(mut live) = self.shared.live.lock() {
+            live.0 = now_unix;
+            live.1
+                .extend(state.services.iter().map(|(k, r)| (k.clone(), *r)));
+        }
         let replicas: Vec<Option<Replicas>> = self
             .services
             .iter()

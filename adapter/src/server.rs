@@ -15,7 +15,8 @@
 //!   it does not run, an unknown service) `422`.
 //!
 //! The proposal and request routes need `Authorization: Bearer TOKEN` (in auto mode
-//! the request route is served when the token is set).
+//! the request route is served when the token is set). Every other path goes to the
+//! web console ([`crate::console`]), which takes the token or a session.
 
 use crate::approval::{Answer, Reply, Shared};
 use crate::field::FieldError;
@@ -89,22 +90,27 @@ fn ask(mut request: tiny_http::Request, method: tiny_http::Method, shared: &Shar
             );
         }
     };
-    let parsed = match crate::ask::parse(&body.text) {
+    let (status, value) = ask_text(shared, &body.text, body.by.unwrap_or_else(|| "http".into()));
+    json(request, status, value)
+}
+
+/// Parses a request in plain words and answers it (a question) or hands it to the
+/// loop and waits for the outcome: the HTTP status and the JSON answer. The API's
+/// `POST /ask` and the console's request box both come here.
+pub(crate) fn ask_text(shared: &Shared, text: &str, by: String) -> (u16, serde_json::Value) {
+    let parsed = match crate::ask::parse(text) {
         Ok(r) => r,
         Err(e) => {
-            return json(
-                request,
+            return (
                 400,
                 serde_json::json!({"error": e.to_string(), "suggestion": e.suggestion}),
             );
         }
     };
-    let by = body.by.unwrap_or_else(|| "http".into());
     if let Some(answer) =
         crate::operator::answer(&parsed, &shared.audit_path, crate::run::unix_now())
     {
-        return json(
-            request,
+        return (
             200,
             serde_json::json!({"request": parsed.to_string(), "result": "answered", "answer": answer}),
         );
@@ -119,25 +125,18 @@ fn ask(mut request: tiny_http::Request, method: tiny_http::Method, shared: &Shar
         .is_ok()
     });
     if !sent {
-        return json(
-            request,
-            503,
-            serde_json::json!({"error": "the adapter is stopping"}),
-        );
+        return (503, serde_json::json!({"error": "the adapter is stopping"}));
     }
     match rx.recv_timeout(ASK_WAIT) {
-        Ok(Ok(reply)) => json(
-            request,
+        Ok(Ok(reply)) => (
             200,
             serde_json::json!({"request": parsed.to_string(), "result": reply.result, "answer": reply.answer}),
         ),
-        Ok(Err(refused)) => json(
-            request,
+        Ok(Err(refused)) => (
             422,
             serde_json::json!({"request": parsed.to_string(), "error": refused}),
         ),
-        Err(_) => json(
-            request,
+        Err(_) => (
             202,
             serde_json::json!({"request": parsed.to_string(), "result": "queued",
                 "answer": "queued: the adapter is busy with a step (in manual mode, waiting for answers); the audit log will have the outcome"}),
@@ -166,6 +165,13 @@ impl Server {
             .server_addr()
             .to_ip()
             .ok_or_else(|| field("not an IP address".into()))?;
+        if shared.token.is_some() {
+            let key = shared.sessions.link(crate::run::unix_now());
+            println!(
+                "console: http://{addr}/login?key={key} (one-time, {:.0} min; or sign in with the token at http://{addr}/login)",
+                crate::console::LINK_TTL_S / 60.0
+            );
+        }
         let http = Arc::new(http);
         let serving = http.clone();
         // One thread per request, at most MAX_IN_FLIGHT at once: a slow client holds
@@ -208,24 +214,17 @@ fn respond(request: tiny_http::Request, status: u16, content_type: &str, body: S
     );
 }
 
-fn json(request: tiny_http::Request, status: u16, value: serde_json::Value) {
+pub(crate) fn json(request: tiny_http::Request, status: u16, value: serde_json::Value) {
     respond(request, status, "application/json", value.to_string());
 }
 
-fn authorised(request: &tiny_http::Request, token: &str) -> bool {
+pub(crate) fn authorised(request: &tiny_http::Request, token: &str) -> bool {
     request.headers().iter().any(|h| {
         h.field.equiv("Authorization")
-            && h.value
-                .as_str()
-                .strip_prefix("Bearer ")
-                .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), token.as_bytes()))
+            && h.value.as_str().strip_prefix("Bearer ").is_some_and(|t| {
+                crate::console::constant_time_eq(t.trim().as_bytes(), token.as_bytes())
+            })
     })
-}
-
-/// Compares without stopping at the first difference, so response time says nothing
-/// about how much of a guessed token was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Requests served at once; more are answered 503 at once.
@@ -239,7 +238,7 @@ const MAX_BODY: usize = 64 * 1024;
 
 /// Reads the body in chunks until it ends, is too large, or has taken longer than
 /// [`BODY_DEADLINE`] (a client trickling bytes gets 408 rather than a thread for ever).
-fn read_body(request: &mut tiny_http::Request) -> Result<String, (u16, String)> {
+pub(crate) fn read_body(request: &mut tiny_http::Request) -> Result<String, (u16, String)> {
     let started = std::time::Instant::now();
     let reader = request.as_reader();
     let mut body = Vec::new();
@@ -277,6 +276,9 @@ fn serve(mut request: tiny_http::Request, shared: &Shared) {
         return ask(request, method, shared);
     }
     let Some(rest) = path.strip_prefix("/proposals") else {
+        if crate::console::handles(&path) {
+            return crate::console::serve(request, &path, shared);
+        }
         return json(request, 404, serde_json::json!({"error": "no such route"}));
     };
     let Some(token) = &shared.token else {
@@ -344,21 +346,13 @@ fn serve(mut request: tiny_http::Request, shared: &Shared) {
                 });
             match answer {
                 Err(e) => json(request, 400, serde_json::json!({ "error": e })),
-                Ok((answer, by)) => {
-                    let sent = shared
-                        .replies
-                        .lock()
-                        .is_ok_and(|tx| tx.send(Reply { id, answer, by }).is_ok());
-                    if sent {
-                        json(request, 202, serde_json::json!({"accepted_for": id}))
-                    } else {
-                        json(
-                            request,
-                            503,
-                            serde_json::json!({"error": "the adapter is stopping"}),
-                        )
+                Ok((answer, by)) => match shared.answer(Reply { id, answer, by }) {
+                    Ok(()) => json(request, 202, serde_json::json!({"accepted_for": id})),
+                    Err(e) if e.contains("stopping") => {
+                        json(request, 503, serde_json::json!({ "error": e }))
                     }
-                }
+                    Err(e) => json(request, 404, serde_json::json!({ "error": e })),
+                },
             }
         }
         _ => json(

@@ -20,7 +20,6 @@ use crate::operator::Asked;
 use crate::report::{Outcome, Plan};
 use crate::run::Adapter;
 use crate::target::Target;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The agents of one adapter and their coordinator.
@@ -32,11 +31,11 @@ pub struct Team {
 impl Team {
     /// Builds every agent the config lists (each checked as `run` checks one).
     pub fn new(cfg: &AdapterConfig) -> Result<Team, AdapterError> {
-        let metrics = Arc::new(Metrics::new());
-        let mut members = Vec::new();
+        let mut members: Vec<Adapter> = Vec::new();
         for member in cfg.members() {
             let prepared = crate::run::prepare(&member)?;
-            members.push(Adapter::start_with(&member, prepared, metrics.clone())?);
+            let joined = members.first().map(Adapter::shared);
+            members.push(Adapter::start_with(&member, prepared, joined)?);
         }
         Ok(Team {
             members,

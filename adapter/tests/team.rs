@@ -191,6 +191,32 @@ fn the_coordinator_keeps_the_scaler_off_a_service_the_healer_repairs() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|e| e["event"] == "prevented")
         .collect();
+    // Each agent's events name it; the console (with the token) shows both agents,
+    // and the restart as the healer's.
+    let restarted = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "decision" && e["proposed"]["kind"] == "restart")
+        .unwrap();
+    assert_eq!(restarted["agent"], "healing");
+    let page = |path: &str| {
+        let mut r = ureq::get(&format!("{base}{path}"))
+            .header("Authorization", "Bearer s3cret")
+            .call()
+            .unwrap();
+        r.body_mut().read_to_string().unwrap()
+    };
+    let agents = page("/console/part/agents");
+    assert!(
+        agents.contains(r#"data-agent="scaling""#) && agents.contains(r#"data-agent="healing""#),
+        "{agents}"
+    );
+    let actions = page("/console/part/actions");
+    let row = actions
+        .split("<tr class=\"action")
+        .find(|r| r.contains("api-b"))
+        .unwrap_or_else(|| panic!("{actions}"));
+    assert!(row.contains("<td>healing</td>"), "{row}");
     assert_eq!(prevented.len(), 2);
     assert_eq!(prevented[0]["rule"], "remediation_first");
     assert_eq!(prevented[0]["action"]["service"], "api");

@@ -17,8 +17,8 @@ pub struct Manual {
     pub replies: Receiver<Reply>,
     /// Seconds a proposal waits.
     pub ttl_s: f64,
-    /// The next proposal's number.
-    pub next_id: u64,
+    /// The agent that proposes.
+    pub agent: crate::ask::Agent,
     /// What the endpoint shows (the proposals waiting).
     pub shared: Arc<Shared>,
 }
@@ -47,14 +47,17 @@ impl Manual {
                 continue;
             };
             let proposal = Proposal {
-                id: self.next_id,
+                id: self
+                    .shared
+                    .next_proposal
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                agent: self.agent,
                 action,
                 verdict: p.verdict.clone(),
                 explanation: p.explanation.clone(),
                 created_unix: now_unix,
                 expires_unix: now_unix + ttl,
             };
-            self.next_id += 1;
             println!(
                 "proposal {}: {} ({}); answer `{0} accept`, `{0} decline` or `{0} modify REPLICAS` within {ttl} s",
                 proposal.id,
@@ -64,7 +67,7 @@ impl Manual {
             act.notify("proposal", &proposal)?;
             waiting.push((proposal, p));
         }
-        publish(&self.shared, &waiting);
+        self.publish(&waiting);
         let started = Instant::now();
         let deadline = started + Duration::from_secs_f64(ttl);
         while !waiting.is_empty() {
@@ -77,7 +80,7 @@ impl Manual {
                 continue;
             };
             let (proposal, p) = waiting.remove(at);
-            publish(&self.shared, &waiting);
+            self.publish(&waiting);
             let now_s = now_s + started.elapsed().as_secs_f64();
             let approval = |decision, replicas| Approval {
                 proposal: proposal.id,
@@ -142,15 +145,15 @@ impl Manual {
             act.notify("approval", &decision)?;
             decisions.push(decision);
         }
-        publish(&self.shared, &[]);
+        self.publish(&[]);
         Ok(decisions)
     }
 }
 
-/// Shows the endpoint the proposals still waiting for an answer.
-fn publish(shared: &Shared, waiting: &[(Proposal, Plan)]) {
-    if let Ok(mut pending) = shared.pending.lock() {
-        *pending = waiting.iter().map(|(q, _)| q.clone()).collect();
+impl Manual {
+    /// Shows the endpoint and the console the proposals still waiting for an answer.
+    fn publish(&self, waiting: &[(Proposal, Plan)]) {
+        self.shared
+            .publish(self.agent, waiting.iter().map(|(q, _)| q.clone()));
     }
-    shared.metrics.pending.set(waiting.len() as i64);
 }

@@ -5,32 +5,138 @@
 pub mod manual;
 
 use crate::action::Action;
+use crate::ask::Agent;
 use crate::explain::Explanation;
 use crate::guard::Verdict;
 use crate::metrics::Metrics;
+use crate::observe::{ObservationConfig, Replicas};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io::BufRead;
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
-/// What the HTTP endpoint ([`crate::server`]) shares with manual mode's loop: the
-/// proposals waiting, where answers go, the token that guards them, and the metrics.
+/// What the HTTP endpoint ([`crate::server`]) and the console ([`crate::console`])
+/// share with the decision loop: the proposals waiting (every agent's), where answers
+/// and requests go, the token that guards them, the agents' modes, what the target
+/// said last, the metrics and the console's sessions.
 pub struct Shared {
     /// The adapter's metrics.
     pub metrics: Arc<Metrics>,
-    /// Proposals waiting for a decision.
+    /// Proposals waiting for a decision, every agent's.
     pub pending: Mutex<Vec<Proposal>>,
-    /// Where decisions go (the loop waits on the other end).
-    pub replies: Mutex<Sender<Reply>>,
-    /// The bearer token of the proposal and request routes; `None` serves neither.
+    /// Where decisions go, per agent (its loop waits on the other end).
+    pub replies: Mutex<Vec<(Agent, Sender<Reply>)>>,
+    /// The bearer token of the proposal, request and console routes; `None` serves
+    /// none of them.
     pub token: Option<String>,
     /// Where an operator's requests go (the loop handles them between steps).
     pub requests: Mutex<Sender<crate::operator::Asked>>,
     /// The audit log, which questions are answered from.
     pub audit_path: std::path::PathBuf,
-    /// Whether the loop proposes (manual mode) rather than acts; an operator's
-    /// request can switch it.
-    pub manual: std::sync::atomic::AtomicBool,
+    /// The agents, their modes and pauses, in the config's order.
+    pub agents: Mutex<Vec<AgentView>>,
+    /// The next proposal's number (unique across the agents of one adapter).
+    pub next_proposal: AtomicU64,
+    /// Each service's replicas (`NS/NAME`) as the target said at the last step, and
+    /// when (Unix seconds).
+    pub live: Mutex<(f64, BTreeMap<String, Replicas>)>,
+    /// Where the console's health charts are read from (the first agent's
+    /// observation).
+    pub observation: Option<ObservationConfig>,
+    /// The services (target names) the console shows.
+    pub services: Vec<String>,
+    /// The console's login links and sessions.
+    pub sessions: crate::console::Sessions,
+}
+
+impl Shared {
+    /// An empty board for an adapter whose first agent is `view`.
+    pub fn new(
+        metrics: Arc<Metrics>,
+        token: Option<String>,
+        requests: Sender<crate::operator::Asked>,
+        audit_path: std::path::PathBuf,
+        observation: Option<ObservationConfig>,
+        services: Vec<String>,
+    ) -> Shared {
+        Shared {
+            metrics,
+            pending: Mutex::new(Vec::new()),
+            replies: Mutex::new(Vec::new()),
+            token,
+            requests: Mutex::new(requests),
+            audit_path,
+            agents: Mutex::new(Vec::new()),
+            next_proposal: AtomicU64::new(1),
+            live: Mutex::new((0.0, BTreeMap::new())),
+            observation,
+            services,
+            sessions: crate::console::Sessions::default(),
+        }
+    }
+
+    /// Adds an agent: its view and where its proposals' answers go.
+    pub fn join(&self, view: AgentView, replies: Sender<Reply>) {
+        if let Ok(mut r) = self.replies.lock() {
+            r.push((view.agent, replies));
+        }
+        if let Ok(mut a) = self.agents.lock() {
+            a.push(view);
+        }
+    }
+
+    /// Changes what the console shows of `agent`.
+    pub fn update_agent(&self, agent: Agent, f: impl FnOnce(&mut AgentView)) {
+        if let Ok(mut a) = self.agents.lock()
+            && let Some(v) = a.iter_mut().find(|v| v.agent == agent)
+        {
+            f(v);
+        }
+    }
+
+    /// Sends a decision to the agent whose proposal it answers; `Err` says why not
+    /// (no such pending proposal, or the adapter is stopping).
+    pub fn answer(&self, reply: Reply) -> Result<(), String> {
+        let agent = self
+            .pending
+            .lock()
+            .ok()
+            .and_then(|p| p.iter().find(|p| p.id == reply.id).map(|p| p.agent))
+            .ok_or_else(|| format!("no pending proposal {} (decided or expired?)", reply.id))?;
+        let replies = self.replies.lock().map_err(|_| "the adapter is stopping")?;
+        replies
+            .iter()
+            .find(|(a, _)| *a == agent)
+            .is_some_and(|(_, tx)| tx.send(reply).is_ok())
+            .then_some(())
+            .ok_or_else(|| "the adapter is stopping".to_string())
+    }
+
+    /// Shows the proposals of `agent` still waiting (the others' are kept).
+    pub fn publish(&self, agent: Agent, waiting: impl Iterator<Item = Proposal>) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.retain(|p| p.agent != agent);
+            pending.extend(waiting);
+            self.metrics.pending.set(pending.len() as i64);
+        }
+    }
+}
+
+/// One agent as the console shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AgentView {
+    /// The agent.
+    pub agent: Agent,
+    /// Whether it proposes (manual) or acts (auto).
+    pub manual: bool,
+    /// Who paused it, while it is paused.
+    pub paused_by: Option<String>,
+    /// Its policy, for people.
+    pub policy: String,
+    /// Its env.
+    pub env: String,
 }
 
 /// An action waiting for a person.
@@ -38,6 +144,8 @@ pub struct Shared {
 pub struct Proposal {
     /// Its number (unique in this run).
     pub id: u64,
+    /// The agent that proposes it.
+    pub agent: Agent,
     /// What would be done (already through the guardrails).
     pub action: Action,
     /// What the policy asked for and what the guardrails made of it.

@@ -55,6 +55,12 @@ pub fn stand_in() -> (String, Answers) {
                 200,
                 r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#.into(),
             ));
+            // A range query gets the canned sample's value over the range asked.
+            let (status, body) = if target.starts_with("/api/v1/query_range") {
+                (status, as_range(&body, target))
+            } else {
+                (status, body)
+            };
             let _ = write!(
                 stream,
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -63,6 +69,35 @@ pub fn stand_in() -> (String, Answers) {
         }
     });
     (url, answers)
+}
+
+/// The canned instant answer `body` as a range answer: its one sample's value at
+/// every `step` from `start` to `end` of the request `target` (none for none).
+fn as_range(body: &str, target: &str) -> String {
+    let param = |name: &str| -> f64 {
+        target
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| decode(v).parse().ok())
+            .unwrap_or(0.0)
+    };
+    let (start, end, step) = (param("start"), param("end"), param("step").max(1.0));
+    let parsed: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let result = match parsed["data"]["result"].as_array().map(Vec::as_slice) {
+        Some([one]) => {
+            let value = one["value"][1].as_str().unwrap_or("NaN");
+            let mut values = Vec::new();
+            let mut t = start;
+            while t <= end {
+                values.push(serde_json::json!([t, value]));
+                t += step;
+            }
+            serde_json::json!([{"metric": {}, "values": values}])
+        }
+        _ => serde_json::json!([]),
+    };
+    serde_json::json!({"status": "success", "data": {"resultType": "matrix", "result": result}})
+        .to_string()
 }
 
 pub fn sample(value: f64, ts: f64) -> (u16, String) {
