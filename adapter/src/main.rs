@@ -40,12 +40,14 @@ enum Command {
     /// terminal with `ID accept`, `ID decline` or `ID modify REPLICAS`, or POST
     /// `{"decision": "accept"}` (or decline, or modify with "replicas") to
     /// `/proposals/ID` on the `[server]` endpoint with the bearer token. A proposal
-    /// nobody answers within `manual.ttl_s` expires and nothing is done.
+    /// nobody answers within `manual.ttl_s` expires and nothing is done. With a
+    /// token set, the endpoint also serves a web console: the adapter prints a
+    /// one-time login link at start.
     Run {
         /// The adapter's config file (TOML).
         config: PathBuf,
-        /// Overrides the config's mode: `auto` acts and then notifies, `manual`
-        /// proposes and waits.
+        /// Overrides the config's mode, for every agent it lists: `auto` acts and
+        /// then notifies, `manual` proposes and waits.
         #[arg(long, value_enum)]
         mode: Option<ModeArg>,
         /// Stop after this many decisions (default: run until stopped).
@@ -79,10 +81,14 @@ enum ModeArg {
 fn run(path: &std::path::Path, mode: Option<ModeArg>, steps: Option<u64>) -> Result<()> {
     let mut cfg = AdapterConfig::load(path)?;
     if let Some(m) = mode {
+        // Every agent of the adapter, not only the first.
         cfg.mode = match m {
             ModeArg::Auto => Mode::Auto,
             ModeArg::Manual => Mode::Manual,
         };
+        for also in &mut cfg.also {
+            also.mode = cfg.mode;
+        }
         cfg.validate()
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }

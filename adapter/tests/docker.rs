@@ -22,6 +22,7 @@ use hale_adapter::docker::DockerSwarm;
 use hale_adapter::report::{Outcome, Resolution};
 use hale_adapter::run::Adapter;
 use hale_adapter::target::Target;
+use hale_adapter::team::Team;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -308,10 +309,19 @@ impl Load {
     }
 }
 
-/// The scaling adapter's config (the trained `demo` bundle), or with `healing` the
-/// healing adapter's
-/// (the kubelet baseline on Healing-v0, with per-replica queries by task id).
-fn config(dir: &Path, socket: &str, prometheus: &str, healing: bool) -> AdapterConfig {
+/// Which adapter a config describes.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// The trained `demo` scaling bundle.
+    Scaling,
+    /// The kubelet baseline on Healing-v0, with per-replica queries by task id.
+    Healing,
+    /// Both in one adapter: the scaler first, the healer in `[[also]]`.
+    Team,
+}
+
+/// The config of the adapter `kind` names.
+fn config(dir: &Path, socket: &str, prometheus: &str, kind: Kind) -> AdapterConfig {
     // Queries that give 0 for a service with no traffic (not an absent series), and
     // CPU utilisation as busy CPU seconds per second per replica that is up,
     // and 0 when none is: a service whose every replica has crashed must stay
@@ -322,28 +332,36 @@ fn config(dir: &Path, socket: &str, prometheus: &str, healing: bool) -> AdapterC
             "(1000 * histogram_quantile({p}, sum by (le) (rate(app_latency_seconds_bucket{{service=\"$service\"}}[5s]))) >= 0) or vector(0)"
         )
     };
-    let (head, replica_queries) = if healing {
-        // The kubelet's 10 s back-off is one env step: due one step after a crash.
-        let r = |metric: &str| format!("sum(rate({metric}{{replica=\"$replica\"}}[5s]))");
-        (
-            "policy = \"kubelet\"\nenv = \"Healing-v0\"\n\n[env_config]\nscenario = \"three-tier\"\ncontrol_interval_s = 10.0".to_string(),
+    // The kubelet's 10 s back-off is one env step: due one step after a crash.
+    let r = |metric: &str| format!("sum(rate({metric}{{replica=\"$replica\"}}[5s]))");
+    let per_replica = format!(
+        "[observation.replica_queries]\nmemory_fraction = 'sum(app_resident_bytes{{replica=\"$replica\"}}) / 67108864'\nmean_latency_ms = '1000 * {} / {}'\nerror_rate = '{} / {}'\n",
+        r("app_latency_seconds_sum"),
+        r("app_latency_seconds_count"),
+        r("app_errors_total"),
+        r("app_requests_total"),
+    );
+    let healer = "policy = \"kubelet\"\nenv = \"Healing-v0\"\n\n[env_config]\nscenario = \"three-tier\"\ncontrol_interval_s = 10.0";
+    // The trained bundle brings its own env config (the `demo` scenario).
+    let scaler = format!(
+        "policy = \"{}\"\nenv = \"Scaling-v0\"",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/demo-scaling-ppo")
+    );
+    let (head, replica_queries) = match kind {
+        Kind::Healing => (healer.to_string(), per_replica),
+        Kind::Scaling => (scaler, String::new()),
+        Kind::Team => (
+            scaler,
             format!(
-                "[observation.replica_queries]\nmemory_fraction = 'sum(app_resident_bytes{{replica=\"$replica\"}}) / 67108864'\nmean_latency_ms = '1000 * {} / {}'\nerror_rate = '{} / {}'\n",
-                r("app_latency_seconds_sum"),
-                r("app_latency_seconds_count"),
-                r("app_errors_total"),
-                r("app_requests_total"),
+                "{per_replica}\n[[also]]\nmode = \"auto\"\n{}",
+                healer.replace("[env_config]", "[also.env_config]")
             ),
-        )
-    } else {
-        // The trained bundle brings its own env config (the `demo` scenario).
-        (
-            format!(
-                "policy = \"{}\"\nenv = \"Scaling-v0\"",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/demo-scaling-ppo")
-            ),
-            String::new(),
-        )
+        ),
+    };
+    let name = match kind {
+        Kind::Scaling => "adapter",
+        Kind::Healing => "healing",
+        Kind::Team => "team",
     };
     let text = format!(
         r#"
@@ -374,10 +392,10 @@ error_rate = '({errors} / {rate} >= 0) or vector(0)'
 cpu_utilization = '({busy} or vector(0)) / (count(up{{job="$service"}} == 1) or vector(1))'
 {replica_queries}"#,
         audit = dir
-            .join(if healing {
-                "healing.jsonl"
+            .join(if kind == Kind::Scaling {
+                "audit.jsonl".to_string()
             } else {
-                "audit.jsonl"
+                format!("{name}.jsonl")
             })
             .display(),
         rate = q("app_requests_total"),
@@ -387,11 +405,7 @@ cpu_utilization = '({busy} or vector(0)) / (count(up{{job="$service"}} == 1) or 
         p95 = quantile(0.95),
         p99 = quantile(0.99),
     );
-    let path = dir.join(if healing {
-        "healing.toml"
-    } else {
-        "adapter.toml"
-    });
+    let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
     AdapterConfig::load(&path).unwrap()
 }
@@ -496,7 +510,12 @@ fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
     });
 
     let mut prometheus = Prometheus::start(work.path());
-    let cfg = config(work.path(), &engine.socket(), &prometheus.url(), false);
+    let cfg = config(
+        work.path(),
+        &engine.socket(),
+        &prometheus.url(),
+        Kind::Scaling,
+    );
     let mut adapter = Adapter::new(&cfg).unwrap();
     let clock = Instant::now();
     // The first samples come after Prometheus' first target discovery (about 5 s).
@@ -581,7 +600,12 @@ fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
     // Healing: api's container is killed behind the adapter's back. Swarm does not
     // replace it (restart policy none); the healing adapter (the kubelet baseline)
     // sees the crashed replica and, after its back-off, restarts it.
-    let healing_cfg = config(work.path(), &engine.socket(), &prometheus.url(), true);
+    let healing_cfg = config(
+        work.path(),
+        &engine.socket(),
+        &prometheus.url(),
+        Kind::Healing,
+    );
     let mut healer = Adapter::new(&healing_cfg).unwrap();
     eventually("api's new task running", 30, || {
         swarm
@@ -651,6 +675,99 @@ fn swarm_services_scale_with_load_restart_pause_and_roll_back() {
             .any(|l| l.contains("\"kind\":\"restart\"") && l.contains("\"applied\"")),
         "{healing_log}"
     );
+
+    // The scaler and the healer in one adapter, with the coordinator between them:
+    // under load on front, api's container is killed behind their back. The team
+    // scales front up and restarts api, and none of its applied actions fight (no
+    // scale-down of api once the healer has acted on it); the coordinator's counts
+    // are printed.
+    drop(healer);
+    let team_cfg = config(work.path(), &engine.socket(), &prometheus.url(), Kind::Team);
+    let mut team = Team::new(&team_cfg).unwrap();
+    eventually("api running before the team's crash", 30, || {
+        swarm
+            .state()
+            .is_ok_and(|s| s.replicas["/api"].iter().all(|t| t.running() && t.ready))
+    });
+    let load = Load::start(SERVICES[0].1, 160.0);
+    let victim = swarm.state().unwrap().replicas["/api"][0].name.clone();
+    let container = engine.docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.task.id={victim}"),
+    ]);
+    engine.docker(&["kill", "-s", "KILL", &container]);
+    let start = Instant::now();
+    let (mut scaled, mut restarted) = (false, false);
+    // (agent, action, the service's desired replicas when it was decided)
+    let mut applied: Vec<(usize, Action, Option<u32>)> = Vec::new();
+    while !(scaled && restarted) {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let outcomes = team.step(unix, clock.elapsed().as_secs_f64()).unwrap();
+        for (agent, outcome) in outcomes.iter().enumerate() {
+            let Outcome::Decided { decisions } = outcome else {
+                continue;
+            };
+            for d in decisions.iter().filter(|d| d.result == Resolution::Applied) {
+                let action = d.verdict.action().unwrap().clone();
+                scaled |= matches!(&action, Action::Scale { service, replicas, .. } if service == "front" && *replicas >= 2);
+                restarted |= matches!(&action, Action::Restart { service, replica, .. } if service == "api" && *replica == victim);
+                applied.push((agent, action, d.seen.as_ref().map(|s| s.replicas.desired)));
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "in 120 s the team scaled front: {scaled}, restarted api: {restarted}; applied: {applied:?}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    load.stop();
+    let restart_at = applied
+        .iter()
+        .position(|(_, a, _)| matches!(a, Action::Restart { .. }))
+        .unwrap();
+    assert!(
+        !applied[restart_at..].iter().any(|(_, a, before)| matches!(a,
+            Action::Scale { service, replicas, .. } if service == "api" && before.is_some_and(|b| *replicas < b))),
+        "api scaled down after its repair: {applied:?}"
+    );
+    assert!(applied.iter().all(|(agent, a, _)| match a {
+        Action::Scale { .. } => *agent == 0,
+        _ => *agent == 1,
+    }));
+    let prevented = |rule: &str| {
+        team.metrics()
+            .prevented
+            .get_or_create(&hale_adapter::metrics::RuleLabels { rule: rule.into() })
+            .get()
+    };
+    println!(
+        "team on Swarm: front scaled and api restarted in {:.0} s; applied {applied:?}; conflicts prevented: remediation_first {}, one_disruption {}, one_owner {}",
+        start.elapsed().as_secs_f64(),
+        prevented("remediation_first"),
+        prevented("one_disruption"),
+        prevented("one_owner")
+    );
+    let team_log = std::fs::read_to_string(work.path().join("team.jsonl")).unwrap();
+    assert!(team_log.lines().all(|l| {
+        let e: serde_json::Value = serde_json::from_str(l).unwrap();
+        e["event"] == "prevented" || matches!(e["agent"].as_str(), Some("scaling" | "healing"))
+    }));
+    drop(team);
+    eventually("front back to one task after the team", 90, || {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let _ = adapter.step(unix, clock.elapsed().as_secs_f64());
+        swarm
+            .state()
+            .is_ok_and(|s| s.services["/front"].desired == 1)
+    });
 
     // Pause (the cordon of a swarm node).
     let node = state.nodes[0].name.clone();
