@@ -7,6 +7,7 @@ use anyhow::{Result, anyhow};
 use hale_policies::bundle::write_atomic;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 
 /// The palette (matplotlib's tab10), cycled.
@@ -304,11 +305,48 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Bars) -> Res
         .iter()
         .flat_map(|&(_, v, ci)| [v - ci.max(0.0), v + ci.max(0.0), v]);
     let (y0, y1) = span(vals, true);
-    let labels: Vec<String> = p.bars.iter().map(|b| b.0.clone()).collect();
+    // Labels that would not fit side by side (about 7 px a character at 12 px) are
+    // turned upright, in a taller label area, and cut with an ellipsis past
+    // `LABEL_CHARS` (in the middle).
+    const LABEL_CHARS: usize = 24;
+    let labels: Vec<String> = p
+        .bars
+        .iter()
+        .map(|b| {
+            let chars: Vec<char> = b.0.chars().collect();
+            if chars.len() > LABEL_CHARS {
+                // The middle goes: names differ at either end (a prefix, a seed).
+                let keep = (LABEL_CHARS - 1) / 2;
+                let head: String = chars[..keep].iter().collect();
+                let tail: String = chars[chars.len() - keep..].iter().collect();
+                format!("{head}…{tail}")
+            } else {
+                b.0.clone()
+            }
+        })
+        .collect();
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let slot = f64::from(area.dim_in_pixel().0.saturating_sub(84)) / n as f64;
+    let upright = longest as f64 * 7.0 > slot;
+    let label_area = if upright {
+        (longest as u32 * 7 + 12).clamp(36, 190)
+    } else {
+        36
+    };
+    let label_style = if upright {
+        TextStyle::from(
+            ("sans-serif", 12)
+                .into_font()
+                .transform(FontTransform::Rotate90),
+        )
+        .pos(Pos::new(HPos::Left, VPos::Top))
+    } else {
+        TextStyle::from(("sans-serif", 12).into_font())
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, ("sans-serif", 15))
         .margin(10)
-        .x_label_area_size(36)
+        .x_label_area_size(label_area)
         .y_label_area_size(64)
         .build_cartesian_2d(-0.5..(n as f64 - 0.5), y0..y1)
         .map_err(err)?;
@@ -318,10 +356,12 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Bars) -> Res
         .light_line_style(RGBColor(240, 240, 240))
         .bold_line_style(RGBColor(215, 215, 215))
         .x_labels(n)
+        .x_label_style(label_style.clone())
         .y_labels(6)
         .x_label_formatter(&|x| {
             let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
+            // Upright labels are drawn below, each from the axis down.
+            if (x - i).abs() < 1e-6 && i >= 0.0 && !upright {
                 labels.get(i as usize).cloned().unwrap_or_default()
             } else {
                 String::new()
@@ -348,6 +388,18 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Bars) -> Res
                     PathElement::new(vec![(x - 0.1, v + ci), (x + 0.1, v + ci)], whisker),
                 ])
                 .map_err(err)?;
+        }
+    }
+    if upright {
+        let (base_x, base_y) = area.get_base_pixel();
+        for (i, label) in labels.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(i as f64, y0));
+            area.draw(&Text::new(
+                label.clone(),
+                (x - base_x - 6, y - base_y + 6),
+                label_style.clone(),
+            ))
+            .map_err(err)?;
         }
     }
     if y0 < 0.0 && y1 > 0.0 {
@@ -400,6 +452,36 @@ pub fn short(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_long_bar_labels_are_drawn_upright() {
+        let dir = tempfile::tempdir().unwrap();
+        let bars = (0..8)
+            .map(|i| {
+                (
+                    format!("policy-with-a-long-name-{i}+and-more"),
+                    i as f64,
+                    0.5,
+                )
+            })
+            .collect();
+        let figure = Figure {
+            panels: vec![Panel::Bars(Bars {
+                title: "return".into(),
+                bars,
+                offset: 0,
+            })],
+            columns: 1,
+            panel: (640, 420),
+        };
+        figure.save(&dir.path().join("bars")).unwrap();
+        let svg = std::fs::read_to_string(dir.path().join("bars.svg")).unwrap();
+        assert!(svg.contains("rotate(90"), "labels turned upright");
+        assert!(svg.contains("policy-with…-3+and-more"), "cut in the middle");
+        if let Ok(keep) = std::env::var("HALE_KEEP_PLOT") {
+            std::fs::copy(dir.path().join("bars.png"), keep).unwrap();
+        }
+    }
 
     #[test]
     fn tick_labels_are_short() {
