@@ -215,6 +215,7 @@ impl Adapter {
                     ttl_s: cfg.manual.ttl_s,
                     agent,
                     shared: shared.clone(),
+                    carried: Vec::new(),
                 }),
                 None,
             )
@@ -289,7 +290,11 @@ impl Adapter {
         &self,
         timeout: Duration,
     ) -> Result<Asked, std::sync::mpsc::RecvTimeoutError> {
-        self.requests.recv_timeout(timeout)
+        let asked = self.requests.recv_timeout(timeout)?;
+        self.shared
+            .requests_waiting
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(asked)
     }
 
     /// The operator actions carried out since the last call (the coordinator holds
@@ -333,7 +338,7 @@ impl Adapter {
     /// their expiry). Errors only when the audit log cannot be written.
     pub fn step(&mut self, now_unix: f64, now_s: f64) -> Result<Outcome, AdapterError> {
         // An operator's requests come before the agent's own actions.
-        while let Ok(asked) = self.requests.try_recv() {
+        while let Ok(asked) = self.next_request(Duration::ZERO) {
             self.handle(asked, now_unix, now_s)?;
         }
         let planned = self.plan_step(now_unix, now_s);
@@ -496,7 +501,7 @@ impl Adapter {
                 None => ("resumed", format!("{} was not paused", here.word())),
             },
             Request::SetMode { mode, .. } => {
-                let answer = self.set_mode(*mode);
+                let answer = self.set_mode(*mode)?;
                 ("switched", answer)
             }
             action => {
@@ -641,8 +646,8 @@ impl Adapter {
 
     /// Switches between auto and manual mode (manual needs the endpoint's token, which
     /// the asker holds, so it is there).
-    fn set_mode(&mut self, mode: crate::ask::Mode) -> String {
-        match (mode, self.manual.take()) {
+    fn set_mode(&mut self, mode: crate::ask::Mode) -> Result<String, AdapterError> {
+        Ok(match (mode, self.manual.take()) {
             (crate::ask::Mode::Manual, Some(m)) => {
                 self.manual = Some(m);
                 format!("{} is in manual mode already", self.agent.word())
@@ -654,6 +659,7 @@ impl Adapter {
                         ttl_s: self.ttl_s,
                         agent: self.agent,
                         shared: self.shared.clone(),
+                        carried: Vec::new(),
                     });
                     self.shared.update_agent(self.agent, |v| v.manual = true);
                     format!(
@@ -664,14 +670,23 @@ impl Adapter {
                 None => format!("{} cannot switch to manual mode", self.agent.word()),
             },
             (crate::ask::Mode::Auto, Some(m)) => {
-                self.idle_replies = Some(m.replies);
+                let open = m.carried.len();
+                self.idle_replies = Some(m.withdraw(&mut self.act)?);
                 self.shared.update_agent(self.agent, |v| v.manual = false);
-                format!("{} acts on its own from now on", self.agent.word())
+                let withdrawn = if open > 0 {
+                    format!(" ({open} open proposals withdrawn)")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{} acts on its own from now on{withdrawn}",
+                    self.agent.word()
+                )
             }
             (crate::ask::Mode::Auto, None) => {
                 format!("{} is in auto mode already", self.agent.word())
             }
-        }
+        })
     }
 
     /// The env's decision and what it reads besides its input.

@@ -116,6 +116,8 @@ pub(crate) fn ask_text(shared: &Shared, text: &str, by: String) -> (u16, serde_j
         );
     }
     let (tx, rx) = std::sync::mpsc::channel();
+    use std::sync::atomic::Ordering;
+    shared.requests_waiting.fetch_add(1, Ordering::SeqCst);
     let sent = shared.requests.lock().is_ok_and(|q| {
         q.send(crate::operator::Asked {
             request: parsed.clone(),
@@ -125,6 +127,7 @@ pub(crate) fn ask_text(shared: &Shared, text: &str, by: String) -> (u16, serde_j
         .is_ok()
     });
     if !sent {
+        shared.requests_waiting.fetch_sub(1, Ordering::SeqCst);
         return (503, serde_json::json!({"error": "the adapter is stopping"}));
     }
     match rx.recv_timeout(ASK_WAIT) {

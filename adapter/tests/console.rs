@@ -311,9 +311,9 @@ fn the_console_refuses_what_it_should_over_http() {
     );
     assert_eq!(acts(dir.path()), before, "refused forms changed nothing");
 
-    // The hot api's proposal, declined with the token instead of a session (no CSRF
-    // needed): in manual mode the loop waits on its proposals before it takes requests.
-    let id = loop {
+    // The hot api's proposal is pending; a request (with the token instead of a
+    // session: no CSRF needed) does not wait behind it, and it stays pending.
+    let pending = || {
         let mut r = http
             .get(&format!("{}/proposals", a.base))
             .header("Authorization", format!("Bearer {TOKEN}"))
@@ -321,32 +321,81 @@ fn the_console_refuses_what_it_should_over_http() {
             .unwrap();
         let v: serde_json::Value =
             serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-        if let Some(id) = v["proposals"][0]["id"].as_u64() {
-            assert_eq!(v["proposals"][0]["agent"], "scaling");
-            break id;
+        v["proposals"].as_array().unwrap().clone()
+    };
+    let id = loop {
+        if let Some(p) = pending().first() {
+            assert_eq!(p["agent"], "scaling");
+            break p["id"].as_u64().unwrap();
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let declined = http
-        .post(&format!("{}/console/proposals/{id}", a.base))
-        .header("Authorization", format!("Bearer {TOKEN}"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("X-Hale-CSRF", "-")
-        .send("decision=decline")
-        .unwrap();
-    assert_eq!(declined.status(), 202);
-    // A request, with the token.
-    let mut ok = http
-        .post(&format!("{}/console/ask", a.base))
-        .header("Authorization", format!("Bearer {TOKEN}"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("X-Hale-CSRF", "-")
-        .send("text=scale+db+to+3")
-        .unwrap();
+    let token_form = |path: &str, body: &str| {
+        http.post(&format!("{}{path}", a.base))
+            .header("Authorization", format!("Bearer {TOKEN}"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("X-Hale-CSRF", "-")
+            .send(body.to_string())
+            .unwrap()
+    };
+    let asked = Instant::now();
+    let mut ok = token_form("/console/ask", "text=scale+db+to+3");
     assert_eq!(ok.status(), 200);
     let ok: serde_json::Value =
         serde_json::from_str(&ok.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(ok["result"], "applied", "{ok}");
+    println!(
+        "a request with a proposal pending was carried out in {:.3} s",
+        asked.elapsed().as_secs_f64()
+    );
+    let still: Vec<u64> = pending().iter().filter_map(|p| p["id"].as_u64()).collect();
+    assert_eq!(still, [id], "the proposal stays pending, once");
+    assert_eq!(
+        token_form(&format!("/console/proposals/{id}"), "decision=decline").status(),
+        202
+    );
+    let start = Instant::now();
+    while audit(dir.path()).iter().all(|e| e["event"] != "approval") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the decline is carried out"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let approval = audit(dir.path())
+        .into_iter()
+        .find(|e| e["event"] == "approval")
+        .unwrap();
+    assert_eq!(approval["approval"]["decision"], "declined");
+    assert_eq!(approval["approval"]["proposal"], id);
+    // api is still hot: the next step proposes again. Switching the scaler to auto
+    // withdraws that proposal (audited, saying why) rather than leaving it open.
+    let again = loop {
+        if let Some(p) = pending().first() {
+            break p["id"].as_u64().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(again > id);
+    let mut switched = token_form("/console/ask", "text=switch+scaling+to+auto");
+    assert_eq!(switched.status(), 200);
+    let switched = switched.body_mut().read_to_string().unwrap();
+    assert!(
+        switched.contains("1 open proposals withdrawn"),
+        "{switched}"
+    );
+    assert!(pending().is_empty());
+    let withdrawn = audit(dir.path())
+        .into_iter()
+        .find(|e| e["event"] == "approval" && e["approval"]["proposal"] == again)
+        .unwrap();
+    assert!(
+        withdrawn["result"]
+            .as_str()
+            .unwrap()
+            .contains("left manual mode"),
+        "{withdrawn}"
+    );
     let request = audit(dir.path())
         .into_iter()
         .find(|e| e["event"] == "request")

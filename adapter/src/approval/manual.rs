@@ -1,6 +1,9 @@
 //! Manual mode's loop: each change the guardrails allow becomes a proposal; the
 //! step waits until every proposal is answered or expires, and carries out what was
-//! accepted (or modified, through the guardrails again).
+//! accepted (or modified, through the guardrails again). An operator's request does
+//! not wait behind them: when one comes, the step ends, the proposals still open stay
+//! pending (answerable, with their own expiry), and the next step takes them up again
+//! before proposing anything new for their services.
 
 use super::{Answer, Proposal, Reply, Shared};
 use crate::action::Action;
@@ -21,6 +24,9 @@ pub struct Manual {
     pub agent: crate::ask::Agent,
     /// What the endpoint shows (the proposals waiting).
     pub shared: Arc<Shared>,
+    /// Proposals still open when a step ended for an operator's request, with the
+    /// instant each expires.
+    pub carried: Vec<(Proposal, Plan, Instant)>,
 }
 
 impl Manual {
@@ -34,18 +40,19 @@ impl Manual {
         now_s: f64,
     ) -> Result<Vec<Decision>, AdapterError> {
         let ttl = self.ttl_s;
-        // Answers left over from earlier steps name proposals that are gone.
-        while let Ok(stale) = self.replies.try_recv() {
-            eprintln!("proposal {}: no longer pending, answer ignored", stale.id);
-        }
         let mut decisions = Vec::new();
-        let mut waiting: Vec<(Proposal, Plan)> = Vec::new();
+        // Proposals carried over from a step that ended for an operator's request
+        // come first; a new plan for a service that has one waits for its answer.
+        let mut waiting = std::mem::take(&mut self.carried);
         for p in planned {
             let Some(action) = p.verdict.action().cloned() else {
                 let verdict = p.verdict.clone();
                 decisions.push(act.carry_out(p, verdict, None, now_s));
                 continue;
             };
+            if waiting.iter().any(|(_, q, _)| q.service == p.service) {
+                continue;
+            }
             let proposal = Proposal {
                 id: self
                     .shared
@@ -65,21 +72,52 @@ impl Manual {
                 proposal.explanation.summary()
             );
             act.notify("proposal", &proposal)?;
-            waiting.push((proposal, p));
+            waiting.push((proposal, p, Instant::now() + Duration::from_secs_f64(ttl)));
         }
         self.publish(&waiting);
         let started = Instant::now();
-        let deadline = started + Duration::from_secs_f64(ttl);
-        while !waiting.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(reply) = self.replies.recv_timeout(left) else {
+        loop {
+            // Expired ones first, then an answer if one came.
+            let now = Instant::now();
+            let (expired, open): (Vec<_>, Vec<_>) =
+                waiting.into_iter().partition(|(_, _, until)| *until <= now);
+            waiting = open;
+            for (proposal, p, _) in expired {
+                decisions.push(self.expire(act, proposal, p)?);
+            }
+            if waiting.is_empty() {
                 break;
+            }
+            if self
+                .shared
+                .requests_waiting
+                .load(std::sync::atomic::Ordering::SeqCst)
+                > 0
+            {
+                // An operator is waiting: end the step; these stay pending.
+                self.carried = waiting;
+                self.publish(&self.carried);
+                return Ok(decisions);
+            }
+            let next_expiry = waiting
+                .iter()
+                .map(|(_, _, until)| *until)
+                .min()
+                .unwrap_or(now);
+            let slice = next_expiry.saturating_duration_since(now).min(REQUEST_POLL);
+            let reply = match self.replies.recv_timeout(slice) {
+                Ok(reply) => reply,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(slice);
+                    continue;
+                }
             };
-            let Some(at) = waiting.iter().position(|(q, _)| q.id == reply.id) else {
+            let Some(at) = waiting.iter().position(|(q, _, _)| q.id == reply.id) else {
                 eprintln!("proposal {}: not pending, answer ignored", reply.id);
                 continue;
             };
-            let (proposal, p) = waiting.remove(at);
+            let (proposal, p, _) = waiting.remove(at);
             self.publish(&waiting);
             let now_s = now_s + started.elapsed().as_secs_f64();
             let approval = |decision, replicas| Approval {
@@ -131,29 +169,60 @@ impl Manual {
             act.notify("approval", &decision)?;
             decisions.push(decision);
         }
-        for (proposal, p) in std::mem::take(&mut waiting) {
-            println!("proposal {}: expired, nothing done", proposal.id);
-            act.metrics
-                .action(p.proposed.kind(), Resolution::Expired.label());
-            let approval = Approval {
-                proposal: proposal.id,
-                decision: ApprovalDecision::Expired,
-                by: None,
-                replicas: None,
-            };
-            let decision = p.resolve(proposal.verdict, Some(approval), Resolution::Expired);
-            act.notify("approval", &decision)?;
-            decisions.push(decision);
-        }
         self.publish(&[]);
         Ok(decisions)
     }
+
+    /// Resolves a proposal nobody answered in time: nothing is done.
+    fn expire(
+        &self,
+        act: &mut Actuator,
+        proposal: Proposal,
+        p: Plan,
+    ) -> Result<Decision, AdapterError> {
+        println!("proposal {}: expired, nothing done", proposal.id);
+        act.metrics
+            .action(p.proposed.kind(), Resolution::Expired.label());
+        let approval = Approval {
+            proposal: proposal.id,
+            decision: ApprovalDecision::Expired,
+            by: None,
+            replicas: None,
+        };
+        let decision = p.resolve(proposal.verdict, Some(approval), Resolution::Expired);
+        act.notify("approval", &decision)?;
+        Ok(decision)
+    }
+
+    /// Withdraws the proposals carried over (the agent leaves manual mode): each is
+    /// declined, saying why, and audited.
+    pub fn withdraw(mut self, act: &mut Actuator) -> Result<Receiver<Reply>, AdapterError> {
+        for (proposal, p, _) in std::mem::take(&mut self.carried) {
+            let result = Resolution::Declined(Some(
+                "withdrawn: the agent left manual mode; it decides again at its next step".into(),
+            ));
+            act.metrics.action(p.proposed.kind(), result.label());
+            let approval = Approval {
+                proposal: proposal.id,
+                decision: ApprovalDecision::Declined,
+                by: None,
+                replicas: None,
+            };
+            let decision = p.resolve(proposal.verdict, Some(approval), result);
+            act.notify("approval", &decision)?;
+        }
+        self.publish(&[]);
+        Ok(self.replies)
+    }
 }
+
+/// How often a waiting step looks for an operator's request.
+const REQUEST_POLL: Duration = Duration::from_millis(50);
 
 impl Manual {
     /// Shows the endpoint and the console the proposals still waiting for an answer.
-    fn publish(&self, waiting: &[(Proposal, Plan)]) {
+    fn publish(&self, waiting: &[(Proposal, Plan, Instant)]) {
         self.shared
-            .publish(self.agent, waiting.iter().map(|(q, _)| q.clone()));
+            .publish(self.agent, waiting.iter().map(|(q, _, _)| q.clone()));
     }
 }

@@ -13,7 +13,7 @@ use crate::observe::{ObservationConfig, Replicas};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::BufRead;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
@@ -33,6 +33,10 @@ pub struct Shared {
     pub token: Option<String>,
     /// Where an operator's requests go (the loop handles them between steps).
     pub requests: Mutex<Sender<crate::operator::Asked>>,
+    /// Requests sent and not yet taken by the loop: an agent waiting on its
+    /// proposals stops waiting for them (they stay pending) so the request is not
+    /// held behind them.
+    pub requests_waiting: AtomicUsize,
     /// The audit log, which questions are answered from.
     pub audit_path: std::path::PathBuf,
     /// The agents, their modes and pauses, in the config's order.
@@ -67,6 +71,7 @@ impl Shared {
             replies: Mutex::new(Vec::new()),
             token,
             requests: Mutex::new(requests),
+            requests_waiting: AtomicUsize::new(0),
             audit_path,
             agents: Mutex::new(Vec::new()),
             next_proposal: AtomicU64::new(1),
