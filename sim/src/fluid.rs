@@ -42,6 +42,8 @@ pub(crate) struct FluidEngine {
     /// while the simulation's version equals `agg_version`.
     agg: Vec<(f64, f64, f64)>,
     agg_version: u64,
+    /// Each workload's external request rate this tick (a buffer kept between ticks).
+    external: Vec<f64>,
 }
 
 /// What a fluid tick reads of the cluster, and where it writes its expected counts.
@@ -79,6 +81,7 @@ impl FluidEngine {
             rate: vec![0.0; n],
             agg: vec![(0.0, 0.0, 0.0); n],
             agg_version: u64::MAX,
+            external: vec![0.0; sc.spec.workload.len()],
         }
     }
 
@@ -203,11 +206,11 @@ impl FluidEngine {
 
         // 1. Attempt rates, callers first.
         f.rate.iter_mut().for_each(|x| *x = 0.0);
-        let mut external = vec![0.0; sc.spec.workload.len()];
+        f.external.resize(sc.spec.workload.len(), 0.0);
         for (w, arr) in cx.arrivals.iter_mut().enumerate() {
-            external[w] = arr.rate_now(t);
+            f.external[w] = arr.rate_now(t);
             let e = &sc.edges[w];
-            f.rate[e.to] += external[w] * attempts(f.edge_fail[w], e.retries);
+            f.rate[e.to] += f.external[w] * attempts(f.edge_fail[w], e.retries);
         }
         for &s in &sc.topo_order {
             let pass = f.rate[s] * (1.0 - f.pre_fail[s]);
@@ -343,7 +346,7 @@ impl FluidEngine {
         f.agg_version = cx.version;
 
         // External requests, end to end.
-        for (w, &lam) in external.iter().enumerate() {
+        for (w, &lam) in f.external.iter().enumerate() {
             let edge = &sc.edges[w];
             let (m, v) = f.lat[edge.to];
             let p = f.edge_fail[w];

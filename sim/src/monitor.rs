@@ -112,6 +112,12 @@ pub(crate) struct Monitor {
     /// Fluid latency moments per service: (weight, Σ w·mean, Σ w·E[L²]).
     pub(crate) fluid_lat: Vec<(f64, f64, f64)>,
     snapshots: VecDeque<Snapshot>,
+    /// A snapshot no observer can see any more, kept for its buffers: the next
+    /// scrape fills them instead of allocating.
+    spare: Option<Snapshot>,
+    /// Scratch for the fluid per-replica credit: serving replicas and their shifts.
+    serving: Vec<ReplicaId>,
+    shifts: Vec<f64>,
     last_scrape: SimTime,
     noise: Stream,
     pub(crate) slo_violation_s: Vec<f64>,
@@ -131,6 +137,9 @@ impl Monitor {
             hist: (0..n).map(|_| empty_histogram()).collect(),
             fluid_lat: vec![(0.0, 0.0, 0.0); n],
             snapshots: VecDeque::new(),
+            spare: None,
+            serving: Vec::new(),
+            shifts: Vec::new(),
             last_scrape: SimTime::ZERO,
             noise: Stream::new(seed, StreamId::Monitoring),
             slo_violation_s: vec![0.0; sc.spec.slos.len()],
@@ -262,7 +271,17 @@ impl Monitor {
         let now = cx.now;
         let window_s = now.saturating_sub(self.last_scrape).as_secs_f64().max(1e-9);
         self.last_scrape = now;
-        let mut services = Vec::with_capacity(cx.services.len());
+        let (mut services, mut hosts, mut replicas) = match self.spare.take() {
+            Some(old) => (old.services, old.hosts, old.replicas),
+            None => (
+                Vec::with_capacity(cx.services.len()),
+                Vec::with_capacity(cx.hosts.len()),
+                Vec::new(),
+            ),
+        };
+        services.clear();
+        hosts.clear();
+        replicas.clear();
         for (s, st) in cx.services.iter().enumerate() {
             let w = self.win[s];
             let [p50, p95, p99] = self.percentiles(s);
@@ -337,19 +356,19 @@ impl Monitor {
                 }
             }
         }
-        let hosts = cx
-            .hosts
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| h.state != HostState::Removed)
-            .map(|(i, h)| HostMetrics {
-                host: i,
-                state: h.state,
-                cordoned: h.cordoned,
-                cpu_allocation: h.cpu_allocated / h.cpu,
-                memory_allocation: h.memory_allocated / h.memory_mib,
-            })
-            .collect();
+        hosts.extend(
+            cx.hosts
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.state != HostState::Removed)
+                .map(|(i, h)| HostMetrics {
+                    host: i,
+                    state: h.state,
+                    cordoned: h.cordoned,
+                    cpu_allocation: h.cpu_allocated / h.cpu,
+                    memory_allocation: h.memory_allocated / h.memory_mib,
+                }),
+        );
         // The fluid model has no per-request records: a serving replica is credited
         // with its service's figures, its latency shifted by how much slower (or
         // faster) its service time is than the average endpoint's. Done here, once per
@@ -361,23 +380,28 @@ impl Monitor {
                     let rep = &cx.replicas[r];
                     rep.slowdown * rep.steal * spec.cpu / rep.cpu
                 };
-                let serving: Vec<ReplicaId> = st
-                    .endpoints
-                    .iter()
-                    .copied()
-                    .filter(|&r| cx.replicas[r].state.is_serving())
-                    .collect();
+                let serving = &mut self.serving;
+                serving.clear();
+                serving.extend(
+                    st.endpoints
+                        .iter()
+                        .copied()
+                        .filter(|&r| cx.replicas[r].state.is_serving()),
+                );
                 if serving.is_empty() {
                     continue;
                 }
                 let avg = serving.iter().map(|&r| scale(r)).sum::<f64>() / serving.len() as f64;
                 let m = &services[s];
                 let share = m.request_rate * window_s / st.endpoints.len() as f64;
-                let shifts: Vec<f64> = serving
-                    .iter()
-                    .map(|&r| (scale(r) - avg) * spec.service_time.mean_s())
-                    .collect();
-                for (&r, shift) in serving.iter().zip(shifts) {
+                let shifts = &mut self.shifts;
+                shifts.clear();
+                shifts.extend(
+                    serving
+                        .iter()
+                        .map(|&r| (scale(r) - avg) * spec.service_time.mean_s()),
+                );
+                for (&r, &shift) in serving.iter().zip(shifts.iter()) {
                     let rep = &mut cx.replicas[r];
                     rep.win_answered = share;
                     rep.win_failed = share * m.error_rate;
@@ -385,37 +409,37 @@ impl Monitor {
                 }
             }
         }
-        let replicas = cx
-            .services
-            .iter()
-            .flat_map(|st| st.replicas.iter().copied())
-            .map(|r| {
-                let rep = &cx.replicas[r];
-                let working_set = cx.scenario.spec.services[rep.service].working_set();
-                ReplicaMetrics {
-                    replica: r,
-                    service: rep.service,
-                    host: rep.host,
-                    state: rep.state,
-                    probe_ok: rep.probe_failures == 0 && rep.state.is_serving(),
-                    probe_failures: rep.probe_failures,
-                    restarts: rep.restarts,
-                    memory_mib: rep.memory_used_mib(working_set, now),
-                    busy: rep.busy,
-                    queued: rep.queue.len() as u32,
-                    mean_latency_ms: if rep.win_answered > 0.0 {
-                        rep.win_latency_s / rep.win_answered * 1e3
-                    } else {
-                        0.0
-                    },
-                    error_rate: if rep.win_answered > 0.0 {
-                        rep.win_failed / rep.win_answered
-                    } else {
-                        0.0
-                    },
-                }
-            })
-            .collect();
+        replicas.extend(
+            cx.services
+                .iter()
+                .flat_map(|st| st.replicas.iter().copied())
+                .map(|r| {
+                    let rep = &cx.replicas[r];
+                    let working_set = cx.scenario.spec.services[rep.service].working_set();
+                    ReplicaMetrics {
+                        replica: r,
+                        service: rep.service,
+                        host: rep.host,
+                        state: rep.state,
+                        probe_ok: rep.probe_failures == 0 && rep.state.is_serving(),
+                        probe_failures: rep.probe_failures,
+                        restarts: rep.restarts,
+                        memory_mib: rep.memory_used_mib(working_set, now),
+                        busy: rep.busy,
+                        queued: rep.queue.len() as u32,
+                        mean_latency_ms: if rep.win_answered > 0.0 {
+                            rep.win_latency_s / rep.win_answered * 1e3
+                        } else {
+                            0.0
+                        },
+                        error_rate: if rep.win_answered > 0.0 {
+                            rep.win_failed / rep.win_answered
+                        } else {
+                            0.0
+                        },
+                    }
+                }),
+        );
         for st in cx.services.iter() {
             for &r in &st.replicas {
                 let rep = &mut cx.replicas[r];
@@ -443,7 +467,7 @@ impl Monitor {
         // Keep what a delayed observer may still need, and one more.
         let delay = SimTime::from_secs_f64(cx.scenario.spec.simulation.scrape_delay_s);
         while mon.snapshots.len() > 1 && mon.snapshots[1].time + delay <= now {
-            mon.snapshots.pop_front();
+            mon.spare = mon.snapshots.pop_front();
         }
         mon.snapshots.push_back(snap);
     }
