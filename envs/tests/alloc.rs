@@ -57,6 +57,12 @@ fn allocations_per_step() {
     let a = Value::Discrete(0);
     let h = per_step(&mut healing, &a, 10, 60);
     println!("allocations per step: Scaling-v0 {s}, Healing-v0 {h}");
-    assert!(s <= 7.6, "Scaling-v0 allocates {s} times per step (was 7.6)");
-    assert!(h <= 15.15, "Healing-v0 allocates {h} times per step (was 15.15)");
+    assert!(
+        s <= 7.6,
+        "Scaling-v0 allocates {s} times per step (was 7.6)"
+    );
+    assert!(
+        h <= 15.15,
+        "Healing-v0 allocates {h} times per step (was 15.15)"
+    );
 }

@@ -44,6 +44,20 @@ pub(crate) struct FluidEngine {
     agg_version: u64,
     /// Each workload's external request rate this tick (a buffer kept between ticks).
     external: Vec<f64>,
+    /// Per edge, this tick: P(the callee's latency > the edge's timeout), computed
+    /// once when the callee is done (callees come first) and read again by the caller
+    /// and, for a workload's edge, by the end-to-end accounting.
+    edge_tail: Vec<f64>,
+    /// Per edge, `ln` of its timeout in seconds (constant).
+    ln_timeout: Vec<f64>,
+    /// Per service, the last Erlang C evaluated: `(servers, load's bits, P(wait))`.
+    /// Loads repeat from tick to tick wherever the arrival rate is piecewise constant
+    /// (a trace's samples, a steady workload), and the loop over servers is the
+    /// tick's dearest part.
+    erlang: Vec<(u32, u64, f64)>,
+    /// Per service, the bits of the latency moments its in-edges' tails were last
+    /// computed from: unchanged moments keep those tails.
+    tail_of: Vec<Option<(u64, u64)>>,
 }
 
 /// What a fluid tick reads of the cluster, and where it writes its expected counts.
@@ -82,6 +96,14 @@ impl FluidEngine {
             agg: vec![(0.0, 0.0, 0.0); n],
             agg_version: u64::MAX,
             external: vec![0.0; sc.spec.workload.len()],
+            edge_tail: vec![0.0; sc.edges.len()],
+            ln_timeout: sc
+                .edges
+                .iter()
+                .map(|e| e.timeout.as_secs_f64().ln())
+                .collect(),
+            erlang: vec![(u32::MAX, 0, 0.0); n],
+            tail_of: vec![None; n],
         }
     }
 
@@ -133,17 +155,44 @@ fn attempts(p: f64, retries: u32) -> f64 {
 }
 
 /// P(L > t) for a log-normal latency with the given mean and variance.
+#[cfg(test)]
 fn tail(mean: f64, var: f64, t: f64) -> f64 {
-    if mean <= 0.0 {
-        return 0.0;
+    Tail::new(mean, var).above(t, t.ln())
+}
+
+/// A log-normal latency with a given mean and variance, ready for `P(L > t)` at
+/// several `t`: its log-moments are taken once. The branches are the single
+/// evaluation's, in its order, so the answer is the same to the bit.
+struct Tail {
+    mean: f64,
+    var: f64,
+    /// `(μ, σ)` of `ln L`, when the latency is positive with variance.
+    log: (f64, f64),
+}
+
+impl Tail {
+    fn new(mean: f64, var: f64) -> Tail {
+        let log = if mean <= 0.0 || var <= 0.0 {
+            (0.0, 0.0)
+        } else {
+            let s2 = (1.0 + var / (mean * mean)).ln();
+            (mean.ln() - s2 / 2.0, s2.sqrt())
+        };
+        Tail { mean, var, log }
     }
-    if var <= 0.0 {
-        return if mean > t { 1.0 } else { 0.0 };
+
+    /// `P(L > t)`, given `ln_t = t.ln()`.
+    fn above(&self, t: f64, ln_t: f64) -> f64 {
+        if self.mean <= 0.0 {
+            return 0.0;
+        }
+        if self.var <= 0.0 {
+            return if self.mean > t { 1.0 } else { 0.0 };
+        }
+        let (mu, sigma) = self.log;
+        let z = (ln_t - mu) / sigma;
+        0.5 * erfc(z / std::f64::consts::SQRT_2)
     }
-    let s2 = (1.0 + var / (mean * mean)).ln();
-    let mu = mean.ln() - s2 / 2.0;
-    let z = (t.ln() - mu) / s2.sqrt();
-    0.5 * erfc(z / std::f64::consts::SQRT_2)
 }
 
 /// Complementary error function (Numerical Recipes' erfcc, |error| < 1.2e-7).
@@ -235,7 +284,9 @@ impl FluidEngine {
                 let (m, v) = f.lat[edge.to];
                 let p = f.edge_fail[e];
                 let to = edge.timeout.as_secs_f64();
-                let p_timeout = tail(m, v, to).min(p);
+                // The callee was done earlier this tick: its tail at this edge's
+                // timeout is already known.
+                let p_timeout = f.edge_tail[e].min(p);
                 // Failed attempts cost their time to fail plus a mean back-off.
                 let fail_time = if p > 0.0 {
                     (p_timeout * to + (p - p_timeout) * m) / p
@@ -305,7 +356,14 @@ impl FluidEngine {
                     _ => ((c as f64 * healthy) as u32, to_healthy * hold, 1.0),
                 };
                 let load = load.min(0.98 * servers as f64);
-                let p_wait = erlang_c(servers, load);
+                let p_wait = match f.erlang[s] {
+                    (c, bits, p) if c == servers && bits == load.to_bits() => p,
+                    _ => {
+                        let p = erlang_c(servers, load);
+                        f.erlang[s] = (servers, load.to_bits(), p);
+                        p
+                    }
+                };
                 let theta = hold / (servers as f64 - load) * (ca2 + hold_var / (hold * hold)) / 2.0;
                 let wq = p_wait * theta + q / cap;
                 let wq_var = p_wait * theta * theta * (2.0 - p_wait);
@@ -317,12 +375,20 @@ impl FluidEngine {
             f.pre_fail[s] = pre;
             let job_ok = (1.0 - pre) * child_ok;
             f.lat[s] = (l_mean, l_var);
+            let moments = Some((l_mean.to_bits(), l_var.to_bits()));
+            if f.tail_of[s] != moments {
+                let latency = Tail::new(l_mean, l_var);
+                for &e in &f.in_edges[s] {
+                    let to = sc.edges[e].timeout.as_secs_f64();
+                    f.edge_tail[e] = latency.above(to, f.ln_timeout[e]);
+                }
+                f.tail_of[s] = moments;
+            }
             for &e in &f.in_edges[s] {
-                let to = sc.edges[e].timeout.as_secs_f64();
                 f.edge_fail[e] = if cx.cut[e] {
                     1.0
                 } else {
-                    1.0 - job_ok * (1.0 - tail(l_mean, l_var, to))
+                    1.0 - job_ok * (1.0 - f.edge_tail[e])
                 };
             }
             // 3. The window's counters, in expected values.
@@ -348,11 +414,11 @@ impl FluidEngine {
         // External requests, end to end.
         for (w, &lam) in f.external.iter().enumerate() {
             let edge = &sc.edges[w];
-            let (m, v) = f.lat[edge.to];
+            let m = f.lat[edge.to].0;
             let p = f.edge_fail[w];
             let p_final = p.powi(edge.retries as i32 + 1);
             let to = edge.timeout.as_secs_f64();
-            let p_timeout = tail(m, v, to).min(p);
+            let p_timeout = f.edge_tail[w].min(p);
             let arrived = lam * dt;
             let k = &mut *cx.counters;
             k.arrived += arrived;
