@@ -154,12 +154,6 @@ fn attempts(p: f64, retries: u32) -> f64 {
     (0..=retries).map(|i| p.powi(i as i32)).sum()
 }
 
-/// P(L > t) for a log-normal latency with the given mean and variance.
-#[cfg(test)]
-fn tail(mean: f64, var: f64, t: f64) -> f64 {
-    Tail::new(mean, var).above(t, t.ln())
-}
-
 /// A log-normal latency with a given mean and variance, ready for `P(L > t)` at
 /// several `t`: its log-moments are taken once. The branches are the single
 /// evaluation's, in its order, so the answer is the same to the bit.
@@ -480,6 +474,37 @@ mod tests {
             erlang_c(32, 16.0)
         );
         assert_eq!(erlang_c(100_000, 10.0), 0.0);
+    }
+
+    /// The single evaluation the tick used before `Tail` split it.
+    fn tail(mean: f64, var: f64, t: f64) -> f64 {
+        if mean <= 0.0 {
+            return 0.0;
+        }
+        if var <= 0.0 {
+            return if mean > t { 1.0 } else { 0.0 };
+        }
+        let s2 = (1.0 + var / (mean * mean)).ln();
+        let mu = mean.ln() - s2 / 2.0;
+        let z = (t.ln() - mu) / s2.sqrt();
+        0.5 * erfc(z / std::f64::consts::SQRT_2)
+    }
+
+    #[test]
+    fn a_split_tail_is_the_single_evaluation_to_the_bit() {
+        let values = [0.0, -1.0, 1e-6, 0.003, 0.05, 0.4, 2.0, 30.0, f64::NAN];
+        for &mean in &values {
+            for &var in &values {
+                let split = Tail::new(mean, var);
+                for t in [0.001, 0.1, 1.0, 5.0] {
+                    let (a, b) = (split.above(t, t.ln()), tail(mean, var, t));
+                    assert!(
+                        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                        "mean {mean}, var {var}, t {t}: {a} vs {b}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
