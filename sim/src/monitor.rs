@@ -108,7 +108,10 @@ pub struct Snapshot {
 pub(crate) struct Monitor {
     pub(crate) win: Vec<ServiceCounters>,
     totals: Vec<ServiceCounters>,
-    hist: Vec<Histogram<u32>>,
+    /// Latency histograms per service, made at the first request-level record (the
+    /// fluid model keeps moments instead and never needs one: 20 of them were most of
+    /// a fluid reset's memory).
+    hist: Vec<Option<Histogram<u32>>>,
     /// Fluid latency moments per service: (weight, Σ w·mean, Σ w·E[L²]).
     pub(crate) fluid_lat: Vec<(f64, f64, f64)>,
     snapshots: VecDeque<Snapshot>,
@@ -134,7 +137,7 @@ impl Monitor {
         Monitor {
             win: vec![ServiceCounters::default(); n],
             totals: vec![ServiceCounters::default(); n],
-            hist: (0..n).map(|_| empty_histogram()).collect(),
+            hist: (0..n).map(|_| None).collect(),
             fluid_lat: vec![(0.0, 0.0, 0.0); n],
             snapshots: VecDeque::new(),
             spare: None,
@@ -148,7 +151,9 @@ impl Monitor {
 
     #[inline]
     pub(crate) fn record_latency(&mut self, s: ServiceId, latency: SimTime) {
-        self.hist[s].saturating_record(latency.as_micros().max(1));
+        self.hist[s]
+            .get_or_insert_with(empty_histogram)
+            .saturating_record(latency.as_micros().max(1));
     }
 
     pub(crate) fn totals(&self, s: ServiceId) -> ServiceCounters {
@@ -165,8 +170,7 @@ impl Monitor {
     }
 
     fn percentiles(&self, s: ServiceId) -> [f64; 3] {
-        let h = &self.hist[s];
-        if !h.is_empty() {
+        if let Some(h) = self.hist[s].as_ref().filter(|h| !h.is_empty()) {
             return [50.0, 95.0, 99.0].map(|q| h.value_at_quantile(q / 100.0) as f64 / 1e3);
         }
         let (w, m1, m2) = self.fluid_lat[s];
@@ -459,8 +463,8 @@ impl Monitor {
         for s in 0..mon.win.len() {
             mon.totals[s] = add(mon.totals[s], &mon.win[s]);
             mon.win[s] = ServiceCounters::default();
-            if !mon.hist[s].is_empty() {
-                mon.hist[s].reset();
+            if let Some(h) = mon.hist[s].as_mut().filter(|h| !h.is_empty()) {
+                h.reset();
             }
             mon.fluid_lat[s] = (0.0, 0.0, 0.0);
         }
@@ -480,8 +484,7 @@ impl Monitor {
     }
 
     fn latency_quantile(&self, s: ServiceId, percentile: f64) -> f64 {
-        let h = &self.hist[s];
-        if !h.is_empty() {
+        if let Some(h) = self.hist[s].as_ref().filter(|h| !h.is_empty()) {
             return h.value_at_quantile(percentile / 100.0) as f64 / 1e6;
         }
         let (w, m1, m2) = self.fluid_lat[s];
