@@ -70,6 +70,13 @@ enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Print a one-time login link to a running adapter's web console (valid 10
+    /// minutes, good once). Reads the endpoint and its token from the config; the
+    /// link printed at start may be used or expired.
+    Login {
+        /// The running adapter's config file (its `[server]` table).
+        config: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -111,6 +118,56 @@ fn run(path: &std::path::Path, mode: Option<ModeArg>, steps: Option<u64>) -> Res
     )?)
 }
 
+/// A running adapter's endpoint (`http://HOST:PORT`, a wildcard host read as
+/// loopback) and bearer token, from its config.
+fn endpoint(config: &std::path::Path) -> Result<(String, String)> {
+    let cfg = AdapterConfig::load(config)?;
+    let server = cfg.server.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: no [server] table: the adapter serves requests and its console on its endpoint",
+            config.display()
+        )
+    })?;
+    let token = server
+        .token()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+    let listen = server
+        .listen
+        .replace("0.0.0.0:", "127.0.0.1:")
+        .replace("[::]:", "[::1]:");
+    Ok((format!("http://{listen}"), token))
+}
+
+/// `hale-adapter login`: a one-time link to the console of a running adapter.
+fn login(config: &std::path::Path) -> Result<()> {
+    let (base, token) = endpoint(config)?;
+    let url = format!("{base}/login/link");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(&url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .send_empty()
+        .with_context(|| format!("{url}: is the adapter running?"))?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{url}: answered {status} with no JSON: {text}"))?;
+    match body["link"].as_str() {
+        Some(link) if status == 200 => {
+            println!("{base}{link}");
+            Ok(())
+        }
+        _ => anyhow::bail!(
+            "{url}: answered {status}: {}",
+            body["error"].as_str().unwrap_or(&text)
+        ),
+    }
+}
+
 /// `hale-adapter ask`: sends a request to a running adapter's endpoint.
 fn ask(config: &std::path::Path, text: &[String], by: Option<String>) -> Result<()> {
     let text = text.join(" ");
@@ -118,20 +175,11 @@ fn ask(config: &std::path::Path, text: &[String], by: Option<String>) -> Result<
     if let Err(e) = hale_adapter::ask::parse(&text) {
         anyhow::bail!("{e}");
     }
-    let cfg = AdapterConfig::load(config)?;
-    let server = cfg.server.as_ref().ok_or_else(|| {
-        anyhow::anyhow!(
-            "{}: no [server] table: the adapter serves requests on its endpoint",
-            config.display()
-        )
-    })?;
-    let token = server
-        .token()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+    let (base, token) = endpoint(config)?;
     let by = by
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "cli".into());
-    let url = format!("http://{}/ask", server.listen);
+    let url = format!("{base}/ask");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(
             hale_adapter::server::ASK_WAIT + std::time::Duration::from_secs(10),
@@ -270,6 +318,7 @@ fn main() -> ExitCode {
             steps,
         } => run(&config, mode, steps),
         Command::Ask { config, text, by } => ask(&config, &text, by),
+        Command::Login { config } => login(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -232,6 +232,39 @@ fn the_console_refuses_what_it_should_over_http() {
         serde_json::from_str(&minted.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(get(minted["link"].as_str().unwrap()).status(), 303);
 
+    // From a shell: `hale-adapter login CONFIG` prints a fresh link (the config's
+    // listen address set to where this adapter bound).
+    let bound = dir.path().join("bound.toml");
+    let config = std::fs::read_to_string(dir.path().join("adapter.toml")).unwrap();
+    std::fs::write(
+        &bound,
+        config.replace("127.0.0.1:0", a.base.trim_start_matches("http://")),
+    )
+    .unwrap();
+    let out = Command::new(assert_cmd::cargo::cargo_bin!("hale-adapter"))
+        .arg("login")
+        .arg(&bound)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        printed.starts_with(&format!("{}/login?key=", a.base)),
+        "{printed}"
+    );
+    let path = printed.trim().trim_start_matches(&a.base).to_string();
+    assert_eq!(get(&path).status(), 303);
+    assert_eq!(get(&path).status(), 403, "good once");
+    std::fs::write(dir.path().join("token"), "wrong\n").unwrap();
+    let refused = Command::new(assert_cmd::cargo::cargo_bin!("hale-adapter"))
+        .arg("login")
+        .arg(&bound)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+    std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+
     let mut page = http
         .get(&format!("{}/console", a.base))
         .header("Cookie", &cookie)
