@@ -4,11 +4,27 @@
 "use strict";
 const csrf = document.body.dataset.csrf || "";
 
-async function refresh(el) {
-  const r = await fetch("/console/part/" + el.dataset.part, { credentials: "same-origin" });
+// Per section: the number of the newest refresh asked for, and whether one is in
+// flight. A slow adapter must not get a pile of refreshes, and an older answer that
+// arrives late must not overwrite a newer one.
+const asked = new Map();
+const busy = new Set();
+
+async function refresh(el, force) {
+  if (busy.has(el) && !force) return;
+  const n = (asked.get(el) || 0) + 1;
+  asked.set(el, n);
+  busy.add(el);
+  let r, html;
+  try {
+    r = await fetch("/console/part/" + el.dataset.part, { credentials: "same-origin" });
+    html = r.ok ? await r.text() : null;
+  } finally {
+    if (asked.get(el) === n) busy.delete(el);
+  }
+  if (asked.get(el) !== n) return;
   if (r.status === 401) { location.href = "/login"; return; }
-  if (!r.ok) return;
-  const html = await r.text();
+  if (html === null) return;
   if (el.dataset.shown === html) return;
   // Do not pull an input away from someone typing in it.
   const active = document.activeElement;
@@ -18,7 +34,7 @@ async function refresh(el) {
 }
 
 function refreshAll() {
-  for (const el of document.querySelectorAll("[data-part]")) refresh(el).catch(() => {});
+  for (const el of document.querySelectorAll("[data-part]")) refresh(el, true).catch(() => {});
 }
 
 for (const el of document.querySelectorAll("[data-part]")) {

@@ -47,7 +47,7 @@ const expect = (ok, why) => { if (!ok) fail(why); };
     console.log("console-open");
     // The proposal appears (the script refreshes every 400 ms): how long after it was made.
     const card = page.locator("article.proposal").first();
-    await card.waitFor({ timeout: 20000 });
+    await card.waitFor({ timeout: 30000 });
     const seenAt = Date.now() / 1000;
     const created = Number(await card.getAttribute("data-created"));
     measured.proposal_visible_after_s = seenAt - created;
@@ -63,47 +63,55 @@ const expect = (ok, why) => { if (!ok) fail(why); };
     const acceptedAt = Date.now();
     await card.locator("button.accept").click();
     const applied = page.locator("#actions tr.action.applied", { hasText: "accepted by console" }).first();
-    await applied.waitFor({ timeout: 10000 });
+    await applied.waitFor({ timeout: 30000 });
     measured.accept_to_applied_s = (Date.now() - acceptedAt) / 1000;
     const row = await applied.textContent();
     expect(row.includes(service), "the applied row should name " + service + ": " + row);
     expect((await applied.locator(".effect").textContent()).length > 0, "the applied row should explain itself");
-    await page.locator("#proposals").locator("text=Nothing waiting").waitFor({ timeout: 10000 });
+    await page.locator("#proposals").locator("text=Nothing waiting").waitFor({ timeout: 30000 });
     await page.screenshot({ path: path.join(shots, "4-applied.png"), fullPage: true });
 
-    // A request in plain words, carried out.
-    await page.fill("#ask-text", "scale db to 3");
-    await page.click("#ask button");
-    await page.locator("#answer.ok", { hasText: "applied" }).waitFor({ timeout: 20000 });
-    await page.locator("#actions tr.action.applied", { hasText: "operator console" }).first().waitFor({ timeout: 10000 });
+    // A request in plain words, carried out. Each request waits for its own answer:
+    // the answer box is cleared first and the form's buttons are enabled again once
+    // the answer is in (an earlier answer arriving late cannot be mistaken for it).
+    const send = async (text) => {
+      await page.evaluate(() => { const a = document.getElementById("answer"); a.textContent = ""; a.className = ""; });
+      await page.fill("#ask-text", text);
+      await page.click("#ask button");
+      await page.locator("#answer.ok, #answer.err").waitFor({ timeout: 30000 });
+      await page.locator("#ask button:not([disabled])").waitFor({ timeout: 30000 });
+      return { ok: await page.locator("#answer.ok").count() === 1, text: await page.textContent("#answer") };
+    };
+    let said = await send("scale db to 3");
+    expect(said.ok && said.text.includes("applied"), "scale db to 3: " + said.text);
+    await page.locator("#actions tr.action.applied", { hasText: "operator console" }).first().waitFor({ timeout: 30000 });
     // A question, answered from the audit log.
-    await page.fill("#ask-text", "what happened in the last hour?");
-    await page.click("#ask button");
-    await page.locator("#answer.ok", { hasText: "scale" }).waitFor({ timeout: 10000 });
+    said = await send("what happened in the last hour?");
+    expect(said.ok && said.text.includes("scale"), "what happened: " + said.text);
     // A typo gets the closest command.
-    await page.fill("#ask-text", "scael db to 2");
-    await page.click("#ask button");
-    await page.locator("#answer.err", { hasText: "scale" }).waitFor({ timeout: 10000 });
+    said = await send("scael db to 2");
+    expect(!said.ok && said.text.includes("did you mean") && said.text.includes("scale db to 2"), "a typo: " + said.text);
     await page.screenshot({ path: path.join(shots, "5-request.png"), fullPage: true });
 
     // Feedback on the first action, kept and exported.
     const first = page.locator("#actions tr.action.applied").first();
+    await page.evaluate(() => { const a = document.getElementById("answer"); a.textContent = ""; a.className = ""; });
     await first.locator("input[name=comment]").fill("right call, quick");
     await first.locator("button[value=good]").click();
-    await page.locator("#answer.ok", { hasText: "feedback kept" }).waitFor({ timeout: 10000 });
-    await page.locator("#actions .fb.good", { hasText: "right call" }).first().waitFor({ timeout: 10000 });
+    await page.locator("#answer.ok", { hasText: "feedback kept" }).waitFor({ timeout: 30000 });
+    await page.locator("#actions .fb.good", { hasText: "right call" }).first().waitFor({ timeout: 30000 });
     const exported = await page.request.get(base + "/console/feedback.jsonl");
     expect(exported.status() === 200 && (await exported.text()).includes("right call, quick"), "feedback should be exported");
 
     // Switch the scaler to auto from its row, and back.
     await page.locator("tr[data-agent=scaling] button", { hasText: "Switch to auto" }).click();
-    await page.locator("tr[data-agent=scaling] td.mode", { hasText: "auto" }).waitFor({ timeout: 20000 });
+    await page.locator("tr[data-agent=scaling] td.mode", { hasText: "auto" }).waitFor({ timeout: 30000 });
     await page.locator("tr[data-agent=scaling] button", { hasText: "Switch to manual" }).click();
-    await page.locator("tr[data-agent=scaling] td.mode", { hasText: "manual" }).waitFor({ timeout: 20000 });
+    await page.locator("tr[data-agent=scaling] td.mode", { hasText: "manual" }).waitFor({ timeout: 30000 });
 
     // The health charts and the audit search.
     // (A flat series has no height, so "attached", not "visible".)
-    await page.locator("#health svg.chart polyline").first().waitFor({ state: "attached", timeout: 20000 });
+    await page.locator("#health svg.chart polyline").first().waitFor({ state: "attached", timeout: 30000 });
     await page.screenshot({ path: path.join(shots, "6-health.png"), fullPage: true });
     await page.goto(base + "/console/audit?q=feedback");
     expect((await page.locator("table.audit tr").count()) >= 2, "the audit search should find the feedback");
