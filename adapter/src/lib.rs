@@ -10,7 +10,10 @@
 //! endpoint of [`server`], which also serves [`metrics`]). Targets: Kubernetes
 //! ([`kubernetes`]), Docker Swarm ([`docker`]) and a dry run ([`target::DryRun`]).
 //! It drives Scaling-v0 and Healing-v0 policies ([`decide`]), flat or on the live
-//! resource graph ([`live`]); each step's outcome is a [`report::Outcome`].
+//! resource graph ([`live`]); each step's outcome is a [`report::Outcome`]. Several
+//! agents can share one adapter ([`team`], arbitrated by [`coordinate`]); operators
+//! ask in plain words ([`ask`], answered by [`operator`]) and watch and answer the
+//! agents in a web console on the same endpoint ([`console`]).
 #![warn(missing_docs)]
 
 pub mod action;
