@@ -15,16 +15,28 @@ struct Counting;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// Whether this thread's allocations count: only the stepping thread's do (the
+    /// test harness allocates on its own threads meanwhile).
+    static COUNTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn count() {
+    if COUNTED.with(|c| c.get()) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -41,9 +53,11 @@ fn per_step<E: Env>(env: &mut E, action: &Value, warm: usize, steps: usize) -> f
         env.step_into(action, ObsSlot::Flat(&mut row)).unwrap();
     }
     let before = ALLOCATIONS.load(Ordering::Relaxed);
+    COUNTED.with(|c| c.set(true));
     for _ in 0..steps {
         env.step_into(action, ObsSlot::Flat(&mut row)).unwrap();
     }
+    COUNTED.with(|c| c.set(false));
     (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / steps as f64
 }
 
