@@ -71,12 +71,14 @@ fn allocations_per_step() {
     let a = Value::Discrete(0);
     let h = per_step(&mut healing, &a, 10, 60);
     println!("allocations per step: Scaling-v0 {s}, Healing-v0 {h}");
+    // 7.6 and 15.15 here; a few allocations of slack over the 60 steps (once, a cold
+    // CI run counted 4 more, before only this thread's allocations were counted).
     assert!(
-        s <= 7.6,
+        s <= 7.7,
         "Scaling-v0 allocates {s} times per step (was 7.6)"
     );
     assert!(
-        h <= 15.15,
+        h <= 15.25,
         "Healing-v0 allocates {h} times per step (was 15.15)"
     );
 }
