@@ -138,15 +138,20 @@ fn endpoint(config: &std::path::Path) -> Result<(String, String)> {
     Ok((format!("http://{listen}"), token))
 }
 
+/// An HTTP client for the adapter's endpoint that reads error statuses as answers.
+fn client(timeout: std::time::Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
 /// `hale-adapter login`: a one-time link to the console of a running adapter.
 fn login(config: &std::path::Path) -> Result<()> {
     let (base, token) = endpoint(config)?;
     let url = format!("{base}/login/link");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(std::time::Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = client(std::time::Duration::from_secs(10));
     let mut response = agent
         .post(&url)
         .header("Authorization", &format!("Bearer {token}"))
@@ -180,13 +185,7 @@ fn ask(config: &std::path::Path, text: &[String], by: Option<String>) -> Result<
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "cli".into());
     let url = format!("{base}/ask");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(
-            hale_adapter::server::ASK_WAIT + std::time::Duration::from_secs(10),
-        ))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = client(hale_adapter::server::ASK_WAIT + std::time::Duration::from_secs(10));
     let mut response = agent
         .post(&url)
         .header("Authorization", &format!("Bearer {token}"))

@@ -496,52 +496,46 @@ pub enum QueryError {
     NotANumber,
 }
 
-/// Reads the one sample of an instant query's answer: its value and Unix time.
-pub fn parse_instant_query(body: &str) -> Result<(f64, f64), QueryError> {
-    let json: serde_json::Value = serde_json::from_str(body).map_err(QueryError::NotJson)?;
+/// The one series of a successful query answer (its JSON object), or why there is
+/// none.
+fn one_series(body: &str) -> Result<serde_json::Value, QueryError> {
+    let mut json: serde_json::Value = serde_json::from_str(body).map_err(QueryError::NotJson)?;
     if json["status"] != "success" {
         return Err(QueryError::Failed(json["error"].to_string()));
     }
     let result = json["data"]["result"]
-        .as_array()
+        .as_array_mut()
         .ok_or(QueryError::NoResult)?;
-    let sample = match result.as_slice() {
-        [one] => &one["value"],
-        [] => return Err(QueryError::Absent),
-        many => return Err(QueryError::Many(many.len())),
-    };
-    let ts = sample[0].as_f64().ok_or(QueryError::NoTimestamp)?;
-    let value: f64 = sample[1]
+    match result.len() {
+        1 => Ok(result.swap_remove(0)),
+        0 => Err(QueryError::Absent),
+        many => Err(QueryError::Many(many)),
+    }
+}
+
+/// One `[unix time, "value"]` sample.
+fn sample(pair: &serde_json::Value) -> Result<(f64, f64), QueryError> {
+    let ts = pair[0].as_f64().ok_or(QueryError::NoTimestamp)?;
+    let value: f64 = pair[1]
         .as_str()
         .and_then(|s| s.parse().ok())
         .ok_or(QueryError::NotANumber)?;
+    Ok((ts, value))
+}
+
+/// Reads the one sample of an instant query's answer: its value and Unix time.
+pub fn parse_instant_query(body: &str) -> Result<(f64, f64), QueryError> {
+    let (ts, value) = sample(&one_series(body)?["value"])?;
     Ok((value, ts))
 }
 
 /// Reads the one series of a range query's answer: its (Unix time, value) samples.
 pub fn parse_range_query(body: &str) -> Result<Vec<(f64, f64)>, QueryError> {
-    let json: serde_json::Value = serde_json::from_str(body).map_err(QueryError::NotJson)?;
-    if json["status"] != "success" {
-        return Err(QueryError::Failed(json["error"].to_string()));
-    }
-    let result = json["data"]["result"]
+    one_series(body)?["values"]
         .as_array()
-        .ok_or(QueryError::NoResult)?;
-    let values = match result.as_slice() {
-        [one] => one["values"].as_array().ok_or(QueryError::NoResult)?,
-        [] => return Err(QueryError::Absent),
-        many => return Err(QueryError::Many(many.len())),
-    };
-    values
+        .ok_or(QueryError::NoResult)?
         .iter()
-        .map(|v| {
-            let ts = v[0].as_f64().ok_or(QueryError::NoTimestamp)?;
-            let value: f64 = v[1]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or(QueryError::NotANumber)?;
-            Ok((ts, value))
-        })
+        .map(sample)
         .collect()
 }
 
