@@ -5,7 +5,7 @@
 //!   config.toml       the resolved config (every default written out)
 //!   metrics.csv       one row per iteration, CleanRL's names (charts/…, losses/…)
 //!   episodes.csv      one row per finished training episode, with wall time
-//!   checkpoints/iter-NNNNNN/{state.json, model.bpk, optim.bin}
+//!   checkpoints/iter-NNNNNN/{state.json, model.bpk, optim.bin or adam.bin}
 //!   policy/           the final bundle (policy.json + weights.bpk)
 //!   summary.json      the final evaluation on held-out seeds (cloud envs: beside
 //!                     the baselines, paired on the same seeds)

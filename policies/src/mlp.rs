@@ -191,4 +191,110 @@ impl ActorCritic {
         }
         self.value_head.forward(x).squeeze_dim(1)
     }
+
+    /// Every layer's weight (`[d_in, d_out]`, row-major), bias and shape: the actor's
+    /// hidden layers and the policy head, then the critic's and the value head.
+    /// `None` when a layer has no bias (none built here lacks one).
+    #[cfg(feature = "learn")]
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn dense_layers(
+        &self,
+    ) -> Option<(
+        Vec<(Vec<f32>, Vec<f32>, [usize; 2])>,
+        Vec<(Vec<f32>, Vec<f32>, [usize; 2])>,
+    )> {
+        let read = |l: &Linear| {
+            let w = l.weight.val();
+            let dims = w.dims();
+            let w = w.into_data().try_to_vec::<f32>().ok()?;
+            let b = l
+                .bias
+                .as_ref()?
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .ok()?;
+            Some((w, b, dims))
+        };
+        let tower = |layers: &[Linear], head: &Linear| {
+            layers
+                .iter()
+                .chain(std::iter::once(head))
+                .map(read)
+                .collect::<Option<Vec<_>>>()
+        };
+        Some((
+            tower(&self.actor, &self.policy_head)?,
+            tower(&self.critic, &self.value_head)?,
+        ))
+    }
+
+    /// This network with the weights and biases `actor` and `critic` (in the order and
+    /// shapes of [`ActorCritic::dense_layers`]), its parameters keeping their ids.
+    #[cfg(feature = "learn")]
+    pub(crate) fn with_dense_layers(
+        &self,
+        actor: &[(Vec<f32>, Vec<f32>)],
+        critic: &[(Vec<f32>, Vec<f32>)],
+    ) -> ActorCritic {
+        let set = |l: &Linear, (w, b): &(Vec<f32>, Vec<f32>)| {
+            let mut out = l.clone();
+            let replace = |t: Tensor<1>, values: &[f32]| -> Tensor<1> {
+                let grad = t.is_require_grad();
+                Tensor::<1>::from_data(TensorData::new(values.to_vec(), t.dims()), &t.device())
+                    .set_require_grad(grad)
+            };
+            out.weight = out.weight.map(|t| {
+                let grad = t.is_require_grad();
+                Tensor::<2>::from_data(TensorData::new(w.clone(), t.dims()), &t.device())
+                    .set_require_grad(grad)
+            });
+            out.bias = out.bias.map(|p| p.map(|t| replace(t, b)));
+            out
+        };
+        let (a_hidden, a_head) = actor.split_at(self.actor.len());
+        let (c_hidden, c_head) = critic.split_at(self.critic.len());
+        ActorCritic {
+            actor: self
+                .actor
+                .iter()
+                .zip(a_hidden)
+                .map(|(l, p)| set(l, p))
+                .collect(),
+            critic: self
+                .critic
+                .iter()
+                .zip(c_hidden)
+                .map(|(l, p)| set(l, p))
+                .collect(),
+            policy_head: set(&self.policy_head, &a_head[0]),
+            value_head: set(&self.value_head, &c_head[0]),
+            actor_dim: self.actor_dim,
+        }
+    }
+
+    /// The gradients in `grads` of every layer's weight and bias, in the order of
+    /// [`ActorCritic::dense_layers`] (weight, bias, next layer …); zeros where none.
+    #[cfg(all(test, feature = "learn"))]
+    pub(crate) fn dense_gradients(&self, grads: &burn::optim::GradientsParams) -> Vec<Vec<f32>> {
+        let layers = self
+            .actor
+            .iter()
+            .chain(std::iter::once(&self.policy_head))
+            .chain(&self.critic)
+            .chain(std::iter::once(&self.value_head));
+        let mut out = Vec::new();
+        for l in layers {
+            let w = grads
+                .get::<2>(l.weight.id)
+                .map(|g| g.into_data().try_to_vec::<f32>().unwrap());
+            out.push(w.unwrap_or_else(|| vec![0.0; l.weight.val().dims().iter().product()]));
+            let b = l.bias.as_ref().expect("a bias");
+            let g = grads
+                .get::<1>(b.id)
+                .map(|g| g.into_data().try_to_vec::<f32>().unwrap());
+            out.push(g.unwrap_or_else(|| vec![0.0; b.val().dims()[0]]));
+        }
+        out
+    }
 }

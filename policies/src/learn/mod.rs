@@ -3,6 +3,7 @@
 //! [`burn::prelude::Device`]; the binary chooses the backend.
 
 pub mod dqn;
+mod fused;
 pub mod ippo;
 pub mod ppo;
 
