@@ -93,7 +93,7 @@ pub struct PpoConfig {
     /// [`hale_envs::sharing`]). Each agent's bundle is the shared network cut down to
     /// its own observation and actions.
     pub share_parameters: bool,
-    /// Update an MLP on the CPU with the fused path ([`super::fused`]): the same loss
+    /// Update an MLP on the CPU with the fused path (`learn/fused.rs`): the same loss
     /// and Adam step with the gradient written out by hand over reused buffers, rather
     /// than burn's autodiff (several times faster for networks this small). The GNN
     /// and GPU devices always use burn; `false` makes the MLP use it too.
