@@ -30,7 +30,13 @@
 //! table believes (`No`, `Unknown`, `User`, `Privileged`). With
 //! `observation = "table+alerts"`, 13 more: per host, whether the monitoring reported a
 //! new attacker process this step (what CybORG's raw observation shows its scripted
-//! defenders; the table does not tell it from an SSH login).
+//! defenders; the table does not tell it from an SSH login). With
+//! `observation = "table+scans"`, 26 more, a memory of the table's own scan activity
+//! (the "scan state" of CAGE 2's winning defender, Cardiff's): per host, whether a
+//! scan was seen on it at an earlier step, and whether it is the host scanned most
+//! recently. A scan is seen only in the step it happens; the attacker exploits the
+//! host it scanned, often steps later, so without this memory the policy cannot tell
+//! which host is next.
 //!
 //! Reward per step, CybORG's: minus the value of every host where the attacker is root
 //! (Enterprise hosts and the operational server 1, User0 0, the others 0.1), −10 while
@@ -72,6 +78,9 @@ pub enum SecurityObservation {
     /// The table and the process alerts (65 floats).
     #[serde(rename = "table+alerts")]
     TableAlerts,
+    /// The table and the memory of scans (78 floats).
+    #[serde(rename = "table+scans")]
+    TableScans,
     /// Cloud mode: the monitoring's signals per replica slot, service and edge (the
     /// cloud envs' name for their flat view).
     #[serde(rename = "matrix")]
@@ -141,6 +150,9 @@ pub struct Security {
     obs_space: Space,
     act_space: Space,
     mask: Vec<bool>,
+    /// CAGE 2 mode, `table+scans`: per host, 0 never scanned, 1 scanned at an earlier
+    /// step, 2 the host scanned most recently.
+    scans: [u8; cage2::HOSTS.len()],
 }
 
 impl Security {
@@ -190,6 +202,7 @@ impl Security {
                 obs_space,
                 act_space,
                 seeds: Stream::from_key(0),
+                scans: [0; cage2::HOSTS.len()],
                 cfg,
             });
         }
@@ -200,7 +213,7 @@ impl Security {
         ) {
             return Err(bad(
                 "observation",
-                "cage2 observes \"table\" or \"table+alerts\" (\"matrix\" and \"graph\" are cloud mode's)".into(),
+                "cage2 observes \"table\", \"table+alerts\" or \"table+scans\" (\"matrix\" and \"graph\" are cloud mode's)".into(),
             ));
         }
         let len = obs_len(observation);
@@ -217,6 +230,7 @@ impl Security {
             mode: Mode::Cage2(None),
             observation,
             seeds: Stream::from_key(0),
+            scans: [0; cage2::HOSTS.len()],
             cfg,
         })
     }
@@ -275,9 +289,39 @@ impl Security {
             Mode::Cage2(None) => return,
         };
         g.observation(&mut out[..OBS_LEN]);
-        if self.observation == SecurityObservation::TableAlerts {
-            for (o, a) in out[OBS_LEN..].iter_mut().zip(g.alerts()) {
-                *o = f32::from(u8::from(a));
+        match self.observation {
+            SecurityObservation::TableAlerts => {
+                for (o, a) in out[OBS_LEN..].iter_mut().zip(g.alerts()) {
+                    *o = f32::from(u8::from(a));
+                }
+            }
+            SecurityObservation::TableScans => {
+                for (o, &s) in out[OBS_LEN..].chunks_exact_mut(2).zip(&self.scans) {
+                    o[0] = f32::from(u8::from(s == 1));
+                    o[1] = f32::from(u8::from(s == 2));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Folds this step's scan activity (the table's activity bits: scan = `[1, 0]`)
+    /// into the scan memory.
+    fn remember_scans(&mut self) {
+        let Mode::Cage2(Some(g)) = &self.mode else {
+            return;
+        };
+        let mut table = [0.0f32; OBS_LEN];
+        g.observation(&mut table);
+        let scanned = |h: usize| table[h * 4] == 1.0 && table[h * 4 + 1] == 0.0;
+        if (0..self.scans.len()).any(scanned) {
+            for s in &mut self.scans {
+                if *s == 2 {
+                    *s = 1;
+                }
+            }
+            for h in (0..self.scans.len()).filter(|&h| scanned(h)) {
+                self.scans[h] = 2;
             }
         }
     }
@@ -336,6 +380,7 @@ impl Security {
         };
         let o = game.step(*a as usize);
         let over = game.steps() >= u64::from(self.cfg.max_steps);
+        self.remember_scans();
         self.update_mask();
         let info = Info {
             security: Some(SecurityInfo {
@@ -362,6 +407,7 @@ fn obs_len(o: SecurityObservation) -> usize {
             OBS_LEN
         }
         SecurityObservation::TableAlerts => OBS_LEN + cage2::HOSTS.len(),
+        SecurityObservation::TableScans => OBS_LEN + 2 * cage2::HOSTS.len(),
     }
 }
 
@@ -391,6 +437,7 @@ impl Env for Security {
             Attacker::Mixed if rng::unit(rng::key(s, 0x3ed)) < 0.5 => Red::BLine,
             Attacker::Mixed => Red::Meander,
         };
+        self.scans = [0; cage2::HOSTS.len()];
         match &mut self.mode {
             Mode::Cage2(g) => *g = Some(Cage2::new(red, s)),
             Mode::Cloud(c) => c.reset(
@@ -504,6 +551,54 @@ mod tests {
             env.step(&Value::Discrete(0)),
             Err(EnvError::EpisodeOver(_))
         ));
+    }
+
+    /// The scan memory keeps what the table showed for one step: every host
+    /// scanned so far, and which was scanned last; a reset forgets it.
+    #[test]
+    fn the_scan_memory_follows_the_tables_scans() {
+        let mut env =
+            Security::new(&json!({"observation": "table+scans", "red": "meander"})).unwrap();
+        assert_eq!(env.observation_space().flat_dim(), Some(78));
+        let sleep = Value::Discrete(0);
+        let mut seen_scans = 0;
+        for episode in 0..3 {
+            let (obs, _) = env.reset(Some(episode), None).unwrap();
+            let Value::Box(obs) = obs else { unreachable!() };
+            assert!(obs[OBS_LEN..].iter().all(|&x| x == 0.0), "a reset forgets");
+            // Per host: scanned at an earlier step (and not since), scanned last.
+            let (mut earlier, mut last) = ([false; 13], None::<usize>);
+            for _ in 0..40 {
+                let Value::Box(obs) = env.step(&sleep).unwrap().obs else {
+                    unreachable!()
+                };
+                let scanned: Vec<usize> = (0..13)
+                    .filter(|&h| obs[h * 4] == 1.0 && obs[h * 4 + 1] == 0.0)
+                    .collect();
+                assert!(scanned.len() <= 1, "one red action per step");
+                if let Some(&h) = scanned.first() {
+                    seen_scans += 1;
+                    if let Some(l) = last {
+                        earlier[l] = true;
+                    }
+                    earlier[h] = false;
+                    last = Some(h);
+                }
+                for h in 0..13 {
+                    let bit = |b: bool| f32::from(u8::from(b));
+                    assert_eq!(obs[OBS_LEN + 2 * h], bit(earlier[h]), "host {h}: earlier");
+                    assert_eq!(
+                        obs[OBS_LEN + 2 * h + 1],
+                        bit(last == Some(h)),
+                        "host {h}: last"
+                    );
+                }
+            }
+        }
+        assert!(
+            seen_scans > 5,
+            "Meander scans within 40 steps ({seen_scans})"
+        );
     }
 
     #[test]

@@ -62,12 +62,18 @@ impl Reader {
             return Err(Unfit("it defends Security-v0 only"));
         }
         match &ctx.observation_space {
-            Space::Box { shape, .. } if shape == &[OBS_LEN] => Ok(Reader { alerts: false }),
+            // The table, alone or followed by the scan memory (`table+scans`), which
+            // the rules do not read.
+            Space::Box { shape, .. }
+                if shape == &[OBS_LEN] || shape == &[OBS_LEN + 2 * HOSTS.len()] =>
+            {
+                Ok(Reader { alerts: false })
+            }
             Space::Box { shape, .. } if shape == &[OBS_LEN + HOSTS.len()] => {
                 Ok(Reader { alerts: true })
             }
             _ => Err(Unfit(
-                "it reads the table observation (observation = \"table\" or \"table+alerts\")",
+                "it reads the table observation (observation = \"table\", \"table+alerts\" or \"table+scans\")",
             )),
         }
     }
