@@ -54,6 +54,8 @@ pub enum Reaction {
 #[derive(Clone, Copy, Debug)]
 struct Reader {
     alerts: bool,
+    /// The observation's length (the table, and the alerts or the scan memory).
+    len: usize,
 }
 
 impl Reader {
@@ -67,11 +69,15 @@ impl Reader {
             Space::Box { shape, .. }
                 if shape == &[OBS_LEN] || shape == &[OBS_LEN + 2 * HOSTS.len()] =>
             {
-                Ok(Reader { alerts: false })
+                Ok(Reader {
+                    alerts: false,
+                    len: shape[0],
+                })
             }
-            Space::Box { shape, .. } if shape == &[OBS_LEN + HOSTS.len()] => {
-                Ok(Reader { alerts: true })
-            }
+            Space::Box { shape, .. } if shape == &[OBS_LEN + HOSTS.len()] => Ok(Reader {
+                alerts: true,
+                len: shape[0],
+            }),
             _ => Err(Unfit(
                 "it reads the table observation (observation = \"table\", \"table+alerts\" or \"table+scans\")",
             )),
@@ -98,7 +104,7 @@ impl Reader {
     }
 
     fn obs<'a>(&self, policy: &str, obs: &'a Value) -> Result<&'a [f32], ActError> {
-        let want = OBS_LEN + if self.alerts { HOSTS.len() } else { 0 };
+        let want = self.len;
         match obs {
             Value::Box(x) if x.len() == want => Ok(x),
             _ => Err(ActError {

@@ -24,6 +24,7 @@ CASES = [
     ("Healing-v0", {"scenario": "three-tier", "episode_s": 300}),
     ("Healing-v0", {"scenario": "three-tier", "episode_s": 300, "observation": "graph"}),
     ("Security-v0", {"red": "meander", "observation": "table+alerts"}),
+    ("Security-v0", {"red": "meander", "observation": "table+scans"}),
     ("Security-v0", {"scenario": "microservices-20", "max_steps": 20}),
     (
         "Security-v0",

@@ -59,3 +59,28 @@ fn cage2_defenders_score_what_they_score_in_cyborg() {
     eprintln!("{}", report.join("\n"));
     assert!(!failed, "\n{}", report.join("\n"));
 }
+
+/// The rules read the table; behind `table+scans` (the table and the scan memory) they
+/// play the same episodes as behind the plain table.
+#[test]
+fn the_rules_read_the_table_behind_the_scan_memory() {
+    for policy in ["react-restore", "decoy-first", "noop"] {
+        let returns = |observation: &str| -> Vec<f64> {
+            let config = json!({"red": "meander", "observation": observation});
+            let mut env = hale_envs::make("Security-v0", &config).unwrap();
+            let ctx = PolicyContext::new("Security-v0", &config, env.as_ref()).unwrap();
+            let mut p = make_policy(policy, &ctx).unwrap();
+            (0..20)
+                .map(|i| {
+                    p.reset();
+                    eval::play(env.as_mut(), policy, (i, 500 + i as u64), |o, m| {
+                        p.act(o, m).map_err(|e| e.to_string())
+                    })
+                    .unwrap()
+                    .episode_return
+                })
+                .collect()
+        };
+        assert_eq!(returns("table+scans"), returns("table"), "{policy}");
+    }
+}
