@@ -305,23 +305,20 @@ impl Security {
         }
     }
 
-    /// Folds this step's scan activity (the table's activity bits: scan = `[1, 0]`)
-    /// into the scan memory.
+    /// Folds this step's scan activity (the table's activity column) into the scan
+    /// memory.
     fn remember_scans(&mut self) {
         let Mode::Cage2(Some(g)) = &self.mode else {
             return;
         };
-        let mut table = [0.0f32; OBS_LEN];
-        g.observation(&mut table);
-        let scanned = |h: usize| table[h * 4] == 1.0 && table[h * 4 + 1] == 0.0;
-        if (0..self.scans.len()).any(scanned) {
-            for s in &mut self.scans {
-                if *s == 2 {
-                    *s = 1;
-                }
-            }
-            for h in (0..self.scans.len()).filter(|&h| scanned(h)) {
-                self.scans[h] = 2;
+        let activity = g.activity();
+        if activity.contains(&cage2::Activity::Scan) {
+            for (s, a) in self.scans.iter_mut().zip(activity) {
+                *s = match (*a, *s) {
+                    (cage2::Activity::Scan, _) => 2,
+                    (_, 2) => 1,
+                    (_, s) => s,
+                };
             }
         }
     }

@@ -234,22 +234,19 @@ impl ActorCritic {
     #[cfg(feature = "learn")]
     pub(crate) fn with_dense_layers(
         &self,
-        actor: &[(Vec<f32>, Vec<f32>)],
-        critic: &[(Vec<f32>, Vec<f32>)],
+        actor: &[(&[f32], &[f32])],
+        critic: &[(&[f32], &[f32])],
     ) -> ActorCritic {
-        let set = |l: &Linear, (w, b): &(Vec<f32>, Vec<f32>)| {
+        /// `t`'s shape, device and gradient setting with `values`.
+        fn with_values<const D: usize>(t: Tensor<D>, values: &[f32]) -> Tensor<D> {
+            let grad = t.is_require_grad();
+            Tensor::<D>::from_data(TensorData::new(values.to_vec(), t.dims()), &t.device())
+                .set_require_grad(grad)
+        }
+        let set = |l: &Linear, &(w, b): &(&[f32], &[f32])| {
             let mut out = l.clone();
-            let replace = |t: Tensor<1>, values: &[f32]| -> Tensor<1> {
-                let grad = t.is_require_grad();
-                Tensor::<1>::from_data(TensorData::new(values.to_vec(), t.dims()), &t.device())
-                    .set_require_grad(grad)
-            };
-            out.weight = out.weight.map(|t| {
-                let grad = t.is_require_grad();
-                Tensor::<2>::from_data(TensorData::new(w.clone(), t.dims()), &t.device())
-                    .set_require_grad(grad)
-            });
-            out.bias = out.bias.map(|p| p.map(|t| replace(t, b)));
+            out.weight = out.weight.map(|t| with_values(t, w));
+            out.bias = out.bias.map(|p| p.map(|t| with_values(t, b)));
             out
         };
         let (a_hidden, a_head) = actor.split_at(self.actor.len());

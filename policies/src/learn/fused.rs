@@ -258,9 +258,9 @@ pub(crate) struct Minibatch<'a> {
 }
 
 impl Minibatch<'_> {
-    /// Rows `from..to`, with `heads` heads over `logits` logits.
-    fn rows(&self, from: usize, to: usize, heads: usize, logits: usize) -> Minibatch<'_> {
-        let obs_dim = self.obs.len() / self.old_logprob.len().max(1);
+    /// Rows `from..to`, of `obs_dim` features and `heads` heads over `logits` logits.
+    fn rows(&self, (from, to): (usize, usize), obs_dim: usize, heads: &Heads) -> Minibatch<'_> {
+        let (logits, heads) = (heads.total(), heads.sizes.len());
         Minibatch {
             obs: &self.obs[from * obs_dim..to * obs_dim],
             actions: &self.actions[from * heads..to * heads],
@@ -309,13 +309,25 @@ impl FusedMlp {
 
     /// `model` with this network's weights (same parameters, same ids).
     pub(crate) fn write_into(&self, model: &ActorCritic) -> ActorCritic {
-        let pairs = |t: &Tower| -> Vec<(Vec<f32>, Vec<f32>)> {
+        fn pairs(t: &Tower) -> Vec<(&[f32], &[f32])> {
             t.layers
                 .iter()
-                .map(|l| (l.w.clone(), l.b.clone()))
+                .map(|l| (l.w.as_slice(), l.b.as_slice()))
                 .collect()
-        };
+        }
         model.with_dense_layers(&pairs(&self.actor), &pairs(&self.critic))
+    }
+
+    /// Takes `model`'s weights (a network of this one's shapes), keeping Adam's state.
+    pub(crate) fn load_weights(&mut self, model: &ActorCritic) {
+        let (actor, critic) = model
+            .dense_layers()
+            .expect("the layers this network was built from");
+        let layers = self.actor.layers.iter_mut().chain(&mut self.critic.layers);
+        for (l, (w, b, _)) in layers.zip(actor.into_iter().chain(critic)) {
+            debug_assert_eq!((l.w.len(), l.b.len()), (w.len(), b.len()));
+            (l.w, l.b) = (w, b);
+        }
     }
 
     /// Logits `[rows, logits]` and values `[rows]` of `rows` flat observations.
@@ -345,14 +357,13 @@ impl FusedMlp {
         log_ratio: &mut Vec<f32>,
     ) -> LossValues {
         let rows = batch.old_logprob.len();
-        let (num_heads, total) = (heads.sizes.len(), heads.total());
         let [w0, w1] = &mut self.work;
         let net = (&self.actor, &self.critic, self.obs_dim);
         let sums = if rows >= SPLIT_ROWS {
             let half = rows / 2;
             let (a, b) = (
-                batch.rows(0, half, num_heads, total),
-                batch.rows(half, rows, num_heads, total),
+                batch.rows((0, half), self.obs_dim, heads),
+                batch.rows((half, rows), self.obs_dim, heads),
             );
             let (s0, s1) = rayon::join(
                 || share(net, w0, &a, rows, heads, cfg),
@@ -476,38 +487,14 @@ impl FusedMlp {
         if at != bytes.len() {
             return Err(format!("{} bytes past the last moment", bytes.len() - at));
         }
-        self.set_adam_state(time, moments);
-        Ok(())
-    }
-
-    /// Adam's state: the step count and every layer's moments, in the order of
-    /// [`FusedMlp::adam_bytes`].
-    fn adam_state(&self) -> (i32, Vec<Vec<f32>>) {
-        let moments = self
-            .actor
-            .layers
-            .iter()
-            .chain(&self.critic.layers)
-            .flat_map(|l| l.moments.iter().cloned())
-            .collect();
-        (self.time, moments)
-    }
-
-    /// Sets [`FusedMlp::adam_state`] (of the same shapes).
-    fn set_adam_state(&mut self, time: i32, moments: Vec<Vec<f32>>) {
-        let mut it = moments.into_iter();
+        let mut moments = moments.into_iter();
         for l in self.actor.layers.iter_mut().chain(&mut self.critic.layers) {
             for slot in &mut l.moments {
-                *slot = it.next().expect("one per moment");
+                *slot = moments.next().expect("one per moment, counted above");
             }
         }
         self.time = time;
-    }
-
-    /// Takes `other`'s Adam state (a network of the same shapes).
-    pub(crate) fn take_adam_state(&mut self, other: FusedMlp) {
-        let (time, moments) = other.adam_state();
-        self.set_adam_state(time, moments);
+        Ok(())
     }
 }
 

@@ -310,9 +310,9 @@ impl Rollout {
 
 /// Rows `idx` of `src`, whose rows are `width` values long.
 fn gather<T: Copy>(src: &[T], width: usize, idx: &[usize]) -> Vec<T> {
-    idx.iter()
-        .flat_map(|&k| src[k * width..(k + 1) * width].iter().copied())
-        .collect()
+    let mut rows = Vec::with_capacity(idx.len() * width);
+    gather_into(&mut rows, src, width, idx);
+    rows
 }
 
 // ---------------------------------------------------------------------------------
@@ -598,17 +598,14 @@ impl Ppo {
     /// Replaces the network being trained (by the shared one).
     pub(crate) fn set_model(&mut self, model: Network) {
         self.model = model;
-        self.refuse_stale_fused();
+        self.refresh_fused();
     }
 
-    /// Rebuilds the fused network from `model` (after the weights changed outside an
+    /// Copies `model`'s weights into the fused network (after they changed outside an
     /// update), keeping its Adam state.
-    fn refuse_stale_fused(&mut self) {
-        if let Some(old) = self.fused.take() {
-            self.fused = fused_for(&self.config, &self.model, &self.device, self.envs.obs_dim());
-            if let Some(f) = &mut self.fused {
-                f.take_adam_state(old);
-            }
+    fn refresh_fused(&mut self) {
+        if let (Some(f), Network::Mlp(mlp)) = (&mut self.fused, &self.model) {
+            f.load_weights(mlp);
         }
     }
 
@@ -1305,11 +1302,9 @@ impl Learner for Ppo {
         self.global_step = state.global_step;
         self.rng = Stream::from_state(state.rng);
         self.reward_norm.stats = state.reward_stats;
-        if self.fused.is_some() {
-            self.fused = fused_for(&self.config, &self.model, &self.device, self.envs.obs_dim());
-            let fused = self.fused.as_mut().expect("rebuilt from an MLP");
-            fused
-                .set_adam_bytes(checkpoint.file("adam.bin")?)
+        self.refresh_fused();
+        if let Some(f) = &mut self.fused {
+            f.set_adam_bytes(checkpoint.file("adam.bin")?)
                 .map_err(|e| LearnError::checkpoint("adam.bin", e))?;
         }
         Ok(())
