@@ -1,6 +1,6 @@
 //! GNN training speed: forward + backward + Adam step of two GraphSAGE layers over 64
 //! graphs × 50 nodes × 32 features (`benches/scripts/gnn_torch.py` runs the same in
-//! PyTorch beside it).
+//! PyTorch beside it): with burn's autodiff and with the fused CPU step.
 //!
 //! `cargo bench -p hale-benches --bench gnn`
 
@@ -14,6 +14,10 @@ fn gnn(c: &mut Criterion) {
     let mut step = GnnStep::new(64, 50, 32, Device::flex().autodiff());
     g.bench_function("sage2_64x50x32_fwd_bwd_adam", |b| {
         b.iter(|| black_box(step.step()))
+    });
+    let mut fused = GnnStep::fused(64, 50, 32);
+    g.bench_function("sage2_64x50x32_fused", |b| {
+        b.iter(|| black_box(fused.step()))
     });
     g.finish();
 }

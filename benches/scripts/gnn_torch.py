@@ -11,9 +11,10 @@ layers (messages gathered with index_select and summed with index_add_), a 4-sco
 head per node and a value from each graph's mean embedding; loss = mean (value - 1)^2
 + mean score^2; backward; Adam step. The graphs here are drawn with numpy (the same
 shapes and degree distribution, not the same numbers: the timing does not depend on
-them). hale runs its example `gnn_step` (release profile unless --profile says otherwise). Prints one JSON object with
-milliseconds per step for each and the ratio hale / PyTorch (PyTorch at its faster
-thread count).
+them). hale runs its example `gnn_step` (release profile unless --profile says otherwise)
+twice: the fused CPU step that `hale train` uses for the GNN, and burn's autodiff.
+Prints one JSON object with milliseconds per step for each and the ratio hale
+(fused) / PyTorch (PyTorch at its faster thread count).
 """
 import argparse
 import json
@@ -89,9 +90,12 @@ def torch_ms(iterations, threads):
     return (time.perf_counter() - start) * 1e3 / iterations
 
 
-def hale_ms(iterations, profile):
+def hale_ms(iterations, profile, path):
     out = subprocess.run(
-        ["cargo", "run", "--quiet", "--profile", profile, "-p", "hale-benches", "--example", "gnn_step", "--", str(iterations)],
+        [
+            "cargo", "run", "--quiet", "--profile", profile, "-p", "hale-benches", "--example", "gnn_step",
+            "--", str(iterations), str(GRAPHS), str(NODES), path,
+        ],
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -112,13 +116,15 @@ def main():
     args = ap.parse_args()
     torch_runs = {t: torch_ms(args.iterations, int(t)) for t in args.threads.split(",")}
     best_threads = min(torch_runs, key=torch_runs.get)
-    hale = hale_ms(args.iterations, args.profile)
+    hale = hale_ms(args.iterations, args.profile, "fused")
+    hale_burn = hale_ms(args.iterations, args.profile, "burn")
     print(
         json.dumps(
             {
                 "workload": f"{GRAPHS} graphs x {NODES} nodes x {FEATURES} features, 2 SAGE layers x {HIDDEN}",
                 "hale_ms_per_step": hale["ms_per_step"],
                 "hale_threads": hale["threads"],
+                "hale_burn_ms_per_step": hale_burn["ms_per_step"],
                 "torch_ms_per_step": {t: round(v, 3) for t, v in torch_runs.items()},
                 "torch_best_threads": int(best_threads),
                 "ratio_hale_over_torch": round(hale["ms_per_step"] / torch_runs[best_threads], 3),

@@ -127,18 +127,25 @@ pub fn gnn_graphs(graphs: usize, nodes: usize, features: usize) -> (Vec<f32>, Ve
 
 /// One training step of the GNN on [`gnn_graphs`]: forward (two GraphSAGE layers,
 /// 64 wide, a per-node head and a pooled value), a squared loss on the values and
-/// the node scores, backward, and an Adam step. Holds the network and optimiser.
+/// the node scores, backward, and an Adam step. Holds the network and optimiser:
+/// burn's autodiff ([`GnnStep::new`]) or the fused CPU step ([`GnnStep::fused`]).
 pub struct GnnStep {
     net: Option<hale_policies::gnn::GnnActorCritic>,
     optim: burn::optim::ModuleOptimizer,
     batch: hale_policies::gnn::GraphBatch,
     layout: hale_policies::gnn::ActionLayout,
+    /// The graphs in two halves with their layouts: the fused step's two shares.
+    halves: Vec<(
+        hale_policies::gnn::GraphBatch,
+        hale_policies::gnn::ActionLayout,
+    )>,
+    fused: Option<hale_policies::learn::fused_gnn::FusedGnn>,
     device: burn::prelude::Device,
 }
 
 impl GnnStep {
     /// The workload of `graphs × nodes` nodes with `features` features, on `device`
-    /// (an autodiff device).
+    /// (an autodiff device), trained with burn's autodiff.
     pub fn new(
         graphs: usize,
         nodes: usize,
@@ -160,14 +167,19 @@ impl GnnStep {
             })
             .collect();
         let refs: Vec<&GraphValue> = per_graph.iter().collect();
-        let batch = GraphBatch::new(&refs, features).expect("valid graphs");
         // Every node's 4 scores as the action logits, in node order.
-        let layout = ActionLayout {
-            actions: nodes * 4,
-            index: (0..(graphs * nodes * 4) as i64)
-                .map(|i| i + graphs as i64)
-                .collect(),
+        let batch_of = |gs: &[&GraphValue]| {
+            let batch = GraphBatch::new(gs, features).expect("valid graphs");
+            let g = gs.len();
+            let layout = ActionLayout {
+                actions: nodes * 4,
+                index: (0..(g * nodes * 4) as i64).map(|i| i + g as i64).collect(),
+            };
+            (batch, layout)
         };
+        let (batch, layout) = batch_of(&refs);
+        let half = graphs / 2;
+        let halves = vec![batch_of(&refs[..half]), batch_of(&refs[half..])];
         let net = hale_policies::tensors::seeded(&device, 0, |d| {
             GnnActorCritic::new(features, 64, 2, 4, 1, d)
         });
@@ -176,13 +188,44 @@ impl GnnStep {
             optim: burn::optim::AdamConfig::new().init(),
             batch,
             layout,
+            halves,
+            fused: None,
             device,
         }
+    }
+
+    /// The same workload, trained with the fused CPU step
+    /// ([`hale_policies::learn::fused_gnn`]): the graphs in two halves side by side.
+    pub fn fused(graphs: usize, nodes: usize, features: usize) -> GnnStep {
+        let mut step = GnnStep::new(graphs, nodes, features, burn::prelude::Device::flex());
+        let net = step.net.as_ref().expect("built");
+        step.fused = Some(
+            hale_policies::learn::fused_gnn::FusedGnn::from_model(net).expect("layers with biases"),
+        );
+        step
     }
 
     /// One forward + backward + Adam step; returns the loss.
     pub fn step(&mut self) -> f32 {
         use burn::optim::GradientsParams;
+        if let Some(fused) = &mut self.fused {
+            let graphs: usize = self.halves.iter().map(|(b, _)| b.graphs()).sum();
+            let logits = (graphs * self.layout.actions) as f32;
+            let shares: Vec<_> = self.halves.iter().map(|(b, l)| (b, l)).collect();
+            let sums = fused.gradient(&shares, -1e8, |_, l, v, out| {
+                out.logits.clear();
+                out.logits.extend(l.iter().map(|&x| 2.0 * x / logits));
+                out.values.clear();
+                out.values
+                    .extend(v.iter().map(|&x| 2.0 * (x - 1.0) / graphs as f32));
+                l.iter().map(|&x| x * x).sum::<f32>() / logits
+                    + v.iter().map(|&x| (x - 1.0) * (x - 1.0)).sum::<f32>() / graphs as f32
+            });
+            // burn's Adam (ε 1e-8 by default) differs from the fused step's ε 1e-5
+            // only in that constant: the arithmetic per step is the same.
+            fused.clip_and_step(f32::INFINITY, 1e-3);
+            return sums.iter().sum();
+        }
         let net = self.net.take().expect("put back after each step");
         let (logits, values) = net.forward(&self.batch, &self.layout, -1e8, &self.device);
         let loss = (values - 1.0).square().mean() + logits.square().mean();

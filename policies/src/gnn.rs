@@ -289,6 +289,50 @@ impl GnnActorCritic {
     }
 }
 
+#[cfg(feature = "learn")]
+impl GnnActorCritic {
+    /// Every dense layer, in the order the fused update keeps them: the input
+    /// projection, each SAGE layer's self then neighbour projection, the node, graph
+    /// and value heads.
+    pub(crate) fn linears(&self) -> Vec<&Linear> {
+        let mut out = vec![&self.input];
+        for l in &self.layers {
+            out.extend([&l.self_proj, &l.neigh_proj]);
+        }
+        out.extend([&self.node_head, &self.graph_head, &self.value_head]);
+        out
+    }
+
+    /// This network with layer `i` of [`GnnActorCritic::linears`]' order replaced by
+    /// `set(i, layer)`.
+    pub(crate) fn map_linears(
+        &self,
+        mut set: impl FnMut(usize, &Linear) -> Linear,
+    ) -> GnnActorCritic {
+        let mut i = 0;
+        let mut next = |l: &Linear| {
+            i += 1;
+            set(i - 1, l)
+        };
+        let input = next(&self.input);
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| SageLayer {
+                self_proj: next(&l.self_proj),
+                neigh_proj: next(&l.neigh_proj),
+            })
+            .collect();
+        GnnActorCritic {
+            input,
+            layers,
+            node_head: next(&self.node_head),
+            graph_head: next(&self.graph_head),
+            value_head: next(&self.value_head),
+        }
+    }
+}
+
 /// The nodes of `kind` in graph `g` of `batch`, in order (global indices).
 fn nodes_of_kind(batch: &GraphBatch, g: usize, kind: usize) -> Vec<usize> {
     let (start, n, d) = (batch.offsets[g], batch.counts[g], batch.node_dim);

@@ -204,17 +204,8 @@ impl ActorCritic {
         Vec<(Vec<f32>, Vec<f32>, [usize; 2])>,
     )> {
         let read = |l: &Linear| {
-            let w = l.weight.val();
-            let dims = w.dims();
-            let w = w.into_data().try_to_vec::<f32>().ok()?;
-            let b = l
-                .bias
-                .as_ref()?
-                .val()
-                .into_data()
-                .try_to_vec::<f32>()
-                .ok()?;
-            Some((w, b, dims))
+            let (w, b, dims) = crate::tensors::linear_values(l);
+            Some((w, b?, dims))
         };
         let tower = |layers: &[Linear], head: &Linear| {
             layers
@@ -237,18 +228,8 @@ impl ActorCritic {
         actor: &[(&[f32], &[f32])],
         critic: &[(&[f32], &[f32])],
     ) -> ActorCritic {
-        /// `t`'s shape, device and gradient setting with `values`.
-        fn with_values<const D: usize>(t: Tensor<D>, values: &[f32]) -> Tensor<D> {
-            let grad = t.is_require_grad();
-            Tensor::<D>::from_data(TensorData::new(values.to_vec(), t.dims()), &t.device())
-                .set_require_grad(grad)
-        }
-        let set = |l: &Linear, &(w, b): &(&[f32], &[f32])| {
-            let mut out = l.clone();
-            out.weight = out.weight.map(|t| with_values(t, w));
-            out.bias = out.bias.map(|p| p.map(|t| with_values(t, b)));
-            out
-        };
+        let set =
+            |l: &Linear, &(w, b): &(&[f32], &[f32])| crate::tensors::linear_with(l, w, Some(b));
         let (a_hidden, a_head) = actor.split_at(self.actor.len());
         let (c_hidden, c_head) = critic.split_at(self.critic.len());
         ActorCritic {

@@ -53,3 +53,30 @@ pub fn seeded<M: Module>(device: &Device, seed: u64, init: impl FnOnce(&Device) 
     // `consume` reads each parameter, which materialises it under the lock.
     init(device).map(&mut Number(0))
 }
+
+/// A dense layer's weight (`[d_in, d_out]`, row-major), its bias (`None` without one)
+/// and its shape, for the fused CPU updates.
+#[cfg(feature = "learn")]
+pub(crate) fn linear_values(l: &burn::nn::Linear) -> (Vec<f32>, Option<Vec<f32>>, [usize; 2]) {
+    let w = l.weight.val();
+    let dims = w.dims();
+    let b = l.bias.as_ref().map(|b| to_vec(b.val()));
+    (to_vec(w), b, dims)
+}
+
+/// `l` with weight `w` and bias `b` (shapes as [`linear_values`] gives them), its
+/// parameters keeping their ids, devices and gradient settings.
+#[cfg(feature = "learn")]
+pub(crate) fn linear_with(l: &burn::nn::Linear, w: &[f32], b: Option<&[f32]>) -> burn::nn::Linear {
+    fn with_values<const D: usize>(t: Tensor<D>, values: &[f32]) -> Tensor<D> {
+        let grad = t.is_require_grad();
+        Tensor::<D>::from_data(TensorData::new(values.to_vec(), t.dims()), &t.device())
+            .set_require_grad(grad)
+    }
+    let mut out = l.clone();
+    out.weight = out.weight.map(|t| with_values(t, w));
+    if let Some(b) = b {
+        out.bias = out.bias.map(|p| p.map(|t| with_values(t, b)));
+    }
+    out
+}

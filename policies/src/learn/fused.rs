@@ -19,23 +19,23 @@ use crate::heads::{Heads, MASKED_LOGIT};
 use crate::mlp::ActorCritic;
 
 /// Adam's constants, as [`super::ppo`] configures burn's (`AdamConfig`, ε 1e-5).
-const BETA_1: f32 = 0.9;
+pub(super) const BETA_1: f32 = 0.9;
 const BETA_2: f32 = 0.999;
 const EPSILON: f32 = 1e-5;
 
 /// One dense layer, `y = x·W + b`, with `W` `[d_in, d_out]` row-major (burn's
 /// `Linear` layout), and Adam's moments.
-struct Dense {
-    d_in: usize,
-    d_out: usize,
-    w: Vec<f32>,
-    b: Vec<f32>,
+pub(super) struct Dense {
+    pub(super) d_in: usize,
+    pub(super) d_out: usize,
+    pub(super) w: Vec<f32>,
+    pub(super) b: Vec<f32>,
     /// First and second moments of `w`, then of `b`.
-    moments: [Vec<f32>; 4],
+    pub(super) moments: [Vec<f32>; 4],
 }
 
 impl Dense {
-    fn new(w: Vec<f32>, b: Vec<f32>, d_in: usize, d_out: usize) -> Dense {
+    pub(super) fn new(w: Vec<f32>, b: Vec<f32>, d_in: usize, d_out: usize) -> Dense {
         debug_assert_eq!(w.len(), d_in * d_out);
         debug_assert_eq!(b.len(), d_out);
         Dense {
@@ -55,9 +55,9 @@ impl Dense {
 
 /// A layer's gradient.
 #[derive(Clone, Default)]
-struct Grad {
-    w: Vec<f32>,
-    b: Vec<f32>,
+pub(super) struct Grad {
+    pub(super) w: Vec<f32>,
+    pub(super) b: Vec<f32>,
 }
 
 /// Tanh hidden layers and a linear head.
@@ -209,25 +209,55 @@ impl Tower {
 struct Work {
     actor: TowerWork,
     critic: TowerWork,
-    /// `[rows, logits]`: log-probabilities per head, then the logits' gradient.
-    probs: Vec<f32>,
+    head: HeadGrad,
+    spare: Vec<f32>,
+}
+
+/// The loss's gradient with respect to a network's outputs (logits and values), and
+/// the buffers PPO's loss computes it in, reused from one minibatch to the next.
+#[derive(Default)]
+pub struct HeadGrad {
+    /// `[rows, logits]`: the logits' gradient (PPO: log-probabilities per head first).
+    pub logits: Vec<f32>,
+    /// `[rows]`: the values' gradient.
+    pub values: Vec<f32>,
     /// `[rows, heads]`: each head's entropy.
     entropies: Vec<f32>,
-    /// `[rows]`: the values' gradient.
-    grad_values: Vec<f32>,
     /// `[rows]`: the loss's gradient with respect to each log-probability.
     grad_logprob: Vec<f32>,
     /// `[rows]`: log π_new − log π_old.
-    log_ratio: Vec<f32>,
-    spare: Vec<f32>,
+    pub(super) log_ratio: Vec<f32>,
 }
 
 /// The sums over a share of a minibatch that its losses are the means of.
 #[derive(Default)]
-struct Sums {
-    policy: f64,
-    value: f64,
-    entropy: f64,
+pub(super) struct Sums {
+    pub(super) policy: f64,
+    pub(super) value: f64,
+    pub(super) entropy: f64,
+}
+
+impl Sums {
+    /// The losses of a minibatch of `rows` with these sums.
+    pub(super) fn means(&self, rows: usize) -> LossValues {
+        let rows = rows as f64;
+        LossValues {
+            policy: self.policy / rows,
+            value: 0.5 * self.value / rows,
+            entropy: self.entropy / rows,
+        }
+    }
+}
+
+impl std::ops::Add for Sums {
+    type Output = Sums;
+    fn add(self, o: Sums) -> Sums {
+        Sums {
+            policy: self.policy + o.policy,
+            value: self.value + o.value,
+            entropy: self.entropy + o.entropy,
+        }
+    }
 }
 
 /// The actor-critic's weights and Adam state as plain buffers, and the buffers of
@@ -259,7 +289,12 @@ pub(crate) struct Minibatch<'a> {
 
 impl Minibatch<'_> {
     /// Rows `from..to`, of `obs_dim` features and `heads` heads over `logits` logits.
-    fn rows(&self, (from, to): (usize, usize), obs_dim: usize, heads: &Heads) -> Minibatch<'_> {
+    pub(super) fn rows(
+        &self,
+        (from, to): (usize, usize),
+        obs_dim: usize,
+        heads: &Heads,
+    ) -> Minibatch<'_> {
         let (logits, heads) = (heads.total(), heads.sizes.len());
         Minibatch {
             obs: &self.obs[from * obs_dim..to * obs_dim],
@@ -380,54 +415,30 @@ impl FusedMlp {
                 }
             }
             log_ratio.clear();
-            log_ratio.extend_from_slice(&w0.log_ratio);
-            log_ratio.extend_from_slice(&w1.log_ratio);
-            Sums {
-                policy: s0.policy + s1.policy,
-                value: s0.value + s1.value,
-                entropy: s0.entropy + s1.entropy,
-            }
+            log_ratio.extend_from_slice(&w0.head.log_ratio);
+            log_ratio.extend_from_slice(&w1.head.log_ratio);
+            s0 + s1
         } else {
             let s = share(net, w0, batch, rows, heads, cfg);
             log_ratio.clear();
-            log_ratio.extend_from_slice(&w0.log_ratio);
+            log_ratio.extend_from_slice(&w0.head.log_ratio);
             s
         };
-        let rows = rows as f64;
-        LossValues {
-            policy: sums.policy / rows,
-            value: 0.5 * sums.value / rows,
-            entropy: sums.entropy / rows,
-        }
+        sums.means(rows)
     }
 
     /// Scales the gradient to a global L2 norm of at most `max_norm` (as
     /// [`super::ppo::clip_global_norm`]) and takes one Adam step at `lr`.
     pub(crate) fn clip_and_step(&mut self, max_norm: f32, lr: f64) {
         let work = &self.work[0];
-        let grads = || work.actor.grads.iter().chain(&work.critic.grads);
-        let sq: f64 = grads()
-            .map(|g| {
-                let sum = |g: &[f32]| g.iter().map(|&x| x * x).sum::<f32>();
-                f64::from(sum(&g.w)) + f64::from(sum(&g.b))
-            })
-            .sum();
-        let norm = sq.sqrt() as f32;
-        let scale = if norm > max_norm {
-            max_norm / (norm + 1e-6)
-        } else {
-            1.0
-        };
-        self.time += 1;
-        let bias2 = (1.0 - BETA_2.powi(self.time)).sqrt();
-        let factor = bias2 / (1.0 - BETA_1.powi(self.time));
-        let lr = lr as f32;
-        let layers = self.actor.layers.iter_mut().chain(&mut self.critic.layers);
-        for (l, g) in layers.zip(grads()) {
-            let [m_w, v_w, m_b, v_b] = &mut l.moments;
-            adam(&mut l.w, &g.w, m_w, v_w, scale, factor, bias2, lr);
-            adam(&mut l.b, &g.b, m_b, v_b, scale, factor, bias2, lr);
-        }
+        let grads: Vec<&Grad> = work.actor.grads.iter().chain(&work.critic.grads).collect();
+        let mut layers: Vec<&mut Dense> = self
+            .actor
+            .layers
+            .iter_mut()
+            .chain(&mut self.critic.layers)
+            .collect();
+        clip_and_adam(&mut layers, &grads, &mut self.time, max_norm, lr);
     }
 
     /// Every layer's gradient from the last [`FusedMlp::loss_and_gradient`]: weight,
@@ -439,63 +450,121 @@ impl FusedMlp {
         grads.flat_map(|g| [g.w.clone(), g.b.clone()]).collect()
     }
 
-    /// Adam's state as bytes, for checkpoints: the step count, then every layer's
-    /// moments (actor then critic; weights' first and second, biases' first and
-    /// second), each as a length and its values, all little-endian.
+    /// Adam's state as bytes, for checkpoints (see [`adam_state_bytes`]).
     pub(crate) fn adam_bytes(&self) -> Vec<u8> {
-        let mut out = self.time.to_le_bytes().to_vec();
-        for l in self.actor.layers.iter().chain(&self.critic.layers) {
-            for m in &l.moments {
-                out.extend_from_slice(&(m.len() as u64).to_le_bytes());
-                for v in m {
-                    out.extend_from_slice(&v.to_le_bytes());
-                }
-            }
-        }
-        out
+        let layers: Vec<&Dense> = self
+            .actor
+            .layers
+            .iter()
+            .chain(&self.critic.layers)
+            .collect();
+        adam_state_bytes(self.time, &layers)
     }
 
     /// Restores [`FusedMlp::adam_bytes`]' output; on an error (bytes not of this
     /// network's shapes) nothing changes.
     pub(crate) fn set_adam_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let mut at = 0;
-        let mut take = |n: usize| -> Result<&[u8], String> {
-            let chunk = bytes
-                .get(at..at + n)
-                .ok_or_else(|| format!("ends at byte {} of {}", bytes.len(), at + n))?;
-            at += n;
-            Ok(chunk)
-        };
-        let time = i32::from_le_bytes(take(4)?.try_into().expect("4 bytes"));
-        let mut moments = Vec::new();
-        for l in self.actor.layers.iter().chain(&self.critic.layers) {
-            for m in &l.moments {
-                let len = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes")) as usize;
-                if len != m.len() {
-                    return Err(format!(
-                        "a moment of {len} values where the network's layer has {}",
-                        m.len()
-                    ));
-                }
-                let values = take(4 * len)?
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-                    .collect::<Vec<f32>>();
-                moments.push(values);
-            }
-        }
-        if at != bytes.len() {
-            return Err(format!("{} bytes past the last moment", bytes.len() - at));
-        }
-        let mut moments = moments.into_iter();
-        for l in self.actor.layers.iter_mut().chain(&mut self.critic.layers) {
-            for slot in &mut l.moments {
-                *slot = moments.next().expect("one per moment, counted above");
-            }
-        }
-        self.time = time;
+        let mut layers: Vec<&mut Dense> = self
+            .actor
+            .layers
+            .iter_mut()
+            .chain(&mut self.critic.layers)
+            .collect();
+        self.time = set_adam_state(bytes, &mut layers)?;
         Ok(())
     }
+}
+
+/// Scales `grads` (one per layer of `layers`) to a global L2 norm of at most
+/// `max_norm` (as [`super::ppo::clip_global_norm`]) and takes one Adam step at `lr`,
+/// counting it in `time`.
+pub(super) fn clip_and_adam(
+    layers: &mut [&mut Dense],
+    grads: &[&Grad],
+    time: &mut i32,
+    max_norm: f32,
+    lr: f64,
+) {
+    debug_assert_eq!(layers.len(), grads.len());
+    let sq: f64 = grads
+        .iter()
+        .map(|g| {
+            let sum = |g: &[f32]| g.iter().map(|&x| x * x).sum::<f32>();
+            f64::from(sum(&g.w)) + f64::from(sum(&g.b))
+        })
+        .sum();
+    let norm = sq.sqrt() as f32;
+    let scale = if norm > max_norm {
+        max_norm / (norm + 1e-6)
+    } else {
+        1.0
+    };
+    *time += 1;
+    let bias2 = (1.0 - BETA_2.powi(*time)).sqrt();
+    let factor = bias2 / (1.0 - BETA_1.powi(*time));
+    let lr = lr as f32;
+    for (l, g) in layers.iter_mut().zip(grads) {
+        let [m_w, v_w, m_b, v_b] = &mut l.moments;
+        adam(&mut l.w, &g.w, m_w, v_w, scale, factor, bias2, lr);
+        adam(&mut l.b, &g.b, m_b, v_b, scale, factor, bias2, lr);
+    }
+}
+
+/// Adam's state as bytes, for checkpoints: the step count `time`, then every layer's
+/// moments (weights' first and second, biases' first and second), each as a length
+/// and its values, all little-endian.
+pub(super) fn adam_state_bytes(time: i32, layers: &[&Dense]) -> Vec<u8> {
+    let mut out = time.to_le_bytes().to_vec();
+    for l in layers {
+        for m in &l.moments {
+            out.extend_from_slice(&(m.len() as u64).to_le_bytes());
+            for v in m {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// Restores [`adam_state_bytes`]' output into `layers`' moments and returns the step
+/// count; on an error (bytes not of these layers' shapes) nothing changes.
+pub(super) fn set_adam_state(bytes: &[u8], layers: &mut [&mut Dense]) -> Result<i32, String> {
+    let mut at = 0;
+    let mut take = |n: usize| -> Result<&[u8], String> {
+        let chunk = bytes
+            .get(at..at + n)
+            .ok_or_else(|| format!("ends at byte {} of {}", bytes.len(), at + n))?;
+        at += n;
+        Ok(chunk)
+    };
+    let time = i32::from_le_bytes(take(4)?.try_into().expect("4 bytes"));
+    let mut moments = Vec::new();
+    for l in layers.iter() {
+        for m in &l.moments {
+            let len = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes")) as usize;
+            if len != m.len() {
+                return Err(format!(
+                    "a moment of {len} values where the network's layer has {}",
+                    m.len()
+                ));
+            }
+            let values = take(4 * len)?
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                .collect::<Vec<f32>>();
+            moments.push(values);
+        }
+    }
+    if at != bytes.len() {
+        return Err(format!("{} bytes past the last moment", bytes.len() - at));
+    }
+    let mut moments = moments.into_iter();
+    for l in layers.iter_mut() {
+        for slot in &mut l.moments {
+            *slot = moments.next().expect("one per moment, counted above");
+        }
+    }
+    Ok(time)
 }
 
 /// One share of a minibatch of `m` rows (`batch`, some of them): its loss sums, and
@@ -511,27 +580,65 @@ fn share(
     let rows = batch.old_logprob.len();
     actor.forward(&mut work.actor, batch.obs, rows, obs_dim);
     critic.forward(&mut work.critic, batch.obs, rows, obs_dim);
-    let total = heads.total();
-    let num_heads = heads.sizes.len();
     let logits = work.actor.out.last().expect("a head");
     let values = work.critic.out.last().expect("a head");
+    let sums = ppo_gradient(logits, values, batch, m, heads, cfg, &mut work.head);
+    let mut grad = std::mem::take(&mut work.head.logits);
+    actor.backward(
+        &mut work.actor,
+        batch.obs,
+        rows,
+        obs_dim,
+        &mut grad,
+        &mut work.spare,
+    );
+    work.head.logits = grad;
+    let mut grad = std::mem::take(&mut work.head.values);
+    critic.backward(
+        &mut work.critic,
+        batch.obs,
+        rows,
+        obs_dim,
+        &mut grad,
+        &mut work.spare,
+    );
+    work.head.values = grad;
+    sums
+}
+
+/// PPO's loss on `batch` (a share of a minibatch of `m` rows) given the network's
+/// `logits` `[rows, heads.total()]` and `values` `[rows]`: its sums, and its
+/// gradient with respect to the logits and values (each row weighted `1 / m`) in
+/// `out.logits` and `out.values`; the log-ratios in `out.log_ratio`.
+pub(super) fn ppo_gradient(
+    logits: &[f32],
+    values: &[f32],
+    batch: &Minibatch<'_>,
+    m: usize,
+    heads: &Heads,
+    cfg: &PpoConfig,
+    out: &mut HeadGrad,
+) -> Sums {
+    let rows = batch.old_logprob.len();
+    let total = heads.total();
+    let num_heads = heads.sizes.len();
     let (clip, m) = (cfg.clip_coef as f32, m as f32);
     let (ent_coef, vf_coef) = (cfg.ent_coef as f32, cfg.vf_coef as f32);
     let mut sums = Sums::default();
 
-    // Per head: masked log-softmax into `probs`, the taken action's log-probability
+    // Per head: masked log-softmax into `out.logits`, the taken action's log-probability
     // and the entropy.
-    work.probs.clear();
-    work.probs.extend_from_slice(logits);
-    work.entropies.clear();
-    work.entropies.resize(rows * num_heads, 0.0);
-    work.log_ratio.clear();
-    work.grad_logprob.clear();
+    out.logits.clear();
+    out.logits.extend_from_slice(logits);
+    out.entropies.clear();
+    out.entropies.resize(rows * num_heads, 0.0);
+    out.log_ratio.clear();
+    out.grad_logprob.clear();
     for r in 0..rows {
         let mut logprob = 0.0f32;
         let mut start = 0;
         for (k, &n) in heads.sizes.iter().enumerate() {
-            let z = &mut work.probs[r * total + start..r * total + start + n];
+            let z = &mut out.logits[r * total + start..r * total + start + n];
             if !batch.masks.is_empty() {
                 let mask = &batch.masks[r * total + start..r * total + start + n];
                 for (zj, &allowed) in z.iter_mut().zip(mask) {
@@ -549,12 +656,12 @@ fn share(
                 h -= zj.exp() * *zj;
             }
             logprob += z[batch.actions[r * num_heads + k] as usize];
-            work.entropies[r * num_heads + k] = h;
+            out.entropies[r * num_heads + k] = h;
             sums.entropy += f64::from(h);
             start += n;
         }
         let lr = logprob - batch.old_logprob[r];
-        work.log_ratio.push(lr);
+        out.log_ratio.push(lr);
         let ratio = lr.exp();
         let a = batch.advantages[r];
         let pg1 = -a * ratio;
@@ -563,7 +670,7 @@ fn share(
         // d pg / d ratio: −A where the unclipped term is the larger (always so inside
         // the clip range, where both are equal); 0 where the clipped one is.
         let slope = if pg1 >= pg2 { -a } else { 0.0 };
-        work.grad_logprob.push(slope * ratio / m);
+        out.grad_logprob.push(slope * ratio / m);
     }
 
     // The logits' gradient, in place of the log-probabilities: the policy term
@@ -571,16 +678,16 @@ fn share(
     for r in 0..rows {
         let mut start = 0;
         for (k, &n) in heads.sizes.iter().enumerate() {
-            let h = work.entropies[r * num_heads + k];
+            let h = out.entropies[r * num_heads + k];
             let taken = batch.actions[r * num_heads + k] as usize;
             let row = r * total + start;
             for j in 0..n {
                 let allowed = batch.masks.is_empty() || batch.masks[row + j];
-                let lp = work.probs[row + j];
+                let lp = out.logits[row + j];
                 let p = lp.exp();
                 let onehot = if j == taken { 1.0 } else { 0.0 };
-                work.probs[row + j] = if allowed {
-                    work.grad_logprob[r] * (onehot - p) + ent_coef / m * p * (lp + h)
+                out.logits[row + j] = if allowed {
+                    out.grad_logprob[r] * (onehot - p) + ent_coef / m * p * (lp + h)
                 } else {
                     0.0
                 };
@@ -590,7 +697,7 @@ fn share(
     }
 
     // The value loss, 0.5 · mean of the (clipped) squared error, and its gradient.
-    work.grad_values.clear();
+    out.values.clear();
     for ((&v, &ret), &old) in values.iter().zip(batch.returns).zip(batch.old_value) {
         let unclipped = (v - ret) * (v - ret);
         let (err, g) = if cfg.clip_vloss {
@@ -607,35 +714,15 @@ fn share(
             (unclipped, v - ret)
         };
         sums.value += f64::from(err);
-        work.grad_values.push(vf_coef * g / m);
+        out.values.push(vf_coef * g / m);
     }
 
-    let mut grad = std::mem::take(&mut work.probs);
-    actor.backward(
-        &mut work.actor,
-        batch.obs,
-        rows,
-        obs_dim,
-        &mut grad,
-        &mut work.spare,
-    );
-    work.probs = grad;
-    let mut grad = std::mem::take(&mut work.grad_values);
-    critic.backward(
-        &mut work.critic,
-        batch.obs,
-        rows,
-        obs_dim,
-        &mut grad,
-        &mut work.spare,
-    );
-    work.grad_values = grad;
     sums
 }
 
 /// One Adam step on `p` with gradient `scale · g` (burn's `Adam` arithmetic).
 #[allow(clippy::too_many_arguments)]
-fn adam(
+pub(super) fn adam(
     p: &mut [f32],
     g: &[f32],
     m: &mut [f32],
@@ -654,21 +741,29 @@ fn adam(
 }
 
 /// A matrix written by [`matmul`]: element (i, j) at `buf[i · row + j]`.
-struct Dst<'a> {
-    buf: &'a mut [f32],
-    row: usize,
+pub(super) struct Dst<'a> {
+    pub(super) buf: &'a mut [f32],
+    pub(super) row: usize,
 }
 
 /// A matrix read by [`matmul`]: element (i, j) at `buf[i · row + j · col]`.
-struct Src<'a> {
-    buf: &'a [f32],
-    row: usize,
-    col: usize,
+pub(super) struct Src<'a> {
+    pub(super) buf: &'a [f32],
+    pub(super) row: usize,
+    pub(super) col: usize,
 }
 
 /// `dst = a · b` (`accumulate`: `dst += a · b`), `a` `[m, k]`, `b` `[k, n]`, on one
 /// thread (the matrices are small; one thread is also the same result every run).
-fn matmul(m: usize, n: usize, k: usize, dst: Dst<'_>, accumulate: bool, a: Src<'_>, b: Src<'_>) {
+pub(super) fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: Dst<'_>,
+    accumulate: bool,
+    a: Src<'_>,
+    b: Src<'_>,
+) {
     if m == 0 || n == 0 {
         return;
     }

@@ -4,6 +4,7 @@
 
 pub mod dqn;
 mod fused;
+pub mod fused_gnn;
 pub mod ippo;
 pub mod ppo;
 
