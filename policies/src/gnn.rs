@@ -53,7 +53,7 @@ pub enum GraphError {
 }
 
 /// Graphs as one disjoint union, ready for message passing.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct GraphBatch {
     /// Node features, `[nodes × node_dim]` row-major.
     pub features: Vec<f32>,
@@ -86,8 +86,26 @@ impl GraphBatch {
             offsets: Vec::with_capacity(graphs.len()),
             counts: Vec::with_capacity(graphs.len()),
         };
+        b.refill(graphs, node_dim)?;
+        Ok(b)
+    }
+
+    /// [`GraphBatch::new`] into this batch's buffers (a training loop batches
+    /// graphs of about the same size again and again). On an error the batch is
+    /// left empty.
+    pub fn refill(&mut self, graphs: &[&GraphValue], node_dim: usize) -> Result<(), GraphError> {
+        let b = self;
+        b.node_dim = node_dim;
+        for v in [&mut b.src, &mut b.dst, &mut b.graph_of_node] {
+            v.clear();
+        }
+        b.features.clear();
+        b.inv_degree.clear();
+        b.offsets.clear();
+        b.counts.clear();
         for (gi, g) in graphs.iter().enumerate() {
             if node_dim == 0 || !g.nodes.len().is_multiple_of(node_dim) {
+                b.refill(&[], 1).expect("no graphs");
                 return Err(GraphError::Features {
                     graph: gi,
                     len: g.nodes.len(),
@@ -97,6 +115,7 @@ impl GraphBatch {
             let n = g.nodes.len() / node_dim;
             for (e, &[from, to]) in g.links.iter().enumerate() {
                 if from as usize >= n || to as usize >= n {
+                    b.refill(&[], 1).expect("no graphs");
                     return Err(GraphError::Edge {
                         graph: gi,
                         edge: e,
@@ -117,15 +136,15 @@ impl GraphBatch {
                 b.dst.extend([t, f]);
             }
         }
-        let mut degree = vec![0u32; b.graph_of_node.len()];
+        // In-degrees, counted in place, then inverted.
+        b.inv_degree.resize(b.graph_of_node.len(), 0.0);
         for &t in &b.dst {
-            degree[t as usize] += 1;
+            b.inv_degree[t as usize] += 1.0;
         }
-        b.inv_degree = degree
-            .iter()
-            .map(|&d| if d == 0 { 0.0 } else { 1.0 / d as f32 })
-            .collect();
-        Ok(b)
+        for d in &mut b.inv_degree {
+            *d = if *d == 0.0 { 0.0 } else { 1.0 / *d };
+        }
+        Ok(())
     }
 
     /// Nodes in all.
@@ -181,7 +200,7 @@ impl SageLayer {
 /// Where each action logit comes from: per graph, `actions` indices into the table
 /// `[graph scores (graphs × graph_outputs) | node scores (nodes × node_outputs) | pad]`,
 /// built on the CPU from the node kinds.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ActionLayout {
     /// Logits per graph.
     pub actions: usize,
@@ -437,6 +456,16 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "graph 1: edge 0 links 0 → 2, but the graph has 2 nodes"
+        );
+        // Refilling a batch gives what a new one would, and a refused refill
+        // leaves no graph of the old or the new batch behind.
+        let mut reused = GraphBatch::new(&[&b, &a, &b], 2).unwrap();
+        reused.refill(&[&a, &b], 2).unwrap();
+        assert_eq!(reused, batch);
+        assert!(reused.refill(&[&a, &bad], 2).is_err());
+        assert_eq!(
+            (reused.nodes(), reused.graphs(), reused.src.len()),
+            (0, 0, 0)
         );
         let e = GraphBatch::new(&[&a], 4).unwrap_err();
         assert!(matches!(

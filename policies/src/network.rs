@@ -231,6 +231,27 @@ pub struct GraphPolicyNet {
     spec: GnnSpec,
 }
 
+#[cfg(feature = "learn")]
+impl GraphPolicyNet {
+    /// The network.
+    pub(crate) fn gnn(&self) -> &GnnActorCritic {
+        &self.gnn
+    }
+
+    /// Its width, depth and action layout.
+    pub(crate) fn spec(&self) -> &GnnSpec {
+        &self.spec
+    }
+
+    /// This policy with `gnn` (a network of the same shapes) in place of its network.
+    pub(crate) fn with_gnn(&self, gnn: GnnActorCritic) -> GraphPolicyNet {
+        GraphPolicyNet {
+            gnn,
+            spec: self.spec.clone(),
+        }
+    }
+}
+
 /// An MLP or a GNN actor-critic.
 // One per policy or run, moved rarely: the size difference does not matter, and
 // burn's derive does not see through a Box.

@@ -275,6 +275,23 @@ fn dense_forward(l: &Dense, rows: usize, x: Src<'_>, out: &mut [f32], out_row: u
     }
 }
 
+/// `buf[to..to + len] += buf[from..from + len]`, for ranges that do not overlap.
+#[inline]
+fn add_row(buf: &mut [f32], to: usize, from: usize, len: usize) {
+    debug_assert!(to + len <= from || from + len <= to, "overlapping rows");
+    if to > from {
+        let (head, tail) = buf.split_at_mut(to);
+        for (a, &b) in tail[..len].iter_mut().zip(&head[from..from + len]) {
+            *a += b;
+        }
+    } else {
+        let (head, tail) = buf.split_at_mut(from);
+        for (a, &b) in head[to..to + len].iter_mut().zip(&tail[..len]) {
+            *a += b;
+        }
+    }
+}
+
 /// A row-major matrix of rows `width` long.
 fn rows(buf: &[f32], width: usize) -> Src<'_> {
     Src {
@@ -376,10 +393,7 @@ fn forward(
             row[h..].fill(0.0);
         }
         for (&s, &d) in batch.src.iter().zip(&batch.dst) {
-            let (s, d) = (s as usize, d as usize);
-            for j in 0..h {
-                cat[d * 2 * h + h + j] += cat[s * 2 * h + j];
-            }
+            add_row(cat, d as usize * 2 * h + h, s as usize * 2 * h, h);
         }
         for (row, &inv) in cat.chunks_exact_mut(2 * h).zip(&batch.inv_degree) {
             for v in &mut row[h..] {
@@ -545,8 +559,9 @@ fn backward(
         for (&s, &d) in batch.src.iter().zip(&batch.dst) {
             let (s, d) = (s as usize, d as usize);
             let inv = batch.inv_degree[d];
-            for j in 0..h {
-                work.g_h[s * h + j] += work.g_cat[d * 2 * h + h + j] * inv;
+            let from = &work.g_cat[d * 2 * h + h..(d + 1) * 2 * h];
+            for (a, &b) in work.g_h[s * h..(s + 1) * h].iter_mut().zip(from) {
+                *a += b * inv;
             }
         }
     }

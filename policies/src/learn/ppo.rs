@@ -18,12 +18,16 @@
 //! - Randomness: one seeded stream for action sampling and minibatch order, and the
 //!   backend seeded for the initial weights: same seed, same run, bit for bit.
 
-use super::fused::{FusedMlp, Minibatch};
+use super::fused::{
+    FusedMlp, HeadGrad, LossValues as FusedLoss, Minibatch, SPLIT_ROWS, ppo_gradient,
+};
+use super::fused_gnn::FusedGnn;
 use super::{
     Checkpoint, HyperparameterError, IterationStats, LearnError, Learner, MAX_TRANSITIONS,
     TrainError, check_counts, check_fractions, check_reals,
 };
-use crate::heads::Heads;
+use crate::gnn::{ActionLayout, GraphBatch};
+use crate::heads::{Heads, MASKED_LOGIT};
 use crate::mlp::ActorCritic;
 use crate::network::{
     Encoder, ForwardError, GnnSpec, LayoutSpec, Network, NetworkKind, Observations,
@@ -93,10 +97,12 @@ pub struct PpoConfig {
     /// [`hale_envs::sharing`]). Each agent's bundle is the shared network cut down to
     /// its own observation and actions.
     pub share_parameters: bool,
-    /// Update an MLP on the CPU with the fused path (`learn/fused.rs`): the same loss
-    /// and Adam step with the gradient written out by hand over reused buffers, rather
-    /// than burn's autodiff (several times faster for networks this small). The GNN
-    /// and GPU devices always use burn; `false` makes the MLP use it too.
+    /// Update the network on the CPU with the fused path (`learn/fused.rs` for the
+    /// MLP, `learn/fused_gnn.rs` for the GNN): the same loss and Adam step with the
+    /// gradient written out by hand over reused buffers, rather than burn's autodiff
+    /// (several times faster for networks this small); the rollout's forward passes
+    /// go through it too. GPU devices always use burn; `false` makes the CPU use it
+    /// too.
     pub fused: bool,
 }
 
@@ -398,10 +404,10 @@ pub struct Ppo {
     reward_norm: RewardNormalizer,
     /// An agent of a shared network: what its own network and heads are.
     own: Option<Own>,
-    /// The MLP's weights and Adam state for the fused CPU update (`config.fused`),
-    /// which then also runs the rollout's forward passes; `model` is kept equal to it
-    /// after every update.
-    fused: Option<FusedMlp>,
+    /// The network's weights and Adam state for the fused CPU update
+    /// (`config.fused`), which then also runs the rollout's forward passes; `model`
+    /// is kept equal to it after every update.
+    fused: Option<Fused>,
 }
 
 /// One agent's part of a shared network ([`hale_envs::sharing`]): its bundle is the
@@ -604,8 +610,8 @@ impl Ppo {
     /// Copies `model`'s weights into the fused network (after they changed outside an
     /// update), keeping its Adam state.
     fn refresh_fused(&mut self) {
-        if let (Some(f), Network::Mlp(mlp)) = (&mut self.fused, &self.model) {
-            f.load_weights(mlp);
+        if let Some(f) = &mut self.fused {
+            f.load_weights(&self.model);
         }
     }
 
@@ -621,7 +627,11 @@ impl Ppo {
         let rollout = self.collect_rollout(&infer, &mut stats)?;
         stats.global_step = self.global_step;
         let next_value = match &mut self.fused {
-            Some(f) => f.forward(&self.envs.obs, self.envs.num_envs()).1.to_vec(),
+            Some(f) => f
+                .forward(current_obs(&self.envs))
+                .map_err(|e| refused(self.iteration + 1, e))?
+                .1
+                .to_vec(),
             None => to_vec(
                 infer
                     .value(current_obs(&self.envs), &self.device.clone().inner())
@@ -710,7 +720,7 @@ impl Ppo {
             }
             let (logits, values) = match &mut self.fused {
                 Some(f) => {
-                    let (l, v) = f.forward(&self.envs.obs, n);
+                    let (l, v) = f.forward(current_obs(&self.envs)).map_err(refused)?;
                     (l.to_vec(), v.to_vec())
                 }
                 None => {
@@ -787,13 +797,6 @@ impl Ppo {
             return Ok(final_values);
         }
         let flat = gather(&self.envs.final_obs, d, &truncated);
-        if let Some(f) = &mut self.fused {
-            let v = f.forward(&flat, truncated.len()).1;
-            for (k, &i) in truncated.iter().enumerate() {
-                final_values[i] = v[k];
-            }
-            return Ok(final_values);
-        }
         let obs = if self.envs.graph_observations() {
             Observations::Graphs(
                 truncated
@@ -807,7 +810,10 @@ impl Ppo {
                 rows: truncated.len(),
             }
         };
-        let v = to_vec(infer.value(obs, &self.device.clone().inner())?);
+        let v = match &mut self.fused {
+            Some(f) => f.forward(obs)?.1.to_vec(),
+            None => to_vec(infer.value(obs, &self.device.clone().inner())?),
+        };
         for (k, &i) in truncated.iter().enumerate() {
             final_values[i] = v[k];
         }
@@ -850,8 +856,8 @@ impl Ppo {
                 break;
             }
         }
-        if let (Some(f), Network::Mlp(mlp)) = (&self.fused, &self.model) {
-            self.model = Network::Mlp(f.write_into(mlp));
+        if let Some(f) = &self.fused {
+            self.model = f.write_into(&self.model);
         }
         Ok(stats)
     }
@@ -871,7 +877,14 @@ impl Ppo {
         s.fill(rollout, adv, idx, cfg.norm_adv);
         let fused = self.fused.as_mut().expect("called with a fused network");
         let mut log_ratio = std::mem::take(&mut s.log_ratio);
-        let loss = fused.loss_and_gradient(&s.batch(), &self.heads, cfg, &mut log_ratio);
+        let graphs: Vec<&GraphValue> = if rollout.graph {
+            idx.iter().map(|&k| &rollout.graphs[k]).collect()
+        } else {
+            Vec::new()
+        };
+        let loss = fused
+            .loss_and_gradient(&s.batch(), &graphs, &self.heads, cfg, &mut log_ratio)
+            .map_err(|e| refused(iteration, e))?;
         let (approx_kl, clipfrac) = ratio_diagnostics(&log_ratio, cfg.clip_coef);
         s.log_ratio = log_ratio;
         let values = LossValues {
@@ -1043,19 +1056,159 @@ fn gather_into<T: Copy>(dst: &mut Vec<T>, src: &[T], width: usize, idx: &[usize]
     }
 }
 
-/// The fused network for `model` when `config` asks for it and it applies: an MLP,
-/// on burn's CPU backend.
+/// The fused network for `model` when `config` asks for it and it applies: on
+/// burn's CPU backend.
 fn fused_for(
     config: &PpoConfig,
     model: &Network,
     device: &Device,
     obs_dim: usize,
-) -> Option<FusedMlp> {
+) -> Option<Fused> {
+    if !config.fused || device.clone().inner() != Device::flex() {
+        return None;
+    }
     match model {
-        Network::Mlp(mlp) if config.fused && device.clone().inner() == Device::flex() => {
-            FusedMlp::from_model(mlp, obs_dim)
+        Network::Mlp(mlp) => FusedMlp::from_model(mlp, obs_dim).map(Fused::Mlp),
+        Network::Gnn(net) => FusedGnn::from_model(net.gnn()).map(|f| Fused::Gnn {
+            net: f,
+            spec: net.spec().clone(),
+            parts: Default::default(),
+        }),
+    }
+}
+
+/// The network in plain buffers for the fused CPU update: the MLP, or the GNN with
+/// its width, depth and action layout.
+// One per run: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Fused {
+    Mlp(FusedMlp),
+    Gnn {
+        net: FusedGnn,
+        spec: GnnSpec,
+        /// The batches (one or two shares of a minibatch, or a forward pass's) and
+        /// their action layouts, refilled each time.
+        parts: [(GraphBatch, ActionLayout); 2],
+    },
+}
+
+impl Fused {
+    /// Logits and values of `obs`, as [`Network::forward`] gives them.
+    fn forward(&mut self, obs: Observations<'_>) -> Result<(&[f32], &[f32]), ForwardError> {
+        match (self, obs) {
+            (Fused::Mlp(f), Observations::Flat { values, rows }) => Ok(f.forward(values, rows)),
+            (Fused::Gnn { net, spec, parts }, Observations::Graphs(graphs)) => {
+                let (batch, layout) = &mut parts[0];
+                batch.refill(&graphs, spec.node_dim)?;
+                *layout = spec.layout.build(batch)?;
+                Ok(net.forward(batch, layout, MASKED_LOGIT))
+            }
+            (Fused::Mlp(_), Observations::Graphs(_)) => Err(ForwardError::Kind {
+                network: "an MLP",
+                given: "graph",
+            }),
+            (Fused::Gnn { .. }, Observations::Flat { .. }) => Err(ForwardError::Kind {
+                network: "a GNN",
+                given: "flat",
+            }),
         }
-        _ => None,
+    }
+
+    /// PPO's loss on `batch` (with `graphs`, its observations as graphs, for the GNN)
+    /// and its gradient, left in place for [`Fused::clip_and_step`]; the log-ratios
+    /// into `log_ratio`. A minibatch of at least [`SPLIT_ROWS`] is computed as two
+    /// halves side by side.
+    fn loss_and_gradient(
+        &mut self,
+        batch: &Minibatch<'_>,
+        graphs: &[&GraphValue],
+        heads: &Heads,
+        cfg: &PpoConfig,
+        log_ratio: &mut Vec<f32>,
+    ) -> Result<FusedLoss, ForwardError> {
+        let (f, spec, parts) = match self {
+            Fused::Mlp(f) => return Ok(f.loss_and_gradient(batch, heads, cfg, log_ratio)),
+            Fused::Gnn { net, spec, parts } => (net, spec, parts),
+        };
+        let rows = batch.old_logprob.len();
+        let obs_dim = batch.obs.len() / rows.max(1);
+        let ranges: Vec<(usize, usize)> = if rows >= SPLIT_ROWS {
+            vec![(0, rows / 2), (rows / 2, rows)]
+        } else {
+            vec![(0, rows)]
+        };
+        for (&(from, to), (b, layout)) in ranges.iter().zip(parts.iter_mut()) {
+            b.refill(&graphs[from..to], spec.node_dim)?;
+            *layout = spec.layout.build(b)?;
+        }
+        let shares: Vec<_> = parts[..ranges.len()].iter().map(|(b, l)| (b, l)).collect();
+        let out = f.gradient(
+            &shares,
+            MASKED_LOGIT,
+            |i, logits, values, head: &mut HeadGrad| {
+                let part = batch.rows(ranges[i], obs_dim, heads);
+                let sums = ppo_gradient(logits, values, &part, rows, heads, cfg, head);
+                (sums, head.log_ratio.clone())
+            },
+        );
+        log_ratio.clear();
+        let mut total = super::fused::Sums::default();
+        for (sums, ratios) in out {
+            log_ratio.extend_from_slice(&ratios);
+            total = total + sums;
+        }
+        Ok(total.means(rows))
+    }
+
+    /// Clips the gradient's global norm to `max_norm` and takes one Adam step.
+    fn clip_and_step(&mut self, max_norm: f32, lr: f64) {
+        match self {
+            Fused::Mlp(f) => f.clip_and_step(max_norm, lr),
+            Fused::Gnn { net: f, .. } => f.clip_and_step(max_norm, lr),
+        }
+    }
+
+    /// `model` with this network's weights (same parameters, same ids).
+    fn write_into(&self, model: &Network) -> Network {
+        match (self, model) {
+            (Fused::Mlp(f), Network::Mlp(mlp)) => Network::Mlp(f.write_into(mlp)),
+            (Fused::Gnn { net: f, .. }, Network::Gnn(net)) => {
+                Network::Gnn(net.with_gnn(f.write_into(net.gnn())))
+            }
+            _ => unreachable!("the fused network is built from the model"),
+        }
+    }
+
+    /// Takes `model`'s weights, keeping Adam's state.
+    fn load_weights(&mut self, model: &Network) {
+        match (self, model) {
+            (Fused::Mlp(f), Network::Mlp(mlp)) => f.load_weights(mlp),
+            (Fused::Gnn { net: f, .. }, Network::Gnn(net)) => f.load_weights(net.gnn()),
+            _ => unreachable!("the fused network is built from the model"),
+        }
+    }
+
+    fn adam_bytes(&self) -> Vec<u8> {
+        match self {
+            Fused::Mlp(f) => f.adam_bytes(),
+            Fused::Gnn { net: f, .. } => f.adam_bytes(),
+        }
+    }
+
+    fn set_adam_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
+        match self {
+            Fused::Mlp(f) => f.set_adam_bytes(bytes),
+            Fused::Gnn { net: f, .. } => f.set_adam_bytes(bytes),
+        }
+    }
+
+    /// Every parameter's gradient from the last [`Fused::loss_and_gradient`].
+    #[cfg(test)]
+    fn gradients(&self) -> Vec<Vec<f32>> {
+        match self {
+            Fused::Mlp(f) => f.gradients(),
+            Fused::Gnn { net: f, .. } => f.gradients(),
+        }
     }
 }
 
@@ -1409,25 +1562,73 @@ fn non_finite_observation(envs: &VectorEnv) -> Option<String> {
 mod tests {
     use super::*;
 
-    /// The fused update computes burn's: on CartPole-v1 and on Scaling-v0 (two
-    /// heads, masks), with the value loss clipped and an entropy bonus, its losses
-    /// and every parameter's gradient match autodiff's over several steps (ratios
-    /// away from 1, so clipping is exercised), and so do the weights after Adam;
-    /// minibatches large enough to be split in halves and too small to be.
+    /// Every parameter's gradient in `grads`, in the order of the fused network's
+    /// [`Fused::gradients`]; zeros where none.
+    fn burn_gradients(model: &Network, grads: &GradientsParams) -> Vec<Vec<f32>> {
+        match model {
+            Network::Mlp(mlp) => mlp.dense_gradients(grads),
+            Network::Gnn(net) => {
+                let mut out = Vec::new();
+                for l in net.gnn().linears() {
+                    let w = grads.get::<2>(l.weight.id).map(to_vec);
+                    out.push(
+                        w.unwrap_or_else(|| vec![0.0; l.weight.val().dims().iter().product()]),
+                    );
+                    if let Some(b) = &l.bias {
+                        let g = grads.get::<1>(b.id).map(to_vec);
+                        out.push(g.unwrap_or_else(|| vec![0.0; b.val().dims()[0]]));
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Every weight and bias of `model`, in one order for both networks of a kind.
+    fn weights(model: &Network) -> Vec<f32> {
+        match model {
+            Network::Mlp(mlp) => {
+                let (a, c) = mlp.dense_layers().unwrap();
+                a.into_iter()
+                    .chain(c)
+                    .flat_map(|(w, b, _)| w.into_iter().chain(b))
+                    .collect()
+            }
+            Network::Gnn(net) => net
+                .gnn()
+                .linears()
+                .into_iter()
+                .flat_map(|l| {
+                    let (w, b, _) = crate::tensors::linear_values(l);
+                    w.into_iter().chain(b.unwrap_or_default())
+                })
+                .collect(),
+        }
+    }
+
+    /// The fused update computes burn's: on CartPole-v1, on Scaling-v0 (two heads,
+    /// masks) with the MLP, and on Scaling-v0's graph with the GNN; with the value
+    /// loss clipped and an entropy bonus, its losses and every parameter's gradient
+    /// match autodiff's over several steps (ratios away from 1, so clipping is
+    /// exercised), and so do the weights after Adam; minibatches large enough to be
+    /// split in halves and too small to be.
     #[test]
     fn the_fused_update_matches_burns_autodiff() {
-        for (env, config) in [
-            ("CartPole-v1", serde_json::json!({})),
-            (
-                "Scaling-v0",
-                serde_json::json!({"fidelity": "fluid", "episode_s": 300}),
-            ),
+        let scaling = serde_json::json!({"fidelity": "fluid", "episode_s": 300});
+        let graph =
+            serde_json::json!({"fidelity": "fluid", "episode_s": 300, "observation": "graph"});
+        for (env, config, network) in [
+            ("CartPole-v1", serde_json::json!({}), NetworkKind::Mlp),
+            ("Scaling-v0", scaling, NetworkKind::Mlp),
+            ("Scaling-v0", graph, NetworkKind::Gnn),
         ] {
             let cfg = PpoConfig {
                 num_envs: 2,
                 num_steps: 48,
                 learning_rate: 1e-2,
                 fused: false,
+                network,
+                gnn_hidden: 16,
                 ..PpoConfig::default()
             };
             let envs = VectorEnv::make(env, &config, 2, AutoReset::NextStep).unwrap();
@@ -1435,23 +1636,39 @@ mod tests {
             assert!(ppo.fused.is_none());
             let collected = ppo.collect().unwrap();
             let (rollout, adv) = (&collected.rollout, &collected.adv);
+            assert_eq!(rollout.graph, network == NetworkKind::Gnn);
             let large: Vec<usize> = (0..rollout.len()).rev().collect();
             let small: Vec<usize> = (0..rollout.len()).step_by(3).collect();
-            assert!(large.len() >= super::super::fused::SPLIT_ROWS);
-            assert!(small.len() < super::super::fused::SPLIT_ROWS);
+            assert!(large.len() >= SPLIT_ROWS);
+            assert!(small.len() < SPLIT_ROWS);
             let obs_dim = ppo.envs.obs_dim();
+            let with_fused = PpoConfig {
+                fused: true,
+                ..cfg.clone()
+            };
             let mut clipped = 0.0;
             for step in 0..6 {
                 let idx = if step % 2 == 0 { &large } else { &small };
-                let Network::Mlp(mlp) = ppo.model.clone() else {
-                    unreachable!()
-                };
-                let mut fused = FusedMlp::from_model(&mlp, obs_dim).unwrap();
+                let before = ppo.model.clone();
+                let mut fused = fused_for(&with_fused, &before, &ppo.device, obs_dim).unwrap();
                 let mut s = Scratch::default();
                 s.fill(rollout, adv, idx, true);
-                let got = fused.loss_and_gradient(&s.batch(), &ppo.heads, &cfg, &mut Vec::new());
+                let graphs: Vec<&GraphValue> = if rollout.graph {
+                    idx.iter().map(|&k| &rollout.graphs[k]).collect()
+                } else {
+                    Vec::new()
+                };
+                let mut log_ratio = Vec::new();
+                let got = fused
+                    .loss_and_gradient(&s.batch(), &graphs, &ppo.heads, &cfg, &mut log_ratio)
+                    .unwrap();
                 let want = ppo.minibatch_loss(rollout, adv, idx).unwrap();
                 clipped += want.values.clipfrac;
+                assert!(
+                    (ratio_diagnostics(&log_ratio, cfg.clip_coef).1 - want.values.clipfrac).abs()
+                        < 0.02,
+                    "{env} step {step}: clip fractions differ"
+                );
                 for (a, b, what) in [
                     (got.policy, want.values.policy, "policy"),
                     (got.value, want.values.value, "value"),
@@ -1459,20 +1676,21 @@ mod tests {
                 ] {
                     assert!(
                         (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                        "{env} step {step} {what}: {a} vs {b}"
+                        "{env} {network:?} step {step} {what}: {a} vs {b}"
                     );
                 }
                 let grads = GradientsParams::from_grads(want.total.backward(), &ppo.model);
-                let theirs = mlp.dense_gradients(&grads);
+                let theirs = burn_gradients(&before, &grads);
                 let ours = fused.gradients();
                 assert_eq!(ours.len(), theirs.len());
                 let scale = theirs.iter().flatten().fold(0f32, |m, g| m.max(g.abs()));
+                assert!(scale > 0.0);
                 for (k, (a, b)) in ours.iter().zip(&theirs).enumerate() {
                     assert_eq!(a.len(), b.len(), "{env} parameter {k}");
                     for (x, y) in a.iter().zip(b) {
                         assert!(
                             (x - y).abs() <= 2e-4 * scale,
-                            "{env} step {step} parameter {k}: {x} vs {y} (largest {scale})"
+                            "{env} {network:?} step {step} parameter {k}: {x} vs {y} (largest {scale})"
                         );
                     }
                 }
@@ -1482,20 +1700,14 @@ mod tests {
                 ppo.model = ppo.optim.step(1e-2, ppo.model.clone(), grads);
                 fused.clip_and_step(cfg.max_grad_norm as f32, 1e-2);
                 if step == 0 {
-                    let Network::Mlp(after) = &ppo.model else {
-                        unreachable!()
-                    };
-                    let (a, c) = after.dense_layers().unwrap();
-                    let ours = fused.write_into(&mlp).dense_layers().unwrap();
-                    for ((x, _, _), (y, _, _)) in
-                        a.iter().chain(&c).zip(ours.0.iter().chain(&ours.1))
-                    {
-                        for (p, q) in x.iter().zip(y) {
-                            assert!(
-                                (p - q).abs() < 1e-5,
-                                "{env}: weights {p} vs {q} after a step"
-                            );
-                        }
+                    let (theirs, ours) = (weights(&ppo.model), weights(&fused.write_into(&before)));
+                    assert_eq!(theirs.len(), ours.len());
+                    assert_ne!(theirs, weights(&before), "{env}: the step changed nothing");
+                    for (p, q) in theirs.iter().zip(&ours) {
+                        assert!(
+                            (p - q).abs() < 1e-5,
+                            "{env} {network:?}: weights {p} vs {q} after a step"
+                        );
                     }
                 }
             }
