@@ -142,7 +142,10 @@ fn ppo_trains_the_gnn_on_graph_observations() {
     assert_eq!((&l1, &r1), (&l2, &r2), "same seed, same run");
     // The fused update splits a minibatch in two shares side by side; on one thread
     // the run is the same to the bit.
-    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     let (l3, r3) = one_thread.install(|| {
         let (_, l, r) = train(7);
         (l, r)
