@@ -68,8 +68,9 @@ struct Work {
 }
 
 impl FusedGnn {
-    /// The buffers of `net` (`None` if a layer lacks a bias that the network's
-    /// layers all have, which [`GnnActorCritic::new`] never builds).
+    /// The buffers of `net`; `None` for a network not shaped as
+    /// [`GnnActorCritic::new`] builds them (a missing bias, a neighbour projection
+    /// with one, or of another shape than its self projection).
     pub fn from_model(net: &GnnActorCritic) -> Option<FusedGnn> {
         let linears: Vec<_> = net
             .linears()
