@@ -95,17 +95,10 @@ impl GraphBatch {
     /// left empty.
     pub fn refill(&mut self, graphs: &[&GraphValue], node_dim: usize) -> Result<(), GraphError> {
         let b = self;
-        b.node_dim = node_dim;
-        for v in [&mut b.src, &mut b.dst, &mut b.graph_of_node] {
-            v.clear();
-        }
-        b.features.clear();
-        b.inv_degree.clear();
-        b.offsets.clear();
-        b.counts.clear();
+        b.clear(node_dim);
         for (gi, g) in graphs.iter().enumerate() {
             if node_dim == 0 || !g.nodes.len().is_multiple_of(node_dim) {
-                b.refill(&[], 1).expect("no graphs");
+                b.clear(node_dim);
                 return Err(GraphError::Features {
                     graph: gi,
                     len: g.nodes.len(),
@@ -115,7 +108,7 @@ impl GraphBatch {
             let n = g.nodes.len() / node_dim;
             for (e, &[from, to]) in g.links.iter().enumerate() {
                 if from as usize >= n || to as usize >= n {
-                    b.refill(&[], 1).expect("no graphs");
+                    b.clear(node_dim);
                     return Err(GraphError::Edge {
                         graph: gi,
                         edge: e,
@@ -145,6 +138,19 @@ impl GraphBatch {
             *d = if *d == 0.0 { 0.0 } else { 1.0 / *d };
         }
         Ok(())
+    }
+
+    /// No graph, the buffers kept.
+    fn clear(&mut self, node_dim: usize) {
+        self.node_dim = node_dim;
+        for v in [&mut self.src, &mut self.dst, &mut self.graph_of_node] {
+            v.clear();
+        }
+        for v in [&mut self.features, &mut self.inv_degree] {
+            v.clear();
+        }
+        self.offsets.clear();
+        self.counts.clear();
     }
 
     /// Nodes in all.

@@ -51,6 +51,95 @@ impl Dense {
             b,
         }
     }
+
+    /// `out[r · out_row ..][..d_out] = x_r · W + b` for `rows` rows of `x`.
+    pub(super) fn forward(&self, rows: usize, x: Src<'_>, out: &mut [f32], out_row: usize) {
+        for r in 0..rows {
+            out[r * out_row..r * out_row + self.d_out].copy_from_slice(&self.b);
+        }
+        matmul(
+            rows,
+            self.d_out,
+            self.d_in,
+            Dst {
+                buf: out,
+                row: out_row,
+            },
+            true,
+            x,
+            Src {
+                buf: &self.w,
+                row: self.d_out,
+                col: 1,
+            },
+        );
+    }
+
+    /// `grad.w = xᵀ · g_out`, `grad.b` = column sums of `g_out` (`[rows, d_out]`).
+    pub(super) fn weight_grad(&self, rows: usize, x: Src<'_>, g_out: &[f32], grad: &mut Grad) {
+        grad.w.clear();
+        grad.w.resize(self.w.len(), 0.0);
+        matmul(
+            self.d_in,
+            self.d_out,
+            rows,
+            Dst {
+                buf: &mut grad.w,
+                row: self.d_out,
+            },
+            false,
+            Src {
+                buf: x.buf,
+                row: x.col,
+                col: x.row,
+            },
+            Src {
+                buf: g_out,
+                row: self.d_out,
+                col: 1,
+            },
+        );
+        grad.b.clear();
+        grad.b.resize(self.d_out, 0.0);
+        for row in g_out.chunks_exact(self.d_out) {
+            for (b, &g) in grad.b.iter_mut().zip(row) {
+                *b += g;
+            }
+        }
+    }
+
+    /// `out (+)= g_out · Wᵀ`, `[rows, d_in]`: the gradient with respect to the input.
+    pub(super) fn input_grad(&self, rows: usize, g_out: &[f32], out: &mut [f32], accumulate: bool) {
+        matmul(
+            rows,
+            self.d_in,
+            self.d_out,
+            Dst {
+                buf: out,
+                row: self.d_in,
+            },
+            accumulate,
+            Src {
+                buf: g_out,
+                row: self.d_out,
+                col: 1,
+            },
+            Src {
+                buf: &self.w,
+                row: 1,
+                col: self.d_out,
+            },
+        );
+    }
+}
+
+/// A row-major matrix of rows `width` long.
+pub(super) fn matrix(buf: &[f32], width: usize) -> Src<'_> {
+    Src {
+        buf,
+        row: width,
+        col: 1,
+    }
 }
 
 /// A layer's gradient.
@@ -82,35 +171,12 @@ impl Tower {
         for (i, l) in self.layers.iter().enumerate() {
             let (before, rest) = work.out.split_at_mut(i);
             let out = &mut rest[0];
-            out.clear();
-            for _ in 0..rows {
-                out.extend_from_slice(&l.b);
-            }
-            let (input, stride) = match before.last() {
-                Some(prev) => (prev.as_slice(), l.d_in),
-                None => (x, x_stride),
+            out.resize(rows * l.d_out, 0.0);
+            let input = match before.last() {
+                Some(prev) => matrix(prev, l.d_in),
+                None => matrix(x, x_stride),
             };
-            // out += input · W
-            matmul(
-                rows,
-                l.d_out,
-                l.d_in,
-                Dst {
-                    buf: out,
-                    row: l.d_out,
-                },
-                true,
-                Src {
-                    buf: input,
-                    row: stride,
-                    col: 1,
-                },
-                Src {
-                    buf: &l.w,
-                    row: l.d_out,
-                    col: 1,
-                },
-            );
+            l.forward(rows, input, out, l.d_out);
             if i < last {
                 tanh_in_place(out);
             }
@@ -138,65 +204,16 @@ impl Tower {
                     *g *= 1.0 - y * y;
                 }
             }
-            let (input, stride) = match i {
-                0 => (x, x_stride),
-                _ => (work.out[i - 1].as_slice(), self.layers[i - 1].d_out),
+            let input = match i {
+                0 => matrix(x, x_stride),
+                _ => matrix(&work.out[i - 1], self.layers[i - 1].d_out),
             };
             let l = &self.layers[i];
-            let g = &mut work.grads[i];
-            g.w.resize(l.w.len(), 0.0);
-            // grad_w = inputᵀ · grad
-            matmul(
-                l.d_in,
-                l.d_out,
-                rows,
-                Dst {
-                    buf: &mut g.w,
-                    row: l.d_out,
-                },
-                false,
-                Src {
-                    buf: input,
-                    row: 1,
-                    col: stride,
-                },
-                Src {
-                    buf: grad,
-                    row: l.d_out,
-                    col: 1,
-                },
-            );
-            g.b.clear();
-            g.b.resize(l.d_out, 0.0);
-            for row in grad.chunks_exact(l.d_out) {
-                for (b, &x) in g.b.iter_mut().zip(row) {
-                    *b += x;
-                }
-            }
+            l.weight_grad(rows, input, grad, &mut work.grads[i]);
             if i > 0 {
-                // The gradient with respect to this layer's input: grad · Wᵀ.
                 spare.clear();
                 spare.resize(rows * l.d_in, 0.0);
-                matmul(
-                    rows,
-                    l.d_in,
-                    l.d_out,
-                    Dst {
-                        buf: spare,
-                        row: l.d_in,
-                    },
-                    false,
-                    Src {
-                        buf: grad,
-                        row: l.d_out,
-                        col: 1,
-                    },
-                    Src {
-                        buf: &l.w,
-                        row: 1,
-                        col: l.d_out,
-                    },
-                );
+                l.input_grad(rows, grad, spare, false);
                 std::mem::swap(grad, spare);
             }
         }
@@ -358,8 +375,8 @@ impl FusedMlp {
         let (actor, critic) = model
             .dense_layers()
             .expect("the layers this network was built from");
-        let layers = self.actor.layers.iter_mut().chain(&mut self.critic.layers);
-        for (l, (w, b, _)) in layers.zip(actor.into_iter().chain(critic)) {
+        let layers = layers_mut(&mut self.actor, &mut self.critic);
+        for (l, (w, b, _)) in layers.into_iter().zip(actor.into_iter().chain(critic)) {
             debug_assert_eq!((l.w.len(), l.b.len()), (w.len(), b.len()));
             (l.w, l.b) = (w, b);
         }
@@ -432,12 +449,7 @@ impl FusedMlp {
     pub(crate) fn clip_and_step(&mut self, max_norm: f32, lr: f64) {
         let work = &self.work[0];
         let grads: Vec<&Grad> = work.actor.grads.iter().chain(&work.critic.grads).collect();
-        let mut layers: Vec<&mut Dense> = self
-            .actor
-            .layers
-            .iter_mut()
-            .chain(&mut self.critic.layers)
-            .collect();
+        let mut layers = layers_mut(&mut self.actor, &mut self.critic);
         clip_and_adam(&mut layers, &grads, &mut self.time, max_norm, lr);
     }
 
@@ -464,15 +476,14 @@ impl FusedMlp {
     /// Restores [`FusedMlp::adam_bytes`]' output; on an error (bytes not of this
     /// network's shapes) nothing changes.
     pub(crate) fn set_adam_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let mut layers: Vec<&mut Dense> = self
-            .actor
-            .layers
-            .iter_mut()
-            .chain(&mut self.critic.layers)
-            .collect();
-        self.time = set_adam_state(bytes, &mut layers)?;
+        self.time = set_adam_state(bytes, &mut layers_mut(&mut self.actor, &mut self.critic))?;
         Ok(())
     }
+}
+
+/// Every layer of both towers, `actor`'s first.
+fn layers_mut<'a>(actor: &'a mut Tower, critic: &'a mut Tower) -> Vec<&'a mut Dense> {
+    actor.layers.iter_mut().chain(&mut critic.layers).collect()
 }
 
 /// Scales `grads` (one per layer of `layers`) to a global L2 norm of at most

@@ -18,22 +18,25 @@
 //! `tests` compares the gradient and an Adam step with burn's autodiff.
 
 pub use super::fused::HeadGrad;
-use super::fused::{
-    Dense, Dst, Grad, Src, adam_state_bytes, clip_and_adam, matmul, set_adam_state,
-};
+use super::fused::{Dense, Grad, Src, adam_state_bytes, clip_and_adam, matrix, set_adam_state};
 use crate::gnn::{ActionLayout, GnnActorCritic, GraphBatch};
 
 /// The GNN actor-critic's weights and Adam state as plain buffers.
 pub struct FusedGnn {
+    net: Net,
+    /// Adam steps taken.
+    time: i32,
+    work: [Work; 2],
+}
+
+/// The weights, in one layout for the forward and the backward pass.
+struct Net {
     /// The input projection, the SAGE layers (`[2·hidden, hidden]`: the self
     /// projection's rows, then the neighbour projection's; the self projection's
     /// bias), the node, graph and value heads.
     dense: Vec<Dense>,
     layers: usize,
     hidden: usize,
-    /// Adam steps taken.
-    time: i32,
-    work: [Work; 2],
 }
 
 /// One pass's buffers, reused from one minibatch to the next.
@@ -72,33 +75,8 @@ impl FusedGnn {
     /// [`GnnActorCritic::new`] builds them (a missing bias, a neighbour projection
     /// with one, or of another shape than its self projection).
     pub fn from_model(net: &GnnActorCritic) -> Option<FusedGnn> {
-        let linears: Vec<_> = net
-            .linears()
-            .into_iter()
-            .map(crate::tensors::linear_values)
-            .collect();
-        let layers = (linears.len() - 4) / 2;
-        let hidden = linears[0].2[1];
-        let mut dense = Vec::with_capacity(layers + 4);
-        let (w, b, [d_in, d_out]) = linears[0].clone();
-        dense.push(Dense::new(w, b?, d_in, d_out));
-        for l in 0..layers {
-            let (w_self, b, [d_in, d_out]) = linears[1 + 2 * l].clone();
-            let (w_neigh, none, shape) = linears[2 + 2 * l].clone();
-            if none.is_some() || shape != [d_in, d_out] {
-                return None;
-            }
-            let mut w = w_self;
-            w.extend_from_slice(&w_neigh);
-            dense.push(Dense::new(w, b?, 2 * d_in, d_out));
-        }
-        for (w, b, [d_in, d_out]) in linears[1 + 2 * layers..].iter().cloned() {
-            dense.push(Dense::new(w, b?, d_in, d_out));
-        }
         Some(FusedGnn {
-            dense,
-            layers,
-            hidden,
+            net: Net::of(net)?,
             time: 0,
             work: Default::default(),
         })
@@ -106,35 +84,30 @@ impl FusedGnn {
 
     /// `net` with this network's weights (same parameters, same ids).
     pub fn write_into(&self, net: &GnnActorCritic) -> GnnActorCritic {
-        let half = |k: usize, first: bool| {
-            let d = &self.dense[k];
-            let n = d.w.len() / 2;
-            if first { &d.w[..n] } else { &d.w[n..] }
-        };
-        net.map_linears(|i, l| {
-            let layers = self.layers;
-            match i {
-                0 => crate::tensors::linear_with(l, &self.dense[0].w, Some(&self.dense[0].b)),
-                i if i <= 2 * layers => {
-                    let k = 1 + (i - 1) / 2;
-                    if i % 2 == 1 {
-                        crate::tensors::linear_with(l, half(k, true), Some(&self.dense[k].b))
-                    } else {
-                        crate::tensors::linear_with(l, half(k, false), None)
-                    }
+        let (dense, layers) = (&self.net.dense, self.net.layers);
+        net.map_linears(|i, l| match i {
+            // A SAGE layer's self projection (odd), then its neighbour projection.
+            i if (1..=2 * layers).contains(&i) => {
+                let d = &dense[1 + (i - 1) / 2];
+                let (w_self, w_neigh) = d.w.split_at(d.w.len() / 2);
+                if i % 2 == 1 {
+                    crate::tensors::linear_with(l, w_self, Some(&d.b))
+                } else {
+                    crate::tensors::linear_with(l, w_neigh, None)
                 }
-                i => {
-                    let d = &self.dense[i - layers];
-                    crate::tensors::linear_with(l, &d.w, Some(&d.b))
-                }
+            }
+            // The input projection (0) and the heads.
+            i => {
+                let d = &dense[if i == 0 { 0 } else { i - layers }];
+                crate::tensors::linear_with(l, &d.w, Some(&d.b))
             }
         })
     }
 
     /// Takes `net`'s weights (a network of this one's shapes), keeping Adam's state.
     pub fn load_weights(&mut self, net: &GnnActorCritic) {
-        let fresh = FusedGnn::from_model(net).expect("the layers this network was built from");
-        for (d, f) in self.dense.iter_mut().zip(fresh.dense) {
+        let fresh = Net::of(net).expect("the layers this network was built from");
+        for (d, f) in self.net.dense.iter_mut().zip(fresh.dense) {
             debug_assert_eq!((d.w.len(), d.b.len()), (f.w.len(), f.b.len()));
             (d.w, d.b) = (f.w, f.b);
         }
@@ -149,15 +122,7 @@ impl FusedGnn {
         pad: f32,
     ) -> (&[f32], &[f32]) {
         let work = &mut self.work[0];
-        forward(
-            &self.dense,
-            self.layers,
-            self.hidden,
-            work,
-            batch,
-            layout,
-            pad,
-        );
+        self.net.forward(work, batch, layout, pad);
         (&work.logits, &work.values)
     }
 
@@ -176,12 +141,12 @@ impl FusedGnn {
         pad: f32,
         loss: impl Fn(usize, &[f32], &[f32], &mut HeadGrad) -> S + Sync,
     ) -> Vec<S> {
-        let net = (&self.dense[..], self.layers, self.hidden);
+        let net = &self.net;
         let one = |i: usize, work: &mut Work| {
             let (batch, layout) = shares[i];
-            forward(net.0, net.1, net.2, work, batch, layout, pad);
+            net.forward(work, batch, layout, pad);
             let s = loss(i, &work.logits, &work.values, &mut work.head);
-            backward(net.0, net.1, net.2, work, batch, layout);
+            net.backward(work, batch, layout);
             s
         };
         let [w0, w1] = &mut self.work;
@@ -207,26 +172,21 @@ impl FusedGnn {
     /// Adam step at `lr` (burn's `Adam` arithmetic, ε 1e-5).
     pub fn clip_and_step(&mut self, max_norm: f32, lr: f64) {
         let grads: Vec<&Grad> = self.work[0].grads.iter().collect();
-        clip_and_adam(
-            &mut self.dense.iter_mut().collect::<Vec<_>>(),
-            &grads,
-            &mut self.time,
-            max_norm,
-            lr,
-        );
+        let mut layers: Vec<&mut Dense> = self.net.dense.iter_mut().collect();
+        clip_and_adam(&mut layers, &grads, &mut self.time, max_norm, lr);
     }
 
     /// Every dense layer's gradient from the last [`FusedGnn::gradient`] in the order
     /// of [`GnnActorCritic::linears`]: weight, then bias where the layer has one.
     #[cfg(test)]
     pub(crate) fn gradients(&self) -> Vec<Vec<f32>> {
-        let grads = &self.work[0].grads;
+        let (grads, layers) = (&self.work[0].grads, self.net.layers);
         let mut out = vec![grads[0].w.clone(), grads[0].b.clone()];
-        for g in &grads[1..=self.layers] {
-            let n = g.w.len() / 2;
-            out.extend([g.w[..n].to_vec(), g.b.clone(), g.w[n..].to_vec()]);
+        for g in &grads[1..=layers] {
+            let (w_self, w_neigh) = g.w.split_at(g.w.len() / 2);
+            out.extend([w_self.to_vec(), g.b.clone(), w_neigh.to_vec()]);
         }
-        for g in &grads[1 + self.layers..] {
+        for g in &grads[1 + layers..] {
             out.extend([g.w.clone(), g.b.clone()]);
         }
         out
@@ -235,42 +195,241 @@ impl FusedGnn {
     /// Adam's state as bytes, for checkpoints (the layout of the MLP's, over this
     /// network's dense layers).
     pub fn adam_bytes(&self) -> Vec<u8> {
-        adam_state_bytes(self.time, &self.dense.iter().collect::<Vec<_>>())
+        adam_state_bytes(self.time, &self.net.dense.iter().collect::<Vec<_>>())
     }
 
     /// Restores [`FusedGnn::adam_bytes`]' output; on an error nothing changes.
     pub fn set_adam_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.time = set_adam_state(bytes, &mut self.dense.iter_mut().collect::<Vec<_>>())?;
+        let mut layers: Vec<&mut Dense> = self.net.dense.iter_mut().collect();
+        self.time = set_adam_state(bytes, &mut layers)?;
         Ok(())
     }
 }
 
-/// `out[r · out_row ..][..d_out] = x_r · W + b` for `rows` rows of `x`, then a ReLU
-/// where `relu`.
-fn dense_forward(l: &Dense, rows: usize, x: Src<'_>, out: &mut [f32], out_row: usize, relu: bool) {
-    for r in 0..rows {
-        out[r * out_row..r * out_row + l.d_out].copy_from_slice(&l.b);
+impl Net {
+    /// `net`'s weights, each SAGE layer's two projections stacked into one.
+    fn of(net: &GnnActorCritic) -> Option<Net> {
+        let linears: Vec<_> = net
+            .linears()
+            .into_iter()
+            .map(crate::tensors::linear_values)
+            .collect();
+        let layers = (linears.len() - 4) / 2;
+        let hidden = linears[0].2[1];
+        let mut dense = Vec::with_capacity(layers + 4);
+        let (w, b, [d_in, d_out]) = linears[0].clone();
+        dense.push(Dense::new(w, b?, d_in, d_out));
+        for l in 0..layers {
+            let (mut w, b, [d_in, d_out]) = linears[1 + 2 * l].clone();
+            let (w_neigh, none, shape) = &linears[2 + 2 * l];
+            if none.is_some() || *shape != [d_in, d_out] {
+                return None;
+            }
+            w.extend_from_slice(w_neigh);
+            dense.push(Dense::new(w, b?, 2 * d_in, d_out));
+        }
+        for (w, b, [d_in, d_out]) in linears[1 + 2 * layers..].iter().cloned() {
+            dense.push(Dense::new(w, b?, d_in, d_out));
+        }
+        Some(Net {
+            dense,
+            layers,
+            hidden,
+        })
     }
-    matmul(
-        rows,
-        l.d_out,
-        l.d_in,
-        Dst {
-            buf: out,
-            row: out_row,
-        },
-        true,
-        x,
-        Src {
-            buf: &l.w,
-            row: l.d_out,
-            col: 1,
-        },
-    );
-    if relu {
-        for r in 0..rows {
-            for v in &mut out[r * out_row..r * out_row + l.d_out] {
-                *v = v.max(0.0);
+
+    /// The node, graph and value heads.
+    fn heads(&self) -> [&Dense; 3] {
+        let [node, graph, value] = &self.dense[1 + self.layers..] else {
+            unreachable!("three heads after the input projection and the layers")
+        };
+        [node, graph, value]
+    }
+
+    /// The forward pass of `batch` into `work` (logits, values and what the backward
+    /// pass reads).
+    fn forward(&self, work: &mut Work, batch: &GraphBatch, layout: &ActionLayout, pad: f32) {
+        let (n, g, h) = (batch.nodes(), batch.graphs(), self.hidden);
+        work.cats.resize_with(self.layers, Vec::new);
+        for c in &mut work.cats {
+            c.resize(n * 2 * h, 0.0);
+        }
+        work.last.resize(n * h, 0.0);
+        let features = matrix(&batch.features, batch.node_dim);
+        match work.cats.first_mut() {
+            Some(c) => relu_forward(&self.dense[0], n, features, c, 2 * h),
+            None => relu_forward(&self.dense[0], n, features, &mut work.last, h),
+        }
+        for l in 0..self.layers {
+            let (before, after) = work.cats.split_at_mut(l + 1);
+            let cat = &mut before[l];
+            // The neighbour mean, into the right half.
+            for row in cat.chunks_exact_mut(2 * h) {
+                row[h..].fill(0.0);
+            }
+            for (&s, &d) in batch.src.iter().zip(&batch.dst) {
+                add_row(cat, d as usize * 2 * h + h, s as usize * 2 * h, h);
+            }
+            for (row, &inv) in cat.chunks_exact_mut(2 * h).zip(&batch.inv_degree) {
+                for v in &mut row[h..] {
+                    *v *= inv;
+                }
+            }
+            let x = matrix(cat, 2 * h);
+            match after.first_mut() {
+                Some(next) => relu_forward(&self.dense[1 + l], n, x, next, 2 * h),
+                None => relu_forward(&self.dense[1 + l], n, x, &mut work.last, h),
+            }
+        }
+        work.inv_count.clear();
+        work.inv_count
+            .extend(batch.counts.iter().map(|&c| 1.0 / c.max(1) as f32));
+        work.pooled.clear();
+        work.pooled.resize(g * h, 0.0);
+        for (row, &gi) in work.last.chunks_exact(h).zip(&batch.graph_of_node) {
+            let p = &mut work.pooled[gi as usize * h..(gi as usize + 1) * h];
+            for (a, &b) in p.iter_mut().zip(row) {
+                *a += b;
+            }
+        }
+        for (p, &inv) in work.pooled.chunks_exact_mut(h).zip(&work.inv_count) {
+            for v in p {
+                *v *= inv;
+            }
+        }
+        let head = |l: &Dense, rows: usize, x: &[f32], out: &mut Vec<f32>| {
+            out.resize(rows * l.d_out, 0.0);
+            l.forward(rows, matrix(x, h), out, l.d_out);
+        };
+        let [node_head, graph_head, value_head] = self.heads();
+        head(node_head, n, &work.last, &mut work.node_scores);
+        head(graph_head, g, &work.pooled, &mut work.graph_scores);
+        head(value_head, g, &work.pooled, &mut work.values);
+        let graph_table = work.graph_scores.len();
+        work.logits.clear();
+        work.logits.extend(layout.index.iter().map(|&i| {
+            let i = i as usize;
+            if i < graph_table {
+                work.graph_scores[i]
+            } else {
+                work.node_scores
+                    .get(i - graph_table)
+                    .copied()
+                    .unwrap_or(pad)
+            }
+        }));
+    }
+
+    /// Every dense layer's gradient into `work.grads`, from `work.head` (the loss's
+    /// gradient with respect to the logits and values) after [`Net::forward`] on
+    /// `batch`.
+    fn backward(&self, work: &mut Work, batch: &GraphBatch, layout: &ActionLayout) {
+        let (n, g, h, layers) = (batch.nodes(), batch.graphs(), self.hidden, self.layers);
+        let [node_head, graph_head, value_head] = self.heads();
+        work.grads.resize_with(self.dense.len(), Grad::default);
+        // Through the layout's gather: every logit's gradient back to its score.
+        let graph_table = g * graph_head.d_out;
+        work.g_graph.clear();
+        work.g_graph.resize(graph_table, 0.0);
+        work.g_node.clear();
+        work.g_node.resize(n * node_head.d_out, 0.0);
+        for (&i, &gl) in layout.index.iter().zip(&work.head.logits) {
+            let i = i as usize;
+            if i < graph_table {
+                work.g_graph[i] += gl;
+            } else if let Some(s) = work.g_node.get_mut(i - graph_table) {
+                *s += gl;
+            }
+        }
+        let head_grads = &mut work.grads[1 + layers..];
+        node_head.weight_grad(n, matrix(&work.last, h), &work.g_node, &mut head_grads[0]);
+        graph_head.weight_grad(
+            g,
+            matrix(&work.pooled, h),
+            &work.g_graph,
+            &mut head_grads[1],
+        );
+        value_head.weight_grad(
+            g,
+            matrix(&work.pooled, h),
+            &work.head.values,
+            &mut head_grads[2],
+        );
+        work.g_h.resize(n * h, 0.0);
+        node_head.input_grad(n, &work.g_node, &mut work.g_h, false);
+        work.g_pooled.resize(g * h, 0.0);
+        graph_head.input_grad(g, &work.g_graph, &mut work.g_pooled, false);
+        value_head.input_grad(g, &work.head.values, &mut work.g_pooled, true);
+        for (row, &gi) in work.g_h.chunks_exact_mut(h).zip(&batch.graph_of_node) {
+            let gi = gi as usize;
+            let inv = work.inv_count[gi];
+            for (a, &b) in row.iter_mut().zip(&work.g_pooled[gi * h..(gi + 1) * h]) {
+                *a += b * inv;
+            }
+        }
+        for l in (0..layers).rev() {
+            // The layer's output: the next layer's input half, or the last output.
+            let (out, stride) = match work.cats.get(l + 1) {
+                Some(next) => (next.as_slice(), 2 * h),
+                None => (work.last.as_slice(), h),
+            };
+            relu_backward(&mut work.g_h, out, stride, h);
+            let layer = &self.dense[1 + l];
+            layer.weight_grad(
+                n,
+                matrix(&work.cats[l], 2 * h),
+                &work.g_h,
+                &mut work.grads[1 + l],
+            );
+            work.g_cat.resize(n * 2 * h, 0.0);
+            layer.input_grad(n, &work.g_h, &mut work.g_cat, false);
+            // The input's gradient: its own half, and the mean's half sent back along
+            // every message to its source.
+            for (gh, gc) in work
+                .g_h
+                .chunks_exact_mut(h)
+                .zip(work.g_cat.chunks_exact(2 * h))
+            {
+                gh.copy_from_slice(&gc[..h]);
+            }
+            for (&s, &d) in batch.src.iter().zip(&batch.dst) {
+                let (s, d) = (s as usize, d as usize);
+                let inv = batch.inv_degree[d];
+                let from = &work.g_cat[d * 2 * h + h..(d + 1) * 2 * h];
+                for (a, &b) in work.g_h[s * h..(s + 1) * h].iter_mut().zip(from) {
+                    *a += b * inv;
+                }
+            }
+        }
+        // The input projection's output is layer 0's input (or, with no layer, the
+        // last output).
+        let (out, stride) = match work.cats.first() {
+            Some(c) => (c.as_slice(), 2 * h),
+            None => (work.last.as_slice(), h),
+        };
+        relu_backward(&mut work.g_h, out, stride, h);
+        let features = matrix(&batch.features, batch.node_dim);
+        self.dense[0].weight_grad(n, features, &work.g_h, &mut work.grads[0]);
+    }
+}
+
+/// [`Dense::forward`], then a ReLU on the `d_out` columns written.
+fn relu_forward(l: &Dense, rows: usize, x: Src<'_>, out: &mut [f32], out_row: usize) {
+    l.forward(rows, x, out, out_row);
+    for r in 0..rows {
+        for v in &mut out[r * out_row..r * out_row + l.d_out] {
+            *v = v.max(0.0);
+        }
+    }
+}
+
+/// Through a ReLU: `grad` (`[rows, width]`) is zeroed where the output (row `r`
+/// at `out[r · stride ..]`) is not positive, that is where its input was not.
+fn relu_backward(grad: &mut [f32], out: &[f32], stride: usize, width: usize) {
+    for (r, row) in grad.chunks_exact_mut(width).enumerate() {
+        for (g, &o) in row.iter_mut().zip(&out[r * stride..r * stride + width]) {
+            if o <= 0.0 {
+                *g = 0.0;
             }
         }
     }
@@ -291,298 +450,6 @@ fn add_row(buf: &mut [f32], to: usize, from: usize, len: usize) {
             *a += b;
         }
     }
-}
-
-/// A row-major matrix of rows `width` long.
-fn rows(buf: &[f32], width: usize) -> Src<'_> {
-    Src {
-        buf,
-        row: width,
-        col: 1,
-    }
-}
-
-/// `grad.w = xᵀ · g_out`, `grad.b` = column sums of `g_out` (`[rows, d_out]`).
-fn dense_weight_grad(l: &Dense, rows: usize, x: Src<'_>, g_out: &[f32], grad: &mut Grad) {
-    grad.w.clear();
-    grad.w.resize(l.w.len(), 0.0);
-    let x_row = x.row;
-    matmul(
-        l.d_in,
-        l.d_out,
-        rows,
-        Dst {
-            buf: &mut grad.w,
-            row: l.d_out,
-        },
-        false,
-        Src {
-            buf: x.buf,
-            row: 1,
-            col: x_row,
-        },
-        Src {
-            buf: g_out,
-            row: l.d_out,
-            col: 1,
-        },
-    );
-    grad.b.clear();
-    grad.b.resize(l.d_out, 0.0);
-    for row in g_out.chunks_exact(l.d_out) {
-        for (b, &g) in grad.b.iter_mut().zip(row) {
-            *b += g;
-        }
-    }
-}
-
-/// `out (+)= g_out · Wᵀ`, `[rows, d_in]`.
-fn dense_input_grad(l: &Dense, rows: usize, g_out: &[f32], out: &mut [f32], accumulate: bool) {
-    matmul(
-        rows,
-        l.d_in,
-        l.d_out,
-        Dst {
-            buf: out,
-            row: l.d_in,
-        },
-        accumulate,
-        Src {
-            buf: g_out,
-            row: l.d_out,
-            col: 1,
-        },
-        Src {
-            buf: &l.w,
-            row: 1,
-            col: l.d_out,
-        },
-    );
-}
-
-/// The forward pass of `batch` into `work` (logits, values and what the backward
-/// pass reads).
-fn forward(
-    dense: &[Dense],
-    layers: usize,
-    h: usize,
-    work: &mut Work,
-    batch: &GraphBatch,
-    layout: &ActionLayout,
-    pad: f32,
-) {
-    let (n, g) = (batch.nodes(), batch.graphs());
-    work.cats.resize_with(layers, Vec::new);
-    for c in &mut work.cats {
-        c.resize(n * 2 * h, 0.0);
-    }
-    work.last.resize(n * h, 0.0);
-    let features = Src {
-        buf: &batch.features,
-        row: batch.node_dim,
-        col: 1,
-    };
-    match work.cats.first_mut() {
-        Some(c) => dense_forward(&dense[0], n, features, c, 2 * h, true),
-        None => dense_forward(&dense[0], n, features, &mut work.last, h, true),
-    }
-    for l in 0..layers {
-        let (before, after) = work.cats.split_at_mut(l + 1);
-        let cat = &mut before[l];
-        // The neighbour mean, into the right half.
-        for row in cat.chunks_exact_mut(2 * h) {
-            row[h..].fill(0.0);
-        }
-        for (&s, &d) in batch.src.iter().zip(&batch.dst) {
-            add_row(cat, d as usize * 2 * h + h, s as usize * 2 * h, h);
-        }
-        for (row, &inv) in cat.chunks_exact_mut(2 * h).zip(&batch.inv_degree) {
-            for v in &mut row[h..] {
-                *v *= inv;
-            }
-        }
-        let x = Src {
-            buf: cat,
-            row: 2 * h,
-            col: 1,
-        };
-        match after.first_mut() {
-            Some(next) => dense_forward(&dense[1 + l], n, x, next, 2 * h, true),
-            None => dense_forward(&dense[1 + l], n, x, &mut work.last, h, true),
-        }
-    }
-    work.inv_count.clear();
-    work.inv_count
-        .extend(batch.counts.iter().map(|&c| 1.0 / c.max(1) as f32));
-    work.pooled.clear();
-    work.pooled.resize(g * h, 0.0);
-    for (row, &gi) in work.last.chunks_exact(h).zip(&batch.graph_of_node) {
-        let p = &mut work.pooled[gi as usize * h..(gi as usize + 1) * h];
-        for (a, &b) in p.iter_mut().zip(row) {
-            *a += b;
-        }
-    }
-    for (p, &inv) in work.pooled.chunks_exact_mut(h).zip(&work.inv_count) {
-        for v in p {
-            *v *= inv;
-        }
-    }
-    let [node_head, graph_head, value_head] = &dense[1 + layers..] else {
-        unreachable!("three heads")
-    };
-    let head = |l: &Dense, rows: usize, x: &[f32], out: &mut Vec<f32>| {
-        out.resize(rows * l.d_out, 0.0);
-        let x = Src {
-            buf: x,
-            row: h,
-            col: 1,
-        };
-        dense_forward(l, rows, x, out, l.d_out, false);
-    };
-    head(node_head, n, &work.last, &mut work.node_scores);
-    head(graph_head, g, &work.pooled, &mut work.graph_scores);
-    head(value_head, g, &work.pooled, &mut work.values);
-    let graph_table = work.graph_scores.len();
-    work.logits.clear();
-    work.logits.extend(layout.index.iter().map(|&i| {
-        let i = i as usize;
-        if i < graph_table {
-            work.graph_scores[i]
-        } else {
-            work.node_scores
-                .get(i - graph_table)
-                .copied()
-                .unwrap_or(pad)
-        }
-    }));
-}
-
-/// Every dense layer's gradient into `work.grads`, from `work.head` (the loss's
-/// gradient with respect to the logits and values) after [`forward`] on `batch`.
-fn backward(
-    dense: &[Dense],
-    layers: usize,
-    h: usize,
-    work: &mut Work,
-    batch: &GraphBatch,
-    layout: &ActionLayout,
-) {
-    let (n, g) = (batch.nodes(), batch.graphs());
-    let [node_head, graph_head, value_head] = &dense[1 + layers..] else {
-        unreachable!("three heads")
-    };
-    work.grads.resize_with(dense.len(), Grad::default);
-    // Through the layout's gather: every logit's gradient back to its score.
-    let graph_table = g * graph_head.d_out;
-    work.g_graph.clear();
-    work.g_graph.resize(graph_table, 0.0);
-    work.g_node.clear();
-    work.g_node.resize(n * node_head.d_out, 0.0);
-    for (&i, &gl) in layout.index.iter().zip(&work.head.logits) {
-        let i = i as usize;
-        if i < graph_table {
-            work.g_graph[i] += gl;
-        } else if let Some(s) = work.g_node.get_mut(i - graph_table) {
-            *s += gl;
-        }
-    }
-    let (head_grads, _) = work.grads[1 + layers..].split_at_mut(3);
-    dense_weight_grad(
-        node_head,
-        n,
-        rows(&work.last, h),
-        &work.g_node,
-        &mut head_grads[0],
-    );
-    dense_weight_grad(
-        graph_head,
-        g,
-        rows(&work.pooled, h),
-        &work.g_graph,
-        &mut head_grads[1],
-    );
-    dense_weight_grad(
-        value_head,
-        g,
-        rows(&work.pooled, h),
-        &work.head.values,
-        &mut head_grads[2],
-    );
-    work.g_h.resize(n * h, 0.0);
-    dense_input_grad(node_head, n, &work.g_node, &mut work.g_h, false);
-    work.g_pooled.resize(g * h, 0.0);
-    dense_input_grad(graph_head, g, &work.g_graph, &mut work.g_pooled, false);
-    dense_input_grad(value_head, g, &work.head.values, &mut work.g_pooled, true);
-    for (row, &gi) in work.g_h.chunks_exact_mut(h).zip(&batch.graph_of_node) {
-        let gi = gi as usize;
-        let inv = work.inv_count[gi];
-        for (a, &b) in row.iter_mut().zip(&work.g_pooled[gi * h..(gi + 1) * h]) {
-            *a += b * inv;
-        }
-    }
-    for l in (0..layers).rev() {
-        // Through the ReLU: the output is positive where its input was.
-        let (out, stride): (&[f32], usize) = match work.cats.get(l + 1) {
-            Some(next) => (next, 2 * h),
-            None => (&work.last, h),
-        };
-        for (r, row) in work.g_h.chunks_exact_mut(h).enumerate() {
-            for (gv, &o) in row.iter_mut().zip(&out[r * stride..r * stride + h]) {
-                if o <= 0.0 {
-                    *gv = 0.0;
-                }
-            }
-        }
-        let layer = &dense[1 + l];
-        let cat = &work.cats[l];
-        dense_weight_grad(
-            layer,
-            n,
-            Src {
-                buf: cat,
-                row: 2 * h,
-                col: 1,
-            },
-            &work.g_h,
-            &mut work.grads[1 + l],
-        );
-        work.g_cat.resize(n * 2 * h, 0.0);
-        dense_input_grad(layer, n, &work.g_h, &mut work.g_cat, false);
-        // The input's gradient: its own half, and the mean's half sent back along
-        // every message to its source.
-        for (gh, gc) in work
-            .g_h
-            .chunks_exact_mut(h)
-            .zip(work.g_cat.chunks_exact(2 * h))
-        {
-            gh.copy_from_slice(&gc[..h]);
-        }
-        for (&s, &d) in batch.src.iter().zip(&batch.dst) {
-            let (s, d) = (s as usize, d as usize);
-            let inv = batch.inv_degree[d];
-            let from = &work.g_cat[d * 2 * h + h..(d + 1) * 2 * h];
-            for (a, &b) in work.g_h[s * h..(s + 1) * h].iter_mut().zip(from) {
-                *a += b * inv;
-            }
-        }
-    }
-    let (out, stride): (&[f32], usize) = match work.cats.first() {
-        Some(c) => (c, 2 * h),
-        None => (&work.last, h),
-    };
-    for (r, row) in work.g_h.chunks_exact_mut(h).enumerate() {
-        for (gv, &o) in row.iter_mut().zip(&out[r * stride..r * stride + h]) {
-            if o <= 0.0 {
-                *gv = 0.0;
-            }
-        }
-    }
-    let features = Src {
-        buf: &batch.features,
-        row: batch.node_dim,
-        col: 1,
-    };
-    dense_weight_grad(&dense[0], n, features, &work.g_h, &mut work.grads[0]);
 }
 
 #[cfg(test)]
