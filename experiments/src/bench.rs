@@ -376,6 +376,22 @@ fn run_task(args: RunArgs) -> Result<()> {
         }
     };
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let result = run_into(&args, &task, split, &out, tracker);
+    if result.is_err() && args.out.is_none() {
+        // The default folder was made for this run: a failed run leaves nothing behind.
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    result
+}
+
+/// Evaluates the task's policies into `out` (created) and writes `bench.json` there.
+fn run_into(
+    args: &RunArgs,
+    task: &Task,
+    split: &str,
+    out: &Path,
+    tracker: Option<crate::tracking::Tracker>,
+) -> Result<()> {
     let scenario = task.scenario(split)?;
     let scenario_file = out.join("scenario.toml");
     let text = toml::to_string(&scenario)
@@ -410,7 +426,7 @@ fn run_task(args: RunArgs) -> Result<()> {
         task.env_config(&scenario_file)?,
         &policies,
         (episodes, task.spec.seed),
-        Some(&out),
+        Some(out),
         args.timeline,
     )?;
     let record = json!({
@@ -427,7 +443,7 @@ fn run_task(args: RunArgs) -> Result<()> {
     )?;
     eprintln!("wrote {}", out.display());
     if let Some(t) = tracker {
-        crate::report::write(&out, &out.join("report"))?;
+        crate::report::write(out, &out.join("report"))?;
         let params = vec![
             ("task".to_string(), task.name.clone()),
             ("env".into(), task.spec.env.clone()),
@@ -436,9 +452,9 @@ fn run_task(args: RunArgs) -> Result<()> {
             ("seed".into(), task.spec.seed.to_string()),
             ("policies".into(), policies.join(",")),
         ];
-        let record = crate::tracking::comparison_record(&task.name, params, &summary, &out);
+        let record = crate::tracking::comparison_record(&task.name, params, &summary, out);
         let run = t.start(&task.name, "hale bench run")?;
-        t.finish(&run, record, &out)?;
+        t.finish(&run, record, out)?;
     }
     Ok(())
 }

@@ -25,8 +25,8 @@ fn sim_run_reports_a_summary() {
 
 #[test]
 fn sim_check_names_the_bad_field_and_fails() {
-    let dir = std::env::temp_dir().join(format!("hale-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let bad = dir.join("bad.toml");
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -99,8 +99,8 @@ fn env_check_passes_for_cartpole() {
 
 #[test]
 fn env_replay_prints_one_line_per_episode_and_names_bad_lines() {
-    let dir = std::env::temp_dir().join(format!("hale-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let good = dir.join("good.jsonl");
     std::fs::write(&good, "{\"seed\": 1, \"actions\": [0, 1, 1]}\n\n{\"options\": {\"state\": [0, 0, 0.2, 0]}, \"actions\": [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]}\n").unwrap();
     let out = hale()
@@ -176,7 +176,8 @@ fn eval(args: &[&str], out: &std::path::Path) -> std::process::Output {
 
 #[test]
 fn eval_compares_every_scaling_baseline_on_common_seeds() {
-    let out = std::env::temp_dir().join(format!("hale-eval-scaling-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("eval");
     let r = eval(
         &[
             "--env",
@@ -268,7 +269,8 @@ fn eval_compares_every_scaling_baseline_on_common_seeds() {
 
 #[test]
 fn eval_compares_healing_baselines() {
-    let out = std::env::temp_dir().join(format!("hale-eval-healing-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("eval");
     let r = eval(
         &[
             "--env",
@@ -292,7 +294,8 @@ fn eval_compares_healing_baselines() {
 
 #[test]
 fn eval_compares_teams_on_cloudops_with_the_ledger() {
-    let out = std::env::temp_dir().join(format!("hale-eval-cloudops-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("eval");
     let r = eval(
         &[
             "--env",
@@ -2046,6 +2049,16 @@ fn bench_lists_and_runs_every_task_and_names_bad_input() {
         &["bench", "run", bad.to_str().unwrap()],
         &["bad.toml", "trace.mean_rps", "2 rates", "1 workloads"],
     );
+    // Without --out a run writes under the temporary folder; a failed one leaves nothing.
+    let tmpdir = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmpdir).unwrap();
+    let o = hale()
+        .args(["bench", "run", bad.to_str().unwrap()])
+        .env("TMPDIR", &tmpdir)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read_dir(&tmpdir).unwrap().count(), 0);
 }
 
 /// A sweep file over CartPole-v1 in `dir`: learning rates 1e-3 and 3e-4 × seeds 1–3,

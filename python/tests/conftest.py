@@ -46,3 +46,11 @@ def hale_bin() -> Path:
     if not path:
         pytest.fail("HALE_BIN is not set and no `hale` is on PATH (cargo build --bin hale)")
     return Path(path)
+
+
+@pytest.fixture(autouse=True)
+def sb3_logs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stable-Baselines3 makes a log folder for every model (under the system's temporary
+    folder unless `SB3_LOGDIR` names one): keep it in the test's own folder, which pytest
+    removes."""
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path / "sb3"))

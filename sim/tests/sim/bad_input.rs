@@ -11,9 +11,8 @@ fn load_edited(name: &str, from: &str, to: &str) -> (PathBuf, Result<Scenario, S
     ))
     .unwrap();
     assert!(text.contains(from), "{from:?}");
-    let dir = std::env::temp_dir().join(format!("hale-sim-bad-input-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
     let result = Scenario::from_file(&path);
     (path, result)
