@@ -472,6 +472,7 @@ impl CloudOps {
                 cfg.step_s,
                 cfg.max_steps,
                 0.0,
+                1.0,
             )?)
         } else {
             None

@@ -31,8 +31,8 @@
 //!
 //! Reward per step: CAGE 2's shape on replicas, averaged over the step: −0.1 per
 //! replica with a user shell, −1 per replica with root, −10 while the data tier
-//! suffers impact, −1 per replica restart the defender caused (a restore, each
-//! replica of a rotation), and −`slo_weight` × the share of the step each SLO was
+//! suffers impact, −`restart_cost` (1, as CAGE 2) per replica restart the defender
+//! caused (a restore, each replica of a rotation), and −`slo_weight` × the share of the step each SLO was
 //! violated (summed over SLOs). `info` has each part, the attacker's move, and the
 //! cloud's figures (requests, SLO seconds, bill) like the other cloud envs.
 
@@ -136,6 +136,7 @@ pub(crate) struct Defender {
     step_s: f64,
     max_steps: u32,
     slo_weight: f64,
+    restart_cost: f64,
     layout: Layout,
     /// Per slot, (service, index among the service's live replicas).
     slot_of: Vec<(usize, usize)>,
@@ -175,13 +176,15 @@ impl Terms {
 
 impl Defender {
     /// The defender of `sc` (which has a `[security]` section), for `env`'s steps of
-    /// `step_s` over `max_steps`.
+    /// `step_s` over `max_steps`, weighing the SLO term by `slo_weight` and each
+    /// restart it causes by `restart_cost`.
     pub(crate) fn new(
         env: &'static str,
         sc: Arc<Scenario>,
         step_s: f64,
         max_steps: u32,
         slo_weight: f64,
+        restart_cost: f64,
     ) -> Result<Defender, EnvError> {
         let bad = |field: &str, reason: String| EnvError::Config {
             env: env.into(),
@@ -203,6 +206,12 @@ impl Defender {
         }
         if !(slo_weight.is_finite() && slo_weight >= 0.0) {
             return Err(bad("slo_weight", format!("must be ≥ 0, got {slo_weight}")));
+        }
+        if !(restart_cost.is_finite() && restart_cost >= 0.0) {
+            return Err(bad(
+                "restart_cost",
+                format!("must be ≥ 0, got {restart_cost}"),
+            ));
         }
         let episode_s = step_s * f64::from(max_steps);
         if episode_s > hale_sim::MAX_DURATION_S {
@@ -232,6 +241,7 @@ impl Defender {
             step_s,
             max_steps,
             slo_weight,
+            restart_cost,
             layout,
             slot_of,
             edges,
@@ -533,7 +543,7 @@ impl Defender {
             confidentiality: -(0.1 * d(|t| t.user_replica_s) + d(|t| t.root_replica_s))
                 / self.step_s,
             availability: -10.0 * d(|t| t.impact_s) / self.step_s,
-            action_cost: -(d(|t| t.defender_restarts as f64)),
+            action_cost: -self.restart_cost * d(|t| t.defender_restarts as f64),
             slo: -self.slo_weight * slo_violation_s / self.step_s,
         };
         let (mut footholds, mut privileged) = (0, 0);
@@ -576,10 +586,12 @@ impl CloudDefence {
         step_s: f64,
         max_steps: u32,
         slo_weight: f64,
+        restart_cost: f64,
     ) -> Result<CloudDefence, EnvError> {
         let (sc, _) = cloud::load(ID, name, fidelity)?;
+        let sc = Arc::new(sc);
         Ok(CloudDefence {
-            defender: Defender::new(ID, Arc::new(sc), step_s, max_steps, slo_weight)?,
+            defender: Defender::new(ID, sc, step_s, max_steps, slo_weight, restart_cost)?,
             sim: None,
             faults: FaultReporter::default(),
         })

@@ -3,8 +3,8 @@
 //! Two modes. Any other `scenario` (a builtin such as `microservices-20`, or a path)
 //! is **cloud mode**: a simulated microservice cloud with a `[security]` section,
 //! serving its load while the attacker moves through it (see [`crate::intrusion`] for
-//! its observation, actions and reward; `step_s`, `fidelity` and `slo_weight` apply
-//! there only).
+//! its observation, actions and reward; `step_s`, `fidelity`, `slo_weight` and
+//! `restart_cost` apply there only).
 //!
 //! `scenario = "cage2"` (the default) is **CAGE Challenge 2** as [`hale_sim::cage2`]
 //! reproduces it: 13 hosts in three subnets, the attacker
@@ -112,6 +112,10 @@ pub struct SecurityConfig {
     /// Cloud mode: weight of the SLO term (per SLO, the share of the step in
     /// violation).
     pub slo_weight: f64,
+    /// Cloud mode: the reward's cost of each replica restart the defender causes (a
+    /// restore, each replica of a rotation); CAGE 2's is 1. A defender trained with
+    /// more restores less; evaluate it with 1, the defence reward hale reports.
+    pub restart_cost: f64,
 }
 
 impl Default for SecurityConfig {
@@ -124,6 +128,7 @@ impl Default for SecurityConfig {
             step_s: 10.0,
             fidelity: None,
             slo_weight: 1.0,
+            restart_cost: 1.0,
         }
     }
 }
@@ -187,6 +192,7 @@ impl Security {
                 cfg.step_s,
                 cfg.max_steps,
                 cfg.slo_weight,
+                cfg.restart_cost,
             )?;
             let (mut obs_space, act_space) = game.spaces();
             if observation == SecurityObservation::Graph {
@@ -205,6 +211,15 @@ impl Security {
                 scans: [0; cage2::HOSTS.len()],
                 cfg,
             });
+        }
+        if cfg.restart_cost != 1.0 {
+            return Err(bad(
+                "restart_cost",
+                format!(
+                    "{} is cloud mode's: CAGE 2 keeps its reward table (−1 per restore)",
+                    cfg.restart_cost
+                ),
+            ));
         }
         let observation = cfg.observation.unwrap_or(SecurityObservation::Table);
         if matches!(

@@ -139,6 +139,11 @@ fn bad_cloud_configs_are_named() {
             "config",
         ),
         (json!({"observation": "matrix"}), "observation"),
+        (
+            json!({"scenario": "microservices-20", "restart_cost": -0.5}),
+            "restart_cost",
+        ),
+        (json!({"restart_cost": 2.0}), "restart_cost"),
     ] {
         let e = Security::new(&config).err().unwrap().to_string();
         assert!(e.contains(field), "{config}: {e}");
@@ -157,4 +162,45 @@ fn replicas_down_show_in_the_observation() {
     let down = s.obs.as_box()[REPLICA_FEATURES - 1];
     let booting = e.simulation().unwrap().replicas()[r].state == ReplicaState::Booting;
     assert_eq!(down == 1.0, booting);
+}
+
+/// `restart_cost` weighs the restarts the defender causes and nothing else: the same
+/// restores on the same seed play the same episode, with the action-cost term scaled.
+#[test]
+fn restart_cost_scales_the_restart_term_only() {
+    let play = |cost: f64| {
+        let mut e = Security::new(
+            &json!({"scenario": "microservices-20", "red": "b_line", "restart_cost": cost}),
+        )
+        .unwrap();
+        let l = e.cloud_layout().unwrap();
+        e.reset(Some(9), None).unwrap();
+        let mut terms = vec![];
+        for t in 0..40 {
+            let a = if t % 3 == 0 {
+                1 + 2 * l.replicas + t % l.replicas
+            } else {
+                0
+            };
+            let s = e.step(&Value::Discrete(a as i64)).unwrap();
+            let i = s.info.security.unwrap();
+            terms.push([
+                i.reward_confidentiality,
+                i.reward_availability,
+                i.reward_action_cost,
+                i.reward_slo,
+                s.reward,
+            ]);
+        }
+        terms
+    };
+    let (one, three) = (play(1.0), play(3.0));
+    let restarts: f64 = one.iter().map(|t| -t[2]).sum();
+    assert!(restarts >= 10.0, "the restores cost: {restarts}");
+    for (a, b) in one.iter().zip(&three) {
+        assert_eq!(a[..2], b[..2]);
+        assert_eq!(a[3], b[3]);
+        assert_eq!(3.0 * a[2], b[2]);
+        assert!((b[4] - (a[4] + 2.0 * a[2])).abs() < 1e-9);
+    }
 }
