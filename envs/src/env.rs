@@ -143,8 +143,11 @@ pub struct SecurityInfo {
     pub reward_confidentiality: f64,
     /// Its availability term: −10 while the operational service is stopped.
     pub reward_availability: f64,
-    /// The defender's action cost (−1 for a restore).
+    /// The defender's action cost (−1 for a restore; cloud mode: −`restart_cost` per
+    /// restart).
     pub reward_action_cost: f64,
+    /// Restores (cloud mode: replica restarts the defender caused) in the step.
+    pub restarts: u32,
     /// Cloud mode: the SLO term (−`slo_weight` × the step's share of SLO violation,
     /// summed over SLOs); 0 in CAGE 2 mode.
     pub reward_slo: f64,

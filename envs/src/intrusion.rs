@@ -559,6 +559,7 @@ impl Defender {
             reward_confidentiality: terms.confidentiality,
             reward_availability: terms.availability,
             reward_action_cost: terms.action_cost,
+            restarts: d(|t| t.defender_restarts as f64) as u32,
             reward_slo: terms.slo,
             exfiltrated_mb: d(|t| t.exfiltrated_mb),
             red_action: mv.map_or("none", |m| m.kind.name()),

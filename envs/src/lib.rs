@@ -50,6 +50,7 @@ pub use healing::{Healing, HealingConfig};
 pub use multi::{AgentMap, MultiStep, ParallelEnv};
 pub use registry::{
     EnvSpec, ParallelEnvSpec, check_config, make, make_parallel, parallel_registry, registry,
+    reward_weights,
 };
 pub use scaling::{Scaling, ScalingAction, ScalingConfig, ScalingReward};
 pub use security::{Attacker, Security, SecurityConfig, SecurityObservation};

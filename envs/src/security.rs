@@ -399,6 +399,7 @@ impl Security {
                 reward_confidentiality: o.confidentiality,
                 reward_availability: o.availability,
                 reward_action_cost: o.action_cost,
+                restarts: (-o.action_cost).round() as u32,
                 reward_slo: 0.0,
                 exfiltrated_mb: 0.0,
                 red_action: o.red.kind(),

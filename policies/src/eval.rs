@@ -459,8 +459,7 @@ impl Recorder {
             e.reward_availability += d.reward_availability;
             e.reward_slo += d.reward_slo;
             e.exfiltrated_mb += d.exfiltrated_mb;
-            // −1 per restore (CAGE 2), per replica restart (cloud mode).
-            e.restores += (-d.reward_action_cost).round().max(0.0) as u64;
+            e.restores += u64::from(d.restarts);
             e.compromised_host_steps += u64::from(d.footholds);
             if let Some(c) = &info.cloud {
                 e.compromised_replica_min += f64::from(d.footholds) * c.step_s / 60.0;
@@ -832,8 +831,9 @@ fn same_value(a: &Json, b: &Json) -> bool {
 /// evaluation's defaults (Scaling-v0: target actions every 15 s, the HPA's sync
 /// period). A bundle trained under a value the requested config contradicts, or two
 /// bundles that contradict each other, are refused, naming the field, as the adapter
-/// and `hale export` refuse them; the observation view is each policy's own
-/// ([`config_for`]). Returns the config and notes for the user.
+/// and `hale export` refuse them, except a reward weight
+/// ([`hale_envs::reward_weights`]) that `requested` sets; the observation view is each
+/// policy's own ([`config_for`]). Returns the config and notes for the user.
 pub fn resolve_config(
     env_id: &str,
     requested: Json,
@@ -877,6 +877,20 @@ pub fn resolve_config(
                          {ours}, which has the same services and calls",
                         dir.display()
                     ));
+                }
+                // A reward weight the caller set: every policy is scored on one reward,
+                // whatever each was trained to maximise.
+                Some(mine)
+                    if set_by[&k] == requested_by
+                        && hale_envs::reward_weights(env_id).contains(&k.as_str()) =>
+                {
+                    if !same_value(mine, &v) {
+                        notes.push(format!(
+                            "note: bundle {} was trained with {k} = {v}; every policy is \
+                             scored with {mine} ({requested_by}), a weight of the reward only",
+                            dir.display()
+                        ));
+                    }
                 }
                 Some(mine) if !same_value(mine, &v) => {
                     return Err(EvalError::Contradicts {
@@ -931,4 +945,53 @@ pub fn config_for(config: &Json, spec: &PolicySpec) -> Json {
         obj.insert("observation".into(), v);
     }
     config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bundle folder whose policy.json says it was trained on Security-v0 with
+    /// `env_config`.
+    fn bundle(dir: &Path, name: &str, env_config: Json) -> PolicySpec {
+        let path = dir.join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        let spec = json!({"env_id": "Security-v0", "env_config": env_config});
+        std::fs::write(path.join("policy.json"), spec.to_string()).unwrap();
+        PolicySpec {
+            label: name.into(),
+            source: PolicySource::Bundle(path),
+        }
+    }
+
+    /// A reward weight the caller sets overrides a bundle's, with a note; one the caller
+    /// leaves out is the bundle's; a field of the task itself is still refused.
+    #[test]
+    fn the_caller_sets_the_reward_weights_a_bundle_was_trained_with() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cloud = json!({"scenario": "microservices-20", "restart_cost": 2.0});
+        let specs = [bundle(tmp.path(), "shaped", cloud)];
+        let by = "--config";
+        let (config, notes) = resolve_config(
+            "Security-v0",
+            json!({"scenario": "microservices-20", "restart_cost": 1.0}),
+            by,
+            &specs,
+        )
+        .unwrap();
+        assert_eq!(config["restart_cost"], 1.0);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("restart_cost = 2.0"), "{}", notes[0]);
+        let (config, notes) = resolve_config("Security-v0", Json::Null, by, &specs).unwrap();
+        assert_eq!(config["restart_cost"], 2.0);
+        assert!(notes.is_empty());
+        let err = resolve_config(
+            "Security-v0",
+            json!({"scenario": "microservices-20", "max_steps": 50}),
+            by,
+            &[bundle(tmp.path(), "long", json!({"max_steps": 100}))],
+        )
+        .unwrap_err();
+        assert!(matches!(err, EvalError::Contradicts { ref field, .. } if field == "max_steps"));
+    }
 }

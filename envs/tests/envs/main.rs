@@ -7,6 +7,7 @@ mod cloudops;
 mod cost;
 mod golden;
 mod lockstep;
+mod reward_weights;
 mod security;
 #[cfg(feature = "traces")]
 mod traces;

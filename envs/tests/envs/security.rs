@@ -53,6 +53,7 @@ fn actions_do_what_they_say_and_the_mask_follows() {
         .unwrap();
     let i = s.info.security.unwrap();
     assert_eq!(i.reward_action_cost, -1.0);
+    assert_eq!(i.restarts, 1);
     assert_eq!(e.simulation().unwrap().replicas()[r5].restarts, 1);
     // Isolate slot 6, then release it: the same action toggles.
     let r6 = e.slot_replica(6).unwrap();
@@ -190,6 +191,7 @@ fn restart_cost_scales_the_restart_term_only() {
                 i.reward_action_cost,
                 i.reward_slo,
                 s.reward,
+                f64::from(i.restarts),
             ]);
         }
         terms
@@ -201,6 +203,8 @@ fn restart_cost_scales_the_restart_term_only() {
         assert_eq!(a[..2], b[..2]);
         assert_eq!(a[3], b[3]);
         assert_eq!(3.0 * a[2], b[2]);
+        assert_eq!(a[5], b[5], "the same restarts");
+        assert_eq!(a[5], -a[2]);
         assert!((b[4] - (a[4] + 2.0 * a[2])).abs() < 1e-9);
     }
 }
