@@ -32,8 +32,8 @@
 //! Reward per step: CAGE 2's shape on replicas, averaged over the step: −0.1 per
 //! replica with a user shell, −1 per replica with root, −10 while the data tier
 //! suffers impact, −`restart_cost` (1, as CAGE 2) per replica restart the defender
-//! caused (a restore, each replica of a rotation), and −`slo_weight` × the share of the step each SLO was
-//! violated (summed over SLOs). `info` has each part, the attacker's move, and the
+//! caused (a restore, each replica of a rotation), and −`slo_weight` × the share of
+//! the step each SLO was violated (summed over SLOs). `info` has each part, the attacker's move, and the
 //! cloud's figures (requests, SLO seconds, bill) like the other cloud envs.
 
 use crate::cloud::{self, Before, FaultReporter};
@@ -204,15 +204,8 @@ impl Defender {
         if !(step_s.is_finite() && step_s >= hale_sim::MIN_PERIOD_S) {
             return Err(bad("step_s", format!("must be ≥ 0.001 s, got {step_s}")));
         }
-        if !(slo_weight.is_finite() && slo_weight >= 0.0) {
-            return Err(bad("slo_weight", format!("must be ≥ 0, got {slo_weight}")));
-        }
-        if !(restart_cost.is_finite() && restart_cost >= 0.0) {
-            return Err(bad(
-                "restart_cost",
-                format!("must be ≥ 0, got {restart_cost}"),
-            ));
-        }
+        cloud::non_negative(env, "slo_weight", slo_weight)?;
+        cloud::non_negative(env, "restart_cost", restart_cost)?;
         let episode_s = step_s * f64::from(max_steps);
         if episode_s > hale_sim::MAX_DURATION_S {
             return Err(bad(
@@ -539,11 +532,12 @@ impl Defender {
         let sec = sim.security().expect("started at reset");
         let totals = *sec.totals();
         let d = |f: fn(&SecurityTotals) -> f64| f(&totals) - f(&acted.totals);
+        let restarts = totals.defender_restarts - acted.totals.defender_restarts;
         let terms = Terms {
             confidentiality: -(0.1 * d(|t| t.user_replica_s) + d(|t| t.root_replica_s))
                 / self.step_s,
             availability: -10.0 * d(|t| t.impact_s) / self.step_s,
-            action_cost: -self.restart_cost * d(|t| t.defender_restarts as f64),
+            action_cost: -self.restart_cost * restarts as f64,
             slo: -self.slo_weight * slo_violation_s / self.step_s,
         };
         let (mut footholds, mut privileged) = (0, 0);
@@ -559,7 +553,7 @@ impl Defender {
             reward_confidentiality: terms.confidentiality,
             reward_availability: terms.availability,
             reward_action_cost: terms.action_cost,
-            restarts: d(|t| t.defender_restarts as f64) as u32,
+            restarts: restarts as u32,
             reward_slo: terms.slo,
             exfiltrated_mb: d(|t| t.exfiltrated_mb),
             red_action: mv.map_or("none", |m| m.kind.name()),
@@ -590,9 +584,15 @@ impl CloudDefence {
         restart_cost: f64,
     ) -> Result<CloudDefence, EnvError> {
         let (sc, _) = cloud::load(ID, name, fidelity)?;
-        let sc = Arc::new(sc);
         Ok(CloudDefence {
-            defender: Defender::new(ID, sc, step_s, max_steps, slo_weight, restart_cost)?,
+            defender: Defender::new(
+                ID,
+                Arc::new(sc),
+                step_s,
+                max_steps,
+                slo_weight,
+                restart_cost,
+            )?,
             sim: None,
             faults: FaultReporter::default(),
         })
